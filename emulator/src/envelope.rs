@@ -1,0 +1,274 @@
+//! Response envelopes: the `{"result", "time"}` success body, the `{"error",
+//! "error_description"}` error body, the `time` object, and the error type every method
+//! handler returns. Formatting only: no routing, no state.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value, json};
+
+use crate::php;
+
+/// An `error` code: Bitrix uses strings, but `sale.persontype.*` answers with JSON numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// e.g. `"ERROR_CHECK_FAILURE"`.
+    Text(String),
+    /// e.g. `200740400001`.
+    Number(u64),
+}
+
+impl From<&str> for ErrorCode {
+    fn from(code: &str) -> Self {
+        ErrorCode::Text(code.to_owned())
+    }
+}
+
+impl From<String> for ErrorCode {
+    fn from(code: String) -> Self {
+        ErrorCode::Text(code)
+    }
+}
+
+impl From<u64> for ErrorCode {
+    fn from(code: u64) -> Self {
+        ErrorCode::Number(code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Text(s) => f.write_str(s),
+            ErrorCode::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ErrorCode::Text(s) => serializer.serialize_str(s),
+            ErrorCode::Number(n) => serializer.serialize_u64(*n),
+        }
+    }
+}
+
+/// A REST error as a method (or the transport layer) reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ApiError {
+    /// HTTP status when the error is the whole response; ignored inside batch.
+    pub(crate) status: u16,
+    pub(crate) code: ErrorCode,
+    pub(crate) description: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(
+        status: u16,
+        code: impl Into<ErrorCode>,
+        description: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            description: description.into(),
+        }
+    }
+
+    /// 400 `ERROR_CHECK_FAILURE`, the pay-system methods' validation error.
+    pub(crate) fn check_failure(description: impl Into<String>) -> Self {
+        Self::new(400, "ERROR_CHECK_FAILURE", description)
+    }
+
+    /// 403 `ACCESS_DENIED` as `Bitrix\Rest\AccessException` words it.
+    pub(crate) fn access_denied() -> Self {
+        Self::new(403, "ACCESS_DENIED", "Access denied!")
+    }
+
+    pub(crate) fn no_auth() -> Self {
+        Self::new(401, "NO_AUTH_FOUND", "Wrong authorization data")
+    }
+
+    pub(crate) fn method_not_found() -> Self {
+        Self::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(400, "INVALID_REQUEST", description)
+    }
+
+    /// The `{"error", "error_description"}` object (the batch `result_error` entry too).
+    pub(crate) fn body(&self) -> Value {
+        json!({"error": self.code, "error_description": self.description})
+    }
+}
+
+/// What a method returns on success: the payload plus list paging.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Output {
+    pub(crate) result: Value,
+    pub(crate) total: Option<u64>,
+    pub(crate) next: Option<u64>,
+}
+
+impl Output {
+    pub(crate) fn new(result: Value) -> Self {
+        Output {
+            result,
+            total: None,
+            next: None,
+        }
+    }
+
+    pub(crate) fn paged(result: Value, total: u64, next: Option<u64>) -> Self {
+        Output {
+            result,
+            total: Some(total),
+            next,
+        }
+    }
+}
+
+/// The wall-clock start of one call, for its `time` object.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    start: SystemTime,
+}
+
+/// The `operating_reset_at` horizon: the sliding window is 10 minutes.
+const OPERATING_WINDOW_SECS: u64 = 600;
+
+impl Timing {
+    pub(crate) fn start() -> Self {
+        Timing {
+            start: SystemTime::now(),
+        }
+    }
+
+    /// The full `time` object of a top-level response.
+    pub(crate) fn finish(&self) -> Value {
+        self.object(true)
+    }
+
+    /// The `result_time` entry of a batch sub-call (no operating fields).
+    pub(crate) fn finish_sub_call(&self) -> Value {
+        self.object(false)
+    }
+
+    fn object(&self, with_operating: bool) -> Value {
+        let finish = SystemTime::now();
+        let start = unix_seconds(self.start);
+        let end = unix_seconds(finish).max(start);
+        let duration = end - start;
+        let mut time = Map::new();
+        time.insert("start".into(), json!(start));
+        time.insert("finish".into(), json!(end));
+        time.insert("duration".into(), json!(duration));
+        time.insert("processing".into(), json!(duration));
+        time.insert("date_start".into(), json!(iso8601(self.start)));
+        time.insert("date_finish".into(), json!(iso8601(finish)));
+        if with_operating {
+            time.insert("operating".into(), json!(0.0));
+            time.insert(
+                "operating_reset_at".into(),
+                json!(start as u64 + OPERATING_WINDOW_SECS),
+            );
+        }
+        Value::Object(time)
+    }
+}
+
+/// The success body: `result`, then `next`/`total` for list methods, then `time`.
+pub(crate) fn success_body(output: Output, timing: &Timing) -> Value {
+    let mut body = Map::new();
+    body.insert("result".into(), php::php_output(output.result));
+    if let Some(next) = output.next {
+        body.insert("next".into(), json!(next));
+    }
+    if let Some(total) = output.total {
+        body.insert("total".into(), json!(total));
+    }
+    body.insert("time".into(), timing.finish());
+    Value::Object(body)
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `2024-04-03T11:08:55+00:00` (the portal's offset; the emulator runs in UTC).
+pub(crate) fn iso8601(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00+00:00");
+        let t = UNIX_EPOCH + Duration::from_secs(1_712_142_535);
+        assert_eq!(iso8601(t), "2024-04-03T11:08:55+00:00");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(iso8601(leap), "2000-02-29T00:00:00+00:00");
+    }
+
+    #[test]
+    fn numeric_error_codes_serialise_as_numbers() {
+        let e = ApiError::new(400, 200_740_400_001_u64, "x");
+        assert_eq!(
+            e.body(),
+            json!({"error": 200_740_400_001_u64, "error_description": "x"})
+        );
+    }
+
+    #[test]
+    fn time_object_has_all_fields() {
+        let time = Timing::start().finish();
+        for key in [
+            "start",
+            "finish",
+            "duration",
+            "processing",
+            "date_start",
+            "date_finish",
+            "operating",
+            "operating_reset_at",
+        ] {
+            assert!(time.get(key).is_some(), "{key}");
+        }
+        assert!(Timing::start().finish_sub_call().get("operating").is_none());
+    }
+}

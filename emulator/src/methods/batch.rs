@@ -1,0 +1,256 @@
+//! `batch` (bitrix24-api.md §8): up to 50 `key → "method?query"` sub-calls run in order,
+//! each decoded exactly like a form body, with `halt`, `$result[key][field]` substitution,
+//! nested batch refused per entry, and the five result maps (each `[]` when empty).
+//! More than 50 sub-calls: a whole-request 400 or per-entry errors, per the seed switch.
+
+use serde_json::{Map, Value, json};
+
+use super::execute;
+use crate::envelope::{ApiError, Output, Timing};
+use crate::fault::normalize_method;
+use crate::php;
+use crate::portal::{Caller, Portal};
+use crate::record::RecordedSubCall;
+use crate::seed::BatchLengthMode;
+
+/// Bitrix's maximum number of sub-calls in one batch.
+pub(crate) const MAX_BATCH: usize = 50;
+
+fn length_exceeded() -> ApiError {
+    ApiError::new(
+        400,
+        "ERROR_BATCH_LENGTH_EXCEEDED",
+        "Max batch length exceeded",
+    )
+}
+
+/// A decoded `cmd` entry.
+struct SubCall {
+    key: String,
+    method: String,
+    params: Map<String, Value>,
+}
+
+/// Splits `method?query` and decodes the query like a form body (percent-decoding once).
+fn decode(key: String, command: Option<String>) -> SubCall {
+    let command = command.unwrap_or_default();
+    let (method, query) = command.split_once('?').unwrap_or((command.as_str(), ""));
+    let mut params = php::parse_query(query);
+    params.remove("auth");
+    SubCall {
+        key,
+        method: normalize_method(method),
+        params,
+    }
+}
+
+/// The `cmd` entries in the order given (an object's key order or a list's index order).
+fn commands(cmd: Option<&Value>) -> Vec<(String, Option<String>)> {
+    match cmd {
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), php::string(v)))
+            .collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), php::string(v)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn run(
+    portal: &mut Portal,
+    caller: &Caller,
+    raw: &Map<String, Value>,
+    sub_calls: &mut Vec<RecordedSubCall>,
+) -> Result<Output, ApiError> {
+    let halt = php::truthy(raw.get("halt"));
+    let decoded: Vec<SubCall> = commands(raw.get("cmd"))
+        .into_iter()
+        .map(|(k, c)| decode(k, c))
+        .collect();
+    sub_calls.extend(decoded.iter().map(|s| RecordedSubCall {
+        key: s.key.clone(),
+        method: s.method.clone(),
+        params: Value::Object(s.params.clone()),
+    }));
+    if decoded.len() > MAX_BATCH && portal.batch_length_mode == BatchLengthMode::Reject {
+        return Err(length_exceeded());
+    }
+
+    let mut result = Map::new();
+    let mut result_error = Map::new();
+    let mut result_total = Map::new();
+    let mut result_next = Map::new();
+    let mut result_time = Map::new();
+    for (index, sub) in decoded.into_iter().enumerate() {
+        if index >= MAX_BATCH {
+            result_error.insert(sub.key, length_exceeded().body());
+            if halt {
+                break;
+            }
+            continue;
+        }
+        let timing = Timing::start();
+        let params = substitute_map(sub.params, &result);
+        match execute(portal, caller, &sub.method, &params, true, &mut Vec::new()) {
+            Ok(output) => {
+                if let Some(total) = output.total {
+                    result_total.insert(sub.key.clone(), json!(total));
+                }
+                if let Some(next) = output.next {
+                    result_next.insert(sub.key.clone(), json!(next));
+                }
+                result.insert(sub.key.clone(), output.result);
+                result_time.insert(sub.key, timing.finish_sub_call());
+            }
+            Err(error) => {
+                result_error.insert(sub.key.clone(), error.body());
+                result_time.insert(sub.key, timing.finish_sub_call());
+                if halt {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Output::new(json!({
+        "result": php::php_list_if_sequential(result),
+        "result_error": php::php_list_if_sequential(result_error),
+        "result_total": php::php_list_if_sequential(result_total),
+        "result_next": php::php_list_if_sequential(result_next),
+        "result_time": php::php_list_if_sequential(result_time),
+    })))
+}
+
+const REFERENCE: &str = "$result";
+
+fn substitute_map(params: Map<String, Value>, results: &Map<String, Value>) -> Map<String, Value> {
+    params
+        .into_iter()
+        .map(|(k, v)| (k, substitute(v, results)))
+        .collect()
+}
+
+/// Replaces `$result[key][field]...` references in string leaves with earlier results.
+fn substitute(value: Value, results: &Map<String, Value>) -> Value {
+    match value {
+        Value::String(s) if s.contains("$result[") => substitute_str(s, results),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| substitute(v, results)).collect())
+        }
+        Value::Object(map) => Value::Object(substitute_map(map, results)),
+        other => other,
+    }
+}
+
+fn substitute_str(s: String, results: &Map<String, Value>) -> Value {
+    // A value that is exactly one reference takes the referenced value itself (even a list).
+    if let Some((path, end)) = parse_reference(&s, 0)
+        && end == s.len()
+        && let Some(found) = resolve(results, &path)
+    {
+        return found.clone();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    while let Some(offset) = s[pos..].find(REFERENCE) {
+        let start = pos + offset;
+        out.push_str(&s[pos..start]);
+        match parse_reference(&s, start) {
+            Some((path, end)) => {
+                match resolve(results, &path)
+                    .filter(|v| !v.is_array() && !v.is_object())
+                    .and_then(php::string)
+                {
+                    Some(text) => out.push_str(&text),
+                    None => out.push_str(&s[start..end]),
+                }
+                pos = end;
+            }
+            None => {
+                out.push_str(REFERENCE);
+                pos = start + REFERENCE.len();
+            }
+        }
+    }
+    out.push_str(&s[pos..]);
+    Value::String(out)
+}
+
+/// Parses `$result[a][b]...` at `start`; returns the path and the end offset.
+fn parse_reference(s: &str, start: usize) -> Option<(Vec<String>, usize)> {
+    let mut rest = s.get(start..)?.strip_prefix(REFERENCE)?;
+    let mut end = start + REFERENCE.len();
+    let mut path = Vec::new();
+    while let Some(inner) = rest.strip_prefix('[') {
+        let close = inner.find(']')?;
+        path.push(inner[..close].to_owned());
+        end += close + 2;
+        rest = &inner[close + 1..];
+    }
+    (!path.is_empty()).then_some((path, end))
+}
+
+fn resolve<'a>(results: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut current = results.get(first)?;
+    for segment in rest {
+        current = match current {
+            Value::Object(map) => map.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_substituted() {
+        let results = match json!({"list": [{"ID": 11}], "add": 5}) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        assert_eq!(
+            substitute(json!("$result[list][0][ID]"), &results),
+            json!(11)
+        );
+        assert_eq!(
+            substitute(json!("id=$result[add];x"), &results),
+            json!("id=5;x")
+        );
+        assert_eq!(
+            substitute(json!("$result[missing][0]"), &results),
+            json!("$result[missing][0]")
+        );
+        assert_eq!(
+            substitute(json!("$result[list"), &results),
+            json!("$result[list")
+        );
+        assert_eq!(
+            substitute(json!("$result[list]"), &results),
+            json!([{"ID": 11}])
+        );
+    }
+
+    #[test]
+    fn commands_are_decoded_like_form_bodies() {
+        let sub = decode(
+            "a".into(),
+            Some(
+                "Sale.PaySystem.Settings.Update.json?ID=11&SETTINGS[K][VALUE]=a%26b+c&auth=tok"
+                    .into(),
+            ),
+        );
+        assert_eq!(sub.method, "sale.paysystem.settings.update");
+        assert_eq!(
+            Value::Object(sub.params),
+            json!({"ID": "11", "SETTINGS": {"K": {"VALUE": "a&b c"}}})
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The preflight helpers `scope` and `method.get` (bitrix24-api.md §2.5), answered from
+//! the caller's granted scopes and the emulator's own method table.
+
+use serde_json::json;
+
+use super::{Call, exists, scope_of};
+use crate::envelope::{ApiError, Output};
+use crate::fault::normalize_method;
+use crate::php;
+use crate::portal::Portal;
+
+/// Every scope the emulated portal knows.
+const KNOWN_SCOPES: &[&str] = &["pay_system", "sale"];
+
+pub(super) fn scope(_portal: &mut Portal, call: &Call<'_>) -> Result<Output, ApiError> {
+    let full = php::truthy(call.get("full"));
+    let scopes: Vec<String> = match (&call.caller.scopes, full) {
+        (Some(granted), false) => granted.clone(),
+        _ => KNOWN_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    Ok(Output::new(json!(scopes)))
+}
+
+pub(super) fn method_get(_portal: &mut Portal, call: &Call<'_>) -> Result<Output, ApiError> {
+    let name = call
+        .get("name")
+        .and_then(php::string)
+        .map(|n| normalize_method(&n))
+        .unwrap_or_default();
+    let is_existing = exists(&name);
+    let is_available = scope_of(&name).is_some_and(|scope| call.caller.has_scope(scope));
+    Ok(Output::new(
+        json!({"isExisting": is_existing, "isAvailable": is_available}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_scopes_cover_the_method_table() {
+        for method in ["sale.paysystem.settings.update", "sale.persontype.list"] {
+            let scope = scope_of(method).unwrap_or_default();
+            assert!(KNOWN_SCOPES.contains(&scope), "{method}");
+        }
+    }
+}

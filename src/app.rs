@@ -1,0 +1,341 @@
+//! The commands: each turns resolved arguments into work on manifests, state and portal,
+//! and decides what is shown. Output goes through [`Terminal`] only.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::apply::{self, ResolvedSecrets};
+use crate::bitrix::{self, Client};
+use crate::cli::{ApplyArgs, Cli, Command, Format, PlanArgs, ValidateArgs};
+use crate::error::{Error, exit};
+use crate::manifest;
+use crate::model::{Desired, Live, Target};
+use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
+use crate::plan::{self, DesiredValues, Plan, Value};
+use crate::render::terminal::Terminal;
+use crate::render::{apply_report, plan_json, plan_markdown, plan_text};
+use crate::state::LastApplied;
+use crate::state::store::{StateStore, write_atomically};
+
+/// Runs one command and returns its exit code; errors are rendered here.
+pub fn run(cli: Cli, term: &Terminal) -> i32 {
+    let result = match cli.command {
+        Command::Validate(args) => validate(&args, term),
+        Command::Plan(args) => plan(&args, term),
+        Command::Apply(args) => apply(&args, term),
+        Command::Schema => {
+            let mut s =
+                serde_json::to_string_pretty(&manifest::json_schema()).expect("schema serialises");
+            s.push('\n');
+            term.out(&s);
+            Ok(exit::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            term.err(&render_error(&e, term));
+            e.exit_code()
+        }
+    }
+}
+
+fn render_error(e: &Error, term: &Terminal) -> String {
+    if let Error::Manifests(diags) = e {
+        return crate::render::diagnostics::render(diags, term.color_stderr());
+    }
+    let mut text = format!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    // Variants that are transparent already print their source's message.
+    if matches!(
+        e,
+        Error::State(_) | Error::Config(_) | Error::SavedPlan(_) | Error::Client(_)
+    ) {
+        source = source.and_then(std::error::Error::source);
+    }
+    while let Some(s) = source {
+        text.push_str(&format!("\n  caused by: {s}"));
+        source = s.source();
+    }
+    text.push('\n');
+    text
+}
+
+fn load_manifests(paths: &[PathBuf]) -> Result<Desired, Error> {
+    manifest::load(paths).map_err(Error::Manifests)
+}
+
+fn validate(args: &ValidateArgs, term: &Terminal) -> Result<i32, Error> {
+    let desired = load_manifests(&args.paths)?;
+    let settings: usize = desired.targets.values().map(|t| t.settings.len()).sum();
+    let files: std::collections::BTreeSet<&Path> = desired
+        .targets
+        .values()
+        .map(|t| t.origin.file.as_path())
+        .collect();
+    term.out(&format!(
+        "Valid: {} target{} with {} setting{} in {} file{}.\n",
+        desired.targets.len(),
+        plural(desired.targets.len()),
+        settings,
+        plural(settings),
+        files.len(),
+        plural(files.len()),
+    ));
+    Ok(exit::SUCCESS)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+fn connect() -> Result<Client, Error> {
+    let credentials = bitrix::credentials_from_env()?;
+    Ok(Client::new(credentials)?)
+}
+
+/// Refuses state made for another portal.
+fn check_portal(store: &StateStore, state: &LastApplied, portal: &str) -> Result<(), Error> {
+    match &state.portal {
+        Some(recorded) if recorded != portal => Err(Error::ForeignPortal {
+            state: store.path().to_owned(),
+            state_portal: recorded.clone(),
+            portal: portal.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the live settings of the declared targets.
+async fn read_live(client: &Client, desired: &DesiredValues) -> Result<Live, Error> {
+    let targets: Vec<Target> = desired.targets.keys().copied().collect();
+    tracing::info!(targets = targets.len(), "reading live settings");
+    let read = client.read_settings(&targets).await?;
+    let mut live = Live::default();
+    for (target, result) in read {
+        match result {
+            Ok(settings) => {
+                live.targets.insert(target, settings);
+            }
+            Err(error) => return Err(Error::Refresh { target, error }),
+        }
+    }
+    // A managed code the portal does not return is not compared; say so once per code.
+    for (target, d) in &desired.targets {
+        if let Some(got) = live.targets.get(target) {
+            for code in d.settings.keys().filter(|c| !got.contains_key(*c)) {
+                tracing::warn!(%target, code, "the portal did not return this code; its handler may not declare it, so drift cannot be checked");
+            }
+        }
+    }
+    Ok(live)
+}
+
+fn render_plan(plan: &Plan, format: Format, term: &Terminal) -> String {
+    match format {
+        Format::Text => plan_text::render(plan, term.color_stdout()),
+        Format::Json => plan_json::render(plan),
+        Format::Markdown => plan_markdown::render(plan),
+    }
+}
+
+fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
+    let desired = load_manifests(&args.paths)?;
+    let store = StateStore::new(&args.state.state);
+    let existing = store.load()?;
+    let had_state = existing.is_some();
+    let last = existing.unwrap_or_default();
+    let key = last.fingerprint_key.clone();
+    // Secrets that can be read now are compared by fingerprint; the others are "not checked".
+    let values = DesiredValues::new(&desired, |r| r.resolve().ok().map(|v| key.fingerprint(&v)));
+    let live = if args.refresh {
+        let client = connect()?;
+        check_portal(&store, &last, &client.portal())?;
+        Some(runtime()?.block_on(read_live(&client, &values))?)
+    } else {
+        None
+    };
+    let plan = plan::compute(&values, &last.targets, live.as_ref(), &key);
+    term.out(&render_plan(&plan, args.format, term));
+    if let Some(out) = &args.out {
+        let saved = SavedPlan {
+            format: SAVED_PLAN_FORMAT.to_owned(),
+            paysync_version: env!("CARGO_PKG_VERSION").to_owned(),
+            lineage: had_state.then(|| last.lineage.clone()),
+            serial: if had_state { last.serial } else { 0 },
+            portal: last.portal.clone(),
+            fingerprint_key: key.clone(),
+            plan: plan.clone(),
+        };
+        write_atomically(out, saved.to_json().as_bytes()).map_err(|source| Error::Write {
+            path: out.clone(),
+            source,
+        })?;
+        tracing::info!(path = %out.display(), "saved plan");
+    }
+    Ok(if args.detailed_exitcode && plan.summary().has_changes() {
+        exit::CHANGES_PRESENT
+    } else {
+        exit::SUCCESS
+    })
+}
+
+fn apply(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
+    match &args.plan {
+        Some(path) => apply_saved(args, path, term),
+        None => apply_manifests(args, term),
+    }
+}
+
+fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
+    let desired = load_manifests(&args.paths)?;
+    if !args.auto_approve && !term.interactive() {
+        return Err(Error::NeedsApproval);
+    }
+    let client = connect()?;
+    let store = StateStore::new(&args.state.state);
+    let _lock = store.lock()?;
+    let mut state = store.load()?.unwrap_or_default();
+    check_portal(&store, &state, &client.portal())?;
+
+    // Every secret is resolved before the first request.
+    let refs: Vec<_> = desired
+        .targets
+        .values()
+        .flat_map(|t| t.settings.values())
+        .filter_map(|s| match &s.value {
+            crate::model::SettingValue::Secret(r) => Some(r),
+            crate::model::SettingValue::Plain(_) => None,
+        })
+        .collect();
+    let secrets = ResolvedSecrets::resolve(refs).map_err(Error::Secrets)?;
+    let key = state.fingerprint_key.clone();
+    let values = DesiredValues::new(&desired, |r| secrets.fingerprint(r, &key));
+
+    let rt = runtime()?;
+    let live = if args.refresh {
+        Some(rt.block_on(read_live(&client, &values))?)
+    } else {
+        None
+    };
+    let plan = plan::compute(&values, &state.targets, live.as_ref(), &key);
+    term.out(&render_plan(&plan, args.format, term));
+    if plan.targets.is_empty() {
+        return Ok(exit::SUCCESS);
+    }
+    if plan.summary().has_changes() && !args.auto_approve {
+        let approved = term
+            .confirm("Do you want to apply these changes?")
+            .map_err(|source| Error::Read {
+                path: PathBuf::from("<stdin>"),
+                source,
+            })?;
+        if !approved {
+            return Err(Error::Cancelled);
+        }
+    }
+    let report = rt.block_on(apply::execute(&plan, &mut state, &store, &client, &secrets))?;
+    finish(report, term)
+}
+
+fn finish(report: apply::ApplyReport, term: &Terminal) -> Result<i32, Error> {
+    let text = apply_report::render(&report);
+    if report.is_complete() {
+        term.out(&text);
+        Ok(exit::SUCCESS)
+    } else {
+        term.err(&text);
+        Err(Error::PartialApply {
+            failed: report.failed.len() + report.not_attempted.len(),
+            total: report.failed.len() + report.not_attempted.len() + report.applied.len(),
+        })
+    }
+}
+
+fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let saved = SavedPlan::from_json(&path.display().to_string(), &text)?;
+    let stale = |reason: String| Error::StalePlan {
+        path: path.to_owned(),
+        reason,
+    };
+    let client = connect()?;
+    let store = StateStore::new(&args.state.state);
+    let _lock = store.lock()?;
+    let current = store.load()?;
+    let mut state = match (&current, &saved.lineage) {
+        (None, None) => LastApplied {
+            fingerprint_key: saved.fingerprint_key.clone(),
+            portal: saved.portal.clone(),
+            ..LastApplied::new()
+        },
+        (Some(s), Some(lineage)) if *lineage == s.lineage && saved.serial == s.serial => s.clone(),
+        (Some(s), Some(lineage)) if *lineage == s.lineage => {
+            return Err(stale(format!(
+                "it was made from state serial {}, the state is now at serial {}",
+                saved.serial, s.serial
+            )));
+        }
+        (Some(_), Some(_)) => {
+            return Err(stale(
+                "it was made from a different state file (lineage differs)".into(),
+            ));
+        }
+        (Some(_), None) => {
+            return Err(stale(
+                "it was made when there was no state file; one exists now".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(stale(
+                "the state file it was made from no longer exists".into(),
+            ));
+        }
+    };
+    check_portal(&store, &state, &client.portal())?;
+
+    let secrets = ResolvedSecrets::resolve(saved.plan.secret_refs()).map_err(Error::Secrets)?;
+    // A secret checked at plan time must still have the value the reviewer approved.
+    let mut changed = BTreeSet::new();
+    for change in saved.plan.targets.iter().flat_map(|t| &t.changes) {
+        if let Some(Value::Secret {
+            secret,
+            fingerprint: Some(planned),
+            ..
+        }) = &change.after
+            && secrets.fingerprint(secret, &saved.fingerprint_key).as_ref() != Some(planned)
+        {
+            changed.insert(secret.to_string());
+        }
+    }
+    if !changed.is_empty() {
+        let names: Vec<String> = changed.into_iter().collect();
+        return Err(stale(format!(
+            "secret {} changed since the plan was made",
+            names.join(", ")
+        )));
+    }
+    term.out(&render_plan(&saved.plan, args.format, term));
+    if saved.plan.targets.is_empty() {
+        return Ok(exit::SUCCESS);
+    }
+    let rt = runtime()?;
+    let report = rt.block_on(apply::execute(
+        &saved.plan,
+        &mut state,
+        &store,
+        &client,
+        &secrets,
+    ))?;
+    finish(report, term)
+}

@@ -1,0 +1,538 @@
+//! Portal credentials: where to send requests and how to authenticate them.
+//!
+//! Credentials come from the environment only (SPEC §3): an incoming webhook URL
+//! (`PAYSYNC_WEBHOOK_URL`, the secret code is part of its path) or, without refresh for
+//! now, an OAuth access token (`PAYSYNC_PORTAL_URL` + `PAYSYNC_ACCESS_TOKEN`).
+//!
+//! This module validates those values and owns the rule that HTTPS is required except for
+//! loopback addresses. It must never show a secret: the webhook code and the token live in
+//! [`Redacted`], and error messages show URLs through `masked`, which replaces every
+//! path segment that could be the code with `***`. It does no I/O besides reading the
+//! environment.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+use reqwest::Url;
+
+use crate::secrets::Redacted;
+
+/// The environment variable holding an incoming-webhook URL.
+pub const ENV_WEBHOOK_URL: &str = "PAYSYNC_WEBHOOK_URL";
+/// The environment variable holding the portal address for OAuth calls.
+pub const ENV_PORTAL_URL: &str = "PAYSYNC_PORTAL_URL";
+/// The environment variable holding an OAuth access token.
+pub const ENV_ACCESS_TOKEN: &str = "PAYSYNC_ACCESS_TOKEN";
+
+/// How paysync authenticates to the portal.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// An incoming webhook: `base` is `https://portal/rest/<user_id>/<code>/` (with the
+    /// trailing slash); a method name is appended to it.
+    Webhook { base: Redacted<Url> },
+    /// An OAuth access token, sent as `auth` in every JSON body (bitrix24-api.md §2.2).
+    /// `base` is `https://portal/rest/`. There is no refresh yet: an expired token fails
+    /// with the portal's `expired_token`.
+    AccessToken { base: Url, token: Redacted<String> },
+}
+
+/// Why credentials could not be taken from the environment or a URL. Never carries a
+/// webhook code or a token: URLs are shown through `masked`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no portal credentials: set {ENV_WEBHOOK_URL} (https://<portal>/rest/<user_id>/<code>/), \
+         or {ENV_PORTAL_URL} and {ENV_ACCESS_TOKEN}"
+    )]
+    Missing,
+    #[error("{var} is not valid UTF-8")]
+    NotUnicode { var: &'static str },
+    /// `reason` is the URL parser's fixed message; the input itself is not shown.
+    #[error("{var} is not a valid URL ({reason})")]
+    InvalidUrl { var: &'static str, reason: String },
+    #[error(
+        "{var} ({shown}) must use https; plain http is allowed only for loopback addresses \
+         (127.0.0.0/8, ::1, localhost)"
+    )]
+    InsecureScheme { var: &'static str, shown: String },
+    #[error("{var} ({shown}) must not contain a user name, password, query or fragment")]
+    UnexpectedUrlParts { var: &'static str, shown: String },
+    #[error(
+        "{var} ({shown}) is not an incoming-webhook URL: expected \
+         https://<portal>/rest/<user_id>/<code>/ with nothing after the code"
+    )]
+    BadWebhookPath { var: &'static str, shown: String },
+    #[error("{var} ({shown}) must be the portal's address, e.g. https://example.bitrix24.com")]
+    BadPortalPath { var: &'static str, shown: String },
+    #[error("{ENV_ACCESS_TOKEN} is set but {ENV_PORTAL_URL} is not")]
+    MissingPortalUrl,
+    #[error("{ENV_PORTAL_URL} is set but {ENV_ACCESS_TOKEN} is not")]
+    MissingAccessToken,
+}
+
+/// Reads credentials from the environment. A webhook URL wins over OAuth variables;
+/// empty variables count as unset. The refresh variables of SPEC §3 are not used yet.
+pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
+    credentials_from_lookup(|var| match std::env::var(var) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
+    })
+}
+
+/// [`credentials_from_env`] over any variable lookup, so it is testable without touching
+/// the process environment.
+fn credentials_from_lookup(
+    lookup: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
+) -> Result<Credentials, ConfigError> {
+    let get = |var| lookup(var).map(|v| v.filter(|s| !s.trim().is_empty()));
+    if let Some(url) = get(ENV_WEBHOOK_URL)? {
+        return webhook(url.trim(), ENV_WEBHOOK_URL);
+    }
+    match (get(ENV_PORTAL_URL)?, get(ENV_ACCESS_TOKEN)?) {
+        (Some(portal), Some(token)) => access_token(portal.trim(), token.trim(), ENV_PORTAL_URL),
+        (None, Some(_)) => Err(ConfigError::MissingPortalUrl),
+        (Some(_), None) => Err(ConfigError::MissingAccessToken),
+        (None, None) => Err(ConfigError::Missing),
+    }
+}
+
+impl Credentials {
+    /// Validates an incoming-webhook URL: `https` (or `http` to a loopback address), path
+    /// `/rest/<digits>/<code>/`; the trailing slash is added when missing.
+    pub fn from_webhook_url(s: &str) -> Result<Credentials, ConfigError> {
+        webhook(s.trim(), "webhook URL")
+    }
+
+    /// Validates a portal address and pairs it with an OAuth access token. The address may
+    /// be given as `https://portal`, `https://portal/` or `https://portal/rest/`.
+    pub fn from_access_token(portal: &str, token: &str) -> Result<Credentials, ConfigError> {
+        access_token(portal.trim(), token.trim(), "portal URL")
+    }
+
+    /// The portal's address, `scheme://host[:port]`, with no path and no credentials. It is
+    /// recorded in the state file and compared to refuse state made for another portal.
+    pub fn portal(&self) -> String {
+        self.base().origin().ascii_serialization()
+    }
+
+    /// The REST base URL that method names are appended to. Holds the webhook code: the
+    /// caller must never show or log it.
+    pub(crate) fn base(&self) -> &Url {
+        match self {
+            Credentials::Webhook { base } => base.expose(),
+            Credentials::AccessToken { base, .. } => base,
+        }
+    }
+
+    /// The access token to put in request bodies, if any.
+    pub(crate) fn access_token(&self) -> Option<&Redacted<String>> {
+        match self {
+            Credentials::Webhook { .. } => None,
+            Credentials::AccessToken { token, .. } => Some(token),
+        }
+    }
+
+    /// True when the portal is on a loopback address (tests, local emulators).
+    pub(crate) fn is_loopback(&self) -> bool {
+        is_loopback(self.base())
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Webhook { .. } => f
+                .debug_struct("Webhook")
+                .field("portal", &self.portal())
+                .field("code", &"<redacted>")
+                .finish(),
+            Credentials::AccessToken { token, .. } => f
+                .debug_struct("AccessToken")
+                .field("portal", &self.portal())
+                .field("token", token)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Display for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Webhook { .. } => write!(f, "incoming webhook on {}", self.portal()),
+            Credentials::AccessToken { .. } => {
+                write!(f, "OAuth access token for {}", self.portal())
+            }
+        }
+    }
+}
+
+fn webhook(s: &str, var: &'static str) -> Result<Credentials, ConfigError> {
+    let mut url = parse_checked(s, var)?;
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let well_formed = match segments.as_slice() {
+        ["rest", user, code] | ["rest", user, code, ""] => {
+            !user.is_empty()
+                && user.bytes().all(|b| b.is_ascii_digit())
+                && !code.is_empty()
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }
+        _ => false,
+    };
+    if !well_formed {
+        return Err(ConfigError::BadWebhookPath {
+            var,
+            shown: masked(&url),
+        });
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(Credentials::Webhook {
+        base: Redacted::new(url),
+    })
+}
+
+fn access_token(portal: &str, token: &str, var: &'static str) -> Result<Credentials, ConfigError> {
+    if token.is_empty() {
+        return Err(ConfigError::MissingAccessToken);
+    }
+    let mut url = parse_checked(portal, var)?;
+    if !matches!(url.path(), "" | "/" | "/rest" | "/rest/") {
+        return Err(ConfigError::BadPortalPath {
+            var,
+            shown: masked(&url),
+        });
+    }
+    url.set_path("/rest/");
+    Ok(Credentials::AccessToken {
+        base: url,
+        token: Redacted::new(token.to_owned()),
+    })
+}
+
+/// Parses a URL and applies the rules shared by webhook and portal URLs: https or
+/// loopback http, no user info, query or fragment.
+fn parse_checked(s: &str, var: &'static str) -> Result<Url, ConfigError> {
+    // The parser's messages are fixed texts ("relative URL without a base", ...) and
+    // never quote the input.
+    let url = Url::parse(s).map_err(|e| ConfigError::InvalidUrl {
+        var,
+        reason: e.to_string(),
+    })?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::InvalidUrl {
+            var,
+            reason: "no host".into(),
+        });
+    }
+    let secure = match url.scheme() {
+        "https" => true,
+        "http" => is_loopback(&url),
+        _ => false,
+    };
+    if !secure {
+        return Err(ConfigError::InsecureScheme {
+            var,
+            shown: masked(&url),
+        });
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(ConfigError::UnexpectedUrlParts {
+            var,
+            shown: masked(&url),
+        });
+    }
+    Ok(url)
+}
+
+/// 127.0.0.0/8, ::1 or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A URL safe to show: `scheme://host[:port]` and the path with every segment replaced
+/// by `***` except a leading `rest` and the numeric user ID right after it; user info,
+/// query and fragment are shown as `***` too. The webhook code can be any segment of a
+/// malformed URL, so nothing else is kept.
+pub(crate) fn masked(url: &Url) -> String {
+    let mut shown = format!("{}://", url.scheme());
+    if !url.username().is_empty() || url.password().is_some() {
+        shown.push_str("***@");
+    }
+    shown.push_str(url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let rest_first = segments.first() == Some(&"rest");
+    for (i, segment) in segments.iter().enumerate() {
+        shown.push('/');
+        let keep = segment.is_empty()
+            || (i == 0 && rest_first)
+            || (i == 1 && rest_first && segment.bytes().all(|b| b.is_ascii_digit()));
+        shown.push_str(if keep { segment } else { "***" });
+    }
+    if url.query().is_some() {
+        shown.push_str("?***");
+    }
+    if url.fragment().is_some() {
+        shown.push_str("#***");
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "CANARYCODE123";
+
+    fn base_of(c: &Credentials) -> String {
+        c.base().to_string()
+    }
+
+    #[test]
+    fn https_webhook_is_accepted_and_gets_a_trailing_slash() {
+        let c =
+            Credentials::from_webhook_url("https://example.bitrix24.com/rest/1/abc123").unwrap();
+        assert_eq!(base_of(&c), "https://example.bitrix24.com/rest/1/abc123/");
+        assert_eq!(c.portal(), "https://example.bitrix24.com");
+        let c =
+            Credentials::from_webhook_url("https://example.bitrix24.com/rest/17/abc123/").unwrap();
+        assert_eq!(base_of(&c), "https://example.bitrix24.com/rest/17/abc123/");
+        let c = Credentials::from_webhook_url("https://portal.example:8443/rest/1/x/").unwrap();
+        assert_eq!(c.portal(), "https://portal.example:8443");
+    }
+
+    #[test]
+    fn http_is_accepted_only_for_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080/rest/1/code/",
+            "http://127.0.0.5/rest/1/code/",
+            "http://[::1]:9000/rest/1/code/",
+            "http://localhost:3000/rest/1/code/",
+            "http://LOCALHOST/rest/1/code/",
+        ] {
+            let c = Credentials::from_webhook_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(c.is_loopback(), "{ok}");
+        }
+        let c = Credentials::from_webhook_url("http://127.0.0.1:8080/rest/1/code/").unwrap();
+        assert_eq!(c.portal(), "http://127.0.0.1:8080");
+        let c = Credentials::from_webhook_url("http://[::1]:9000/rest/1/code/").unwrap();
+        assert_eq!(c.portal(), "http://[::1]:9000");
+
+        for bad in [
+            "http://example.bitrix24.com/rest/1/CANARYCODE123/",
+            "http://10.0.0.1/rest/1/CANARYCODE123/",
+            "http://128.0.0.1/rest/1/CANARYCODE123/",
+            "http://[::2]/rest/1/CANARYCODE123/",
+            "http://localhost.example.com/rest/1/CANARYCODE123/",
+            "ftp://127.0.0.1/rest/1/CANARYCODE123/",
+        ] {
+            let err = Credentials::from_webhook_url(bad).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InsecureScheme { .. }),
+                "{bad}: {err:?}"
+            );
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains(CANARY), "{text}");
+            assert!(text.contains("/rest/1/***/"), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_paths_are_refused_without_showing_the_code() {
+        for bad in [
+            "https://example.bitrix24.com/",
+            "https://example.bitrix24.com/rest/",
+            "https://example.bitrix24.com/rest/1/",
+            "https://example.bitrix24.com/rest/x/CANARYCODE123/",
+            "https://example.bitrix24.com/rest/1/CANARYCODE123/profile",
+            "https://example.bitrix24.com/rest/1/CANARYCODE123/crm.deal.add.json",
+            "https://example.bitrix24.com/api/1/CANARYCODE123/",
+            "https://example.bitrix24.com/CANARYCODE123",
+            "https://example.bitrix24.com/rest/1/CANARY%20CODE123/",
+        ] {
+            let err = Credentials::from_webhook_url(bad).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::BadWebhookPath { .. }),
+                "{bad}: {err:?}"
+            );
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("CANARY"), "{text}");
+        }
+        let err = Credentials::from_webhook_url(
+            "https://example.bitrix24.com/rest/1/CANARYCODE123/profile",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("https://example.bitrix24.com/rest/1/***/***"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_numeric_code_is_masked_too() {
+        let err =
+            Credentials::from_webhook_url("http://example.com/rest/1/987654321/").unwrap_err();
+        assert!(!err.to_string().contains("987654321"), "{err}");
+        assert!(
+            err.to_string().contains("http://example.com/rest/1/***/"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn user_info_query_and_fragment_are_refused_and_masked() {
+        for bad in [
+            "https://user:CANARYCODE123@example.com/rest/1/abc/",
+            "https://example.com/rest/1/abc/?auth=CANARYCODE123",
+            "https://example.com/rest/1/abc/#CANARYCODE123",
+        ] {
+            let err = Credentials::from_webhook_url(bad).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::UnexpectedUrlParts { .. }),
+                "{bad}: {err:?}"
+            );
+            assert!(!format!("{err} {err:?}").contains(CANARY), "{err}");
+        }
+    }
+
+    #[test]
+    fn unparsable_urls_are_not_echoed() {
+        for bad in [
+            "CANARYCODE123",
+            "https://",
+            "example.com/rest/1/CANARYCODE123/",
+            "",
+        ] {
+            let err = Credentials::from_webhook_url(bad).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InvalidUrl { .. }),
+                "{bad}: {err:?}"
+            );
+            assert!(!format!("{err} {err:?}").contains(CANARY), "{err}");
+        }
+    }
+
+    #[test]
+    fn credentials_never_show_the_code() {
+        let c = Credentials::from_webhook_url("https://example.bitrix24.com/rest/1/CANARYCODE123/")
+            .unwrap();
+        let text = format!("{c} {c:?} {c:#?} {}", c.portal());
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(text.contains("https://example.bitrix24.com"), "{text}");
+
+        let t = Credentials::from_access_token("https://example.bitrix24.com", "CANARYCODE123")
+            .unwrap();
+        let text = format!("{t} {t:?} {t:#?} {}", t.portal());
+        assert!(!text.contains(CANARY), "{text}");
+    }
+
+    #[test]
+    fn access_token_portal_forms() {
+        for ok in [
+            "https://example.bitrix24.com",
+            "https://example.bitrix24.com/",
+            "https://example.bitrix24.com/rest/",
+            "https://example.bitrix24.com/rest",
+        ] {
+            let c = Credentials::from_access_token(ok, "tok").unwrap();
+            assert_eq!(base_of(&c), "https://example.bitrix24.com/rest/", "{ok}");
+            assert_eq!(c.portal(), "https://example.bitrix24.com");
+            assert_eq!(c.access_token().unwrap().expose(), "tok");
+        }
+        assert!(matches!(
+            Credentials::from_access_token("https://example.bitrix24.com/other", "t"),
+            Err(ConfigError::BadPortalPath { .. })
+        ));
+        assert!(matches!(
+            Credentials::from_access_token("http://example.bitrix24.com", "t"),
+            Err(ConfigError::InsecureScheme { .. })
+        ));
+        assert!(matches!(
+            Credentials::from_access_token("https://example.bitrix24.com", " "),
+            Err(ConfigError::MissingAccessToken)
+        ));
+    }
+
+    fn env(
+        vars: &[(&'static str, &str)],
+    ) -> impl Fn(&'static str) -> Result<Option<String>, ConfigError> {
+        let vars: Vec<(&'static str, String)> =
+            vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        move |name| {
+            Ok(vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone()))
+        }
+    }
+
+    #[test]
+    fn environment_lookup() {
+        let c = credentials_from_lookup(env(&[(ENV_WEBHOOK_URL, "https://p.example/rest/1/c")]))
+            .unwrap();
+        assert!(matches!(c, Credentials::Webhook { .. }));
+
+        // The webhook wins over OAuth variables.
+        let c = credentials_from_lookup(env(&[
+            (ENV_WEBHOOK_URL, "https://p.example/rest/1/c/"),
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+        ]))
+        .unwrap();
+        assert_eq!(c.portal(), "https://p.example");
+
+        let c = credentials_from_lookup(env(&[
+            (ENV_WEBHOOK_URL, ""),
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+        ]))
+        .unwrap();
+        assert!(matches!(c, Credentials::AccessToken { .. }));
+
+        assert_eq!(credentials_from_lookup(env(&[])), Err(ConfigError::Missing));
+        assert_eq!(
+            credentials_from_lookup(env(&[(ENV_ACCESS_TOKEN, "tok")])),
+            Err(ConfigError::MissingPortalUrl)
+        );
+        assert_eq!(
+            credentials_from_lookup(env(&[(ENV_PORTAL_URL, "https://q.example")])),
+            Err(ConfigError::MissingAccessToken)
+        );
+        let err = credentials_from_lookup(env(&[(
+            ENV_WEBHOOK_URL,
+            "http://example.com/rest/1/CANARYCODE123/",
+        )]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("PAYSYNC_WEBHOOK_URL (http://example.com/rest/1/***/)")
+        );
+    }
+}

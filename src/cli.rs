@@ -1,0 +1,120 @@
+//! Command-line arguments (clap derive) and their resolution into settings.
+//!
+//! Raw arguments live here; nothing in this module touches the network or the state.
+//! Credentials never come from flags (SPEC §3): only from the environment.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keep Bitrix24 pay-system settings in Git: plan and apply YAML manifests.
+#[derive(Debug, Parser)]
+#[command(name = "paysync", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, \
+2 changes present (plan --detailed-exitcode), 3 invalid input, 4 state locked, 5 saved plan \
+stale, 6 partial apply, 64 usage error.\n\nCredentials come from the environment: \
+PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Never use colour (also when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check manifests offline.
+    Validate(ValidateArgs),
+    /// Show what apply would change; offline unless --refresh.
+    Plan(PlanArgs),
+    /// Compute the plan, show it, apply it and record the new state.
+    Apply(ApplyArgs),
+    /// Print the manifest JSON Schema.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest files or directories (searched recursively for .yaml/.yml).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "paysync.state.json",
+        env = "PAYSYNC_STATE"
+    )]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: one line per setting.
+    Text,
+    /// Versioned, for programs (see the README).
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files or directories (searched recursively for .yaml/.yml).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Read live settings from the portal and show changes made outside paysync.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also save the plan to FILE, for `apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Manifest files or directories (searched recursively for .yaml/.yml).
+    #[arg(value_name = "PATH", default_value = ".", conflicts_with = "plan")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Read live settings first and also correct changes made outside paysync.
+    #[arg(long, conflicts_with = "plan")]
+    pub refresh: bool,
+    /// Output format of the plan shown before applying.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Apply exactly this saved plan (from `plan --out`) instead of reading manifests.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation (needed when not on a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+}

@@ -1,0 +1,104 @@
+//! The program's operational errors and the one place that maps them to exit codes.
+//!
+//! User mistakes in manifests are [`Diagnostics`] (collected, located, all shown);
+//! everything else is a typed variant with its cause kept as `#[source]`.
+
+use std::path::PathBuf;
+
+use crate::bitrix::{ClientError, ConfigError, PortalError};
+use crate::manifest::Diagnostics;
+use crate::model::Target;
+use crate::plan::saved::SavedPlanError;
+use crate::secrets::ResolveError;
+use crate::state::store::StateError;
+
+/// Documented exit codes (README, `paysync --help`).
+pub mod exit {
+    pub const SUCCESS: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const CHANGES_PRESENT: i32 = 2;
+    pub const INVALID_INPUT: i32 = 3;
+    pub const LOCKED: i32 = 4;
+    pub const STALE_PLAN: i32 = 5;
+    pub const PARTIAL_APPLY: i32 = 6;
+    pub const USAGE: i32 = 64;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Manifests(Diagnostics),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("{}", secrets_message(.0))]
+    Secrets(Vec<ResolveError>),
+    #[error(
+        "the state file {} was made for {state_portal}, but the credentials point at {portal}; use the state file of that portal (--state)",
+        state.display()
+    )]
+    ForeignPortal {
+        state: PathBuf,
+        state_portal: String,
+        portal: String,
+    },
+    #[error(transparent)]
+    SavedPlan(#[from] SavedPlanError),
+    #[error("saved plan {} is stale: {reason}; run `paysync plan --out` again", path.display())]
+    StalePlan { path: PathBuf, reason: String },
+    #[error(
+        "apply needs confirmation: not on a terminal, so pass --auto-approve or apply a saved plan (--plan FILE)"
+    )]
+    NeedsApproval,
+    #[error("apply cancelled; nothing was sent")]
+    Cancelled,
+    #[error("cannot read live settings of {target}: {error}")]
+    Refresh { target: Target, error: PortalError },
+    #[error(
+        "apply incomplete: {failed} of {total} targets failed; the state records what the portal confirmed, re-run to retry the rest"
+    )]
+    PartialApply { failed: usize, total: usize },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+fn secrets_message(errors: &[ResolveError]) -> String {
+    let mut s = format!(
+        "{} secret{} could not be resolved; nothing was sent to the portal:",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        s.push_str("\n  - ");
+        s.push_str(&e.to_string());
+    }
+    s
+}
+
+impl Error {
+    /// The exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Manifests(_) | Error::SavedPlan(_) => exit::INVALID_INPUT,
+            Error::State(StateError::Locked { .. }) => exit::LOCKED,
+            Error::StalePlan { .. } => exit::STALE_PLAN,
+            Error::PartialApply { .. } => exit::PARTIAL_APPLY,
+            _ => exit::ERROR,
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! Validation: raw documents → [`Desired`], each problem a located [`Diagnostic`].
+//!
+//! No I/O: files are read by the caller. Every field and every setting is checked on its
+//! own, so one mistake does not hide the next. The validator remembers where each target
+//! was first declared, so a second declaration (in the same file or another) is reported
+//! with a note pointing back at the first.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::diagnostic::Diagnostic;
+use super::raw::{API_VERSION, KIND, RawDocument};
+use super::yaml::{Located, Node, YamlError, YamlProblem};
+use crate::model::{Desired, DesiredTarget, Origin, SOURCE_VALUE, Setting, SettingValue, Target};
+use crate::secrets::{SecretRef, SecretRefError};
+
+const SETTING_FIELDS: [&str; 3] = ["type", "value", "secret"];
+
+/// Collects the valid targets and the problems of all documents it is given.
+#[derive(Debug, Default)]
+pub(super) struct Validator {
+    pub desired: Desired,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Where each target's `paySystem` was first declared.
+    first_declared: BTreeMap<Target, Origin>,
+}
+
+type Settings = (BTreeMap<String, Setting>, BTreeMap<String, Origin>);
+
+impl Validator {
+    /// Checks one document of `file`; a valid one joins [`Validator::desired`].
+    pub fn document(&mut self, file: &Path, document: &Located<RawDocument>) {
+        let before = self.diagnostics.len();
+        let raw = &document.value;
+        let fields = [
+            ("apiVersion", &raw.api_version),
+            ("kind", &raw.kind),
+            ("paySystem", &raw.pay_system),
+            ("personType", &raw.person_type),
+            ("settings", &raw.settings),
+        ];
+        for (field, _) in fields.iter().filter(|(_, node)| node.is_none()) {
+            let message = format!("missing field `{field}`");
+            self.push(
+                "missing-field",
+                file,
+                document,
+                message,
+                missing_help(field),
+            );
+        }
+        if let Some(node) = raw
+            .api_version
+            .as_ref()
+            .filter(|n| !matches!(&n.value, Node::Str(s) if s == API_VERSION))
+        {
+            let message = format!(
+                "unsupported apiVersion {}; expected `{API_VERSION}`",
+                describe(&node.value)
+            );
+            let help =
+                format!("this version of paysync reads `apiVersion: {API_VERSION}` manifests");
+            self.push("wrong-api-version", file, node, message, help);
+        }
+        if let Some(node) = raw
+            .kind
+            .as_ref()
+            .filter(|n| !matches!(&n.value, Node::Str(s) if s == KIND))
+        {
+            let message = format!("unknown kind {}; expected `{KIND}`", describe(&node.value));
+            let help = format!(
+                "every paysync manifest document has `kind: {KIND}`; is this file meant for paysync?"
+            );
+            self.push("wrong-kind", file, node, message, help);
+        }
+        let pay_system = raw
+            .pay_system
+            .as_ref()
+            .and_then(|node| self.id(file, node, "paySystem", 1).map(|id| (id, node)));
+        let person_type = raw
+            .person_type
+            .as_ref()
+            .and_then(|node| self.id(file, node, "personType", 0));
+        let (settings, setting_origins) = match &raw.settings {
+            Some(node) => self.settings(file, node),
+            None => Settings::default(),
+        };
+
+        let (Some((pay_system, pay_system_node)), Some(person_type)) = (pay_system, person_type)
+        else {
+            return;
+        };
+        let target = Target {
+            pay_system,
+            person_type,
+        };
+        let here = origin(file, pay_system_node);
+        if let Some(first) = self.first_declared.get(&target) {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    "duplicate-target",
+                    here,
+                    format!("{target} is declared more than once"),
+                )
+                .help("declare each target in one document: merge the settings of both")
+                .note(first.clone(), "first declared here"),
+            );
+            return;
+        }
+        self.first_declared.insert(target, here);
+        if self.diagnostics.len() == before {
+            let origin = origin(file, document);
+            let declared = DesiredTarget {
+                target,
+                origin,
+                settings,
+                setting_origins,
+            };
+            self.desired.targets.insert(target, declared);
+        }
+    }
+
+    fn push(
+        &mut self,
+        code: &'static str,
+        file: &Path,
+        at: &Located<impl Sized>,
+        message: String,
+        help: impl Into<String>,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::new(code, origin(file, at), message).help(help));
+    }
+
+    /// `paySystem` (≥ 1) and `personType` (≥ 0).
+    fn id(&mut self, file: &Path, node: &Located<Node>, field: &str, min: u64) -> Option<u64> {
+        if let Node::Int { value, .. } = node.value
+            && let Ok(id) = u64::try_from(value)
+            && id >= min
+        {
+            return Some(id);
+        }
+        let wanted = if min == 1 {
+            "a positive integer"
+        } else {
+            "an integer ≥ 0 (0 = the pay system's default settings)"
+        };
+        let help = match &node.value {
+            Node::Str(s) if s.parse::<u64>().is_ok_and(|id| id >= min) => {
+                format!("write it as a plain number: `{field}: {}`", s.parse::<u64>().unwrap_or_default())
+            }
+            _ if min == 1 => "pay system IDs start at 1: see `sale.paysystem.list`".to_owned(),
+            _ => "payer type IDs come from `sale.persontype.list`; 0 selects the pay system's default settings".to_owned(),
+        };
+        let found = match &node.value {
+            Node::Str(s) => format!("the text {}", quote(s)),
+            other => describe(other),
+        };
+        let message = format!("`{field}` must be {wanted}, found {found}");
+        self.push("invalid-value", file, node, message, help);
+        None
+    }
+
+    fn settings(&mut self, file: &Path, node: &Located<Node>) -> Settings {
+        let mut declared = Settings::default();
+        let Node::Map(entries) = &node.value else {
+            let message = format!(
+                "`settings` must be a mapping of setting codes to values, found {}",
+                describe(&node.value)
+            );
+            self.push(
+                "invalid-value",
+                file,
+                node,
+                message,
+                "write `settings: {}` to manage no codes of this target",
+            );
+            return declared;
+        };
+        let dir = file.parent().unwrap_or(Path::new(""));
+        for (key, value) in entries {
+            let code = self.code(file, key);
+            let setting = self.setting(file, dir, value);
+            let (Some(code), Some(setting)) = (code, setting) else {
+                continue;
+            };
+            if declared.0.contains_key(&code) {
+                // `123:` and `"123":` are different YAML keys but the same code.
+                let message = format!("setting code `{code}` is declared twice");
+                self.push("duplicate-key", file, key, message, "keep one of them");
+                continue;
+            }
+            declared.1.insert(code.clone(), origin(file, key));
+            declared.0.insert(code, setting);
+        }
+        declared
+    }
+
+    fn code(&mut self, file: &Path, key: &Located<Node>) -> Option<String> {
+        let text = match &key.value {
+            Node::Str(s) => s.clone(),
+            Node::Int { spelling, .. } => spelling.clone(),
+            other => {
+                let message = format!("a setting code must be text, found {}", describe(other));
+                self.push(
+                    "invalid-code",
+                    file,
+                    key,
+                    message,
+                    "setting codes use upper-case letters, digits and `_`",
+                );
+                return None;
+            }
+        };
+        let valid = |code: &str| {
+            !code.is_empty()
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if valid(&text) {
+            return Some(text);
+        }
+        let upper = text.to_ascii_uppercase();
+        if valid(&upper) {
+            let message = format!("setting code {} is not upper-case", quote(&text));
+            let help = format!(
+                "write `{upper}`: Bitrix24 setting codes are upper-case (the portal upper-cases them on write)"
+            );
+            self.push("lowercase-code", file, key, message, help);
+        } else {
+            let message = format!("{} is not a valid setting code", quote(&text));
+            self.push(
+                "invalid-code",
+                file,
+                key,
+                message,
+                "setting codes use upper-case letters A-Z, digits and `_`",
+            );
+        }
+        None
+    }
+
+    fn setting(&mut self, file: &Path, dir: &Path, node: &Located<Node>) -> Option<Setting> {
+        let Node::Map(fields) = &node.value else {
+            let value = self.text(file, node)?;
+            return Some(Setting {
+                source: SOURCE_VALUE.to_owned(),
+                value: SettingValue::Plain(value),
+            });
+        };
+        let before = self.diagnostics.len();
+        let (mut source, mut value, mut secret) = (None, None, None);
+        for (key, field) in fields {
+            match &key.value {
+                Node::Str(name) if name == "type" => source = Some(field),
+                Node::Str(name) if name == "value" => value = Some(field),
+                Node::Str(name) if name == "secret" => secret = Some((key, field)),
+                other => {
+                    let found = describe(other);
+                    let message =
+                        format!("unknown field {found}, expected one of `type`, `value`, `secret`");
+                    let help = match other {
+                        Node::Str(name) => {
+                            closest(name, &SETTING_FIELDS).map(|f| format!("did you mean `{f}`?"))
+                        }
+                        _ => None,
+                    };
+                    let help = help.unwrap_or_else(|| "a setting is `{ value: ... }`, `{ type: ..., value: ... }` or `{ secret: ... }`".into());
+                    self.push("unknown-field", file, key, message, help);
+                }
+            }
+        }
+        let source = source.and_then(|node| self.source(file, node).map(|s| (node, s)));
+        let setting = match (value, secret) {
+            (Some(_), Some((key, _))) => {
+                let message = "a setting has `value` or `secret`, not both".to_owned();
+                let help = "keep `secret` to read the value from the environment or a file, or `value` for a literal";
+                self.push("conflicting-fields", file, key, message, help);
+                None
+            }
+            // An unknown field was reported: most likely the misspelt `value`.
+            (None, None) if self.diagnostics.len() > before => None,
+            (None, None) => {
+                let message = "missing field `value` (or `secret`) in this setting".to_owned();
+                let help = "write `{ value: ... }`, `{ type: PAYMENT, value: ... }` or `{ secret: env:NAME }`";
+                self.push("missing-field", file, node, message, help);
+                None
+            }
+            (Some(value), None) => self.text(file, value).map(|value| Setting {
+                source: source.map_or_else(|| SOURCE_VALUE.to_owned(), |(_, s)| s),
+                value: SettingValue::Plain(value),
+            }),
+            (None, Some((_, reference))) => {
+                if let Some((at, found)) = source.filter(|(_, s)| s != SOURCE_VALUE) {
+                    let message =
+                        format!("a secret's `type` must be {SOURCE_VALUE}, found `{found}`");
+                    self.push(
+                        "conflicting-fields",
+                        file,
+                        at,
+                        message,
+                        "a secret is always a literal value: remove `type`",
+                    );
+                }
+                self.secret(file, dir, reference).map(|secret| Setting {
+                    source: SOURCE_VALUE.to_owned(),
+                    value: SettingValue::Secret(secret),
+                })
+            }
+        };
+        setting.filter(|_| self.diagnostics.len() == before)
+    }
+
+    /// `type`: an upper-case identifier.
+    fn source(&mut self, file: &Path, node: &Located<Node>) -> Option<String> {
+        let valid = |s: &str| {
+            s.starts_with(|c: char| c.is_ascii_uppercase())
+                && s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        };
+        match &node.value {
+            Node::Str(s) if valid(s) => return Some(s.clone()),
+            Node::Str(s) if valid(&s.to_ascii_uppercase()) => {
+                let message = format!("value source {} is not upper-case", quote(s));
+                self.push(
+                    "invalid-value",
+                    file,
+                    node,
+                    message,
+                    format!("write `{}`", s.to_ascii_uppercase()),
+                );
+            }
+            other => {
+                let message = format!(
+                    "`type` must be a value source such as VALUE, ORDER, PAYMENT, USER or PROPERTY, found {}",
+                    describe(other)
+                );
+                self.push(
+                    "invalid-value",
+                    file,
+                    node,
+                    message,
+                    "leave `type` out for a literal value (VALUE)",
+                );
+            }
+        }
+        None
+    }
+
+    fn secret(&mut self, file: &Path, dir: &Path, node: &Located<Node>) -> Option<SecretRef> {
+        let error = match &node.value {
+            Node::Str(reference) => match SecretRef::parse(reference, dir) {
+                Ok(secret) => return Some(secret),
+                Err(error) => error,
+            },
+            other => {
+                let message = format!(
+                    "`secret` must be a reference such as `env:NAME` or `file:PATH`, found {}",
+                    describe(other)
+                );
+                self.push(
+                    "bad-secret-ref",
+                    file,
+                    node,
+                    message,
+                    "quote the reference if YAML reads it as something else",
+                );
+                return None;
+            }
+        };
+        let (message, help) = match error {
+            // Not echoed: what was written may be the secret itself.
+            SecretRefError::UnknownSource { .. } => (
+                "`secret` must be a reference: `env:NAME` or `file:PATH`".to_owned(),
+                "keep the secret itself out of the manifest: put it in an environment variable or a file and reference that",
+            ),
+            error @ SecretRefError::BadEnvName { .. } => {
+                (error.to_string(), "e.g. `secret: env:ACME_KEY`")
+            }
+            error @ SecretRefError::EmptyPath => (
+                error.to_string(),
+                "e.g. `secret: file:keys/acme.txt` (relative to this manifest)",
+            ),
+        };
+        self.push("bad-secret-ref", file, node, message, help);
+        None
+    }
+
+    /// A setting value: text, or an integer written in plain decimal.
+    fn text(&mut self, file: &Path, node: &Located<Node>) -> Option<String> {
+        const NULL_HELP: &str =
+            "write \"\" for an empty value, or remove the line to stop managing this code";
+        let (message, help) = match &node.value {
+            Node::Str(s) => return Some(s.clone()),
+            Node::Int { value, spelling } if *spelling == value.to_string() => {
+                return Some(spelling.clone());
+            }
+            // Beyond 64 bits the parser reads an integer as a float; its spelling is exact.
+            Node::Float { spelling } if is_decimal_integer(spelling) => {
+                return Some(spelling.clone());
+            }
+            Node::Int { value, spelling } => (
+                format!("`{spelling}` is read as the number {value}, not as text"),
+                format!("quote it to keep it as written: \"{spelling}\""),
+            ),
+            Node::Float { spelling } => (
+                format!("`{spelling}` is a floating-point number; setting values are text"),
+                format!("quote it: \"{spelling}\""),
+            ),
+            Node::Bool { spelling } => (
+                format!("`{spelling}` is a boolean; setting values are text"),
+                format!("quote it: \"{spelling}\" (Bitrix24 flags usually take \"Y\" or \"N\")"),
+            ),
+            Node::Null { spelling } if spelling.is_empty() => {
+                ("missing value".to_owned(), NULL_HELP.to_owned())
+            }
+            Node::Null { spelling } => (
+                format!("`{spelling}` is null; setting values are text"),
+                NULL_HELP.to_owned(),
+            ),
+            Node::Seq => (
+                "a list is not a setting value; setting values are text".to_owned(),
+                "quote it if the brackets are part of the value".to_owned(),
+            ),
+            Node::Map(_) => (
+                "a mapping is not a setting value here; `value` is text".to_owned(),
+                "quote it if the braces are part of the value".to_owned(),
+            ),
+        };
+        self.push("invalid-value", file, node, message, help);
+        None
+    }
+}
+
+/// The diagnostic for a document (or the rest of a file) the YAML layer could not read.
+pub(super) fn yaml_diagnostic(file: &Path, error: YamlError) -> Diagnostic {
+    let at = Origin {
+        file: file.to_path_buf(),
+        line: error.line,
+        column: error.column,
+    };
+    match error.problem {
+        YamlProblem::Syntax(message) => Diagnostic::new("yaml-syntax", at, format!("invalid YAML: {message}"))
+            .help("the mistake can be before the point where the parser noticed it, e.g. an unclosed `{`, `[` or quote"),
+        YamlProblem::Unsupported(message) => Diagnostic::new("yaml-unsupported", at, message)
+            .help("manifests use plain YAML: no merge keys (`<<`) and no custom tags (`!name`)"),
+        YamlProblem::TabIndent => Diagnostic::new("tab-indent", at, "tab character in indentation")
+            .help("YAML indents with spaces only: replace the tab with spaces"),
+        YamlProblem::Limit(message) => Diagnostic::new("yaml-limit", at, format!("the file exceeds paysync's YAML limits: {message}"))
+            .help("manifests are small: look for runaway aliases (`*name`) or an unexpectedly large file"),
+        YamlProblem::DuplicateKey(key) => {
+            let key = key.map_or_else(|| "key".to_owned(), |k| format!("key {}", quote(&k)));
+            Diagnostic::new("duplicate-key", at, format!("duplicate {key} in this mapping"))
+                .help("a key may appear once: YAML tools disagree on which value would win, so paysync refuses both")
+        }
+        YamlProblem::UnknownField { field, expected } => {
+            let list = expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            let diagnostic = Diagnostic::new("unknown-field", at, format!("unknown field {}, expected one of {list}", quote(&field)));
+            match closest(&field, &expected) {
+                Some(name) => diagnostic.help(format!("did you mean `{name}`?")),
+                None => diagnostic,
+            }
+        }
+        YamlProblem::NotAMapping => Diagnostic::new("invalid-value", at, "a manifest document must be a mapping")
+            .help(format!("start the document with `apiVersion: {API_VERSION}` and `kind: {KIND}`")),
+    }
+}
+
+fn missing_help(field: &str) -> String {
+    match field {
+        "apiVersion" => format!("add `apiVersion: {API_VERSION}`"),
+        "kind" => format!("add `kind: {KIND}`"),
+        "paySystem" => "add `paySystem: <ID>`, the pay system's ID from `sale.paysystem.list`".to_owned(),
+        "personType" => "add `personType: <ID>` (from `sale.persontype.list`), or 0 for the pay system's default settings".to_owned(),
+        _ => "add `settings:` with the codes to manage, or `settings: {}` to manage none".to_owned(),
+    }
+}
+
+/// `-?[1-9][0-9]*` or `0`: an integer as its decimal string is written.
+fn is_decimal_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+}
+
+fn origin<T>(file: &Path, at: &Located<T>) -> Origin {
+    Origin {
+        file: file.to_path_buf(),
+        line: at.line,
+        column: at.column,
+    }
+}
+
+/// How a value appears in a message.
+fn describe(node: &Node) -> String {
+    match node {
+        Node::Str(s) => quote(s),
+        Node::Null { spelling } if spelling.is_empty() => "nothing".to_owned(),
+        Node::Int { spelling, .. }
+        | Node::Float { spelling }
+        | Node::Bool { spelling }
+        | Node::Null { spelling } => quote(spelling),
+        Node::Seq => "a list".to_owned(),
+        Node::Map(_) => "a mapping".to_owned(),
+    }
+}
+
+/// `text` in backticks, control characters escaped, long text shortened.
+fn quote(text: &str) -> String {
+    let mut quoted = String::new();
+    for c in text.chars().take(60) {
+        if c.is_control() {
+            quoted.extend(c.escape_debug());
+        } else {
+            quoted.push(c);
+        }
+    }
+    if text.chars().count() > 60 {
+        quoted.push('…');
+    }
+    format!("`{quoted}`")
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word: Vec<char> = word.to_lowercase().chars().collect();
+    candidates
+        .iter()
+        .map(|c| {
+            (
+                edit_distance(&word, &c.to_lowercase().chars().collect::<Vec<_>>()),
+                *c,
+            )
+        })
+        .filter(|&(d, _)| d <= 2.max(word.len() / 3))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}

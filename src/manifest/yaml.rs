@@ -1,0 +1,340 @@
+//! The YAML layer: every call into serde-saphyr lives in this file, so the YAML crate can
+//! be swapped by rewriting it alone.
+//!
+//! It reads the documents of one manifest file with a strict profile and hands back
+//! [`RawDocument`]s whose values are located [`Node`]s, plus located [`YamlError`]s for
+//! the documents that could not be read. It knows nothing about what a manifest means;
+//! that is [`super::validate`]'s job.
+//!
+//! The strict profile: duplicate keys are errors (libyaml-based parsers silently keep
+//! the last one, so a reviewer could approve one value while another is applied); only
+//! `true`/`false` are booleans, so `Y`, `N`, `on`, `yes` stay text; `00412` and `1_000`
+//! stay text instead of becoming 412 and 1000; merge keys and unknown tags are refused;
+//! alias expansion and document size have budgets.
+//!
+//! Documents are read one at a time: a document that fails to deserialize (unknown
+//! field, duplicate key, ...) is reported and reading resumes at the next `---`. A syntax
+//! error ends the file, since the parser cannot know where the next document starts.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Error, MessageFormatter};
+
+use super::raw::RawDocument;
+
+/// A value and where it is in the file (1-based line and column, in characters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    pub value: T,
+    pub line: usize,
+    pub column: usize,
+    /// Where the value is defined (differs from `line:column` behind an alias) and how
+    /// many characters it spans: used to recover the spelling of scalars.
+    defined: (usize, usize, usize),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
+        let (r, d) = (spanned.referenced, spanned.defined);
+        let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(Located {
+            value: spanned.value,
+            line: at(r.line()),
+            column: at(r.column()),
+            defined: (at(d.line()), at(d.column()), at(d.span().len())),
+        })
+    }
+}
+
+/// Any YAML value, as the parser typed it. Scalars other than strings keep their
+/// spelling in the source (`spelling`), so messages can quote what the user wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// A quoted scalar, or a plain one that is not a number, boolean or null.
+    Str(String),
+    Int {
+        value: i128,
+        spelling: String,
+    },
+    Float {
+        spelling: String,
+    },
+    Bool {
+        spelling: String,
+    },
+    Null {
+        spelling: String,
+    },
+    /// A sequence; its items are never needed, only the fact that it is one.
+    Seq,
+    /// A mapping, entries in source order (duplicate keys are already refused).
+    Map(Vec<(Located<Node>, Located<Node>)>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NodeVisitor;
+
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = Node;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                Ok(Node::Bool {
+                    spelling: String::new(),
+                })
+            }
+            fn visit_i64<E>(self, value: i64) -> Result<Node, E> {
+                Ok(Node::Int {
+                    value: value.into(),
+                    spelling: String::new(),
+                })
+            }
+            fn visit_u64<E>(self, value: u64) -> Result<Node, E> {
+                Ok(Node::Int {
+                    value: value.into(),
+                    spelling: String::new(),
+                })
+            }
+            fn visit_i128<E>(self, value: i128) -> Result<Node, E> {
+                Ok(Node::Int {
+                    value,
+                    spelling: String::new(),
+                })
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                Ok(Node::Float {
+                    spelling: String::new(),
+                })
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Node, E> {
+                Ok(Node::Str(value.to_owned()))
+            }
+            fn visit_string<E>(self, value: String) -> Result<Node, E> {
+                Ok(Node::Str(value))
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Null {
+                    spelling: String::new(),
+                })
+            }
+            fn visit_none<E>(self) -> Result<Node, E> {
+                Ok(Node::Null {
+                    spelling: String::new(),
+                })
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+                Node::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Node::Seq)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(Node::Map(entries))
+            }
+        }
+
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+/// Why a document (or the rest of a file) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum YamlProblem {
+    /// Not YAML; the parser's own message.
+    Syntax(String),
+    /// A YAML feature manifests do not use: merge keys (`<<`), custom tags.
+    Unsupported(String),
+    /// A tab where YAML requires spaces (indentation).
+    TabIndent,
+    /// An alias, nesting or size budget was exceeded.
+    Limit(String),
+    DuplicateKey(Option<String>),
+    UnknownField {
+        field: String,
+        expected: Vec<&'static str>,
+    },
+    /// The document is a scalar or a sequence, not a mapping.
+    NotAMapping,
+}
+
+/// A located [`YamlProblem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub problem: YamlProblem,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// What one file holds: the documents that were read, and the errors of those that were not.
+#[derive(Debug, Default)]
+pub struct ParsedFile {
+    pub documents: Vec<Located<RawDocument>>,
+    pub errors: Vec<YamlError>,
+}
+
+/// Manifests are small; these budgets only stop hostile or runaway input.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: Some(4 << 20),
+            max_events: 200_000,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+            max_depth: 64,
+            max_documents: 1_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 10_000,
+            max_replay_stack_depth: 16,
+        },
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        merge_keys: serde_saphyr::MergeKeyPolicy::Error,
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        legacy_octal_numbers: false,
+        reject_unsupported_tags: true,
+        reject_tagged_field_names: true,
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+        with_snippet: false,
+    }
+}
+
+/// Reads every document of a file's text (BOM already removed).
+pub fn parse(text: &str) -> ParsedFile {
+    let mut parsed = ParsedFile::default();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut reader = text.as_bytes();
+    for result in serde_saphyr::read_with_options::<_, Located<RawDocument>>(&mut reader, options())
+    {
+        match result {
+            Ok(mut document) => {
+                let raw = &mut document.value;
+                for node in [
+                    &mut raw.api_version,
+                    &mut raw.kind,
+                    &mut raw.pay_system,
+                    &mut raw.person_type,
+                    &mut raw.settings,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    fill_spellings(node, &lines);
+                }
+                parsed.documents.push(document);
+            }
+            Err(error) => parsed.errors.push(yaml_error(&error, &lines)),
+        }
+    }
+    parsed
+}
+
+/// Copies each non-string scalar's source text into its `spelling`.
+fn fill_spellings(node: &mut Located<Node>, lines: &[&str]) {
+    let (line, column, len) = node.defined;
+    let source = || {
+        let line = lines.get(line.wrapping_sub(1)).unwrap_or(&"");
+        line.chars()
+            .skip(column.saturating_sub(1))
+            .take(len)
+            .collect::<String>()
+    };
+    match &mut node.value {
+        Node::Int { spelling, .. }
+        | Node::Float { spelling }
+        | Node::Bool { spelling }
+        | Node::Null { spelling } => *spelling = source(),
+        Node::Map(entries) => {
+            for (key, value) in entries {
+                fill_spellings(key, lines);
+                fill_spellings(value, lines);
+            }
+        }
+        Node::Str(_) | Node::Seq => {}
+    }
+}
+
+fn yaml_error(error: &Error, lines: &[&str]) -> YamlError {
+    let (line, column) = error
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .filter(|&(line, _)| line > 0)
+        .unwrap_or((1, 1));
+    let mut root = error;
+    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = root {
+        root = error;
+    }
+    let message = || sanitize(&serde_saphyr::UserMessageFormatter.format_message(root));
+    let problem = match root {
+        Error::DuplicateMappingKey { key, .. } => {
+            YamlProblem::DuplicateKey(key.as_deref().map(sanitize))
+        }
+        Error::SerdeUnknownField {
+            field, expected, ..
+        } => YamlProblem::UnknownField {
+            field: sanitize(field),
+            expected: expected.clone(),
+        },
+        Error::Unexpected { expected, .. } if expected.contains("mapping") => {
+            YamlProblem::NotAMapping
+        }
+        Error::MergeKeyNotAllowed { .. }
+        | Error::UnsupportedTag { .. }
+        | Error::TaggedStructFieldName { .. } => YamlProblem::Unsupported(message()),
+        Error::Budget { .. }
+        | Error::AliasReplayLimitExceeded { .. }
+        | Error::AliasExpansionLimitExceeded { .. }
+        | Error::AliasReplayStackDepthExceeded { .. }
+        | Error::IOError { .. } => YamlProblem::Limit(message()),
+        _ => {
+            let source_line = lines.get(line - 1).unwrap_or(&"");
+            match source_line.chars().position(|c| c == '\t') {
+                Some(tab) if message().contains("tab") => {
+                    return YamlError {
+                        problem: YamlProblem::TabIndent,
+                        line,
+                        column: tab + 1,
+                    };
+                }
+                _ => YamlProblem::Syntax(message()),
+            }
+        }
+    };
+    YamlError {
+        problem,
+        line,
+        column,
+    }
+}
+
+/// Messages may quote the user's text: keep control characters out of the terminal.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Every document of a file as JSON, for checking files against the JSON Schema.
+#[cfg(test)]
+pub(crate) fn to_json(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    serde_saphyr::from_str_multiple_with_options::<serde_json::Value, Vec<_>>(text, options())
+        .map_err(|e| e.to_string())
+}

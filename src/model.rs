@@ -1,0 +1,111 @@
+//! The validated domain model that every later stage works on.
+//!
+//! Manifests are parsed and validated into [`Desired`]; the state file is read into
+//! [`crate::state::LastApplied`]; the portal is observed into [`Live`]. The planner
+//! compares the three. Nothing in this module does I/O.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::SecretRef;
+
+/// One pay system × one payer type: the unit a manifest document declares and the unit
+/// of one `sale.paysystem.settings.update` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Target {
+    /// Pay system ID (`sale.paysystem.list`).
+    #[serde(rename = "paySystem")]
+    pub pay_system: u64,
+    /// Payer type ID (`sale.persontype.list`); 0 means the pay system's default settings.
+    #[serde(rename = "personType")]
+    pub person_type: u64,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "paySystem {} / personType {}",
+            self.pay_system, self.person_type
+        )
+    }
+}
+
+/// The value source of a setting (Bitrix24's `TYPE`): `VALUE` for literals, or a field
+/// source such as `PAYMENT`, `ORDER`, `USER`, `PROPERTY`.
+pub const SOURCE_VALUE: &str = "VALUE";
+
+/// A setting's value as declared: a literal string or a reference to a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    Plain(String),
+    Secret(SecretRef),
+}
+
+/// One declared setting: `{type, value}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Bitrix24 `TYPE` (value source), upper-case, `VALUE` by default.
+    pub source: String,
+    pub value: SettingValue,
+}
+
+/// Where something was declared, for diagnostics that point back into a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Origin {
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// The settings one manifest document declares for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredTarget {
+    pub target: Target,
+    /// Where the document starts.
+    pub origin: Origin,
+    /// Setting code (upper-case) → declared setting.
+    pub settings: BTreeMap<String, Setting>,
+    /// Setting code → where it was declared.
+    pub setting_origins: BTreeMap<String, Origin>,
+}
+
+/// Everything the manifests declare, keyed by target (each target declared once).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Desired {
+    pub targets: BTreeMap<Target, DesiredTarget>,
+}
+
+/// A setting as the portal reports it through `sale.paysystem.settings.get`.
+///
+/// The documented response maps codes to plain strings, the platform source to
+/// `{TYPE, VALUE}` objects (bitrix24-api.md §5.9); with the string shape the source is
+/// unknown and only the value can be compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSetting {
+    /// `TYPE`; `None` when unset or when the portal used the plain-string shape.
+    pub source: Option<String>,
+    /// `VALUE`; `None` when unset.
+    pub value: Option<String>,
+    /// False when the portal answered with the plain-string shape (no TYPE known).
+    pub source_known: bool,
+}
+
+/// What the portal reported for each target that was read (`--refresh`).
+/// A code missing from a target's map was not returned by the portal at all
+/// (its handler does not declare it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Live {
+    pub targets: BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+}

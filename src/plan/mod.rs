@@ -1,0 +1,477 @@
+//! The planner: a pure function from desired, last-applied and (optionally) live settings
+//! to a [`Plan`]. No I/O, no async, no clock — every rule of SPEC §4 lives in [`compute`]
+//! and is covered by the table-driven tests at the bottom.
+//!
+//! Secrets: desired secret values arrive as fingerprints (or as "not checked" when they
+//! could not be resolved); a live value of a code managed as a secret is fingerprinted
+//! here and only ever appears in the plan as [`Value::Hidden`].
+
+pub mod saved;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
+use crate::secrets::{Fingerprint, FingerprintKey, Redacted, SecretRef};
+use crate::state::RecordedValue;
+
+/// A setting value as the plan knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Value {
+    /// A literal (`type: VALUE`) or a field source.
+    Plain {
+        #[serde(rename = "type")]
+        source: String,
+        value: String,
+    },
+    /// A secret reference; `fingerprint` is `None` when the secret could not be resolved
+    /// ("not checked").
+    Secret {
+        #[serde(rename = "type")]
+        source: String,
+        secret: SecretRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<Fingerprint>,
+    },
+    /// A value read from the portal (`source` is `None` when the portal did not say).
+    Live {
+        #[serde(rename = "type")]
+        source: Option<String>,
+        value: Option<String>,
+    },
+    /// A live value of a code managed as a secret: compared by fingerprint, never shown.
+    Hidden {
+        #[serde(rename = "type")]
+        source: Option<String>,
+    },
+}
+
+impl Value {
+    /// The recorded form of a desired value, once its secret (if any) is known.
+    pub fn to_recorded(&self, fingerprint: Option<&Fingerprint>) -> Option<RecordedValue> {
+        match self {
+            Value::Plain { source, value } => Some(RecordedValue::Plain {
+                source: source.clone(),
+                value: value.clone(),
+            }),
+            Value::Secret {
+                source,
+                secret,
+                fingerprint: planned,
+            } => Some(RecordedValue::Secret {
+                source: source.clone(),
+                secret: secret.to_string(),
+                fingerprint: fingerprint.or(planned.as_ref())?.clone(),
+            }),
+            Value::Live { .. } | Value::Hidden { .. } => None,
+        }
+    }
+
+    fn from_recorded(recorded: &RecordedValue) -> Value {
+        match recorded {
+            RecordedValue::Plain { source, value } => Value::Plain {
+                source: source.clone(),
+                value: value.clone(),
+            },
+            RecordedValue::Secret {
+                source,
+                secret,
+                fingerprint,
+            } => Value::Secret {
+                source: source.clone(),
+                // Only shown; a recorded reference is never resolved.
+                secret: SecretRef::parse(secret, std::path::Path::new("")).unwrap_or(
+                    SecretRef::Env {
+                        name: secret.clone(),
+                    },
+                ),
+                fingerprint: Some(fingerprint.clone()),
+            },
+        }
+    }
+
+    fn is_secret(&self) -> bool {
+        matches!(self, Value::Secret { .. })
+    }
+}
+
+/// What apply does with one code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// In the manifest, not in the state: written.
+    Add,
+    /// In both, values differ: written.
+    Update,
+    /// `--refresh`: live differs from the state for a managed code: written back.
+    Drift,
+    /// In the state, gone from the manifest: forgotten in the state, left on the portal.
+    Forget,
+    /// `--refresh`: live already equals desired: recorded in the state, nothing sent.
+    Record,
+    /// A secret whose reference is unchanged but whose value could not be read now:
+    /// apply resolves it and writes it only if its fingerprint changed.
+    Unchecked,
+}
+
+impl Action {
+    /// Whether the action (certainly) sends the code to the portal.
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Add | Action::Update | Action::Drift)
+    }
+}
+
+/// One code's entry in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub code: String,
+    pub action: Action,
+    /// The value being replaced: recorded (state) or live (drift); absent for `add`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// The desired value; absent for `forget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// The plan for one target; only targets with at least one change appear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetPlan {
+    #[serde(flatten)]
+    pub target: Target,
+    /// `file:line` of the manifest document, when the target is still declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// Sorted by code.
+    pub changes: Vec<Change>,
+}
+
+impl TargetPlan {
+    /// Whether apply sends anything for this target (certainly, or after checking a secret).
+    pub fn may_write(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| c.action.writes() || c.action == Action::Unchecked)
+    }
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// Whether live settings were read (`--refresh`).
+    pub refreshed: bool,
+    /// Sorted by target.
+    pub targets: Vec<TargetPlan>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Targets with at least one setting to write.
+    pub targets_to_change: usize,
+    pub to_add: usize,
+    /// Includes drift corrections.
+    pub to_change: usize,
+    /// Of `to_change`, how many correct changes made outside paysync.
+    pub drifted: usize,
+    pub no_longer_managed: usize,
+    pub not_checked: usize,
+    /// Codes recorded in the state without a write (live already equals desired).
+    pub to_record: usize,
+}
+
+impl Summary {
+    /// Whether the plan changes the portal or the state in a way a reviewer must see
+    /// (this drives `--detailed-exitcode`).
+    pub fn has_changes(&self) -> bool {
+        self.to_add + self.to_change + self.no_longer_managed > 0
+    }
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for t in &self.targets {
+            if t.changes.iter().any(|c| c.action.writes()) {
+                s.targets_to_change += 1;
+            }
+            for c in &t.changes {
+                match c.action {
+                    Action::Add => s.to_add += 1,
+                    Action::Update => s.to_change += 1,
+                    Action::Drift => {
+                        s.to_change += 1;
+                        s.drifted += 1
+                    }
+                    Action::Forget => s.no_longer_managed += 1,
+                    Action::Record => s.to_record += 1,
+                    Action::Unchecked => s.not_checked += 1,
+                }
+            }
+        }
+        s
+    }
+
+    /// Every secret reference a write of this plan may need.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        let mut refs: Vec<&SecretRef> = self
+            .targets
+            .iter()
+            .flat_map(|t| &t.changes)
+            .filter(|c| c.action != Action::Forget)
+            .filter_map(|c| match &c.after {
+                Some(Value::Secret { secret, .. }) => Some(secret),
+                _ => None,
+            })
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+}
+
+/// The desired settings with secrets resolved to fingerprints where possible.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DesiredValues {
+    pub targets: BTreeMap<Target, DesiredTargetValues>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DesiredTargetValues {
+    pub manifest: Option<String>,
+    pub settings: BTreeMap<String, Value>,
+}
+
+impl DesiredValues {
+    /// Turns declared settings into plan values. `fingerprint_of` returns the fingerprint
+    /// of a secret, or `None` when it cannot be read now.
+    pub fn new(
+        desired: &Desired,
+        mut fingerprint_of: impl FnMut(&SecretRef) -> Option<Fingerprint>,
+    ) -> DesiredValues {
+        let targets = desired
+            .targets
+            .iter()
+            .map(|(target, d)| {
+                let settings = d
+                    .settings
+                    .iter()
+                    .map(|(code, setting)| {
+                        let value = match &setting.value {
+                            SettingValue::Plain(v) => Value::Plain {
+                                source: setting.source.clone(),
+                                value: v.clone(),
+                            },
+                            SettingValue::Secret(r) => Value::Secret {
+                                source: setting.source.clone(),
+                                secret: r.clone(),
+                                fingerprint: fingerprint_of(r),
+                            },
+                        };
+                        (code.clone(), value)
+                    })
+                    .collect();
+                let manifest = Some(format!("{}:{}", d.origin.file.display(), d.origin.line));
+                (*target, DesiredTargetValues { manifest, settings })
+            })
+            .collect();
+        DesiredValues { targets }
+    }
+}
+
+/// Whether a desired value equals a recorded one; `None` when it cannot be known (an
+/// unresolved secret with the same source).
+fn equals_recorded(want: &Value, recorded: &RecordedValue) -> Option<bool> {
+    match (want, recorded) {
+        (
+            Value::Plain { source, value },
+            RecordedValue::Plain {
+                source: rs,
+                value: rv,
+            },
+        ) => Some(source == rs && value == rv),
+        (
+            Value::Secret {
+                source,
+                fingerprint,
+                ..
+            },
+            RecordedValue::Secret {
+                source: rs,
+                fingerprint: rf,
+                ..
+            },
+        ) => {
+            if source != rs {
+                Some(false)
+            } else {
+                fingerprint.as_ref().map(|f| f == rf)
+            }
+        }
+        _ => Some(false),
+    }
+}
+
+/// Whether a live setting equals a value; `None` when it cannot be known.
+fn equals_live(
+    source: &str,
+    plain: Option<&str>,
+    fingerprint: Option<&Fingerprint>,
+    secret: bool,
+    live: &LiveSetting,
+    key: &FingerprintKey,
+) -> Option<bool> {
+    let source_ok = !live.source_known || live.source.as_deref() == Some(source);
+    if secret {
+        let want = fingerprint?;
+        let got = live
+            .value
+            .as_ref()
+            .map(|v| key.fingerprint(&Redacted::new(v.clone())));
+        Some(source_ok && got.as_ref() == Some(want))
+    } else {
+        Some(source_ok && live.value.as_deref() == plain)
+    }
+}
+
+fn live_equals_value(value: &Value, live: &LiveSetting, key: &FingerprintKey) -> Option<bool> {
+    match value {
+        Value::Plain { source, value } => equals_live(source, Some(value), None, false, live, key),
+        Value::Secret {
+            source,
+            fingerprint,
+            ..
+        } => equals_live(source, None, fingerprint.as_ref(), true, live, key),
+        Value::Live { .. } | Value::Hidden { .. } => None,
+    }
+}
+
+fn live_equals_recorded(
+    recorded: &RecordedValue,
+    live: &LiveSetting,
+    key: &FingerprintKey,
+) -> Option<bool> {
+    live_equals_value(&Value::from_recorded(recorded), live, key)
+}
+
+/// Computes the plan. `live` is `Some` with `--refresh`; a code missing from a live
+/// target's map was not reported by the portal and is not compared.
+pub fn compute(
+    desired: &DesiredValues,
+    last_applied: &BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    live: Option<&Live>,
+    key: &FingerprintKey,
+) -> Plan {
+    let empty = BTreeMap::new();
+    let mut targets = Vec::new();
+    let all: std::collections::BTreeSet<Target> = desired
+        .targets
+        .keys()
+        .chain(last_applied.keys())
+        .copied()
+        .collect();
+    for target in all {
+        let recorded = last_applied.get(&target).unwrap_or(&empty);
+        let live_target = live.and_then(|l| l.targets.get(&target));
+        let mut changes = Vec::new();
+        let (manifest, wanted) = match desired.targets.get(&target) {
+            Some(d) => (d.manifest.clone(), Some(&d.settings)),
+            None => (None, None),
+        };
+        if let Some(wanted) = wanted {
+            for (code, want) in wanted {
+                let live_setting = live_target.and_then(|m| m.get(code));
+                let live_eq_want = live_setting.and_then(|l| live_equals_value(want, l, key));
+                let change = |action, before| Change {
+                    code: code.clone(),
+                    action,
+                    before,
+                    after: Some(want.clone()),
+                };
+                match recorded.get(code) {
+                    None if live_eq_want == Some(true) => {
+                        changes.push(change(Action::Record, None))
+                    }
+                    None => changes.push(change(Action::Add, None)),
+                    Some(rec) => match equals_recorded(want, rec) {
+                        Some(false) if live_eq_want == Some(true) => {
+                            changes.push(change(Action::Record, Some(Value::from_recorded(rec))))
+                        }
+                        Some(false) => {
+                            changes.push(change(Action::Update, Some(Value::from_recorded(rec))))
+                        }
+                        Some(true) => {
+                            // Compare live with what we last applied.
+                            if let Some(l) = live_setting
+                                && live_equals_recorded(rec, l, key) == Some(false)
+                            {
+                                let hidden =
+                                    want.is_secret() || matches!(rec, RecordedValue::Secret { .. });
+                                let before = if hidden {
+                                    Value::Hidden {
+                                        source: l.source.clone(),
+                                    }
+                                } else {
+                                    Value::Live {
+                                        source: l.source.clone(),
+                                        value: l.value.clone(),
+                                    }
+                                };
+                                changes.push(change(Action::Drift, Some(before)));
+                            } else if let Value::Secret { secret, .. } = want
+                                && let RecordedValue::Secret {
+                                    secret: rec_ref, ..
+                                } = rec
+                                && secret.to_string() != *rec_ref
+                            {
+                                // Same value under a new reference: record it.
+                                changes
+                                    .push(change(Action::Record, Some(Value::from_recorded(rec))));
+                            }
+                        }
+                        None => {
+                            let same_ref = matches!(
+                                (want, rec),
+                                (Value::Secret { secret, .. }, RecordedValue::Secret { secret: r, .. })
+                                    if secret.to_string() == *r
+                            );
+                            let action = if same_ref {
+                                Action::Unchecked
+                            } else {
+                                Action::Update
+                            };
+                            changes.push(change(action, Some(Value::from_recorded(rec))));
+                        }
+                    },
+                }
+            }
+        }
+        for (code, rec) in recorded {
+            if wanted.is_none_or(|w| !w.contains_key(code)) {
+                changes.push(Change {
+                    code: code.clone(),
+                    action: Action::Forget,
+                    before: Some(Value::from_recorded(rec)),
+                    after: None,
+                });
+            }
+        }
+        if !changes.is_empty() {
+            changes.sort_by(|a, b| a.code.cmp(&b.code));
+            targets.push(TargetPlan {
+                target,
+                manifest,
+                changes,
+            });
+        }
+    }
+    Plan {
+        refreshed: live.is_some(),
+        targets,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! Saved plans (`plan --out FILE`, `apply --plan FILE`).
+//!
+//! A saved plan pins the state it was made from (`lineage`, `serial`) and the portal, and
+//! carries the fingerprint key and the fingerprints of every secret it checked, so apply
+//! can refuse a plan whose state moved on or whose secrets changed since. It never holds a
+//! secret value.
+
+use serde::{Deserialize, Serialize};
+
+use super::Plan;
+use crate::secrets::FingerprintKey;
+
+/// The format tag of saved plans written by this version.
+pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedPlan {
+    pub format: String,
+    /// The paysync version that made it (informational).
+    pub paysync_version: String,
+    /// Lineage of the state the plan was made from; `None` when there was no state yet.
+    pub lineage: Option<String>,
+    /// Serial of that state (0 when there was none).
+    pub serial: u64,
+    /// The portal the state belongs to, if known.
+    pub portal: Option<String>,
+    pub fingerprint_key: FingerprintKey,
+    pub plan: Plan,
+}
+
+/// Why a saved plan cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("cannot read saved plan {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a paysync saved plan (line {line}, column {column}): {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("saved plan {path} has format {found:?}; this paysync reads {SAVED_PLAN_FORMAT:?}")]
+    Format { path: String, found: String },
+}
+
+impl SavedPlan {
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("saved plan serialises");
+        s.push('\n');
+        s
+    }
+
+    pub fn from_json(path: &str, text: &str) -> Result<SavedPlan, SavedPlanError> {
+        let parse = |e: serde_json::Error| SavedPlanError::Parse {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(parse)?;
+        let format = raw.get("format").and_then(|f| f.as_str()).unwrap_or("");
+        if format != SAVED_PLAN_FORMAT {
+            return Err(SavedPlanError::Format {
+                path: path.to_owned(),
+                found: format.to_owned(),
+            });
+        }
+        serde_json::from_value(raw).map_err(parse)
+    }
+}

@@ -1,0 +1,383 @@
+//! Table-driven tests of the planner's rules (SPEC §4). Pure: no files, no network.
+
+use super::*;
+use crate::model::LiveSetting;
+
+const T: Target = Target {
+    pay_system: 11,
+    person_type: 1,
+};
+
+fn key() -> FingerprintKey {
+    serde_json::from_str("\"0123456789abcdef\"").unwrap()
+}
+
+fn fp(value: &str) -> Fingerprint {
+    key().fingerprint(&Redacted::new(value.to_string()))
+}
+
+fn plain(v: &str) -> Value {
+    Value::Plain {
+        source: "VALUE".into(),
+        value: v.into(),
+    }
+}
+
+fn secret(name: &str, value: Option<&str>) -> Value {
+    Value::Secret {
+        source: "VALUE".into(),
+        secret: SecretRef::Env { name: name.into() },
+        fingerprint: value.map(fp),
+    }
+}
+
+fn rec_plain(v: &str) -> RecordedValue {
+    RecordedValue::Plain {
+        source: "VALUE".into(),
+        value: v.into(),
+    }
+}
+
+fn rec_secret(name: &str, value: &str) -> RecordedValue {
+    RecordedValue::Secret {
+        source: "VALUE".into(),
+        secret: format!("env:{name}"),
+        fingerprint: fp(value),
+    }
+}
+
+fn live(v: Option<&str>) -> LiveSetting {
+    LiveSetting {
+        source: v.map(|_| "VALUE".into()),
+        value: v.map(Into::into),
+        source_known: true,
+    }
+}
+
+/// One row: desired value, recorded value, live value (outer None = no refresh or not
+/// returned), and the expected action (None = no change).
+struct Case {
+    name: &'static str,
+    want: Option<Value>,
+    recorded: Option<RecordedValue>,
+    live: Option<LiveSetting>,
+    expect: Option<Action>,
+}
+
+#[test]
+fn rules() {
+    let cases = vec![
+        Case {
+            name: "new code",
+            want: Some(plain("a")),
+            recorded: None,
+            live: None,
+            expect: Some(Action::Add),
+        },
+        Case {
+            name: "unchanged",
+            want: Some(plain("a")),
+            recorded: Some(rec_plain("a")),
+            live: None,
+            expect: None,
+        },
+        Case {
+            name: "changed value",
+            want: Some(plain("b")),
+            recorded: Some(rec_plain("a")),
+            live: None,
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "changed source",
+            want: Some(Value::Plain {
+                source: "PAYMENT".into(),
+                value: "a".into(),
+            }),
+            recorded: Some(rec_plain("a")),
+            live: None,
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "removed from manifest",
+            want: None,
+            recorded: Some(rec_plain("a")),
+            live: None,
+            expect: Some(Action::Forget),
+        },
+        Case {
+            name: "drift",
+            want: Some(plain("a")),
+            recorded: Some(rec_plain("a")),
+            live: Some(live(Some("x"))),
+            expect: Some(Action::Drift),
+        },
+        Case {
+            name: "drift to unset",
+            want: Some(plain("a")),
+            recorded: Some(rec_plain("a")),
+            live: Some(live(None)),
+            expect: Some(Action::Drift),
+        },
+        Case {
+            name: "live in sync",
+            want: Some(plain("a")),
+            recorded: Some(rec_plain("a")),
+            live: Some(live(Some("a"))),
+            expect: None,
+        },
+        Case {
+            name: "live already desired, new code",
+            want: Some(plain("a")),
+            recorded: None,
+            live: Some(live(Some("a"))),
+            expect: Some(Action::Record),
+        },
+        Case {
+            name: "live already desired, changed",
+            want: Some(plain("b")),
+            recorded: Some(rec_plain("a")),
+            live: Some(live(Some("b"))),
+            expect: Some(Action::Record),
+        },
+        Case {
+            name: "new code, live differs",
+            want: Some(plain("a")),
+            recorded: None,
+            live: Some(live(Some("z"))),
+            expect: Some(Action::Add),
+        },
+        Case {
+            name: "changed, live differs from both",
+            want: Some(plain("b")),
+            recorded: Some(rec_plain("a")),
+            live: Some(live(Some("z"))),
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "string-shaped live compares value only",
+            want: Some(plain("a")),
+            recorded: Some(rec_plain("a")),
+            live: Some(LiveSetting {
+                source: None,
+                value: Some("a".into()),
+                source_known: false,
+            }),
+            expect: None,
+        },
+        Case {
+            name: "live source differs",
+            want: Some(plain("a")),
+            recorded: Some(rec_plain("a")),
+            live: Some(LiveSetting {
+                source: Some("ORDER".into()),
+                value: Some("a".into()),
+                source_known: true,
+            }),
+            expect: Some(Action::Drift),
+        },
+        Case {
+            name: "new secret",
+            want: Some(secret("K", Some("s1"))),
+            recorded: None,
+            live: None,
+            expect: Some(Action::Add),
+        },
+        Case {
+            name: "new secret, not resolvable",
+            want: Some(secret("K", None)),
+            recorded: None,
+            live: None,
+            expect: Some(Action::Add),
+        },
+        Case {
+            name: "secret unchanged",
+            want: Some(secret("K", Some("s1"))),
+            recorded: Some(rec_secret("K", "s1")),
+            live: None,
+            expect: None,
+        },
+        Case {
+            name: "secret changed",
+            want: Some(secret("K", Some("s2"))),
+            recorded: Some(rec_secret("K", "s1")),
+            live: None,
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "secret not checked",
+            want: Some(secret("K", None)),
+            recorded: Some(rec_secret("K", "s1")),
+            live: None,
+            expect: Some(Action::Unchecked),
+        },
+        Case {
+            name: "secret renamed, not checked",
+            want: Some(secret("J", None)),
+            recorded: Some(rec_secret("K", "s1")),
+            live: None,
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "secret renamed, same value",
+            want: Some(secret("J", Some("s1"))),
+            recorded: Some(rec_secret("K", "s1")),
+            live: None,
+            expect: Some(Action::Record),
+        },
+        Case {
+            name: "plain becomes secret",
+            want: Some(secret("K", Some("a"))),
+            recorded: Some(rec_plain("a")),
+            live: None,
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "secret becomes plain",
+            want: Some(plain("a")),
+            recorded: Some(rec_secret("K", "a")),
+            live: None,
+            expect: Some(Action::Update),
+        },
+        Case {
+            name: "secret drift",
+            want: Some(secret("K", Some("s1"))),
+            recorded: Some(rec_secret("K", "s1")),
+            live: Some(live(Some("other"))),
+            expect: Some(Action::Drift),
+        },
+        Case {
+            name: "secret live in sync",
+            want: Some(secret("K", Some("s1"))),
+            recorded: Some(rec_secret("K", "s1")),
+            live: Some(live(Some("s1"))),
+            expect: None,
+        },
+    ];
+    for case in cases {
+        let mut desired = DesiredValues::default();
+        if let Some(want) = &case.want {
+            desired.targets.insert(
+                T,
+                DesiredTargetValues {
+                    manifest: None,
+                    settings: BTreeMap::from([("CODE".to_string(), want.clone())]),
+                },
+            );
+        }
+        let mut last = BTreeMap::new();
+        if let Some(r) = &case.recorded {
+            last.insert(T, BTreeMap::from([("CODE".to_string(), r.clone())]));
+        }
+        let live_state = case.live.as_ref().map(|l| Live {
+            targets: BTreeMap::from([(T, BTreeMap::from([("CODE".to_string(), l.clone())]))]),
+        });
+        let plan = compute(&desired, &last, live_state.as_ref(), &key());
+        let got = plan.targets.first().map(|t| {
+            assert_eq!(t.changes.len(), 1, "{}", case.name);
+            t.changes[0].action
+        });
+        assert_eq!(got, case.expect, "case: {}", case.name);
+    }
+}
+
+#[test]
+fn live_secret_value_never_enters_the_plan() {
+    let desired = DesiredValues {
+        targets: BTreeMap::from([(
+            T,
+            DesiredTargetValues {
+                manifest: None,
+                settings: BTreeMap::from([("KEY".to_string(), secret("K", Some("s1")))]),
+            },
+        )]),
+    };
+    let last = BTreeMap::from([(
+        T,
+        BTreeMap::from([("KEY".to_string(), rec_secret("K", "s1"))]),
+    )]);
+    let live_state = Live {
+        targets: BTreeMap::from([(
+            T,
+            BTreeMap::from([("KEY".to_string(), live(Some("CANARY-live")))]),
+        )]),
+    };
+    let plan = compute(&desired, &last, Some(&live_state), &key());
+    let json = serde_json::to_string(&plan).unwrap();
+    assert!(json.contains("\"drift\""), "{json}");
+    assert!(!json.contains("CANARY"), "{json}");
+    assert!(!format!("{plan:?}").contains("CANARY"));
+}
+
+#[test]
+fn removed_target_forgets_every_code_and_summary_counts() {
+    let other = Target {
+        pay_system: 12,
+        person_type: 0,
+    };
+    let desired = DesiredValues {
+        targets: BTreeMap::from([(
+            T,
+            DesiredTargetValues {
+                manifest: Some("m.yaml:1".into()),
+                settings: BTreeMap::from([
+                    ("A".to_string(), plain("1")),
+                    ("B".to_string(), plain("2")),
+                    ("C".to_string(), plain("3")),
+                ]),
+            },
+        )]),
+    };
+    let last = BTreeMap::from([
+        (
+            T,
+            BTreeMap::from([
+                ("B".to_string(), rec_plain("old")),
+                ("C".to_string(), rec_plain("3")),
+            ]),
+        ),
+        (
+            other,
+            BTreeMap::from([
+                ("X".to_string(), rec_plain("x")),
+                ("Y".to_string(), rec_plain("y")),
+            ]),
+        ),
+    ]);
+    let plan = compute(&desired, &last, None, &key());
+    let summary = plan.summary();
+    assert_eq!(
+        summary,
+        Summary {
+            targets_to_change: 1,
+            to_add: 1,
+            to_change: 1,
+            no_longer_managed: 2,
+            ..Summary::default()
+        }
+    );
+    assert!(summary.has_changes());
+    assert_eq!(plan.targets.len(), 2);
+    assert_eq!(plan.targets[0].target, T);
+    assert_eq!(
+        plan.targets[0]
+            .changes
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect::<Vec<_>>(),
+        ["A", "B"]
+    );
+    assert!(
+        plan.targets[1]
+            .changes
+            .iter()
+            .all(|c| c.action == Action::Forget)
+    );
+}
+
+#[test]
+fn empty_inputs_plan_nothing() {
+    let plan = compute(&DesiredValues::default(), &BTreeMap::new(), None, &key());
+    assert!(plan.targets.is_empty());
+    assert!(!plan.summary().has_changes());
+}

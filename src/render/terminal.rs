@@ -1,0 +1,61 @@
+//! The process's terminal: where text goes (plans and data to stdout, messages to stderr),
+//! whether it may be coloured, and the confirmation prompt.
+//!
+//! Colour is decided by anstream (which honours `NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`
+//! and whether the stream is a terminal) unless `--no-color` turns it off.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use anstream::ColorChoice;
+
+/// Output streams with their colour decisions.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    color_stdout: bool,
+    color_stderr: bool,
+}
+
+impl Terminal {
+    pub fn new(no_color: bool) -> Terminal {
+        let allowed = |choice: ColorChoice| !no_color && choice != ColorChoice::Never;
+        Terminal {
+            color_stdout: allowed(anstream::AutoStream::choice(&io::stdout())),
+            color_stderr: allowed(anstream::AutoStream::choice(&io::stderr())),
+        }
+    }
+
+    pub fn color_stdout(&self) -> bool {
+        self.color_stdout
+    }
+
+    pub fn color_stderr(&self) -> bool {
+        self.color_stderr
+    }
+
+    /// Writes to stdout; a closed pipe (`paysync plan | head`) is not an error.
+    pub fn out(&self, text: &str) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
+
+    /// Writes to stderr.
+    pub fn err(&self, text: &str) {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
+    /// Whether a person can answer a prompt.
+    pub fn interactive(&self) -> bool {
+        io::stdin().is_terminal()
+    }
+
+    /// Asks on stderr; only `yes` approves.
+    pub fn confirm(&self, question: &str) -> io::Result<bool> {
+        self.err(&format!(
+            "{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+        ));
+        let mut line = String::new();
+        io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim() == "yes")
+    }
+}

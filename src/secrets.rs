@@ -1,0 +1,272 @@
+//! Secret references (`env:NAME`, `file:PATH`), their resolution, fingerprints and the
+//! [`Redacted`] wrapper that keeps resolved values out of every output.
+//!
+//! A resolved secret only ever lives inside [`Redacted`], whose `Debug` and `Display`
+//! print `<redacted>`; the only way to the bytes is [`Redacted::expose`], used when a
+//! request body is built. The state file and saved plans keep a keyed fingerprint
+//! (HMAC-SHA256 with a random per-state salt) so a changed secret is noticed without
+//! storing it: a plain hash of a short secret could be brute-forced offline.
+//!
+//! This module must not print or log a resolved value, and its errors never carry one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// A reference to a secret, as written in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase")]
+pub enum SecretRef {
+    /// `env:NAME`: the value of an environment variable.
+    Env { name: String },
+    /// `file:PATH`: a file's contents with one trailing newline stripped. `written` is the
+    /// path as it appears in the manifest (relative to the manifest); `path` is where it
+    /// is read from (the manifest's directory joined with `written`).
+    File { written: String, path: PathBuf },
+}
+
+/// Why a reference string is not a valid secret reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRefError {
+    #[error("unknown secret source in {reference:?}: expected `env:NAME` or `file:PATH`")]
+    UnknownSource { reference: String },
+    #[error(
+        "invalid environment variable name {name:?} in `env:` reference: use letters, digits and `_`, not starting with a digit"
+    )]
+    BadEnvName { name: String },
+    #[error("empty path in `file:` reference")]
+    EmptyPath,
+}
+
+/// Why a secret could not be resolved. Never carries the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("environment variable {name} (secret env:{name}) is not set")]
+    EnvMissing { name: String },
+    #[error("environment variable {name} (secret env:{name}) is not valid UTF-8")]
+    EnvNotUnicode { name: String },
+    #[error("cannot read secret file:{written} ({}): {source}", path.display())]
+    FileUnreadable {
+        written: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("secret file:{written} ({}) is not valid UTF-8", path.display())]
+    FileNotUnicode { written: String, path: PathBuf },
+}
+
+impl SecretRef {
+    /// Parses `env:NAME` or `file:PATH`; a `file:` path is taken relative to `manifest_dir`.
+    pub fn parse(reference: &str, manifest_dir: &Path) -> Result<SecretRef, SecretRefError> {
+        if let Some(name) = reference.strip_prefix("env:") {
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(SecretRefError::BadEnvName {
+                    name: name.to_owned(),
+                });
+            }
+            Ok(SecretRef::Env {
+                name: name.to_owned(),
+            })
+        } else if let Some(written) = reference.strip_prefix("file:") {
+            if written.is_empty() {
+                return Err(SecretRefError::EmptyPath);
+            }
+            Ok(SecretRef::File {
+                written: written.to_owned(),
+                path: manifest_dir.join(written),
+            })
+        } else {
+            Err(SecretRefError::UnknownSource {
+                reference: reference.to_owned(),
+            })
+        }
+    }
+
+    /// Reads the secret's value now.
+    pub fn resolve(&self) -> Result<Redacted<String>, ResolveError> {
+        match self {
+            SecretRef::Env { name } => match std::env::var(name) {
+                Ok(value) => Ok(Redacted::new(value)),
+                Err(std::env::VarError::NotPresent) => {
+                    Err(ResolveError::EnvMissing { name: name.clone() })
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(ResolveError::EnvNotUnicode { name: name.clone() })
+                }
+            },
+            SecretRef::File { written, path } => {
+                let bytes = std::fs::read(path).map_err(|source| ResolveError::FileUnreadable {
+                    written: written.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+                let mut text =
+                    String::from_utf8(bytes).map_err(|_| ResolveError::FileNotUnicode {
+                        written: written.clone(),
+                        path: path.clone(),
+                    })?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(Redacted::new(text))
+            }
+        }
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env { name } => write!(f, "env:{name}"),
+            SecretRef::File { written, .. } => write!(f, "file:{written}"),
+        }
+    }
+}
+
+/// A value that must never be shown: `Debug` and `Display` print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted<T>(T);
+
+impl<T> Redacted<T> {
+    pub fn new(value: T) -> Self {
+        Redacted(value)
+    }
+    /// The wrapped value. Call sites are the places a secret leaves the wrapper
+    /// (request bodies, fingerprints); keep them few.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> fmt::Display for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The per-state random key of secret fingerprints, stored hex-encoded in the state
+/// file and in saved plans.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FingerprintKey(String);
+
+impl FingerprintKey {
+    /// 32 random bytes from the operating system.
+    pub fn generate() -> FingerprintKey {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        FingerprintKey(hex(&bytes))
+    }
+
+    /// Keyed fingerprint of a secret value: `hmac-sha256:<hex>`.
+    pub fn fingerprint(&self, value: &Redacted<String>) -> Fingerprint {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(value.expose().as_bytes());
+        Fingerprint(format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes())))
+    }
+}
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
+}
+
+/// A keyed fingerprint of a secret value; safe to store and compare, never shown.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_references() {
+        let dir = Path::new("manifests");
+        assert_eq!(
+            SecretRef::parse("env:ACME_KEY", dir).unwrap(),
+            SecretRef::Env {
+                name: "ACME_KEY".into()
+            }
+        );
+        assert_eq!(
+            SecretRef::parse("file:keys/acme.txt", dir).unwrap(),
+            SecretRef::File {
+                written: "keys/acme.txt".into(),
+                path: dir.join("keys/acme.txt")
+            }
+        );
+        assert!(matches!(
+            SecretRef::parse("vault:x", dir),
+            Err(SecretRefError::UnknownSource { .. })
+        ));
+        assert!(matches!(
+            SecretRef::parse("env:1BAD", dir),
+            Err(SecretRefError::BadEnvName { .. })
+        ));
+        assert!(matches!(
+            SecretRef::parse("env:", dir),
+            Err(SecretRefError::BadEnvName { .. })
+        ));
+        assert_eq!(
+            SecretRef::parse("file:", dir),
+            Err(SecretRefError::EmptyPath)
+        );
+    }
+
+    #[test]
+    fn redacted_never_shows_the_value() {
+        let r = Redacted::new("canary-123".to_string());
+        assert_eq!(format!("{r} {r:?}"), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_stable() {
+        let k1 = FingerprintKey::generate();
+        let k2 = FingerprintKey::generate();
+        let v = Redacted::new("s3cret".to_string());
+        assert_eq!(k1.fingerprint(&v), k1.fingerprint(&v));
+        assert_ne!(k1.fingerprint(&v), k2.fingerprint(&v));
+        assert_ne!(
+            k1.fingerprint(&v),
+            k1.fingerprint(&Redacted::new("other".into()))
+        );
+        assert!(!format!("{:?}", k1.fingerprint(&v)).contains("s3cret"));
+    }
+
+    #[test]
+    fn file_secret_strips_one_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k"), "abc\n\n").unwrap();
+        let r = SecretRef::parse("file:k", dir.path()).unwrap();
+        assert_eq!(r.resolve().unwrap().expose(), "abc\n");
+    }
+}

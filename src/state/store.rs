@@ -1,0 +1,283 @@
+//! The state file on disk: reading, atomic writes and the apply lock.
+//!
+//! Writes go to a temporary file in the same directory, are flushed with `fsync`, then
+//! renamed over the old file (and the directory is synced), so a reader or a crash sees
+//! either the old state or the new one, never half of either.
+//!
+//! The lock is an OS file lock (`File::try_lock`, released by the kernel when the process
+//! dies) on `<state>.lock`, which also holds a line saying who took it. A second apply fails
+//! at once with that line instead of waiting.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::{LastApplied, STATE_FORMAT, StateFile};
+
+/// Operational failures of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read state file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("state file {} is not valid paysync state (line {line}, column {column}): {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "state file {} has format {found}, but this paysync reads format {STATE_FORMAT}; use a matching paysync version",
+        path.display()
+    )]
+    UnsupportedFormat { path: PathBuf, found: u64 },
+    #[error("cannot write state file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("state file {} is locked by another paysync run ({holder}); wait for it to finish", path.display())]
+    Locked { path: PathBuf, holder: String },
+    #[error("cannot lock state file {}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The state file at one path.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    path: PathBuf,
+}
+
+impl StateStore {
+    pub fn new(path: impl Into<PathBuf>) -> StateStore {
+        StateStore { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the state; `Ok(None)` when the file does not exist yet.
+    pub fn load(&self) -> Result<Option<LastApplied>, StateError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        // Check the format first so a newer file gets a clear message rather than a
+        // complaint about an unknown field.
+        let parse_error = |e: serde_json::Error| StateError::Parse {
+            path: self.path.clone(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
+        match raw.get("format").and_then(serde_json::Value::as_u64) {
+            Some(f) if f == u64::from(STATE_FORMAT) => {}
+            Some(found) => {
+                return Err(StateError::UnsupportedFormat {
+                    path: self.path.clone(),
+                    found,
+                });
+            }
+            None => {
+                return Err(StateError::Parse {
+                    path: self.path.clone(),
+                    line: 1,
+                    column: 1,
+                    message: "missing numeric `format`".into(),
+                });
+            }
+        }
+        let file: StateFile = serde_json::from_str(&text).map_err(parse_error)?;
+        Ok(Some(LastApplied::from_file(file)))
+    }
+
+    /// Bumps the serial and writes the state atomically.
+    pub fn save(&self, state: &mut LastApplied) -> Result<(), StateError> {
+        state.serial += 1;
+        let mut bytes = serde_json::to_vec_pretty(&state.to_file()).expect("state serialises");
+        bytes.push(b'\n');
+        write_atomically(&self.path, &bytes).map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Takes the apply lock or fails at once, naming the holder.
+    pub fn lock(&self) -> Result<StateLock, StateError> {
+        let lock_path = lock_path(&self.path);
+        let err = |source| StateError::Lock {
+            path: self.path.clone(),
+            source,
+        };
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&lock_path)
+                .map_err(err)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = holder.trim();
+                    return Err(StateError::Locked {
+                        path: self.path.clone(),
+                        holder: if holder.is_empty() {
+                            "holder unknown".into()
+                        } else {
+                            holder.to_owned()
+                        },
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(err(e)),
+            }
+            // The previous holder removes the lock file on release; if we locked a file
+            // that was unlinked meanwhile, someone else may lock the new one: try again.
+            if !same_file(&file, &lock_path) {
+                continue;
+            }
+            file.set_len(0).map_err(err)?;
+            let holder = format!(
+                "pid {} user {} since {}",
+                std::process::id(),
+                std::env::var("USER")
+                    .or_else(|_| std::env::var("USERNAME"))
+                    .unwrap_or_else(|_| "unknown".into()),
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            );
+            file.write_all(holder.as_bytes()).map_err(err)?;
+            file.sync_all().map_err(err)?;
+            return Ok(StateLock {
+                file,
+                path: lock_path,
+            });
+        }
+    }
+}
+
+/// Holds the apply lock until dropped.
+#[derive(Debug)]
+pub struct StateLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Remove the file while still holding the lock, then release it.
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    state.with_file_name(name)
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    path.exists()
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".paysync-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_loads_as_none_and_save_bumps_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("s.json"));
+        assert!(store.load().unwrap().is_none());
+        let mut state = LastApplied::new();
+        store.save(&mut state).unwrap();
+        store.save(&mut state).unwrap();
+        let back = store.load().unwrap().unwrap();
+        assert_eq!(back.serial, 2);
+        assert_eq!(back, state);
+        // No temporary files left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn second_lock_fails_at_once_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("s.json"));
+        let held = store.lock().unwrap();
+        match store.lock() {
+            Err(StateError::Locked { holder, .. }) => {
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                )
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(held);
+        let _again = store.lock().unwrap();
+    }
+
+    #[test]
+    fn rejects_other_formats_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let store = StateStore::new(&path);
+        fs::write(&path, r#"{"format": 99}"#).unwrap();
+        assert!(matches!(
+            store.load(),
+            Err(StateError::UnsupportedFormat { found: 99, .. })
+        ));
+        fs::write(&path, "{not json").unwrap();
+        assert!(matches!(store.load(), Err(StateError::Parse { .. })));
+    }
+}

@@ -1,0 +1,382 @@
+//! The core pipeline end to end: manifests → plan → apply → state, against the emulator
+//! over real HTTP.
+
+use paysync_emulator::Fault;
+
+use crate::support::{World, manifest};
+
+const ACME: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 11
+personType: 1
+settings:
+  PS_WORK_MODE_IFRAME: REGULAR
+  REST_SERVICE_ID_IFRAME: { type: VALUE, value: \"00412\" }
+  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }
+---
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 12
+personType: 0
+settings:
+  PS_WORK_MODE_IFRAME: TEST
+  PS_CHANGE_STATUS_PAY: Y
+";
+
+fn stored(w: &World, ps: u64, pt: u64, code: &str) -> (Option<String>, Option<String>) {
+    w.portal
+        .setting(ps, pt, code)
+        .unwrap_or_else(|| panic!("{code} of {ps}/{pt} not stored on the portal"))
+}
+
+#[test]
+fn apply_writes_exactly_the_manifest_values_then_plans_no_changes() {
+    let w = World::new();
+    w.write("manifests/acme.yaml", ACME);
+
+    let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("+ PS_WORK_MODE_IFRAME = \"REGULAR\""),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("+ PAYMENT_ID = PAYMENT:ACCOUNT_NUMBER"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 2 targets to change, 5 settings (5 to add, 0 to change)."),
+        "{}",
+        plan.stdout
+    );
+    assert!(w.requests().is_empty(), "an offline plan sent requests");
+
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    assert_eq!(
+        stored(&w, 11, 1, "PS_WORK_MODE_IFRAME"),
+        (Some("VALUE".into()), Some("REGULAR".into()))
+    );
+    assert_eq!(
+        stored(&w, 11, 1, "REST_SERVICE_ID_IFRAME"),
+        (Some("VALUE".into()), Some("00412".into()))
+    );
+    assert_eq!(
+        stored(&w, 11, 1, "PAYMENT_ID"),
+        (Some("PAYMENT".into()), Some("ACCOUNT_NUMBER".into()))
+    );
+    assert_eq!(
+        stored(&w, 12, 0, "PS_WORK_MODE_IFRAME"),
+        (Some("VALUE".into()), Some("TEST".into()))
+    );
+    assert_eq!(
+        stored(&w, 12, 0, "PS_CHANGE_STATUS_PAY"),
+        (Some("VALUE".into()), Some("Y".into()))
+    );
+    assert_eq!(
+        w.portal.settings(11, 1).len(),
+        3,
+        "only the declared codes are written"
+    );
+
+    // One batch request carrying one command per target; personType 0 omits PERSON_TYPE_ID.
+    let requests = w.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0].method, "batch");
+    let updates = w.updates();
+    assert_eq!(updates.len(), 2);
+    let defaults = updates
+        .iter()
+        .find(|u| u["ID"] == "12" || u["ID"] == 12)
+        .unwrap();
+    assert!(defaults.get("PERSON_TYPE_ID").is_none(), "{defaults}");
+
+    let state = w.read("paysync.state.json");
+    assert!(state.contains("\"serial\": 1"), "{state}");
+
+    w.portal.clear_requests();
+    let again = w.run(&["plan", "--detailed-exitcode", "manifests"]);
+    again.expect_code(0);
+    assert_eq!(again.stdout.trim(), "No changes.");
+    let refreshed = w.run(&["plan", "--refresh", "--detailed-exitcode", "manifests"]);
+    refreshed.expect_code(0);
+    assert!(
+        refreshed.stdout.contains("No changes."),
+        "{}",
+        refreshed.stdout
+    );
+    assert!(w.updates().is_empty(), "plan --refresh must only read");
+}
+
+#[test]
+fn a_changed_value_is_planned_and_applied_alone() {
+    let w = World::new();
+    w.write("manifests/acme.yaml", ACME);
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    w.write("manifests/acme.yaml", &ACME.replace("00412", "00413"));
+    w.portal.clear_requests();
+
+    let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("~ REST_SERVICE_ID_IFRAME: \"00412\" -> \"00413\""),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 target to change, 1 setting (0 to add, 1 to change).")
+    );
+
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    let updates = w.updates();
+    assert_eq!(updates.len(), 1, "{updates:#?}");
+    let settings = updates[0]["SETTINGS"].as_object().unwrap();
+    assert_eq!(
+        settings.keys().collect::<Vec<_>>(),
+        ["REST_SERVICE_ID_IFRAME"]
+    );
+    assert_eq!(
+        stored(&w, 11, 1, "REST_SERVICE_ID_IFRAME").1.as_deref(),
+        Some("00413")
+    );
+}
+
+#[test]
+fn batches_hold_at_most_fifty_commands_of_changed_codes_only() {
+    let w = World::with_seed(crate::seeds::many_pay_systems(120));
+    let mut docs = Vec::new();
+    for ps in 100..220 {
+        docs.push(manifest(
+            ps,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "REGULAR"),
+                ("REST_SERVICE_ID_IFRAME", "x"),
+            ],
+        ));
+    }
+    w.write("m/all.yaml", &docs.join("---\n"));
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    let requests = w.requests();
+    let sizes: Vec<usize> = requests.iter().map(|r| r.batch.len()).collect();
+    assert_eq!(sizes, [50, 50, 20]);
+
+    // Change one code in 60 targets: two batches, each command carrying only that code.
+    let mut docs = Vec::new();
+    for ps in 100..220 {
+        let id = if ps < 160 { "y" } else { "x" };
+        docs.push(manifest(
+            ps,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "REGULAR"),
+                ("REST_SERVICE_ID_IFRAME", id),
+            ],
+        ));
+    }
+    w.write("m/all.yaml", &docs.join("---\n"));
+    w.portal.clear_requests();
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    let sizes: Vec<usize> = w.requests().iter().map(|r| r.batch.len()).collect();
+    assert_eq!(sizes, [50, 10]);
+    for update in w.updates() {
+        let codes: Vec<_> = update["SETTINGS"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(codes, ["REST_SERVICE_ID_IFRAME"]);
+    }
+}
+
+#[test]
+fn refresh_labels_an_out_of_band_change_and_apply_restores_it() {
+    let w = World::new();
+    w.write("manifests/acme.yaml", ACME);
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "TEST");
+
+    // Offline, the change is invisible.
+    w.run(&["plan", "--detailed-exitcode", "manifests"])
+        .expect_code(0);
+    let plan = w.run(&["plan", "--refresh", "--detailed-exitcode", "manifests"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("~ PS_WORK_MODE_IFRAME: \"TEST\" -> \"REGULAR\" (changed outside paysync)"),
+        "{}",
+        plan.stdout
+    );
+
+    w.portal.clear_requests();
+    w.run(&["apply", "--refresh", "--auto-approve", "manifests"])
+        .expect_code(0);
+    assert_eq!(
+        stored(&w, 11, 1, "PS_WORK_MODE_IFRAME").1.as_deref(),
+        Some("REGULAR")
+    );
+    let updates = w.updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0]["SETTINGS"].as_object().unwrap().len(), 1);
+    w.run(&["plan", "--refresh", "--detailed-exitcode", "manifests"])
+        .expect_code(0);
+}
+
+#[test]
+fn live_value_already_desired_is_recorded_without_a_write() {
+    let w = World::new();
+    w.portal
+        .set_setting(12, 0, "PS_WORK_MODE_IFRAME", "VALUE", "TEST");
+    w.write(
+        "m.yaml",
+        &manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    let plan = w.run(&["plan", "--refresh", "--detailed-exitcode", "m.yaml"]);
+    plan.expect_code(0);
+    w.run(&["apply", "--refresh", "--auto-approve", "m.yaml"])
+        .expect_code(0);
+    assert!(w.updates().is_empty());
+    assert!(w.read("paysync.state.json").contains("PS_WORK_MODE_IFRAME"));
+    w.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+}
+
+#[test]
+fn a_removed_code_is_no_longer_managed_and_left_on_the_portal() {
+    let w = World::new();
+    w.write("manifests/acme.yaml", ACME);
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    w.write(
+        "manifests/acme.yaml",
+        &ACME.replace(
+            "  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }\n",
+            "",
+        ),
+    );
+    w.portal.clear_requests();
+
+    let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("- PAYMENT_ID (no longer managed; left as is on the portal)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("Plan: 1 no longer managed."),
+        "{}",
+        plan.stdout
+    );
+
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    assert!(
+        w.updates().is_empty(),
+        "forgetting a code must not touch the portal"
+    );
+    assert_eq!(
+        stored(&w, 11, 1, "PAYMENT_ID").1.as_deref(),
+        Some("ACCOUNT_NUMBER")
+    );
+    assert!(!w.read("paysync.state.json").contains("PAYMENT_ID"));
+    w.run(&["plan", "--detailed-exitcode", "manifests"])
+        .expect_code(0);
+}
+
+#[test]
+fn an_injected_failure_leaves_the_others_applied_and_the_rerun_sends_only_it() {
+    let w = World::new();
+    w.write("manifests/acme.yaml", ACME);
+    w.portal.inject(
+        Fault::error("ACCESS_DENIED", 403, "Access denied")
+            .method("sale.paysystem.settings.update")
+            .pay_system(12),
+    );
+    let failed = w.run(&["apply", "--auto-approve", "manifests"]);
+    failed.expect_code(6);
+    assert!(
+        failed
+            .stderr
+            .contains("paySystem 12 / personType 0: ACCESS_DENIED: Access denied"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        stored(&w, 11, 1, "PS_WORK_MODE_IFRAME").1.as_deref(),
+        Some("REGULAR")
+    );
+    let state = w.read("paysync.state.json");
+    assert!(state.contains("\"paySystem\": 11"), "{state}");
+    assert!(!state.contains("\"paySystem\": 12"), "{state}");
+
+    w.portal.clear_faults();
+    w.portal.clear_requests();
+    let plan = w.run(&["plan", "manifests"]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 target to change, 2 settings (2 to add, 0 to change)."),
+        "{}",
+        plan.stdout
+    );
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    let updates = w.updates();
+    assert_eq!(updates.len(), 1, "{updates:#?}");
+    assert!(
+        updates[0]["ID"] == 12 || updates[0]["ID"] == "12",
+        "{updates:#?}"
+    );
+    w.run(&["plan", "--detailed-exitcode", "manifests"])
+        .expect_code(0);
+}
+
+#[test]
+fn result_false_is_a_failure_and_is_not_recorded() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(
+            11,
+            1,
+            &[("PS_WORK_MODE_IFRAME", "REGULAR"), ("PAYMENT_ID", "x")],
+        ),
+    );
+    w.portal.inject(
+        Fault::result_false()
+            .method("sale.paysystem.settings.update")
+            .pay_system(11),
+    );
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    out.expect_code(6);
+    assert!(out.stderr.contains("instead of true"), "{}", out.stderr);
+    assert!(!w.read("paysync.state.json").contains("PAYMENT_ID"));
+}
+
+#[test]
+fn a_built_in_pay_system_fails_with_the_portal_code() {
+    let w = World::new();
+    w.write("m.yaml", &manifest(1, 1, &[("X", "y")]));
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    out.expect_code(6);
+    assert!(
+        out.stderr
+            .contains("paySystem 1 / personType 1: ACCESS_DENIED"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("m.yaml:1"), "{}", out.stderr);
+}
