@@ -380,3 +380,25 @@ fn a_built_in_pay_system_fails_with_the_portal_code() {
     );
     assert!(out.stderr.contains("m.yaml:1"), "{}", out.stderr);
 }
+
+#[test]
+fn refresh_understands_the_documented_plain_string_shape() {
+    let w = World::new();
+    w.write("manifests/acme.yaml", ACME);
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+    w.portal
+        .set_settings_shape(paysync_emulator::SettingsShape::String);
+    w.run(&["plan", "--refresh", "--detailed-exitcode", "manifests"])
+        .expect_code(0);
+    w.portal
+        .set_setting(11, 1, "REST_SERVICE_ID_IFRAME", "VALUE", "99999");
+    let plan = w.run(&["plan", "--refresh", "--detailed-exitcode", "manifests"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("~ REST_SERVICE_ID_IFRAME: \"99999\" -> \"00412\" (changed outside paysync)"),
+        "{}",
+        plan.stdout
+    );
+}
