@@ -3,11 +3,13 @@
 //! handler returns. Formatting only: no routing, no state.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
+use crate::clock::Clock;
+use crate::limits::OperatingReport;
 use crate::php;
 
 /// An `error` code: Bitrix uses strings, but `sale.persontype.*` answers with JSON numbers.
@@ -91,6 +93,29 @@ impl ApiError {
         Self::new(401, "NO_AUTH_FOUND", "Wrong authorization data")
     }
 
+    /// 401 `expired_token`: a known access token past its expiry.
+    pub(crate) fn expired_token() -> Self {
+        Self::new(
+            401,
+            "expired_token",
+            "The access token provided has expired",
+        )
+    }
+
+    /// 503 `QUERY_LIMIT_EXCEEDED`: the leaky bucket is full (§9.1).
+    pub(crate) fn query_limit_exceeded() -> Self {
+        Self::new(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+    }
+
+    /// 429 `OPERATION_TIME_LIMIT`: the method's operating budget is spent (§9.2).
+    pub(crate) fn operation_time_limit() -> Self {
+        Self::new(
+            429,
+            "OPERATION_TIME_LIMIT",
+            "Method is blocked due to operation time limit.",
+        )
+    }
+
     pub(crate) fn method_not_found() -> Self {
         Self::new(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
     }
@@ -131,57 +156,66 @@ impl Output {
     }
 }
 
-/// The wall-clock start of one call, for its `time` object.
-#[derive(Debug, Clone, Copy)]
+/// The start of one call by the portal's clock, for its `time` object.
+#[derive(Debug, Clone)]
 pub(crate) struct Timing {
-    start: SystemTime,
+    clock: Clock,
+    start: Duration,
 }
 
 /// The `operating_reset_at` horizon: the sliding window is 10 minutes.
 const OPERATING_WINDOW_SECS: u64 = 600;
 
 impl Timing {
-    pub(crate) fn start() -> Self {
+    pub(crate) fn start(clock: &Clock) -> Self {
         Timing {
-            start: SystemTime::now(),
+            clock: clock.clone(),
+            start: clock.now(),
         }
     }
 
-    /// The full `time` object of a top-level response.
-    pub(crate) fn finish(&self) -> Value {
-        self.object(true)
+    /// The full `time` object of a top-level response. Without an operating report
+    /// (the limit is off, or nothing is live) `operating` is 0 and `operating_reset_at`
+    /// is 10 minutes after the start.
+    pub(crate) fn finish(&self, operating: Option<OperatingReport>) -> Value {
+        let report = operating.unwrap_or(OperatingReport {
+            operating: 0.0,
+            reset_at: self.start.as_secs() + OPERATING_WINDOW_SECS,
+        });
+        self.object(Some(report))
     }
 
     /// The `result_time` entry of a batch sub-call (no operating fields).
     pub(crate) fn finish_sub_call(&self) -> Value {
-        self.object(false)
+        self.object(None)
     }
 
-    fn object(&self, with_operating: bool) -> Value {
-        let finish = SystemTime::now();
-        let start = unix_seconds(self.start);
-        let end = unix_seconds(finish).max(start);
-        let duration = end - start;
+    fn object(&self, operating: Option<OperatingReport>) -> Value {
+        let finish = self.clock.now().max(self.start);
+        let start = self.start.as_secs_f64();
+        let end = finish.as_secs_f64();
+        let duration = (finish - self.start).as_secs_f64();
         let mut time = Map::new();
         time.insert("start".into(), json!(start));
         time.insert("finish".into(), json!(end));
         time.insert("duration".into(), json!(duration));
         time.insert("processing".into(), json!(duration));
-        time.insert("date_start".into(), json!(iso8601(self.start)));
-        time.insert("date_finish".into(), json!(iso8601(finish)));
-        if with_operating {
-            time.insert("operating".into(), json!(0.0));
-            time.insert(
-                "operating_reset_at".into(),
-                json!(start as u64 + OPERATING_WINDOW_SECS),
-            );
+        time.insert("date_start".into(), json!(iso8601(UNIX_EPOCH + self.start)));
+        time.insert("date_finish".into(), json!(iso8601(UNIX_EPOCH + finish)));
+        if let Some(report) = operating {
+            time.insert("operating".into(), json!(report.operating));
+            time.insert("operating_reset_at".into(), json!(report.reset_at));
         }
         Value::Object(time)
     }
 }
 
 /// The success body: `result`, then `next`/`total` for list methods, then `time`.
-pub(crate) fn success_body(output: Output, timing: &Timing) -> Value {
+pub(crate) fn success_body(
+    output: Output,
+    timing: &Timing,
+    operating: Option<OperatingReport>,
+) -> Value {
     let mut body = Map::new();
     body.insert("result".into(), php::php_output(output.result));
     if let Some(next) = output.next {
@@ -190,14 +224,8 @@ pub(crate) fn success_body(output: Output, timing: &Timing) -> Value {
     if let Some(total) = output.total {
         body.insert("total".into(), json!(total));
     }
-    body.insert("time".into(), timing.finish());
+    body.insert("time".into(), timing.finish(operating));
     Value::Object(body)
-}
-
-fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// `2024-04-03T11:08:55+00:00` (the portal's offset; the emulator runs in UTC).
@@ -256,7 +284,7 @@ mod tests {
 
     #[test]
     fn time_object_has_all_fields() {
-        let time = Timing::start().finish();
+        let time = Timing::start(&Clock::System).finish(None);
         for key in [
             "start",
             "finish",
@@ -269,6 +297,11 @@ mod tests {
         ] {
             assert!(time.get(key).is_some(), "{key}");
         }
-        assert!(Timing::start().finish_sub_call().get("operating").is_none());
+        assert!(
+            Timing::start(&Clock::System)
+                .finish_sub_call()
+                .get("operating")
+                .is_none()
+        );
     }
 }

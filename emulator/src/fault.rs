@@ -6,10 +6,17 @@
 //! or forever. Faults are checked in injection order; the first match wins and uses up
 //! one of its N.
 //!
-//! Room to grow: rate limits, `429 OPERATION_TIME_LIMIT`, HTML 502 bodies, delays, lost
-//! responses and 302 redirects are all request-scope actions. They are added as new
-//! [`FaultAction`] variants (the enum is `#[non_exhaustive]`) that the HTTP layer turns
-//! into a response; matching and counting stay as they are.
+//! Request-scope faults (`request_error`, `html`, `delay`, `lost_response`, `moved`) act
+//! like a proxy in front of the portal: they are checked first, before the leaky bucket,
+//! body errors and authentication. One matches a request when its filters match the
+//! top-level call, or, for a `batch`, any of its decoded sub-calls (so
+//! `.method("sale.paysystem.settings.update")` catches a batch holding one; `.method("batch")`
+//! catches every batch). A [`FaultAction::Delay`] does not end the matching: after it
+//! the later faults are still checked (so a delay can be followed by a lost response).
+//! The OAuth token endpoint is another server in reality (`oauth.bitrix.info`): only
+//! faults that name it, `.method("oauth.token")`, apply to it.
+
+use std::time::Duration;
 
 use crate::envelope::{ApiError, ErrorCode};
 
@@ -19,8 +26,9 @@ pub enum FaultScope {
     /// Every method call after authentication, including each batch sub-call. Inside a
     /// batch an error shows as that sub-call's `result_error` entry (no HTTP status).
     Call,
-    /// The whole HTTP request, before authentication (like a proxy or a rate limiter).
-    /// Matching uses the top-level method (`batch` for a batch) and its parameters.
+    /// The whole HTTP request, before the leaky bucket and authentication (like a proxy).
+    /// Matches the top-level method (`batch` for a batch) and its parameters, or any
+    /// sub-call of a batch.
     Request,
 }
 
@@ -37,6 +45,14 @@ pub enum FaultAction {
     /// `sale.paysystem.settings.update` only: run the normal checks, write the first
     /// code of `SETTINGS`, then answer `result: false` (the source's partial failure).
     ResultFalse,
+    /// Answer an HTML error page (`text/html`) with `status`, doing nothing else.
+    Html { status: u16 },
+    /// Wait this long (real time), then go on as usual.
+    Delay(Duration),
+    /// Handle the request fully, then close the connection without any response.
+    LostResponse,
+    /// Answer `302` with `Location: <base_url><original path and query>`.
+    Moved { base_url: String },
 }
 
 /// A fault to inject with [`crate::EmulatorHandle::inject`].
@@ -87,6 +103,37 @@ impl Fault {
                 status,
                 code: code.into(),
                 description: description.into(),
+            },
+        )
+    }
+
+    /// An HTML page such as a proxy sends (`<html><body><h1>502 Bad Gateway</h1></body></html>`,
+    /// `text/html`) with `status`, for the whole HTTP request, before anything else.
+    pub fn html(status: u16) -> Fault {
+        Fault::new(FaultScope::Request, FaultAction::Html { status })
+    }
+
+    /// Waits `d` of real time (a tokio sleep), then handles the request normally. The
+    /// request runs to completion even if the client gives up meanwhile.
+    pub fn delay(d: Duration) -> Fault {
+        Fault::new(FaultScope::Request, FaultAction::Delay(d))
+    }
+
+    /// Handles the request fully (writes happen, the request log shows the status the
+    /// portal computed) and then closes the connection without sending a byte, so the
+    /// client sees a connection error, not a status.
+    pub fn lost_response() -> Fault {
+        Fault::new(FaultScope::Request, FaultAction::LostResponse)
+    }
+
+    /// The portal moved (§1.1): `302` with `Location: <new_base_url><path and query>`,
+    /// e.g. `http://127.0.0.1:PORT2/rest/1/secret/scope?x=1`. `new_base_url` is a scheme
+    /// and host such as [`crate::EmulatorHandle::base_url`] (a trailing `/` is dropped).
+    pub fn moved(new_base_url: &str) -> Fault {
+        Fault::new(
+            FaultScope::Request,
+            FaultAction::Moved {
+                base_url: new_base_url.trim_end_matches('/').to_owned(),
             },
         )
     }
@@ -150,9 +197,11 @@ impl Fault {
     }
 
     fn matches(&self, scope: FaultScope, target: &FaultTarget<'_>) -> bool {
-        self.scope == scope
-            && self.remaining != Some(0)
-            && self.method.as_deref().is_none_or(|m| m == target.method)
+        self.scope == scope && self.remaining != Some(0) && self.filters_match(target)
+    }
+
+    fn filters_match(&self, target: &FaultTarget<'_>) -> bool {
+        self.method.as_deref().is_none_or(|m| m == target.method)
             && self
                 .pay_system
                 .is_none_or(|id| target.pay_system == Some(id))
@@ -213,6 +262,59 @@ impl Faults {
     }
 }
 
+/// The request-scope faults that matched one HTTP request.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct RequestFaults {
+    /// Real-time waits, in order, before anything else.
+    pub(crate) delays: Vec<Duration>,
+    /// The first non-delay match: what answers the request instead of the portal.
+    pub(crate) terminal: Option<FaultAction>,
+}
+
+impl Faults {
+    /// Request-scope matching: a fault matches when its filters match any of `targets`
+    /// (the top-level call first, then a batch's sub-calls). Delays are collected and
+    /// matching goes on; the first other match ends it. With `named_only`, only faults
+    /// with a method filter can match (the token endpoint).
+    pub(crate) fn take_request(
+        &mut self,
+        targets: &[FaultTarget<'_>],
+        named_only: bool,
+    ) -> RequestFaults {
+        let mut found = RequestFaults::default();
+        let mut index = 0;
+        while index < self.list.len() {
+            let fault = &mut self.list[index];
+            let matches = fault.scope == FaultScope::Request
+                && fault.remaining != Some(0)
+                && (!named_only || fault.method.is_some())
+                && targets.iter().any(|t| fault.filters_match(t));
+            if !matches {
+                index += 1;
+                continue;
+            }
+            let action = fault.action.clone();
+            let used_up = fault.remaining.as_mut().is_some_and(|n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
+            if used_up {
+                self.list.remove(index);
+            } else {
+                index += 1;
+            }
+            match action {
+                FaultAction::Delay(d) => found.delays.push(d),
+                other => {
+                    found.terminal = Some(other);
+                    break;
+                }
+            }
+        }
+        found
+    }
+}
+
 impl FaultAction {
     /// The error this action answers with, if it is an error.
     pub(crate) fn as_error(&self) -> Option<ApiError> {
@@ -222,7 +324,7 @@ impl FaultAction {
                 code,
                 description,
             } => Some(ApiError::new(*status, code.clone(), description.clone())),
-            FaultAction::ResultFalse => None,
+            _ => None,
         }
     }
 }
@@ -276,6 +378,39 @@ mod tests {
                 .take(FaultScope::Call, &target("sale.paysystem.list", Some(12)))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn request_faults_match_batch_sub_calls_and_delays_do_not_stop_matching() {
+        let mut faults = Faults::default();
+        faults.push(Fault::delay(Duration::from_millis(5)).times(1));
+        faults.push(Fault::error("X", 500, "call scope"));
+        faults.push(
+            Fault::lost_response()
+                .method("sale.paysystem.settings.update")
+                .times(1),
+        );
+        faults.push(Fault::html(502).method("oauth.token"));
+        faults.push(Fault::moved("http://b.example/"));
+        let batch = [
+            target("batch", None),
+            target("sale.paysystem.settings.update", Some(11)),
+        ];
+        let found = faults.take_request(&batch, false);
+        assert_eq!(found.delays, [Duration::from_millis(5)]);
+        assert_eq!(found.terminal, Some(FaultAction::LostResponse));
+        // The delay and the lost response are used up; the redirect is next.
+        let found = faults.take_request(&batch, false);
+        assert_eq!(
+            found.terminal,
+            Some(FaultAction::Moved {
+                base_url: "http://b.example".into()
+            })
+        );
+        // The token endpoint only sees faults that name it.
+        let token = [target("oauth.token", None)];
+        let found = faults.take_request(&token, true);
+        assert_eq!(found.terminal, Some(FaultAction::Html { status: 502 }));
     }
 
     #[test]

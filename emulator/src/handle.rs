@@ -11,10 +11,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::clock::Clock;
 use crate::fault::Fault;
+use crate::limits::{OperatingLimit, RateLimit};
 use crate::portal::{Mapping, Portal};
 use crate::record::RecordedRequest;
 use crate::seed::{BatchLengthMode, Seed, SettingsShape};
@@ -95,14 +98,30 @@ async fn serve(listener: tokio::net::TcpListener, app: axum::Router, stop: onesh
     }
 }
 
+fn shared(seed: Seed, clock: Clock, addr: SocketAddr) -> Arc<Shared> {
+    Arc::new(Shared::new(Portal::from_seed(
+        seed,
+        clock,
+        format!("http://{addr}"),
+    )))
+}
+
 impl EmulatorHandle {
-    /// Starts on `127.0.0.1:0` on a dedicated thread with its own (current-thread) runtime.
+    /// Starts on `127.0.0.1:0` on a dedicated thread with its own (current-thread) runtime,
+    /// on the real clock.
     pub fn start(seed: Seed) -> io::Result<EmulatorHandle> {
+        EmulatorHandle::start_with_clock(seed, Clock::System)
+    }
+
+    /// Like [`EmulatorHandle::start`], with every time-dependent thing (the `time`
+    /// object, the leaky bucket, operating buckets, token expiry) read from `clock`.
+    /// With [`Clock::Virtual`] a test moves time by [`crate::VirtualClock::advance`].
+    pub fn start_with_clock(seed: Seed, clock: Clock) -> io::Result<EmulatorHandle> {
         seed.validate().map_err(invalid_seed)?;
-        let shared = Arc::new(Shared::new(Portal::from_seed(seed)));
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let shared = shared(seed, clock, addr);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -128,9 +147,9 @@ impl EmulatorHandle {
     /// Starts on `addr` as a task on the caller's tokio runtime.
     pub async fn start_async(seed: Seed, addr: SocketAddr) -> io::Result<EmulatorHandle> {
         seed.validate().map_err(invalid_seed)?;
-        let shared = Arc::new(Shared::new(Portal::from_seed(seed)));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let shared = shared(seed, Clock::System, addr);
         let (stop_tx, stop_rx) = oneshot::channel();
         tokio::spawn(serve(listener, router(Arc::clone(&shared)), stop_rx));
         Ok(EmulatorHandle {
@@ -164,9 +183,21 @@ impl EmulatorHandle {
         )
     }
 
-    /// `http://127.0.0.1:PORT/rest/` (OAuth `client_endpoint`; pass `auth`).
-    pub fn oauth_endpoint(&self) -> String {
+    /// `http://127.0.0.1:PORT/rest/`: the OAuth REST base (`client_endpoint`; append a
+    /// method name and pass `auth`).
+    pub fn rest_endpoint(&self) -> String {
         format!("{}/rest/", self.base_url())
+    }
+
+    /// `http://127.0.0.1:PORT/oauth/token/`: the token endpoint (refresh grant), standing
+    /// in for `https://oauth.bitrix.info/oauth/token/`.
+    pub fn oauth_endpoint(&self) -> String {
+        format!("{}/oauth/token/", self.base_url())
+    }
+
+    /// The clock the portal reads.
+    pub fn clock(&self) -> Clock {
+        self.shared.clock().clone()
     }
 
     /// Every HTTP request received so far, in processing order.
@@ -256,6 +287,54 @@ impl EmulatorHandle {
     /// Switches what a batch of more than 50 sub-calls does.
     pub fn set_batch_length_mode(&self, mode: BatchLengthMode) {
         self.shared.lock().batch_length_mode = mode;
+    }
+
+    /// Turns the §9.1 leaky bucket on (`Some`) or off (`None`); the bucket starts empty.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.shared.lock().set_rate_limit(limit);
+    }
+
+    /// How many requests the leaky bucket refused (503 `QUERY_LIMIT_EXCEEDED`); injected
+    /// `request_error` faults are not counted.
+    pub fn limit_rejections(&self) -> u64 {
+        self.shared.lock().limit_rejections
+    }
+
+    /// Turns the §9.2 operating-time budget on (`Some`) or off (`None`). Turning it on or
+    /// off forgets the accumulated buckets.
+    pub fn set_operating_limit(&self, limit: Option<OperatingLimit>) {
+        let mut portal = self.shared.lock();
+        portal.operating_limit = limit;
+        portal.operating = Default::default();
+    }
+
+    /// The lifetime of access tokens the token endpoint issues from now on (default 1 h).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.shared.lock().oauth.token_lifetime = lifetime;
+    }
+
+    /// Makes one access token (seeded or issued) expired from now on; `false` if unknown.
+    pub fn expire_access_token(&self, token: &str) -> bool {
+        let mut portal = self.shared.lock();
+        let now = portal.now();
+        portal.oauth.expire(Some(token), now)
+    }
+
+    /// Makes every access token expired from now on.
+    pub fn expire_all_access_tokens(&self) {
+        let mut portal = self.shared.lock();
+        let now = portal.now();
+        portal.oauth.expire(None, now);
+    }
+
+    /// Successful refreshes at the token endpoint.
+    pub fn token_refreshes(&self) -> u64 {
+        self.shared.lock().oauth.refreshes
+    }
+
+    /// Every request to the token endpoint (successful, refused or faulted).
+    pub fn refresh_requests(&self) -> u64 {
+        self.shared.lock().oauth.requests
     }
 
     /// Stops the server now (for every clone) and waits for its thread.

@@ -5,7 +5,10 @@
 //! (`/rest/<method>` + `auth`) routes, PHP-style parameter decoding (JSON, form,
 //! multipart, query, bracket notation), the success and error envelopes, REST
 //! pay-system handlers, pay systems, the settings store with its fallback chain,
-//! person types, and `batch`. It records every request and can inject faults.
+//! person types, and `batch`; the OAuth token endpoint with rotation and token expiry;
+//! the §9 limits (leaky bucket, operating time). It records every request and can inject
+//! faults (errors, HTML pages, delays, lost responses, 302 redirects). Everything
+//! time-dependent reads a [`Clock`], which tests can make virtual.
 //!
 //! ```no_run
 //! use paysync_emulator::{EmulatorHandle, Fault, Seed};
@@ -19,33 +22,42 @@
 //! ```
 //!
 //! Module map (data flows top to bottom):
-//! - `server`: HTTP routing, body decoding, auth, request log, envelopes out;
-//! - `methods`: the method table, key preparation, call faults, one module per family;
-//! - `portal`: the state and the lookups the methods share;
+//! - `server`: HTTP routing, body decoding, request faults, the bucket, auth, request
+//!   log, envelopes out;
+//! - `methods`: the method table, key preparation, call faults, operating checks, one
+//!   module per family;
+//! - `portal`: the state and the lookups the methods share; `oauth`: tokens and the
+//!   token endpoint;
 //! - `php`: PHP's decoding and loose-typing rules; `envelope`: response bodies;
-//! - [`seed`], [`fault`], [`record`]: the public configuration, faults and log types.
+//! - [`seed`], [`fault`], [`record`], [`clock`], [`limits`]: the public configuration,
+//!   faults, log, time and limit types.
 //!
-//! Not implemented yet (room is left): the OAuth token endpoint, token expiry,
-//! rate limits and `operating` accounting, HTML/redirect/delay faults, `.xml` responses,
-//! file uploads, and `sale.paysystem.settings.payment.get`/`pay.payment`.
+//! Not implemented yet: the `authorization_code` grant, the `OVERLOAD_LIMIT` switch (use
+//! a `request_error` fault), `.xml` responses, file uploads, and
+//! `sale.paysystem.settings.payment.get`/`pay.payment`.
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 mod envelope;
 pub mod fault;
 mod handle;
+pub mod limits;
 mod methods;
+mod oauth;
 mod php;
 mod portal;
 pub mod record;
 pub mod seed;
 mod server;
 
+pub use clock::{Clock, VirtualClock};
 pub use envelope::ErrorCode;
 pub use fault::{Fault, FaultAction, FaultScope};
 pub use handle::{Emulator, EmulatorHandle};
+pub use limits::{OperatingLimit, ParseRateLimitError, RateLimit};
 pub use record::{AuthMode, RecordedRequest, RecordedSubCall};
 pub use seed::{
-    BatchLengthMode, HandlerSeed, OAuthTokenSeed, PaySystemSeed, PersonTypeSeed, Seed, SeedError,
-    SettingSeed, SettingsShape, WebhookSeed,
+    BatchLengthMode, HandlerSeed, OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed,
+    PaySystemSeed, PersonTypeSeed, Seed, SeedError, SettingSeed, SettingsShape, WebhookSeed,
 };

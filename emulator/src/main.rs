@@ -2,7 +2,8 @@
 //!
 //! Prints one line to stdout, `export PAYSYNC_WEBHOOK_URL=...`, so a shell can
 //! `eval "$(paysync-emulator &)"`-style pick it up; logs each call (method name and
-//! status only, never the webhook secret) to stderr at info level.
+//! status only, never the webhook secret) to stderr at info level. `--rate` and
+//! `--operating-limit`/`--operating-cost` turn the §9 limits on (over the seed's).
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use paysync_emulator::{EmulatorHandle, Seed};
+use paysync_emulator::{EmulatorHandle, OperatingLimit, RateLimit, Seed};
 
 /// A local Bitrix24 portal (pay systems, settings, person types, batch) for paysync.
 #[derive(Debug, Parser)]
@@ -22,6 +23,40 @@ struct Args {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8099")]
     listen: SocketAddr,
+    /// Leaky bucket: CAPACITY/DRAIN_PER_SEC (e.g. 50/2), `standard` or `enterprise`.
+    #[arg(long, value_name = "CAP/DRAIN")]
+    rate: Option<RateLimit>,
+    /// Operating-time budget per (caller, method) over 10 minutes, in seconds [default: 480].
+    #[arg(long, value_name = "SECS", value_parser = non_negative)]
+    operating_limit: Option<f64>,
+    /// Simulated execution time of each call, in seconds [default: 20].
+    #[arg(long, value_name = "SECS", value_parser = non_negative)]
+    operating_cost: Option<f64>,
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!(
+            "expected a non-negative number of seconds, got {text:?}"
+        )),
+    }
+}
+
+impl Args {
+    /// Applies the limit flags over the seed's settings.
+    fn apply_limits(&self, seed: &mut Seed) {
+        if let Some(rate) = self.rate {
+            seed.rate_limit = Some(rate);
+        }
+        if self.operating_limit.is_some() || self.operating_cost.is_some() {
+            let base = seed.operating_limit.unwrap_or(OperatingLimit::DOCS_EXAMPLE);
+            seed.operating_limit = Some(OperatingLimit {
+                limit_secs: self.operating_limit.unwrap_or(base.limit_secs),
+                cost_secs: self.operating_cost.unwrap_or(base.cost_secs),
+            });
+        }
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -36,7 +71,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let seed = match &args.seed {
+    let mut seed = match &args.seed {
         Some(path) => match Seed::from_path(path) {
             Ok(seed) => seed,
             Err(error) => {
@@ -46,6 +81,8 @@ async fn main() -> ExitCode {
         },
         None => Seed::demo(),
     };
+    args.apply_limits(&mut seed);
+    let limits = (seed.rate_limit, seed.operating_limit);
     let portal = match EmulatorHandle::start_async(seed, args.listen).await {
         Ok(portal) => portal,
         Err(error) => {
@@ -64,6 +101,16 @@ async fn main() -> ExitCode {
     drop(stdout);
     if let Err(error) = announced {
         tracing::warn!("cannot write the webhook URL to stdout: {error}");
+    }
+    if let Some(rate) = limits.0 {
+        tracing::info!(%rate, "leaky bucket on (capacity/drain per second)");
+    }
+    if let Some(operating) = limits.1 {
+        tracing::info!(
+            limit_secs = operating.limit_secs,
+            cost_secs = operating.cost_secs,
+            "operating-time limit on"
+        );
     }
     tracing::info!(addr = %portal.addr(), "emulator listening; Ctrl-C to stop");
     if let Err(error) = tokio::signal::ctrl_c().await {

@@ -1,18 +1,22 @@
 //! The portal's state: handlers, pay systems, person types, the settings store, the
-//! credentials, the switches, the active faults and the request log.
+//! credentials, the clock, the limits, the switches, the active faults and the request log.
 //!
 //! This module owns the data model and the lookups every method shares (handler by code,
 //! access checks, the settings fallback chain). It knows nothing of HTTP or of parameter
 //! decoding; the `methods` modules implement the REST semantics on top of it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
 use crate::envelope::ApiError;
 use crate::fault::Faults;
+use crate::limits::{LeakyBucket, OperatingLedger, OperatingLimit, OperatingReport, RateLimit};
+use crate::oauth::OAuth;
 use crate::record::RecordedRequest;
-use crate::seed::{BatchLengthMode, OAuthTokenSeed, Seed, SettingsShape, WebhookSeed};
+use crate::seed::{BatchLengthMode, Seed, SettingsShape, WebhookSeed};
 
 /// A REST pay-system handler.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +170,9 @@ pub(crate) struct Caller {
     pub(crate) scopes: Option<Vec<String>>,
     /// The OAuth application; `None` for webhooks.
     pub(crate) client_id: Option<String>,
+    /// Whose operating budget calls are charged to: `webhook:<user>`, `app:<client_id>`,
+    /// or `token#<n>` for a seed token without an application.
+    pub(crate) key: String,
 }
 
 impl Caller {
@@ -183,16 +190,26 @@ impl Caller {
 pub(crate) struct Portal {
     pub(crate) store: Store,
     pub(crate) webhook: WebhookSeed,
-    pub(crate) tokens: Vec<OAuthTokenSeed>,
+    pub(crate) oauth: OAuth,
     pub(crate) settings_shape: SettingsShape,
     pub(crate) batch_length_mode: BatchLengthMode,
     pub(crate) faults: Faults,
     pub(crate) log: Vec<RecordedRequest>,
+    pub(crate) clock: Clock,
+    /// `http://127.0.0.1:PORT`, for the token endpoint's `client_endpoint`.
+    pub(crate) base_url: String,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) bucket: LeakyBucket,
+    /// 503s sent by the bucket.
+    pub(crate) limit_rejections: u64,
+    pub(crate) operating_limit: Option<OperatingLimit>,
+    pub(crate) operating: OperatingLedger,
 }
 
 impl Portal {
     /// Builds the state from a seed (validate the seed first).
-    pub(crate) fn from_seed(seed: Seed) -> Portal {
+    pub(crate) fn from_seed(seed: Seed, clock: Clock, base_url: String) -> Portal {
+        let oauth = OAuth::from_seed(&seed);
         let mut store = Store::default();
         let mut next_handler_id = seed.handlers.iter().filter_map(|h| h.id).max().unwrap_or(0) + 1;
         for h in seed.handlers {
@@ -259,12 +276,79 @@ impl Portal {
         Portal {
             store,
             webhook: seed.webhook,
-            tokens: seed.oauth_tokens,
+            oauth,
             settings_shape: seed.settings_shape,
             batch_length_mode: seed.batch_length_mode,
             faults: Faults::default(),
             log: Vec::new(),
+            clock,
+            base_url,
+            rate_limit: seed.rate_limit,
+            bucket: LeakyBucket::default(),
+            limit_rejections: 0,
+            operating_limit: seed.operating_limit,
+            operating: OperatingLedger::default(),
         }
+    }
+
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    /// The leaky bucket (§9.1): `false` (and counted) when the request is refused.
+    pub(crate) fn admit_request(&mut self) -> bool {
+        let Some(limit) = self.rate_limit else {
+            return true;
+        };
+        let now = self.now();
+        let admitted = self.bucket.admit(&limit, now);
+        if !admitted {
+            self.limit_rejections += 1;
+        }
+        admitted
+    }
+
+    /// Changes the rate limit; the bucket starts empty.
+    pub(crate) fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
+        self.rate_limit = limit;
+        self.bucket = LeakyBucket::default();
+    }
+
+    /// Before a call (§9.2): 429 when the caller's budget for `method` is already spent.
+    pub(crate) fn check_operating(
+        &mut self,
+        caller: &Caller,
+        method: &str,
+    ) -> Result<(), ApiError> {
+        let Some(limit) = self.operating_limit else {
+            return Ok(());
+        };
+        let now = self.now();
+        if self.operating.used(&caller.key, method, now) > limit.limit_secs {
+            return Err(ApiError::operation_time_limit());
+        }
+        Ok(())
+    }
+
+    /// After a call ran: charges its simulated execution time.
+    pub(crate) fn charge_operating(&mut self, caller: &Caller, method: &str) {
+        if let Some(limit) = self.operating_limit {
+            let now = self.now();
+            self.operating
+                .charge(&caller.key, method, limit.cost_secs, now);
+        }
+    }
+
+    /// `operating`/`operating_reset_at` for a response's `time`; `None` when the limit is
+    /// off or nothing is live.
+    pub(crate) fn operating_report(
+        &mut self,
+        caller: &Caller,
+        method: &str,
+    ) -> Option<OperatingReport> {
+        self.operating_limit?;
+        let now = self.now();
+        self.operating.report(&caller.key, method, now)
     }
 
     /// Checks webhook credentials (from the path) or an OAuth access token.
@@ -280,24 +364,28 @@ impl Portal {
             Ok(Caller {
                 scopes: self.webhook.scopes.clone(),
                 client_id: None,
+                key: format!("webhook:{}", self.webhook.user_id),
             })
         } else {
             Err(ApiError::no_auth())
         }
     }
 
+    /// An access token: unknown → `NO_AUTH_FOUND`, past its expiry → `expired_token`.
     pub(crate) fn authenticate_token(&self, token: Option<&str>) -> Result<Caller, ApiError> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::no_auth)?;
-        self.tokens
-            .iter()
-            .find(|t| t.access_token == token)
-            .map(|t| Caller {
-                scopes: t.scopes.clone(),
-                client_id: t.client_id.clone(),
-            })
-            .ok_or_else(ApiError::no_auth)
+        let index = self.oauth.check(token, self.now())?;
+        let t = &self.oauth.tokens[index];
+        Ok(Caller {
+            scopes: t.scopes.clone(),
+            client_id: t.client_id.clone(),
+            key: t
+                .client_id
+                .as_ref()
+                .map_or_else(|| format!("token#{index}"), |app| format!("app:{app}")),
+        })
     }
 }
 

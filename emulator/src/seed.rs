@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::limits::{OperatingLimit, RateLimit};
+
 /// Why a seed could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -47,6 +49,15 @@ pub enum SeedError {
     /// An ID of 0 (Bitrix IDs start at 1).
     #[error("{kind} id must be positive")]
     ZeroId { kind: &'static str },
+    /// A refresh token names an OAuth application that `oauth_apps` does not define.
+    #[error("refresh token of unknown OAuth app {client_id:?}")]
+    UnknownOAuthApp { client_id: String },
+    /// Two OAuth applications share a client_id.
+    #[error("duplicate OAuth app {client_id:?} in seed")]
+    DuplicateOAuthApp { client_id: String },
+    /// A limit holds a negative or non-finite number.
+    #[error("{field} must be a finite, non-negative number")]
+    InvalidLimit { field: &'static str },
 }
 
 fn display_path(path: Option<&Path>) -> String {
@@ -164,6 +175,50 @@ impl From<OAuthTokenRepr> for OAuthTokenSeed {
     }
 }
 
+/// An OAuth application known to the token endpoint (`/oauth/token/`).
+/// `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthAppSeed {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Scopes granted to the tokens it gets; absent means every scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A refresh token the token endpoint accepts once (it rotates). `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthRefreshTokenSeed {
+    pub refresh_token: String,
+    /// The application (in `oauth_apps`) the token was issued to.
+    pub client_id: String,
+    /// The user the tokens act as; the webhook's user when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<u64>,
+}
+
+impl fmt::Debug for OAuthAppSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthAppSeed")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &REDACTED)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OAuthRefreshTokenSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthRefreshTokenSeed")
+            .field("refresh_token", &REDACTED)
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
 /// A REST pay-system handler (`sale.paysystem.handler.*`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,6 +318,21 @@ pub struct Seed {
     pub settings_shape: SettingsShape,
     #[serde(default)]
     pub batch_length_mode: BatchLengthMode,
+    /// Applications the token endpoint knows (`client_id` + `client_secret`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oauth_apps: Vec<OAuthAppSeed>,
+    /// Refresh tokens the token endpoint accepts (each once: refreshing rotates it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oauth_refresh_tokens: Vec<OAuthRefreshTokenSeed>,
+    /// Lifetime in seconds of access tokens issued by the token endpoint (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lifetime: Option<u64>,
+    /// The §9.1 leaky bucket; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// The §9.2 operating budget; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_limit: Option<OperatingLimit>,
 }
 
 impl Seed {
@@ -314,6 +384,33 @@ impl Seed {
                     code: handler.code.clone(),
                 });
             }
+        }
+        let mut apps = BTreeSet::new();
+        for app in &self.oauth_apps {
+            if !apps.insert(app.client_id.as_str()) {
+                return Err(SeedError::DuplicateOAuthApp {
+                    client_id: app.client_id.clone(),
+                });
+            }
+        }
+        if let Some(token) = self
+            .oauth_refresh_tokens
+            .iter()
+            .find(|t| !apps.contains(t.client_id.as_str()))
+        {
+            return Err(SeedError::UnknownOAuthApp {
+                client_id: token.client_id.clone(),
+            });
+        }
+        if self.rate_limit.is_some_and(|l| !l.is_valid()) {
+            return Err(SeedError::InvalidLimit {
+                field: "rate_limit.drain_per_sec",
+            });
+        }
+        if self.operating_limit.is_some_and(|l| !l.is_valid()) {
+            return Err(SeedError::InvalidLimit {
+                field: "operating_limit",
+            });
         }
         let pay_systems: BTreeSet<u64> = self.pay_systems.iter().map(|p| p.id).collect();
         for setting in &self.settings {
@@ -430,6 +527,11 @@ impl Seed {
             settings: Vec::new(),
             settings_shape: SettingsShape::Object,
             batch_length_mode: BatchLengthMode::Reject,
+            oauth_apps: Vec::new(),
+            oauth_refresh_tokens: Vec::new(),
+            token_lifetime: None,
+            rate_limit: None,
+            operating_limit: None,
         }
     }
 }
@@ -494,11 +596,58 @@ mod tests {
     fn debug_output_hides_credentials() {
         let mut seed = Seed::demo();
         seed.oauth_tokens.push(OAuthTokenSeed::new("tok-secret-1"));
+        seed.oauth_apps.push(OAuthAppSeed {
+            client_id: "app.1".into(),
+            client_secret: "client-secret-2".into(),
+            scopes: None,
+        });
+        seed.oauth_refresh_tokens.push(OAuthRefreshTokenSeed {
+            refresh_token: "refresh-secret-3".into(),
+            client_id: "app.1".into(),
+            user_id: None,
+        });
         let dump = format!("{seed:?}");
-        assert!(
-            !dump.contains("demo-webhook-code") && !dump.contains("tok-secret-1"),
-            "{dump}"
+        for secret in [
+            "demo-webhook-code",
+            "tok-secret-1",
+            "client-secret-2",
+            "refresh-secret-3",
+        ] {
+            assert!(!dump.contains(secret), "{dump}");
+        }
+    }
+
+    #[test]
+    fn limits_and_oauth_apps_load_from_yaml() {
+        let seed = Seed::from_yaml_str(
+            "webhook: {user_id: 1, secret: s}\n\
+             oauth_apps: [{client_id: app.1, client_secret: cs, scopes: [pay_system]}]\n\
+             oauth_refresh_tokens: [{refresh_token: rt, client_id: app.1, user_id: 7}]\n\
+             token_lifetime: 60\n\
+             rate_limit: {capacity: 50, drain_per_sec: 2}\n\
+             operating_limit: {limit_secs: 480, cost_secs: 20.5}\n",
+        )
+        .expect("valid");
+        assert_eq!(seed.rate_limit, Some(RateLimit::STANDARD));
+        assert_eq!(
+            seed.operating_limit,
+            Some(OperatingLimit {
+                limit_secs: 480.0,
+                cost_secs: 20.5
+            })
         );
+        assert_eq!(seed.token_lifetime, Some(60));
+        assert_eq!(seed.oauth_refresh_tokens[0].user_id, Some(7));
+        let orphan = Seed::from_yaml_str(
+            "webhook: {user_id: 1, secret: s}\n\
+             oauth_refresh_tokens: [{refresh_token: rt, client_id: app.9}]\n",
+        );
+        assert!(matches!(orphan, Err(SeedError::UnknownOAuthApp { .. })));
+        let negative = Seed::from_yaml_str(
+            "webhook: {user_id: 1, secret: s}\n\
+             rate_limit: {capacity: 5, drain_per_sec: -1}\n",
+        );
+        assert!(matches!(negative, Err(SeedError::InvalidLimit { .. })));
     }
 
     #[test]

@@ -1,25 +1,43 @@
-//! The HTTP layer: routes `/rest/...` requests, decodes the query string and the body
-//! (JSON, form, multipart), authenticates, applies request-scope faults, runs the call,
-//! writes the envelope and records the request.
+//! The HTTP layer: routes `/rest/...` and `/oauth/token/` requests, decodes the query
+//! string and the body (JSON, form, multipart), applies request-scope faults, the leaky
+//! bucket and authentication, runs the call, writes the envelope and records the request.
 //!
-//! Everything after decoding runs synchronously under the portal mutex, so the request
-//! log is in processing order and each request sees a consistent state. Logging is
-//! `tracing` at info level with the method name and status only: the path (which holds
-//! the webhook secret) and the parameters (which may hold `auth`) are never logged.
+//! Order for every request (documented in the README):
+//! 1. decode the route and the parameters;
+//! 2. request-scope faults, in injection order: delays sleep (real time) and matching
+//!    goes on; the first other match answers instead of the portal (`request_error`,
+//!    `html`, `moved`) or lets the portal answer and then drops the connection
+//!    (`lost_response`);
+//! 3. the leaky bucket (REST routes only; the token endpoint is another server);
+//! 4. a body that could not be decoded → 400;
+//! 5. authentication (`NO_AUTH_FOUND`, `expired_token`);
+//! 6. per call, batch sub-calls included: call-scope faults, method lookup, scope,
+//!    operating time, the method.
+//!
+//! The portal work runs synchronously under the portal mutex, so the request log is in
+//! processing order and each request sees a consistent state; the mutex is never held
+//! across a delay. Logging is `tracing` at info level with the method name and status
+//! only: the path (which holds the webhook secret) and the parameters (which may hold
+//! `auth` or OAuth secrets) are never logged.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::header::{CONTENT_TYPE, HeaderValue};
+use axum::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use axum::http::{StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
 use crate::envelope::{ApiError, Output, Timing, success_body};
-use crate::fault::{FaultScope, normalize_method};
+use crate::fault::{FaultAction, RequestFaults, normalize_method};
+use crate::limits::OperatingReport;
 use crate::methods;
+use crate::oauth;
 use crate::php;
 use crate::portal::{Caller, Portal};
 use crate::record::{AuthMode, RecordedRequest, RecordedSubCall};
@@ -31,13 +49,20 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Shared {
     portal: Mutex<Portal>,
+    /// The portal's clock (also in the portal), readable without the lock.
+    clock: Clock,
 }
 
 impl Shared {
     pub(crate) fn new(portal: Portal) -> Self {
         Shared {
+            clock: portal.clock.clone(),
             portal: Mutex::new(portal),
         }
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Locks the portal; a panic elsewhere never makes the emulator unusable.
@@ -115,18 +140,234 @@ fn percent_decode(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Endpoint {
+    /// `/rest/...` (or any other path, answered 404 by the portal).
+    Rest(Route),
+    /// `/oauth/token/`: the OAuth server's token endpoint.
+    Token,
+}
+
+impl Endpoint {
+    fn parse(path: &str) -> Endpoint {
+        match path {
+            "/oauth/token" | "/oauth/token/" => Endpoint::Token,
+            _ => Endpoint::Rest(Route::parse(path)),
+        }
+    }
+
+    fn method(&self) -> &str {
+        match self {
+            Endpoint::Rest(route) => route.method(),
+            Endpoint::Token => oauth::TOKEN_METHOD,
+        }
+    }
+}
+
+/// One decoded request, before the portal sees it.
+struct Incoming {
+    http_method: String,
+    endpoint: Endpoint,
+    /// Query and body merged, `auth` removed (empty when decoding failed).
+    params: Map<String, Value>,
+    decode_error: Option<ApiError>,
+    /// The `auth` parameter (OAuth access token).
+    token: Option<String>,
+    auth: AuthMode,
+    /// The original path and query, for a `moved` fault's `Location`.
+    path_and_query: String,
+    timing: Timing,
+}
+
+impl Incoming {
+    fn new(
+        parts: &Parts,
+        decoded: Result<Map<String, Value>, ApiError>,
+        timing: Timing,
+    ) -> Incoming {
+        let endpoint = Endpoint::parse(parts.uri.path());
+        let (mut params, decode_error) = match decoded {
+            Ok(params) => (params, None),
+            Err(error) => (Map::new(), Some(error)),
+        };
+        let token = params.remove("auth").as_ref().and_then(php::string);
+        let auth = match &endpoint {
+            Endpoint::Rest(Route::Webhook { user_id, .. }) => user_id
+                .parse()
+                .map_or(AuthMode::None, |user_id| AuthMode::Webhook { user_id }),
+            Endpoint::Rest(Route::OAuth { .. }) if token.is_some() => AuthMode::OAuth,
+            _ => AuthMode::None,
+        };
+        Incoming {
+            http_method: parts.method.as_str().to_owned(),
+            endpoint,
+            params,
+            decode_error,
+            token,
+            auth,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+            timing,
+        }
+    }
+
+    fn method(&self) -> &str {
+        self.endpoint.method()
+    }
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let timing = Timing::start();
+    let timing = Timing::start(shared.clock());
     let (parts, body) = request.into_parts();
-    let route = Route::parse(parts.uri.path());
     let decoded = decode_params(&parts, body).await;
-    let http_method = parts.method.as_str().to_owned();
-    let (status, body) = {
+    let incoming = Incoming::new(&parts, decoded, timing);
+    // Its own task, so that a client giving up (say during a delay) cannot cancel the
+    // work half-way: like PHP, the portal finishes and only then finds nobody listening.
+    match tokio::spawn(serve_request(shared, incoming)).await {
+        Ok(response) => response,
+        Err(_) => json_response(
+            500,
+            &ApiError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error").body(),
+        ),
+    }
+}
+
+async fn serve_request(shared: Arc<Shared>, incoming: Incoming) -> Response {
+    let (found, fault_sub_calls) = {
         let mut portal = shared.lock();
-        process(&mut portal, http_method, &route, decoded, &timing)
+        if incoming.endpoint == Endpoint::Token {
+            portal.oauth.requests += 1;
+        }
+        request_faults(&mut portal, &incoming)
     };
-    tracing::info!(method = route.method(), status, "rest call");
-    json_response(status, &body)
+    for delay in &found.delays {
+        tokio::time::sleep(*delay).await;
+    }
+    let method = incoming.method().to_owned();
+    match found.terminal {
+        Some(FaultAction::Html { status }) => {
+            record(&mut shared.lock(), incoming, status, fault_sub_calls);
+            tracing::info!(method, status, "html fault");
+            html_response(status)
+        }
+        Some(FaultAction::Moved { base_url }) => {
+            let location = format!("{base_url}{}", incoming.path_and_query);
+            record(&mut shared.lock(), incoming, 302, fault_sub_calls);
+            tracing::info!(method, status = 302, "moved fault");
+            redirect_response(&location)
+        }
+        Some(action @ FaultAction::Error { .. }) => {
+            let error = action.as_error().unwrap_or_else(|| {
+                ApiError::new(500, "INTERNAL_SERVER_ERROR", "Internal server error")
+            });
+            record(&mut shared.lock(), incoming, error.status, fault_sub_calls);
+            tracing::info!(method, status = error.status, "request fault");
+            json_response(error.status, &error.body())
+        }
+        Some(FaultAction::LostResponse) => {
+            let (status, _) = process(&mut shared.lock(), incoming);
+            tracing::info!(method, status, "response dropped (lost_response fault)");
+            lost_response()
+        }
+        _ => {
+            let (status, body) = process(&mut shared.lock(), incoming);
+            tracing::info!(method, status, "rest call");
+            json_response(status, &body)
+        }
+    }
+}
+
+/// Step 2: the request-scope faults matching the call or, for a batch, any sub-call.
+/// Also returns the decoded sub-calls, for the log of a request a fault answers.
+fn request_faults(
+    portal: &mut Portal,
+    incoming: &Incoming,
+) -> (RequestFaults, Vec<RecordedSubCall>) {
+    let method = incoming.method();
+    let is_token = incoming.endpoint == Endpoint::Token;
+    let sub_calls = if method == "batch" && !is_token {
+        methods::decode_sub_calls(&incoming.params)
+    } else {
+        Vec::new()
+    };
+    let empty = Map::new();
+    let prepared_subs: Vec<Map<String, Value>> = sub_calls
+        .iter()
+        .map(|s| methods::prepare(&s.method, s.params.as_object().unwrap_or(&empty)))
+        .collect();
+    let prepared = methods::prepare(method, &incoming.params);
+    let mut targets = vec![methods::fault_target(method, &prepared)];
+    targets.extend(
+        sub_calls
+            .iter()
+            .zip(&prepared_subs)
+            .map(|(s, p)| methods::fault_target(&s.method, p)),
+    );
+    (portal.faults.take_request(&targets, is_token), sub_calls)
+}
+
+/// Steps 3–6 for one request; records it and returns status and body.
+fn process(portal: &mut Portal, incoming: Incoming) -> (u16, Value) {
+    let mut sub_calls = Vec::new();
+    let (status, body) = match &incoming.endpoint {
+        Endpoint::Token => match &incoming.decode_error {
+            Some(error) => {
+                let error = ApiError::new(400, "invalid_request", error.description.clone());
+                (error.status, error.body())
+            }
+            None => {
+                let now = portal.now();
+                let client_endpoint = format!("{}/rest/", portal.base_url);
+                let answer = portal
+                    .oauth
+                    .refresh(&incoming.params, now, &client_endpoint);
+                (answer.status, answer.body)
+            }
+        },
+        Endpoint::Rest(route) => {
+            let outcome = if !portal.admit_request() {
+                Err(ApiError::query_limit_exceeded())
+            } else if let Some(error) = &incoming.decode_error {
+                Err(error.clone())
+            } else {
+                respond(
+                    portal,
+                    route,
+                    incoming.token.as_deref(),
+                    &incoming.params,
+                    &mut sub_calls,
+                )
+            };
+            match outcome {
+                Ok((output, report)) => (200, success_body(output, &incoming.timing, report)),
+                Err(error) => (error.status, error.body()),
+            }
+        }
+    };
+    record(portal, incoming, status, sub_calls);
+    (status, body)
+}
+
+/// Appends a request to the log, without credentials.
+fn record(portal: &mut Portal, incoming: Incoming, status: u16, batch: Vec<RecordedSubCall>) {
+    let method = incoming.method().to_owned();
+    let mut params = incoming.params;
+    match incoming.endpoint {
+        Endpoint::Token => oauth::redact(&mut params),
+        Endpoint::Rest(_) if method == "batch" => scrub_batch_commands(&mut params),
+        Endpoint::Rest(_) => {}
+    }
+    portal.log.push(RecordedRequest {
+        http_method: incoming.http_method,
+        method,
+        params: Value::Object(params),
+        auth: incoming.auth,
+        batch,
+        status,
+    });
 }
 
 fn json_response(status: u16, body: &Value) -> Response {
@@ -138,6 +379,56 @@ fn json_response(status: u16, body: &Value) -> Response {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     response
+}
+
+/// A proxy's error page, e.g. `<html><body><h1>502 Bad Gateway</h1></body></html>`.
+fn html_response(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error")
+    );
+    let page = format!("<html><body><h1>{title}</h1></body></html>");
+    let mut response = (status, page).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn redirect_response(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response
+}
+
+/// A response whose body fails before its first byte: hyper then closes the connection
+/// without writing anything (the head is only buffered until the body's first frame), so
+/// the client sees "connection closed before message completed", not a status.
+fn lost_response() -> Response {
+    Response::new(Body::new(AbortBody))
+}
+
+/// A body that fails at once.
+struct AbortBody;
+
+impl http_body::Body for AbortBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "lost_response fault: the emulator drops the connection",
+        ))))
+    }
 }
 
 /// Query string merged with the body, as PHP's request superglobals would hold them.
@@ -207,66 +498,15 @@ async fn decode_multipart(
     Ok(params.into_map())
 }
 
-/// Runs one decoded request against the portal and records it; returns status and body.
-fn process(
-    portal: &mut Portal,
-    http_method: String,
-    route: &Route,
-    decoded: Result<Map<String, Value>, ApiError>,
-    timing: &Timing,
-) -> (u16, Value) {
-    let method = route.method().to_owned();
-    let (mut params, decode_error) = match decoded {
-        Ok(params) => (params, None),
-        Err(error) => (Map::new(), Some(error)),
-    };
-    let token = params.remove("auth").as_ref().and_then(php::string);
-    let auth = match route {
-        Route::Webhook { user_id, .. } => user_id
-            .parse()
-            .map_or(AuthMode::None, |user_id| AuthMode::Webhook { user_id }),
-        Route::OAuth { .. } if token.is_some() => AuthMode::OAuth,
-        _ => AuthMode::None,
-    };
-    let mut sub_calls = Vec::new();
-    let outcome = match decode_error {
-        Some(error) => Err(error),
-        None => respond(portal, route, token.as_deref(), &params, &mut sub_calls),
-    };
-    let (status, body) = match outcome {
-        Ok(output) => (200, success_body(output, timing)),
-        Err(error) => (error.status, error.body()),
-    };
-    if method == "batch" {
-        scrub_batch_commands(&mut params);
-    }
-    portal.log.push(RecordedRequest {
-        http_method,
-        method,
-        params: Value::Object(params),
-        auth,
-        batch: sub_calls,
-        status,
-    });
-    (status, body)
-}
-
+/// Authenticates and runs the top-level call; the operating report is for `time`.
 fn respond(
     portal: &mut Portal,
     route: &Route,
     token: Option<&str>,
     params: &Map<String, Value>,
     sub_calls: &mut Vec<RecordedSubCall>,
-) -> Result<Output, ApiError> {
+) -> Result<(Output, Option<OperatingReport>), ApiError> {
     let method = route.method();
-    let prepared = methods::prepare(method, params);
-    if let Some(action) = portal.faults.take(
-        FaultScope::Request,
-        &methods::fault_target(method, &prepared),
-    ) && let Some(error) = action.as_error()
-    {
-        return Err(error);
-    }
     let caller: Caller = match route {
         Route::Webhook {
             user_id, secret, ..
@@ -274,7 +514,8 @@ fn respond(
         Route::OAuth { .. } => portal.authenticate_token(token)?,
         Route::Unknown => return Err(ApiError::method_not_found()),
     };
-    methods::execute(portal, &caller, method, params, false, sub_calls)
+    let output = methods::execute(portal, &caller, method, params, false, sub_calls)?;
+    Ok((output, portal.operating_report(&caller, method)))
 }
 
 /// Drops `auth=...` from batch command strings so that no token reaches the log.

@@ -60,6 +60,22 @@ fn commands(cmd: Option<&Value>) -> Vec<(String, Option<String>)> {
     }
 }
 
+/// A batch's sub-calls decoded like [`run`] does, for request-scope fault matching and
+/// the log of a faulted request (before anything runs, so no `$result` substitution).
+pub(crate) fn decode_sub_calls(raw: &Map<String, Value>) -> Vec<RecordedSubCall> {
+    commands(raw.get("cmd"))
+        .into_iter()
+        .map(|(k, c)| {
+            let sub = decode(k, c);
+            RecordedSubCall {
+                key: sub.key,
+                method: sub.method,
+                params: Value::Object(sub.params),
+            }
+        })
+        .collect()
+}
+
 pub(super) fn run(
     portal: &mut Portal,
     caller: &Caller,
@@ -93,7 +109,7 @@ pub(super) fn run(
             }
             continue;
         }
-        let timing = Timing::start();
+        let timing = Timing::start(&portal.clock);
         let params = substitute_map(sub.params, &result);
         match execute(portal, caller, &sub.method, &params, true, &mut Vec::new()) {
             Ok(output) => {

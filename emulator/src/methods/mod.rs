@@ -15,6 +15,9 @@ mod system;
 
 use serde_json::{Map, Value};
 
+pub(crate) use batch::decode_sub_calls;
+pub(crate) use system::KNOWN_SCOPES;
+
 use crate::envelope::{ApiError, Output};
 use crate::fault::{FaultScope, FaultTarget};
 use crate::php;
@@ -185,7 +188,10 @@ pub(crate) fn fault_target<'a>(method: &'a str, prepared: &Map<String, Value>) -
 }
 
 /// Runs one call: nested-batch refusal, call-scope faults, method lookup, scope check,
-/// then the method. `sub_calls` collects a batch's decoded sub-calls for the request log.
+/// the operating-time check (429), then the method, whose simulated execution time is
+/// charged afterwards (success or method error alike). The outer `batch` is neither
+/// checked nor charged; each sub-call is, against its own method. `sub_calls` collects a
+/// batch's decoded sub-calls for the request log.
 pub(crate) fn execute(
     portal: &mut Portal,
     caller: &Caller,
@@ -223,14 +229,17 @@ pub(crate) fn execute(
             "The request requires higher privileges than provided by the webhook token",
         ));
     }
-    (spec.run)(
+    portal.check_operating(caller, method)?;
+    let outcome = (spec.run)(
         portal,
         &Call {
             caller,
             params: &prepared,
             result_false,
         },
-    )
+    );
+    portal.charge_operating(caller, method);
+    outcome
 }
 
 /// `true` for every method the emulator implements (batch included).

@@ -10,7 +10,7 @@ use crate::php;
 use crate::portal::Portal;
 
 /// Every scope the emulated portal knows.
-const KNOWN_SCOPES: &[&str] = &["pay_system", "sale"];
+pub(crate) const KNOWN_SCOPES: &[&str] = &["pay_system", "sale"];
 
 pub(super) fn scope(_portal: &mut Portal, call: &Call<'_>) -> Result<Output, ApiError> {
     let full = php::truthy(call.get("full"));

@@ -1,7 +1,10 @@
 //! Shared helpers: a small client that returns `(status, json)` for each encoding.
 
-use paysync_emulator::{EmulatorHandle, PersonTypeSeed, Seed};
+use paysync_emulator::{Clock, EmulatorHandle, PersonTypeSeed, Seed, VirtualClock};
 use serde_json::Value;
+
+/// 2026-01-01T00:00:00Z, where virtual clocks start.
+pub const T0: f64 = 1_767_225_600.0;
 
 pub struct Portal {
     pub emulator: EmulatorHandle,
@@ -19,6 +22,18 @@ pub fn start(seed: Seed) -> Portal {
         emulator,
         http: reqwest::Client::new(),
     }
+}
+
+/// Starts a portal on a virtual clock standing at [`T0`].
+pub fn start_virtual(seed: Seed) -> (Portal, VirtualClock) {
+    let clock = VirtualClock::new(T0);
+    let emulator = EmulatorHandle::start_with_clock(seed, Clock::Virtual(clock.clone()))
+        .expect("emulator starts");
+    let portal = Portal {
+        emulator,
+        http: reqwest::Client::new(),
+    };
+    (portal, clock)
 }
 
 /// The demo seed with `n` extra ORDER person types (ids 101..).
@@ -51,6 +66,11 @@ async fn finish(response: reqwest::Response) -> (u16, Value) {
 }
 
 impl Portal {
+    /// The shared client (follows redirects, no timeout).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn url(&self, method: &str) -> String {
         format!("{}{method}", self.emulator.webhook_url())
     }
