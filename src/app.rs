@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::apply::{self, ResolvedSecrets};
-use crate::bitrix::{self, Client};
+use crate::bitrix::{self, Client, Rate};
 use crate::cli::{ApplyArgs, Cli, Command, Format, PlanArgs, ValidateArgs};
 use crate::error::{Error, exit};
 use crate::manifest;
@@ -96,9 +96,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(Error::Runtime)
 }
 
-fn connect() -> Result<Client, Error> {
+/// A client for the portal in the environment's credentials, keeping to `rate` (`--rate`).
+fn connect(rate: Rate) -> Result<Client, Error> {
     let credentials = bitrix::credentials_from_env()?;
-    Ok(Client::new(credentials)?)
+    Ok(Client::new(credentials)?.with_rate(rate))
 }
 
 /// Refuses state made for another portal.
@@ -156,7 +157,7 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     // Secrets that can be read now are compared by fingerprint; the others are "not checked".
     let values = DesiredValues::new(&desired, |r| r.resolve().ok().map(|v| key.fingerprint(&v)));
     let live = if args.refresh {
-        let client = connect()?;
+        let client = connect(args.portal.rate)?;
         check_portal(&store, &last, &client.portal())?;
         Some(runtime()?.block_on(read_live(&client, &values))?)
     } else {
@@ -199,7 +200,7 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
     if !args.auto_approve && !term.interactive() {
         return Err(Error::NeedsApproval);
     }
-    let client = connect()?;
+    let client = connect(args.portal.rate)?;
     let store = StateStore::new(&args.state.state);
     let _lock = store.lock()?;
     let mut state = store.load()?.unwrap_or_default();
@@ -269,7 +270,7 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
         path: path.to_owned(),
         reason,
     };
-    let client = connect()?;
+    let client = connect(args.portal.rate)?;
     let store = StateStore::new(&args.state.state);
     let _lock = store.lock()?;
     let current = store.load()?;

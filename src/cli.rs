@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::bitrix::Rate;
+
 /// Keep Bitrix24 pay-system settings in Git: plan and apply YAML manifests.
 #[derive(Debug, Parser)]
 #[command(name = "paysync", version, about, long_about = None, propagate_version = true)]
@@ -14,7 +16,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     after_help = "Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, \
 2 changes present (plan --detailed-exitcode), 3 invalid input, 4 state locked, 5 saved plan \
 stale, 6 partial apply, 64 usage error.\n\nCredentials come from the environment: \
-PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN."
+PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN (OAuth; \
+add PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET to refresh an expired \
+token, PAYSYNC_TOKEN_FILE to keep the rotated tokens, PAYSYNC_OAUTH_URL for another token \
+endpoint)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -67,6 +72,20 @@ pub struct StateArgs {
     pub state: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct PortalArgs {
+    /// The portal's request-rate limit as CAPACITY/PER_SECOND: a burst of CAPACITY
+    /// requests, then PER_SECOND per second (Bitrix24's leaky bucket). 50/2 fits every
+    /// plan but Enterprise, which allows 250/5.
+    #[arg(
+        long,
+        value_name = "CAPACITY/PER_SECOND",
+        default_value = "50/2",
+        env = "PAYSYNC_RATE"
+    )]
+    pub rate: Rate,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// For people: one line per setting.
@@ -87,6 +106,8 @@ pub struct PlanArgs {
     /// Read live settings from the portal and show changes made outside paysync.
     #[arg(long)]
     pub refresh: bool,
+    #[command(flatten)]
+    pub portal: PortalArgs,
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -108,6 +129,8 @@ pub struct ApplyArgs {
     /// Read live settings first and also correct changes made outside paysync.
     #[arg(long, conflicts_with = "plan")]
     pub refresh: bool,
+    #[command(flatten)]
+    pub portal: PortalArgs,
     /// Output format of the plan shown before applying.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

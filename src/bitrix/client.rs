@@ -1,31 +1,54 @@
 //! The HTTP client: sends [`Request`]s to the portal and reads the answers.
 //!
-//! Every HTTP request goes through one private `send`, a single attempt: POST the JSON
-//! parameters to `<base><method>`, read the status and body, and hand them to the pure
-//! `interpret`. `call` wraps `send` in the retry loop ([`error_policy`],
-//! [`RetryPolicy`]); the rate-limit throttle and OAuth refresh will wrap it there too.
+//! # Expected flow of a call
+//! 1. [`Client::call`] / [`Client::batch`] run the retry loop (backon): attempts are
+//!    retried as [`error_policy`] decides, waits are computed by [`RetryBudget`] within
+//!    the [`RetryConfig`] bounds, each wait is logged at warn with its reason, and a
+//!    call that runs out of attempts or waiting time fails with [`ClientError::GaveUp`].
+//! 2. One attempt first pauses if a method of the request has nearly used its time budget
+//!    ([`super::operating`]), then sends the request; on 401 `expired_token` /
+//!    `invalid_token` with OAuth it refreshes the token (single-flight,
+//!    [`super::oauth`]) and sends the request once more.
+//! 3. Every HTTP request to the portal goes through one private `post`: it takes a slot
+//!    from the leaky-bucket [`super::throttle`] (one bucket per client, shared by its
+//!    clones), POSTs the JSON parameters to `<base><method>` and reads status and body.
+//!    A redirect (301/302/307/308, a moved portal, bitrix24-api.md §1.1) is followed
+//!    once by re-sending the same POST to the `Location`; the pure `interpret` reads the
+//!    answer.
+//!
+//! All waiting goes through the client's [`Clock`] (tests use a virtual one); only the
+//! 60-second request timeout is reqwest's.
 //!
 //! Secrets: the request URL holds the webhook code, so it is never logged, every
-//! `reqwest::Error` is stripped of it (`without_url`), redirects are not followed (their
-//! `Location` holds the code too; only its host is kept), and request bodies are never
-//! logged. Logs carry the method name, status and timing only.
+//! `reqwest::Error` is stripped of it (`without_url`), reqwest never follows redirects
+//! itself (their `Location` holds the code too; only its origin is logged or kept), and
+//! request bodies (OAuth tokens, setting values) are never logged. Logs carry the method
+//! name, status and timing only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use backon::Retryable;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, LOCATION};
 use serde_json::Value;
 
-use super::credentials::Credentials;
+use super::clock::{Clock, ClockSleeper, SystemClock};
+use super::credentials::{Credentials, is_loopback};
 use super::envelope::{
-    BatchEntry, BatchOutcome, CallError, PortalError, parse_batch_result, parse_response,
+    BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_envelope,
     parse_settings,
 };
+use super::oauth::{RefreshError, TokenStore, request_refresh, save_tokens};
+use super::operating::{DEFAULT_OPERATING_LIMIT, OperatingBudget};
 use super::request::{MAX_BATCH, METHOD_BATCH, METHOD_SETTINGS_GET, Request, batch_request};
-use super::retry::{Decision, RetryPolicy, error_policy};
+use super::retry::{Decision, GiveUp, RetryBudget, RetryConfig, error_policy, human, retry_reason};
+use super::throttle::{Rate, Throttle};
 use crate::model::{LiveSetting, Target};
+use crate::secrets::Redacted;
 
 /// The portal cuts requests off after 60 seconds (bitrix24-api.md §9.3).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,6 +56,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("paysync/", env!("CARGO_PKG_VERSION"));
+
+/// The redirects followed (once) by re-sending the same POST: a moved portal answers 302
+/// (§1.1); 301, 307 and 308 mean the same here. 303 asks for a GET and is not followed.
+const FOLLOWED_REDIRECTS: [u16; 4] = [301, 302, 307, 308];
 
 /// Why a call to the portal failed. Never carries the webhook code, a token, a request
 /// body or a response body.
@@ -47,7 +74,8 @@ pub enum ClientError {
     /// The portal answered with an error envelope.
     #[error("{method}: {error}")]
     Portal { method: String, error: PortalError },
-    /// The request could not be sent or the answer not received. The source has no URL.
+    /// The request could not be sent or the answer not received (refused, reset, closed
+    /// before the answer). The source has no URL.
     #[error("{method}: cannot reach the portal")]
     Transport {
         method: String,
@@ -68,13 +96,21 @@ pub enum ClientError {
     /// The envelope's `result` does not have the documented shape.
     #[error("{method}: {detail}")]
     Decode { method: String, detail: String },
-    /// The portal answered with a redirect: its address has changed (bitrix24-api.md
-    /// §1.1). Only the new host is kept; the full `Location` holds the webhook code.
+    /// The portal answered with a redirect that was not followed: a second one in a row,
+    /// or one without a usable `Location` (bitrix24-api.md §1.1). Only the new host is
+    /// kept; the full `Location` holds the webhook code.
     #[error(
         "the portal answered with a redirect to {location_host}: its address has probably \
          changed; update the portal address in the credentials"
     )]
     Moved { location_host: String },
+    /// A redirect to plain http on a non-loopback host (or another scheme): the
+    /// credentials are not sent there.
+    #[error(
+        "the portal answered with a redirect to {location_host} without https; refusing to \
+         send the credentials there"
+    )]
+    InsecureRedirect { location_host: String },
     /// A method name that is not `[a-z0-9._]` (it is appended to the URL).
     #[error("invalid REST method name {method:?}")]
     InvalidMethod { method: String },
@@ -84,23 +120,125 @@ pub enum ClientError {
     /// Two commands of one `batch` share a key.
     #[error("batch key {key:?} used twice")]
     DuplicateBatchKey { key: String },
+    /// The OAuth access token was refused and could not be refreshed.
+    #[error(transparent)]
+    Refresh(RefreshError),
+    /// Retryable failures went on past the [`RetryConfig`] bounds; `last` is the last one.
+    #[error("{}", gave_up_message(*attempts, *elapsed, *reason, last))]
+    GaveUp {
+        attempts: u32,
+        /// From the first attempt to the give-up, on the client's clock.
+        elapsed: Duration,
+        reason: GiveUp,
+        #[source]
+        last: Box<ClientError>,
+    },
+}
+
+fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &ClientError) -> String {
+    let plural = if attempts == 1 { "" } else { "s" };
+    match reason {
+        GiveUp::Attempts => {
+            format!(
+                "gave up after {attempts} attempt{plural} over {}: {last}",
+                human(elapsed)
+            )
+        }
+        GiveUp::TotalWait { next, budget } => format!(
+            "gave up after {attempts} attempt{plural} over {} (waiting {} more would exceed \
+             the {} retry budget): {last}",
+            human(elapsed),
+            human(next),
+            human(budget)
+        ),
+    }
 }
 
 impl ClientError {
-    /// The portal's error, when the portal reported one.
+    /// The portal's error, when the portal reported one (the last one, after retries).
     pub fn portal_error(&self) -> Option<&PortalError> {
         match self {
             ClientError::Portal { error, .. } => Some(error),
+            ClientError::GaveUp { last, .. } => last.portal_error(),
             _ => None,
         }
     }
 }
 
-/// A connection to one portal.
+/// What a client has done so far (all its clones together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// HTTP requests actually sent to the portal (a batch is one; a followed redirect
+    /// is two; token refreshes are not counted here).
+    pub requests: u64,
+    /// Waits before another attempt (one per retry).
+    pub retries: u64,
+    /// 503 `QUERY_LIMIT_EXCEEDED` answers seen.
+    pub rate_limited: u64,
+    /// 429 `OPERATION_TIME_LIMIT` answers seen, and batch sub-calls refused with it.
+    pub operating_limited: u64,
+    /// Refresh requests sent to the OAuth token endpoint.
+    pub refreshes: u64,
+    /// Time spent waiting for the rate-limit throttle.
+    pub throttle_wait: Duration,
+    /// Time spent waiting between attempts.
+    pub retry_wait: Duration,
+    /// Time spent pausing before calls for a method's time budget to reset.
+    pub operating_wait: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    operating_limited: AtomicU64,
+    refreshes: AtomicU64,
+    throttle_wait_ns: AtomicU64,
+    retry_wait_ns: AtomicU64,
+    operating_wait_ns: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+fn add_time(counter: &AtomicU64, d: Duration) {
+    counter.fetch_add(
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+fn read_time(counter: &AtomicU64) -> Duration {
+    Duration::from_nanos(counter.load(Ordering::Relaxed))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One HTTP answer, as read by `post`.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A connection to one portal. Clones share the throttle bucket, the operating budget,
+/// the OAuth tokens and the statistics; configure a client (`with_*`) before cloning it
+/// or sending anything.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    credentials: Credentials,
-    retry: RetryPolicy,
+    credentials: Arc<Credentials>,
+    retry: RetryConfig,
+    clock: Arc<dyn Clock>,
+    throttle: Throttle,
+    operating: Arc<Mutex<OperatingBudget>>,
+    tokens: Option<Arc<TokenStore>>,
+    counters: Arc<Counters>,
+    moved_warned: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Client {
@@ -108,14 +246,17 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("credentials", &self.credentials)
             .field("retry", &self.retry)
+            .field("rate", &self.throttle.rate())
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
     /// A client for the portal the credentials name: rustls, [`REQUEST_TIMEOUT`],
-    /// [`USER_AGENT`], redirects not followed, the default [`RetryPolicy`]. Proxies from
-    /// the environment are used except for loopback portals.
+    /// [`USER_AGENT`], redirects handled by the client (not reqwest), the default
+    /// [`RetryConfig`], [`Rate::STANDARD`], the [`SystemClock`] and the default operating
+    /// limit (480 s). Proxies from the environment are used except for loopback portals.
     pub fn new(credentials: Credentials) -> Result<Client, ClientError> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_rustls()
@@ -129,16 +270,48 @@ impl Client {
         let http = builder.build().map_err(|source| ClientError::Setup {
             source: source.without_url(),
         })?;
+        let tokens = credentials.access_token().map(|token| {
+            Arc::new(TokenStore::new(
+                token.clone(),
+                credentials.refresh().map(|r| r.refresh_token.clone()),
+            ))
+        });
         Ok(Client {
             http,
-            credentials,
-            retry: RetryPolicy::default(),
+            credentials: Arc::new(credentials),
+            retry: RetryConfig::default(),
+            clock: Arc::new(SystemClock::new()),
+            throttle: Throttle::new(Rate::STANDARD),
+            operating: Arc::new(Mutex::new(OperatingBudget::new(DEFAULT_OPERATING_LIMIT))),
+            tokens,
+            counters: Arc::default(),
+            moved_warned: Arc::default(),
         })
     }
 
-    /// The same client with another retry policy ([`RetryPolicy::none`] in tests).
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Client {
+    /// The same client with the portal's request-rate limit (`--rate`), a fresh bucket.
+    pub fn with_rate(mut self, rate: Rate) -> Client {
+        self.throttle = Throttle::new(rate);
+        self
+    }
+
+    /// The same client waiting on another clock (tests: a virtual clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Client {
+        self.clock = clock;
+        self
+    }
+
+    /// The same client with other retry bounds ([`RetryConfig::none`] in tests that
+    /// count requests exactly).
+    pub fn with_retry(mut self, retry: RetryConfig) -> Client {
         self.retry = retry;
+        self
+    }
+
+    /// The same client assuming another per-method time budget (the cloud's is not
+    /// published; 480 s per 10 minutes by default).
+    pub fn with_operating_limit(mut self, limit: Duration) -> Client {
+        self.operating = Arc::new(Mutex::new(OperatingBudget::new(limit)));
         self
     }
 
@@ -147,36 +320,48 @@ impl Client {
         self.credentials.portal()
     }
 
-    /// Calls one method and returns its `result`, retrying transient failures as the
-    /// retry policy allows.
-    pub async fn call(&self, request: &Request) -> Result<Value, ClientError> {
-        let mut attempt = 1;
-        loop {
-            let error = match self.send(request).await {
-                Ok(result) => return Ok(result),
-                Err(error) => error,
-            };
-            let delay = match error_policy(&error) {
-                Decision::Retry => self.retry.delay_before(attempt + 1),
-                Decision::Fail => None,
-            };
-            let Some(delay) = delay else {
-                return Err(error);
-            };
-            attempt += 1;
-            tracing::warn!(
-                method = %request.method,
-                attempt,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "{error}; retrying"
-            );
-            tokio::time::sleep(delay).await;
+    /// The request-rate limit the throttle keeps to.
+    pub fn rate(&self) -> Rate {
+        self.throttle.rate()
+    }
+
+    /// The retry bounds.
+    pub fn retry_config(&self) -> RetryConfig {
+        self.retry
+    }
+
+    /// What this client and its clones have done so far.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.counters;
+        ClientStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            operating_limited: c.operating_limited.load(Ordering::Relaxed),
+            refreshes: c.refreshes.load(Ordering::Relaxed),
+            throttle_wait: read_time(&c.throttle_wait_ns),
+            retry_wait: read_time(&c.retry_wait_ns),
+            operating_wait: read_time(&c.operating_wait_ns),
         }
+    }
+
+    /// Calls one method and returns its `result`, retrying transient failures within the
+    /// retry bounds.
+    pub async fn call(&self, request: &Request) -> Result<Value, ClientError> {
+        check_method(&request.method)?;
+        self.execute(request, &[request.method.to_ascii_lowercase()])
+            .await
     }
 
     /// Runs up to [`MAX_BATCH`] calls in one `batch` request, in the order given, and
     /// reports each one's fate by key. With `halt`, the portal stops at the first failing
     /// sub-call and the rest are [`BatchEntry::NotRun`]. No commands, no request.
+    ///
+    /// The batch as a whole is retried like any call; a sub-call's error (including
+    /// `OPERATION_TIME_LIMIT`) is that entry's result and is not retried here — the
+    /// caller decides (apply reports it; a re-run sends it again). A sub-call refused
+    /// with `OPERATION_TIME_LIMIT` does make the next request carrying its method pause
+    /// first ([`super::operating`]).
     pub async fn batch(
         &self,
         commands: &[(String, Request)],
@@ -197,12 +382,21 @@ impl Client {
             }
             check_method(&request.method)?;
         }
-        let result = self.call(&batch_request(commands, halt)).await?;
+        let methods: Vec<String> = std::iter::once(METHOD_BATCH.to_owned())
+            .chain(commands.iter().map(|(_, r)| r.method.to_ascii_lowercase()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let result = self
+            .execute(&batch_request(commands, halt), &methods)
+            .await?;
         let keys: Vec<String> = commands.iter().map(|(key, _)| key.clone()).collect();
-        parse_batch_result(&keys, &result).map_err(|e| ClientError::Decode {
+        let outcome = parse_batch_result(&keys, &result).map_err(|e| ClientError::Decode {
             method: METHOD_BATCH.into(),
             detail: e.to_string(),
-        })
+        })?;
+        self.note_exhausted_sub_calls(commands, &outcome);
+        Ok(outcome)
     }
 
     /// Reads the settings of each target with `sale.paysystem.settings.get`, batched at
@@ -252,10 +446,177 @@ impl Client {
         Ok(read)
     }
 
-    /// One HTTP exchange, the only place a request leaves the process.
-    async fn send(&self, request: &Request) -> Result<Value, ClientError> {
+    /// The retry loop around [`Client::attempt`]. `methods` are the (lower-case) methods
+    /// the request runs: itself, or `batch` and its sub-calls' methods.
+    ///
+    /// Writes are retried too, including after a lost answer (a timeout, a connection
+    /// closed before the response, a 5xx): the only write paysync sends,
+    /// `sale.paysystem.settings.update`, is an idempotent upsert that does not rewrite an
+    /// identical mapping (bitrix24-api.md §5.10), so sending it twice is harmless.
+    async fn execute(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
+        let started = self.clock.now();
+        let budget = Mutex::new(RetryBudget::new(self.retry));
+        let max_attempts = self.retry.max_attempts;
+        let (this, budget_ref) = (self, &budget);
+        let result = (move || async move {
+            lock(budget_ref).attempt();
+            this.attempt(request, methods).await
+        })
+        .retry(self.retry.backoff())
+        .sleep(ClockSleeper(Arc::clone(&self.clock)))
+        .when(|error: &ClientError| error_policy(error).is_retry())
+        .adjust(|error: &ClientError, backoff: Option<Duration>| {
+            let decision = error_policy(error);
+            let operating_wait = if decision == Decision::OperatingLimited {
+                self.operating_reset_wait(methods)
+            } else {
+                Duration::ZERO
+            };
+            lock(&budget).next_wait(decision, backoff, operating_wait)
+        })
+        .notify(|error: &ClientError, wait: Duration| {
+            bump(&self.counters.retries);
+            add_time(&self.counters.retry_wait_ns, wait);
+            let next = lock(&budget).attempts() + 1;
+            tracing::warn!(
+                method = %request.method,
+                wait_ms = millis(wait),
+                "{}: retrying in {} (attempt {next}/{max_attempts})",
+                retry_reason(error),
+                human(wait),
+            );
+        })
+        .await;
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let budget = budget.into_inner().unwrap_or_else(PoisonError::into_inner);
+        match budget.gave_up() {
+            Some(reason) if max_attempts > 1 && error_policy(&error).is_retry() => {
+                let error = ClientError::GaveUp {
+                    attempts: budget.attempts(),
+                    elapsed: self.clock.now().saturating_sub(started),
+                    reason,
+                    last: Box::new(error),
+                };
+                tracing::debug!(method = %request.method, "{error}");
+                Err(error)
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// One attempt: pause for a nearly spent time budget, send, and on a refused OAuth
+    /// token refresh it (single-flight) and send once more.
+    async fn attempt(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
+        self.pause_for_operating_budget(methods).await;
+        let Some(tokens) = &self.tokens else {
+            return self.exchange(request, None).await;
+        };
+        let (generation, token) = tokens.current();
+        let refused = match self.exchange(request, Some(&token)).await {
+            Err(error) if error_policy(&error) == Decision::RefreshToken => error,
+            other => return other,
+        };
+        let code = refused
+            .portal_error()
+            .map_or_else(String::new, |e| e.code.clone());
+        tracing::info!(method = %request.method, "the portal refused the access token ({code}); refreshing it");
+        let token = self.refresh_token(tokens, generation, &code).await?;
+        // Once: a token refused again right after a refresh is reported as it is.
+        self.exchange(request, Some(&token)).await
+    }
+
+    /// A token newer than `generation`: refreshed by this caller, or by another one that
+    /// got there first.
+    async fn refresh_token(
+        &self,
+        tokens: &TokenStore,
+        generation: u64,
+        code: &str,
+    ) -> Result<Redacted<String>, ClientError> {
+        let config = self.credentials.refresh();
+        let (http, counters) = (&self.http, &self.counters);
+        tokens
+            .refresh_after(generation, code, move |refresh_token| async move {
+                let Some(config) = config else {
+                    return Err(RefreshError::NotConfigured {
+                        code: code.to_owned(),
+                    });
+                };
+                bump(&counters.refreshes);
+                let new = request_refresh(http, config, &refresh_token).await?;
+                save_tokens(config.token_file.as_ref(), &new);
+                tracing::info!("refreshed the OAuth access token");
+                Ok(new)
+            })
+            .await
+            .map(|(_, token)| token)
+            .map_err(ClientError::Refresh)
+    }
+
+    /// Before an attempt: if a method of the request has nearly used its time budget,
+    /// wait for its reset rather than be refused (see [`super::operating`]).
+    async fn pause_for_operating_budget(&self, methods: &[String]) {
+        let pause = lock(&self.operating).pause_before(methods, self.clock.unix_now());
+        let Some(pause) = pause else { return };
+        let used = if pause.operating.is_finite() {
+            format!(
+                "{:.0}s of {}s used in the last 10 minutes",
+                pause.operating,
+                lock(&self.operating).limit().as_secs()
+            )
+        } else {
+            "used up by a batch sub-call".to_owned()
+        };
+        tracing::warn!(
+            method = %pause.method,
+            wait_ms = millis(pause.wait),
+            "{}: time budget nearly spent ({used}): pausing {} until it resets",
+            pause.method,
+            human(pause.wait),
+        );
+        add_time(&self.counters.operating_wait_ns, pause.wait);
+        self.clock.sleep(pause.wait).await;
+    }
+
+    /// The wait after a 429: until the last announced reset, or the configured default.
+    fn operating_reset_wait(&self, methods: &[String]) -> Duration {
+        lock(&self.operating)
+            .reset_wait(methods, self.clock.unix_now())
+            .unwrap_or(self.retry.operating_default_wait)
+    }
+
+    /// Remembers sub-calls refused with `OPERATION_TIME_LIMIT` inside a batch.
+    fn note_exhausted_sub_calls(&self, commands: &[(String, Request)], outcome: &BatchOutcome) {
+        let until = self.clock.unix_now() + self.retry.operating_default_wait.as_secs_f64();
+        for (key, request) in commands {
+            if let Some(BatchEntry::Failed(error)) = outcome.entries.get(key)
+                && error.code == "OPERATION_TIME_LIMIT"
+            {
+                bump(&self.counters.operating_limited);
+                lock(&self.operating).mark_exhausted(&request.method, until);
+                tracing::warn!(
+                    method = %request.method,
+                    key = %key,
+                    "{}: time budget used up inside the batch (OPERATION_TIME_LIMIT); the next \
+                     request with it waits {} first",
+                    request.method,
+                    human(self.retry.operating_default_wait),
+                );
+            }
+        }
+    }
+
+    /// Sends a request with this token (OAuth) and reads the answer, following one
+    /// redirect.
+    async fn exchange(
+        &self,
+        request: &Request,
+        token: Option<&Redacted<String>>,
+    ) -> Result<Value, ClientError> {
         let method = &request.method;
-        check_method(method)?;
         let url = self
             .credentials
             .base()
@@ -264,16 +625,71 @@ impl Client {
                 method: method.clone(),
             })?;
         let mut body = request.params.clone();
-        if let (Some(token), Value::Object(map)) = (self.credentials.access_token(), &mut body) {
+        if let (Some(token), Value::Object(map)) = (token, &mut body) {
             map.insert("auth".into(), Value::String(token.expose().clone()));
         }
 
+        let mut answer = self.post(method, url.clone(), &body).await?;
+        if FOLLOWED_REDIRECTS.contains(&answer.status)
+            && let Some(target) = answer.location.as_deref().and_then(|l| url.join(l).ok())
+        {
+            if !(target.scheme() == "https" || (target.scheme() == "http" && is_loopback(&target)))
+            {
+                return Err(ClientError::InsecureRedirect {
+                    location_host: target.host_str().unwrap_or("an unknown host").to_owned(),
+                });
+            }
+            self.warn_moved(&target);
+            // The same POST, body and all, to the new address. A second redirect is not
+            // followed: `interpret` reports it as `Moved`.
+            answer = self.post(method, target, &body).await?;
+        }
+        let result = interpret(
+            method,
+            answer.status,
+            answer.location.as_deref(),
+            &answer.body,
+            self.credentials.base(),
+        );
+        match &result {
+            Ok((_, timing)) => lock(&self.operating).record(method, *timing),
+            Err(ClientError::Portal { error, .. }) if error.code == "QUERY_LIMIT_EXCEEDED" => {
+                bump(&self.counters.rate_limited);
+                self.throttle.fill(self.clock.as_ref());
+            }
+            Err(ClientError::Portal { error, .. }) if error.code == "OPERATION_TIME_LIMIT" => {
+                bump(&self.counters.operating_limited);
+            }
+            Err(_) => {}
+        }
+        result.map(|(value, _)| value)
+    }
+
+    /// Logs a followed redirect: at warn the first time, at debug after that. Only the
+    /// new origin is shown; the full address may hold the webhook code.
+    fn warn_moved(&self, target: &Url) {
+        let origin = target.origin().ascii_serialization();
+        let variable = self.credentials.address_variable();
+        if self.moved_warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!("following the portal's redirect to {origin}");
+        } else {
+            tracing::warn!("the portal moved to {origin}; update {variable}");
+        }
+    }
+
+    /// One HTTP request, the only place a request leaves the process for the portal:
+    /// waits for the throttle, POSTs `body` as JSON, reads the status and body (not the
+    /// body of a redirect).
+    async fn post(&self, method: &str, url: Url, body: &Value) -> Result<Answer, ClientError> {
+        let waited = self.throttle.acquire(self.clock.as_ref()).await;
+        add_time(&self.counters.throttle_wait_ns, waited);
+        bump(&self.counters.requests);
         let started = Instant::now();
         let response = self
             .http
             .post(url)
             .header(ACCEPT, "application/json")
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| transport_error(method, e))?;
@@ -283,44 +699,49 @@ impl Client {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = if response.status().is_redirection() {
-            Default::default()
+        let body = if response.status().is_redirection() {
+            Vec::new()
         } else {
             response
                 .bytes()
                 .await
                 .map_err(|e| transport_error(method, e))?
+                .to_vec()
         };
         tracing::debug!(
             method = %method,
             status,
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            elapsed_ms = millis(started.elapsed()),
             "portal answered"
         );
-        interpret(
-            method,
+        Ok(Answer {
             status,
-            location.as_deref(),
-            &bytes,
-            self.credentials.base(),
-        )
+            location,
+            body,
+        })
     }
 }
 
-/// Turns one answer into the call's `result` or error. Pure: tested without a network.
+/// Locks a mutex holding plain bookkeeping, which stays valid even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Turns one answer into the call's `result` and timing, or its error. Pure: tested
+/// without a network.
 fn interpret(
     method: &str,
     status: u16,
     location: Option<&str>,
     body: &[u8],
     base: &Url,
-) -> Result<Value, ClientError> {
+) -> Result<(Value, Timing), ClientError> {
     if (300..400).contains(&status) {
         return Err(ClientError::Moved {
             location_host: location_host(location, base),
         });
     }
-    parse_response(status, body).map_err(|error| match error {
+    parse_envelope(status, body).map_err(|error| match error {
         CallError::Portal(error) => ClientError::Portal {
             method: method.to_owned(),
             error,
@@ -412,7 +833,9 @@ mod tests {
     #[test]
     fn interpret_success_and_portal_error() {
         assert_eq!(
-            interpret("m", 200, None, br#"{"result": true, "time": {}}"#, &base()).unwrap(),
+            interpret("m", 200, None, br#"{"result": true, "time": {}}"#, &base())
+                .unwrap()
+                .0,
             json!(true)
         );
         let err = interpret(
@@ -440,7 +863,7 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Bad Gateway"), "{text}");
-        assert_eq!(error_policy(&err), Decision::Retry);
+        assert_eq!(error_policy(&err), Decision::Backoff);
     }
 
     #[test]
@@ -524,7 +947,7 @@ mod tests {
         let credentials = Credentials::from_webhook_url("http://127.0.0.1:1/rest/1/code/").unwrap();
         let client = Client::new(credentials)
             .unwrap()
-            .with_retry_policy(RetryPolicy::none());
+            .with_retry(RetryConfig::none());
         let r = Request::settings_get(Target {
             pay_system: 1,
             person_type: 0,
@@ -550,13 +973,16 @@ mod tests {
         assert!(client.read_settings(&[]).await.unwrap().is_empty());
     }
 
-    /// A `MakeWriter` collecting everything the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    thread_local! {
+        static LOGS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
 
-    impl Write for Captured {
+    /// A writer appending to this thread's log buffer.
+    struct ThreadLogs;
+
+    impl Write for ThreadLogs {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
+            LOGS.with(|logs| logs.borrow_mut().extend_from_slice(buf));
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -564,34 +990,48 @@ mod tests {
         }
     }
 
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
+    /// This thread's logs since [`capture`].
+    struct Captured;
+
+    impl Captured {
+        fn text(&self) -> String {
+            LOGS.with(|logs| String::from_utf8(logs.borrow().clone()).unwrap())
         }
+    }
+
+    /// Starts capturing this thread's logs at trace level. One global subscriber for the
+    /// whole test binary, writing to per-thread buffers: scoped subscribers
+    /// (`set_default`) in parallel tests race on tracing's cached callsite interest and
+    /// lose events. Tests run on current-thread runtimes, so a test's tasks (client and
+    /// fake server) all log to its thread.
+    fn capture() -> Captured {
+        static INIT: std::sync::Once = std::sync::Once::new();
+        INIT.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(|| ThreadLogs)
+                .with_ansi(false)
+                .finish();
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        });
+        LOGS.with(|logs| logs.borrow_mut().clear());
+        Captured
     }
 
     /// Connection refused on loopback port 1: the error, its whole source chain and the
     /// trace-level log must not contain the webhook code or the secret parameter.
     #[tokio::test]
     async fn transport_errors_and_logs_never_show_the_code() {
-        let logs = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let logs = capture();
 
         let credentials =
             Credentials::from_webhook_url("http://127.0.0.1:1/rest/1/CANARYCODE123/").unwrap();
-        let client = Client::new(credentials)
-            .unwrap()
-            .with_retry_policy(RetryPolicy {
-                max_attempts: 2,
-                first_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(1),
-            });
+        let client = Client::new(credentials).unwrap().with_retry(RetryConfig {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            ..RetryConfig::default()
+        });
         let mut settings = BTreeMap::new();
         settings.insert(
             "REST_SERVICE_KEY".to_owned(),
@@ -609,12 +1049,23 @@ mod tests {
         );
 
         let err = client.call(&request).await.unwrap_err();
+        let ClientError::GaveUp {
+            attempts: 2, last, ..
+        } = &err
+        else {
+            panic!("expected GaveUp after 2 attempts, got {err:?}");
+        };
         assert!(
             matches!(
-                err,
+                **last,
                 ClientError::Transport { .. } | ClientError::Timeout { .. }
             ),
             "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("gave up after 2 attempts over "),
+            "{err}"
         );
         let mut text = everything(&err);
         text.push_str(&format!("{request:?}"));
@@ -634,7 +1085,7 @@ mod tests {
             .unwrap_err();
         text.push_str(&everything(&err));
 
-        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let logged = logs.text();
         assert!(
             logged.contains("retrying"),
             "the retry should be logged: {logged}"
@@ -643,5 +1094,676 @@ mod tests {
         assert!(!text.contains(CANARY), "{text}");
         assert!(!text.contains("SECRETVALUE456"), "{text}");
         assert!(text.contains("sale.paysystem.settings.update"), "{text}");
+    }
+
+    // ---- Over loopback HTTP with a fake clock: retries, throttle, redirects, OAuth ----
+
+    use std::collections::VecDeque;
+
+    use crate::bitrix::clock::fake::FakeClock;
+    use crate::bitrix::credentials::RefreshConfig;
+    use crate::bitrix::oauth::RefreshError;
+    use crate::bitrix::retry::GiveUp;
+    use crate::bitrix::testserver::{FakeServer, Reply, Seen};
+    use crate::bitrix::throttle::Rate;
+
+    const UNIX: f64 = 1_700_000_000.0;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// The default bounds without jitter, so waits are exact.
+    fn exact() -> RetryConfig {
+        RetryConfig {
+            jitter: false,
+            ..RetryConfig::default()
+        }
+    }
+
+    /// Answers in order; the last answer repeats.
+    fn scripted(replies: Vec<Reply>) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+        let replies = Mutex::new(VecDeque::from(replies));
+        move |_| {
+            let mut replies = replies.lock().unwrap();
+            if replies.len() > 1 {
+                replies.pop_front().unwrap()
+            } else {
+                replies[0].clone()
+            }
+        }
+    }
+
+    fn webhook_client(server: &FakeServer) -> (Client, Arc<FakeClock>) {
+        let clock = FakeClock::new(UNIX);
+        let credentials =
+            Credentials::from_webhook_url(&format!("{}/rest/1/CANARYCODE123/", server.url))
+                .unwrap();
+        let client = Client::new(credentials)
+            .unwrap()
+            .with_clock(clock.clone())
+            .with_retry(exact());
+        (client, clock)
+    }
+
+    fn scope() -> Request {
+        Request::new("scope", json!({}))
+    }
+
+    #[test]
+    fn clients_and_their_futures_can_cross_threads() {
+        fn send_sync<T: Send + Sync + Clone + 'static>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Client>();
+        let client =
+            Client::new(Credentials::from_webhook_url("http://127.0.0.1:1/rest/1/c/").unwrap())
+                .unwrap();
+        let request = scope();
+        send(&client.call(&request));
+        send(&client.batch(&[], false));
+        send(&client.read_settings(&[]));
+    }
+
+    #[tokio::test]
+    async fn rate_limited_calls_fill_the_bucket_and_back_off() {
+        let server = FakeServer::start(scripted(vec![
+            Reply::error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"),
+            Reply::error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"),
+            Reply::result(json!(["pay_system"])),
+        ]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_rate(Rate {
+            capacity: 2,
+            per_second: 0.5,
+        });
+        let logs = capture();
+        assert_eq!(client.call(&scope()).await.unwrap(), json!(["pay_system"]));
+        // Backoff 1 s; the bucket was marked full, so the throttle adds 1 s (2.5 of 2 at
+        // 0.5/s); backoff 2 s, after which the bucket has room.
+        assert_eq!(clock.sleeps(), vec![secs(1), secs(1), secs(2)]);
+        let stats = client.stats();
+        assert_eq!(
+            stats,
+            ClientStats {
+                requests: 3,
+                retries: 2,
+                rate_limited: 2,
+                throttle_wait: secs(1),
+                retry_wait: secs(3),
+                ..ClientStats::default()
+            }
+        );
+        let logged = logs.text();
+        assert!(
+            logged
+                .contains("portal rate limit (QUERY_LIMIT_EXCEEDED): retrying in 1s (attempt 2/6)"),
+            "{logged}"
+        );
+        assert!(logged.contains("retrying in 2s (attempt 3/6)"), "{logged}");
+        assert!(logged.contains("throttle: waiting 1.0s"), "{logged}");
+        assert!(!logged.contains(CANARY), "{logged}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_give_up_after_the_attempts() {
+        let server = FakeServer::start(scripted(vec![Reply::error(
+            500,
+            "INTERNAL_SERVER_ERROR",
+            "Internal server error",
+        )]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        let err = client.call(&scope()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "gave up after 6 attempts over 31s: scope: INTERNAL_SERVER_ERROR: Internal server error"
+        );
+        assert!(matches!(
+            err,
+            ClientError::GaveUp {
+                attempts: 6,
+                reason: GiveUp::Attempts,
+                ..
+            }
+        ));
+        assert_eq!(err.portal_error().unwrap().code, "INTERNAL_SERVER_ERROR");
+        assert_eq!(error_policy(&err), Decision::Fail);
+        assert_eq!(
+            clock.sleeps(),
+            vec![secs(1), secs(2), secs(4), secs(8), secs(16)]
+        );
+        assert_eq!(server.seen().len(), 6);
+        assert_eq!(client.stats().retries, 5);
+    }
+
+    #[tokio::test]
+    async fn jittered_waits_stay_within_their_bounds() {
+        let server = FakeServer::start(scripted(vec![Reply::error(502, "BAD_GATEWAY", "")])).await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_retry(RetryConfig::default());
+        client.call(&scope()).await.unwrap_err();
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 5);
+        for (wait, base) in sleeps.iter().zip([1, 2, 4, 8, 16]) {
+            assert!(*wait >= secs(base) && *wait < secs(2 * base), "{sleeps:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_total_wait_is_bounded() {
+        let server = FakeServer::start(scripted(vec![Reply::html(502)])).await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_retry(RetryConfig {
+            max_total_wait: secs(5),
+            ..exact()
+        });
+        let err = client.call(&scope()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "gave up after 3 attempts over 3s (waiting 4s more would exceed the 5s retry \
+             budget): scope: unreadable answer (HTTP 502)"
+        );
+        assert_eq!(clock.sleeps(), vec![secs(1), secs(2)]);
+        assert_eq!(server.seen().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_until_operating_reset_at() {
+        let server = FakeServer::start(scripted(vec![
+            Reply::json(
+                200,
+                json!({"result": 1, "time": {"operating": 12.5, "operating_reset_at": UNIX + 42.0}}),
+            ),
+            Reply::error(429, "OPERATION_TIME_LIMIT", "Method is blocked"),
+            Reply::result(json!(2)),
+        ]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        let logs = capture();
+        assert_eq!(client.call(&scope()).await.unwrap(), json!(1));
+        clock.advance(secs(30));
+        assert_eq!(client.call(&scope()).await.unwrap(), json!(2));
+        // Until the announced reset (12 s ahead by now), plus one second.
+        assert_eq!(clock.sleeps(), vec![secs(13)]);
+        let stats = client.stats();
+        assert_eq!((stats.operating_limited, stats.retries), (1, 1));
+        assert!(
+            logs.text().contains(
+                "(OPERATION_TIME_LIMIT), waiting for its reset: retrying in 13s (attempt 2/6)"
+            ),
+            "{}",
+            logs.text()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_429_without_a_known_reset_waits_the_default() {
+        let server = FakeServer::start(scripted(vec![
+            Reply::error(429, "OPERATION_TIME_LIMIT", ""),
+            Reply::error(429, "OPERATION_TIME_LIMIT", ""),
+            Reply::result(json!(true)),
+        ]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        assert_eq!(client.call(&scope()).await.unwrap(), json!(true));
+        assert_eq!(clock.sleeps(), vec![secs(60), secs(60)]);
+    }
+
+    #[tokio::test]
+    async fn a_long_operating_wait_is_taken_once_beyond_the_budget() {
+        let server = FakeServer::start(scripted(vec![
+            Reply::json(
+                200,
+                json!({"result": 1, "time": {"operating": 100, "operating_reset_at": UNIX + 599.0}}),
+            ),
+            Reply::error(429, "OPERATION_TIME_LIMIT", ""),
+        ]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_retry(RetryConfig {
+            max_total_wait: secs(120),
+            ..exact()
+        });
+        client.call(&scope()).await.unwrap();
+        let err = client.call(&scope()).await.unwrap_err();
+        // 600 s for the announced reset, then 60 s more would exceed the budget.
+        assert_eq!(clock.sleeps(), vec![secs(600)]);
+        assert!(
+            err.to_string()
+                .starts_with("gave up after 2 attempts over 10m0s (waiting 1m0s more"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_retries_errors_come_back_as_they_are() {
+        let server = FakeServer::start(scripted(vec![Reply::error(
+            503,
+            "QUERY_LIMIT_EXCEEDED",
+            "Too many requests",
+        )]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_retry(RetryConfig::none());
+        let err = client.call(&scope()).await.unwrap_err();
+        assert!(matches!(err, ClientError::Portal { .. }), "{err:?}");
+        assert_eq!(server.seen().len(), 1);
+        assert!(clock.sleeps().is_empty());
+        let stats = client.stats();
+        assert_eq!(
+            (stats.requests, stats.rate_limited, stats.retries),
+            (1, 1, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried() {
+        for reply in [
+            Reply::error(403, "ACCESS_DENIED", "Access denied"),
+            Reply::error(503, "OVERLOAD_LIMIT", "REST API is blocked due to overload"),
+            Reply::error(401, "NO_AUTH_FOUND", "Wrong authorization data"),
+            Reply::error(
+                401,
+                "expired_token",
+                "The access token provided has expired",
+            ),
+            Reply::html(404),
+        ] {
+            let server = FakeServer::start(scripted(vec![reply.clone()])).await;
+            let (client, clock) = webhook_client(&server);
+            let err = client.call(&scope()).await.unwrap_err();
+            assert!(
+                !matches!(err, ClientError::GaveUp { .. }),
+                "{}: {err:?}",
+                reply.body
+            );
+            assert_eq!(server.seen().len(), 1, "{}", reply.body);
+            assert!(clock.sleeps().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn html_pages_and_lost_answers_are_retried() {
+        let server = FakeServer::start(scripted(vec![
+            Reply::html(502),
+            Reply::hang_up(),
+            Reply::html(200),
+            Reply::result(json!("ok")),
+        ]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        assert_eq!(client.call(&scope()).await.unwrap(), json!("ok"));
+        assert_eq!(clock.sleeps(), vec![secs(1), secs(2), secs(4)]);
+        assert_eq!(client.stats().requests, 4);
+    }
+
+    /// A write whose answer was lost is sent again, unchanged (it is idempotent).
+    #[tokio::test]
+    async fn a_batch_of_writes_is_resent_after_a_lost_answer() {
+        let server = FakeServer::start(scripted(vec![
+            Reply::hang_up(),
+            Reply::result(json!({"result": {"a": true}})),
+        ]))
+        .await;
+        let (client, _clock) = webhook_client(&server);
+        let mut settings = BTreeMap::new();
+        settings.insert(
+            "CODE".to_owned(),
+            (
+                "VALUE".to_owned(),
+                crate::secrets::Redacted::new("v".to_owned()),
+            ),
+        );
+        let write = Request::settings_update(
+            Target {
+                pay_system: 1,
+                person_type: 0,
+            },
+            &settings,
+        );
+        let outcome = client
+            .batch(&[("a".to_owned(), write)], false)
+            .await
+            .unwrap();
+        assert_eq!(outcome.entries["a"], BatchEntry::Ok(json!(true)));
+        let seen = server.seen();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].body, seen[1].body);
+        assert!(seen[0].target.ends_with("/CANARYCODE123/batch"));
+    }
+
+    #[tokio::test]
+    async fn a_moved_portal_is_followed_once_with_the_same_post() {
+        let server = FakeServer::start(|seen: &Seen| {
+            if seen.target.starts_with("/moved/") {
+                Reply::result(json!("moved"))
+            } else {
+                Reply::redirect(302, "/moved/rest/1/CANARYCODE123/scope")
+            }
+        })
+        .await;
+        let (client, _clock) = webhook_client(&server);
+        let logs = capture();
+        let request = Request::new("scope", json!({"full": true}));
+        assert_eq!(client.call(&request).await.unwrap(), json!("moved"));
+        assert_eq!(client.call(&request).await.unwrap(), json!("moved"));
+        let seen = server.seen();
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[1].method, "POST");
+        assert_eq!(seen[1].target, "/moved/rest/1/CANARYCODE123/scope");
+        assert_eq!(seen[1].json(), json!({"full": true}));
+        assert_eq!(client.stats().requests, 4);
+        let logged = logs.text();
+        let warning = format!(
+            "the portal moved to {}; update PAYSYNC_WEBHOOK_URL",
+            server.url
+        );
+        assert_eq!(logged.matches(&warning).count(), 1, "{logged}");
+        assert!(!logged.contains(CANARY), "{logged}");
+    }
+
+    #[tokio::test]
+    async fn a_second_redirect_is_not_followed() {
+        let server = FakeServer::start(scripted(vec![Reply::redirect(
+            301,
+            "https://elsewhere.example/rest/1/CANARYCODE123/scope",
+        )]))
+        .await;
+        let (client, _clock) = webhook_client(&server);
+        let err = client.call(&scope()).await.unwrap_err();
+        // The first redirect leads to an https host that cannot be reached here.
+        assert!(!everything(&err).contains(CANARY), "{err:?}");
+
+        let server = FakeServer::start(scripted(vec![Reply::redirect(
+            307,
+            "/again/rest/1/CANARYCODE123/scope",
+        )]))
+        .await;
+        let (client, _clock) = webhook_client(&server);
+        let err = client.call(&scope()).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Moved { location_host } if location_host == "127.0.0.1"),
+            "{err:?}"
+        );
+        assert_eq!(server.seen().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_plain_http_is_refused() {
+        let server = FakeServer::start(scripted(vec![Reply::redirect(
+            302,
+            "http://portal.example/rest/1/CANARYCODE123/scope",
+        )]))
+        .await;
+        let (client, _clock) = webhook_client(&server);
+        let err = client.call(&scope()).await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::InsecureRedirect { location_host } if location_host == "portal.example"),
+            "{err:?}"
+        );
+        assert!(!everything(&err).contains(CANARY));
+        assert_eq!(server.seen().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_throttle_spaces_requests() {
+        let server = FakeServer::start(scripted(vec![Reply::result(json!(true))])).await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_rate(Rate {
+            capacity: 2,
+            per_second: 1.0,
+        });
+        assert_eq!(client.rate().capacity, 2);
+        let clone = client.clone();
+        for _ in 0..2 {
+            client.call(&scope()).await.unwrap();
+            clone.call(&scope()).await.unwrap();
+        }
+        assert_eq!(clock.sleeps(), vec![secs(1), secs(1)]);
+        let stats = client.stats();
+        assert_eq!((stats.requests, stats.throttle_wait), (4, secs(2)));
+        assert_eq!(clone.stats(), stats);
+    }
+
+    #[tokio::test]
+    async fn a_method_near_its_time_budget_pauses_first() {
+        let answer = Reply::json(
+            200,
+            json!({"result": 1, "time": {"operating": 470.0, "operating_reset_at": UNIX + 20.0}}),
+        );
+        let server = FakeServer::start(scripted(vec![answer.clone()])).await;
+        let (client, clock) = webhook_client(&server);
+        let logs = capture();
+        client.call(&scope()).await.unwrap();
+        assert!(clock.sleeps().is_empty());
+        client.call(&scope()).await.unwrap();
+        assert_eq!(clock.sleeps(), vec![secs(21)]);
+        assert_eq!(client.stats().operating_wait, secs(21));
+        assert!(
+            logs.text()
+                .contains("scope: time budget nearly spent (470s of 480s used in the last 10 minutes): pausing 21s until it resets"),
+            "{}",
+            logs.text()
+        );
+
+        // With a larger limit, 470 s is not near it.
+        let server = FakeServer::start(scripted(vec![answer])).await;
+        let (client, clock) = webhook_client(&server);
+        let client = client.with_operating_limit(secs(1000));
+        client.call(&scope()).await.unwrap();
+        client.call(&scope()).await.unwrap();
+        assert!(clock.sleeps().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sub_call_refused_for_time_makes_the_next_batch_wait() {
+        let server = FakeServer::start(scripted(vec![Reply::result(json!({
+            "result": [],
+            "result_error": {"a": {"error": "OPERATION_TIME_LIMIT", "error_description": ""}}
+        }))]))
+        .await;
+        let (client, clock) = webhook_client(&server);
+        let commands = vec![(
+            "a".to_owned(),
+            Request::settings_get(Target {
+                pay_system: 1,
+                person_type: 0,
+            }),
+        )];
+        let outcome = client.batch(&commands, false).await.unwrap();
+        assert!(matches!(outcome.entries["a"], BatchEntry::Failed(_)));
+        assert!(clock.sleeps().is_empty());
+        client.batch(&commands, false).await.unwrap();
+        assert_eq!(clock.sleeps(), vec![secs(61)]);
+        assert_eq!(client.stats().operating_limited, 2);
+    }
+
+    // ---- OAuth ----
+
+    const SECRET: &str = "SECRET_CANARY";
+
+    /// A portal accepting only `valid` as `auth`, and a token endpoint turning
+    /// `REFRESH_OLD_CANARY` into `ACCESS_NEW_CANARY` / `REFRESH_NEW_CANARY`.
+    fn oauth_portal(
+        valid: &'static str,
+        token_answers: Vec<Reply>,
+    ) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+        let token_endpoint = scripted(token_answers);
+        move |seen: &Seen| {
+            if seen.target.starts_with("/oauth/token/") {
+                let url = Url::parse(&format!("http://x{}", seen.target)).unwrap();
+                let query: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+                assert_eq!(seen.method, "GET");
+                assert_eq!(query["grant_type"], "refresh_token");
+                assert_eq!(query["client_id"], "app.local.1");
+                assert_eq!(query["client_secret"], SECRET);
+                assert_eq!(query["refresh_token"], "REFRESH_OLD_CANARY");
+                token_endpoint(seen)
+            } else if seen.auth().as_deref() == Some(valid) {
+                Reply::result(json!("ok"))
+            } else {
+                Reply::error(
+                    401,
+                    "expired_token",
+                    "The access token provided has expired",
+                )
+            }
+        }
+    }
+
+    fn new_tokens() -> Reply {
+        Reply::json(
+            200,
+            json!({"access_token": "ACCESS_NEW_CANARY", "refresh_token": "REFRESH_NEW_CANARY",
+                "expires": 1_700_003_600, "expires_in": 3600, "domain": "oauth.bitrix.info"}),
+        )
+    }
+
+    fn oauth_client(server: &FakeServer, token_file: &std::path::Path) -> (Client, Arc<FakeClock>) {
+        let refresh = RefreshConfig::new("app.local.1", SECRET, "REFRESH_OLD_CANARY")
+            .unwrap()
+            .with_token_url(&format!("{}/oauth/token/", server.url))
+            .unwrap()
+            .with_token_file(token_file);
+        let credentials =
+            Credentials::oauth(&server.url, "ACCESS_OLD_CANARY", Some(refresh)).unwrap();
+        let clock = FakeClock::new(UNIX);
+        let client = Client::new(credentials)
+            .unwrap()
+            .with_clock(clock.clone())
+            .with_retry(exact());
+        (client, clock)
+    }
+
+    fn token_requests(server: &FakeServer) -> usize {
+        server
+            .seen()
+            .iter()
+            .filter(|s| s.target.starts_with("/oauth/token/"))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn concurrent_expired_calls_refresh_once_and_save_the_tokens() {
+        let server = FakeServer::start(oauth_portal("ACCESS_NEW_CANARY", vec![new_tokens()])).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens.json");
+        let (client, _clock) = oauth_client(&server, &file);
+        let logs = capture();
+        let other = client.clone();
+        let (request_a, request_b) = (scope(), Request::new("batch", json!({"cmd": {}})));
+        let (a, b) = tokio::join!(client.call(&request_a), other.call(&request_b));
+        assert_eq!(a.unwrap(), json!("ok"));
+        assert_eq!(b.unwrap(), json!("ok"));
+        assert_eq!(token_requests(&server), 1);
+        let stats = client.stats();
+        assert_eq!((stats.refreshes, stats.requests, stats.retries), (1, 4, 0));
+
+        // The rotated pair is on disk; later calls use the new token directly.
+        let stored = crate::bitrix::oauth::read_token_file(&file)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.access_token.expose(), "ACCESS_NEW_CANARY");
+        assert_eq!(stored.refresh_token.expose(), "REFRESH_NEW_CANARY");
+        assert_eq!(stored.expires, Some(1_700_003_600));
+        assert!(stored.saved_at.is_some());
+        client.call(&scope()).await.unwrap();
+        assert_eq!(client.stats().requests, 5);
+        let portal_calls: Vec<Seen> = server
+            .seen()
+            .into_iter()
+            .filter(|s| !s.target.starts_with("/oauth/"))
+            .collect();
+        assert_eq!(
+            portal_calls.last().unwrap().auth().unwrap(),
+            "ACCESS_NEW_CANARY"
+        );
+
+        let logged = logs.text();
+        assert!(
+            logged.contains("refreshed the OAuth access token"),
+            "{logged}"
+        );
+        assert!(!logged.contains("CANARY"), "{logged}");
+        assert!(!format!("{client:?}").contains("CANARY"));
+    }
+
+    #[tokio::test]
+    async fn a_rejected_refresh_token_ends_with_a_clear_error_after_one_request() {
+        let server = FakeServer::start(oauth_portal(
+            "never",
+            vec![Reply::error(400, "invalid_grant", "Invalid refresh token")],
+        ))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let (client, clock) = oauth_client(&server, &dir.path().join("tokens.json"));
+        let other = client.clone();
+        let (request_a, request_b) = (scope(), scope());
+        let (a, b) = tokio::join!(client.call(&request_a), other.call(&request_b));
+        for err in [a.unwrap_err(), b.unwrap_err()] {
+            assert!(
+                matches!(err, ClientError::Refresh(RefreshError::InvalidGrant)),
+                "{err:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                "the refresh token was rejected (invalid_grant): re-authorise the app and set \
+                 PAYSYNC_REFRESH_TOKEN / the token file"
+            );
+            assert!(!everything(&err).contains("CANARY"));
+        }
+        assert_eq!(token_requests(&server), 1);
+        assert!(clock.sleeps().is_empty());
+        assert!(!dir.path().join("tokens.json").exists());
+    }
+
+    #[tokio::test]
+    async fn a_token_refused_again_after_a_refresh_is_reported() {
+        let server = FakeServer::start(oauth_portal("never", vec![new_tokens()])).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _clock) = oauth_client(&server, &dir.path().join("tokens.json"));
+        let err = client.call(&scope()).await.unwrap_err();
+        assert_eq!(err.portal_error().unwrap().code, "expired_token");
+        assert_eq!(token_requests(&server), 1);
+        assert_eq!(client.stats().requests, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_token_endpoint_is_retried_with_backoff() {
+        let server = FakeServer::start(oauth_portal(
+            "ACCESS_NEW_CANARY",
+            vec![Reply::html(503), new_tokens()],
+        ))
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let (client, clock) = oauth_client(&server, &dir.path().join("tokens.json"));
+        let logs = capture();
+        assert_eq!(client.call(&scope()).await.unwrap(), json!("ok"));
+        assert_eq!(token_requests(&server), 2);
+        assert_eq!(clock.sleeps(), vec![secs(1)]);
+        assert_eq!(client.stats().refreshes, 2);
+        assert!(
+            logs.text()
+                .contains("the OAuth token endpoint failed: retrying in 1s"),
+            "{}",
+            logs.text()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_without_refresh_credentials_names_the_variables() {
+        let server = FakeServer::start(oauth_portal("never", vec![new_tokens()])).await;
+        let credentials = Credentials::from_access_token(&server.url, "ACCESS_OLD_CANARY").unwrap();
+        let client = Client::new(credentials).unwrap().with_retry(exact());
+        let err = client.call(&scope()).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("(expired_token)"), "{text}");
+        assert!(
+            text.contains("PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET"),
+            "{text}"
+        );
+        assert_eq!(token_requests(&server), 0);
+        assert_eq!(client.stats().requests, 1);
     }
 }

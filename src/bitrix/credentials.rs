@@ -1,20 +1,26 @@
 //! Portal credentials: where to send requests and how to authenticate them.
 //!
 //! Credentials come from the environment only (SPEC §3): an incoming webhook URL
-//! (`PAYSYNC_WEBHOOK_URL`, the secret code is part of its path) or, without refresh for
-//! now, an OAuth access token (`PAYSYNC_PORTAL_URL` + `PAYSYNC_ACCESS_TOKEN`).
+//! (`PAYSYNC_WEBHOOK_URL`, the secret code is part of its path) or an OAuth access token
+//! (`PAYSYNC_PORTAL_URL` + `PAYSYNC_ACCESS_TOKEN`), refreshable when
+//! `PAYSYNC_REFRESH_TOKEN`, `PAYSYNC_CLIENT_ID` and `PAYSYNC_CLIENT_SECRET` are all set
+//! (`PAYSYNC_OAUTH_URL` overrides the token endpoint; `PAYSYNC_TOKEN_FILE` keeps the
+//! rotated tokens between runs and, when it exists, wins over the environment's tokens).
 //!
 //! This module validates those values and owns the rule that HTTPS is required except for
-//! loopback addresses. It must never show a secret: the webhook code and the token live in
-//! [`Redacted`], and error messages show URLs through `masked`, which replaces every
-//! path segment that could be the code with `***`. It does no I/O besides reading the
-//! environment.
+//! loopback addresses (the portal and the token endpoint alike). It must never show a
+//! secret: the webhook code, the tokens and the client secret live in [`Redacted`], and
+//! error messages show URLs through `masked`, which replaces every path segment that
+//! could be the code with `***`. It does no I/O besides reading the environment and the
+//! token file.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
+use super::oauth::read_token_file;
 use crate::secrets::Redacted;
 
 /// The environment variable holding an incoming-webhook URL.
@@ -23,6 +29,96 @@ pub const ENV_WEBHOOK_URL: &str = "PAYSYNC_WEBHOOK_URL";
 pub const ENV_PORTAL_URL: &str = "PAYSYNC_PORTAL_URL";
 /// The environment variable holding an OAuth access token.
 pub const ENV_ACCESS_TOKEN: &str = "PAYSYNC_ACCESS_TOKEN";
+/// The environment variable holding an OAuth refresh token.
+pub const ENV_REFRESH_TOKEN: &str = "PAYSYNC_REFRESH_TOKEN";
+/// The environment variable holding the OAuth app's client ID.
+pub const ENV_CLIENT_ID: &str = "PAYSYNC_CLIENT_ID";
+/// The environment variable holding the OAuth app's client secret.
+pub const ENV_CLIENT_SECRET: &str = "PAYSYNC_CLIENT_SECRET";
+/// The environment variable overriding the OAuth token endpoint.
+pub const ENV_OAUTH_URL: &str = "PAYSYNC_OAUTH_URL";
+/// The environment variable naming the token file.
+pub const ENV_TOKEN_FILE: &str = "PAYSYNC_TOKEN_FILE";
+/// The token endpoint the docs recommend for cloud and on-premise portals (§2.3).
+pub const DEFAULT_TOKEN_URL: &str = "https://oauth.bitrix.info/oauth/token/";
+
+/// What it takes to refresh an expired OAuth access token (bitrix24-api.md §2.3).
+///
+/// Built with [`RefreshConfig::new`] (the default token endpoint, no token file), then
+/// optionally [`RefreshConfig::with_token_url`] and [`RefreshConfig::with_token_file`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshConfig {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Redacted<String>,
+    pub(crate) refresh_token: Redacted<String>,
+    pub(crate) token_url: Url,
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+impl RefreshConfig {
+    /// The app's client ID and secret and the current refresh token; none may be empty.
+    /// The token endpoint is [`DEFAULT_TOKEN_URL`].
+    pub fn new(
+        client_id: &str,
+        client_secret: &str,
+        refresh_token: &str,
+    ) -> Result<RefreshConfig, ConfigError> {
+        let non_empty = |value: &str, var: &'static str| {
+            let value = value.trim();
+            if value.is_empty() {
+                Err(ConfigError::Empty { var })
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        Ok(RefreshConfig {
+            client_id: non_empty(client_id, ENV_CLIENT_ID)?,
+            client_secret: Redacted::new(non_empty(client_secret, ENV_CLIENT_SECRET)?),
+            refresh_token: Redacted::new(non_empty(refresh_token, ENV_REFRESH_TOKEN)?),
+            token_url: Url::parse(DEFAULT_TOKEN_URL).expect("the default token URL is valid"),
+            token_file: None,
+        })
+    }
+
+    /// Another token endpoint (an on-premise portal's, or an emulator's): https, or
+    /// plain http to a loopback address; no user info, query or fragment.
+    pub fn with_token_url(self, url: &str) -> Result<RefreshConfig, ConfigError> {
+        Ok(RefreshConfig {
+            token_url: parse_checked(url.trim(), ENV_OAUTH_URL)?,
+            ..self
+        })
+    }
+
+    /// Save every refreshed token pair to `path` (see [`super::oauth`]).
+    pub fn with_token_file(self, path: impl Into<PathBuf>) -> RefreshConfig {
+        RefreshConfig {
+            token_file: Some(path.into()),
+            ..self
+        }
+    }
+
+    /// The token endpoint (it holds no secret; the secrets go in the query).
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    /// The token file, if any.
+    pub fn token_file(&self) -> Option<&Path> {
+        self.token_file.as_deref()
+    }
+}
+
+impl fmt::Debug for RefreshConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshConfig")
+            .field("client_id", &"<redacted>")
+            .field("client_secret", &self.client_secret)
+            .field("refresh_token", &self.refresh_token)
+            .field("token_url", &self.token_url.as_str())
+            .field("token_file", &self.token_file)
+            .finish()
+    }
+}
 
 /// How paysync authenticates to the portal.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,9 +127,14 @@ pub enum Credentials {
     /// trailing slash); a method name is appended to it.
     Webhook { base: Redacted<Url> },
     /// An OAuth access token, sent as `auth` in every JSON body (bitrix24-api.md §2.2).
-    /// `base` is `https://portal/rest/`. There is no refresh yet: an expired token fails
-    /// with the portal's `expired_token`.
-    AccessToken { base: Url, token: Redacted<String> },
+    /// `base` is `https://portal/rest/`. With `refresh`, an expired token is refreshed
+    /// once and the call retried; without, `expired_token` ends the run with a message
+    /// naming the variables to set.
+    AccessToken {
+        base: Url,
+        token: Redacted<String>,
+        refresh: Option<Box<RefreshConfig>>,
+    },
 }
 
 /// Why credentials could not be taken from the environment or a URL. Never carries a
@@ -45,6 +146,16 @@ pub enum ConfigError {
          or {ENV_PORTAL_URL} and {ENV_ACCESS_TOKEN}"
     )]
     Missing,
+    #[error("{var} is empty")]
+    Empty { var: &'static str },
+    #[error(
+        "{set} set but {missing} not: refreshing the access token needs \
+         {ENV_REFRESH_TOKEN} (or a token file), {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
+    )]
+    IncompleteRefresh { set: String, missing: String },
+    /// The token file exists but is not usable. `reason` never quotes its content.
+    #[error("the token file {} ({ENV_TOKEN_FILE}) is not usable: {reason}", path.display())]
+    TokenFile { path: PathBuf, reason: String },
     #[error("{var} is not valid UTF-8")]
     NotUnicode { var: &'static str },
     /// `reason` is the URL parser's fixed message; the input itself is not shown.
@@ -66,12 +177,17 @@ pub enum ConfigError {
     BadPortalPath { var: &'static str, shown: String },
     #[error("{ENV_ACCESS_TOKEN} is set but {ENV_PORTAL_URL} is not")]
     MissingPortalUrl,
-    #[error("{ENV_PORTAL_URL} is set but {ENV_ACCESS_TOKEN} is not")]
+    #[error(
+        "{ENV_PORTAL_URL} is set but {ENV_ACCESS_TOKEN} is not (nor is there a token file, \
+         {ENV_TOKEN_FILE})"
+    )]
     MissingAccessToken,
 }
 
-/// Reads credentials from the environment. A webhook URL wins over OAuth variables;
-/// empty variables count as unset. The refresh variables of SPEC §3 are not used yet.
+/// Reads credentials from the environment (see the module docs). A webhook URL wins over
+/// OAuth variables; empty variables count as unset. For OAuth, an existing token file
+/// (`PAYSYNC_TOKEN_FILE`) supplies both tokens in place of `PAYSYNC_ACCESS_TOKEN` and
+/// `PAYSYNC_REFRESH_TOKEN`: it is newer, since the refresh token rotates.
 pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
     credentials_from_lookup(|var| match std::env::var(var) {
         Ok(value) => Ok(Some(value)),
@@ -89,12 +205,68 @@ fn credentials_from_lookup(
     if let Some(url) = get(ENV_WEBHOOK_URL)? {
         return webhook(url.trim(), ENV_WEBHOOK_URL);
     }
-    match (get(ENV_PORTAL_URL)?, get(ENV_ACCESS_TOKEN)?) {
-        (Some(portal), Some(token)) => access_token(portal.trim(), token.trim(), ENV_PORTAL_URL),
-        (None, Some(_)) => Err(ConfigError::MissingPortalUrl),
-        (Some(_), None) => Err(ConfigError::MissingAccessToken),
-        (None, None) => Err(ConfigError::Missing),
-    }
+    let token_file = get(ENV_TOKEN_FILE)?.map(|p| PathBuf::from(p.trim()));
+    let stored = match &token_file {
+        Some(path) => read_token_file(path)?,
+        None => None,
+    };
+    let portal = get(ENV_PORTAL_URL)?;
+    let access = match &stored {
+        Some(stored) => Some(stored.access_token.expose().clone()),
+        None => get(ENV_ACCESS_TOKEN)?,
+    };
+    let (portal, access) = match (portal, access) {
+        (Some(portal), Some(access)) => (portal, access),
+        (None, Some(_)) => return Err(ConfigError::MissingPortalUrl),
+        (Some(_), None) => return Err(ConfigError::MissingAccessToken),
+        (None, None) => return Err(ConfigError::Missing),
+    };
+    let refresh_token = match &stored {
+        Some(stored) => Some(stored.refresh_token.expose().clone()),
+        None => get(ENV_REFRESH_TOKEN)?,
+    };
+    let parts = [
+        (ENV_REFRESH_TOKEN, refresh_token),
+        (ENV_CLIENT_ID, get(ENV_CLIENT_ID)?),
+        (ENV_CLIENT_SECRET, get(ENV_CLIENT_SECRET)?),
+    ];
+    let refresh = match parts {
+        [
+            (_, Some(refresh_token)),
+            (_, Some(client_id)),
+            (_, Some(client_secret)),
+        ] => {
+            let mut config = RefreshConfig::new(&client_id, &client_secret, &refresh_token)?;
+            if let Some(url) = get(ENV_OAUTH_URL)? {
+                config = config.with_token_url(&url)?;
+            }
+            if let Some(path) = token_file {
+                config = config.with_token_file(path);
+            }
+            Some(config)
+        }
+        [(_, None), (_, None), (_, None)] => None,
+        // The token file's refresh token alone, without the app's credentials, is not
+        // an attempt at configuring refresh: the file may come from another tool.
+        [_, (_, None), (_, None)] if stored.is_some() => None,
+        parts => {
+            let names = |present: bool| {
+                parts
+                    .iter()
+                    .filter(|(_, v)| v.is_some() == present)
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let (set, missing) = (names(true), names(false));
+            let verb = |names: &str| if names.contains(',') { "are" } else { "is" };
+            return Err(ConfigError::IncompleteRefresh {
+                set: format!("{set} {}", verb(&set)),
+                missing: format!("{missing} {}", verb(&missing)),
+            });
+        }
+    };
+    oauth(portal.trim(), access.trim(), refresh, ENV_PORTAL_URL)
 }
 
 impl Credentials {
@@ -104,10 +276,21 @@ impl Credentials {
         webhook(s.trim(), "webhook URL")
     }
 
-    /// Validates a portal address and pairs it with an OAuth access token. The address may
-    /// be given as `https://portal`, `https://portal/` or `https://portal/rest/`.
+    /// Validates a portal address and pairs it with an OAuth access token that is not
+    /// refreshed. The address may be given as `https://portal`, `https://portal/` or
+    /// `https://portal/rest/`.
     pub fn from_access_token(portal: &str, token: &str) -> Result<Credentials, ConfigError> {
-        access_token(portal.trim(), token.trim(), "portal URL")
+        Credentials::oauth(portal, token, None)
+    }
+
+    /// OAuth credentials: a portal address (as for [`Credentials::from_access_token`]),
+    /// an access token and, to refresh it when it expires, a [`RefreshConfig`].
+    pub fn oauth(
+        portal: &str,
+        access_token: &str,
+        refresh: Option<RefreshConfig>,
+    ) -> Result<Credentials, ConfigError> {
+        oauth(portal.trim(), access_token.trim(), refresh, "portal URL")
     }
 
     /// The portal's address, `scheme://host[:port]`, with no path and no credentials. It is
@@ -125,11 +308,28 @@ impl Credentials {
         }
     }
 
-    /// The access token to put in request bodies, if any.
+    /// The initial access token to put in request bodies, if any (the client keeps the
+    /// refreshed ones).
     pub(crate) fn access_token(&self) -> Option<&Redacted<String>> {
         match self {
             Credentials::Webhook { .. } => None,
             Credentials::AccessToken { token, .. } => Some(token),
+        }
+    }
+
+    /// How to refresh the access token, if that is configured.
+    pub fn refresh(&self) -> Option<&RefreshConfig> {
+        match self {
+            Credentials::Webhook { .. } => None,
+            Credentials::AccessToken { refresh, .. } => refresh.as_deref(),
+        }
+    }
+
+    /// The environment variable a user would update when the portal moves.
+    pub(crate) fn address_variable(&self) -> &'static str {
+        match self {
+            Credentials::Webhook { .. } => ENV_WEBHOOK_URL,
+            Credentials::AccessToken { .. } => ENV_PORTAL_URL,
         }
     }
 
@@ -147,10 +347,11 @@ impl fmt::Debug for Credentials {
                 .field("portal", &self.portal())
                 .field("code", &"<redacted>")
                 .finish(),
-            Credentials::AccessToken { token, .. } => f
+            Credentials::AccessToken { token, refresh, .. } => f
                 .debug_struct("AccessToken")
                 .field("portal", &self.portal())
                 .field("token", token)
+                .field("refresh", refresh)
                 .finish(),
         }
     }
@@ -160,8 +361,13 @@ impl fmt::Display for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credentials::Webhook { .. } => write!(f, "incoming webhook on {}", self.portal()),
-            Credentials::AccessToken { .. } => {
+            Credentials::AccessToken { refresh: None, .. } => {
                 write!(f, "OAuth access token for {}", self.portal())
+            }
+            Credentials::AccessToken {
+                refresh: Some(_), ..
+            } => {
+                write!(f, "OAuth access token (refreshable) for {}", self.portal())
             }
         }
     }
@@ -199,7 +405,12 @@ fn webhook(s: &str, var: &'static str) -> Result<Credentials, ConfigError> {
     })
 }
 
-fn access_token(portal: &str, token: &str, var: &'static str) -> Result<Credentials, ConfigError> {
+fn oauth(
+    portal: &str,
+    token: &str,
+    refresh: Option<RefreshConfig>,
+    var: &'static str,
+) -> Result<Credentials, ConfigError> {
     if token.is_empty() {
         return Err(ConfigError::MissingAccessToken);
     }
@@ -214,6 +425,7 @@ fn access_token(portal: &str, token: &str, var: &'static str) -> Result<Credenti
     Ok(Credentials::AccessToken {
         base: url,
         token: Redacted::new(token.to_owned()),
+        refresh: refresh.map(Box::new),
     })
 }
 
@@ -257,7 +469,7 @@ fn parse_checked(s: &str, var: &'static str) -> Result<Url, ConfigError> {
 }
 
 /// 127.0.0.0/8, ::1 or `localhost`.
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
@@ -534,5 +746,190 @@ mod tests {
             err.to_string()
                 .starts_with("PAYSYNC_WEBHOOK_URL (http://example.com/rest/1/***/)")
         );
+    }
+
+    fn refresh_of(c: &Credentials) -> &RefreshConfig {
+        c.refresh().expect("refresh configured")
+    }
+
+    #[test]
+    fn oauth_refresh_from_the_environment() {
+        let c = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+            (ENV_REFRESH_TOKEN, "ref"),
+            (ENV_CLIENT_ID, "app.1"),
+            (ENV_CLIENT_SECRET, "sec"),
+        ]))
+        .unwrap();
+        let r = refresh_of(&c);
+        assert_eq!(r.token_url().as_str(), DEFAULT_TOKEN_URL);
+        assert_eq!(r.refresh_token.expose(), "ref");
+        assert_eq!(r.client_secret.expose(), "sec");
+        assert_eq!(r.client_id, "app.1");
+        assert_eq!(r.token_file(), None);
+        assert_eq!(
+            c.to_string(),
+            "OAuth access token (refreshable) for https://q.example"
+        );
+
+        let c = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "http://127.0.0.1:8080"),
+            (ENV_ACCESS_TOKEN, "tok"),
+            (ENV_REFRESH_TOKEN, "ref"),
+            (ENV_CLIENT_ID, "app.1"),
+            (ENV_CLIENT_SECRET, "sec"),
+            (ENV_OAUTH_URL, "http://127.0.0.1:8080/oauth/token/"),
+            (ENV_TOKEN_FILE, "/nonexistent/dir/tokens.json"),
+        ]))
+        .unwrap();
+        let r = refresh_of(&c);
+        assert_eq!(r.token_url().as_str(), "http://127.0.0.1:8080/oauth/token/");
+        assert_eq!(
+            r.token_file(),
+            Some(Path::new("/nonexistent/dir/tokens.json"))
+        );
+
+        // No refresh variables: a plain access token.
+        let c = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+        ]))
+        .unwrap();
+        assert!(c.refresh().is_none());
+    }
+
+    #[test]
+    fn incomplete_refresh_variables_are_an_error() {
+        let err = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+            (ENV_REFRESH_TOKEN, "CANARYCODE123"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PAYSYNC_REFRESH_TOKEN is set but PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET are not: \
+             refreshing the access token needs PAYSYNC_REFRESH_TOKEN (or a token file), \
+             PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET"
+        );
+        let err = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+            (ENV_CLIENT_ID, "app"),
+            (ENV_CLIENT_SECRET, "CANARYCODE123"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET are set but PAYSYNC_REFRESH_TOKEN is not"
+            ),
+            "{err}"
+        );
+        assert!(!format!("{err} {err:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn the_token_endpoint_must_be_https_or_loopback() {
+        let base = [
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+            (ENV_REFRESH_TOKEN, "ref"),
+            (ENV_CLIENT_ID, "app"),
+            (ENV_CLIENT_SECRET, "sec"),
+        ];
+        let with = |url: &'static str| {
+            let mut vars = base.to_vec();
+            vars.push((ENV_OAUTH_URL, url));
+            credentials_from_lookup(env(&vars))
+        };
+        assert!(with("https://oauth.example/oauth/token/").is_ok());
+        assert!(with("http://localhost:9000/oauth/token/").is_ok());
+        assert!(matches!(
+            with("http://oauth.example/oauth/token/"),
+            Err(ConfigError::InsecureScheme {
+                var: ENV_OAUTH_URL,
+                ..
+            })
+        ));
+        assert!(matches!(
+            with("https://oauth.example/oauth/token/?client_secret=CANARYCODE123"),
+            Err(ConfigError::UnexpectedUrlParts { .. })
+        ));
+        assert!(matches!(
+            RefreshConfig::new("app", " ", "ref"),
+            Err(ConfigError::Empty {
+                var: ENV_CLIENT_SECRET
+            })
+        ));
+    }
+
+    #[test]
+    fn the_token_file_wins_over_the_environment_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let path_text = path.display().to_string();
+        let path_text = path_text.as_str();
+        let vars = [
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "env-access"),
+            (ENV_REFRESH_TOKEN, "env-refresh"),
+            (ENV_CLIENT_ID, "app"),
+            (ENV_CLIENT_SECRET, "sec"),
+            (ENV_TOKEN_FILE, path_text),
+        ];
+        // No file yet: the environment's tokens, and the file is where refreshes go.
+        let c = credentials_from_lookup(env(&vars)).unwrap();
+        assert_eq!(c.access_token().unwrap().expose(), "env-access");
+        assert_eq!(refresh_of(&c).refresh_token.expose(), "env-refresh");
+        assert_eq!(refresh_of(&c).token_file(), Some(path.as_path()));
+
+        std::fs::write(
+            &path,
+            r#"{"access_token": "file-access", "refresh_token": "file-refresh", "expires": 1, "saved_at": 0}"#,
+        )
+        .unwrap();
+        let c = credentials_from_lookup(env(&vars)).unwrap();
+        assert_eq!(c.access_token().unwrap().expose(), "file-access");
+        assert_eq!(refresh_of(&c).refresh_token.expose(), "file-refresh");
+
+        // The file makes PAYSYNC_ACCESS_TOKEN and PAYSYNC_REFRESH_TOKEN optional.
+        let c = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_CLIENT_ID, "app"),
+            (ENV_CLIENT_SECRET, "sec"),
+            (ENV_TOKEN_FILE, path_text),
+        ]))
+        .unwrap();
+        assert_eq!(c.access_token().unwrap().expose(), "file-access");
+        // A file alone, without the app's credentials: the token, not refreshable.
+        let c = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_TOKEN_FILE, path_text),
+        ]))
+        .unwrap();
+        assert!(c.refresh().is_none());
+
+        // A file that exists but is not a token file is an error, not a fallback.
+        std::fs::write(&path, "CANARYCODE123").unwrap();
+        let err = credentials_from_lookup(env(&vars)).unwrap_err();
+        assert!(matches!(err, ConfigError::TokenFile { .. }), "{err:?}");
+        let text = format!("{err} {err:?}");
+        assert!(
+            text.contains("PAYSYNC_TOKEN_FILE") && text.contains("not valid JSON"),
+            "{text}"
+        );
+        assert!(!text.contains(CANARY), "{text}");
+    }
+
+    #[test]
+    fn refresh_secrets_never_show() {
+        let refresh = RefreshConfig::new("CANARYCODE123", "CANARYCODE123", "CANARYCODE123")
+            .unwrap()
+            .with_token_file("/tmp/tokens.json");
+        let c = Credentials::oauth("https://q.example", "CANARYCODE123", Some(refresh)).unwrap();
+        let text = format!("{c} {c:?} {c:#?} {:?}", c.refresh());
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(text.contains("oauth.bitrix.info"), "{text}");
     }
 }

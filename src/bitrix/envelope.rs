@@ -87,9 +87,46 @@ impl CallError {
     }
 }
 
+/// The execution-time fields of a success envelope's `time` (bitrix24-api.md §1.5, §9.2).
+/// Both are optional: which fields appear varies by method and environment.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Timing {
+    /// Seconds of execution this method has used over the sliding 10-minute window.
+    pub operating: Option<f64>,
+    /// Unix time when the oldest one-minute bucket leaves `operating`.
+    pub operating_reset_at: Option<f64>,
+}
+
+impl Timing {
+    /// Reads `time` leniently: a missing or odd `time`, or a field that is not a number
+    /// (or a numeric string), counts as absent.
+    fn from_envelope(object: &Map<String, Value>) -> Timing {
+        let Some(Value::Object(time)) = object.get("time") else {
+            return Timing::default();
+        };
+        let number = |name: &str| {
+            match time.get(name) {
+                Some(Value::Number(n)) => n.as_f64(),
+                Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            }
+            .filter(|x| x.is_finite() && *x >= 0.0)
+        };
+        Timing {
+            operating: number("operating"),
+            operating_reset_at: number("operating_reset_at"),
+        }
+    }
+}
+
 /// Reads an answer: the `result` of a success envelope, or why there is none. An `error`
 /// field wins over `result`; a `result` only counts with a 2xx status.
 pub fn parse_response(status: u16, body: &[u8]) -> Result<Value, CallError> {
+    parse_envelope(status, body).map(|(result, _)| result)
+}
+
+/// [`parse_response`], also returning the envelope's [`Timing`].
+pub fn parse_envelope(status: u16, body: &[u8]) -> Result<(Value, Timing), CallError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(CallError::EmptyBody { status });
     }
@@ -102,8 +139,9 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<Value, CallError> {
     if let Some(error) = PortalError::from_envelope(&object, Some(status)) {
         return Err(CallError::Portal(error));
     }
+    let timing = Timing::from_envelope(&object);
     match object.remove("result") {
-        Some(result) if (200..300).contains(&status) => Ok(result),
+        Some(result) if (200..300).contains(&status) => Ok((result, timing)),
         _ => Err(CallError::NoResult { status }),
     }
 }
@@ -323,6 +361,41 @@ mod tests {
             parse_response(200, br#"{"result": {"personTypes": []}, "total": 0}"#),
             Ok(json!({"personTypes": []}))
         );
+    }
+
+    #[test]
+    fn timing_fields_are_optional_and_lenient() {
+        let timing = |body: &[u8]| parse_envelope(200, body).unwrap().1;
+        assert_eq!(
+            timing(
+                br#"{"result": 1, "time": {"start": 1.5, "operating": 12.25, "operating_reset_at": 1700000600}}"#
+            ),
+            Timing {
+                operating: Some(12.25),
+                operating_reset_at: Some(1_700_000_600.0)
+            }
+        );
+        assert_eq!(
+            timing(br#"{"result": 1, "time": {"operating": 0}}"#),
+            Timing {
+                operating: Some(0.0),
+                operating_reset_at: None
+            }
+        );
+        assert_eq!(
+            timing(br#"{"result": 1, "time": {"operating": "3.5", "operating_reset_at": "x"}}"#),
+            Timing {
+                operating: Some(3.5),
+                operating_reset_at: None
+            }
+        );
+        for body in [
+            &br#"{"result": 1}"#[..],
+            br#"{"result": 1, "time": []}"#,
+            br#"{"result": 1, "time": {"operating": null, "operating_reset_at": -5}}"#,
+        ] {
+            assert_eq!(timing(body), Timing::default());
+        }
     }
 
     #[test]

@@ -1,27 +1,43 @@
 //! The Bitrix24 REST client: credentials, requests as data, envelopes and errors, batch,
-//! and the retry decision (bitrix24-api.md; SPEC §3, §5, §7).
+//! the rate-limit throttle, the retry decision and OAuth refresh (bitrix24-api.md;
+//! SPEC §3, §5, §7).
 //!
-//! - [`credentials`]: where to send requests and how to authenticate; HTTPS rules.
+//! - [`credentials`]: where to send requests and how to authenticate; HTTPS rules; the
+//!   environment variables.
 //! - [`request`]: [`Request`]s built as data, `batch` commands in PHP query syntax.
 //! - [`envelope`]: pure parsing of answers, batch results and `settings.get` payloads.
-//! - [`retry`]: which errors are worth another attempt and how long to wait.
-//! - [`client`]: the HTTP exchange itself; every request goes through one `send`.
+//! - [`throttle`]: the leaky bucket that keeps requests under the portal's rate limit.
+//! - [`operating`]: the per-method execution-time budget seen in answers.
+//! - [`retry`]: which errors are worth another attempt, how long to wait, when to stop.
+//! - [`oauth`]: the token refresh, single-flight, and the token file.
+//! - [`clock`]: the time every wait goes through (virtual in tests).
+//! - [`client`]: the HTTP exchange itself; every request goes through one `post`.
 //!
-//! This module never shows a secret: the webhook code, tokens and setting values are
-//! kept out of every `Debug`, `Display`, error message and log line. It writes nothing to
-//! stdout or stderr.
+//! This module never shows a secret: the webhook code, tokens, the client secret and
+//! setting values are kept out of every `Debug`, `Display`, error message and log line.
+//! It writes nothing to stdout or stderr.
 
 pub mod client;
+pub mod clock;
 pub mod credentials;
 pub mod envelope;
+pub mod oauth;
+pub mod operating;
 pub mod request;
 pub mod retry;
+pub mod throttle;
 
-pub use client::{Client, ClientError};
-pub use credentials::{ConfigError, Credentials, credentials_from_env};
+#[cfg(test)]
+mod testserver;
+
+pub use client::{Client, ClientError, ClientStats};
+pub use clock::{Clock, SystemClock};
+pub use credentials::{ConfigError, Credentials, RefreshConfig, credentials_from_env};
 pub use envelope::{
-    BatchEntry, BatchOutcome, CallError, PortalError, parse_batch_result, parse_response,
+    BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_response,
     parse_settings,
 };
+pub use oauth::RefreshError;
 pub use request::{MAX_BATCH, Request, batch_request};
-pub use retry::{Decision, RetryPolicy, error_policy};
+pub use retry::{Decision, RetryConfig, error_policy};
+pub use throttle::{Rate, RateParseError};

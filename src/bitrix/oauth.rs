@@ -1,0 +1,797 @@
+//! OAuth token refresh (bitrix24-api.md §2.3; SPEC §3, §7): the refresh exchange, the
+//! single-flight token store and the token file.
+//!
+//! # Expected flow
+//! 1. A call fails with 401 `expired_token` (or `invalid_token`, §2.4).
+//! 2. The client asks [`TokenStore::refresh_after`] for a token newer than the one the
+//!    call used. The first caller takes the refresh gate and sends **one** GET to the
+//!    token endpoint (`grant_type=refresh_token&client_id&client_secret&refresh_token`);
+//!    callers that failed at the same time wait on the gate and then reuse the new token
+//!    (a generation counter says whether a refresh happened meanwhile).
+//! 3. The new pair replaces the old one — the refresh token rotates, and the old one
+//!    stops working — and is written to the token file, if one is configured.
+//! 4. The call is sent again, once, with the new token.
+//!
+//! # Guarantees
+//! - At most one refresh request is in flight; a refresh the endpoint refused
+//!   (`invalid_grant`, `invalid_client`, ...) is remembered for that generation, so the
+//!   callers waiting behind it get the same error without another request.
+//! - Tokens, the client secret and the refresh token never reach a log, an error or a
+//!   `Debug`: they live in [`Redacted`], reqwest errors are stripped of the URL (the
+//!   token endpoint's query holds the secrets), and the endpoint's error descriptions
+//!   are scrubbed of them.
+//!
+//! # Errors
+//! [`RefreshError`]: refused (permanent, needs a human), or the endpoint unreachable or
+//! failing (transient, the caller's retry policy may try again).
+//!
+//! # The token file
+//! JSON `{"access_token", "refresh_token", "expires"?, "saved_at"?}` (`expires`: Unix
+//! time the access token expires; `saved_at`: Unix time of the write), written
+//! atomically with mode 0600 after every successful refresh. At start it takes
+//! precedence over the environment's tokens, which are older ([`read_token_file`]).
+//! If it cannot be written after a refresh, the run goes on with the new tokens (they are
+//! valid for an hour) and the failure is logged as an error: the next run would need
+//! re-authorisation, and stopping now would not avoid that.
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use super::credentials::{
+    ConfigError, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, RefreshConfig,
+};
+use crate::secrets::Redacted;
+
+/// A token pair as stored in the token file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTokens {
+    pub access_token: Redacted<String>,
+    pub refresh_token: Redacted<String>,
+    /// Unix time the access token expires, when known.
+    pub expires: Option<i64>,
+    /// Unix time the file was written, when known.
+    pub saved_at: Option<i64>,
+}
+
+impl fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires", &self.expires)
+            .field("saved_at", &self.saved_at)
+            .finish()
+    }
+}
+
+/// Reads the token file: `Ok(None)` when it does not exist; an error when it exists but
+/// cannot be read or is not a token file. Error messages describe the problem by field
+/// name and position, never by content.
+pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, ConfigError> {
+    let bad = |reason: String| ConfigError::TokenFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(format!("cannot read it: {e}"))),
+    };
+    // serde_json's syntax errors give a position only; type errors could quote a value,
+    // so the fields are checked by hand below.
+    let json: Value = serde_json::from_slice(&text).map_err(|e| {
+        bad(format!(
+            "not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(object) = json else {
+        return Err(bad("expected a JSON object".into()));
+    };
+    let token = |name: &str| match object.get(name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Redacted::new(s.trim().to_owned())),
+        Some(_) => Err(bad(format!("`{name}` must be a non-empty string"))),
+        None => Err(bad(format!("`{name}` is missing"))),
+    };
+    let number = |name: &str| match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| bad(format!("`{name}` must be a Unix time"))),
+        Some(_) => Err(bad(format!("`{name}` must be a Unix time"))),
+    };
+    Ok(Some(StoredTokens {
+        access_token: token("access_token")?,
+        refresh_token: token("refresh_token")?,
+        expires: number("expires")?,
+        saved_at: number("saved_at")?,
+    }))
+}
+
+/// Writes the token file atomically (temporary file, fsync, rename). The temporary file
+/// is created with mode 0600 on Unix, and the rename keeps it.
+pub fn write_token_file(path: &Path, tokens: &StoredTokens) -> std::io::Result<()> {
+    let mut object = Map::new();
+    object.insert(
+        "access_token".into(),
+        Value::String(tokens.access_token.expose().clone()),
+    );
+    object.insert(
+        "refresh_token".into(),
+        Value::String(tokens.refresh_token.expose().clone()),
+    );
+    if let Some(expires) = tokens.expires {
+        object.insert("expires".into(), Value::from(expires));
+    }
+    if let Some(saved_at) = tokens.saved_at {
+        object.insert("saved_at".into(), Value::from(saved_at));
+    }
+    let mut text = serde_json::to_string_pretty(&Value::Object(object))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    text.push('\n');
+    crate::state::store::write_atomically(path, text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Why the access token could not be refreshed. Never holds a token or the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The portal reported the token expired and no refresh credentials are configured.
+    #[error(
+        "the access token was refused ({code}) and cannot be refreshed: set \
+         {ENV_REFRESH_TOKEN}, {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} to refresh it \
+         automatically, or a fresh PAYSYNC_ACCESS_TOKEN"
+    )]
+    NotConfigured { code: String },
+    /// `invalid_grant`: the refresh token is invalid, expired or already used.
+    #[error(
+        "the refresh token was rejected (invalid_grant): re-authorise the app and set \
+         {ENV_REFRESH_TOKEN} / the token file"
+    )]
+    InvalidGrant,
+    /// `invalid_client`: wrong client ID or secret, or the app is not installed.
+    #[error(
+        "the app's credentials were rejected (invalid_client): check {ENV_CLIENT_ID} and \
+         {ENV_CLIENT_SECRET}, and that the app is still installed on the portal"
+    )]
+    InvalidClient,
+    /// Another error from the token endpoint, e.g. `PAYMENT_REQUIRED` (the app's paid
+    /// period ended) or `invalid_request`.
+    #[error("the OAuth server refused to refresh the access token: {code}{}", describe(.description))]
+    Refused { code: String, description: String },
+    /// An answer without a usable token (not JSON, no `access_token`, ...).
+    #[error("the OAuth token endpoint answered HTTP {status} without a usable token")]
+    Unreadable { status: u16 },
+    /// No answer within the request timeout.
+    #[error("the OAuth token endpoint did not answer in time")]
+    Timeout,
+    /// The request could not be sent or the answer not received. The source has no URL.
+    #[error("cannot reach the OAuth token endpoint")]
+    Transport {
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+fn describe(description: &str) -> String {
+    if description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({description})")
+    }
+}
+
+impl RefreshError {
+    /// Worth trying again later: the endpoint was unreachable, slow, or failing (5xx).
+    /// A refused refresh needs a human.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RefreshError::Timeout | RefreshError::Transport { .. } => true,
+            RefreshError::Unreadable { status } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// A copy of a permanent error, to hand to the callers waiting behind the refresh.
+    fn permanent_copy(&self) -> Option<RefreshError> {
+        match self {
+            RefreshError::NotConfigured { code } => {
+                Some(RefreshError::NotConfigured { code: code.clone() })
+            }
+            RefreshError::InvalidGrant => Some(RefreshError::InvalidGrant),
+            RefreshError::InvalidClient => Some(RefreshError::InvalidClient),
+            RefreshError::Refused { code, description } => Some(RefreshError::Refused {
+                code: code.clone(),
+                description: description.clone(),
+            }),
+            RefreshError::Unreadable { status } if !self.is_transient() => {
+                Some(RefreshError::Unreadable { status: *status })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A successful refresh.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct NewTokens {
+    pub access_token: Redacted<String>,
+    pub refresh_token: Redacted<String>,
+    /// Unix time the access token expires: `expires`, or now + `expires_in`.
+    pub expires: Option<i64>,
+}
+
+impl fmt::Debug for NewTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewTokens")
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the token endpoint's answer (§2.3). Its HTTP status for errors is not
+/// documented, so an `error` field decides at any status. `secrets` are cut out of any
+/// description the endpoint sends back. `old_refresh` is kept when the answer carries no
+/// new refresh token (the docs say it always does).
+pub(crate) fn parse_refresh_answer(
+    status: u16,
+    body: &[u8],
+    old_refresh: &Redacted<String>,
+    secrets: &[&str],
+) -> Result<NewTokens, RefreshError> {
+    let object = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(object)) => object,
+        _ => return Err(RefreshError::Unreadable { status }),
+    };
+    if let Some(code) = object.get("error").filter(|e| !e.is_null()) {
+        let code = match code {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        return Err(match code.as_str() {
+            "invalid_grant" => RefreshError::InvalidGrant,
+            "invalid_client" => RefreshError::InvalidClient,
+            _ => RefreshError::Refused {
+                code: scrub(&code, secrets),
+                description: object
+                    .get("error_description")
+                    .and_then(Value::as_str)
+                    .map(|d| scrub(d, secrets))
+                    .unwrap_or_default(),
+            },
+        });
+    }
+    let text = |name: &str| {
+        object
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Redacted::new(s.to_owned()))
+    };
+    let Some(access_token) = text("access_token").filter(|_| (200..300).contains(&status)) else {
+        return Err(RefreshError::Unreadable { status });
+    };
+    let int = |name: &str| object.get(name).and_then(Value::as_i64);
+    let expires = int("expires").or_else(|| int("expires_in").map(|s| unix_seconds() + s));
+    Ok(NewTokens {
+        access_token,
+        refresh_token: text("refresh_token").unwrap_or_else(|| old_refresh.clone()),
+        expires,
+    })
+}
+
+/// `text` with every (non-trivial) secret replaced by `<redacted>`.
+fn scrub(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 4)
+        .fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"))
+}
+
+/// Sends the refresh request: `GET <token_url>?grant_type=refresh_token&client_id&
+/// client_secret&refresh_token`. The URL holds secrets: it is never logged, and errors
+/// are stripped of it.
+pub(crate) async fn request_refresh(
+    http: &reqwest::Client,
+    config: &RefreshConfig,
+    refresh_token: &Redacted<String>,
+) -> Result<NewTokens, RefreshError> {
+    let strip = |e: reqwest::Error| {
+        let e = e.without_url();
+        if e.is_timeout() {
+            RefreshError::Timeout
+        } else {
+            RefreshError::Transport { source: e }
+        }
+    };
+    let mut url = config.token_url.clone();
+    url.query_pairs_mut()
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("client_id", &config.client_id)
+        .append_pair("client_secret", config.client_secret.expose())
+        .append_pair("refresh_token", refresh_token.expose());
+    let response = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(strip)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(strip)?;
+    tracing::debug!(status, "the OAuth token endpoint answered");
+    parse_refresh_answer(
+        status,
+        &body,
+        refresh_token,
+        &[
+            config.client_secret.expose(),
+            refresh_token.expose(),
+            &config.client_id,
+        ],
+    )
+}
+
+/// Saves a refreshed pair to the token file, if one is configured; a failure is logged,
+/// not returned (see the module docs).
+pub(crate) fn save_tokens(path: Option<&PathBuf>, tokens: &NewTokens) {
+    let Some(path) = path else { return };
+    let stored = StoredTokens {
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        expires: tokens.expires,
+        saved_at: Some(unix_seconds()),
+    };
+    match write_token_file(path, &stored) {
+        Ok(()) => tracing::debug!(path = %path.display(), "saved the refreshed tokens"),
+        Err(e) => tracing::error!(
+            path = %path.display(),
+            "cannot save the refreshed OAuth tokens: {e}; this run goes on, but the old \
+             refresh token no longer works, so the next run will need a re-authorised token"
+        ),
+    }
+}
+
+/// The current token pair and its generation (bumped on every refresh).
+#[derive(Clone)]
+struct Current {
+    generation: u64,
+    access: Redacted<String>,
+    refresh: Option<Redacted<String>>,
+}
+
+/// The OAuth tokens of one client, shared by its clones, refreshed single-flight.
+pub(crate) struct TokenStore {
+    current: std::sync::Mutex<Current>,
+    /// Held while a refresh is in flight; holds the permanent failure of the current
+    /// generation's refresh, if it failed.
+    gate: tokio::sync::Mutex<Option<RefreshError>>,
+}
+
+impl fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenStore")
+            .field("generation", &self.lock().generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenStore {
+    pub(crate) fn new(access: Redacted<String>, refresh: Option<Redacted<String>>) -> TokenStore {
+        TokenStore {
+            current: std::sync::Mutex::new(Current {
+                generation: 0,
+                access,
+                refresh,
+            }),
+            gate: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The access token to use now and its generation.
+    pub(crate) fn current(&self) -> (u64, Redacted<String>) {
+        let current = self.lock();
+        (current.generation, current.access.clone())
+    }
+
+    /// A token newer than generation `seen`. If a refresh happened since `seen`, its
+    /// token at once; otherwise `refresh(refresh_token)` is run by exactly one caller
+    /// while the others wait, and they all get its result. A permanent failure is
+    /// remembered for this generation and returned to later callers without running
+    /// `refresh` again. Without a refresh token, [`RefreshError::NotConfigured`].
+    pub(crate) async fn refresh_after<F, Fut>(
+        &self,
+        seen: u64,
+        code: &str,
+        refresh: F,
+    ) -> Result<(u64, Redacted<String>), RefreshError>
+    where
+        F: FnOnce(Redacted<String>) -> Fut,
+        Fut: Future<Output = Result<NewTokens, RefreshError>>,
+    {
+        let mut gate = self.gate.lock().await;
+        let refresh_token = {
+            let current = self.lock();
+            if current.generation != seen {
+                return Ok((current.generation, current.access.clone()));
+            }
+            current.refresh.clone()
+        };
+        if let Some(failure) = gate.as_ref().and_then(RefreshError::permanent_copy) {
+            return Err(failure);
+        }
+        let Some(refresh_token) = refresh_token else {
+            return Err(RefreshError::NotConfigured {
+                code: code.to_owned(),
+            });
+        };
+        match refresh(refresh_token).await {
+            Ok(new) => {
+                let mut current = self.lock();
+                current.generation += 1;
+                current.access = new.access_token;
+                current.refresh = Some(new.refresh_token);
+                *gate = None;
+                Ok((current.generation, current.access.clone()))
+            }
+            Err(e) => {
+                *gate = e.permanent_copy();
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    const CANARY: &str = "CANARYSECRET42";
+
+    fn r(s: &str) -> Redacted<String> {
+        Redacted::new(s.to_owned())
+    }
+
+    fn new_tokens(access: &str, refresh: &str) -> NewTokens {
+        NewTokens {
+            access_token: r(access),
+            refresh_token: r(refresh),
+            expires: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_refresh_answer_is_read() {
+        let body = br#"{"access_token":"A2","refresh_token":"R2","expires":1700003600,
+            "expires_in":3600,"client_endpoint":"https://p.example/rest/","domain":"oauth.bitrix.info",
+            "member_id":"m","scope":"pay_system,sale","status":"L","user_id":1}"#;
+        let new = parse_refresh_answer(200, body, &r("R1"), &[]).unwrap();
+        assert_eq!(new.access_token.expose(), "A2");
+        assert_eq!(new.refresh_token.expose(), "R2");
+        assert_eq!(new.expires, Some(1_700_003_600));
+
+        // Only `expires_in`: expires is computed; no refresh token: the old one stays.
+        let new = parse_refresh_answer(
+            200,
+            br#"{"access_token":"A3","expires_in":3600}"#,
+            &r("R1"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(new.refresh_token.expose(), "R1");
+        assert!(new.expires.unwrap() > unix_seconds() + 3500);
+    }
+
+    #[test]
+    fn refusals_and_odd_answers() {
+        let cases: &[(u16, &[u8], &str)] = &[
+            (
+                400,
+                br#"{"error":"invalid_grant","error_description":"Invalid refresh token"}"#,
+                "InvalidGrant",
+            ),
+            (401, br#"{"error":"invalid_grant"}"#, "InvalidGrant"),
+            (200, br#"{"error":"invalid_grant"}"#, "InvalidGrant"),
+            (
+                400,
+                br#"{"error":"invalid_client","error_description":"x"}"#,
+                "InvalidClient",
+            ),
+            (
+                400,
+                br#"{"error":"PAYMENT_REQUIRED","error_description":"Trial ended"}"#,
+                "Refused",
+            ),
+            (400, br#"{"error":42}"#, "Refused"),
+            (502, b"<html>Bad gateway</html>", "Unreadable"),
+            (200, b"", "Unreadable"),
+            (200, br#"{"access_token":""}"#, "Unreadable"),
+            (200, br#"{"refresh_token":"x"}"#, "Unreadable"),
+            (400, br#"{"access_token":"A"}"#, "Unreadable"),
+            (200, br#"[1]"#, "Unreadable"),
+        ];
+        for (status, body, expected) in cases {
+            let err = parse_refresh_answer(*status, body, &r("R"), &[]).unwrap_err();
+            assert!(
+                format!("{err:?}").starts_with(expected),
+                "{status} {body:?}: {err:?}"
+            );
+        }
+        let err =
+            parse_refresh_answer(400, br#"{"error":"invalid_grant"}"#, &r("R"), &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the refresh token was rejected (invalid_grant): re-authorise the app and set \
+             PAYSYNC_REFRESH_TOKEN / the token file"
+        );
+        let err =
+            parse_refresh_answer(400, br#"{"error":"invalid_client"}"#, &r("R"), &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET"),
+            "{err}"
+        );
+        let err = parse_refresh_answer(
+            400,
+            br#"{"error":"PAYMENT_REQUIRED","error_description":"Trial ended"}"#,
+            &r("R"),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the OAuth server refused to refresh the access token: PAYMENT_REQUIRED (Trial ended)"
+        );
+    }
+
+    #[test]
+    fn transient_and_permanent_failures() {
+        assert!(RefreshError::Timeout.is_transient());
+        assert!(RefreshError::Unreadable { status: 503 }.is_transient());
+        assert!(RefreshError::Unreadable { status: 429 }.is_transient());
+        assert!(!RefreshError::Unreadable { status: 404 }.is_transient());
+        assert!(!RefreshError::InvalidGrant.is_transient());
+        assert!(!RefreshError::InvalidClient.is_transient());
+        assert!(RefreshError::Timeout.permanent_copy().is_none());
+        assert!(
+            RefreshError::Unreadable { status: 503 }
+                .permanent_copy()
+                .is_none()
+        );
+        assert!(matches!(
+            RefreshError::InvalidGrant.permanent_copy(),
+            Some(RefreshError::InvalidGrant)
+        ));
+    }
+
+    #[test]
+    fn descriptions_are_scrubbed_of_secrets() {
+        let body = format!(
+            r#"{{"error":"invalid_request","error_description":"bad client_secret={CANARY}"}}"#
+        );
+        let err = parse_refresh_answer(400, body.as_bytes(), &r("R"), &[CANARY]).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains(CANARY), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let stored = StoredTokens {
+            access_token: r(CANARY),
+            refresh_token: r(CANARY),
+            expires: Some(5),
+            saved_at: None,
+        };
+        let new = new_tokens(CANARY, CANARY);
+        let store = TokenStore::new(r(CANARY), Some(r(CANARY)));
+        let text = format!("{stored:?} {stored:#?} {new:?} {store:?}");
+        assert!(!text.contains(CANARY), "{text}");
+    }
+
+    #[test]
+    fn token_file_round_trip_and_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        assert_eq!(read_token_file(&path).unwrap(), None);
+        let stored = StoredTokens {
+            access_token: r("A1"),
+            refresh_token: r("R1"),
+            expires: Some(1_700_003_600),
+            saved_at: Some(1_700_000_000),
+        };
+        write_token_file(&path, &stored).unwrap();
+        assert_eq!(read_token_file(&path).unwrap(), Some(stored));
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"access_token": "A1", "refresh_token": "R1",
+                "expires": 1_700_003_600, "saved_at": 1_700_000_000})
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // `expires` and `saved_at` are optional.
+        std::fs::write(&path, r#"{"access_token":"A","refresh_token":"R"}"#).unwrap();
+        let read = read_token_file(&path).unwrap().unwrap();
+        assert_eq!((read.expires, read.saved_at), (None, None));
+    }
+
+    #[test]
+    fn a_bad_token_file_is_an_error_that_shows_no_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let cases = [
+            (
+                format!("{{\"access_token\": \"{CANARY}\""),
+                "not valid JSON",
+            ),
+            (format!("[\"{CANARY}\"]"), "expected a JSON object"),
+            (
+                format!("{{\"access_token\": \"{CANARY}\"}}"),
+                "`refresh_token` is missing",
+            ),
+            (
+                format!("{{\"access_token\": 5, \"refresh_token\": \"{CANARY}\"}}"),
+                "`access_token` must be a non-empty string",
+            ),
+            (
+                format!("{{\"access_token\": \"{CANARY}\", \"refresh_token\": \"\"}}"),
+                "`refresh_token` must be a non-empty string",
+            ),
+            (
+                format!(
+                    "{{\"access_token\": \"a\", \"refresh_token\": \"b\", \"expires\": \"{CANARY}\"}}"
+                ),
+                "`expires` must be a Unix time",
+            ),
+        ];
+        for (content, expected) in cases {
+            std::fs::write(&path, &content).unwrap();
+            let err = read_token_file(&path).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(text.contains(expected), "{content}: {text}");
+            assert!(text.contains("tokens.json"), "{text}");
+            assert!(!text.contains(CANARY), "{text}");
+        }
+        // A directory cannot be read as a file.
+        let err = read_token_file(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("cannot read it"), "{err}");
+    }
+
+    /// Two calls that failed with the same token at the same time: one refresh, both
+    /// get its token.
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_expirations_refresh_once() {
+        let store = Arc::new(TokenStore::new(r("A0"), Some(r("R0"))));
+        let refreshes = Arc::new(AtomicU32::new(0));
+        let (seen, token) = store.current();
+        assert_eq!((seen, token.expose().as_str()), (0, "A0"));
+        let run = |store: Arc<TokenStore>, refreshes: Arc<AtomicU32>| async move {
+            store
+                .refresh_after(seen, "expired_token", |refresh_token| async move {
+                    assert_eq!(refresh_token.expose(), "R0");
+                    refreshes.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(new_tokens("A1", "R1"))
+                })
+                .await
+        };
+        let (a, b, c) = tokio::join!(
+            run(store.clone(), refreshes.clone()),
+            run(store.clone(), refreshes.clone()),
+            run(store.clone(), refreshes.clone()),
+        );
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+        for result in [a, b, c] {
+            let (generation, token) = result.unwrap();
+            assert_eq!((generation, token.expose().as_str()), (1, "A1"));
+        }
+        assert_eq!(store.current().1.expose(), "A1");
+
+        // The new token expires too: the next refresh uses the rotated refresh token.
+        let (generation, token) = store
+            .refresh_after(1, "expired_token", |refresh_token| async move {
+                assert_eq!(refresh_token.expose(), "R1");
+                Ok(new_tokens("A2", "R2"))
+            })
+            .await
+            .unwrap();
+        assert_eq!((generation, token.expose().as_str()), (2, "A2"));
+    }
+
+    /// A rejected refresh is not repeated for the callers waiting behind it.
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_refresh_is_not_repeated() {
+        let store = Arc::new(TokenStore::new(r("A0"), Some(r("R0"))));
+        let refreshes = Arc::new(AtomicU32::new(0));
+        let run = |store: Arc<TokenStore>, refreshes: Arc<AtomicU32>| async move {
+            store
+                .refresh_after(0, "expired_token", |_| async move {
+                    refreshes.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err(RefreshError::InvalidGrant)
+                })
+                .await
+        };
+        let (a, b) = tokio::join!(
+            run(store.clone(), refreshes.clone()),
+            run(store.clone(), refreshes.clone())
+        );
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+        assert!(matches!(a, Err(RefreshError::InvalidGrant)));
+        assert!(matches!(b, Err(RefreshError::InvalidGrant)));
+        assert!(matches!(
+            run(store.clone(), refreshes.clone()).await,
+            Err(RefreshError::InvalidGrant)
+        ));
+        assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+    }
+
+    /// A transient failure is not remembered: the next caller tries again.
+    #[tokio::test]
+    async fn a_transient_failure_is_retried_by_the_next_caller() {
+        let store = TokenStore::new(r("A0"), Some(r("R0")));
+        let err = store
+            .refresh_after(0, "expired_token", |_| async {
+                Err(RefreshError::Unreadable { status: 503 })
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_transient());
+        let (generation, _) = store
+            .refresh_after(0, "expired_token", |_| async { Ok(new_tokens("A1", "R1")) })
+            .await
+            .unwrap();
+        assert_eq!(generation, 1);
+    }
+
+    #[tokio::test]
+    async fn without_a_refresh_token_the_error_names_the_variables() {
+        let store = TokenStore::new(r("A0"), None);
+        let err = store
+            .refresh_after(0, "expired_token", |_| async { Ok(new_tokens("x", "y")) })
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("(expired_token)"), "{text}");
+        for var in [
+            "PAYSYNC_REFRESH_TOKEN",
+            "PAYSYNC_CLIENT_ID",
+            "PAYSYNC_CLIENT_SECRET",
+        ] {
+            assert!(text.contains(var), "{text}");
+        }
+    }
+}
