@@ -54,7 +54,12 @@ fn render_error(e: &Error, term: &Terminal) -> String {
         source = source.and_then(std::error::Error::source);
     }
     while let Some(s) = source {
-        text.push_str(&format!("\n  caused by: {s}"));
+        // Some messages already quote their cause (a retry that gave up names the last
+        // error); say each thing once.
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!("\n  caused by: {cause}"));
+        }
         source = s.source();
     }
     text.push('\n');
@@ -246,12 +251,18 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
     finish(report, term)
 }
 
-fn finish(report: apply::ApplyReport, term: &Terminal) -> Result<i32, Error> {
-    let text = apply_report::render(&report);
+fn finish(mut report: apply::ApplyReport, term: &Terminal) -> Result<i32, Error> {
     if report.is_complete() {
-        term.out(&text);
+        term.out(&apply_report::render(&report));
         Ok(exit::SUCCESS)
+    } else if report.applied.is_empty() && report.failed.is_empty() && report.aborted.is_some() {
+        // Nothing reached the portal: this is the request-level error itself (exit 1),
+        // not a partial apply.
+        let error = report.aborted.take().expect("checked above");
+        term.err(&apply_report::render(&report));
+        Err(Error::Client(error))
     } else {
+        let text = apply_report::render(&report);
         term.err(&text);
         Err(Error::PartialApply {
             failed: report.failed.len() + report.not_attempted.len(),

@@ -54,6 +54,9 @@ use crate::secrets::Redacted;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a TCP/TLS connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The portal's execution-time budget is summed over a sliding 10-minute window
+/// (bitrix24-api.md §9.2).
+const OPERATING_WINDOW: Duration = Duration::from_secs(600);
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("paysync/", env!("CARGO_PKG_VERSION"));
 
@@ -387,8 +390,50 @@ impl Client {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let mut outcome = self.send_batch(commands, halt, &methods).await?;
+        // Sub-calls the portal refused for its time budget (OPERATION_TIME_LIMIT inside
+        // the batch) are sent again, alone, once the budget allows: `execute` pauses for
+        // the method marked exhausted by `note_exhausted_sub_calls`. Re-sending is safe
+        // because `settings.get` reads and `settings.update` is an idempotent upsert
+        // (bitrix24-api.md §5.10). A batch reports no per-method `operating_reset_at`, so
+        // the wait is the default one each round; the budget is a 10-minute sliding window
+        // (§9.2), so rounds go on for at most that window plus one round.
+        let started = self.clock.now();
+        let give_up_after = OPERATING_WINDOW + self.retry.operating_default_wait;
+        for attempt in 2.. {
+            if self.clock.now().saturating_sub(started) > give_up_after {
+                break;
+            }
+            let refused: Vec<(String, Request)> = commands
+                .iter()
+                .filter(|(key, _)| {
+                    matches!(outcome.entries.get(key), Some(BatchEntry::Failed(e)) if e.code == "OPERATION_TIME_LIMIT")
+                })
+                .cloned()
+                .collect();
+            if refused.is_empty() {
+                break;
+            }
+            tracing::warn!(
+                commands = refused.len(),
+                attempt,
+                "re-sending batch commands the portal refused for its time budget"
+            );
+            let again = self.send_batch(&refused, halt, &methods).await?;
+            outcome.entries.extend(again.entries);
+        }
+        Ok(outcome)
+    }
+
+    /// One batch request (with the call-level retry of `execute`) and its parsed outcome.
+    async fn send_batch(
+        &self,
+        commands: &[(String, Request)],
+        halt: bool,
+        methods: &[String],
+    ) -> Result<BatchOutcome, ClientError> {
         let result = self
-            .execute(&batch_request(commands, halt), &methods)
+            .execute(&batch_request(commands, halt), methods)
             .await?;
         let keys: Vec<String> = commands.iter().map(|(key, _)| key.clone()).collect();
         let outcome = parse_batch_result(&keys, &result).map_err(|e| ClientError::Decode {

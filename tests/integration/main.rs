@@ -2,7 +2,9 @@
 //! 127.0.0.1, one module per feature.
 
 mod cli;
+mod limits;
 mod manifest;
+mod oauth;
 mod pipeline;
 mod secrets;
 mod seeds;
