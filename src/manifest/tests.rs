@@ -152,8 +152,8 @@ fn validate_one(file: &Path, body: &str) -> Desired {
     let parsed = yaml::parse(&text);
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     let mut validator = validate::Validator::default();
-    for document in &parsed.documents {
-        validator.document(file, document);
+    for document in parsed.documents {
+        validator.declare(validate::check(file, document));
     }
     assert!(
         validator.diagnostics.is_empty(),

@@ -15,6 +15,10 @@
 //! Documents are read one at a time: a document that fails to deserialize (unknown
 //! field, duplicate key, ...) is reported and reading resumes at the next `---`. A syntax
 //! error ends the file, since the parser cannot know where the next document starts.
+//!
+//! Performance: a file is first read in one pass over the string, which is all a valid
+//! file needs; only a file with a problem is read again document by document, the way
+//! that can resume after a bad document (see [`parse`]).
 
 use std::fmt;
 
@@ -183,11 +187,14 @@ pub struct ParsedFile {
     pub errors: Vec<YamlError>,
 }
 
+/// The largest file read, in bytes (the document-by-document reader enforces it).
+const MAX_INPUT_BYTES: usize = 4 << 20;
+
 /// Manifests are small; these budgets only stop hostile or runaway input.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_reader_input_bytes: Some(4 << 20),
+            max_reader_input_bytes: Some(MAX_INPUT_BYTES),
             max_events: 200_000,
             max_aliases: 1_000,
             max_anchors: 1_000,
@@ -213,29 +220,80 @@ fn options() -> serde_saphyr::Options {
 
 /// Reads every document of a file's text (BOM already removed).
 pub fn parse(text: &str) -> ParsedFile {
-    let mut parsed = ParsedFile::default();
     let lines: Vec<&str> = text.lines().collect();
+    let mut parsed = match read_whole(text) {
+        Some(parsed) => {
+            // Every unit test that parses YAML also checks that the fast way agrees.
+            #[cfg(test)]
+            tests::assert_same_as_read_each(text, &parsed);
+            parsed
+        }
+        None => read_each(text, &lines),
+    };
+    for document in &mut parsed.documents {
+        let raw = &mut document.value;
+        for node in [
+            &mut raw.api_version,
+            &mut raw.kind,
+            &mut raw.pay_system,
+            &mut raw.person_type,
+            &mut raw.settings,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fill_spellings(node, &lines);
+        }
+    }
+    parsed
+}
+
+/// The documents of a file without a single problem, in one pass over the string; `None`
+/// when any document has a problem (or the file is one this pass cannot vouch for), so
+/// that [`read_each`] reads it again and reports each problem exactly as it always has.
+///
+/// Why two ways: `read_with_options`, the only reader that resumes after a bad document,
+/// takes an `io::Read` and decodes it character by character through a buffer; on the
+/// 200,000-setting benchmark (`cargo bench --bench paysync -- offline`) that input layer
+/// cost about 10% of the whole parse. `from_str_multiple_with_options` parses the string
+/// in place but stops at the first problem. Valid files are the common case (and the
+/// large one), so they take the fast way; a file with a problem pays for a second read.
+///
+/// Both run the same deserializer with the same options, so a file this pass accepts
+/// gives the same documents and locations either way (in unit tests, [`parse`] checks
+/// this on every file it reads this way). It must never accept a file the reader would
+/// refuse, and the budgets are where they differ: the string parser counts them over the
+/// whole file, the reader per document, so the string parser is the stricter, except
+/// for the reader's input size cap, checked here, and the reader's alias/anchor ratio
+/// check of each document, which needs `alias_anchor_min_aliases` aliases: this pass
+/// allows fewer than that in the whole file.
+fn read_whole(text: &str) -> Option<ParsedFile> {
+    if text.len() >= MAX_INPUT_BYTES {
+        return None;
+    }
+    let mut options = options();
+    if let Some(budget) = options.budget.as_mut() {
+        budget.max_aliases = budget.alias_anchor_min_aliases.saturating_sub(1);
+    }
+    let documents =
+        serde_saphyr::from_str_multiple_with_options::<Located<RawDocument>, Vec<_>>(text, options)
+            .ok()?;
+    Some(ParsedFile {
+        documents,
+        errors: Vec::new(),
+    })
+}
+
+/// Every document of a file, one at a time, resuming after a document that cannot be
+/// read; its spellings are not filled in yet.
+fn read_each(text: &str, lines: &[&str]) -> ParsedFile {
+    let mut parsed = ParsedFile::default();
     let mut reader = text.as_bytes();
     for result in serde_saphyr::read_with_options::<_, Located<RawDocument>>(&mut reader, options())
     {
         match result {
-            Ok(mut document) => {
-                let raw = &mut document.value;
-                for node in [
-                    &mut raw.api_version,
-                    &mut raw.kind,
-                    &mut raw.pay_system,
-                    &mut raw.person_type,
-                    &mut raw.settings,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    fill_spellings(node, &lines);
-                }
-                parsed.documents.push(document);
-            }
-            Err(error) => parsed.errors.push(yaml_error(&error, &lines)),
+            Ok(document) => parsed.documents.push(document),
+            Err(error) => parsed.errors.push(yaml_error(&error, lines)),
         }
     }
     parsed
@@ -337,4 +395,87 @@ fn sanitize(text: &str) -> String {
 pub(crate) fn to_json(text: &str) -> Result<Vec<serde_json::Value>, String> {
     serde_saphyr::from_str_multiple_with_options::<serde_json::Value, Vec<_>>(text, options())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// What [`read_each`] gives for a file [`read_whole`] accepted: the same documents,
+    /// and no errors.
+    pub(crate) fn assert_same_as_read_each(text: &str, whole: &ParsedFile) {
+        let lines: Vec<&str> = text.lines().collect();
+        let each = read_each(text, &lines);
+        assert_eq!(
+            each.errors,
+            [],
+            "read_whole accepted what read_each refuses:\n{text}"
+        );
+        assert_eq!(
+            format!("{:?}", whole.documents),
+            format!("{:?}", each.documents),
+            "the two readers disagree on:\n{text}"
+        );
+    }
+
+    fn yaml_files(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                yaml_files(&path, files);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn both_readers_agree() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        yaml_files(&root.join("examples"), &mut files);
+        yaml_files(&root.join("tests/fixtures"), &mut files);
+        let (mut whole, mut each) = (0, 0);
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            match read_whole(text) {
+                Some(parsed) => {
+                    assert_same_as_read_each(text, &parsed);
+                    whole += 1;
+                }
+                None => each += 1,
+            }
+        }
+        assert!(
+            whole > 0 && each > 0,
+            "{whole} files read whole, {each} one by one"
+        );
+    }
+
+    /// Files the whole-file pass must leave to the reader, so that they keep its verdict.
+    #[test]
+    fn what_only_the_reader_can_decide() {
+        let header = "apiVersion: paysync/v1\nkind: PaySystemSettings\n";
+        let document = |pay_system: u32, settings: &str| {
+            format!("{header}paySystem: {pay_system}\npersonType: 1\nsettings:\n{settings}")
+        };
+        // The reader checks the alias/anchor ratio per document: 100 aliases of one
+        // anchor fail it, even when a later document brings enough anchors to pass it
+        // over the whole file.
+        let aliases = format!("  A: &a x\n  B: [{}]\n", vec!["*a"; 100].join(", "));
+        let anchors: String = (0..20).map(|i| format!("  C{i}: &c{i} y\n")).collect();
+        let ratio = format!("{}---\n{}", document(1, &aliases), document(2, &anchors));
+        assert!(read_whole(&ratio).is_none());
+        assert_eq!(parse(&ratio).errors.len(), 1);
+        // Over the reader's input size cap.
+        let large = format!(
+            "{}# {}\n",
+            document(1, "  A: x\n"),
+            "x".repeat(MAX_INPUT_BYTES)
+        );
+        assert!(read_whole(&large).is_none());
+    }
 }
