@@ -291,3 +291,40 @@ fn the_retry_bound_ends_the_run_with_a_clear_error_and_an_honest_state() {
     // Nothing unconfirmed was recorded.
     assert!(!w.read("paysync.state.json").contains("s2"));
 }
+
+#[test]
+fn direct_calls_pause_until_the_operating_reset_at_the_portal_reported() {
+    let (w, clock) = virtual_world(paysync_emulator::Seed::demo());
+    w.portal.set_operating_limit(Some(OperatingLimit {
+        limit_secs: 100.0,
+        cost_secs: 30.0,
+    }));
+    let started = clock.now_unix();
+    let client = client(&w, &clock).with_operating_limit(Duration::from_secs(100));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = paysync::model::Target {
+        pay_system: 11,
+        person_type: 1,
+    };
+    runtime.block_on(async {
+        for _ in 0..8 {
+            client
+                .call(&paysync::bitrix::Request::settings_get(target))
+                .await
+                .unwrap();
+        }
+    });
+    // Four calls fill the 10-minute window; the next ones run only after its oldest
+    // one-minute bucket expired (600 s after the first call), whether the client paused
+    // ahead of time or after a 429.
+    let waited = clock.now_unix() - started;
+    assert!(waited >= 600.0, "waited {waited} s");
+    assert!(waited <= 1300.0, "waited {waited} s");
+    assert_eq!(
+        w.requests().len() as u64,
+        8 + client.stats().operating_limited
+    );
+}
