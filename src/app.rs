@@ -12,6 +12,7 @@ use crate::manifest;
 use crate::model::{Desired, Live, Target};
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::plan::{self, DesiredValues, Plan, Value};
+use crate::render::progress::{ApplyProgress, ReadingLive};
 use crate::render::terminal::Terminal;
 use crate::render::{apply_report, plan_json, plan_markdown, plan_text};
 use crate::state::LastApplied;
@@ -23,6 +24,10 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
         Command::Validate(args) => validate(&args, term),
         Command::Plan(args) => plan(&args, term),
         Command::Apply(args) => apply(&args, term),
+        Command::Drift(args) => crate::drift::run(&args, term),
+        Command::Import(args) => crate::import::run(&args, term),
+        Command::Completions(args) => crate::render::manuals::completions(&args, term),
+        Command::Man => crate::render::manuals::man(term),
         Command::Schema => {
             let mut s =
                 serde_json::to_string_pretty(&manifest::json_schema()).expect("schema serialises");
@@ -66,12 +71,16 @@ fn render_error(e: &Error, term: &Terminal) -> String {
     text
 }
 
-fn load_manifests(paths: &[PathBuf]) -> Result<Desired, Error> {
+pub(crate) fn load_manifests(paths: &[PathBuf]) -> Result<Desired, Error> {
     manifest::load(paths).map_err(Error::Manifests)
 }
 
 fn validate(args: &ValidateArgs, term: &Terminal) -> Result<i32, Error> {
     let desired = load_manifests(&args.paths)?;
+    if args.live {
+        let client = connect(args.portal.rate)?;
+        runtime()?.block_on(crate::live::validate(&client, &desired))?;
+    }
     let settings: usize = desired.targets.values().map(|t| t.settings.len()).sum();
     let files: std::collections::BTreeSet<&Path> = desired
         .targets
@@ -90,11 +99,11 @@ fn validate(args: &ValidateArgs, term: &Terminal) -> Result<i32, Error> {
     Ok(exit::SUCCESS)
 }
 
-fn plural(n: usize) -> &'static str {
+pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,13 +111,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 /// A client for the portal in the environment's credentials, keeping to `rate` (`--rate`).
-fn connect(rate: Rate) -> Result<Client, Error> {
+pub(crate) fn connect(rate: Rate) -> Result<Client, Error> {
     let credentials = bitrix::credentials_from_env()?;
     Ok(Client::new(credentials)?.with_rate(rate))
 }
 
 /// Refuses state made for another portal.
-fn check_portal(store: &StateStore, state: &LastApplied, portal: &str) -> Result<(), Error> {
+pub(crate) fn check_portal(
+    store: &StateStore,
+    state: &LastApplied,
+    portal: &str,
+) -> Result<(), Error> {
     match &state.portal {
         Some(recorded) if recorded != portal => Err(Error::ForeignPortal {
             state: store.path().to_owned(),
@@ -120,7 +133,7 @@ fn check_portal(store: &StateStore, state: &LastApplied, portal: &str) -> Result
 }
 
 /// Reads the live settings of the declared targets.
-async fn read_live(client: &Client, desired: &DesiredValues) -> Result<Live, Error> {
+pub(crate) async fn read_live(client: &Client, desired: &DesiredValues) -> Result<Live, Error> {
     let targets: Vec<Target> = desired.targets.keys().copied().collect();
     tracing::info!(targets = targets.len(), "reading live settings");
     let read = client.read_settings(&targets).await?;
@@ -144,7 +157,7 @@ async fn read_live(client: &Client, desired: &DesiredValues) -> Result<Live, Err
     Ok(live)
 }
 
-fn render_plan(plan: &Plan, format: Format, term: &Terminal) -> String {
+pub(crate) fn render_plan(plan: &Plan, format: Format, term: &Terminal) -> String {
     match format {
         Format::Text => plan_text::render(plan, term.color_stdout()),
         Format::Json => plan_json::render(plan),
@@ -164,12 +177,35 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     let live = if args.refresh {
         let client = connect(args.portal.rate)?;
         check_portal(&store, &last, &client.portal())?;
-        Some(runtime()?.block_on(read_live(&client, &values))?)
+        let rt = runtime()?;
+        // Manifest mistakes only the portal can show (undeclared codes, bad ENUM or Y/N
+        // values, unknown or built-in pay systems, unknown payer types): exit 3.
+        rt.block_on(crate::live::validate(&client, &desired))?;
+        let _reading = ReadingLive::start(term, values.targets.len());
+        Some(rt.block_on(read_live(&client, &values))?)
     } else {
         None
     };
     let plan = plan::compute(&values, &last.targets, live.as_ref(), &key);
     term.out(&render_plan(&plan, args.format, term));
+    // GitHub Actions: the markdown plan also goes to the job summary, whatever --format.
+    // A summary that cannot be written is worth a warning, not a failed plan.
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let markdown = format!("\n{}", plan_markdown::render(&plan));
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(markdown.as_bytes()));
+        if let Err(error) = appended {
+            tracing::warn!(
+                path = %Path::new(&path).display(),
+                %error,
+                "cannot append the plan to GITHUB_STEP_SUMMARY"
+            );
+        }
+    }
     if let Some(out) = &args.out {
         let saved = SavedPlan {
             format: SAVED_PLAN_FORMAT.to_owned(),
@@ -227,6 +263,8 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
 
     let rt = runtime()?;
     let live = if args.refresh {
+        rt.block_on(crate::live::validate(&client, &desired))?;
+        let _reading = ReadingLive::start(term, values.targets.len());
         Some(rt.block_on(read_live(&client, &values))?)
     } else {
         None
@@ -247,7 +285,16 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
             return Err(Error::Cancelled);
         }
     }
-    let report = rt.block_on(apply::execute(&plan, &mut state, &store, &client, &secrets))?;
+    let mut progress = ApplyProgress::new(term);
+    let report = rt.block_on(apply::execute(
+        &plan,
+        &mut state,
+        &store,
+        &client,
+        &secrets,
+        &mut progress,
+    ))?;
+    drop(progress);
     finish(report, term)
 }
 
@@ -342,12 +389,15 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
         return Ok(exit::SUCCESS);
     }
     let rt = runtime()?;
+    let mut progress = ApplyProgress::new(term);
     let report = rt.block_on(apply::execute(
         &saved.plan,
         &mut state,
         &store,
         &client,
         &secrets,
+        &mut progress,
     ))?;
+    drop(progress);
     finish(report, term)
 }

@@ -9,6 +9,8 @@
 //!    the codes to write, grouped into `batch` requests of at most 50 commands.
 //! 4. After each batch the state is saved with exactly the targets the portal confirmed
 //!    (`result: true`).
+//! 5. The caller's [`Progress`] is told the batch count first, then each batch's end
+//!    (rendering is `render::progress`'s; apply only reports).
 //!
 //! # Guarantees
 //! - The state never records a write the portal did not confirm; a re-run sends only the
@@ -176,17 +178,36 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets) {
     }
 }
 
+/// Told how an apply goes, batch by batch (rendered by `render::progress`).
+pub trait Progress {
+    /// Before the first batch: how many batches and targets will be sent.
+    fn started(&mut self, _batches: usize, _targets: usize) {}
+    /// After batch `done` of `total` (1-based), which carried `targets` targets, whatever
+    /// its outcome.
+    fn batch_done(&mut self, done: usize, total: usize, targets: usize);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn batch_done(&mut self, _done: usize, _total: usize, _targets: usize) {}
+}
+
 fn batch_key(target: Target) -> String {
     format!("ps{}_pt{}", target.pay_system, target.person_type)
 }
 
-/// Applies `plan`, saving `state` through `store` after every confirmed batch.
+/// Applies `plan`, saving `state` through `store` after every confirmed batch, and telling
+/// `progress` about each batch sent.
 pub async fn execute(
     plan: &Plan,
     state: &mut LastApplied,
     store: &StateStore,
     client: &Client,
     secrets: &ResolvedSecrets,
+    progress: &mut dyn Progress,
 ) -> Result<ApplyReport, StateError> {
     let mut report = ApplyReport::default();
     let key = state.fingerprint_key.clone();
@@ -209,6 +230,7 @@ pub async fn execute(
 
     let batches: Vec<&[PendingWrite]> = pending.chunks(MAX_BATCH).collect();
     let total = batches.len();
+    progress.started(total, pending.len());
     for (index, batch) in batches.into_iter().enumerate() {
         if report.aborted.is_some() {
             report
@@ -240,6 +262,7 @@ pub async fn execute(
                     .not_attempted
                     .extend(batch.iter().map(|w| w.plan.target));
                 report.aborted = Some(e);
+                progress.batch_done(index + 1, total, batch.len());
                 continue;
             }
         };
@@ -283,6 +306,7 @@ pub async fn execute(
         if confirmed > 0 {
             store.save(state)?;
         }
+        progress.batch_done(index + 1, total, batch.len());
     }
     Ok(report)
 }

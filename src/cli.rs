@@ -15,7 +15,7 @@ use crate::bitrix::Rate;
 #[command(
     after_help = "Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, \
 2 changes present (plan --detailed-exitcode), 3 invalid input, 4 state locked, 5 saved plan \
-stale, 6 partial apply, 64 usage error.\n\nCredentials come from the environment: \
+stale, 6 partial apply, 7 drift found, 64 usage error.\n\nCredentials come from the environment: \
 PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN (OAuth; \
 add PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET to refresh an expired \
 token, PAYSYNC_TOKEN_FILE to keep the rotated tokens, PAYSYNC_OAUTH_URL for another token \
@@ -39,11 +39,30 @@ pub struct GlobalArgs {
     /// Never use colour (also when NO_COLOR is set).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Log format on stderr: text for people, json (one object per line) for CI log
+    /// collectors.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value_t = LogFormat::Text,
+        env = "PAYSYNC_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines on stderr are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `LEVEL message key=value`, coloured on a terminal.
+    Text,
+    /// One JSON object per line (timestamp, level, fields), never coloured.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Parse and check manifests offline.
+    /// Parse and check manifests (offline unless --live).
     Validate(ValidateArgs),
     /// Show what apply would change; offline unless --refresh.
     Plan(PlanArgs),
@@ -51,6 +70,14 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the manifest JSON Schema.
     Schema,
+    /// Compare live settings with the last-applied state (read-only; for schedules).
+    Drift(crate::drift::DriftArgs),
+    /// Read live settings and write manifests (and optionally adopt them as state).
+    Import(crate::import::ImportArgs),
+    /// Print a shell completion script.
+    Completions(crate::render::manuals::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +85,12 @@ pub struct ValidateArgs {
     /// Manifest files or directories (searched recursively for .yaml/.yml).
     #[arg(value_name = "PATH", default_value = ".")]
     pub paths: Vec<PathBuf>,
+    /// Also check the manifests against the portal (only reads): codes the pay system's
+    /// handler declares, ENUM and Y/N values, pay systems and payer types.
+    #[arg(long)]
+    pub live: bool,
+    #[command(flatten)]
+    pub portal: PortalArgs,
 }
 
 #[derive(Debug, Args)]

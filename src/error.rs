@@ -21,6 +21,7 @@ pub mod exit {
     pub const LOCKED: i32 = 4;
     pub const STALE_PLAN: i32 = 5;
     pub const PARTIAL_APPLY: i32 = 6;
+    pub const DRIFT_FOUND: i32 = 7;
     pub const USAGE: i32 = 64;
 }
 
@@ -75,6 +76,8 @@ pub enum Error {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
 }
 
 fn secrets_message(errors: &[ResolveError]) -> String {
@@ -98,6 +101,7 @@ impl Error {
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
             Error::StalePlan { .. } => exit::STALE_PLAN,
             Error::PartialApply { .. } => exit::PARTIAL_APPLY,
+            Error::Import(crate::import::ImportError::UnpairedTargets { .. }) => exit::USAGE,
             _ => exit::ERROR,
         }
     }

@@ -4,8 +4,9 @@
 //! `plan --detailed-exitcode`); `--help` and `--version` exit 0.
 
 use clap::Parser;
-use paysync::cli::Cli;
+use paysync::cli::{Cli, LogFormat};
 use paysync::error::exit;
+use paysync::render::progress::{LogWriter, ProgressMode};
 use paysync::render::terminal::Terminal;
 use tracing_subscriber::EnvFilter;
 
@@ -22,7 +23,10 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let term = Terminal::new(cli.global.no_color);
+    let term = Terminal::new(cli.global.no_color).with_progress(ProgressMode::choose(
+        cli.global.quiet,
+        cli.global.log_format == LogFormat::Json,
+    ));
     init_logging(&cli, &term);
     std::process::exit(paysync::run(cli, &term));
 }
@@ -41,11 +45,23 @@ fn init_logging(cli: &Cli, term: &Terminal) {
     let filter = EnvFilter::builder().parse_lossy(format!(
         "{base},reqwest=info,hyper=info,hyper_util=info,h2=info,rustls=info,tower=info"
     ));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(term.color_stderr())
-        .with_target(false)
-        .without_time()
-        .init();
+    // `LogWriter` is stderr with any progress bar suspended while a line is written.
+    match cli.global.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(LogWriter)
+            .with_ansi(term.color_stderr())
+            .with_target(false)
+            .without_time()
+            .init(),
+        // For log collectors: a timestamp, flattened fields, no colour.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_writer(LogWriter)
+            .with_ansi(false)
+            .with_target(false)
+            .init(),
+    }
 }

@@ -23,6 +23,14 @@ pub const METHOD_SETTINGS_GET: &str = "sale.paysystem.settings.get";
 pub const METHOD_SETTINGS_UPDATE: &str = "sale.paysystem.settings.update";
 /// `batch`.
 pub const METHOD_BATCH: &str = "batch";
+/// `sale.paysystem.handler.list` (live validation).
+pub const METHOD_HANDLER_LIST: &str = "sale.paysystem.handler.list";
+/// `sale.paysystem.list` (live validation).
+pub const METHOD_PAY_SYSTEM_LIST: &str = "sale.paysystem.list";
+/// `sale.persontype.list` (live validation).
+pub const METHOD_PERSON_TYPE_LIST: &str = "sale.persontype.list";
+/// The fixed page size of `sale.persontype.list` (bitrix24-api.md §5.12).
+pub const PERSON_TYPE_PAGE: usize = 50;
 
 /// One REST call: the method name and its parameters (a JSON object).
 #[derive(Clone, PartialEq)]
@@ -60,6 +68,30 @@ impl Request {
         Request::new(
             METHOD_SETTINGS_GET,
             json!({"ID": target.pay_system, "PERSON_TYPE_ID": target.person_type}),
+        )
+    }
+
+    /// `sale.paysystem.handler.list`: every REST handler, not paginated, no parameters
+    /// (bitrix24-api.md §5.2).
+    pub fn handler_list() -> Request {
+        Request::new(METHOD_HANDLER_LIST, json!({}))
+    }
+
+    /// `sale.paysystem.list`: every pay system (built-in ones too), not paginated
+    /// (bitrix24-api.md §5.8); only the fields live validation needs.
+    pub fn pay_system_list() -> Request {
+        Request::new(
+            METHOD_PAY_SYSTEM_LIST,
+            json!({"SELECT": ["ID", "NAME", "ACTION_FILE"], "ORDER": {"ID": "ASC"}}),
+        )
+    }
+
+    /// One page of `sale.persontype.list` (lower-case parameters, pages of
+    /// [`PERSON_TYPE_PAGE`] from `start`; bitrix24-api.md §5.12).
+    pub fn person_type_list(start: usize) -> Request {
+        Request::new(
+            METHOD_PERSON_TYPE_LIST,
+            json!({"select": ["id"], "order": {"id": "asc"}, "start": start}),
         )
     }
 
@@ -216,6 +248,21 @@ mod tests {
         assert_eq!(r.params, json!({"ID": 11, "PERSON_TYPE_ID": 0}));
         let r = Request::settings_get(target(11, 3));
         assert_eq!(r.params, json!({"ID": 11, "PERSON_TYPE_ID": 3}));
+    }
+
+    #[test]
+    fn live_validation_reads() {
+        assert_eq!(
+            Request::handler_list().method,
+            "sale.paysystem.handler.list"
+        );
+        assert_eq!(Request::handler_list().params, json!({}));
+        let r = Request::pay_system_list();
+        assert_eq!(r.method, "sale.paysystem.list");
+        assert_eq!(r.params["SELECT"], json!(["ID", "NAME", "ACTION_FILE"]));
+        let r = Request::person_type_list(50);
+        assert_eq!(r.method, "sale.persontype.list");
+        assert_eq!(r.params["start"], json!(50));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::model::Origin;
 /// | `conflicting-fields` | `value` with `secret`, or `secret` with a `type` other than VALUE |
 /// | `bad-secret-ref` | a `secret` that is not `env:NAME` or `file:PATH` |
 /// | `duplicate-target` | one (paySystem, personType) declared twice |
+/// | `undeclared-code`, `invalid-option`, `invalid-checkbox`, `unknown-pay-system`, `built-in-pay-system`, `unknown-person-type` | found against the portal by live validation ([`crate::live`]) |
 ///
 /// `origin.line` and `origin.column` are 1-based; both are 0 only for problems about a
 /// whole path (`not-found`, `unreadable`, `no-manifests`).

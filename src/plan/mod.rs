@@ -348,7 +348,9 @@ fn live_equals_value(value: &Value, live: &LiveSetting, key: &FingerprintKey) ->
     }
 }
 
-fn live_equals_recorded(
+/// Whether a live setting still equals what was last applied (`None`: cannot be known).
+/// `paysync drift` uses the same rule as the planner.
+pub(crate) fn live_equals_recorded(
     recorded: &RecordedValue,
     live: &LiveSetting,
     key: &FingerprintKey,

@@ -65,7 +65,7 @@ pub fn render(diagnostics: &Diagnostics, color: bool) -> String {
     let (problems, files) = (diagnostics.0.len(), diagnostics.file_count());
     let _ = writeln!(
         out,
-        "{}error{}{}: {problems} problem{} found in {files} file{}; nothing was sent to the portal{}",
+        "{}error{}{}: {problems} problem{} found in {files} file{}; nothing was written to the portal{}",
         styles.error,
         styles.error.render_reset(),
         styles.emphasis,
@@ -286,7 +286,7 @@ mod tests {
         }]);
         let text = render(&diagnostics, false);
         let expected = format!(
-            "error[unknown-field]: unknown field `setings`\n --> {f}:2:2\n  |\n2 |     setings: {{}}\n  |     ^^^^^^^\n  = help: did you mean `settings`?\nnote: see here\n --> {f}:1:1\n  |\n1 | a: 1\n  | ^\n\nerror: 1 problem found in 1 file; nothing was sent to the portal\n",
+            "error[unknown-field]: unknown field `setings`\n --> {f}:2:2\n  |\n2 |     setings: {{}}\n  |     ^^^^^^^\n  = help: did you mean `settings`?\nnote: see here\n --> {f}:1:1\n  |\n1 | a: 1\n  | ^\n\nerror: 1 problem found in 1 file; nothing was written to the portal\n",
             f = file.display()
         );
         assert_eq!(text, expected);

@@ -3,7 +3,10 @@
 
 pub mod apply_report;
 pub mod diagnostics;
+pub mod drift;
+pub mod manuals;
 pub mod plan_json;
 pub mod plan_markdown;
 pub mod plan_text;
+pub mod progress;
 pub mod terminal;

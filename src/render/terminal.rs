@@ -2,17 +2,21 @@
 //! whether it may be coloured, and the confirmation prompt.
 //!
 //! Colour is decided by anstream (which honours `NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`
-//! and whether the stream is a terminal) unless `--no-color` turns it off.
+//! and whether the stream is a terminal) unless `--no-color` turns it off. `NO_COLOR` wins
+//! over `CLICOLOR_FORCE` (anstream's order): asking for no colour is never overridden.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use anstream::ColorChoice;
+
+use crate::render::progress::ProgressMode;
 
 /// Output streams with their colour decisions.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
     color_stdout: bool,
     color_stderr: bool,
+    progress: ProgressMode,
 }
 
 impl Terminal {
@@ -21,7 +25,18 @@ impl Terminal {
         Terminal {
             color_stdout: allowed(anstream::AutoStream::choice(&io::stdout())),
             color_stderr: allowed(anstream::AutoStream::choice(&io::stderr())),
+            progress: ProgressMode::Off,
         }
+    }
+
+    /// Sets how progress is shown (off unless set; see [`ProgressMode::choose`]).
+    pub fn with_progress(mut self, progress: ProgressMode) -> Terminal {
+        self.progress = progress;
+        self
+    }
+
+    pub fn progress(&self) -> ProgressMode {
+        self.progress
     }
 
     pub fn color_stdout(&self) -> bool {

@@ -73,6 +73,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
             &store,
             client,
             &ResolvedSecrets::default(),
+            &mut apply::NoProgress,
         ))
         .unwrap()
 }

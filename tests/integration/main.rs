@@ -1,12 +1,19 @@
 //! paysync's integration tests: the real binary against the emulator over real HTTP on
 //! 127.0.0.1, one module per feature.
 
+mod ci_examples;
 mod cli;
+mod drift;
+mod exit_codes;
+mod import;
 mod limits;
+mod live_validation;
 mod manifest;
+mod markdown;
 mod oauth;
 mod pipeline;
 mod secrets;
 mod seeds;
 mod state;
 mod support;
+mod terminal;

@@ -66,6 +66,8 @@ impl World {
             "PAYSYNC_STATE",
             "RUST_LOG",
             "CLICOLOR_FORCE",
+            // Set when the tests themselves run in GitHub Actions.
+            "GITHUB_STEP_SUMMARY",
         ] {
             cmd.env_remove(var);
         }

@@ -1,0 +1,579 @@
+//! Live validation: the manifests checked against what the portal declares (`plan
+//! --refresh`, `apply --refresh`, `validate --live`).
+//!
+//! ```text
+//! sale.paysystem.handler.list ─┐
+//! sale.paysystem.list ─────────┼─parse─▶ Catalog ─┐
+//! sale.persontype.list (paged) ┘                  ├─▶ check (pure) ─▶ Diagnostics, located in the manifests
+//! Desired ────────────────────────────────────────┘
+//! ```
+//!
+//! Each problem is a manifest mistake the portal would not report itself, or would report
+//! only at apply time, one target at a time:
+//!
+//! | code | problem |
+//! |---|---|
+//! | `unknown-pay-system` | the pay system does not exist |
+//! | `built-in-pay-system` | the pay system's `ACTION_FILE` is not a REST handler (cash, bank transfer, ...): not manageable through REST |
+//! | `unknown-person-type` | the payer type does not exist (0, the defaults, always does) |
+//! | `undeclared-code` | the handler's `CODES` do not declare the setting: the portal stores it silently and never returns it, a perpetual diff |
+//! | `invalid-option` | a `type: VALUE` setting outside its `ENUM` input's `OPTIONS` |
+//! | `invalid-checkbox` | a `type: VALUE` setting of a `Y/N` input that is neither `Y` nor `N` |
+//!
+//! [`check`] does no I/O; [`fetch`] only reads (three list methods); [`validate`] joins
+//! them. Secret values are never resolved here and never checked: only plain values are.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::bitrix::request::{
+    METHOD_HANDLER_LIST, METHOD_PAY_SYSTEM_LIST, METHOD_PERSON_TYPE_LIST, PERSON_TYPE_PAGE,
+};
+use crate::bitrix::{Client, ClientError, Request};
+use crate::error::Error;
+use crate::manifest::{Diagnostic, Diagnostics};
+use crate::model::{Desired, SOURCE_VALUE, SettingValue};
+
+/// How a handler code takes its value (`CODES[code].INPUT`), as far as it can be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// No `INPUT`, or a type with no fixed set of values (`STRING`, `FILE`, ...).
+    Free,
+    /// `ENUM`: one of the `OPTIONS` keys.
+    Enum(Vec<String>),
+    /// `Y/N`: a checkbox.
+    YesNo,
+}
+
+/// A REST handler (`sale.paysystem.handler.list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    pub code: String,
+    /// Declared setting code (upper-case, as the portal stores them) → its input.
+    pub codes: BTreeMap<String, Input>,
+}
+
+/// A pay system (`sale.paysystem.list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaySystem {
+    pub id: u64,
+    pub name: Option<String>,
+    /// The handler code: a REST handler's `CODE` or a built-in handler.
+    pub action_file: String,
+}
+
+/// What the portal declares, for [`check`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Catalog {
+    pub handlers: Vec<Handler>,
+    pub pay_systems: BTreeMap<u64, PaySystem>,
+    /// `None` when not read (no target names a payer type other than 0).
+    pub person_types: Option<BTreeSet<u64>>,
+}
+
+impl Catalog {
+    /// The REST handler a pay system runs, if its `ACTION_FILE` is one (the portal
+    /// compares handler codes case-insensitively).
+    fn handler_of(&self, pay_system: &PaySystem) -> Option<&Handler> {
+        self.handlers
+            .iter()
+            .find(|h| h.code.eq_ignore_ascii_case(&pay_system.action_file))
+    }
+}
+
+/// Reads the catalog, then checks `desired` against it: `Err(Error::Manifests)` (exit 3)
+/// with every problem, located, when there is any. Sends only reads.
+pub async fn validate(client: &Client, desired: &Desired) -> Result<(), Error> {
+    let need_person_types = desired.targets.keys().any(|t| t.person_type != 0);
+    let catalog = fetch(client, need_person_types).await?;
+    let diagnostics = check(desired, &catalog);
+    if diagnostics.0.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Manifests(diagnostics))
+    }
+}
+
+/// Reads handlers, pay systems and (with `person_types`) every page of payer types.
+pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Error> {
+    tracing::info!("reading handlers and pay systems for live validation");
+    let handlers = parse_handlers(&client.call(&Request::handler_list()).await?)
+        .map_err(|detail| decode(METHOD_HANDLER_LIST, detail))?;
+    let pay_systems = parse_pay_systems(&client.call(&Request::pay_system_list()).await?)
+        .map_err(|detail| decode(METHOD_PAY_SYSTEM_LIST, detail))?;
+    let person_types = if person_types {
+        let mut ids = BTreeSet::new();
+        let mut start = 0;
+        // Pages of 50 until a short one; the bound only stops a portal that never ends.
+        for _ in 0..10_000 {
+            let page = parse_person_types(&client.call(&Request::person_type_list(start)).await?)
+                .map_err(|detail| decode(METHOD_PERSON_TYPE_LIST, detail))?;
+            let full = page.len() >= PERSON_TYPE_PAGE;
+            ids.extend(page);
+            if !full {
+                break;
+            }
+            start += PERSON_TYPE_PAGE;
+        }
+        Some(ids)
+    } else {
+        None
+    };
+    Ok(Catalog {
+        handlers,
+        pay_systems,
+        person_types,
+    })
+}
+
+fn decode(method: &str, detail: String) -> Error {
+    Error::Client(ClientError::Decode {
+        method: method.to_owned(),
+        detail,
+    })
+}
+
+/// An ID the portal may send as a number or a decimal string.
+fn id(value: Option<&Value>) -> Option<u64> {
+    match value? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A PHP array as JSON: a list, or an object keyed by index (or by name).
+fn items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(map) => map.values().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `sale.paysystem.handler.list`'s result: handlers with their `SETTINGS.CODES`.
+pub fn parse_handlers(result: &Value) -> Result<Vec<Handler>, String> {
+    if !matches!(result, Value::Array(_) | Value::Object(_)) {
+        return Err("the handler list is not a list".into());
+    }
+    let mut handlers = Vec::new();
+    for item in items(result) {
+        let Some(code) = text(item.get("CODE")) else {
+            return Err("a handler has no CODE".into());
+        };
+        let codes = match item.get("SETTINGS").and_then(|s| s.get("CODES")) {
+            Some(Value::Object(codes)) => codes
+                .iter()
+                .map(|(name, declared)| (name.to_uppercase(), input(declared)))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        handlers.push(Handler { code, codes });
+    }
+    Ok(handlers)
+}
+
+fn input(declared: &Value) -> Input {
+    let Some(input) = declared.get("INPUT") else {
+        return Input::Free;
+    };
+    let kind = input
+        .get("TYPE")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    match kind.as_str() {
+        "Y/N" => Input::YesNo,
+        "ENUM" => match input.get("OPTIONS") {
+            // `{KEY: label}`: the keys are the values; a plain list holds the values.
+            Some(Value::Object(options)) => Input::Enum(options.keys().cloned().collect()),
+            Some(Value::Array(options)) => {
+                Input::Enum(options.iter().filter_map(|o| text(Some(o))).collect())
+            }
+            _ => Input::Free,
+        },
+        _ => Input::Free,
+    }
+}
+
+/// `sale.paysystem.list`'s result: pay systems by ID.
+pub fn parse_pay_systems(result: &Value) -> Result<BTreeMap<u64, PaySystem>, String> {
+    if !matches!(result, Value::Array(_) | Value::Object(_)) {
+        return Err("the pay-system list is not a list".into());
+    }
+    let mut pay_systems = BTreeMap::new();
+    for item in items(result) {
+        let Some(id) = id(item.get("ID")) else {
+            return Err("a pay system has no numeric ID".into());
+        };
+        pay_systems.insert(
+            id,
+            PaySystem {
+                id,
+                name: text(item.get("NAME")),
+                action_file: text(item.get("ACTION_FILE")).unwrap_or_default(),
+            },
+        );
+    }
+    Ok(pay_systems)
+}
+
+/// One page of `sale.persontype.list`: `{"personTypes": [...]}` (the docs' unwrapped
+/// list is accepted too); the IDs on it.
+pub fn parse_person_types(result: &Value) -> Result<Vec<u64>, String> {
+    let list = match result {
+        Value::Object(map) => map
+            .get("personTypes")
+            .ok_or_else(|| "the answer has no personTypes".to_owned())?,
+        other => other,
+    };
+    items(list)
+        .into_iter()
+        .map(|p| id(p.get("id")).ok_or_else(|| "a payer type has no numeric id".to_owned()))
+        .collect()
+}
+
+/// At most this many names in a help line.
+const LISTED: usize = 12;
+
+fn listing(names: impl IntoIterator<Item = String>) -> String {
+    let names: Vec<String> = names.into_iter().collect();
+    let mut shown = names
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED {
+        shown.push_str(&format!(", and {} more", names.len() - LISTED));
+    }
+    shown
+}
+
+/// Every problem of `desired` against `catalog`, sorted by place. No I/O.
+pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
+    let mut found = Vec::new();
+    for (target, declared) in &desired.targets {
+        if let Some(person_types) = &catalog.person_types
+            && target.person_type != 0
+            && !person_types.contains(&target.person_type)
+        {
+            found.push(
+                Diagnostic::new(
+                    "unknown-person-type",
+                    declared.origin.clone(),
+                    format!(
+                        "payer type {} does not exist on the portal",
+                        target.person_type
+                    ),
+                )
+                .help(format!(
+                    "use an ID from sale.persontype.list ({}), or 0 for the pay system's default settings",
+                    listing(person_types.iter().map(u64::to_string))
+                )),
+            );
+        }
+        let Some(pay_system) = catalog.pay_systems.get(&target.pay_system) else {
+            found.push(
+                Diagnostic::new(
+                    "unknown-pay-system",
+                    declared.origin.clone(),
+                    format!(
+                        "pay system {} does not exist on the portal",
+                        target.pay_system
+                    ),
+                )
+                .help(format!(
+                    "use an ID from sale.paysystem.list: {}",
+                    listing(
+                        catalog
+                            .pay_systems
+                            .values()
+                            .filter(|p| catalog.handler_of(p).is_some())
+                            .map(describe)
+                    )
+                )),
+            );
+            continue;
+        };
+        let Some(handler) = catalog.handler_of(pay_system) else {
+            found.push(
+                Diagnostic::new(
+                    "built-in-pay-system",
+                    declared.origin.clone(),
+                    format!(
+                        "pay system {} uses the built-in handler `{}`, which cannot be managed through REST",
+                        describe(pay_system),
+                        pay_system.action_file
+                    ),
+                )
+                .help(
+                    "paysync manages only pay systems backed by a REST handler \
+                     (sale.paysystem.handler.*); the portal refuses the others with ACCESS_DENIED",
+                ),
+            );
+            continue;
+        };
+        for (code, setting) in &declared.settings {
+            let origin = declared
+                .setting_origins
+                .get(code)
+                .unwrap_or(&declared.origin)
+                .clone();
+            let Some(input) = handler.codes.get(code) else {
+                found.push(
+                    Diagnostic::new(
+                        "undeclared-code",
+                        origin,
+                        format!(
+                            "setting `{code}` is not declared by handler `{}` of pay system {}",
+                            handler.code, target.pay_system
+                        ),
+                    )
+                    .help(format!(
+                        "the portal would store it silently and never return it, so every plan \
+                         would show it again; the handler declares: {}",
+                        listing(handler.codes.keys().cloned())
+                    )),
+                );
+                continue;
+            };
+            // Only literal values are checked: a field source's VALUE names a field, and
+            // a secret is never read here.
+            let SettingValue::Plain(value) = &setting.value else {
+                continue;
+            };
+            if setting.source != SOURCE_VALUE {
+                continue;
+            }
+            match input {
+                Input::Enum(options) if !options.contains(value) => found.push(
+                    Diagnostic::new(
+                        "invalid-option",
+                        origin,
+                        format!(
+                            "`{code}` is {value:?}, which is not an option of handler `{}`",
+                            handler.code
+                        ),
+                    )
+                    .help(format!("use one of: {}", listing(options.iter().cloned()))),
+                ),
+                Input::YesNo if value != "Y" && value != "N" => found.push(
+                    Diagnostic::new(
+                        "invalid-checkbox",
+                        origin,
+                        format!("`{code}` is a Y/N setting, but its value is {value:?}"),
+                    )
+                    .help("write \"Y\" or \"N\""),
+                ),
+                _ => {}
+            }
+        }
+    }
+    Diagnostics::sorted(found)
+}
+
+fn describe(pay_system: &PaySystem) -> String {
+    match &pay_system.name {
+        Some(name) => format!("{} ({name:?})", pay_system.id),
+        None => pay_system.id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{DesiredTarget, Origin, Setting, Target};
+    use crate::secrets::SecretRef;
+
+    fn origin(line: usize) -> Origin {
+        Origin {
+            file: PathBuf::from("m/acme.yaml"),
+            line,
+            column: 3,
+        }
+    }
+
+    fn catalog() -> Catalog {
+        let handlers = parse_handlers(&json!([{
+            "ID": "1", "NAME": "AcmePay", "CODE": "acmepay", "SORT": "100",
+            "SETTINGS": {"CODES": {
+                "REST_SERVICE_ID_IFRAME": {"NAME": "Shop ID"},
+                "REST_SERVICE_KEY_IFRAME": {"NAME": "Secret key"},
+                "PS_WORK_MODE_IFRAME": {"NAME": "Mode", "INPUT": {"TYPE": "ENUM", "OPTIONS": {"TEST": "Test", "REGULAR": "Live"}}},
+                "PS_CHANGE_STATUS_PAY": {"NAME": "Status", "INPUT": {"TYPE": "Y/N"}},
+                "PAYMENT_ID": {"NAME": "Payment number", "DEFAULT": {"PROVIDER_KEY": "PAYMENT", "PROVIDER_VALUE": "ACCOUNT_NUMBER"}}
+            }}
+        }]))
+        .unwrap();
+        let pay_systems = parse_pay_systems(&json!([
+            {"ID": 1, "NAME": "Cash", "ACTION_FILE": "cash"},
+            {"ID": "11", "NAME": "AcmePay card", "ACTION_FILE": "acmepay"},
+        ]))
+        .unwrap();
+        let person_types =
+            parse_person_types(&json!({"personTypes": [{"id": 1}, {"id": "2"}]})).unwrap();
+        Catalog {
+            handlers,
+            pay_systems,
+            person_types: Some(person_types.into_iter().collect()),
+        }
+    }
+
+    fn desired(pay_system: u64, person_type: u64, settings: &[(&str, &str, &str)]) -> Desired {
+        let target = Target {
+            pay_system,
+            person_type,
+        };
+        let mut d = DesiredTarget {
+            target,
+            origin: origin(1),
+            settings: BTreeMap::new(),
+            setting_origins: BTreeMap::new(),
+        };
+        for (i, (code, source, value)) in settings.iter().enumerate() {
+            let value = match value.strip_prefix("secret:") {
+                Some(name) => SettingValue::Secret(SecretRef::Env {
+                    name: name.to_owned(),
+                }),
+                None => SettingValue::Plain((*value).to_owned()),
+            };
+            d.settings.insert(
+                (*code).to_owned(),
+                Setting {
+                    source: (*source).to_owned(),
+                    value,
+                },
+            );
+            d.setting_origins.insert((*code).to_owned(), origin(7 + i));
+        }
+        Desired {
+            targets: BTreeMap::from([(target, d)]),
+        }
+    }
+
+    fn codes(d: &Diagnostics) -> Vec<(&'static str, usize)> {
+        d.0.iter().map(|d| (d.code, d.origin.line)).collect()
+    }
+
+    #[test]
+    fn a_valid_target_has_no_problems() {
+        let d = desired(
+            11,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "VALUE", "REGULAR"),
+                ("PS_CHANGE_STATUS_PAY", "VALUE", "N"),
+                ("PAYMENT_ID", "PAYMENT", "ACCOUNT_NUMBER"),
+                ("REST_SERVICE_KEY_IFRAME", "VALUE", "secret:ACME_KEY"),
+            ],
+        );
+        assert_eq!(check(&d, &catalog()).0, vec![]);
+        // Payer type 0 always exists.
+        assert_eq!(check(&desired(11, 0, &[]), &catalog()).0, vec![]);
+    }
+
+    #[test]
+    fn each_problem_is_found_and_located() {
+        let cases: &[(Desired, &[(&str, usize)])] = &[
+            (desired(99, 1, &[]), &[("unknown-pay-system", 1)]),
+            (
+                desired(1, 1, &[("X", "VALUE", "1")]),
+                &[("built-in-pay-system", 1)],
+            ),
+            (desired(11, 5, &[]), &[("unknown-person-type", 1)]),
+            (
+                desired(11, 1, &[("REST_SERVICE_IDD", "VALUE", "1")]),
+                &[("undeclared-code", 7)],
+            ),
+            (
+                desired(11, 1, &[("PS_WORK_MODE_IFRAME", "VALUE", "LIVE")]),
+                &[("invalid-option", 7)],
+            ),
+            (
+                desired(11, 1, &[("PS_CHANGE_STATUS_PAY", "VALUE", "yes")]),
+                &[("invalid-checkbox", 7)],
+            ),
+            (
+                desired(99, 7, &[]),
+                &[("unknown-person-type", 1), ("unknown-pay-system", 1)],
+            ),
+        ];
+        for (d, want) in cases {
+            assert_eq!(codes(&check(d, &catalog())), *want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn only_literal_values_are_checked() {
+        let d = desired(
+            11,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "INPUT", "ANYTHING"),
+                ("PS_CHANGE_STATUS_PAY", "VALUE", "secret:FLAG"),
+            ],
+        );
+        assert_eq!(check(&d, &catalog()).0, vec![]);
+    }
+
+    #[test]
+    fn handler_codes_match_case_insensitively() {
+        let mut c = catalog();
+        c.handlers[0].code = "AcmePay".into();
+        assert_eq!(check(&desired(11, 1, &[]), &c).0, vec![]);
+    }
+
+    #[test]
+    fn person_types_not_read_are_not_checked() {
+        let mut c = catalog();
+        c.person_types = None;
+        assert_eq!(check(&desired(11, 5, &[]), &c).0, vec![]);
+    }
+
+    #[test]
+    fn messages_name_the_options() {
+        let d = check(
+            &desired(11, 1, &[("PS_WORK_MODE_IFRAME", "VALUE", "LIVE")]),
+            &catalog(),
+        );
+        assert_eq!(
+            d.0[0].message,
+            "`PS_WORK_MODE_IFRAME` is \"LIVE\", which is not an option of handler `acmepay`"
+        );
+        assert_eq!(d.0[0].help.as_deref(), Some("use one of: TEST, REGULAR"));
+    }
+
+    #[test]
+    fn parsing_accepts_php_shapes() {
+        // Options as a list, IDs as strings, an object-keyed list.
+        let h = parse_handlers(&json!({"0": {"CODE": "x", "SETTINGS": {"CODES": {
+            "mode": {"INPUT": {"TYPE": "enum", "OPTIONS": ["A", "B"]}}}}}}))
+        .unwrap();
+        assert_eq!(
+            h[0].codes["MODE"],
+            Input::Enum(vec!["A".into(), "B".into()])
+        );
+        assert!(parse_handlers(&json!("nope")).is_err());
+        assert!(parse_pay_systems(&json!([{"NAME": "no id"}])).is_err());
+        assert_eq!(parse_person_types(&json!([{"id": 3}])).unwrap(), vec![3]);
+        assert!(
+            parse_person_types(&json!({"personTypes": []}))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

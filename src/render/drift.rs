@@ -1,0 +1,352 @@
+//! `paysync drift` output: text for people, versioned JSON for alerting.
+//!
+//! Text: one line per drifted setting, grouped by target, then a summary line:
+//!
+//! ```text
+//! paySystem 11 / personType 1:
+//!   ~ PS_WORK_MODE_IFRAME: "TEST" -> "REGULAR" (changed outside paysync)
+//!   ~ REST_SERVICE_KEY_IFRAME (secret env:ACME_KEY, changed outside paysync)
+//!
+//! Drift: 2 settings in 1 target changed outside paysync (5 settings in 2 targets checked).
+//! ```
+//!
+//! The arrow goes from the live value to the recorded (last-applied) one, as in a plan
+//! with `--refresh`: what `apply --refresh` would write back.
+//!
+//! JSON, format version 1:
+//!
+//! ```json
+//! {"format_version": 1, "portal": "https://example.bitrix24.com",
+//!  "summary": {"drift": true, "targets_checked": 2, "settings_checked": 5,
+//!              "targets_drifted": 1, "drifted": 2, "not_returned": 0},
+//!  "drift": [{"paySystem": 11, "personType": 1, "code": "PS_WORK_MODE_IFRAME",
+//!             "recorded": {"type": "VALUE", "value": "REGULAR"},
+//!             "live": {"type": "VALUE", "value": "TEST"}},
+//!            {"paySystem": 11, "personType": 1, "code": "REST_SERVICE_KEY_IFRAME",
+//!             "recorded": {"type": "VALUE", "secret": "env:ACME_KEY"},
+//!             "live": {"type": "VALUE", "hidden": true}}],
+//!  "not_returned": []}
+//! ```
+//!
+//! A live `type` is null when the portal did not report it, a live `value` null when the
+//! setting is unset. Secret values and fingerprints are never included. Fields may be
+//! added within version 1; a removal or a change of meaning bumps `format_version`.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::drift::DriftReport;
+use crate::model::{LiveSetting, SOURCE_VALUE};
+use crate::state::RecordedValue;
+
+/// The version of the JSON format.
+pub const FORMAT_VERSION: u32 = 1;
+
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+fn quoted(value: &str) -> String {
+    serde_json::to_string(value).expect("strings serialise")
+}
+
+fn shown(source: Option<&str>, value: Option<&str>) -> String {
+    match (source, value) {
+        (_, None) => "(unset)".to_owned(),
+        (Some(s), Some(v)) if s != SOURCE_VALUE => format!("{s}:{v}"),
+        (_, Some(v)) => quoted(v),
+    }
+}
+
+/// The text report.
+pub fn text(report: &DriftReport) -> String {
+    let mut out = String::new();
+    let mut current = None;
+    for d in &report.drifted {
+        if current != Some(d.target) {
+            if current.is_some() {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "{}:", d.target);
+            current = Some(d.target);
+        }
+        match &d.recorded {
+            RecordedValue::Secret { secret, .. } => {
+                let _ = writeln!(
+                    out,
+                    "  ~ {} (secret {secret}, changed outside paysync)",
+                    d.code
+                );
+            }
+            RecordedValue::Plain { source, value } => {
+                let live = shown(d.live.source.as_deref(), d.live.value.as_deref());
+                let _ = writeln!(
+                    out,
+                    "  ~ {}: {live} -> {} (changed outside paysync)",
+                    d.code,
+                    shown(Some(source), Some(value))
+                );
+            }
+        }
+    }
+    if !report.not_returned.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("Not checked (the portal did not return these recorded codes):\n");
+        for (target, code) in &report.not_returned {
+            let _ = writeln!(out, "  ? {code} ({target})");
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let checked = format!(
+        "{} in {} checked",
+        plural(report.settings_checked, "setting"),
+        plural(report.targets_checked, "target")
+    );
+    if report.has_drift() {
+        let _ = writeln!(
+            out,
+            "Drift: {} in {} changed outside paysync ({checked}).",
+            plural(report.drifted.len(), "setting"),
+            plural(report.targets_drifted(), "target"),
+        );
+    } else if report.targets_checked == 0 {
+        out.push_str("No drift: the state records no settings.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "No drift: {} in {} match the last-applied state.",
+            plural(report.settings_checked, "setting"),
+            plural(report.targets_checked, "target")
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    format_version: u32,
+    portal: &'a str,
+    summary: JsonSummary,
+    drift: Vec<JsonDrift<'a>>,
+    not_returned: Vec<JsonCode<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    drift: bool,
+    targets_checked: usize,
+    settings_checked: usize,
+    targets_drifted: usize,
+    drifted: usize,
+    not_returned: usize,
+}
+
+#[derive(Serialize)]
+struct JsonCode<'a> {
+    #[serde(rename = "paySystem")]
+    pay_system: u64,
+    #[serde(rename = "personType")]
+    person_type: u64,
+    code: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonDrift<'a> {
+    #[serde(flatten)]
+    at: JsonCode<'a>,
+    recorded: JsonRecorded<'a>,
+    live: JsonLive<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonRecorded<'a> {
+    Plain {
+        #[serde(rename = "type")]
+        source: &'a str,
+        value: &'a str,
+    },
+    Secret {
+        #[serde(rename = "type")]
+        source: &'a str,
+        secret: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonLive<'a> {
+    Plain {
+        #[serde(rename = "type")]
+        source: Option<&'a str>,
+        value: Option<&'a str>,
+    },
+    Hidden {
+        #[serde(rename = "type")]
+        source: Option<&'a str>,
+        hidden: bool,
+    },
+}
+
+fn live_json(live: &LiveSetting, secret: bool) -> JsonLive<'_> {
+    if secret {
+        JsonLive::Hidden {
+            source: live.source.as_deref(),
+            hidden: true,
+        }
+    } else {
+        JsonLive::Plain {
+            source: live.source.as_deref(),
+            value: live.value.as_deref(),
+        }
+    }
+}
+
+/// The JSON report (pretty-printed, one trailing newline).
+pub fn json(report: &DriftReport) -> String {
+    let drift = report
+        .drifted
+        .iter()
+        .map(|d| {
+            let (recorded, secret) = match &d.recorded {
+                RecordedValue::Plain { source, value } => {
+                    (JsonRecorded::Plain { source, value }, false)
+                }
+                RecordedValue::Secret { source, secret, .. } => {
+                    (JsonRecorded::Secret { source, secret }, true)
+                }
+            };
+            JsonDrift {
+                at: JsonCode {
+                    pay_system: d.target.pay_system,
+                    person_type: d.target.person_type,
+                    code: &d.code,
+                },
+                recorded,
+                live: live_json(&d.live, secret),
+            }
+        })
+        .collect();
+    let not_returned = report
+        .not_returned
+        .iter()
+        .map(|(target, code)| JsonCode {
+            pay_system: target.pay_system,
+            person_type: target.person_type,
+            code,
+        })
+        .collect();
+    let json = JsonReport {
+        format_version: FORMAT_VERSION,
+        portal: &report.portal,
+        summary: JsonSummary {
+            drift: report.has_drift(),
+            targets_checked: report.targets_checked,
+            settings_checked: report.settings_checked,
+            targets_drifted: report.targets_drifted(),
+            drifted: report.drifted.len(),
+            not_returned: report.not_returned.len(),
+        },
+        drift,
+        not_returned,
+    };
+    let mut s = serde_json::to_string_pretty(&json).expect("the report serialises");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::Drifted;
+    use crate::model::Target;
+    use crate::secrets::{FingerprintKey, Redacted};
+
+    const CANARY: &str = "CANARY-live-secret";
+
+    fn report() -> DriftReport {
+        let target = Target {
+            pay_system: 11,
+            person_type: 1,
+        };
+        let key = FingerprintKey::generate();
+        DriftReport {
+            portal: "http://127.0.0.1:1".into(),
+            targets_checked: 2,
+            settings_checked: 5,
+            drifted: vec![
+                Drifted {
+                    target,
+                    code: "MODE".into(),
+                    recorded: RecordedValue::Plain {
+                        source: "VALUE".into(),
+                        value: "REGULAR".into(),
+                    },
+                    live: LiveSetting {
+                        source: Some("VALUE".into()),
+                        value: Some("TEST".into()),
+                        source_known: true,
+                    },
+                },
+                Drifted {
+                    target,
+                    code: "KEY".into(),
+                    recorded: RecordedValue::Secret {
+                        source: "VALUE".into(),
+                        secret: "env:ACME_KEY".into(),
+                        fingerprint: key.fingerprint(&Redacted::new("old".to_owned())),
+                    },
+                    live: LiveSetting {
+                        source: Some("VALUE".into()),
+                        value: Some(CANARY.into()),
+                        source_known: true,
+                    },
+                },
+            ],
+            not_returned: vec![],
+        }
+    }
+
+    #[test]
+    fn text_shows_lines_and_hides_secrets() {
+        let text = text(&report());
+        assert_eq!(
+            text,
+            "paySystem 11 / personType 1:\n\
+             \x20 ~ MODE: \"TEST\" -> \"REGULAR\" (changed outside paysync)\n\
+             \x20 ~ KEY (secret env:ACME_KEY, changed outside paysync)\n\
+             \n\
+             Drift: 2 settings in 1 target changed outside paysync (5 settings in 2 targets checked).\n"
+        );
+    }
+
+    #[test]
+    fn json_is_versioned_and_hides_secrets() {
+        let s = json(&report());
+        assert!(!s.contains(CANARY), "{s}");
+        assert!(!s.contains("hmac"), "{s}");
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["summary"]["drifted"], 2);
+        assert_eq!(v["drift"][0]["code"], "MODE");
+        assert_eq!(v["drift"][0]["live"]["value"], "TEST");
+        assert_eq!(v["drift"][0]["recorded"]["value"], "REGULAR");
+        assert_eq!(v["drift"][1]["live"]["hidden"], true);
+        assert_eq!(v["drift"][1]["recorded"]["secret"], "env:ACME_KEY");
+    }
+
+    #[test]
+    fn no_drift_line() {
+        let mut r = report();
+        r.drifted.clear();
+        assert_eq!(
+            text(&r),
+            "No drift: 5 settings in 2 targets match the last-applied state.\n"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Live validation (`validate --live`, `plan --refresh`, `apply --refresh`): manifest
+//! mistakes only the portal can reveal, each located at file:line:col, exit 3, nothing
+//! written.
+
+use paysync_emulator::{PersonTypeSeed, Seed};
+
+use crate::support::World;
+
+/// Every problem once, at known places.
+const BAD: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 11
+personType: 1
+settings:
+  PS_WORK_MODE_IFRAME: LIVE
+  PS_CHANGE_STATUS_PAY: \"yes\"
+  REST_SERVICE_IDD: \"00412\"
+  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }
+---
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 99
+personType: 0
+settings:
+  PS_WORK_MODE_IFRAME: TEST
+---
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 1
+personType: 1
+settings:
+  PS_WORK_MODE_IFRAME: TEST
+---
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 12
+personType: 7
+settings:
+  PS_WORK_MODE_IFRAME: TEST
+";
+
+/// (code, place) of each problem in `BAD`.
+const EXPECTED: &[(&str, &str)] = &[
+    ("invalid-option", "m/bad.yaml:6:3"),
+    ("invalid-checkbox", "m/bad.yaml:7:3"),
+    ("undeclared-code", "m/bad.yaml:8:3"),
+    ("unknown-pay-system", "m/bad.yaml:11:1"),
+    ("built-in-pay-system", "m/bad.yaml:18:1"),
+    ("unknown-person-type", "m/bad.yaml:25:1"),
+];
+
+const GOOD: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 11
+personType: 1
+settings:
+  PS_WORK_MODE_IFRAME: REGULAR
+  PS_CHANGE_STATUS_PAY: N
+  REST_SERVICE_ID_IFRAME: \"00412\"
+  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }
+  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
+---
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 12
+personType: 0
+settings:
+  PS_WORK_MODE_IFRAME: TEST
+";
+
+const READS: &[&str] = &[
+    "sale.paysystem.handler.list",
+    "sale.paysystem.list",
+    "sale.persontype.list",
+    "sale.paysystem.settings.get",
+    "batch",
+];
+
+/// Asserts each expected problem is reported at its place, and the run wrote nothing.
+#[track_caller]
+fn assert_reported(w: &World, stderr: &str) {
+    for (code, place) in EXPECTED {
+        assert!(
+            stderr.contains(&format!("error[{code}]")),
+            "missing {code}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("--> {place}")),
+            "{code} not at {place}:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("6 problems found in 1 file"), "{stderr}");
+    assert!(w.updates().is_empty(), "a write was sent");
+    for r in w.requests() {
+        assert!(READS.contains(&r.method.as_str()), "sent {}", r.method);
+        for c in &r.batch {
+            assert_eq!(c.method, "sale.paysystem.settings.get");
+        }
+    }
+    assert!(!w.path("paysync.state.json").exists(), "state written");
+    assert!(!w.path("paysync.state.json.lock").exists(), "lock left");
+}
+
+#[test]
+fn validate_live_reports_each_problem_with_its_place() {
+    let w = World::new();
+    w.write("m/bad.yaml", BAD);
+    let out = w.run(&["validate", "--live", "m"]);
+    out.expect_code(3);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert_reported(&w, &out.stderr);
+    // The messages say what is wrong.
+    for text in [
+        "`PS_WORK_MODE_IFRAME` is \"LIVE\", which is not an option of handler `acmepay`",
+        "use one of: TEST, REGULAR",
+        "`PS_CHANGE_STATUS_PAY` is a Y/N setting, but its value is \"yes\"",
+        "setting `REST_SERVICE_IDD` is not declared by handler `acmepay` of pay system 11",
+        "pay system 99 does not exist on the portal",
+        "pay system 1 (\"Cash\") uses the built-in handler `cash`",
+        "payer type 7 does not exist on the portal",
+    ] {
+        assert!(
+            out.stderr.contains(text),
+            "missing {text:?}:\n{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn validate_without_live_stays_offline() {
+    let w = World::new();
+    w.write("m/bad.yaml", BAD);
+    w.run(&["validate", "m"]).expect_code(0);
+    assert!(w.requests().is_empty());
+}
+
+#[test]
+fn validate_live_accepts_a_good_manifest_with_only_reads() {
+    let w = World::new();
+    w.write("m/good.yaml", GOOD);
+    let out = w.run(&["validate", "--live", "m"]);
+    out.expect_code(0);
+    assert!(out.stdout.starts_with("Valid: 2 targets"), "{}", out.stdout);
+    let methods: Vec<String> = w.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(
+        methods,
+        [
+            "sale.paysystem.handler.list",
+            "sale.paysystem.list",
+            "sale.persontype.list"
+        ]
+    );
+}
+
+#[test]
+fn plan_refresh_reports_each_problem_and_saves_no_plan() {
+    let w = World::new();
+    w.write("m/bad.yaml", BAD);
+    let out = w.run(&["plan", "--refresh", "--out", "saved.json", "m"]);
+    out.expect_code(3);
+    assert_reported(&w, &out.stderr);
+    assert!(!w.path("saved.json").exists(), "a plan was saved");
+}
+
+#[test]
+fn apply_refresh_reports_each_problem_and_writes_nothing() {
+    let w = World::new();
+    w.write("m/bad.yaml", BAD);
+    let out = w.run(&["apply", "--refresh", "--auto-approve", "m"]);
+    out.expect_code(3);
+    assert_reported(&w, &out.stderr);
+    assert!(w.portal.settings(11, 1).is_empty());
+}
+
+#[test]
+fn plan_refresh_with_a_good_manifest_still_plans() {
+    let w = World::new();
+    w.write("m/good.yaml", GOOD);
+    let out = w.run(&["plan", "--refresh", "m"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("+ PS_WORK_MODE_IFRAME"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn payer_types_are_read_page_by_page() {
+    let mut seed = Seed::demo();
+    for id in 3..=60 {
+        seed.person_types.push(PersonTypeSeed {
+            id,
+            name: format!("Type {id}"),
+            sort: None,
+            code: None,
+            registry_type: None,
+            active: None,
+            xml_id: None,
+        });
+    }
+    let w = World::with_seed(seed);
+    let doc = |pt: u64| {
+        format!(
+            "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: {pt}\nsettings:\n  PS_WORK_MODE_IFRAME: TEST\n"
+        )
+    };
+    w.write("ok/a.yaml", &doc(57));
+    w.run(&["validate", "--live", "ok"]).expect_code(0);
+    let pages: Vec<serde_json::Value> = w
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "sale.persontype.list")
+        .map(|r| r.params)
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+
+    w.write("bad/a.yaml", &doc(61));
+    let out = w.run(&["validate", "--live", "bad"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("error[unknown-person-type]"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--> bad/a.yaml:1:1"), "{}", out.stderr);
+}

@@ -1,0 +1,124 @@
+//! The pull-request plan through the binary: `--format markdown`, and the copy appended to
+//! `$GITHUB_STEP_SUMMARY` whatever the format. (The layout, escaping and size budget are
+//! snapshot-tested in `src/render/plan_markdown.rs`.)
+
+use paysync::render::plan_markdown::{GITHUB_COMMENT_LIMIT, MARKER};
+
+use crate::support::{CANARY, World, manifest};
+
+const WITH_SECRET: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 11
+personType: 1
+settings:
+  PS_WORK_MODE_IFRAME: REGULAR
+  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
+";
+
+#[test]
+fn markdown_plan_shows_a_changed_secret_by_reference_only() {
+    let w = World::new();
+    w.write("m/acme.yaml", WITH_SECRET);
+    let applied = w
+        .paysync()
+        .env("ACME_KEY", CANARY)
+        .args(["apply", "--auto-approve", "m"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{applied:?}");
+    w.write(
+        "m/acme.yaml",
+        &WITH_SECRET.replace("REGULAR", "TEST<br>|`x`"),
+    );
+    let out = w
+        .paysync()
+        .env("ACME_KEY", format!("{CANARY}-v2"))
+        .args(["plan", "--format", "markdown", "--detailed-exitcode", "m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let md = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(md.starts_with(&format!("{MARKER}\n")), "{md}");
+    assert!(
+        md.contains("**Plan: 1 target to change, 2 settings (0 to add, 2 to change).**"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| paySystem 11 / personType 1 | 0 | 2 | 0 | 1 | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("! REST_SERVICE_KEY_IFRAME (secret env:ACME_KEY, changed)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("! PS_WORK_MODE_IFRAME: \"REGULAR\" -> \"TEST<br>|`x`\""),
+        "{md}"
+    );
+    assert!(
+        md.contains("<details><summary>paySystem 11 / personType 1 (m/acme.yaml&#58;1)</summary>"),
+        "{md}"
+    );
+    assert!(!md.contains(CANARY) && !stderr.contains(CANARY));
+    assert!(md.chars().count() <= GITHUB_COMMENT_LIMIT);
+}
+
+#[test]
+fn plan_appends_the_markdown_to_the_github_step_summary_whatever_the_format() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    let summary = w.write("summary.md", "## An earlier step\n");
+    for format in ["text", "json"] {
+        let out = w
+            .paysync()
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .args(["plan", "--format", format, "m.yaml"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !stdout.contains(MARKER),
+            "stdout keeps its format: {stdout}"
+        );
+    }
+    let written = w.read("summary.md");
+    assert!(
+        written.starts_with("## An earlier step\n\n<!-- paysync-plan -->\n"),
+        "appended, not overwritten: {written}"
+    );
+    assert_eq!(written.matches(MARKER).count(), 2, "{written}");
+    assert_eq!(
+        written
+            .matches("**Plan: 1 target to change, 1 setting (1 to add, 0 to change).**")
+            .count(),
+        2,
+        "{written}"
+    );
+    assert!(w.requests().is_empty());
+}
+
+#[test]
+fn an_unwritable_step_summary_is_a_warning_not_a_failed_plan() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    // A directory cannot be opened for appending.
+    std::fs::create_dir(w.path("summary-dir")).unwrap();
+    let out = w
+        .paysync()
+        .env("GITHUB_STEP_SUMMARY", w.path("summary-dir"))
+        .args(["plan", "--detailed-exitcode", "m.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("GITHUB_STEP_SUMMARY"), "{stderr}");
+}
