@@ -285,13 +285,26 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
             return Err(Error::Cancelled);
         }
     }
+    execute_and_report(&rt, &plan, &mut state, &store, &client, &secrets, term)
+}
+
+/// Applies `plan` with progress on stderr, then reports how it went.
+fn execute_and_report(
+    rt: &tokio::runtime::Runtime,
+    plan: &Plan,
+    state: &mut LastApplied,
+    store: &StateStore,
+    client: &Client,
+    secrets: &ResolvedSecrets,
+    term: &Terminal,
+) -> Result<i32, Error> {
     let mut progress = ApplyProgress::new(term);
     let report = rt.block_on(apply::execute(
-        &plan,
-        &mut state,
-        &store,
-        &client,
-        &secrets,
+        plan,
+        state,
+        store,
+        client,
+        secrets,
         &mut progress,
     ))?;
     drop(progress);
@@ -389,15 +402,13 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
         return Ok(exit::SUCCESS);
     }
     let rt = runtime()?;
-    let mut progress = ApplyProgress::new(term);
-    let report = rt.block_on(apply::execute(
+    execute_and_report(
+        &rt,
         &saved.plan,
         &mut state,
         &store,
         &client,
         &secrets,
-        &mut progress,
-    ))?;
-    drop(progress);
-    finish(report, term)
+        term,
+    )
 }
