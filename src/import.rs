@@ -39,12 +39,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde_json::{Value, json};
-
 use crate::app::{check_portal, connect, plural, runtime};
-use crate::bitrix::{Client, Request};
 use crate::cli::{PortalArgs, StateArgs};
 use crate::error::{Error, exit};
+use crate::live::{self, DeclaredCode, PaySystem};
 use crate::model::{LiveSetting, SOURCE_VALUE, Target};
 use crate::render::terminal::Terminal;
 use crate::secrets::Redacted;
@@ -53,9 +51,6 @@ use crate::state::{LastApplied, RecordedValue};
 
 /// Words that make a setting look secret (in its code or its handler `NAME`).
 const SECRET_WORDS: [&str; 4] = ["KEY", "SECRET", "PASSWORD", "TOKEN"];
-
-/// `sale.persontype.list` pages have a fixed size (bitrix24-api.md §5.12).
-const PERSON_TYPE_PAGE: usize = 50;
 
 /// Arguments of `paysync import`.
 #[derive(Debug, clap::Args)]
@@ -146,22 +141,6 @@ pub enum ImportError {
     },
     #[error("{} already exists; pass --force to overwrite it", path.display())]
     Exists { path: PathBuf },
-    #[error("unexpected answer from {method}: {detail}")]
-    Decode { method: String, detail: String },
-}
-
-/// One `CODES` entry of a REST handler, as far as import needs it.
-#[derive(Debug, Default)]
-struct CodeInfo {
-    name: Option<String>,
-    /// `DEFAULT` as (PROVIDER_KEY, PROVIDER_VALUE).
-    default: Option<(String, String)>,
-}
-
-#[derive(Debug)]
-struct PaySystem {
-    name: Option<String>,
-    action_file: String,
 }
 
 /// One setting as it will be written.
@@ -189,13 +168,21 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
     let explicit = explicit_targets(args)?;
     let client = connect(args.portal.rate)?;
     let rt = runtime()?;
-    let (handlers, pay_systems) = rt.block_on(read_catalogue(&client))?;
+    // Payer types are needed only to enumerate targets for --all.
+    let catalog = rt.block_on(live::fetch(&client, args.all))?;
+    let pay_systems = &catalog.pay_systems;
+    // Handler code → its declared codes (exact code, as ACTION_FILE names it).
+    let handlers: BTreeMap<&str, &BTreeMap<String, DeclaredCode>> = catalog
+        .handlers
+        .iter()
+        .map(|h| (h.code.as_str(), &h.codes))
+        .collect();
 
     let targets: Vec<Target> = if args.all {
-        let person_types = rt.block_on(read_person_types(&client))?;
+        let person_types = catalog.person_types.clone().unwrap_or_default();
         let mut targets = Vec::new();
-        for (id, ps) in &pay_systems {
-            if !handlers.contains_key(&ps.action_file) {
+        for (id, ps) in pay_systems {
+            if !handlers.contains_key(ps.action_file.as_str()) {
                 tracing::debug!(pay_system = id, action_file = %ps.action_file, "skipping a pay system with a built-in handler");
                 continue;
             }
@@ -214,7 +201,7 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
                 .ok_or(ImportError::NoSuchPaySystem {
                     pay_system: t.pay_system,
                 })?;
-            if !handlers.contains_key(&ps.action_file) {
+            if !handlers.contains_key(ps.action_file.as_str()) {
                 return Err(ImportError::NotRestHandler {
                     pay_system: t.pay_system,
                     action_file: ps.action_file.clone(),
@@ -263,7 +250,7 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
         );
     }
     for (target, settings) in &live {
-        let codes = &handlers[&pay_systems[&target.pay_system].action_file];
+        let codes = handlers[pay_systems[&target.pay_system].action_file.as_str()];
         let baseline = (!args.include_inherited).then(|| {
             let defaults = live.get(&Target {
                 pay_system: target.pay_system,
@@ -404,126 +391,12 @@ fn explicit_targets(args: &ImportArgs) -> Result<Vec<Target>, ImportError> {
     Ok(targets)
 }
 
-type Handlers = BTreeMap<String, BTreeMap<String, CodeInfo>>;
-
-/// The REST handlers (code → their `CODES`) and every pay system.
-async fn read_catalogue(client: &Client) -> Result<(Handlers, BTreeMap<u64, PaySystem>), Error> {
-    const HANDLER_LIST: &str = "sale.paysystem.handler.list";
-    const PAYSYSTEM_LIST: &str = "sale.paysystem.list";
-    let decode = |method: &str, detail: &str| ImportError::Decode {
-        method: method.into(),
-        detail: detail.into(),
-    };
-    let result = client.call(&Request::new(HANDLER_LIST, json!({}))).await?;
-    let mut handlers = Handlers::new();
-    for h in list_items(&result) {
-        let Some(code) = h.get("CODE").and_then(Value::as_str) else {
-            return Err(decode(HANDLER_LIST, "a handler without CODE").into());
-        };
-        let mut codes = BTreeMap::new();
-        if let Some(Value::Object(map)) = h.get("SETTINGS").and_then(|s| s.get("CODES")) {
-            for (c, d) in map {
-                let text = |v: Option<&Value>| v.and_then(scalar_text);
-                let default = d.get("DEFAULT").and_then(|d| {
-                    Some((text(d.get("PROVIDER_KEY"))?, text(d.get("PROVIDER_VALUE"))?))
-                });
-                codes.insert(
-                    c.to_uppercase(),
-                    CodeInfo {
-                        name: text(d.get("NAME")),
-                        default,
-                    },
-                );
-            }
-        }
-        handlers.insert(code.to_owned(), codes);
-    }
-
-    let result = client
-        .call(&Request::new(
-            PAYSYSTEM_LIST,
-            json!({"SELECT": ["ID", "NAME", "ACTION_FILE"], "ORDER": {"ID": "ASC"}}),
-        ))
-        .await?;
-    let mut pay_systems = BTreeMap::new();
-    for p in list_items(&result) {
-        let id = p
-            .get("ID")
-            .and_then(scalar_text)
-            .and_then(|s| s.parse().ok());
-        let Some(id) = id else {
-            return Err(decode(PAYSYSTEM_LIST, "a pay system without a numeric ID").into());
-        };
-        pay_systems.insert(
-            id,
-            PaySystem {
-                name: p.get("NAME").and_then(scalar_text),
-                action_file: p
-                    .get("ACTION_FILE")
-                    .and_then(scalar_text)
-                    .unwrap_or_default(),
-            },
-        );
-    }
-    Ok((handlers, pay_systems))
-}
-
-/// Every payer type ID, page by page (`start`), until a page has fewer than 50 rows.
-async fn read_person_types(client: &Client) -> Result<Vec<u64>, Error> {
-    const METHOD: &str = "sale.persontype.list";
-    let mut ids = BTreeSet::new();
-    for page in 0.. {
-        let start = page * PERSON_TYPE_PAGE;
-        let result = client
-            .call(&Request::new(
-                METHOD,
-                json!({"select": ["id"], "order": {"id": "asc"}, "start": start}),
-            ))
-            .await?;
-        let rows = result.get("personTypes").ok_or(ImportError::Decode {
-            method: METHOD.into(),
-            detail: "no personTypes in the result".into(),
-        })?;
-        let rows = list_items(rows);
-        for row in &rows {
-            if let Some(id) = row
-                .get("id")
-                .and_then(scalar_text)
-                .and_then(|s| s.parse().ok())
-            {
-                ids.insert(id);
-            }
-        }
-        if rows.len() < PERSON_TYPE_PAGE {
-            break;
-        }
-    }
-    Ok(ids.into_iter().collect())
-}
-
-/// The items of a list result: a JSON array, or an object (PHP array with odd keys).
-fn list_items(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(items) => items.iter().collect(),
-        Value::Object(map) => map.values().collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// What each code of `target` would show without a mapping of its own: personType 0's
 /// value when that target was read too, otherwise the handler's `DEFAULT`.
 fn inherited(
     target: Target,
     defaults: Option<&BTreeMap<String, LiveSetting>>,
-    codes: &BTreeMap<String, CodeInfo>,
+    codes: &BTreeMap<String, DeclaredCode>,
 ) -> BTreeMap<String, LiveSetting> {
     match defaults {
         Some(d) if target.person_type != 0 => d.clone(),
@@ -555,7 +428,7 @@ fn is_upper_ident(s: &str, first_digit_ok: bool) -> bool {
 fn document(
     target: Target,
     settings: &BTreeMap<String, LiveSetting>,
-    codes: &BTreeMap<String, CodeInfo>,
+    codes: &BTreeMap<String, DeclaredCode>,
     baseline: Option<&BTreeMap<String, LiveSetting>>,
     extra_secrets: &BTreeSet<String>,
 ) -> Document {

@@ -50,8 +50,18 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handler {
     pub code: String,
-    /// Declared setting code (upper-case, as the portal stores them) → its input.
-    pub codes: BTreeMap<String, Input>,
+    /// Declared setting code (upper-case, as the portal stores them) → its declaration.
+    pub codes: BTreeMap<String, DeclaredCode>,
+}
+
+/// One entry of a handler's `SETTINGS.CODES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredCode {
+    pub input: Input,
+    /// `NAME`, the label shown in the portal.
+    pub name: Option<String>,
+    /// `DEFAULT` as (`PROVIDER_KEY`, `PROVIDER_VALUE`).
+    pub default: Option<(String, String)>,
 }
 
 /// A pay system (`sale.paysystem.list`).
@@ -97,26 +107,13 @@ pub async fn validate(client: &Client, desired: &Desired) -> Result<(), Error> {
 
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
 pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Error> {
-    tracing::info!("reading handlers and pay systems for live validation");
+    tracing::info!("reading handlers and pay systems");
     let handlers = parse_handlers(&client.call(&Request::handler_list()).await?)
         .map_err(|detail| decode(METHOD_HANDLER_LIST, detail))?;
     let pay_systems = parse_pay_systems(&client.call(&Request::pay_system_list()).await?)
         .map_err(|detail| decode(METHOD_PAY_SYSTEM_LIST, detail))?;
     let person_types = if person_types {
-        let mut ids = BTreeSet::new();
-        let mut start = 0;
-        // Pages of 50 until a short one; the bound only stops a portal that never ends.
-        for _ in 0..10_000 {
-            let page = parse_person_types(&client.call(&Request::person_type_list(start)).await?)
-                .map_err(|detail| decode(METHOD_PERSON_TYPE_LIST, detail))?;
-            let full = page.len() >= PERSON_TYPE_PAGE;
-            ids.extend(page);
-            if !full {
-                break;
-            }
-            start += PERSON_TYPE_PAGE;
-        }
-        Some(ids)
+        Some(read_person_types(client).await?)
     } else {
         None
     };
@@ -125,6 +122,24 @@ pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Error
         pay_systems,
         person_types,
     })
+}
+
+/// Every payer type ID of `sale.persontype.list`, page by page.
+pub async fn read_person_types(client: &Client) -> Result<BTreeSet<u64>, Error> {
+    let mut ids = BTreeSet::new();
+    let mut start = 0;
+    // Pages of 50 until a short one; the bound only stops a portal that never ends.
+    for _ in 0..10_000 {
+        let page = parse_person_types(&client.call(&Request::person_type_list(start)).await?)
+            .map_err(|detail| decode(METHOD_PERSON_TYPE_LIST, detail))?;
+        let full = page.len() >= PERSON_TYPE_PAGE;
+        ids.extend(page);
+        if !full {
+            break;
+        }
+        start += PERSON_TYPE_PAGE;
+    }
+    Ok(ids)
 }
 
 fn decode(method: &str, detail: String) -> Error {
@@ -173,13 +188,24 @@ pub fn parse_handlers(result: &Value) -> Result<Vec<Handler>, String> {
         let codes = match item.get("SETTINGS").and_then(|s| s.get("CODES")) {
             Some(Value::Object(codes)) => codes
                 .iter()
-                .map(|(name, declared)| (name.to_uppercase(), input(declared)))
+                .map(|(name, declared)| (name.to_uppercase(), declared_code(declared)))
                 .collect(),
             _ => BTreeMap::new(),
         };
         handlers.push(Handler { code, codes });
     }
     Ok(handlers)
+}
+
+fn declared_code(declared: &Value) -> DeclaredCode {
+    let default = declared
+        .get("DEFAULT")
+        .and_then(|d| Some((text(d.get("PROVIDER_KEY"))?, text(d.get("PROVIDER_VALUE"))?)));
+    DeclaredCode {
+        input: input(declared),
+        name: text(declared.get("NAME")),
+        default,
+    }
 }
 
 fn input(declared: &Value) -> Input {
@@ -329,7 +355,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
                 .get(code)
                 .unwrap_or(&declared.origin)
                 .clone();
-            let Some(input) = handler.codes.get(code) else {
+            let Some(DeclaredCode { input, .. }) = handler.codes.get(code) else {
                 found.push(
                     Diagnostic::new(
                         "undeclared-code",
@@ -564,7 +590,7 @@ mod tests {
             "mode": {"INPUT": {"TYPE": "enum", "OPTIONS": ["A", "B"]}}}}}}))
         .unwrap();
         assert_eq!(
-            h[0].codes["MODE"],
+            h[0].codes["MODE"].input,
             Input::Enum(vec!["A".into(), "B".into()])
         );
         assert!(parse_handlers(&json!("nope")).is_err());
