@@ -11,7 +11,7 @@ use crate::error::{Error, exit};
 use crate::manifest;
 use crate::model::{Desired, Live, Target};
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
-use crate::plan::{self, DesiredValues, Plan, Value};
+use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
 use crate::render::progress::{ApplyProgress, ReadingLive};
 use crate::render::terminal::Terminal;
 use crate::render::{apply_report, plan_json, plan_markdown, plan_text};
@@ -172,8 +172,13 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     let had_state = existing.is_some();
     let last = existing.unwrap_or_default();
     let key = last.fingerprint_key.clone();
-    // Secrets that can be read now are compared by fingerprint; the others are "not checked".
-    let values = DesiredValues::new(&desired, |r| r.resolve().ok().map(|v| key.fingerprint(&v)));
+    // Secrets that can be read now are compared by fingerprint; the others are "not
+    // checked", and an empty one is shown as such and ends the plan with an error.
+    let values = DesiredValues::new(&desired, |r| match r.resolve() {
+        Ok(v) => SecretCheck::Checked(key.fingerprint(&v)),
+        Err(e) if e.is_empty_value() => SecretCheck::Empty,
+        Err(_) => SecretCheck::Unreadable,
+    });
     let live = if args.refresh {
         let client = connect(args.portal.rate)?;
         check_portal(&store, &last, &client.portal())?;
@@ -205,6 +210,14 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
                 "cannot append the plan to GITHUB_STEP_SUMMARY"
             );
         }
+    }
+    // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where
+    // it is used, and no saved plan is written that apply would refuse.
+    let empty = plan.empty_secret_refs();
+    if !empty.is_empty() {
+        return Err(Error::EmptySecrets {
+            references: empty.iter().map(ToString::to_string).collect(),
+        });
     }
     if let Some(out) = &args.out {
         let saved = SavedPlan {
@@ -259,7 +272,11 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
         .collect();
     let secrets = ResolvedSecrets::resolve(refs).map_err(Error::Secrets)?;
     let key = state.fingerprint_key.clone();
-    let values = DesiredValues::new(&desired, |r| secrets.fingerprint(r, &key));
+    let values = DesiredValues::new(&desired, |r| {
+        secrets
+            .fingerprint(r, &key)
+            .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
+    });
 
     let rt = runtime()?;
     let live = if args.refresh {

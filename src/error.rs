@@ -37,6 +37,15 @@ pub enum Error {
     Client(#[from] ClientError),
     #[error("{}", secrets_message(.0))]
     Secrets(Vec<ResolveError>),
+    /// `plan` found secrets set but empty: the plan is shown, but apply would refuse it.
+    #[error(
+        "{} empty: {}; apply sends nothing while a secret it needs is empty. Set {}, or write \
+         a literal `value: \"\"` to clear a key on purpose",
+        if references.len() == 1 { "1 secret is".to_owned() } else { format!("{} secrets are", references.len()) },
+        references.join(", "),
+        if references.len() == 1 { "it" } else { "them" }
+    )]
+    EmptySecrets { references: Vec<String> },
     #[error(
         "the state file {} was made for {state_portal}, but the credentials point at {portal}; use the state file of that portal (--state)",
         state.display()

@@ -57,6 +57,22 @@ pub enum ResolveError {
     },
     #[error("secret file:{written} ({}) is not valid UTF-8", path.display())]
     FileNotUnicode { written: String, path: PathBuf },
+    /// The variable is set to `""`, or the file is empty (after the one trailing newline
+    /// is stripped). CI systems turn a missing, renamed or unexposed secret into an empty
+    /// variable, so an empty value is never taken as the secret (SPEC §5): clearing a key
+    /// on purpose is done with a literal `value: ""`.
+    #[error(
+        "secret {reference} is empty (a CI system gives an empty value for a missing, renamed or \
+         unexposed secret); set it, or write a literal `value: \"\"` to clear the key on purpose"
+    )]
+    Empty { reference: String },
+}
+
+impl ResolveError {
+    /// Whether the secret was found but empty (as opposed to missing or unreadable).
+    pub fn is_empty_value(&self) -> bool {
+        matches!(self, ResolveError::Empty { .. })
+    }
 }
 
 impl SecretRef {
@@ -89,8 +105,19 @@ impl SecretRef {
         }
     }
 
-    /// Reads the secret's value now.
+    /// Reads the secret's value now. An empty value is an error ([`ResolveError::Empty`]),
+    /// never a value.
     pub fn resolve(&self) -> Result<Redacted<String>, ResolveError> {
+        let value = self.read()?;
+        if value.expose().is_empty() {
+            return Err(ResolveError::Empty {
+                reference: self.to_string(),
+            });
+        }
+        Ok(value)
+    }
+
+    fn read(&self) -> Result<Redacted<String>, ResolveError> {
         match self {
             SecretRef::Env { name } => match std::env::var(name) {
                 Ok(value) => Ok(Redacted::new(value)),
@@ -260,6 +287,26 @@ mod tests {
             k1.fingerprint(&Redacted::new("other".into()))
         );
         assert!(!format!("{:?}", k1.fingerprint(&v)).contains("s3cret"));
+    }
+
+    #[test]
+    fn empty_secrets_are_errors_not_values() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("empty", ""), ("newline", "\n"), ("crlf", "\r\n")] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            let r = SecretRef::parse(&format!("file:{name}"), dir.path()).unwrap();
+            let e = r.resolve().unwrap_err();
+            assert!(e.is_empty_value(), "{name}: {e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("secret file:{name} is empty")),
+                "{e}"
+            );
+        }
+        // A value of one space is a value.
+        std::fs::write(dir.path().join("space"), " \n").unwrap();
+        let r = SecretRef::parse("file:space", dir.path()).unwrap();
+        assert_eq!(r.resolve().unwrap().expose(), " ");
     }
 
     #[test]

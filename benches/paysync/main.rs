@@ -109,12 +109,12 @@ fn child(mode: &str) {
             format!("{docs} documents")
         }
         "plan" => {
-            use paysync::plan::{self, DesiredValues};
+            use paysync::plan::{self, DesiredValues, SecretCheck};
             let desired =
                 paysync::manifest::load(std::slice::from_ref(&dir)).expect("valid manifests");
             let last = paysync::state::LastApplied::new();
             let key = last.fingerprint_key.clone();
-            let values = DesiredValues::new(&desired, |_| None);
+            let values = DesiredValues::new(&desired, |_| SecretCheck::Unreadable);
             let plan = plan::compute(&values, &last.targets, None, &key);
             let text = paysync::render::plan_text::render(&plan, false);
             let summary = plan.summary();

@@ -27,13 +27,16 @@ pub enum Value {
         value: String,
     },
     /// A secret reference; `fingerprint` is `None` when the secret could not be resolved
-    /// ("not checked").
+    /// ("not checked"), and `empty` says it was found but empty, which apply refuses
+    /// (SPEC §5: an empty value is never written through a reference).
     Secret {
         #[serde(rename = "type")]
         source: String,
         secret: SecretRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fingerprint: Option<Fingerprint>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        empty: bool,
     },
     /// A value read from the portal (`source` is `None` when the portal did not say).
     Live {
@@ -60,6 +63,7 @@ impl Value {
                 source,
                 secret,
                 fingerprint: planned,
+                ..
             } => Some(RecordedValue::Secret {
                 source: source.clone(),
                 secret: secret.to_string(),
@@ -88,8 +92,26 @@ impl Value {
                     },
                 ),
                 fingerprint: Some(fingerprint.clone()),
+                empty: false,
             },
         }
+    }
+
+    /// Why a secret's value was not compared at plan time, as plans show it: `not
+    /// checked` (unreadable) or `empty`; `None` for a checked secret or a non-secret.
+    pub fn unchecked_reason(&self) -> Option<&'static str> {
+        match self {
+            Value::Secret { empty: true, .. } => Some("empty"),
+            Value::Secret {
+                fingerprint: None, ..
+            } => Some("not checked"),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a secret found empty at plan time.
+    pub fn is_empty_secret(&self) -> bool {
+        matches!(self, Value::Secret { empty: true, .. })
     }
 
     fn is_secret(&self) -> bool {
@@ -180,6 +202,9 @@ pub struct Summary {
     pub not_checked: usize,
     /// Codes recorded in the state without a write (live already equals desired).
     pub to_record: usize,
+    /// Settings whose secret was found empty at plan time: apply refuses to run until
+    /// they are set.
+    pub empty_secrets: usize,
 }
 
 impl Summary {
@@ -198,6 +223,9 @@ impl Plan {
                 s.targets_to_change += 1;
             }
             for c in &t.changes {
+                if c.after.as_ref().is_some_and(Value::is_empty_secret) {
+                    s.empty_secrets += 1;
+                }
                 match c.action {
                     Action::Add => s.to_add += 1,
                     Action::Update => s.to_change += 1,
@@ -230,6 +258,37 @@ impl Plan {
         refs.dedup();
         refs
     }
+
+    /// The secret references found empty at plan time, each once.
+    pub fn empty_secret_refs(&self) -> Vec<&SecretRef> {
+        let mut refs: Vec<&SecretRef> = self
+            .targets
+            .iter()
+            .flat_map(|t| &t.changes)
+            .filter_map(|c| match &c.after {
+                Some(Value::Secret {
+                    secret,
+                    empty: true,
+                    ..
+                }) => Some(secret),
+                _ => None,
+            })
+            .collect();
+        refs.sort();
+        refs.dedup();
+        refs
+    }
+}
+
+/// What plan time knows of a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// Read, and fingerprinted.
+    Checked(Fingerprint),
+    /// Not readable now (not set, no file): "not checked".
+    Unreadable,
+    /// Set but empty: shown as such, and refused by apply.
+    Empty,
 }
 
 /// The desired settings with secrets resolved to fingerprints where possible.
@@ -245,11 +304,11 @@ pub struct DesiredTargetValues {
 }
 
 impl DesiredValues {
-    /// Turns declared settings into plan values. `fingerprint_of` returns the fingerprint
-    /// of a secret, or `None` when it cannot be read now.
+    /// Turns declared settings into plan values. `check` says what is known of a
+    /// secret's value now.
     pub fn new(
         desired: &Desired,
-        mut fingerprint_of: impl FnMut(&SecretRef) -> Option<Fingerprint>,
+        mut check: impl FnMut(&SecretRef) -> SecretCheck,
     ) -> DesiredValues {
         let targets = desired
             .targets
@@ -264,11 +323,19 @@ impl DesiredValues {
                                 source: setting.source.clone(),
                                 value: v.clone(),
                             },
-                            SettingValue::Secret(r) => Value::Secret {
-                                source: setting.source.clone(),
-                                secret: r.clone(),
-                                fingerprint: fingerprint_of(r),
-                            },
+                            SettingValue::Secret(r) => {
+                                let (fingerprint, empty) = match check(r) {
+                                    SecretCheck::Checked(f) => (Some(f), false),
+                                    SecretCheck::Unreadable => (None, false),
+                                    SecretCheck::Empty => (None, true),
+                                };
+                                Value::Secret {
+                                    source: setting.source.clone(),
+                                    secret: r.clone(),
+                                    fingerprint,
+                                    empty,
+                                }
+                            }
                         };
                         (code.clone(), value)
                     })

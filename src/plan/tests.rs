@@ -28,6 +28,7 @@ fn secret(name: &str, value: Option<&str>) -> Value {
         source: "VALUE".into(),
         secret: SecretRef::Env { name: name.into() },
         fingerprint: value.map(fp),
+        empty: false,
     }
 }
 

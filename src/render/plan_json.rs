@@ -71,6 +71,9 @@ enum JsonValue<'a> {
         source: &'a str,
         secret: String,
         checked: bool,
+        /// Present (true) only for a secret found empty at plan time.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        empty: bool,
     },
     Hidden {
         #[serde(rename = "type")]
@@ -94,10 +97,12 @@ impl<'a> From<&'a Value> for JsonValue<'a> {
                 source,
                 secret,
                 fingerprint,
+                empty,
             } => JsonValue::Secret {
                 source,
                 secret: secret.to_string(),
                 checked: fingerprint.is_some(),
+                empty: *empty,
             },
             Value::Hidden { source } => JsonValue::Hidden {
                 source: source.as_deref(),

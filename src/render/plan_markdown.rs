@@ -394,18 +394,14 @@ fn value(v: Option<&Value>) -> String {
             source,
             value: Some(value),
         }) => source_value(source.as_deref(), value),
-        Some(Value::Secret {
-            source,
-            fingerprint,
-            ..
-        }) => {
+        Some(secret @ Value::Secret { source, .. }) => {
             let mut s = String::from("(");
             if source != SOURCE_VALUE {
                 let _ = write!(s, "{}, ", escaped(source));
             }
             let _ = write!(s, "secret {}", secret_ref(v));
-            if fingerprint.is_none() {
-                s.push_str(", not checked");
+            if let Some(reason) = secret.unchecked_reason() {
+                let _ = write!(s, ", {reason}");
             }
             s.push(')');
             s
@@ -449,8 +445,12 @@ fn line(c: &Change) -> String {
         Action::Add => format!("+ {code} = {}", value(c.after.as_ref())),
         Action::Forget => format!("- {code} (no longer managed; left as is on the portal)"),
         Action::Unchecked => format!(
-            "! {code} (secret {}, not checked)",
-            secret_ref(c.after.as_ref())
+            "! {code} (secret {}, {})",
+            secret_ref(c.after.as_ref()),
+            c.after
+                .as_ref()
+                .and_then(Value::unchecked_reason)
+                .unwrap_or("not checked")
         ),
         Action::Update | Action::Drift => {
             let drift = c.action == Action::Drift;
@@ -497,6 +497,7 @@ mod tests {
             secret: SecretRef::Env { name: name.into() },
             fingerprint: value
                 .map(|v| FingerprintKey::generate().fingerprint(&Redacted::new(v.to_owned()))),
+            empty: false,
         }
     }
 
@@ -600,6 +601,7 @@ mod tests {
                                     name: "ACME_KEY".into(),
                                 },
                                 fingerprint: Some(planned.clone()),
+                                empty: false,
                             }),
                         ),
                     ],

@@ -107,6 +107,18 @@ pub fn summary_line(s: &Summary) -> String {
             plural(s.drifted, "setting")
         );
     }
+    if s.empty_secrets > 0 {
+        let _ = write!(
+            line,
+            " {} empty: apply refuses to run until {} set.",
+            plural(s.empty_secrets, "secret"),
+            if s.empty_secrets == 1 {
+                "it is"
+            } else {
+                "they are"
+            }
+        );
+    }
     if s.not_checked > 0 {
         let _ = write!(
             line,
@@ -142,7 +154,8 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
             p.paint(out, CHANGE, "~");
             let _ = write!(out, " {code} (");
             secret_label(out, c.after.as_ref());
-            out.push_str(", not checked)");
+            let reason = c.after.as_ref().and_then(Value::unchecked_reason);
+            let _ = write!(out, ", {})", reason.unwrap_or("not checked"));
         }
         Action::Update | Action::Drift => {
             let suffix = if c.action == Action::Drift {
@@ -206,18 +219,14 @@ fn shown(out: &mut String, v: Option<&Value>, p: &Painter) {
     match v {
         None | Some(Value::Live { value: None, .. }) => p.paint(out, DIM, "(unset)"),
         Some(Value::Plain { source, value }) => source_value(out, Some(source), value),
-        Some(Value::Secret {
-            secret,
-            fingerprint,
-            source,
-        }) => {
+        Some(value @ Value::Secret { secret, source, .. }) => {
             out.push('(');
             if source != SOURCE_VALUE {
                 let _ = write!(out, "{source}, ");
             }
             let _ = write!(out, "secret {secret}");
-            if fingerprint.is_none() {
-                out.push_str(", not checked");
+            if let Some(reason) = value.unchecked_reason() {
+                let _ = write!(out, ", {reason}");
             }
             out.push(')');
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use paysync::apply::{self, ApplyReport, ResolvedSecrets};
 use paysync::bitrix::{Client, Credentials, Rate, RetryConfig};
-use paysync::plan::{self, DesiredValues};
+use paysync::plan::{self, DesiredValues, SecretCheck};
 use paysync::state::store::StateStore;
 use paysync_emulator::{
     Clock as PortalClock, EmulatorHandle, Fault, OperatingLimit, RateLimit, VirtualClock,
@@ -60,7 +60,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
     let store = StateStore::new(w.path("paysync.state.json"));
     let mut state = store.load().unwrap().unwrap_or_default();
     let key = state.fingerprint_key.clone();
-    let values = DesiredValues::new(&desired, |_| None);
+    let values = DesiredValues::new(&desired, |_| SecretCheck::Unreadable);
     let plan = plan::compute(&values, &state.targets, None, &key);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

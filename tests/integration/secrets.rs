@@ -204,3 +204,135 @@ fn a_saved_plan_refuses_a_secret_changed_since_review() {
         Some("one")
     );
 }
+
+/// Regression (issue 7.1): an empty variable or file — what CI gives for a missing,
+/// renamed or unexposed secret — is never written as the value.
+#[test]
+fn apply_refuses_empty_secrets_and_names_each_reference() {
+    let w = World::new();
+    w.write("m/acme.yaml", MANIFEST);
+    // One trailing newline is stripped: this file is empty.
+    w.write("m/keys/acme12.txt", "\n");
+    let out = w
+        .paysync()
+        .env("ACME_KEY", "")
+        .args(["apply", "--auto-approve", "m"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("secret env:ACME_KEY is empty"), "{stderr}");
+    assert!(
+        stderr.contains("secret file:keys/acme12.txt is empty"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(w.updates().is_empty(), "{:?}", w.requests());
+    assert!(!w.path("paysync.state.json").exists());
+}
+
+/// Regression (issue 7.1): after an offline pull-request plan (secrets not checked), an
+/// apply of the saved plan whose secret is empty used to overwrite the live key with "".
+#[test]
+fn apply_of_a_saved_plan_refuses_a_secret_that_became_empty() {
+    let w = World::new();
+    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/keys/acme12.txt", "k12\n");
+    w.paysync()
+        .env("ACME_KEY", "live-key")
+        .args(["apply", "--auto-approve", "m"])
+        .assert()
+        .success();
+    // The manifest changes a plain value; the plan is made offline without secrets.
+    w.write(
+        "m/acme.yaml",
+        &MANIFEST.replace("PS_WORK_MODE_IFRAME: REGULAR", "PS_WORK_MODE_IFRAME: TEST"),
+    );
+    let plan = w
+        .paysync()
+        .env_remove("ACME_KEY")
+        .args(["plan", "--out", "plan.json", "m"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("(secret env:ACME_KEY, not checked)"),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+    w.portal.clear_requests();
+    w.write("m/keys/acme12.txt", "");
+    let out = w
+        .paysync()
+        .env("ACME_KEY", "")
+        .args(["apply", "--plan", "plan.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("secret env:ACME_KEY is empty"), "{stderr}");
+    assert!(w.updates().is_empty(), "{:?}", w.requests());
+    assert_eq!(
+        w.portal_value(11, 1, "REST_SERVICE_KEY_IFRAME").as_deref(),
+        Some("live-key")
+    );
+}
+
+/// Regression (issue 7.1): the plan shows an empty secret as such, in every format, and
+/// does not exit 0 (nor save a plan apply would refuse), with or without
+/// `--detailed-exitcode`.
+#[test]
+fn plan_shows_an_empty_secret_and_does_not_hide_it_behind_the_exit_code() {
+    let w = World::new();
+    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/keys/acme12.txt", "k12\n");
+    w.paysync()
+        .env("ACME_KEY", "live-key")
+        .args(["apply", "--auto-approve", "m"])
+        .assert()
+        .success();
+    for args in [
+        &["plan", "m"][..],
+        &["plan", "--detailed-exitcode", "--out", "p.json", "m"],
+    ] {
+        let out = w.paysync().env("ACME_KEY", "").args(args).output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("~ REST_SERVICE_KEY_IFRAME (secret env:ACME_KEY, empty)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("1 secret empty"), "{stdout}");
+        assert!(
+            stderr.contains("1 secret is empty: env:ACME_KEY"),
+            "{stderr}"
+        );
+    }
+    assert!(!w.path("p.json").exists());
+    let json = w
+        .paysync()
+        .env("ACME_KEY", "")
+        .args(["plan", "--format", "json", "m"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["summary"]["empty_secrets"], 1);
+    let after = &doc["targets"][0]["changes"][0]["after"];
+    assert_eq!(after["empty"], true, "{doc}");
+    assert_eq!(after["checked"], false, "{doc}");
+    // Markdown too.
+    let md = w
+        .paysync()
+        .env("ACME_KEY", "")
+        .args(["plan", "--format", "markdown", "m"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&md.stdout).contains("(secret env:ACME_KEY, empty)"),
+        "{}",
+        String::from_utf8_lossy(&md.stdout)
+    );
+}
