@@ -198,6 +198,7 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         use std::io::Write as _;
         let markdown = format!("\n{}", plan_markdown::render(&plan));
+        let markdown = crate::untrusted::scrub(&markdown);
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

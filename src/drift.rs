@@ -31,6 +31,7 @@ use crate::render::terminal::Terminal;
 use crate::secrets::FingerprintKey;
 use crate::state::RecordedValue;
 use crate::state::store::StateStore;
+use crate::untrusted::live_text;
 
 /// Output formats of `paysync drift`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -116,11 +117,16 @@ pub fn compare(
             };
             report.settings_checked += 1;
             if live_equals_recorded(rec, l, key) == Some(false) {
+                // Portal text: scrubbed of secrets and cut before it is reported.
                 report.drifted.push(Drifted {
                     target: *target,
                     code: code.clone(),
                     recorded: rec.clone(),
-                    live: l.clone(),
+                    live: LiveSetting {
+                        source: l.source.as_deref().map(live_text),
+                        value: l.value.as_deref().map(live_text),
+                        source_known: l.source_known,
+                    },
                 });
             }
         }

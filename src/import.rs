@@ -48,6 +48,7 @@ use crate::render::terminal::Terminal;
 use crate::secrets::Redacted;
 use crate::state::store::{StateStore, write_atomically};
 use crate::state::{LastApplied, RecordedValue};
+use crate::untrusted::portal_text;
 
 /// Words that make a setting look secret (in its code or its handler `NAME`).
 const SECRET_WORDS: [&str; 4] = ["KEY", "SECRET", "PASSWORD", "TOKEN"];
@@ -440,12 +441,12 @@ fn document(
             // The docs' plain-string shape: no TYPE reported; assume a literal.
             (None, false) => SOURCE_VALUE.to_owned(),
             (None, true) => {
-                tracing::warn!(%target, code, "skipping a setting with a value but no TYPE");
+                tracing::warn!(%target, code = %portal_text(code), "skipping a setting with a value but no TYPE");
                 continue;
             }
         };
         if !is_upper_ident(code, true) || !is_upper_ident(&source, false) {
-            tracing::warn!(%target, code, source = %source, "skipping a setting whose code or TYPE a manifest cannot express");
+            tracing::warn!(%target, code = %portal_text(code), source = %portal_text(&source), "skipping a setting whose code or TYPE a manifest cannot express");
             continue;
         }
         if let Some(base) = baseline.and_then(|b| b.get(code))
@@ -456,8 +457,17 @@ fn document(
             continue;
         }
         let name = codes.get(code).and_then(|c| c.name.as_deref());
-        let secret =
-            extra_secrets.contains(code) || looks_secret(code) || name.is_some_and(looks_secret);
+        // A value holding a credential paysync holds (a callback URL with the webhook
+        // code, say) never reaches a file either.
+        let holds_credential = crate::untrusted::holds_secret(value);
+        if holds_credential && source != SOURCE_VALUE {
+            tracing::warn!(%target, code, "skipping a setting whose value holds a credential paysync uses");
+            continue;
+        }
+        let secret = holds_credential
+            || extra_secrets.contains(code)
+            || looks_secret(code)
+            || name.is_some_and(looks_secret);
         let imported = if secret && source == SOURCE_VALUE {
             Imported::Secret {
                 env: env_name(target, code),
@@ -502,7 +512,8 @@ fn quote(text: &str) -> String {
             '\n' => s.push_str("\\n"),
             '\t' => s.push_str("\\t"),
             '\r' => s.push_str("\\r"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+            // Control characters, and the invisible ones that reorder or hide text.
+            c if crate::untrusted::is_unsafe_char(c) => {
                 let _ = write!(s, "\\u{:04X}", u32::from(c));
             }
             c => s.push(c),
@@ -524,11 +535,9 @@ fn key(code: &str) -> String {
     }
 }
 
-/// One line of free text for a comment.
+/// One line of free text for a comment: control and invisible characters escaped.
 fn comment_text(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::untrusted::escape_controls(text).into_owned()
 }
 
 fn render_file(schema: &str, pay_system: u64, system: &PaySystem, docs: &[&Document]) -> String {

@@ -25,5 +25,6 @@ pub mod plan;
 pub mod render;
 pub mod secrets;
 pub mod state;
+pub mod untrusted;
 
 pub use app::run;

@@ -34,6 +34,7 @@ use crate::bitrix::{Client, ClientError, Request};
 use crate::error::Error;
 use crate::manifest::{Diagnostic, Diagnostics};
 use crate::model::{Desired, SOURCE_VALUE, SettingValue};
+use crate::untrusted::portal_text;
 
 /// How a handler code takes its value (`CODES[code].INPUT`), as far as it can be checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +167,14 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// A name or code the portal sends that paysync shows (in diagnostics, the import's file
+/// headers): untrusted text, scrubbed, cut and escaped ([`portal_text`]). Codes are only
+/// compared with codes treated the same way, or with manifest codes (`[A-Z0-9_]`), which
+/// the escaping leaves alone.
+fn shown_text(value: Option<&Value>) -> Option<String> {
+    text(value).map(|t| portal_text(&t))
+}
+
 /// A PHP array as JSON: a list, or an object keyed by index (or by name).
 fn items(value: &Value) -> Vec<&Value> {
     match value {
@@ -182,13 +191,15 @@ pub fn parse_handlers(result: &Value) -> Result<Vec<Handler>, String> {
     }
     let mut handlers = Vec::new();
     for item in items(result) {
-        let Some(code) = text(item.get("CODE")) else {
+        let Some(code) = shown_text(item.get("CODE")) else {
             return Err("a handler has no CODE".into());
         };
         let codes = match item.get("SETTINGS").and_then(|s| s.get("CODES")) {
             Some(Value::Object(codes)) => codes
                 .iter()
-                .map(|(name, declared)| (name.to_uppercase(), declared_code(declared)))
+                .map(|(name, declared)| {
+                    (portal_text(&name.to_uppercase()), declared_code(declared))
+                })
                 .collect(),
             _ => BTreeMap::new(),
         };
@@ -203,7 +214,7 @@ fn declared_code(declared: &Value) -> DeclaredCode {
         .and_then(|d| Some((text(d.get("PROVIDER_KEY"))?, text(d.get("PROVIDER_VALUE"))?)));
     DeclaredCode {
         input: input(declared),
-        name: text(declared.get("NAME")),
+        name: shown_text(declared.get("NAME")),
         default,
     }
 }
@@ -245,8 +256,8 @@ pub fn parse_pay_systems(result: &Value) -> Result<BTreeMap<u64, PaySystem>, Str
             id,
             PaySystem {
                 id,
-                name: text(item.get("NAME")),
-                action_file: text(item.get("ACTION_FILE")).unwrap_or_default(),
+                name: shown_text(item.get("NAME")),
+                action_file: shown_text(item.get("ACTION_FILE")).unwrap_or_default(),
             },
         );
     }

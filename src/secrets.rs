@@ -114,6 +114,7 @@ impl SecretRef {
                 reference: self.to_string(),
             });
         }
+        crate::untrusted::remember_secret(value.expose());
         Ok(value)
     }
 

@@ -51,8 +51,17 @@ pub enum FaultAction {
     Delay(Duration),
     /// Handle the request fully, then close the connection without any response.
     LostResponse,
-    /// Answer `302` with `Location: <base_url><original path and query>`.
-    Moved { base_url: String },
+    /// Answer `status` (302 by default) with `Location: <base_url><original path and
+    /// query>`.
+    Moved { status: u16, base_url: String },
+    /// Answer an error envelope with `status` and `code` whose description quotes the
+    /// whole request: HTTP method, path and query (a webhook's code), the decoded
+    /// parameters (setting values, batch commands) and the `auth` token. A proxy or a
+    /// portal that echoes what it was sent, for the client's scrubbing.
+    EchoRequest { status: u16, code: ErrorCode },
+    /// Answer 200 `application/json` with a body that never ends (a `result` string that
+    /// goes on forever), for the client's bound on what it reads.
+    EndlessBody,
 }
 
 /// A fault to inject with [`crate::EmulatorHandle::inject`].
@@ -130,12 +139,35 @@ impl Fault {
     /// e.g. `http://127.0.0.1:PORT2/rest/1/secret/scope?x=1`. `new_base_url` is a scheme
     /// and host such as [`crate::EmulatorHandle::base_url`] (a trailing `/` is dropped).
     pub fn moved(new_base_url: &str) -> Fault {
+        Fault::redirect(302, new_base_url)
+    }
+
+    /// [`Fault::moved`] with another redirect status (301, 303, 307, 308).
+    pub fn redirect(status: u16, new_base_url: &str) -> Fault {
         Fault::new(
             FaultScope::Request,
             FaultAction::Moved {
+                status,
                 base_url: new_base_url.trim_end_matches('/').to_owned(),
             },
         )
+    }
+
+    /// An error envelope whose description quotes the whole request: path and query,
+    /// parameters and the `auth` token (see [`FaultAction::EchoRequest`]).
+    pub fn echo_request(code: impl Into<ErrorCode>, status: u16) -> Fault {
+        Fault::new(
+            FaultScope::Request,
+            FaultAction::EchoRequest {
+                status,
+                code: code.into(),
+            },
+        )
+    }
+
+    /// A 200 answer whose body never ends (see [`FaultAction::EndlessBody`]).
+    pub fn endless_body() -> Fault {
+        Fault::new(FaultScope::Request, FaultAction::EndlessBody)
     }
 
     /// `sale.paysystem.settings.update` writes its first code and answers `result: false`.
@@ -404,6 +436,7 @@ mod tests {
         assert_eq!(
             found.terminal,
             Some(FaultAction::Moved {
+                status: 302,
                 base_url: "http://b.example".into()
             })
         );

@@ -253,11 +253,29 @@ async fn serve_request(shared: Arc<Shared>, incoming: Incoming) -> Response {
             tracing::info!(method, status, "html fault");
             html_response(status)
         }
-        Some(FaultAction::Moved { base_url }) => {
+        Some(FaultAction::Moved { status, base_url }) => {
             let location = format!("{base_url}{}", incoming.path_and_query);
-            record(&mut shared.lock(), incoming, 302, fault_sub_calls);
-            tracing::info!(method, status = 302, "moved fault");
-            redirect_response(&location)
+            record(&mut shared.lock(), incoming, status, fault_sub_calls);
+            tracing::info!(method, status, "moved fault");
+            redirect_response(status, &location)
+        }
+        Some(FaultAction::EchoRequest { status, code }) => {
+            let description = format!(
+                "{} {} params={} auth={}",
+                incoming.http_method,
+                incoming.path_and_query,
+                Value::Object(incoming.params.clone()),
+                incoming.token.as_deref().unwrap_or("-"),
+            );
+            let error = ApiError::new(status, code, description);
+            record(&mut shared.lock(), incoming, status, fault_sub_calls);
+            tracing::info!(method, status, "echo fault");
+            json_response(error.status, &error.body())
+        }
+        Some(FaultAction::EndlessBody) => {
+            record(&mut shared.lock(), incoming, 200, fault_sub_calls);
+            tracing::info!(method, "endless body fault");
+            endless_response()
         }
         Some(action @ FaultAction::Error { .. }) => {
             let error = action.as_error().unwrap_or_else(|| {
@@ -398,12 +416,47 @@ fn html_response(status: u16) -> Response {
     response
 }
 
-fn redirect_response(location: &str) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
+fn redirect_response(status: u16, location: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+    let mut response = status.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(LOCATION, value);
     }
     response
+}
+
+/// 200, `application/json`: `{"result":"xxxx…` in 64 KiB chunks, forever.
+fn endless_response() -> Response {
+    let mut response = Response::new(Body::new(EndlessBody { started: false }));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// A body that never ends.
+struct EndlessBody {
+    started: bool,
+}
+
+impl http_body::Body for EndlessBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+        let chunk = if self.started {
+            Bytes::from_static(&CHUNK)
+        } else {
+            self.started = true;
+            Bytes::from_static(b"{\"result\":\"")
+        };
+        Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
 }
 
 /// A response whose body fails before its first byte: hyper then closes the connection

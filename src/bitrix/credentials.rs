@@ -71,10 +71,14 @@ impl RefreshConfig {
                 Ok(value.to_owned())
             }
         };
+        let client_secret = non_empty(client_secret, ENV_CLIENT_SECRET)?;
+        let refresh_token = non_empty(refresh_token, ENV_REFRESH_TOKEN)?;
+        crate::untrusted::remember_secret(&client_secret);
+        crate::untrusted::remember_secret(&refresh_token);
         Ok(RefreshConfig {
             client_id: non_empty(client_id, ENV_CLIENT_ID)?,
-            client_secret: Redacted::new(non_empty(client_secret, ENV_CLIENT_SECRET)?),
-            refresh_token: Redacted::new(non_empty(refresh_token, ENV_REFRESH_TOKEN)?),
+            client_secret: Redacted::new(client_secret),
+            refresh_token: Redacted::new(refresh_token),
             token_url: Url::parse(DEFAULT_TOKEN_URL).expect("the default token URL is valid"),
             token_file: None,
         })
@@ -379,23 +383,26 @@ fn webhook(s: &str, var: &'static str) -> Result<Credentials, ConfigError> {
         .path_segments()
         .map(Iterator::collect)
         .unwrap_or_default();
-    let well_formed = match segments.as_slice() {
-        ["rest", user, code] | ["rest", user, code, ""] => {
-            !user.is_empty()
+    let code = match segments.as_slice() {
+        ["rest", user, code] | ["rest", user, code, ""]
+            if !user.is_empty()
                 && user.bytes().all(|b| b.is_ascii_digit())
                 && !code.is_empty()
                 && code
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Some((*code).to_owned())
         }
-        _ => false,
+        _ => None,
     };
-    if !well_formed {
+    let Some(code) = code else {
         return Err(ConfigError::BadWebhookPath {
             var,
             shown: masked(&url),
         });
-    }
+    };
+    crate::untrusted::remember_secret(&code);
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);
@@ -422,6 +429,7 @@ fn oauth(
         });
     }
     url.set_path("/rest/");
+    crate::untrusted::remember_secret(token);
     Ok(Credentials::AccessToken {
         base: url,
         token: Redacted::new(token.to_owned()),

@@ -11,6 +11,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::model::LiveSetting;
+use crate::untrusted::portal_text;
 
 /// An error the portal reported: `{"error": CODE, "error_description": TEXT}`, either as
 /// the whole answer (`http_status` set) or for one `batch` sub-call (`http_status` None).
@@ -40,16 +41,18 @@ impl std::error::Error for PortalError {}
 impl PortalError {
     /// Reads `{"error", "error_description"}`; None when there is no usable `error`.
     fn from_envelope(object: &Map<String, Value>, http_status: Option<u16>) -> Option<PortalError> {
+        // Both are shown to people and logged: untrusted text, scrubbed, cut and escaped
+        // here, where they enter (a portal or proxy may quote the request, secrets and all).
         let code = match object.get("error")? {
-            Value::String(s) => s.clone(),
+            Value::String(s) => portal_text(s),
             Value::Number(n) => number_text(n),
             Value::Null => return None,
-            other => other.to_string(),
+            other => portal_text(&other.to_string()),
         };
         let description = match object.get("error_description") {
             None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
+            Some(Value::String(s)) => portal_text(s),
+            Some(other) => portal_text(&other.to_string()),
         };
         Some(PortalError {
             code,
@@ -225,7 +228,7 @@ fn sub_call_error(key: &str, error: &Value) -> Result<PortalError, CallError> {
     let parsed = match error {
         Value::Object(object) => PortalError::from_envelope(object, None),
         Value::String(code) => Some(PortalError {
-            code: code.clone(),
+            code: portal_text(code),
             description: String::new(),
             http_status: None,
         }),
@@ -282,7 +285,8 @@ pub fn parse_settings(result: &Value) -> Result<BTreeMap<String, LiveSetting>, C
             },
             other => {
                 return Err(CallError::shape(format!(
-                    "setting {code} is {}, expected {{TYPE, VALUE}} or a string",
+                    "setting {} is {}, expected {{TYPE, VALUE}} or a string",
+                    portal_text(code),
                     kind(other)
                 )));
             }
@@ -290,7 +294,8 @@ pub fn parse_settings(result: &Value) -> Result<BTreeMap<String, LiveSetting>, C
         let upper = code.to_uppercase();
         if settings.insert(upper.clone(), setting).is_some() {
             return Err(CallError::shape(format!(
-                "setting {upper} appears twice in different letter case"
+                "setting {} appears twice in different letter case",
+                portal_text(&upper)
             )));
         }
     }
@@ -303,7 +308,8 @@ fn field_text(code: &str, field: &str, value: Option<&Value>) -> Result<Option<S
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(number_text(n))),
         Some(other) => Err(CallError::shape(format!(
-            "setting {code}: {field} is {}, expected a string",
+            "setting {}: {field} is {}, expected a string",
+            portal_text(code),
             kind(other)
         ))),
     }

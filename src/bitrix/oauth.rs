@@ -94,7 +94,10 @@ pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, ConfigError>
         return Err(bad("expected a JSON object".into()));
     };
     let token = |name: &str| match object.get(name) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Redacted::new(s.trim().to_owned())),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            crate::untrusted::remember_secret(s.trim());
+            Ok(Redacted::new(s.trim().to_owned()))
+        }
         Some(_) => Err(bad(format!("`{name}` must be a non-empty string"))),
         None => Err(bad(format!("`{name}` is missing"))),
     };
@@ -285,7 +288,10 @@ pub(crate) fn parse_refresh_answer(
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| Redacted::new(s.to_owned()))
+            .map(|s| {
+                crate::untrusted::remember_secret(s);
+                Redacted::new(s.to_owned())
+            })
     };
     let Some(access_token) = text("access_token").filter(|_| (200..300).contains(&status)) else {
         return Err(RefreshError::Unreadable { status });
@@ -299,12 +305,16 @@ pub(crate) fn parse_refresh_answer(
     })
 }
 
-/// `text` with every (non-trivial) secret replaced by `<redacted>`.
+/// Portal text ([`crate::untrusted::portal_text`]: every secret paysync holds scrubbed,
+/// cut, escaped), with `secrets` (here also the client ID) replaced by `<redacted>` too.
 fn scrub(text: &str, secrets: &[&str]) -> String {
-    secrets
+    let text = secrets
         .iter()
-        .filter(|s| s.len() >= 4)
-        .fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"))
+        .filter(|s| s.len() >= crate::untrusted::MIN_SCRUBBED_CHARS)
+        .fold(text.to_owned(), |t, s| {
+            t.replace(s, crate::untrusted::REDACTED)
+        });
+    crate::untrusted::portal_text(&text)
 }
 
 /// Sends the refresh request: `GET <token_url>?grant_type=refresh_token&client_id&

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
 use crate::secrets::{Fingerprint, FingerprintKey, Redacted, SecretRef};
 use crate::state::RecordedValue;
+use crate::untrusted::live_text;
 
 /// A setting value as the plan knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,14 +483,15 @@ pub fn compute(
                             {
                                 let hidden =
                                     want.is_secret() || matches!(rec, RecordedValue::Secret { .. });
+                                // Portal text: scrubbed of secrets and cut before it
+                                // becomes part of a plan (and of a saved plan).
+                                let source = l.source.as_deref().map(live_text);
                                 let before = if hidden {
-                                    Value::Hidden {
-                                        source: l.source.clone(),
-                                    }
+                                    Value::Hidden { source }
                                 } else {
                                     Value::Live {
-                                        source: l.source.clone(),
-                                        value: l.value.clone(),
+                                        source,
+                                        value: l.value.as_deref().map(live_text),
                                     }
                                 };
                                 changes.push(change(Action::Drift, Some(before)));

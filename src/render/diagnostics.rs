@@ -21,6 +21,7 @@ use anstyle::{AnsiColor, Style};
 
 use crate::manifest::{Diagnostic, Diagnostics};
 use crate::model::Origin;
+use crate::untrusted::{escape_controls, is_unsafe_char};
 
 /// Columns a tab is shown as.
 const TAB: usize = 4;
@@ -81,7 +82,8 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, styles: &Styles, source
     let _ = writeln!(
         out,
         "{e}error[{}]{e:#}{m}: {}{m:#}",
-        diagnostic.code, diagnostic.message
+        diagnostic.code,
+        escape_controls(&diagnostic.message)
     );
     let width = std::iter::once(&diagnostic.origin)
         .chain(diagnostic.notes.iter().map(|(origin, _)| origin))
@@ -98,10 +100,12 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, styles: &Styles, source
     };
     location(out, &diagnostic.origin, snippet, &pad, styles, sources);
     if let Some(help) = &diagnostic.help {
+        let help = escape_controls(help);
         let _ = writeln!(out, "{pad} {g}={g:#} {m}help{m:#}: {help}");
     }
     for (origin, note) in &diagnostic.notes {
         let n = styles.note;
+        let note = escape_controls(note);
         let _ = writeln!(out, "{n}note{n:#}{m}: {note}{m:#}");
         location(out, origin, Snippet::Token, &pad, styles, sources);
     }
@@ -175,11 +179,12 @@ fn location(
     );
 }
 
-/// How a source character is shown: tabs expanded, control characters as `?`.
+/// How a source character is shown: tabs expanded, control and invisible characters
+/// (see [`is_unsafe_char`]) as `?`.
 fn display(ch: char) -> String {
     match ch {
         '\t' => " ".repeat(TAB),
-        c if c.is_control() => "?".to_owned(),
+        c if is_unsafe_char(c) => "?".to_owned(),
         c => c.to_string(),
     }
 }

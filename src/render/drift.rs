@@ -38,7 +38,9 @@ use serde::Serialize;
 
 use crate::drift::DriftReport;
 use crate::model::{LiveSetting, SOURCE_VALUE};
+use crate::render::push_quoted;
 use crate::state::RecordedValue;
+use crate::untrusted::escape_controls;
 
 /// The version of the JSON format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -47,15 +49,19 @@ fn plural(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
-fn quoted(value: &str) -> String {
-    serde_json::to_string(value).expect("strings serialise")
-}
-
+/// A value as a text line shows it: quoted literals, `SOURCE:FIELD`, control and
+/// invisible characters escaped (live values come from the portal).
 fn shown(source: Option<&str>, value: Option<&str>) -> String {
     match (source, value) {
         (_, None) => "(unset)".to_owned(),
-        (Some(s), Some(v)) if s != SOURCE_VALUE => format!("{s}:{v}"),
-        (_, Some(v)) => quoted(v),
+        (Some(s), Some(v)) if s != SOURCE_VALUE => {
+            format!("{}:{}", escape_controls(s), escape_controls(v))
+        }
+        (_, Some(v)) => {
+            let mut out = String::new();
+            push_quoted(&mut out, v);
+            out
+        }
     }
 }
 
@@ -75,8 +81,9 @@ pub fn text(report: &DriftReport) -> String {
             RecordedValue::Secret { secret, .. } => {
                 let _ = writeln!(
                     out,
-                    "  ~ {} (secret {secret}, changed outside paysync)",
-                    d.code
+                    "  ~ {} (secret {}, changed outside paysync)",
+                    escape_controls(&d.code),
+                    escape_controls(secret)
                 );
             }
             RecordedValue::Plain { source, value } => {
@@ -84,7 +91,7 @@ pub fn text(report: &DriftReport) -> String {
                 let _ = writeln!(
                     out,
                     "  ~ {}: {live} -> {} (changed outside paysync)",
-                    d.code,
+                    escape_controls(&d.code),
                     shown(Some(source), Some(value))
                 );
             }
@@ -96,7 +103,7 @@ pub fn text(report: &DriftReport) -> String {
         }
         out.push_str("Not checked (the portal did not return these recorded codes):\n");
         for (target, code) in &report.not_returned {
-            let _ = writeln!(out, "  ? {code} ({target})");
+            let _ = writeln!(out, "  ? {} ({target})", escape_controls(code));
         }
     }
     if !out.is_empty() {

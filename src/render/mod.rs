@@ -10,3 +10,41 @@ pub mod plan_markdown;
 pub mod plan_text;
 pub mod progress;
 pub mod terminal;
+
+use crate::untrusted::is_unsafe_char;
+
+/// Writes `value` as a double-quoted string for a terminal: quotes and backslashes escaped, and every
+/// control or invisible character ([`is_unsafe_char`]) written as a JSON-style escape
+/// (`\n`, `\u001b`, `\u202e`), so a value (from a manifest or the portal) can neither
+/// move the cursor nor end the line. Text without such characters, nearly every value, is
+/// copied as it is.
+pub(crate) fn push_quoted(out: &mut String, value: &str) {
+    out.push('"');
+    push_quoted_inner(out, value);
+    out.push('"');
+}
+
+/// [`push_quoted`] without the quotes (for a fragment of a quoted value).
+pub(crate) fn push_quoted_inner(out: &mut String, value: &str) {
+    use std::fmt::Write as _;
+    if !value
+        .chars()
+        .any(|c| c == '"' || c == '\\' || is_unsafe_char(c))
+    {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}

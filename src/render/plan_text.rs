@@ -20,6 +20,8 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::model::SOURCE_VALUE;
 use crate::plan::{Action, Change, Plan, Summary, Value};
+use crate::render::{push_quoted, push_quoted_inner};
+use crate::untrusted::escape_controls;
 
 const ADD: Style = AnsiColor::Green.on_default();
 const CHANGE: Style = AnsiColor::Yellow.on_default();
@@ -63,7 +65,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         p.paint(&mut out, BOLD, target.target);
         if let Some(m) = &target.manifest {
             out.push_str("  ");
-            p.paint(&mut out, DIM, format_args!("({m})"));
+            p.paint(&mut out, DIM, format_args!("({})", escape_controls(m)));
         }
         out.push('\n');
         for change in shown {
@@ -138,7 +140,7 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 fn change_line(out: &mut String, c: &Change, p: &Painter) {
-    let code = &c.code;
+    let code = escape_controls(&c.code);
     match c.action {
         Action::Add => {
             p.paint(out, ADD, "+");
@@ -209,7 +211,9 @@ fn same_source(c: &Change) -> bool {
 
 fn secret_label(out: &mut String, v: Option<&Value>) {
     let _ = match v {
-        Some(Value::Secret { secret, .. }) => write!(out, "secret {secret}"),
+        Some(Value::Secret { secret, .. }) => {
+            write!(out, "secret {}", escape_controls(&secret.to_string()))
+        }
         _ => write!(out, "secret"),
     };
 }
@@ -222,9 +226,9 @@ fn shown(out: &mut String, v: Option<&Value>, p: &Painter) {
         Some(value @ Value::Secret { secret, source, .. }) => {
             out.push('(');
             if source != SOURCE_VALUE {
-                let _ = write!(out, "{source}, ");
+                let _ = write!(out, "{}, ", escape_controls(source));
             }
-            let _ = write!(out, "secret {secret}");
+            let _ = write!(out, "secret {}", escape_controls(&secret.to_string()));
             if let Some(reason) = value.unchecked_reason() {
                 let _ = write!(out, ", {reason}");
             }
@@ -241,22 +245,9 @@ fn shown(out: &mut String, v: Option<&Value>, p: &Painter) {
 fn source_value(out: &mut String, source: Option<&String>, value: &str) {
     match source {
         Some(s) if s != SOURCE_VALUE => {
-            let _ = write!(out, "{s}:{value}");
+            let _ = write!(out, "{}:{}", escape_controls(s), escape_controls(value));
         }
-        _ => json_quoted(out, value),
-    }
-}
-
-/// `value` as a JSON string. serde_json escapes exactly `"`, `\\` and the control
-/// characters below U+0020; text without them, nearly every value, is copied as it is
-/// rather than through serde_json's own buffer.
-fn json_quoted(out: &mut String, value: &str) {
-    if value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(&serde_json::to_string(value).expect("strings serialise"));
-    } else {
-        out.push('"');
-        out.push_str(value);
-        out.push('"');
+        _ => push_quoted(out, value),
     }
 }
 
@@ -276,7 +267,8 @@ fn diffed(before: Option<&Value>, after: Option<&Value>, p: &Painter) -> (String
             let diff = TextDiff::from_chars(old.as_str(), new.as_str());
             let (mut b, mut a) = (String::from("\""), String::from("\""));
             for change in diff.iter_all_changes() {
-                let text = escape_inner(change.value());
+                let mut text = String::new();
+                push_quoted_inner(&mut text, change.value());
                 match change.tag() {
                     ChangeTag::Equal => {
                         b.push_str(&text);
@@ -297,10 +289,4 @@ fn diffed(before: Option<&Value>, after: Option<&Value>, p: &Painter) -> (String
             (b, a)
         }
     }
-}
-
-/// A fragment of a JSON-quoted string, without the quotes.
-fn escape_inner(s: &str) -> String {
-    let quoted = serde_json::to_string(s).expect("strings serialise");
-    quoted[1..quoted.len() - 1].to_owned()
 }

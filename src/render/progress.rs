@@ -207,9 +207,11 @@ impl Drop for LogEvent {
         if self.0.is_empty() {
             return;
         }
+        // A whole event is one buffer, so no secret is split between two writes.
+        let line = crate::untrusted::scrub_bytes(&self.0);
         let write = || {
             let mut err = io::stderr().lock();
-            let _ = err.write_all(&self.0).and_then(|()| err.flush());
+            let _ = err.write_all(&line).and_then(|()| err.flush());
         };
         let bar = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match bar {

@@ -47,14 +47,17 @@ impl Terminal {
         self.color_stderr
     }
 
-    /// Writes to stdout; a closed pipe (`paysync plan | head`) is not an error.
+    /// Writes to stdout; a closed pipe (`paysync plan | head`) is not an error. Any secret
+    /// paysync holds is scrubbed first (a last line of defence: see [`crate::untrusted`]).
     pub fn out(&self, text: &str) {
+        let text = crate::untrusted::scrub(text);
         let mut out = io::stdout().lock();
         let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
 
-    /// Writes to stderr.
+    /// Writes to stderr, scrubbed like [`Terminal::out`].
     pub fn err(&self, text: &str) {
+        let text = crate::untrusted::scrub(text);
         let mut err = io::stderr().lock();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
     }

@@ -5,6 +5,7 @@ mod ci_examples;
 mod cli;
 mod drift;
 mod exit_codes;
+mod hostile;
 mod import;
 mod limits;
 mod live_validation;
