@@ -8,6 +8,7 @@ use crate::apply::{self, ResolvedSecrets};
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::{ApplyArgs, Cli, Command, Format, PlanArgs, ValidateArgs};
 use crate::error::{Error, exit};
+use crate::files::write_atomically;
 use crate::manifest;
 use crate::model::{Desired, Live, Target};
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
@@ -16,7 +17,7 @@ use crate::render::progress::{ApplyProgress, ReadingLive};
 use crate::render::terminal::Terminal;
 use crate::render::{apply_report, plan_json, plan_markdown, plan_text};
 use crate::state::LastApplied;
-use crate::state::store::{StateStore, write_atomically};
+use crate::state::store::StateStore;
 
 /// Runs one command and returns its exit code; errors are rendered here.
 pub fn run(cli: Cli, term: &Terminal) -> i32 {
@@ -258,6 +259,7 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
     let client = connect(args.portal.rate)?;
     let store = StateStore::new(&args.state.state);
     let _lock = store.lock()?;
+    store.prepare_writes()?;
     let mut state = store.load()?.unwrap_or_default();
     check_portal(&store, &state, &client.portal())?;
 
@@ -350,11 +352,7 @@ fn finish(mut report: apply::ApplyReport, term: &Terminal) -> Result<i32, Error>
 }
 
 fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let saved = SavedPlan::from_json(&path.display().to_string(), &text)?;
+    let saved = SavedPlan::read(path)?;
     let stale = |reason: String| Error::StalePlan {
         path: path.to_owned(),
         reason,
@@ -362,6 +360,7 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
     let client = connect(args.portal.rate)?;
     let store = StateStore::new(&args.state.state);
     let _lock = store.lock()?;
+    store.prepare_writes()?;
     let current = store.load()?;
     let mut state = match (&current, &saved.lineage) {
         (None, None) => LastApplied {

@@ -221,6 +221,9 @@ pub async fn execute(
             pending.push(PendingWrite { plan: tp, settings });
         }
     }
+    // Every save bumps the serial: at most one before the batches and one per batch.
+    // A serial that cannot take them all stops the run before anything is sent.
+    store.check_serial(state, pending.len().div_ceil(MAX_BATCH) as u64 + 1)?;
     if state.portal.is_none() {
         state.portal = Some(client.portal());
     }

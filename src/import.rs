@@ -42,11 +42,12 @@ use std::path::PathBuf;
 use crate::app::{check_portal, connect, plural, runtime};
 use crate::cli::{PortalArgs, StateArgs};
 use crate::error::{Error, exit};
+use crate::files::write_atomically;
 use crate::live::{self, DeclaredCode, PaySystem};
 use crate::model::{LiveSetting, SOURCE_VALUE, Target};
 use crate::render::terminal::Terminal;
 use crate::secrets::Redacted;
-use crate::state::store::{StateStore, write_atomically};
+use crate::state::store::StateStore;
 use crate::state::{LastApplied, RecordedValue};
 use crate::untrusted::portal_text;
 
@@ -285,6 +286,7 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
     let adopting = if args.adopt {
         let store = StateStore::new(&args.state.state);
         let lock = store.lock()?;
+        store.prepare_writes()?;
         let state = store.load()?.unwrap_or_default();
         check_portal(&store, &state, &client.portal())?;
         Some((store, lock, state))

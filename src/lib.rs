@@ -17,6 +17,7 @@ pub mod bitrix;
 pub mod cli;
 pub mod drift;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod live;
 pub mod manifest;

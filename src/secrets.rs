@@ -16,6 +16,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+/// The largest `file:` secret read (a certificate chain is a few KiB).
+pub const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
+
 /// A reference to a secret, as written in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
@@ -53,7 +56,7 @@ pub enum ResolveError {
         written: String,
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: crate::files::ReadError,
     },
     #[error("secret file:{written} ({}) is not valid UTF-8", path.display())]
     FileNotUnicode { written: String, path: PathBuf },
@@ -130,11 +133,14 @@ impl SecretRef {
                 }
             },
             SecretRef::File { written, path } => {
-                let bytes = std::fs::read(path).map_err(|source| ResolveError::FileUnreadable {
-                    written: written.clone(),
-                    path: path.clone(),
-                    source,
-                })?;
+                let bytes =
+                    crate::files::read_regular(path, MAX_SECRET_FILE_BYTES).map_err(|source| {
+                        ResolveError::FileUnreadable {
+                            written: written.clone(),
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
                 let mut text =
                     String::from_utf8(bytes).map_err(|_| ResolveError::FileNotUnicode {
                         written: written.clone(),

@@ -57,6 +57,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The portal's execution-time budget is summed over a sliding 10-minute window
 /// (bitrix24-api.md §9.2).
 const OPERATING_WINDOW: Duration = Duration::from_secs(600);
+/// The largest answer read from the portal (the body of one HTTP response): a batch of 50
+/// `settings.get` results is far below it. A longer answer is an error, read no further.
+pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
+
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("paysync/", env!("CARGO_PKG_VERSION"));
 
@@ -99,6 +103,13 @@ pub enum ClientError {
     /// The envelope's `result` does not have the documented shape.
     #[error("{method}: {detail}")]
     Decode { method: String, detail: String },
+    /// The answer is longer than the client reads ([`MAX_RESPONSE_BYTES`]); reading
+    /// stopped there.
+    #[error(
+        "{method}: the portal's answer is larger than {}; paysync stops reading there",
+        crate::files::size_text(*limit)
+    )]
+    TooLarge { method: String, limit: u64 },
     /// The portal answered with a redirect that was not followed: a second one in a row,
     /// or one without a usable `Location` (bitrix24-api.md §1.1). Only the new host is
     /// kept; the full `Location` holds the webhook code.
@@ -242,6 +253,7 @@ pub struct Client {
     tokens: Option<Arc<TokenStore>>,
     counters: Arc<Counters>,
     moved_warned: Arc<AtomicBool>,
+    max_response: u64,
 }
 
 impl fmt::Debug for Client {
@@ -289,7 +301,15 @@ impl Client {
             tokens,
             counters: Arc::default(),
             moved_warned: Arc::default(),
+            max_response: MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// The same client reading answers of at most `bytes` ([`MAX_RESPONSE_BYTES`] by
+    /// default).
+    pub fn with_max_response(mut self, bytes: u64) -> Client {
+        self.max_response = bytes;
+        self
     }
 
     /// The same client with the portal's request-rate limit (`--rate`), a fresh bucket.
@@ -747,11 +767,15 @@ impl Client {
         let body = if response.status().is_redirection() {
             Vec::new()
         } else {
-            response
-                .bytes()
+            read_bounded(response, self.max_response)
                 .await
-                .map_err(|e| transport_error(method, e))?
-                .to_vec()
+                .map_err(|e| match e {
+                    BodyError::Transport(e) => transport_error(method, e),
+                    BodyError::TooLarge { limit } => ClientError::TooLarge {
+                        method: method.to_owned(),
+                        limit,
+                    },
+                })?
         };
         tracing::debug!(
             method = %method,
@@ -765,6 +789,32 @@ impl Client {
             body,
         })
     }
+}
+
+/// Why a body could not be read whole.
+pub(crate) enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge { limit: u64 },
+}
+
+/// Reads a response body of at most `limit` bytes, chunk by chunk: a longer one (by its
+/// `Content-Length`, or as it arrives) is an error, so memory stays bounded whatever the
+/// other side sends.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Locks a mutex holding plain bookkeeping, which stays valid even if a holder panicked.

@@ -46,6 +46,12 @@ use super::credentials::{
 };
 use crate::secrets::Redacted;
 
+/// The largest answer read from the token endpoint.
+const MAX_TOKEN_ANSWER_BYTES: u64 = 1 << 20;
+
+/// The largest token file read.
+const MAX_TOKEN_FILE_BYTES: u64 = 1 << 20;
+
 /// A token pair as stored in the token file.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredTokens {
@@ -76,9 +82,9 @@ pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, ConfigError>
         path: path.to_owned(),
         reason,
     };
-    let text = match std::fs::read(path) {
+    let text = match crate::files::read_regular(path, MAX_TOKEN_FILE_BYTES) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(bad(format!("cannot read it: {e}"))),
     };
     // serde_json's syntax errors give a position only; type errors could quote a value,
@@ -139,7 +145,7 @@ pub fn write_token_file(path: &Path, tokens: &StoredTokens) -> std::io::Result<(
     let mut text = serde_json::to_string_pretty(&Value::Object(object))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     text.push('\n');
-    crate::state::store::write_atomically(path, text.as_bytes())?;
+    crate::files::write_atomically(path, text.as_bytes())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -346,7 +352,12 @@ pub(crate) async fn request_refresh(
         .await
         .map_err(strip)?;
     let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(strip)?;
+    let body = super::client::read_bounded(response, MAX_TOKEN_ANSWER_BYTES)
+        .await
+        .map_err(|e| match e {
+            super::client::BodyError::Transport(e) => strip(e),
+            super::client::BodyError::TooLarge { .. } => RefreshError::Unreadable { status },
+        })?;
     tracing::debug!(status, "the OAuth token endpoint answered");
     parse_refresh_answer(
         status,

@@ -31,7 +31,11 @@ use std::thread;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use raw::json_schema;
 
+use crate::files::{ReadError, read_regular, size_text};
 use crate::model::{Desired, Origin};
+
+/// The largest manifest file read, in bytes (4 MiB): checked before the file is read.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 
 /// The files `paths` name: each file as given, and every `.yaml`/`.yml` file under each
 /// directory (recursively, skipping hidden entries such as `.git` and `.github`, whose
@@ -130,18 +134,52 @@ fn check_files(files: &[PathBuf]) -> Vec<CheckedFile> {
 }
 
 fn check_file(file: &Path) -> CheckedFile {
-    let unreadable = |why: String| CheckedFile {
-        problems: vec![whole_path(
+    let problem = |diagnostic: Diagnostic| CheckedFile {
+        problems: vec![diagnostic],
+        documents: Vec::new(),
+    };
+    let unreadable = |why: String| {
+        problem(whole_path(
             "unreadable",
             file,
             format!("cannot read {}: {why}", file.display()),
-        )],
-        documents: Vec::new(),
+        ))
     };
-    let text = match fs::read(file).map(String::from_utf8) {
-        Ok(Ok(text)) => text,
-        Ok(Err(_)) => return unreadable("not UTF-8 text".to_owned()),
+    // The size and the kind of file are checked before anything is read: a FIFO or a
+    // device is refused at once, never waited on, and a file over the limit is not
+    // parsed at all.
+    let bytes = match read_regular(file, MAX_MANIFEST_BYTES) {
+        Ok(bytes) => bytes,
+        Err(ReadError::NotRegular { kind }) => {
+            return problem(
+                whole_path(
+                    "not-a-file",
+                    file,
+                    format!("{} is {kind}, not a regular file", file.display()),
+                )
+                .help("manifests are regular .yaml or .yml files"),
+            );
+        }
+        Err(ReadError::TooLarge { size, limit }) => {
+            return problem(
+                whole_path(
+                    "too-large",
+                    file,
+                    format!(
+                        "{} is {}; a manifest file may be at most {}",
+                        file.display(),
+                        size_text(size),
+                        size_text(limit)
+                    ),
+                )
+                .help("split the documents over several files"),
+            );
+        }
         Err(error) => return unreadable(error.to_string()),
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(_) => return unreadable("not UTF-8 text".to_owned()),
     };
     let mut problems = Vec::new();
     let parsed = yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(&text));
@@ -235,7 +273,31 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>)
         );
         match entry.file_type() {
             Ok(kind) if kind.is_dir() => walk(&path, files, diagnostics),
-            Ok(_) if is_manifest && path.is_file() => files.push(path),
+            // A manifest behind a link is read; a linked directory is not followed. A
+            // link that leads nowhere is an error, not a file silently skipped: its
+            // targets would be planned as no longer managed.
+            Ok(kind) if kind.is_symlink() && is_manifest => match fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => files.push(path),
+                Err(error) => {
+                    let why = if error.kind() == ErrorKind::NotFound {
+                        "a symlink to nothing (its target does not exist)".to_owned()
+                    } else {
+                        format!("a symlink that cannot be followed ({error})")
+                    };
+                    diagnostics.push(
+                        whole_path(
+                            "broken-symlink",
+                            &path,
+                            format!("{} is {why}", path.display()),
+                        )
+                        .help("remove the link or point it at a manifest"),
+                    );
+                }
+            },
+            // Anything else named .yaml/.yml is read: a FIFO, device or socket is then
+            // refused with its location (see `check_file`), never skipped or waited on.
+            Ok(kind) if is_manifest && !kind.is_symlink() => files.push(path),
             Ok(_) => {}
             Err(error) => diagnostics.push(whole_path(
                 "unreadable",

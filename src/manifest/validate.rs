@@ -411,7 +411,28 @@ impl Checker {
     fn secret(&mut self, file: &Path, dir: &Path, node: &Located<Node>) -> Option<SecretRef> {
         let error = match &node.value {
             Node::Str(reference) => match SecretRef::parse(reference, dir) {
-                Ok(secret) => return Some(secret),
+                Ok(secret) => {
+                    // A `file:` secret that exists must be a regular file: reading a FIFO
+                    // or a device would wait or never end. (A missing file is fine here:
+                    // plans made without the secrets show it as not checked.)
+                    if let SecretRef::File { written, path } = &secret
+                        && let Ok(meta) = std::fs::metadata(path)
+                        && !meta.is_file()
+                    {
+                        let kind = crate::files::kind_of(meta.file_type());
+                        let message =
+                            format!("secret file:{written} is {kind}, not a regular file");
+                        self.push(
+                            "bad-secret-file",
+                            file,
+                            node,
+                            message,
+                            "a `file:` secret names a regular file holding the value",
+                        );
+                        return None;
+                    }
+                    return Some(secret);
+                }
                 Err(error) => error,
             },
             other => {

@@ -187,8 +187,9 @@ pub struct ParsedFile {
     pub errors: Vec<YamlError>,
 }
 
-/// The largest file read, in bytes (the document-by-document reader enforces it).
-const MAX_INPUT_BYTES: usize = 4 << 20;
+/// The largest file read, in bytes: [`super::MAX_MANIFEST_BYTES`], checked before a file
+/// is read; the document-by-document reader enforces it too.
+const MAX_INPUT_BYTES: usize = super::MAX_MANIFEST_BYTES as usize;
 
 /// Manifests are small; these budgets only stop hostile or runaway input.
 fn options() -> serde_saphyr::Options {

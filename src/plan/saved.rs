@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::Plan;
 use crate::secrets::FingerprintKey;
 
+/// The largest saved plan read.
+pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
+
 /// The format tag of saved plans written by this version.
 pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/1";
 
@@ -36,8 +39,10 @@ pub enum SavedPlanError {
     Read {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: crate::files::ReadError,
     },
+    #[error("saved plan {path} is not UTF-8 text")]
+    NotText { path: String },
     #[error("{path} is not a paysync saved plan (line {line}, column {column}): {message}")]
     Parse {
         path: String,
@@ -54,6 +59,21 @@ impl SavedPlan {
         let mut s = serde_json::to_string_pretty(self).expect("saved plan serialises");
         s.push('\n');
         s
+    }
+
+    /// Reads a saved plan file: a regular file of at most [`MAX_SAVED_PLAN_BYTES`].
+    pub fn read(path: &std::path::Path) -> Result<SavedPlan, SavedPlanError> {
+        let shown = path.display().to_string();
+        let bytes = crate::files::read_regular(path, MAX_SAVED_PLAN_BYTES).map_err(|source| {
+            SavedPlanError::Read {
+                path: shown.clone(),
+                source,
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| SavedPlanError::NotText {
+            path: shown.clone(),
+        })?;
+        SavedPlan::from_json(&shown, &text)
     }
 
     pub fn from_json(path: &str, text: &str) -> Result<SavedPlan, SavedPlanError> {

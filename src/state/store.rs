@@ -2,17 +2,29 @@
 //!
 //! Writes go to a temporary file in the same directory, are flushed with `fsync`, then
 //! renamed over the old file (and the directory is synced), so a reader or a crash sees
-//! either the old state or the new one, never half of either.
+//! either the old state or the new one, never half of either ([`write_atomically`]). A
+//! state path that is a symlink is written through: the link stays a link.
 //!
 //! The lock is an OS file lock (`File::try_lock`, released by the kernel when the process
-//! dies) on `<state>.lock`, which also holds a line saying who took it. A second apply fails
-//! at once with that line instead of waiting.
+//! dies) on `<state>.lock` next to the file the path finally names, which also holds a
+//! line saying who took it. A second apply fails at once with that line instead of
+//! waiting. The holder of the lock first [prepares](StateStore::prepare_writes) the
+//! state for writing: it removes temporary files a killed run left behind and proves, by
+//! creating one, that the directory is writable, before anything is sent to the portal.
+//!
+//! The state file is read only if it is a regular file of at most [`MAX_STATE_BYTES`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::{LastApplied, STATE_FORMAT, StateFile};
+use crate::files::{
+    ReadError, probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically,
+};
+
+/// The largest state file read (a million settings take about 150 MB).
+pub const MAX_STATE_BYTES: u64 = 1 << 30;
 
 /// Operational failures of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +33,7 @@ pub enum StateError {
     Read {
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: ReadError,
     },
     #[error("state file {} is not valid paysync state (line {line}, column {column}): {message}", path.display())]
     Parse {
@@ -40,6 +52,42 @@ pub enum StateError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    /// Found before anything is sent: the directory does not take new files.
+    #[error(
+        "cannot write state file {}: its directory {} does not take new files ({source}); \
+         nothing was sent to the portal",
+        path.display(),
+        dir.display()
+    )]
+    NotWritable {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Found before anything is sent: the file is marked read-only.
+    #[error(
+        "state file {} is read-only; make it writable (or use another --state); nothing was \
+         sent to the portal",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf },
+    /// The path names something other than a regular file.
+    #[error("state file {} is {kind}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// The serial cannot be bumped any further (a state file edited by hand, or a hostile
+    /// one): it never wraps around.
+    #[error(
+        "state file {} has serial {serial}, which cannot be bumped {more} more time{}; \
+         start a new state file (import --adopt) or fix the serial",
+        path.display(),
+        if *more == 1 { "" } else { "s" }
+    )]
+    SerialOverflow {
+        path: PathBuf,
+        serial: u64,
+        more: u64,
     },
     #[error("state file {} is locked by another paysync run ({holder}); wait for it to finish", path.display())]
     Locked { path: PathBuf, holder: String },
@@ -68,9 +116,9 @@ impl StateStore {
 
     /// Reads the state; `Ok(None)` when the file does not exist yet.
     pub fn load(&self) -> Result<Option<LastApplied>, StateError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        let bytes = match read_regular(&self.path, MAX_STATE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(source) => {
                 return Err(StateError::Read {
                     path: self.path.clone(),
@@ -78,6 +126,12 @@ impl StateStore {
                 });
             }
         };
+        let text = String::from_utf8(bytes).map_err(|_| StateError::Parse {
+            path: self.path.clone(),
+            line: 1,
+            column: 1,
+            message: "not UTF-8 text".into(),
+        })?;
         // Check the format first so a newer file gets a clear message rather than a
         // complaint about an unknown field.
         let parse_error = |e: serde_json::Error| StateError::Parse {
@@ -108,8 +162,10 @@ impl StateStore {
         Ok(Some(LastApplied::from_file(file)))
     }
 
-    /// Bumps the serial and writes the state atomically.
+    /// Bumps the serial and writes the state atomically. The serial never wraps: a
+    /// state at `u64::MAX` is an error, and the state in memory is left as it was.
     pub fn save(&self, state: &mut LastApplied) -> Result<(), StateError> {
+        self.check_serial(state, 1)?;
         state.serial += 1;
         let mut bytes = serde_json::to_vec_pretty(&state.to_file()).expect("state serialises");
         bytes.push(b'\n');
@@ -119,9 +175,60 @@ impl StateStore {
         })
     }
 
-    /// Takes the apply lock or fails at once, naming the holder.
+    /// Whether `state`'s serial can be bumped `saves` more times.
+    pub fn check_serial(&self, state: &LastApplied, saves: u64) -> Result<(), StateError> {
+        match state.serial.checked_add(saves) {
+            Some(_) => Ok(()),
+            None => Err(StateError::SerialOverflow {
+                path: self.path.clone(),
+                serial: state.serial,
+                more: saves,
+            }),
+        }
+    }
+
+    /// What the lock holder does before anything is sent: removes the temporary files a
+    /// killed run left next to the state, and proves that the state can be written —
+    /// the directory takes a new file (by creating one), and an existing state file is a
+    /// regular file not marked read-only — whatever lock file exists.
+    pub fn prepare_writes(&self) -> Result<(), StateError> {
+        let target = resolve_links(&self.path);
+        let dir = crate::files::parent_dir(&target).to_path_buf();
+        let not_writable = |source| StateError::NotWritable {
+            path: self.path.clone(),
+            dir: dir.clone(),
+            source,
+        };
+        match remove_stale_temps(&target) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                path = %self.path.display(),
+                removed = n,
+                "removed temporary files a stopped run left next to the state file"
+            ),
+            Err(e) => return Err(not_writable(e)),
+        }
+        probe_writable(&target).map_err(not_writable)?;
+        match fs::metadata(&target) {
+            Ok(meta) if !meta.is_file() => Err(StateError::NotRegular {
+                path: self.path.clone(),
+                kind: if meta.is_dir() {
+                    "a directory"
+                } else {
+                    "a special file"
+                },
+            }),
+            Ok(meta) if meta.permissions().readonly() => Err(StateError::ReadOnly {
+                path: self.path.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the apply lock or fails at once, naming the holder. The lock file is next to
+    /// the file the state path finally names, so two links to one state share one lock.
     pub fn lock(&self) -> Result<StateLock, StateError> {
-        let lock_path = lock_path(&self.path);
+        let lock_path = lock_path(&resolve_links(&self.path));
         let err = |source| StateError::Lock {
             path: self.path.clone(),
             source,
@@ -208,26 +315,6 @@ fn same_file(file: &File, path: &Path) -> bool {
 #[cfg(not(unix))]
 fn same_file(_file: &File, path: &Path) -> bool {
     path.exists()
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".paysync-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! paysync's integration tests: the real binary against the emulator over real HTTP on
 //! 127.0.0.1, one module per feature.
 
+mod bounded;
 mod ci_examples;
 mod cli;
 mod drift;
@@ -16,5 +17,6 @@ mod pipeline;
 mod secrets;
 mod seeds;
 mod state;
+mod strict;
 mod support;
 mod terminal;
