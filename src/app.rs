@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::apply::{self, ResolvedSecrets};
 use crate::bitrix::{self, Client, Rate};
-use crate::cli::{ApplyArgs, Cli, Command, Format, PlanArgs, ValidateArgs};
+use crate::cli::{
+    ApplyArgs, Cli, Command, Format, MovePortalArgs, PlanArgs, StateCommand, ValidateArgs,
+};
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
 use crate::manifest;
@@ -27,6 +29,7 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
         Command::Apply(args) => apply(&args, term),
         Command::Drift(args) => crate::drift::run(&args, term),
         Command::Import(args) => crate::import::run(&args, term),
+        Command::State(StateCommand::MovePortal(args)) => move_portal(&args, term),
         Command::Completions(args) => crate::render::manuals::completions(&args, term),
         Command::Man => crate::render::manuals::man(term),
         Command::Schema => {
@@ -124,7 +127,7 @@ pub(crate) fn check_portal(
     portal: &str,
 ) -> Result<(), Error> {
     match &state.portal {
-        Some(recorded) if recorded != portal => Err(Error::ForeignPortal {
+        Some(recorded) if !bitrix::same_portal(recorded, portal) => Err(Error::ForeignPortal {
             state: store.path().to_owned(),
             state_portal: recorded.clone(),
             portal: portal.to_owned(),
@@ -428,4 +431,59 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
         &secrets,
         term,
     )
+}
+
+/// `paysync state move-portal URL`: re-points the state file at a portal's new address
+/// (the credentials must already point there), after checking that the portal answers
+/// there. Under the state lock; the serial is bumped, so plans made before are stale.
+fn move_portal(args: &MovePortalArgs, term: &Terminal) -> Result<i32, Error> {
+    let requested = bitrix::portal_address(&args.url)?;
+    let client = connect(args.portal.rate)?;
+    if !bitrix::same_portal(&client.portal(), &requested) {
+        return Err(Error::CredentialsElsewhere {
+            requested,
+            credentials: client.portal(),
+            variable: client.address_variable(),
+        });
+    }
+    let store = StateStore::new(&args.state.state);
+    let _lock = store.lock()?;
+    store.prepare_writes()?;
+    let Some(mut state) = store.load()? else {
+        return Err(Error::NoStateFile {
+            path: store.path().to_owned(),
+        });
+    };
+    if let Some(recorded) = &state.portal
+        && bitrix::same_portal(recorded, &requested)
+    {
+        term.out(&format!(
+            "The state file {} already points at {recorded}; nothing to do.\n",
+            store.path().display()
+        ));
+        return Ok(exit::SUCCESS);
+    }
+    // A read the portal answers only with working credentials and the pay_system scope.
+    runtime()?
+        .block_on(client.call(&bitrix::Request::handler_list()))
+        .map_err(|source| Error::NotAnswering {
+            portal: requested.clone(),
+            source,
+        })?;
+    let before = state.portal.replace(requested.clone());
+    store.save(&mut state)?;
+    tracing::info!(
+        from = before.as_deref().unwrap_or("(none)"),
+        to = %requested,
+        serial = state.serial,
+        "moved the state file to the portal's new address"
+    );
+    term.out(&format!(
+        "Moved the state file {} from {} to {requested} (serial {}). Plans made before the move \
+         are stale; plan again.\n",
+        store.path().display(),
+        before.as_deref().unwrap_or("no portal"),
+        state.serial
+    ));
+    Ok(exit::SUCCESS)
 }

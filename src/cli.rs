@@ -74,10 +74,40 @@ pub enum Command {
     Drift(crate::drift::DriftArgs),
     /// Read live settings and write manifests (and optionally adopt them as state).
     Import(crate::import::ImportArgs),
+    /// Work on the state file itself.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print a shell completion script.
     Completions(crate::render::manuals::CompletionsArgs),
     /// Print the man page (roff).
     Man,
+}
+
+/// `paysync state ...`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Point the state file at the portal's new address, after the portal moved.
+    MovePortal(MovePortalArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "When a portal moves, it answers with a redirect to its new address, which \
+paysync never follows with credentials or settings. Set the credentials (PAYSYNC_WEBHOOK_URL, or \
+PAYSYNC_PORTAL_URL and the token) to the new address, then run this command: it checks that the \
+portal answers there with those credentials, records the new address in the state file (under the \
+state lock, bumping the serial, so plans made before are refused as stale) and writes nothing to the \
+portal."
+)]
+pub struct MovePortalArgs {
+    /// The portal's new address, e.g. https://new.bitrix24.com (only the scheme, host and
+    /// port are kept); the credentials in the environment must point at it.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub portal: PortalArgs,
 }
 
 #[derive(Debug, Args)]

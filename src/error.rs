@@ -47,13 +47,37 @@ pub enum Error {
     )]
     EmptySecrets { references: Vec<String> },
     #[error(
-        "the state file {} was made for {state_portal}, but the credentials point at {portal}; use the state file of that portal (--state)",
+        "the state file {} was made for {state_portal}, but the credentials point at {portal}; \
+         use the state file of that portal (--state), or, if the portal has moved to \
+         {portal}, run `paysync state move-portal {portal}`",
         state.display()
     )]
     ForeignPortal {
         state: PathBuf,
         state_portal: String,
         portal: String,
+    },
+    /// `state move-portal URL` with credentials that point elsewhere.
+    #[error(
+        "the credentials ({variable}) point at {credentials}, not at {requested}: set them to \
+         the portal's new address first, then run `paysync state move-portal` again"
+    )]
+    CredentialsElsewhere {
+        requested: String,
+        credentials: String,
+        variable: &'static str,
+    },
+    #[error(
+        "there is no state file {}: nothing to move (check --state or PAYSYNC_STATE)",
+        path.display()
+    )]
+    NoStateFile { path: PathBuf },
+    /// The new portal did not answer a read with the credentials.
+    #[error("the portal at {portal} did not answer with these credentials: {source}")]
+    NotAnswering {
+        portal: String,
+        #[source]
+        source: ClientError,
     },
     #[error(transparent)]
     SavedPlan(#[from] SavedPlanError),

@@ -12,9 +12,11 @@
 //! 3. Every HTTP request to the portal goes through one private `post`: it takes a slot
 //!    from the leaky-bucket [`super::throttle`] (one bucket per client, shared by its
 //!    clones), POSTs the JSON parameters to `<base><method>` and reads status and body.
-//!    A redirect (301/302/307/308, a moved portal, bitrix24-api.md §1.1) is followed
-//!    once by re-sending the same POST to the `Location`; the pure `interpret` reads the
-//!    answer.
+//!    A redirect (301/302/307/308) within the portal's origin is followed once by
+//!    re-sending the same POST to the `Location`; a redirect to another origin (a moved
+//!    portal, bitrix24-api.md §1.1, or anything pretending to be one) is never followed:
+//!    every request carries credentials, and writes carry settings (SPEC §7). The pure
+//!    `interpret` reads the answer. Every body is read up to [`MAX_RESPONSE_BYTES`].
 //!
 //! All waiting goes through the client's [`Clock`] (tests use a virtual one); only the
 //! 60-second request timeout is reqwest's.
@@ -27,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -37,7 +39,7 @@ use reqwest::header::{ACCEPT, LOCATION};
 use serde_json::Value;
 
 use super::clock::{Clock, ClockSleeper, SystemClock};
-use super::credentials::{Credentials, is_loopback};
+use super::credentials::Credentials;
 use super::envelope::{
     BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_envelope,
     parse_settings,
@@ -49,6 +51,7 @@ use super::retry::{Decision, GiveUp, RetryBudget, RetryConfig, error_policy, hum
 use super::throttle::{Rate, Throttle};
 use crate::model::{LiveSetting, Target};
 use crate::secrets::Redacted;
+use crate::untrusted::portal_text;
 
 /// The portal cuts requests off after 60 seconds (bitrix24-api.md §9.3).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,8 +67,8 @@ pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("paysync/", env!("CARGO_PKG_VERSION"));
 
-/// The redirects followed (once) by re-sending the same POST: a moved portal answers 302
-/// (§1.1); 301, 307 and 308 mean the same here. 303 asks for a GET and is not followed.
+/// The redirects followed (once, and only within the portal's own origin) by re-sending
+/// the same POST; 303 asks for a GET and is not followed.
 const FOLLOWED_REDIRECTS: [u16; 4] = [301, 302, 307, 308];
 
 /// Why a call to the portal failed. Never carries the webhook code, a token, a request
@@ -110,21 +113,28 @@ pub enum ClientError {
         crate::files::size_text(*limit)
     )]
     TooLarge { method: String, limit: u64 },
-    /// The portal answered with a redirect that was not followed: a second one in a row,
-    /// or one without a usable `Location` (bitrix24-api.md §1.1). Only the new host is
-    /// kept; the full `Location` holds the webhook code.
+    /// The portal answered with a redirect to another origin (scheme, host or port): a
+    /// moved portal (bitrix24-api.md §1.1), or anything pretending to be one. Nothing is
+    /// sent there — every request carries credentials, and writes carry settings — so
+    /// the run stops and says how to move the state. Only the new origin is kept (the
+    /// full `Location` may hold the webhook code).
     #[error(
-        "the portal answered with a redirect to {location_host}: its address has probably \
-         changed; update the portal address in the credentials"
+        "{method}: the portal answered with a redirect to another address, {new_address}; \
+         paysync sends no credentials or settings there. If the portal has moved, set \
+         {variable} to the new address and run `paysync state move-portal {new_address}` \
+         to point the state file at it"
     )]
-    Moved { location_host: String },
-    /// A redirect to plain http on a non-loopback host (or another scheme): the
-    /// credentials are not sent there.
+    Moved {
+        method: String,
+        new_address: String,
+        variable: &'static str,
+    },
+    /// A redirect within the portal's origin that was not followed: a second one in a
+    /// row, or one without a usable `Location`.
     #[error(
-        "the portal answered with a redirect to {location_host} without https; refusing to \
-         send the credentials there"
+        "{method}: the portal answered with a redirect that paysync does not follow (HTTP {status})"
     )]
-    InsecureRedirect { location_host: String },
+    Redirected { method: String, status: u16 },
     /// A method name that is not `[a-z0-9._]` (it is appended to the URL).
     #[error("invalid REST method name {method:?}")]
     InvalidMethod { method: String },
@@ -252,7 +262,6 @@ pub struct Client {
     operating: Arc<Mutex<OperatingBudget>>,
     tokens: Option<Arc<TokenStore>>,
     counters: Arc<Counters>,
-    moved_warned: Arc<AtomicBool>,
     max_response: u64,
 }
 
@@ -300,7 +309,6 @@ impl Client {
             operating: Arc::new(Mutex::new(OperatingBudget::new(DEFAULT_OPERATING_LIMIT))),
             tokens,
             counters: Arc::default(),
-            moved_warned: Arc::default(),
             max_response: MAX_RESPONSE_BYTES,
         })
     }
@@ -341,6 +349,12 @@ impl Client {
     /// The portal's address, `scheme://host[:port]` (see [`Credentials::portal`]).
     pub fn portal(&self) -> String {
         self.credentials.portal()
+    }
+
+    /// The environment variable that holds the portal's address in these credentials
+    /// (`PAYSYNC_WEBHOOK_URL` or `PAYSYNC_PORTAL_URL`).
+    pub fn address_variable(&self) -> &'static str {
+        self.credentials.address_variable()
     }
 
     /// The request-rate limit the throttle keeps to.
@@ -695,27 +709,27 @@ impl Client {
         }
 
         let mut answer = self.post(method, url.clone(), &body).await?;
-        if FOLLOWED_REDIRECTS.contains(&answer.status)
+        if (300..400).contains(&answer.status)
             && let Some(target) = answer.location.as_deref().and_then(|l| url.join(l).ok())
         {
-            if !(target.scheme() == "https" || (target.scheme() == "http" && is_loopback(&target)))
-            {
-                return Err(ClientError::InsecureRedirect {
-                    location_host: target.host_str().unwrap_or("an unknown host").to_owned(),
+            if !same_origin(&url, &target) {
+                return Err(ClientError::Moved {
+                    method: method.clone(),
+                    new_address: portal_text(&target.origin().ascii_serialization()),
+                    variable: self.credentials.address_variable(),
                 });
             }
-            self.warn_moved(&target);
-            // The same POST, body and all, to the new address. A second redirect is not
-            // followed: `interpret` reports it as `Moved`.
-            answer = self.post(method, target, &body).await?;
+            if FOLLOWED_REDIRECTS.contains(&answer.status) {
+                // The same POST, body and all, to the new path on the same origin. A
+                // second redirect is not followed: `interpret` reports it.
+                tracing::debug!(
+                    status = answer.status,
+                    "following a redirect within the portal"
+                );
+                answer = self.post(method, target, &body).await?;
+            }
         }
-        let result = interpret(
-            method,
-            answer.status,
-            answer.location.as_deref(),
-            &answer.body,
-            self.credentials.base(),
-        );
+        let result = interpret(method, answer.status, &answer.body);
         match &result {
             Ok((_, timing)) => lock(&self.operating).record(method, *timing),
             Err(ClientError::Portal { error, .. }) if error.code == "QUERY_LIMIT_EXCEEDED" => {
@@ -728,18 +742,6 @@ impl Client {
             Err(_) => {}
         }
         result.map(|(value, _)| value)
-    }
-
-    /// Logs a followed redirect: at warn the first time, at debug after that. Only the
-    /// new origin is shown; the full address may hold the webhook code.
-    fn warn_moved(&self, target: &Url) {
-        let origin = target.origin().ascii_serialization();
-        let variable = self.credentials.address_variable();
-        if self.moved_warned.swap(true, Ordering::Relaxed) {
-            tracing::debug!("following the portal's redirect to {origin}");
-        } else {
-            tracing::warn!("the portal moved to {origin}; update {variable}");
-        }
     }
 
     /// One HTTP request, the only place a request leaves the process for the portal:
@@ -824,16 +826,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Turns one answer into the call's `result` and timing, or its error. Pure: tested
 /// without a network.
-fn interpret(
-    method: &str,
-    status: u16,
-    location: Option<&str>,
-    body: &[u8],
-    base: &Url,
-) -> Result<(Value, Timing), ClientError> {
+fn interpret(method: &str, status: u16, body: &[u8]) -> Result<(Value, Timing), ClientError> {
     if (300..400).contains(&status) {
-        return Err(ClientError::Moved {
-            location_host: location_host(location, base),
+        return Err(ClientError::Redirected {
+            method: method.to_owned(),
+            status,
         });
     }
     parse_envelope(status, body).map_err(|error| match error {
@@ -849,12 +846,12 @@ fn interpret(
     })
 }
 
-/// The host a redirect points to; a relative `Location` stays on the portal's host.
-fn location_host(location: Option<&str>, base: &Url) -> String {
-    location
-        .and_then(|l| base.join(l).ok())
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "an unknown address".into())
+/// Whether two URLs share an origin: scheme, host (lower-cased by the parser) and
+/// effective port.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn transport_error(method: &str, error: reqwest::Error) -> ClientError {
@@ -905,10 +902,6 @@ mod tests {
 
     const CANARY: &str = "CANARYCODE123";
 
-    fn base() -> Url {
-        Url::parse("https://example.bitrix24.com/rest/1/CANARYCODE123/").unwrap()
-    }
-
     /// The error, its Debug and every cause in its chain, Display and Debug.
     fn everything(error: &(dyn std::error::Error + 'static)) -> String {
         let mut text = format!("{error} | {error:?} | {error:#?}");
@@ -928,7 +921,7 @@ mod tests {
     #[test]
     fn interpret_success_and_portal_error() {
         assert_eq!(
-            interpret("m", 200, None, br#"{"result": true, "time": {}}"#, &base())
+            interpret("m", 200, br#"{"result": true, "time": {}}"#)
                 .unwrap()
                 .0,
             json!(true)
@@ -936,9 +929,7 @@ mod tests {
         let err = interpret(
             "sale.paysystem.settings.get",
             403,
-            None,
             br#"{"error":"ACCESS_DENIED","error_description":"Access denied"}"#,
-            &base(),
         )
         .unwrap_err();
         assert_eq!(
@@ -950,7 +941,7 @@ mod tests {
 
     #[test]
     fn interpret_html_page() {
-        let err = interpret("batch", 502, None, b"<html>Bad Gateway</html>", &base()).unwrap_err();
+        let err = interpret("batch", 502, b"<html>Bad Gateway</html>").unwrap_err();
         assert!(matches!(err, ClientError::Unreadable { status: 502, .. }));
         let text = everything(&err);
         assert!(
@@ -962,29 +953,20 @@ mod tests {
     }
 
     #[test]
-    fn redirects_keep_only_the_host() {
-        let err = interpret(
-            "batch",
-            302,
-            Some("https://new.bitrix24.com/rest/1/CANARYCODE123/batch"),
-            b"",
-            &base(),
-        )
-        .unwrap_err();
-        let ClientError::Moved { location_host } = &err else {
-            panic!("expected Moved, got {err:?}");
-        };
-        assert_eq!(location_host, "new.bitrix24.com");
-        assert!(!everything(&err).contains(CANARY));
-
-        let err =
-            interpret("batch", 301, Some("/rest/1/CANARYCODE123/x"), b"", &base()).unwrap_err();
-        assert!(
-            matches!(&err, ClientError::Moved { location_host } if location_host == "example.bitrix24.com")
-        );
-        let err = interpret("batch", 307, None, b"", &base()).unwrap_err();
-        assert!(!everything(&err).contains(CANARY));
-        assert!(matches!(err, ClientError::Moved { .. }));
+    fn origins_compare_scheme_host_and_effective_port() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(same_origin(
+            &u("https://Example.bitrix24.com/rest/1/x/"),
+            &u("https://example.bitrix24.com:443/other")
+        ));
+        assert!(!same_origin(&u("https://a.com/"), &u("http://a.com/")));
+        assert!(!same_origin(
+            &u("https://a.com/"),
+            &u("https://a.com:8443/")
+        ));
+        assert!(!same_origin(&u("https://a.com/"), &u("https://b.com/")));
+        let err = interpret("batch", 307, b"").unwrap_err();
+        assert!(matches!(err, ClientError::Redirected { status: 307, .. }));
     }
 
     #[test]
@@ -1529,7 +1511,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_moved_portal_is_followed_once_with_the_same_post() {
+    async fn a_redirect_within_the_portal_is_followed_once_with_the_same_post() {
         let server = FakeServer::start(|seen: &Seen| {
             if seen.target.starts_with("/moved/") {
                 Reply::result(json!("moved"))
@@ -1549,27 +1531,54 @@ mod tests {
         assert_eq!(seen[1].target, "/moved/rest/1/CANARYCODE123/scope");
         assert_eq!(seen[1].json(), json!({"full": true}));
         assert_eq!(client.stats().requests, 4);
-        let logged = logs.text();
-        let warning = format!(
-            "the portal moved to {}; update PAYSYNC_WEBHOOK_URL",
-            server.url
+        assert!(!logs.text().contains(CANARY), "{}", logs.text());
+    }
+
+    /// Regression (issue 7.4): a redirect to another origin used to be followed with the
+    /// body (settings, tokens) re-sent there.
+    #[tokio::test]
+    async fn a_redirect_to_another_origin_is_never_followed() {
+        let elsewhere = FakeServer::start(scripted(vec![Reply::result(json!("stolen"))])).await;
+        for status in [301, 302, 303, 307, 308] {
+            let location = format!("{}/rest/1/CANARYCODE123/scope", elsewhere.url);
+            let server =
+                FakeServer::start(scripted(vec![Reply::redirect(status, &location)])).await;
+            let (client, _clock) = webhook_client(&server);
+            let err = client.call(&scope()).await.unwrap_err();
+            let ClientError::Moved {
+                new_address,
+                variable,
+                ..
+            } = &err
+            else {
+                panic!("{status}: expected Moved, got {err:?}");
+            };
+            assert_eq!(new_address, &elsewhere.url);
+            assert_eq!(*variable, "PAYSYNC_WEBHOOK_URL");
+            let text = everything(&err);
+            assert!(!text.contains(CANARY), "{text}");
+            assert!(text.contains("paysync state move-portal"), "{text}");
+            assert_eq!(error_policy(&err), Decision::Fail);
+            assert_eq!(server.seen().len(), 1);
+        }
+        for location in [
+            "https://elsewhere.example/rest/1/CANARYCODE123/scope",
+            "http://portal.example/rest/1/CANARYCODE123/scope",
+        ] {
+            let server = FakeServer::start(scripted(vec![Reply::redirect(302, location)])).await;
+            let (client, _clock) = webhook_client(&server);
+            let err = client.call(&scope()).await.unwrap_err();
+            assert!(matches!(err, ClientError::Moved { .. }), "{err:?}");
+            assert_eq!(server.seen().len(), 1);
+        }
+        assert!(
+            elsewhere.seen().is_empty(),
+            "nothing reached the other origin"
         );
-        assert_eq!(logged.matches(&warning).count(), 1, "{logged}");
-        assert!(!logged.contains(CANARY), "{logged}");
     }
 
     #[tokio::test]
     async fn a_second_redirect_is_not_followed() {
-        let server = FakeServer::start(scripted(vec![Reply::redirect(
-            301,
-            "https://elsewhere.example/rest/1/CANARYCODE123/scope",
-        )]))
-        .await;
-        let (client, _clock) = webhook_client(&server);
-        let err = client.call(&scope()).await.unwrap_err();
-        // The first redirect leads to an https host that cannot be reached here.
-        assert!(!everything(&err).contains(CANARY), "{err:?}");
-
         let server = FakeServer::start(scripted(vec![Reply::redirect(
             307,
             "/again/rest/1/CANARYCODE123/scope",
@@ -1578,27 +1587,11 @@ mod tests {
         let (client, _clock) = webhook_client(&server);
         let err = client.call(&scope()).await.unwrap_err();
         assert!(
-            matches!(&err, ClientError::Moved { location_host } if location_host == "127.0.0.1"),
-            "{err:?}"
-        );
-        assert_eq!(server.seen().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_redirect_to_plain_http_is_refused() {
-        let server = FakeServer::start(scripted(vec![Reply::redirect(
-            302,
-            "http://portal.example/rest/1/CANARYCODE123/scope",
-        )]))
-        .await;
-        let (client, _clock) = webhook_client(&server);
-        let err = client.call(&scope()).await.unwrap_err();
-        assert!(
-            matches!(&err, ClientError::InsecureRedirect { location_host } if location_host == "portal.example"),
+            matches!(&err, ClientError::Redirected { status: 307, .. }),
             "{err:?}"
         );
         assert!(!everything(&err).contains(CANARY));
-        assert_eq!(server.seen().len(), 1);
+        assert_eq!(server.seen().len(), 2);
     }
 
     #[tokio::test]

@@ -437,6 +437,33 @@ fn oauth(
     })
 }
 
+/// A portal address as recorded in a state file (`scheme://host[:port]`), checked like a
+/// credentials URL (https, or http to a loopback address; no user info, query or
+/// fragment) and reduced to its origin. Only the origin is ever shown.
+pub fn portal_address(s: &str) -> Result<String, ConfigError> {
+    let url = parse_checked(s.trim(), "the portal address")?;
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Whether two portal addresses name the same portal: same scheme, host (compared
+/// without regard to case) and effective port (`https://Portal.example:443` is
+/// `https://portal.example`). Addresses that do not parse are compared as written.
+pub fn same_portal(a: &str, b: &str) -> bool {
+    let identity = |s: &str| {
+        Url::parse(s.trim()).ok().map(|u| {
+            (
+                u.scheme().to_owned(),
+                u.host_str().map(str::to_ascii_lowercase),
+                u.port_or_known_default(),
+            )
+        })
+    };
+    match (identity(a), identity(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Parses a URL and applies the rules shared by webhook and portal URLs: https or
 /// loopback http, no user info, query or fragment.
 fn parse_checked(s: &str, var: &'static str) -> Result<Url, ConfigError> {

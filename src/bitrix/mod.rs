@@ -32,7 +32,9 @@ mod testserver;
 
 pub use client::{Client, ClientError, ClientStats};
 pub use clock::{Clock, SystemClock};
-pub use credentials::{ConfigError, Credentials, RefreshConfig, credentials_from_env};
+pub use credentials::{
+    ConfigError, Credentials, RefreshConfig, credentials_from_env, portal_address, same_portal,
+};
 pub use envelope::{
     BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_response,
     parse_settings,

@@ -392,13 +392,16 @@ mod tests {
             ),
             (
                 ClientError::Moved {
-                    location_host: "new.example".into(),
+                    method: "batch".into(),
+                    new_address: "https://new.example".into(),
+                    variable: "PAYSYNC_WEBHOOK_URL",
                 },
                 Fail,
             ),
             (
-                ClientError::InsecureRedirect {
-                    location_host: "new.example".into(),
+                ClientError::Redirected {
+                    method: "batch".into(),
+                    status: 307,
                 },
                 Fail,
             ),

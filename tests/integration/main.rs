@@ -12,6 +12,7 @@ mod limits;
 mod live_validation;
 mod manifest;
 mod markdown;
+mod moved;
 mod oauth;
 mod pipeline;
 mod secrets;

@@ -1,12 +1,10 @@
 //! OAuth: an expired access token is refreshed once, the rotated pair is saved to the
-//! token file, a rejected refresh token ends the run clearly; and a moved portal.
+//! token file, a rejected refresh token ends the run clearly.
 
 use std::sync::Arc;
 
 use paysync::bitrix::{Client, Credentials, RefreshConfig, Request};
-use paysync_emulator::{
-    EmulatorHandle, Fault, OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed, Seed,
-};
+use paysync_emulator::{OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed, Seed};
 
 use crate::limits::{Virtual, virtual_world};
 use crate::support::{World, manifest};
@@ -156,36 +154,6 @@ fn two_simultaneous_expirations_cause_one_refresh() {
     assert_eq!(w.portal.token_refreshes(), 1);
     assert_eq!(w.portal.refresh_requests(), 1);
     assert_eq!(client.stats().refreshes, 1);
-}
-
-#[test]
-fn a_moved_portal_is_followed_once_with_the_post_resent() {
-    let old = World::new();
-    let new = EmulatorHandle::start(Seed::demo()).unwrap();
-    old.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    old.portal.inject(Fault::moved(&new.base_url()));
-    let out = old.run(&["apply", "--auto-approve", "m.yaml"]);
-    out.expect_code(0);
-    let new_host = new.base_url();
-    assert!(
-        out.stderr.contains(new_host.trim_start_matches("http://")),
-        "{}",
-        out.stderr
-    );
-    assert!(!out.stderr.contains("demo-webhook-code"));
-    let stored = new
-        .setting(11, 1, "PS_WORK_MODE_IFRAME")
-        .and_then(|(_, v)| v);
-    assert_eq!(stored.as_deref(), Some("REGULAR"));
-    assert_eq!(new.requests().len(), 1);
-    assert_eq!(
-        new.requests()[0].batch.len(),
-        1,
-        "the POST body was sent again, not lost"
-    );
 }
 
 #[test]
