@@ -22,7 +22,17 @@ use crate::state::LastApplied;
 use crate::state::store::StateStore;
 
 /// Runs one command and returns its exit code; errors are rendered here.
+///
+/// Commands that may take time take over SIGINT and SIGTERM ([`crate::interrupt`]): the
+/// first stops them cleanly, with exit code 130 or 143 (whatever else went wrong), the
+/// second at once.
 pub fn run(cli: Cli, term: &Terminal) -> i32 {
+    if !matches!(
+        cli.command,
+        Command::Schema | Command::Completions(_) | Command::Man
+    ) {
+        crate::interrupt::install();
+    }
     let result = match cli.command {
         Command::Validate(args) => validate(&args, term),
         Command::Plan(args) => plan(&args, term),
@@ -40,11 +50,16 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
             Ok(exit::SUCCESS)
         }
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
+    let signal = crate::interrupt::received();
+    match (result, signal) {
+        (Ok(code), None) => code,
+        (Ok(_), Some(signal)) => {
+            term.err(&format!("stopped by {signal}\n"));
+            signal.exit_code()
+        }
+        (Err(e), signal) => {
             term.err(&render_error(&e, term));
-            e.exit_code()
+            signal.map_or_else(|| e.exit_code(), crate::interrupt::Signal::exit_code)
         }
     }
 }
@@ -75,8 +90,11 @@ fn render_error(e: &Error, term: &Terminal) -> String {
     text
 }
 
+/// Loads the manifests; a signal received meanwhile stops the command here.
 pub(crate) fn load_manifests(paths: &[PathBuf]) -> Result<Desired, Error> {
-    manifest::load(paths).map_err(Error::Manifests)
+    let desired = manifest::load(paths).map_err(Error::Manifests)?;
+    not_interrupted()?;
+    Ok(desired)
 }
 
 fn validate(args: &ValidateArgs, term: &Terminal) -> Result<i32, Error> {
@@ -107,11 +125,48 @@ pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+/// The async runtime of one command.
+pub(crate) struct Runtime(tokio::runtime::Runtime);
+
+impl Runtime {
+    /// Runs `work` to its end, unless SIGINT/SIGTERM comes first: then it is dropped
+    /// (for reads: nothing is written) and the result is [`Error::Interrupted`].
+    pub(crate) fn block_on<T, E: Into<Error>>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Error> {
+        self.0.block_on(async {
+            tokio::select! {
+                result = work => result.map_err(Into::into),
+                signal = crate::interrupt::wait() => Err(Error::Interrupted(signal)),
+            }
+        })
+    }
+
+    /// Runs `work` to its end; it handles SIGINT/SIGTERM itself (apply).
+    pub(crate) fn block_on_uninterrupted<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        self.0.block_on(work)
+    }
+}
+
+pub(crate) fn runtime() -> Result<Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
+        .map(Runtime)
         .map_err(Error::Runtime)
+}
+
+/// `Err(Interrupted)` once SIGINT/SIGTERM was received: for the points between steps
+/// where a command may stop cleanly (before it writes files, say).
+pub(crate) fn not_interrupted() -> Result<(), Error> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Error::Interrupted(signal)),
+        None => Ok(()),
+    }
 }
 
 /// A client for the portal in the environment's credentials, keeping to `rate` (`--rate`).
@@ -218,6 +273,7 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     }
     // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where
     // it is used, and no saved plan is written that apply would refuse.
+    not_interrupted()?;
     let empty = plan.empty_secret_refs();
     if !empty.is_empty() {
         return Err(Error::EmptySecrets {
@@ -313,7 +369,7 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
 
 /// Applies `plan` with progress on stderr, then reports how it went.
 fn execute_and_report(
-    rt: &tokio::runtime::Runtime,
+    rt: &Runtime,
     plan: &Plan,
     state: &mut LastApplied,
     store: &StateStore,
@@ -322,7 +378,7 @@ fn execute_and_report(
     term: &Terminal,
 ) -> Result<i32, Error> {
     let mut progress = ApplyProgress::new(term);
-    let report = rt.block_on(apply::execute(
+    let report = rt.block_on_uninterrupted(apply::execute(
         plan,
         state,
         store,
@@ -338,7 +394,14 @@ fn finish(mut report: apply::ApplyReport, term: &Terminal) -> Result<i32, Error>
     if report.is_complete() {
         term.out(&apply_report::render(&report));
         Ok(exit::SUCCESS)
-    } else if report.applied.is_empty() && report.failed.is_empty() && report.aborted.is_some() {
+    } else if let Some(signal) = report.interrupted {
+        term.err(&apply_report::render(&report));
+        Err(Error::ApplyInterrupted(signal))
+    } else if report.applied.is_empty()
+        && report.failed.is_empty()
+        && report.unknown.is_empty()
+        && report.aborted.is_some()
+    {
         // Nothing reached the portal: this is the request-level error itself (exit 1),
         // not a partial apply.
         let error = report.aborted.take().expect("checked above");
@@ -347,9 +410,10 @@ fn finish(mut report: apply::ApplyReport, term: &Terminal) -> Result<i32, Error>
     } else {
         let text = apply_report::render(&report);
         term.err(&text);
+        let not_done = report.failed.len() + report.unknown.len() + report.not_attempted.len();
         Err(Error::PartialApply {
-            failed: report.failed.len() + report.not_attempted.len(),
-            total: report.failed.len() + report.not_attempted.len() + report.applied.len(),
+            failed: not_done,
+            total: not_done + report.applied.len(),
         })
     }
 }
@@ -464,12 +528,15 @@ fn move_portal(args: &MovePortalArgs, term: &Terminal) -> Result<i32, Error> {
         return Ok(exit::SUCCESS);
     }
     // A read the portal answers only with working credentials and the pay_system scope.
-    runtime()?
-        .block_on(client.call(&bitrix::Request::handler_list()))
-        .map_err(|source| Error::NotAnswering {
-            portal: requested.clone(),
-            source,
-        })?;
+    runtime()?.block_on(async {
+        client
+            .call(&bitrix::Request::handler_list())
+            .await
+            .map_err(|source| Error::NotAnswering {
+                portal: requested.clone(),
+                source,
+            })
+    })?;
     let before = state.portal.replace(requested.clone());
     store.save(&mut state)?;
     tracing::info!(

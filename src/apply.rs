@@ -9,8 +9,12 @@
 //!    the codes to write, grouped into `batch` requests of at most 50 commands.
 //! 4. After each batch the state is saved with exactly the targets the portal confirmed
 //!    (`result: true`).
-//! 5. The caller's [`Progress`] is told the batch count first, then each batch's end
+//! 5. The caller's [`Progress`] is told the batch count first, then each batch's outcome
 //!    (rendering is `render::progress`'s; apply only reports).
+//! 6. After SIGINT/SIGTERM ([`crate::interrupt`]) no new batch is sent; the answer of the
+//!    batch in flight is awaited for at most [`IN_FLIGHT_GRACE`], its confirmed targets
+//!    are saved, and the report says what was applied, what was not sent and what is
+//!    unknown.
 //!
 //! # Guarantees
 //! - The state never records a write the portal did not confirm; a re-run sends only the
@@ -19,6 +23,9 @@
 //! - A target's failure (its command's error in the batch, or `result: false`) does not
 //!   stop the other targets; a failure of a whole request (transport, auth) stops the run
 //!   after saving what earlier batches confirmed.
+//! - The report tells each target's fate as it is known: confirmed, failed (with the
+//!   portal's reason), unknown (the request was sent but its answer was lost or cut
+//!   short), or not sent. `requests` counts every HTTP request, retries included.
 //! - No secret value reaches the state, the report or a log.
 //!
 //! # Assumptions
@@ -31,6 +38,7 @@
 use std::collections::BTreeMap;
 
 use crate::bitrix::{BatchEntry, Client, ClientError, MAX_BATCH, PortalError, Request};
+use crate::interrupt::{self, IN_FLIGHT_GRACE, Signal};
 use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
 use crate::secrets::{Fingerprint, FingerprintKey, Redacted, ResolveError, SecretRef};
@@ -92,18 +100,41 @@ pub struct ApplyReport {
     /// Targets committed to the state without a write.
     pub state_only: Vec<Target>,
     pub failed: Vec<TargetFailure>,
+    /// Targets sent whose answer never came (lost, cut off, unreadable, or not awaited
+    /// after a signal): the portal may or may not have applied them. Not recorded; a
+    /// re-run sends them again.
+    pub unknown: Vec<Target>,
     /// Targets never sent because the run stopped.
     pub not_attempted: Vec<Target>,
     /// The request-level failure that stopped the run.
     pub aborted: Option<ClientError>,
-    /// HTTP requests sent.
-    pub requests: usize,
+    /// The signal that stopped the run, if one was received.
+    pub interrupted: Option<Signal>,
+    /// HTTP requests sent to the portal, every attempt and retry included.
+    pub requests: u64,
 }
 
 impl ApplyReport {
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.not_attempted.is_empty() && self.aborted.is_none()
+        self.failed.is_empty()
+            && self.unknown.is_empty()
+            && self.not_attempted.is_empty()
+            && self.aborted.is_none()
+            && self.interrupted.is_none()
     }
+}
+
+/// What became of one batch, for [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchSummary {
+    /// Targets the batch carried.
+    pub targets: usize,
+    pub confirmed: usize,
+    pub failed: usize,
+    /// Sent, but no answer: outcome unknown.
+    pub unknown: usize,
+    /// Not sent (refused before the portal processed it, or the run stopped).
+    pub not_sent: usize,
 }
 
 /// A target's write: the request and the plan it came from.
@@ -182,9 +213,9 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets) {
 pub trait Progress {
     /// Before the first batch: how many batches and targets will be sent.
     fn started(&mut self, _batches: usize, _targets: usize) {}
-    /// After batch `done` of `total` (1-based), which carried `targets` targets, whatever
-    /// its outcome.
-    fn batch_done(&mut self, done: usize, total: usize, targets: usize);
+    /// After batch `done` of `total` (1-based) was sent (or could not be), with what
+    /// became of its targets.
+    fn batch_done(&mut self, done: usize, total: usize, summary: BatchSummary);
 }
 
 /// A [`Progress`] that shows nothing.
@@ -192,7 +223,7 @@ pub trait Progress {
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn batch_done(&mut self, _done: usize, _total: usize, _targets: usize) {}
+    fn batch_done(&mut self, _done: usize, _total: usize, _summary: BatchSummary) {}
 }
 
 fn batch_key(target: Target) -> String {
@@ -233,12 +264,15 @@ pub async fn execute(
 
     let batches: Vec<&[PendingWrite]> = pending.chunks(MAX_BATCH).collect();
     let total = batches.len();
+    let requests_before = client.stats().requests;
     progress.started(total, pending.len());
     for (index, batch) in batches.into_iter().enumerate() {
-        if report.aborted.is_some() {
-            report
-                .not_attempted
-                .extend(batch.iter().map(|w| w.plan.target));
+        let targets = || batch.iter().map(|w| w.plan.target);
+        if report.interrupted.is_none() {
+            report.interrupted = interrupt::received();
+        }
+        if report.aborted.is_some() || report.interrupted.is_some() {
+            report.not_attempted.extend(targets());
             continue;
         }
         let commands: Vec<(String, Request)> = batch
@@ -256,20 +290,51 @@ pub async fn execute(
             commands = commands.len(),
             "sending settings.update batch"
         );
-        report.requests += 1;
-        let outcome = match client.batch(&commands, false).await {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                tracing::error!(batch = index + 1, error = %e, "batch request failed");
-                report
-                    .not_attempted
-                    .extend(batch.iter().map(|w| w.plan.target));
-                report.aborted = Some(e);
-                progress.batch_done(index + 1, total, batch.len());
+        let mut summary = BatchSummary {
+            targets: batch.len(),
+            ..BatchSummary::default()
+        };
+        // A signal does not cut the batch in flight short: its answer is awaited, for
+        // at most IN_FLIGHT_GRACE (then its targets' outcome is unknown).
+        let sent = tokio::select! {
+            result = client.batch(&commands, false) => Some(result),
+            () = async {
+                interrupt::wait().await;
+                tokio::time::sleep(IN_FLIGHT_GRACE).await;
+            } => None,
+        };
+        let outcome = match sent {
+            Some(Ok(outcome)) => outcome,
+            None => {
+                tracing::error!(
+                    batch = index + 1,
+                    "no answer within {}s of the signal; the outcome of this batch is unknown",
+                    IN_FLIGHT_GRACE.as_secs()
+                );
+                report.interrupted = interrupt::received();
+                report.unknown.extend(targets());
+                summary.unknown = batch.len();
+                progress.batch_done(index + 1, total, summary);
+                continue;
+            }
+            Some(Err(e)) => {
+                if e.may_have_reached_portal() {
+                    tracing::error!(batch = index + 1, error = %e, "batch sent, but its answer was lost: outcome unknown");
+                    report.unknown.extend(targets());
+                    summary.unknown = batch.len();
+                } else {
+                    tracing::error!(batch = index + 1, error = %e, "batch request failed");
+                    report.not_attempted.extend(targets());
+                    summary.not_sent = batch.len();
+                }
+                match e {
+                    ClientError::Interrupted { .. } => report.interrupted = interrupt::received(),
+                    e => report.aborted = Some(e),
+                }
+                progress.batch_done(index + 1, total, summary);
                 continue;
             }
         };
-        let mut confirmed = 0;
         for (write, (key, _)) in batch.iter().zip(&commands) {
             let target = write.plan.target;
             let failure = match outcome.entries.get(key) {
@@ -277,7 +342,8 @@ pub async fn execute(
                 Some(BatchEntry::Ok(other)) => Some(PortalError {
                     code: "RESULT_NOT_TRUE".into(),
                     description: format!(
-                        "the portal answered {other} instead of true; some settings may have been written, re-run to retry"
+                        "the portal answered {} instead of true; some settings may have been written, re-run to retry",
+                        crate::untrusted::portal_text(&other.to_string())
                     ),
                     http_status: None,
                 }),
@@ -293,11 +359,12 @@ pub async fn execute(
                     commit(state, write.plan, secrets);
                     report.applied.push(target);
                     report.settings_written += write.settings.len();
-                    confirmed += 1;
+                    summary.confirmed += 1;
                     tracing::debug!(%target, "confirmed");
                 }
                 Some(error) => {
                     tracing::warn!(%target, code = %error.code, "target failed");
+                    summary.failed += 1;
                     report.failed.push(TargetFailure {
                         target,
                         manifest: write.plan.manifest.clone(),
@@ -306,10 +373,14 @@ pub async fn execute(
                 }
             }
         }
-        if confirmed > 0 {
+        if summary.confirmed > 0 {
             store.save(state)?;
         }
-        progress.batch_done(index + 1, total, batch.len());
+        progress.batch_done(index + 1, total, summary);
     }
+    if report.interrupted.is_none() {
+        report.interrupted = interrupt::received();
+    }
+    report.requests = client.stats().requests - requests_before;
     Ok(report)
 }

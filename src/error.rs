@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::bitrix::{ClientError, ConfigError, PortalError};
+use crate::interrupt::Signal;
 use crate::manifest::Diagnostics;
 use crate::model::Target;
 use crate::plan::saved::SavedPlanError;
@@ -89,10 +90,20 @@ pub enum Error {
     NeedsApproval,
     #[error("apply cancelled; nothing was sent")]
     Cancelled,
+    /// SIGINT or SIGTERM stopped a command before it finished: nothing was written.
+    #[error("stopped by {0} before it finished; nothing was written")]
+    Interrupted(Signal),
+    /// SIGINT or SIGTERM stopped an apply (the report says what was done).
+    #[error(
+        "apply stopped by {0}; the state records what the portal confirmed: re-run apply to \
+         send the rest"
+    )]
+    ApplyInterrupted(Signal),
     #[error("cannot read live settings of {target}: {error}")]
     Refresh { target: Target, error: PortalError },
     #[error(
-        "apply incomplete: {failed} of {total} targets failed; the state records what the portal confirmed, re-run to retry the rest"
+        "apply incomplete: {failed} of {total} targets not confirmed (failed, unknown or not \
+         sent); the state records what the portal confirmed, re-run to retry the rest"
     )]
     PartialApply { failed: usize, total: usize },
     #[error("cannot write {}: {source}", path.display())]
@@ -135,6 +146,7 @@ impl Error {
             Error::StalePlan { .. } => exit::STALE_PLAN,
             Error::PartialApply { .. } => exit::PARTIAL_APPLY,
             Error::Import(crate::import::ImportError::UnpairedTargets { .. }) => exit::USAGE,
+            Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,
         }
     }

@@ -282,6 +282,9 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
             }
         }
     }
+    // Stopped by a signal while reading: nothing is written. Once writing starts (local
+    // files, a moment), it goes to the end, so no set of files is left half-written.
+    crate::app::not_interrupted()?;
     // With --adopt, the lock is taken and the state checked before anything is written.
     let adopting = if args.adopt {
         let store = StateStore::new(&args.state.state);

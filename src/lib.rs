@@ -19,6 +19,7 @@ pub mod drift;
 pub mod error;
 pub mod files;
 pub mod import;
+pub mod interrupt;
 pub mod live;
 pub mod manifest;
 pub mod model;

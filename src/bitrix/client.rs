@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -154,8 +154,28 @@ pub enum ClientError {
         /// From the first attempt to the give-up, on the client's clock.
         elapsed: Duration,
         reason: GiveUp,
+        /// Whether an attempt may have reached the portal (its answer was lost).
+        maybe_delivered: bool,
         #[source]
         last: Box<ClientError>,
+    },
+    /// The request was refused, but an earlier attempt's answer had been lost: it may
+    /// have been applied then.
+    #[error(
+        "{last} (after {attempts} attempts; an earlier answer was lost, so the request may \
+         have been applied)"
+    )]
+    Unconfirmed {
+        attempts: u32,
+        #[source]
+        last: Box<ClientError>,
+    },
+    /// SIGINT or SIGTERM was received: no new request or attempt was started.
+    #[error("{method}: stopped by a signal before an answer was received")]
+    Interrupted {
+        method: String,
+        /// Whether an earlier attempt may have reached the portal.
+        maybe_delivered: bool,
     },
 }
 
@@ -179,11 +199,48 @@ fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &Clie
 }
 
 impl ClientError {
+    /// Whether the request may have reached the portal and been applied although no
+    /// answer says so: an answer lost, cut off, unreadable or a server error. `false`
+    /// means it certainly was not applied (refused before sending, refused by the
+    /// portal with a 4xx or a limit, redirected).
+    pub fn may_have_reached_portal(&self) -> bool {
+        match self {
+            ClientError::Transport { source, .. } => !source.is_connect(),
+            ClientError::Timeout { .. }
+            | ClientError::TooLarge { .. }
+            | ClientError::Decode { .. }
+            | ClientError::Unconfirmed { .. } => true,
+            ClientError::Unreadable { status, .. } => *status >= 500 || (200..300).contains(status),
+            ClientError::Portal { error, .. } => {
+                error.http_status.is_some_and(|s| s >= 500)
+                    && !matches!(
+                        error.code.as_str(),
+                        "QUERY_LIMIT_EXCEEDED" | "OVERLOAD_LIMIT" | "OPERATION_TIME_LIMIT"
+                    )
+            }
+            ClientError::GaveUp {
+                maybe_delivered, ..
+            }
+            | ClientError::Interrupted {
+                maybe_delivered, ..
+            } => *maybe_delivered,
+            ClientError::Setup { .. }
+            | ClientError::Moved { .. }
+            | ClientError::Redirected { .. }
+            | ClientError::InvalidMethod { .. }
+            | ClientError::BatchTooLarge { .. }
+            | ClientError::DuplicateBatchKey { .. }
+            | ClientError::Refresh(_) => false,
+        }
+    }
+
     /// The portal's error, when the portal reported one (the last one, after retries).
     pub fn portal_error(&self) -> Option<&PortalError> {
         match self {
             ClientError::Portal { error, .. } => Some(error),
-            ClientError::GaveUp { last, .. } => last.portal_error(),
+            ClientError::GaveUp { last, .. } | ClientError::Unconfirmed { last, .. } => {
+                last.portal_error()
+            }
             _ => None,
         }
     }
@@ -435,7 +492,9 @@ impl Client {
         let started = self.clock.now();
         let give_up_after = OPERATING_WINDOW + self.retry.operating_default_wait;
         for attempt in 2.. {
-            if self.clock.now().saturating_sub(started) > give_up_after {
+            if self.clock.now().saturating_sub(started) > give_up_after
+                || crate::interrupt::received().is_some()
+            {
                 break;
             }
             let refused: Vec<(String, Request)> = commands
@@ -536,14 +595,26 @@ impl Client {
         let started = self.clock.now();
         let budget = Mutex::new(RetryBudget::new(self.retry));
         let max_attempts = self.retry.max_attempts;
-        let (this, budget_ref) = (self, &budget);
+        // Whether an attempt may have reached the portal although its answer was lost:
+        // then the request's outcome is unknown whatever the later attempts say.
+        let delivered = AtomicBool::new(false);
+        let (this, budget_ref, delivered_ref) = (self, &budget, &delivered);
         let result = (move || async move {
             lock(budget_ref).attempt();
-            this.attempt(request, methods).await
+            let result = this.attempt(request, methods).await;
+            if let Err(error) = &result
+                && error.may_have_reached_portal()
+            {
+                delivered_ref.store(true, Ordering::SeqCst);
+            }
+            result
         })
         .retry(self.retry.backoff())
         .sleep(ClockSleeper(Arc::clone(&self.clock)))
-        .when(|error: &ClientError| error_policy(error).is_retry())
+        // After SIGINT/SIGTERM no new attempt starts (see `crate::interrupt`).
+        .when(|error: &ClientError| {
+            error_policy(error).is_retry() && crate::interrupt::received().is_none()
+        })
         .adjust(|error: &ClientError, backoff: Option<Duration>| {
             let decision = error_policy(error);
             let operating_wait = if decision == Decision::OperatingLimited {
@@ -571,25 +642,40 @@ impl Client {
             Err(error) => error,
         };
         let budget = budget.into_inner().unwrap_or_else(PoisonError::into_inner);
-        match budget.gave_up() {
-            Some(reason) if max_attempts > 1 && error_policy(&error).is_retry() => {
-                let error = ClientError::GaveUp {
+        let delivered = delivered.into_inner();
+        let error = match (budget.gave_up(), error) {
+            (_, ClientError::Interrupted { method, .. }) => ClientError::Interrupted {
+                method,
+                maybe_delivered: delivered,
+            },
+            (Some(reason), error) if max_attempts > 1 && error_policy(&error).is_retry() => {
+                ClientError::GaveUp {
                     attempts: budget.attempts(),
                     elapsed: self.clock.now().saturating_sub(started),
                     reason,
+                    maybe_delivered: delivered,
                     last: Box::new(error),
-                };
-                tracing::debug!(method = %request.method, "{error}");
-                Err(error)
+                }
             }
-            _ => Err(error),
-        }
+            // An earlier attempt's answer was lost: the request may have been applied,
+            // whatever this last refusal says.
+            (_, error) if delivered && !error.may_have_reached_portal() => {
+                ClientError::Unconfirmed {
+                    attempts: budget.attempts(),
+                    last: Box::new(error),
+                }
+            }
+            (_, error) => error,
+        };
+        tracing::debug!(method = %request.method, "{error}");
+        Err(error)
     }
 
     /// One attempt: pause for a nearly spent time budget, send, and on a refused OAuth
     /// token refresh it (single-flight) and send once more.
     async fn attempt(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
         self.pause_for_operating_budget(methods).await;
+        self.not_interrupted(&request.method)?;
         let Some(tokens) = &self.tokens else {
             return self.exchange(request, None).await;
         };
@@ -657,7 +743,22 @@ impl Client {
             human(pause.wait),
         );
         add_time(&self.counters.operating_wait_ns, pause.wait);
-        self.clock.sleep(pause.wait).await;
+        // Cut short by SIGINT/SIGTERM: the attempt then stops before sending.
+        tokio::select! {
+            () = self.clock.sleep(pause.wait) => {}
+            _ = crate::interrupt::wait() => {}
+        }
+    }
+
+    /// `Err(Interrupted)` once SIGINT/SIGTERM was received: nothing more is sent.
+    fn not_interrupted(&self, method: &str) -> Result<(), ClientError> {
+        match crate::interrupt::received() {
+            Some(_) => Err(ClientError::Interrupted {
+                method: method.to_owned(),
+                maybe_delivered: false,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The wait after a 429: until the last announced reset, or the configured default.
@@ -748,8 +849,13 @@ impl Client {
     /// waits for the throttle, POSTs `body` as JSON, reads the status and body (not the
     /// body of a redirect).
     async fn post(&self, method: &str, url: Url, body: &Value) -> Result<Answer, ClientError> {
-        let waited = self.throttle.acquire(self.clock.as_ref()).await;
+        let waited = tokio::select! {
+            waited = self.throttle.acquire(self.clock.as_ref()) => waited,
+            _ = crate::interrupt::wait() => Duration::ZERO,
+        };
         add_time(&self.counters.throttle_wait_ns, waited);
+        // Nothing is sent once SIGINT/SIGTERM was received.
+        self.not_interrupted(method)?;
         bump(&self.counters.requests);
         let started = Instant::now();
         let response = self

@@ -71,9 +71,15 @@ pub(crate) struct ClockSleeper(pub(crate) Arc<dyn Clock>);
 impl backon::Sleeper for ClockSleeper {
     type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+    /// Cut short by SIGINT/SIGTERM: the retry loop then starts no new attempt.
     fn sleep(&self, dur: Duration) -> Self::Sleep {
         let clock = Arc::clone(&self.0);
-        Box::pin(async move { clock.sleep(dur).await })
+        Box::pin(async move {
+            tokio::select! {
+                () = clock.sleep(dur) => {}
+                _ = crate::interrupt::wait() => {}
+            }
+        })
     }
 }
 

@@ -419,7 +419,15 @@ mod tests {
                     attempts: 6,
                     elapsed: Duration::from_secs(60),
                     reason: GiveUp::Attempts,
+                    maybe_delivered: false,
                     last: Box::new(portal("QUERY_LIMIT_EXCEEDED", Some(503))),
+                },
+                Fail,
+            ),
+            (
+                ClientError::Interrupted {
+                    method: "batch".into(),
+                    maybe_delivered: true,
                 },
                 Fail,
             ),

@@ -1,8 +1,30 @@
-//! What an apply reports when it is done: what was written, what failed and why.
+//! What an apply reports when it is done: what was written, what failed and why, what
+//! is unknown and what was not sent.
 
 use std::fmt::Write;
 
 use crate::apply::ApplyReport;
+use crate::model::Target;
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// At most this many targets are named in one line; the rest are counted.
+const LISTED: usize = 10;
+
+fn list(targets: &[Target]) -> String {
+    let mut shown = targets
+        .iter()
+        .take(LISTED)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if targets.len() > LISTED {
+        shown.push_str(&format!(", and {} more", targets.len() - LISTED));
+    }
+    shown
+}
 
 /// The closing lines of an apply (stderr for failures, stdout for the summary is the
 /// caller's choice).
@@ -15,50 +37,71 @@ pub fn render(report: &ApplyReport) -> String {
             f.target, f.error.code, f.error.description
         );
         if let Some(m) = &f.manifest {
-            let _ = write!(out, " ({m})");
+            let _ = write!(out, " ({})", crate::untrusted::escape_controls(m));
         }
         out.push('\n');
     }
     if let Some(e) = &report.aborted {
         let _ = writeln!(out, "error: the run stopped: {e}");
     }
+    if let Some(signal) = report.interrupted {
+        let _ = writeln!(
+            out,
+            "stopped by {signal}: no new batch was sent after it; the state records what the \
+             portal confirmed"
+        );
+    }
+    if !report.unknown.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} target{} sent, but the answer was lost, so the outcome is unknown (not recorded; \
+             a re-run sends {} again, and plan --refresh shows what the portal holds): {}",
+            report.unknown.len(),
+            plural(report.unknown.len()),
+            if report.unknown.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+            list(&report.unknown)
+        );
+    }
     if !report.not_attempted.is_empty() {
         let _ = writeln!(
             out,
             "{} target{} not sent because the run stopped: {}",
             report.not_attempted.len(),
-            if report.not_attempted.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            report
-                .not_attempted
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            plural(report.not_attempted.len()),
+            list(&report.not_attempted)
         );
+    }
+    let mut outcome = vec![format!(
+        "{} target{} changed ({} setting{} written)",
+        report.applied.len(),
+        plural(report.applied.len()),
+        report.settings_written,
+        plural(report.settings_written),
+    )];
+    outcome.push(format!("{} failed", report.failed.len()));
+    if !report.unknown.is_empty() {
+        outcome.push(format!("{} unknown", report.unknown.len()));
+    }
+    if !report.not_attempted.is_empty() {
+        outcome.push(format!("{} not sent", report.not_attempted.len()));
     }
     let _ = writeln!(
         out,
-        "Apply {}: {} target{} changed ({} setting{} written), {} failed, {} request{} sent.",
+        "Apply {}: {}, {} request{} sent.",
         if report.is_complete() {
             "complete"
+        } else if report.interrupted.is_some() {
+            "stopped"
         } else {
             "incomplete"
         },
-        report.applied.len(),
-        if report.applied.len() == 1 { "" } else { "s" },
-        report.settings_written,
-        if report.settings_written == 1 {
-            ""
-        } else {
-            "s"
-        },
-        report.failed.len() + report.not_attempted.len(),
+        outcome.join(", "),
         report.requests,
-        if report.requests == 1 { "" } else { "s" },
+        plural(usize::try_from(report.requests).unwrap_or(usize::MAX)),
     );
     out
 }

@@ -5,7 +5,7 @@
 //!   reading live settings), cleared when the step ends. Log lines are written with the bar
 //!   suspended ([`LogWriter`]), so the two never tear each other.
 //! - [`ProgressMode::Lines`] when stderr is not a terminal and logs are text: one plain line
-//!   per applied batch (`applied batch 2/5 (100 targets)`), no escape codes. Reading live
+//!   per batch sent (`sent batch 2/5 (100 targets): 100 confirmed`), no escape codes. Reading live
 //!   settings prints no extra line there: the `reading live settings` log line says it.
 //! - [`ProgressMode::Off`] with `-q`, and for plain lines when logs are JSON (a CI log
 //!   collector wants one JSON object per line; apply's per-batch log events carry the same).
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::Progress;
+use crate::apply::{BatchSummary, Progress};
 use crate::render::terminal::Terminal;
 
 /// How progress is shown.
@@ -113,20 +113,19 @@ impl Progress for ApplyProgress {
         self.bar = Some(bar);
     }
 
-    fn batch_done(&mut self, done: usize, total: usize, targets: usize) {
+    fn batch_done(&mut self, done: usize, total: usize, summary: BatchSummary) {
         match self.mode {
             ProgressMode::Off => {}
             ProgressMode::Bar => {
-                self.sent += targets;
+                self.sent += summary.targets - summary.not_sent;
                 if let Some(bar) = &self.bar {
                     bar.set_position(done as u64);
                     bar.set_message(format!("({}/{} targets sent)", self.sent, self.targets));
                 }
             }
-            ProgressMode::Lines => self.term.err(&format!(
-                "applied batch {done}/{total} ({targets} target{})\n",
-                plural(targets)
-            )),
+            ProgressMode::Lines => self
+                .term
+                .err(&format!("{}\n", batch_line(done, total, &summary))),
         }
     }
 }
@@ -168,6 +167,27 @@ impl Drop for ReadingLive {
     fn drop(&mut self) {
         clear(self.bar.take());
     }
+}
+
+/// The plain line of one batch: `sent batch 2/5 (100 targets): 98 confirmed, 2 failed`.
+/// A batch is "sent", never "applied": what the portal did is in the counts.
+pub fn batch_line(done: usize, total: usize, s: &BatchSummary) -> String {
+    let head = format!(
+        "batch {done}/{total} ({} target{})",
+        s.targets,
+        plural(s.targets)
+    );
+    if s.not_sent == s.targets {
+        return format!("{head} not sent: the request failed before the portal took it");
+    }
+    if s.unknown == s.targets {
+        return format!("sent {head}: no answer, outcome unknown");
+    }
+    let mut parts = vec![format!("{} confirmed", s.confirmed)];
+    if s.failed > 0 {
+        parts.push(format!("{} failed", s.failed));
+    }
+    format!("sent {head}: {}", parts.join(", "))
 }
 
 fn plural(n: usize) -> &'static str {
@@ -229,6 +249,33 @@ mod tests {
     fn quiet_turns_progress_off() {
         assert_eq!(ProgressMode::choose(true, false), ProgressMode::Off);
         assert_eq!(ProgressMode::choose(true, true), ProgressMode::Off);
+    }
+
+    #[test]
+    fn batch_lines_say_sent_and_what_became_of_it() {
+        let s = |confirmed, failed, unknown, not_sent| BatchSummary {
+            targets: confirmed + failed + unknown + not_sent,
+            confirmed,
+            failed,
+            unknown,
+            not_sent,
+        };
+        assert_eq!(
+            batch_line(2, 5, &s(100, 0, 0, 0)),
+            "sent batch 2/5 (100 targets): 100 confirmed"
+        );
+        assert_eq!(
+            batch_line(1, 1, &s(48, 2, 0, 0)),
+            "sent batch 1/1 (50 targets): 48 confirmed, 2 failed"
+        );
+        assert_eq!(
+            batch_line(3, 3, &s(0, 0, 1, 0)),
+            "sent batch 3/3 (1 target): no answer, outcome unknown"
+        );
+        assert_eq!(
+            batch_line(1, 2, &s(0, 0, 0, 50)),
+            "batch 1/2 (50 targets) not sent: the request failed before the portal took it"
+        );
     }
 
     #[test]

@@ -67,13 +67,30 @@ impl Terminal {
         io::stdin().is_terminal()
     }
 
-    /// Asks on stderr; only `yes` approves.
+    /// Asks on stderr; only `yes` approves. SIGINT or SIGTERM while waiting for the
+    /// answer (see [`crate::interrupt`]) is a "no".
     pub fn confirm(&self, question: &str) -> io::Result<bool> {
         self.err(&format!(
             "{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
         ));
-        let mut line = String::new();
-        io::stdin().lock().read_line(&mut line)?;
-        Ok(line.trim() == "yes")
+        // The answer is read on a thread of its own, so the wait can end with a signal.
+        let (send, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = io::stdin().lock().read_line(&mut line).map(|_| line);
+            let _ = send.send(read);
+        });
+        loop {
+            match answer.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(line) => return Ok(line?.trim() == "yes"),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if crate::interrupt::received().is_some() {
+                        self.err("\n");
+                        return Ok(false);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
+            }
+        }
     }
 }

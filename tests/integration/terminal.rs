@@ -132,9 +132,14 @@ fn apply_without_a_terminal_prints_one_plain_progress_line_per_batch() {
     let lines: Vec<&str> = o
         .stderr
         .lines()
-        .filter(|l| l.starts_with("applied batch"))
+        .filter(|l| l.contains("batch 1/"))
         .collect();
-    assert_eq!(lines, ["applied batch 1/1 (2 targets)"], "{}", o.stderr);
+    assert_eq!(
+        lines,
+        ["sent batch 1/1 (2 targets): 2 confirmed"],
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -142,7 +147,7 @@ fn quiet_apply_prints_no_progress() {
     let w = world();
     let o = run_env(&w, &[], &["-q", "apply", "--auto-approve", "manifests"]);
     o.expect_code(0);
-    assert!(!o.stderr.contains("applied batch"), "{}", o.stderr);
+    assert!(!o.stderr.contains("sent batch"), "{}", o.stderr);
 }
 
 fn webhook_secret(w: &World) -> String {
