@@ -175,3 +175,141 @@ fn two_real_applies_at_once_one_waits_for_nobody() {
     assert!(codes == [0, 0] || codes == [0, 4], "{codes:?}");
     assert_eq!(w.updates().len(), 1, "the write happened once");
 }
+
+/// Whether this process runs as root (which ignores permission bits).
+#[cfg(unix)]
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Regression (issue 7.7): with a lock file left over by a killed run, an unwritable state
+/// directory was found only after the portal was written.
+#[cfg(unix)]
+#[test]
+fn an_unwritable_state_directory_with_a_leftover_lock_file_sends_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    w.write(
+        "state/paysync.state.json.lock",
+        "pid 1 user ci since 2026-01-01",
+    );
+    let set_mode = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set_mode(&w.path("state"), 0o555);
+    let mut cmd = w.paysync_std();
+    cmd.args([
+        "apply",
+        "--auto-approve",
+        "--state",
+        "state/paysync.state.json",
+        "m.yaml",
+    ]);
+    if running_as_root() {
+        // Root writes anywhere: run paysync as nobody, who may read the world's files.
+        set_mode(w.dir.path(), 0o755);
+        set_mode(&w.path("state/paysync.state.json.lock"), 0o666);
+        cmd.uid(65534).gid(65534);
+    }
+    let out = crate::support::Outcome::from(cmd.output().unwrap());
+    set_mode(&w.path("state"), 0o755);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("does not take new files"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
+    assert!(w.requests().is_empty(), "{:?}", w.requests());
+}
+
+/// Regression (issue 7.7): a read-only state file is found before anything is sent.
+#[cfg(unix)]
+#[test]
+fn a_read_only_state_file_sends_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let state = w.read("paysync.state.json");
+    std::fs::set_permissions(
+        w.path("paysync.state.json"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    w.portal.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("is read-only"), "{}", out.stderr);
+    assert!(w.requests().is_empty());
+    assert_eq!(w.read("paysync.state.json"), state);
+}
+
+/// Regression (issue 7.7): the serial never wraps; a state at the top stops the run before
+/// anything is sent.
+#[test]
+fn a_serial_at_its_maximum_stops_before_anything_is_sent() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let mut state: serde_json::Value = serde_json::from_str(&w.read("paysync.state.json")).unwrap();
+    state["serial"] = serde_json::json!(u64::MAX);
+    std::fs::write(w.path("paysync.state.json"), state.to_string()).unwrap();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    w.portal.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!("has serial {}", u64::MAX)),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("cannot be bumped"), "{}", out.stderr);
+    assert!(w.requests().is_empty());
+}
+
+/// A state path that is a symlink is written through: the link stays a link, and the
+/// lock and temporary files live next to the file it names.
+#[cfg(unix)]
+#[test]
+fn a_state_path_that_is_a_symlink_is_written_through() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    std::fs::create_dir(w.path("shared")).unwrap();
+    std::os::unix::fs::symlink("shared/real.json", w.path("paysync.state.json")).unwrap();
+    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let link = std::fs::symlink_metadata(w.path("paysync.state.json")).unwrap();
+    assert!(link.file_type().is_symlink());
+    let real = w.read("shared/real.json");
+    assert!(real.contains("\"TEST\""), "{real}");
+    assert!(real.contains("\"serial\": 2"), "{real}");
+    w.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+}
