@@ -183,8 +183,11 @@ impl Checker {
 
     /// `paySystem` (≥ 1) and `personType` (≥ 0).
     fn id(&mut self, file: &Path, node: &Located<Node>, field: &str, min: u64) -> Option<u64> {
-        if let Node::Int { value, .. } = node.value
-            && let Ok(id) = u64::try_from(value)
+        // Decimal only, as written: YAML also reads `0x65`, `0o1` or `+5` as integers,
+        // which setting values refuse too.
+        if let Node::Int { value, spelling } = &node.value
+            && *spelling == value.to_string()
+            && let Ok(id) = u64::try_from(*value)
             && id >= min
         {
             return Some(id);
@@ -197,6 +200,9 @@ impl Checker {
         let help = match &node.value {
             Node::Str(s) if s.parse::<u64>().is_ok_and(|id| id >= min) => {
                 format!("write it as a plain number: `{field}: {}`", s.parse::<u64>().unwrap_or_default())
+            }
+            Node::Int { value, spelling } if *spelling != value.to_string() && u64::try_from(*value).is_ok_and(|id| id >= min) => {
+                format!("write it in decimal: `{field}: {value}`")
             }
             _ if min == 1 => "pay system IDs start at 1: see `sale.paysystem.list`".to_owned(),
             _ => "payer type IDs come from `sale.persontype.list`; 0 selects the pay system's default settings".to_owned(),
@@ -526,6 +532,8 @@ pub(super) fn yaml_diagnostic(file: &Path, error: YamlError) -> Diagnostic {
             .help("the mistake can be before the point where the parser noticed it, e.g. an unclosed `{`, `[` or quote"),
         YamlProblem::Unsupported(message) => Diagnostic::new("yaml-unsupported", at, message)
             .help("manifests use plain YAML: no merge keys (`<<`) and no custom tags (`!name`)"),
+        YamlProblem::Tag(tag) => Diagnostic::new("yaml-tag", at, format!("YAML tag `{tag}` is not allowed in manifests"))
+            .help("tags change what a value is (`!!binary` decodes base64): write the value itself, quoted if needed"),
         YamlProblem::TabIndent => Diagnostic::new("tab-indent", at, "tab character in indentation")
             .help("YAML indents with spaces only: replace the tab with spaces"),
         YamlProblem::Limit(message) => Diagnostic::new("yaml-limit", at, format!("the file exceeds paysync's YAML limits: {message}"))

@@ -159,6 +159,9 @@ pub enum YamlProblem {
     Syntax(String),
     /// A YAML feature manifests do not use: merge keys (`<<`), custom tags.
     Unsupported(String),
+    /// An explicit tag (`!!binary`, `!!str`, `!name`), as written: tags change what a
+    /// value is (`!!binary` decodes base64), so none is accepted.
+    Tag(String),
     /// A tab where YAML requires spaces (indentation).
     TabIndent,
     /// An alias, nesting or size budget was exceeded.
@@ -222,6 +225,7 @@ fn options() -> serde_saphyr::Options {
 /// Reads every document of a file's text (BOM already removed).
 pub fn parse(text: &str) -> ParsedFile {
     let lines: Vec<&str> = text.lines().collect();
+    let tags = tags(text);
     let mut parsed = match read_whole(text) {
         Some(parsed) => {
             // Every unit test that parses YAML also checks that the fast way agrees.
@@ -246,7 +250,47 @@ pub fn parse(text: &str) -> ParsedFile {
             fill_spellings(node, &lines);
         }
     }
+    // A file with a tag is refused whole (its documents are not used: any problem in a
+    // file stops `load`), so a tagged value is never taken as decoded. The reader's own
+    // complaint about an unknown tag on the same line says the same thing: once is enough.
+    if !tags.is_empty() {
+        parsed.errors.retain(|e| {
+            !matches!(e.problem, YamlProblem::Unsupported(_))
+                || !tags.iter().any(|t| t.line == e.line)
+        });
+    }
+    parsed.errors.extend(tags);
     parsed
+}
+
+/// Every explicit tag in the text, located. Tags are invisible to the deserializer's
+/// visitors (`!!binary` arrives already decoded), so the events are read once more — only
+/// for text that has a `!` at all, which plain manifests rarely do.
+fn tags(text: &str) -> Vec<YamlError> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    if !text.contains('!') {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for event in Parser::new_from_str(text) {
+        // A syntax error is reported by the deserializer, where it always was.
+        let Ok((event, span)) = event else { break };
+        let tag = match &event {
+            Event::Scalar(_, _, _, tag)
+            | Event::SequenceStart(_, _, tag)
+            | Event::MappingStart(_, _, tag) => tag,
+            _ => continue,
+        };
+        if let Some(tag) = tag {
+            let at = span.tag_start.unwrap_or(span.start);
+            found.push(YamlError {
+                problem: YamlProblem::Tag(sanitize(&tag.original())),
+                line: at.line(),
+                column: at.col() + 1,
+            });
+        }
+    }
+    found
 }
 
 /// The documents of a file without a single problem, in one pass over the string; `None`

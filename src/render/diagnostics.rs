@@ -209,6 +209,13 @@ fn token_len(chars: &[char], start: usize) -> usize {
     if matches!(first, '{' | '[' | '\t') {
         return 1;
     }
+    // A tag (`!!binary`) ends at the first blank.
+    if first == '!' {
+        return rest
+            .iter()
+            .position(|c| c.is_whitespace())
+            .unwrap_or(rest.len());
+    }
     let end = (0..rest.len())
         .find(|&i| {
             let next_blank = rest.get(i + 1).is_none_or(|c| c.is_whitespace());

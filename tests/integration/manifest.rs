@@ -62,6 +62,8 @@ bad_manifests! {
     wrong_api_version: "wrong-api-version.yaml" => "wrong-api-version";
     wrong_kind: "wrong-kind.yaml" => "wrong-kind";
     non_integer_pay_system: "non-integer-pay-system.yaml" => "invalid-value";
+    non_decimal_ids: "non-decimal-ids.yaml" => "invalid-value";
+    yaml_tags: "yaml-tags.yaml" => "yaml-tag";
     bad_secret_ref: "bad-secret-ref.yaml" => "bad-secret-ref";
     empty_file: "empty-file.yaml" => "empty-file";
     many_problems: "many-problems.yaml" =>

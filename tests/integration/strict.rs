@@ -46,3 +46,42 @@ fn a_dangling_or_looping_symlink_in_a_manifest_directory_is_a_located_error() {
     out.expect_code(0);
     assert!(out.stdout.contains("Valid: 2 targets"), "{}", out.stdout);
 }
+
+/// Regression (issue 7.9): `paySystem: 0x65` was taken as pay system 101, and a
+/// `!!binary` value was decoded silently; both are now exit 3 with their location, and
+/// nothing is sent.
+#[test]
+fn non_decimal_ids_and_yaml_tags_are_located_errors_through_every_command() {
+    let w = World::new();
+    w.write(
+        "hex/m.yaml",
+        &manifest(11, 1, &[("PAYMENT_ID", "x")]).replace("paySystem: 11", "paySystem: 0x65"),
+    );
+    w.write(
+        "tag/m.yaml",
+        &manifest(11, 1, &[("PAYMENT_ID", "x")])
+            .replace("PAYMENT_ID: \"x\"", "PAYMENT_ID: !!binary eA=="),
+    );
+    for (dir, place, what) in [
+        ("hex", "hex/m.yaml:3:12", "found `0x65`"),
+        (
+            "tag",
+            "tag/m.yaml:6:15",
+            "YAML tag `!!binary` is not allowed",
+        ),
+    ] {
+        for command in [&["validate"][..], &["plan"], &["apply", "--auto-approve"]] {
+            let mut args = command.to_vec();
+            args.push(dir);
+            let out = w.run(&args);
+            out.expect_code(3);
+            assert!(
+                out.stderr.contains(&format!("--> {place}")),
+                "{}",
+                out.stderr
+            );
+            assert!(out.stderr.contains(what), "{}", out.stderr);
+        }
+    }
+    assert!(w.requests().is_empty());
+}
