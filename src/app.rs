@@ -1,7 +1,7 @@
 //! The commands: each turns resolved arguments into work on manifests, state and portal,
 //! and decides what is shown. Output goes through [`Terminal`] only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::apply::{self, ResolvedSecrets};
@@ -11,15 +11,18 @@ use crate::cli::{
 };
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
+use crate::fingerprint::{self, ENV_FINGERPRINT_KEY, FingerprintScheme, Fingerprinter};
 use crate::manifest;
+use crate::model::SettingValue;
 use crate::model::{Desired, Live, Target};
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
 use crate::render::progress::{ApplyProgress, ReadingLive};
 use crate::render::terminal::Terminal;
 use crate::render::{apply_report, plan_json, plan_markdown, plan_text};
-use crate::state::LastApplied;
+use crate::secrets::{Redacted, SecretRef};
 use crate::state::store::StateStore;
+use crate::state::{LastApplied, RecordedValue};
 
 /// Runs one command and returns its exit code; errors are rendered here.
 ///
@@ -229,14 +232,38 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     let store = StateStore::new(&args.state.state);
     let existing = store.load()?;
     let had_state = existing.is_some();
-    let last = existing.unwrap_or_default();
-    let key = last.fingerprint_key.clone();
+    let mut last = existing.unwrap_or_default();
+    let fingerprinter = last.fingerprinter(fingerprint::key_from_env());
+    if !fingerprinter.can_fingerprint() {
+        tracing::warn!(
+            "this state's secret fingerprints are keyed with {ENV_FINGERPRINT_KEY}, which is \
+             not set: secrets are not checked"
+        );
+    }
     // Secrets that can be read now are compared by fingerprint; the others are "not
     // checked", and an empty one is shown as such and ends the plan with an error.
-    let values = DesiredValues::new(&desired, |r| match r.resolve() {
-        Ok(v) => SecretCheck::Checked(key.fingerprint(&v)),
-        Err(e) if e.is_empty_value() => SecretCheck::Empty,
-        Err(_) => SecretCheck::Unreadable,
+    let mut resolved = BTreeMap::new();
+    let mut empty = BTreeSet::new();
+    for r in declared_secrets(&desired) {
+        match r.resolve() {
+            Ok(value) => {
+                resolved.insert(r.clone(), value);
+            }
+            Err(e) if e.is_empty_value() => {
+                empty.insert(r.clone());
+            }
+            Err(_) => {}
+        }
+    }
+    last.carry_over(&fingerprinter, |target, code, recorded| {
+        declared_value(&desired, target, code, recorded, &resolved)
+    });
+    let values = DesiredValues::new(&desired, |r| match resolved.get(r) {
+        Some(v) => fingerprinter
+            .fingerprint(v)
+            .map_or(SecretCheck::Unreadable, SecretCheck::Checked),
+        None if empty.contains(r) => SecretCheck::Empty,
+        None => SecretCheck::Unreadable,
     });
     let live = if args.refresh {
         let client = connect(args.portal.rate)?;
@@ -250,7 +277,7 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
     } else {
         None
     };
-    let plan = plan::compute(&values, &last.targets, live.as_ref(), &key);
+    let plan = plan::compute(&values, &last.targets, live.as_ref(), &fingerprinter);
     term.out(&render_plan(&plan, args.format, term));
     // GitHub Actions: the markdown plan also goes to the job summary, whatever --format.
     // A summary that cannot be written is worth a warning, not a failed plan.
@@ -287,7 +314,10 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
             lineage: had_state.then(|| last.lineage.clone()),
             serial: if had_state { last.serial } else { 0 },
             portal: last.portal.clone(),
-            fingerprint_key: key.clone(),
+            fingerprints: FingerprintScheme {
+                keyed: last.fingerprints.keyed || fingerprinter.is_keyed(),
+                ..last.fingerprints.clone()
+            },
             plan: plan.clone(),
         };
         write_atomically(out, saved.to_json().as_bytes()).map_err(|source| Error::Write {
@@ -323,20 +353,15 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
     check_portal(&store, &state, &client.portal())?;
 
     // Every secret is resolved before the first request.
-    let refs: Vec<_> = desired
-        .targets
-        .values()
-        .flat_map(|t| t.settings.values())
-        .filter_map(|s| match &s.value {
-            crate::model::SettingValue::Secret(r) => Some(r),
-            crate::model::SettingValue::Plain(_) => None,
-        })
-        .collect();
-    let secrets = ResolvedSecrets::resolve(refs).map_err(Error::Secrets)?;
-    let key = state.fingerprint_key.clone();
+    let refs = declared_secrets(&desired);
+    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
+    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty())?;
+    state.carry_over(&fingerprinter, |target, code, recorded| {
+        declared_value(&desired, target, code, recorded, secrets.values())
+    });
     let values = DesiredValues::new(&desired, |r| {
         secrets
-            .fingerprint(r, &key)
+            .fingerprint(r, &fingerprinter)
             .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
     });
 
@@ -348,7 +373,7 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
     } else {
         None
     };
-    let plan = plan::compute(&values, &state.targets, live.as_ref(), &key);
+    let plan = plan::compute(&values, &state.targets, live.as_ref(), &fingerprinter);
     term.out(&render_plan(&plan, args.format, term));
     if plan.targets.is_empty() {
         return Ok(exit::SUCCESS);
@@ -364,7 +389,62 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
             return Err(Error::Cancelled);
         }
     }
-    execute_and_report(&rt, &plan, &mut state, &store, &client, &secrets, term)
+    let apply = Applying {
+        store: &store,
+        client: &client,
+        secrets: &secrets,
+        fingerprinter: &fingerprinter,
+    };
+    execute_and_report(&rt, &plan, &mut state, &apply, term)
+}
+
+/// What an apply writes with.
+struct Applying<'a> {
+    store: &'a StateStore,
+    client: &'a Client,
+    secrets: &'a ResolvedSecrets,
+    fingerprinter: &'a Fingerprinter,
+}
+
+/// Every secret reference the manifests declare, each once.
+fn declared_secrets(desired: &Desired) -> Vec<&SecretRef> {
+    let refs: BTreeSet<&SecretRef> = desired
+        .targets
+        .values()
+        .flat_map(|t| t.settings.values())
+        .filter_map(|s| match &s.value {
+            SettingValue::Secret(r) => Some(r),
+            SettingValue::Plain(_) => None,
+        })
+        .collect();
+    refs.into_iter().collect()
+}
+
+/// The value this run read for the secret a manifest declares at `target`/`code`, if it
+/// is still the one recorded (`recorded`, the reference as written).
+fn declared_value<'a>(
+    desired: &Desired,
+    target: Target,
+    code: &str,
+    recorded: &str,
+    values: &'a BTreeMap<SecretRef, Redacted<String>>,
+) -> Option<&'a Redacted<String>> {
+    let setting = desired.targets.get(&target)?.settings.get(code)?;
+    match &setting.value {
+        SettingValue::Secret(r) if r.to_string() == recorded => values.get(r),
+        _ => None,
+    }
+}
+
+/// The fingerprinter an apply records with. A state whose fingerprints are keyed is never
+/// written without the key (nor quietly back to unkeyed fingerprints): when secrets are
+/// involved and the key is missing, nothing is sent.
+fn fingerprinter_for_writing(state: &LastApplied, secrets: bool) -> Result<Fingerprinter, Error> {
+    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    if secrets && !fingerprinter.can_fingerprint() {
+        return Err(Error::FingerprintKeyMissing);
+    }
+    Ok(fingerprinter)
 }
 
 /// Applies `plan` with progress on stderr, then reports how it went.
@@ -372,18 +452,17 @@ fn execute_and_report(
     rt: &Runtime,
     plan: &Plan,
     state: &mut LastApplied,
-    store: &StateStore,
-    client: &Client,
-    secrets: &ResolvedSecrets,
+    with: &Applying<'_>,
     term: &Terminal,
 ) -> Result<i32, Error> {
     let mut progress = ApplyProgress::new(term);
     let report = rt.block_on_uninterrupted(apply::execute(
         plan,
         state,
-        store,
-        client,
-        secrets,
+        with.store,
+        with.client,
+        with.secrets,
+        with.fingerprinter,
         &mut progress,
     ))?;
     drop(progress);
@@ -431,7 +510,10 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
     let current = store.load()?;
     let mut state = match (&current, &saved.lineage) {
         (None, None) => LastApplied {
-            fingerprint_key: saved.fingerprint_key.clone(),
+            fingerprints: FingerprintScheme {
+                keyed: false,
+                ..saved.fingerprints.clone()
+            },
             portal: saved.portal.clone(),
             ..LastApplied::new()
         },
@@ -459,8 +541,18 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
         }
     };
     check_portal(&store, &state, &client.portal())?;
+    if !state.fingerprints.same_derivation(&saved.fingerprints) {
+        return Err(stale(
+            "its secret fingerprints were made another way than the state's".into(),
+        ));
+    }
 
-    let secrets = ResolvedSecrets::resolve(saved.plan.secret_refs()).map_err(Error::Secrets)?;
+    let refs = saved.plan.secret_refs();
+    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
+    // The plan's fingerprints were made keyed if its scheme says so: checking them, and
+    // recording new ones, then needs the key.
+    state.fingerprints.keyed |= saved.fingerprints.keyed;
+    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty())?;
     // A secret checked at plan time must still have the value the reviewer approved.
     let mut changed = BTreeSet::new();
     for change in saved.plan.targets.iter().flat_map(|t| &t.changes) {
@@ -469,9 +561,15 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
             fingerprint: Some(planned),
             ..
         }) = &change.after
-            && secrets.fingerprint(secret, &saved.fingerprint_key).as_ref() != Some(planned)
+            && let Some(value) = secrets.get(secret)
         {
-            changed.insert(secret.to_string());
+            match fingerprinter.matches(planned, value) {
+                Some(true) => {}
+                Some(false) => {
+                    changed.insert(secret.to_string());
+                }
+                None => return Err(Error::FingerprintKeyMissing),
+            }
         }
     }
     if !changed.is_empty() {
@@ -485,16 +583,47 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
     if saved.plan.targets.is_empty() {
         return Ok(exit::SUCCESS);
     }
+    // Recorded fingerprints of another kind, for the secrets this plan writes.
+    let planned: BTreeMap<(Target, &str), &SecretRef> = saved
+        .plan
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.changes.iter().filter_map(move |c| match &c.after {
+                Some(Value::Secret { secret, .. }) => Some(((t.target, c.code.as_str()), secret)),
+                _ => None,
+            })
+        })
+        .collect();
+    // `env:` secrets recorded but not in the plan are read too when the environment has
+    // them (a `file:` path is relative to a manifest the saved plan does not name).
+    let recorded_env: BTreeMap<String, Redacted<String>> = state
+        .targets
+        .values()
+        .flat_map(|settings| settings.values())
+        .filter_map(|v| match v {
+            RecordedValue::Secret { secret, .. } if secret.starts_with("env:") => {
+                let r = SecretRef::parse(secret, Path::new("")).ok()?;
+                Some((secret.clone(), r.resolve().ok()?))
+            }
+            _ => None,
+        })
+        .collect();
+    state.carry_over(&fingerprinter, |target, code, recorded| {
+        planned
+            .get(&(target, code))
+            .filter(|r| r.to_string() == recorded)
+            .and_then(|r| secrets.get(r))
+            .or_else(|| recorded_env.get(recorded))
+    });
     let rt = runtime()?;
-    execute_and_report(
-        &rt,
-        &saved.plan,
-        &mut state,
-        &store,
-        &client,
-        &secrets,
-        term,
-    )
+    let apply = Applying {
+        store: &store,
+        client: &client,
+        secrets: &secrets,
+        fingerprinter: &fingerprinter,
+    };
+    execute_and_report(&rt, &saved.plan, &mut state, &apply, term)
 }
 
 /// `paysync state move-portal URL`: re-points the state file at a portal's new address
@@ -538,6 +667,11 @@ fn move_portal(args: &MovePortalArgs, term: &Terminal) -> Result<i32, Error> {
             })
     })?;
     let before = state.portal.replace(requested.clone());
+    state.portal_moves.push(crate::state::PortalMove {
+        from: before.clone(),
+        to: requested.clone(),
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    });
     store.save(&mut state)?;
     tracing::info!(
         from = before.as_deref().unwrap_or("(none)"),

@@ -2,7 +2,8 @@
 //!
 //! # Expected flow
 //! 1. The caller resolved every secret the plan needs ([`ResolvedSecrets::resolve`]) before
-//!    anything is sent, and holds the state lock.
+//!    anything is sent, holds the state lock, and gives the [`Fingerprinter`] of the
+//!    state's scheme, able to make fingerprints (keyed, when the state is keyed).
 //! 2. Targets that need no write (only forgotten or recorded codes, or unchecked secrets
 //!    that turn out unchanged) are committed to the state first.
 //! 3. Targets with writes become one `sale.paysystem.settings.update` each, carrying only
@@ -38,10 +39,11 @@
 use std::collections::BTreeMap;
 
 use crate::bitrix::{BatchEntry, Client, ClientError, MAX_BATCH, PortalError, Request};
+use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::interrupt::{self, IN_FLIGHT_GRACE, Signal};
 use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
-use crate::secrets::{Fingerprint, FingerprintKey, Redacted, ResolveError, SecretRef};
+use crate::secrets::{Redacted, ResolveError, SecretRef};
 use crate::state::store::{StateError, StateStore};
 use crate::state::{LastApplied, RecordedValue};
 
@@ -77,8 +79,15 @@ impl ResolvedSecrets {
         self.values.get(r)
     }
 
-    pub fn fingerprint(&self, r: &SecretRef, key: &FingerprintKey) -> Option<Fingerprint> {
-        self.get(r).map(|v| key.fingerprint(v))
+    /// Every resolved value, by reference.
+    pub fn values(&self) -> &BTreeMap<SecretRef, Redacted<String>> {
+        &self.values
+    }
+
+    /// The fingerprint to record for `r`'s value (none if `r` was not resolved, or the
+    /// fingerprinter cannot make one: a keyed state without the key).
+    pub fn fingerprint(&self, r: &SecretRef, fp: &Fingerprinter) -> Option<Fingerprint> {
+        self.get(r).and_then(|v| fp.fingerprint(v))
     }
 }
 
@@ -148,7 +157,7 @@ fn writes_for(
     tp: &TargetPlan,
     recorded: Option<&BTreeMap<String, RecordedValue>>,
     secrets: &ResolvedSecrets,
-    key: &FingerprintKey,
+    fp: &Fingerprinter,
 ) -> BTreeMap<String, (String, Redacted<String>)> {
     let mut out = BTreeMap::new();
     for change in &tp.changes {
@@ -167,12 +176,12 @@ fn writes_for(
         let send = match change.action {
             Action::Add | Action::Update | Action::Drift => true,
             Action::Unchecked => {
-                // Reference unchanged, value unknown at plan time: write only if changed.
-                let now = key.fingerprint(&value);
+                // Reference unchanged, value unknown at plan time: write only if changed
+                // (or if the recorded fingerprint cannot tell).
                 !matches!(
                     recorded.and_then(|r| r.get(&change.code)),
-                    Some(RecordedValue::Secret { fingerprint, source: s, .. })
-                        if *fingerprint == now && s == source
+                    Some(RecordedValue::Secret { fingerprint: Some(recorded), source: s, .. })
+                        if s == source && fp.matches(recorded, &value) == Some(true)
                 )
             }
             Action::Forget | Action::Record => false,
@@ -185,8 +194,7 @@ fn writes_for(
 }
 
 /// Records a target's planned outcome in the state.
-fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets) {
-    let key = state.fingerprint_key.clone();
+fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, fp: &Fingerprinter) {
     let settings = state.targets.entry(tp.target).or_default();
     for change in &tp.changes {
         match (&change.action, &change.after) {
@@ -195,7 +203,7 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets) {
             }
             (_, Some(after)) => {
                 let fingerprint = match after {
-                    Value::Secret { secret, .. } => secrets.fingerprint(secret, &key),
+                    Value::Secret { secret, .. } => secrets.fingerprint(secret, fp),
                     _ => None,
                 };
                 if let Some(recorded) = after.to_recorded(fingerprint.as_ref()) {
@@ -238,15 +246,18 @@ pub async fn execute(
     store: &StateStore,
     client: &Client,
     secrets: &ResolvedSecrets,
+    fingerprinter: &Fingerprinter,
     progress: &mut dyn Progress,
 ) -> Result<ApplyReport, StateError> {
     let mut report = ApplyReport::default();
-    let key = state.fingerprint_key.clone();
     let mut pending = Vec::new();
+    if fingerprinter.is_keyed() {
+        state.fingerprints.keyed = true;
+    }
     for tp in &plan.targets {
-        let settings = writes_for(tp, state.targets.get(&tp.target), secrets, &key);
+        let settings = writes_for(tp, state.targets.get(&tp.target), secrets, fingerprinter);
         if settings.is_empty() {
-            commit(state, tp, secrets);
+            commit(state, tp, secrets, fingerprinter);
             report.state_only.push(tp.target);
         } else {
             pending.push(PendingWrite { plan: tp, settings });
@@ -356,7 +367,7 @@ pub async fn execute(
             };
             match failure {
                 None => {
-                    commit(state, write.plan, secrets);
+                    commit(state, write.plan, secrets, fingerprinter);
                     report.applied.push(target);
                     report.settings_written += write.settings.len();
                     summary.confirmed += 1;

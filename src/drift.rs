@@ -25,10 +25,10 @@ use clap::ValueEnum;
 use crate::app::{check_portal, connect, runtime};
 use crate::cli::{PortalArgs, StateArgs};
 use crate::error::{Error, exit};
+use crate::fingerprint::Fingerprinter;
 use crate::model::{LiveSetting, Target};
 use crate::plan::live_equals_recorded;
 use crate::render::terminal::Terminal;
-use crate::secrets::FingerprintKey;
 use crate::state::RecordedValue;
 use crate::state::store::StateStore;
 use crate::untrusted::live_text;
@@ -100,7 +100,7 @@ impl DriftReport {
 pub fn compare(
     recorded: &BTreeMap<Target, BTreeMap<String, RecordedValue>>,
     live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
-    key: &FingerprintKey,
+    fp: &Fingerprinter,
 ) -> DriftReport {
     let empty = BTreeMap::new();
     let mut report = DriftReport::default();
@@ -116,7 +116,7 @@ pub fn compare(
                 continue;
             };
             report.settings_checked += 1;
-            if live_equals_recorded(rec, l, key) == Some(false) {
+            if live_equals_recorded(rec, l, fp) == Some(false) {
                 // Portal text: scrubbed of secrets and cut before it is reported.
                 report.drifted.push(Drifted {
                     target: *target,
@@ -167,7 +167,8 @@ pub fn run(args: &DriftArgs, term: &Terminal) -> Result<i32, Error> {
             }
         }
     }
-    let mut report = compare(&state.targets, &live, &state.fingerprint_key);
+    let fingerprinter = state.fingerprinter(crate::fingerprint::key_from_env());
+    let mut report = compare(&state.targets, &live, &fingerprinter);
     report.portal = client.portal();
     for (target, code) in &report.not_returned {
         tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
@@ -213,7 +214,7 @@ mod tests {
 
     #[test]
     fn finds_changed_values_sources_and_secrets() {
-        let key = FingerprintKey::generate();
+        let key = Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None);
         let secret = RecordedValue::Secret {
             source: "VALUE".into(),
             secret: "env:ACME_KEY".into(),
@@ -264,7 +265,7 @@ mod tests {
 
     #[test]
     fn plain_string_shape_compares_values_only() {
-        let key = FingerprintKey::generate();
+        let key = Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None);
         let recorded = BTreeMap::from([(
             t(11, 1),
             BTreeMap::from([("A".to_owned(), plain("VALUE", "x"))]),

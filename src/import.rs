@@ -43,6 +43,7 @@ use crate::app::{check_portal, connect, plural, runtime};
 use crate::cli::{PortalArgs, StateArgs};
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
+use crate::fingerprint::Fingerprinter;
 use crate::live::{self, DeclaredCode, PaySystem};
 use crate::model::{LiveSetting, SOURCE_VALUE, Target};
 use crate::render::terminal::Terminal;
@@ -292,7 +293,16 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
         store.prepare_writes()?;
         let state = store.load()?.unwrap_or_default();
         check_portal(&store, &state, &client.portal())?;
-        Some((store, lock, state))
+        let fingerprinter = state.fingerprinter(crate::fingerprint::key_from_env());
+        let has_secrets = documents.iter().any(|d| {
+            d.settings
+                .values()
+                .any(|s| matches!(s, Imported::Secret { .. }))
+        });
+        if has_secrets && !fingerprinter.can_fingerprint() {
+            return Err(Error::FingerprintKeyMissing);
+        }
+        Some((store, lock, state, fingerprinter))
     } else {
         None
     };
@@ -334,8 +344,14 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
         );
     }
 
-    if let Some((store, _lock, mut state)) = adopting {
-        adopt(&store, &mut state, client.portal(), &documents)?;
+    if let Some((store, _lock, mut state, fingerprinter)) = adopting {
+        adopt(
+            &store,
+            &mut state,
+            &fingerprinter,
+            client.portal(),
+            &documents,
+        )?;
         let _ = writeln!(
             report,
             "Adopted {} target{} into {}.",
@@ -595,10 +611,14 @@ fn render_file(schema: &str, pay_system: u64, system: &PaySystem, docs: &[&Docum
 fn adopt(
     store: &StateStore,
     state: &mut LastApplied,
+    fingerprinter: &Fingerprinter,
     portal: String,
     documents: &[Document],
 ) -> Result<(), Error> {
     state.portal = Some(portal);
+    if fingerprinter.is_keyed() {
+        state.fingerprints.keyed = true;
+    }
     for doc in documents {
         let recorded: BTreeMap<String, RecordedValue> = doc
             .settings
@@ -612,7 +632,7 @@ fn adopt(
                     Imported::Secret { env, value } => RecordedValue::Secret {
                         source: SOURCE_VALUE.to_owned(),
                         secret: format!("env:{env}"),
-                        fingerprint: state.fingerprint_key.fingerprint(value),
+                        fingerprint: fingerprinter.fingerprint(value),
                     },
                 };
                 (code.clone(), value)

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod drift;
 pub mod error;
 pub mod files;
+pub mod fingerprint;
 pub mod import;
 pub mod interrupt;
 pub mod live;

@@ -3,18 +3,15 @@
 //!
 //! A resolved secret only ever lives inside [`Redacted`], whose `Debug` and `Display`
 //! print `<redacted>`; the only way to the bytes is [`Redacted::expose`], used when a
-//! request body is built. The state file and saved plans keep a keyed fingerprint
-//! (HMAC-SHA256 with a random per-state salt) so a changed secret is noticed without
-//! storing it: a plain hash of a short secret could be brute-forced offline.
+//! request body is built. The state file and saved plans keep a fingerprint of each
+//! secret ([`crate::fingerprint`]) so a changed secret is noticed without storing it.
 //!
 //! This module must not print or log a resolved value, and its errors never carry one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// The largest `file:` secret read (a certificate chain is a few KiB).
 pub const MAX_SECRET_FILE_BYTES: u64 = 1 << 20;
@@ -194,50 +191,6 @@ impl<T> fmt::Display for Redacted<T> {
     }
 }
 
-/// The per-state random key of secret fingerprints, stored hex-encoded in the state
-/// file and in saved plans.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct FingerprintKey(String);
-
-impl FingerprintKey {
-    /// 32 random bytes from the operating system.
-    pub fn generate() -> FingerprintKey {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        FingerprintKey(hex(&bytes))
-    }
-
-    /// Keyed fingerprint of a secret value: `hmac-sha256:<hex>`.
-    pub fn fingerprint(&self, value: &Redacted<String>) -> Fingerprint {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.0.as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(value.expose().as_bytes());
-        Fingerprint(format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes())))
-    }
-}
-
-impl fmt::Debug for FingerprintKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FingerprintKey(..)")
-    }
-}
-
-/// A keyed fingerprint of a secret value; safe to store and compare, never shown.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Fingerprint(String);
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,20 +233,6 @@ mod tests {
     fn redacted_never_shows_the_value() {
         let r = Redacted::new("canary-123".to_string());
         assert_eq!(format!("{r} {r:?}"), "<redacted> <redacted>");
-    }
-
-    #[test]
-    fn fingerprints_are_keyed_and_stable() {
-        let k1 = FingerprintKey::generate();
-        let k2 = FingerprintKey::generate();
-        let v = Redacted::new("s3cret".to_string());
-        assert_eq!(k1.fingerprint(&v), k1.fingerprint(&v));
-        assert_ne!(k1.fingerprint(&v), k2.fingerprint(&v));
-        assert_ne!(
-            k1.fingerprint(&v),
-            k1.fingerprint(&Redacted::new("other".into()))
-        );
-        assert!(!format!("{:?}", k1.fingerprint(&v)).contains("s3cret"));
     }
 
     #[test]

@@ -11,12 +11,15 @@
 //!   `plan::compute` and `render::plan_text::render`.
 //! - `throughput`: applying N changed targets (N ∈ {50, 1000, 5000}) to the emulator with
 //!   its 50/2 leaky bucket on, side by side with a per-target client.
+//! - `fingerprint`: the CPU one guessed secret costs someone holding a state file or a
+//!   saved plan, with the default Argon2id parameters, beside state format 1's HMAC.
 //!
 //! `cargo bench --bench paysync -- offline` runs one part.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod fingerprint;
 mod throughput;
 
 const CHILD_ENV: &str = "PAYSYNC_BENCH_CHILD";
@@ -36,6 +39,9 @@ fn main() {
     }
     if wants("throughput") {
         throughput::run();
+    }
+    if wants("fingerprint") {
+        fingerprint::run();
     }
 }
 
@@ -113,9 +119,9 @@ fn child(mode: &str) {
             let desired =
                 paysync::manifest::load(std::slice::from_ref(&dir)).expect("valid manifests");
             let last = paysync::state::LastApplied::new();
-            let key = last.fingerprint_key.clone();
+            let fingerprinter = last.fingerprinter(None);
             let values = DesiredValues::new(&desired, |_| SecretCheck::Unreadable);
-            let plan = plan::compute(&values, &last.targets, None, &key);
+            let plan = plan::compute(&values, &last.targets, None, &fingerprinter);
             let text = paysync::render::plan_text::render(&plan, false);
             let summary = plan.summary();
             format!(

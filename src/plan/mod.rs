@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
-use crate::secrets::{Fingerprint, FingerprintKey, Redacted, SecretRef};
+use crate::secrets::{Redacted, SecretRef};
 use crate::state::RecordedValue;
 use crate::untrusted::live_text;
 
@@ -68,7 +69,7 @@ impl Value {
             } => Some(RecordedValue::Secret {
                 source: source.clone(),
                 secret: secret.to_string(),
-                fingerprint: fingerprint.or(planned.as_ref())?.clone(),
+                fingerprint: Some(fingerprint.or(planned.as_ref())?.clone()),
             }),
             Value::Live { .. } | Value::Hidden { .. } => None,
         }
@@ -92,7 +93,7 @@ impl Value {
                         name: secret.clone(),
                     },
                 ),
-                fingerprint: Some(fingerprint.clone()),
+                fingerprint: fingerprint.clone(),
                 empty: false,
             },
         }
@@ -350,7 +351,9 @@ impl DesiredValues {
 }
 
 /// Whether a desired value equals a recorded one; `None` when it cannot be known (an
-/// unresolved secret with the same source).
+/// unresolved secret, or a recorded fingerprint that is not known, with the same source).
+/// Fingerprints of a secret are compared as strings: the caller carried recorded ones
+/// over to the kind the desired ones are made with (see `LastApplied::carry_over`).
 fn equals_recorded(want: &Value, recorded: &RecordedValue) -> Option<bool> {
     match (want, recorded) {
         (
@@ -375,43 +378,34 @@ fn equals_recorded(want: &Value, recorded: &RecordedValue) -> Option<bool> {
             if source != rs {
                 Some(false)
             } else {
-                fingerprint.as_ref().map(|f| f == rf)
+                Some(fingerprint.as_ref()? == rf.as_ref()?)
             }
         }
         _ => Some(false),
     }
 }
 
-/// Whether a live setting equals a value; `None` when it cannot be known.
-fn equals_live(
-    source: &str,
-    plain: Option<&str>,
-    fingerprint: Option<&Fingerprint>,
-    secret: bool,
-    live: &LiveSetting,
-    key: &FingerprintKey,
-) -> Option<bool> {
-    let source_ok = !live.source_known || live.source.as_deref() == Some(source);
-    if secret {
-        let want = fingerprint?;
-        let got = live
-            .value
-            .as_ref()
-            .map(|v| key.fingerprint(&Redacted::new(v.clone())));
-        Some(source_ok && got.as_ref() == Some(want))
-    } else {
-        Some(source_ok && live.value.as_deref() == plain)
-    }
-}
-
-fn live_equals_value(value: &Value, live: &LiveSetting, key: &FingerprintKey) -> Option<bool> {
+/// Whether a live setting equals a value; `None` when it cannot be known. A secret is
+/// compared through its fingerprint: the live value's is checked against it with
+/// `fingerprinter`, which knows every kind it can compare.
+fn live_equals_value(value: &Value, live: &LiveSetting, fp: &Fingerprinter) -> Option<bool> {
+    let source_ok = |source: &str| !live.source_known || live.source.as_deref() == Some(source);
     match value {
-        Value::Plain { source, value } => equals_live(source, Some(value), None, false, live, key),
+        Value::Plain { source, value } => {
+            Some(source_ok(source) && live.value.as_deref() == Some(value.as_str()))
+        }
         Value::Secret {
             source,
             fingerprint,
             ..
-        } => equals_live(source, None, fingerprint.as_ref(), true, live, key),
+        } => {
+            let want = fingerprint.as_ref()?;
+            let matches = match &live.value {
+                Some(v) => fp.matches(want, &Redacted::new(v.clone()))?,
+                None => false,
+            };
+            Some(source_ok(source) && matches)
+        }
         Value::Live { .. } | Value::Hidden { .. } => None,
     }
 }
@@ -421,9 +415,9 @@ fn live_equals_value(value: &Value, live: &LiveSetting, key: &FingerprintKey) ->
 pub(crate) fn live_equals_recorded(
     recorded: &RecordedValue,
     live: &LiveSetting,
-    key: &FingerprintKey,
+    fp: &Fingerprinter,
 ) -> Option<bool> {
-    live_equals_value(&Value::from_recorded(recorded), live, key)
+    live_equals_value(&Value::from_recorded(recorded), live, fp)
 }
 
 /// Computes the plan. `live` is `Some` with `--refresh`; a code missing from a live
@@ -432,7 +426,7 @@ pub fn compute(
     desired: &DesiredValues,
     last_applied: &BTreeMap<Target, BTreeMap<String, RecordedValue>>,
     live: Option<&Live>,
-    key: &FingerprintKey,
+    fp: &Fingerprinter,
 ) -> Plan {
     let empty = BTreeMap::new();
     let mut targets = Vec::new();
@@ -457,7 +451,7 @@ pub fn compute(
         if let Some(wanted) = wanted {
             for (code, want) in wanted {
                 let live_setting = live_target.and_then(|m| m.get(code));
-                let live_eq_want = live_setting.and_then(|l| live_equals_value(want, l, key));
+                let live_eq_want = live_setting.and_then(|l| live_equals_value(want, l, fp));
                 let change = |action, before| Change {
                     code: code.clone(),
                     action,
@@ -479,7 +473,7 @@ pub fn compute(
                         Some(true) => {
                             // Compare live with what we last applied.
                             if let Some(l) = live_setting
-                                && live_equals_recorded(rec, l, key) == Some(false)
+                                && live_equals_recorded(rec, l, fp) == Some(false)
                             {
                                 let hidden =
                                     want.is_secret() || matches!(rec, RecordedValue::Secret { .. });

@@ -1,20 +1,21 @@
 //! Saved plans (`plan --out FILE`, `apply --plan FILE`).
 //!
 //! A saved plan pins the state it was made from (`lineage`, `serial`) and the portal, and
-//! carries the fingerprint key and the fingerprints of every secret it checked, so apply
-//! can refuse a plan whose state moved on or whose secrets changed since. It never holds a
-//! secret value.
+//! carries the fingerprints of every secret it checked and how they were made (the
+//! state's scheme: Argon2id parameters and salt), so apply can refuse a plan whose state
+//! moved on or whose secrets changed since. It never holds a secret value or key
+//! material (see [`crate::fingerprint`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::Plan;
-use crate::secrets::FingerprintKey;
+use crate::fingerprint::FingerprintScheme;
 
 /// The largest saved plan read.
 pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
 
 /// The format tag of saved plans written by this version.
-pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/1";
+pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,7 +29,9 @@ pub struct SavedPlan {
     pub serial: u64,
     /// The portal the state belongs to, if known.
     pub portal: Option<String>,
-    pub fingerprint_key: FingerprintKey,
+    /// How the plan's secret fingerprints were made (the state's scheme: parameters and
+    /// salt, no key material).
+    pub fingerprints: FingerprintScheme,
     pub plan: Plan,
 }
 
@@ -50,8 +53,17 @@ pub enum SavedPlanError {
         column: usize,
         message: String,
     },
-    #[error("saved plan {path} has format {found:?}; this paysync reads {SAVED_PLAN_FORMAT:?}")]
+    #[error(
+        "saved plan {path} has format {found:?}; this paysync reads {SAVED_PLAN_FORMAT:?}: \
+         make the plan again with this version (`paysync plan --out`)"
+    )]
     Format { path: String, found: String },
+    #[error("saved plan {path} has unusable `fingerprints`: {source}")]
+    Scheme {
+        path: String,
+        #[source]
+        source: crate::fingerprint::SchemeError,
+    },
 }
 
 impl SavedPlan {
@@ -91,6 +103,14 @@ impl SavedPlan {
                 found: format.to_owned(),
             });
         }
-        serde_json::from_value(raw).map_err(parse)
+        let saved: SavedPlan = serde_json::from_value(raw).map_err(parse)?;
+        saved
+            .fingerprints
+            .check()
+            .map_err(|source| SavedPlanError::Scheme {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(saved)
     }
 }

@@ -8,12 +8,14 @@ const T: Target = Target {
     person_type: 1,
 };
 
-fn key() -> FingerprintKey {
-    serde_json::from_str("\"0123456789abcdef\"").unwrap()
+fn key() -> Fingerprinter {
+    Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None)
 }
 
 fn fp(value: &str) -> Fingerprint {
-    key().fingerprint(&Redacted::new(value.to_string()))
+    key()
+        .fingerprint(&Redacted::new(value.to_string()))
+        .unwrap()
 }
 
 fn plain(v: &str) -> Value {
@@ -43,7 +45,7 @@ fn rec_secret(name: &str, value: &str) -> RecordedValue {
     RecordedValue::Secret {
         source: "VALUE".into(),
         secret: format!("env:{name}"),
-        fingerprint: fp(value),
+        fingerprint: Some(fp(value)),
     }
 }
 

@@ -271,8 +271,9 @@ pub fn json(report: &DriftReport) -> String {
 mod tests {
     use super::*;
     use crate::drift::Drifted;
+    use crate::fingerprint::{Fingerprinter, cheap_scheme};
     use crate::model::Target;
-    use crate::secrets::{FingerprintKey, Redacted};
+    use crate::secrets::Redacted;
 
     const CANARY: &str = "CANARY-live-secret";
 
@@ -281,7 +282,7 @@ mod tests {
             pay_system: 11,
             person_type: 1,
         };
-        let key = FingerprintKey::generate();
+        let key = Fingerprinter::new(cheap_scheme(), None, None);
         DriftReport {
             portal: "http://127.0.0.1:1".into(),
             targets_checked: 2,

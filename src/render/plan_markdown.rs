@@ -480,9 +480,10 @@ fn line(c: &Change) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::{Fingerprinter, cheap_scheme};
     use crate::model::Target;
     use crate::plan::TargetPlan;
-    use crate::secrets::{FingerprintKey, Redacted, SecretRef};
+    use crate::secrets::{Redacted, SecretRef};
 
     fn plain(value: &str) -> Value {
         Value::Plain {
@@ -495,8 +496,10 @@ mod tests {
         Value::Secret {
             source: SOURCE_VALUE.into(),
             secret: SecretRef::Env { name: name.into() },
-            fingerprint: value
-                .map(|v| FingerprintKey::generate().fingerprint(&Redacted::new(v.to_owned()))),
+            fingerprint: value.and_then(|v| {
+                Fingerprinter::new(cheap_scheme(), None, None)
+                    .fingerprint(&Redacted::new(v.to_owned()))
+            }),
             empty: false,
         }
     }
@@ -566,8 +569,10 @@ mod tests {
 
     #[test]
     fn a_plan_with_secrets_and_drift() {
-        let key = FingerprintKey::generate();
-        let planned = key.fingerprint(&Redacted::new("CANARY-value".to_owned()));
+        let key = Fingerprinter::new(cheap_scheme(), None, None);
+        let planned = key
+            .fingerprint(&Redacted::new("CANARY-value".to_owned()))
+            .unwrap();
         let plan = Plan {
             refreshed: true,
             targets: vec![

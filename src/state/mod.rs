@@ -1,9 +1,18 @@
 //! The state file: what paysync last applied, per target and code.
 //!
-//! Format (JSON, `format: 1`): `lineage` (random, fixed at creation), `serial` (bumped on
+//! Format (JSON, `format: 2`): `lineage` (random, fixed at creation), `serial` (bumped on
 //! every write), `portal` (scheme://host\[:port\] of the portal it was applied to, never
-//! credentials), the secret-fingerprint key, and per target the recorded settings. Secret
-//! values are never stored: a secret setting records its reference and a keyed fingerprint.
+//! credentials), `fingerprints` (how secret fingerprints are made: Argon2id parameters
+//! and the per-state salt, see [`crate::fingerprint`]), `portal_moves` (the addresses the
+//! state was moved from with `paysync state move-portal`) and per target the recorded
+//! settings. Secret values are never stored: a secret setting records its reference and
+//! its fingerprint (or none, when it is not known: it is then written at the next apply).
+//!
+//! Format 1 (an HMAC key in the file, HMAC-SHA256 fingerprints) is still read. Its key is
+//! kept in memory to compare its fingerprints, never written; the salt of the new scheme
+//! is derived from the file, so every run reading it agrees. The first write turns it
+//! into format 2: fingerprints that run could verify against the secret's value are
+//! carried over, the others are dropped and shown as not checked until the next apply.
 //!
 //! [`store`] owns the file system side (atomic writes, the apply lock); this module owns the
 //! format and must not do I/O.
@@ -14,22 +23,27 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fingerprint::{Fingerprint, FingerprintScheme, Fingerprinter, LegacyKey};
 use crate::model::Target;
-use crate::secrets::{Fingerprint, FingerprintKey};
+use crate::secrets::Redacted;
 
-/// The only state format this version reads and writes.
-pub const STATE_FORMAT: u32 = 1;
+/// The state format this version writes.
+pub const STATE_FORMAT: u32 = 2;
+/// The older format this version still reads (and migrates when it writes).
+pub const LEGACY_STATE_FORMAT: u32 = 1;
 
 /// A recorded (last-applied) setting value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RecordedValue {
-    /// A secret: its reference as written (`env:NAME`, `file:PATH`) and its fingerprint.
+    /// A secret: its reference as written (`env:NAME`, `file:PATH`) and its fingerprint,
+    /// `None` when not known (the next apply writes it).
     Secret {
         #[serde(rename = "type")]
         source: String,
         secret: String,
-        fingerprint: Fingerprint,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<Fingerprint>,
     },
     /// A literal value or a field source.
     Plain {
@@ -48,7 +62,18 @@ pub struct RecordedTarget {
     pub settings: BTreeMap<String, RecordedValue>,
 }
 
-/// The whole state file.
+/// One `paysync state move-portal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalMove {
+    /// The address before (none when no portal was recorded).
+    pub from: Option<String>,
+    pub to: String,
+    /// When, RFC 3339 (UTC).
+    pub at: String,
+}
+
+/// The whole state file, format 2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateFile {
@@ -58,7 +83,21 @@ pub struct StateFile {
     /// `scheme://host[:port]` of the portal this state was applied to; `None` before the
     /// first apply.
     pub portal: Option<String>,
-    pub fingerprint_key: FingerprintKey,
+    pub fingerprints: FingerprintScheme,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub portal_moves: Vec<PortalMove>,
+    pub targets: Vec<RecordedTarget>,
+}
+
+/// A state file of format 1, as read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFileV1 {
+    pub format: u32,
+    pub lineage: String,
+    pub serial: u64,
+    pub portal: Option<String>,
+    pub fingerprint_key: LegacyKey,
     pub targets: Vec<RecordedTarget>,
 }
 
@@ -68,18 +107,38 @@ pub struct LastApplied {
     pub lineage: String,
     pub serial: u64,
     pub portal: Option<String>,
-    pub fingerprint_key: FingerprintKey,
+    pub fingerprints: FingerprintScheme,
+    /// The HMAC key of a format-1 file: compares its fingerprints; never written.
+    pub legacy_key: Option<LegacyKey>,
+    pub portal_moves: Vec<PortalMove>,
     pub targets: BTreeMap<Target, BTreeMap<String, RecordedValue>>,
 }
 
+fn keyed(targets: Vec<RecordedTarget>) -> BTreeMap<Target, BTreeMap<String, RecordedValue>> {
+    targets
+        .into_iter()
+        .map(|t| {
+            (
+                Target {
+                    pay_system: t.pay_system,
+                    person_type: t.person_type,
+                },
+                t.settings,
+            )
+        })
+        .collect()
+}
+
 impl LastApplied {
-    /// A brand-new, empty state with a fresh lineage and fingerprint key.
+    /// A brand-new, empty state with a fresh lineage and fingerprint scheme.
     pub fn new() -> LastApplied {
         LastApplied {
             lineage: uuid::Uuid::new_v4().to_string(),
             serial: 0,
             portal: None,
-            fingerprint_key: FingerprintKey::generate(),
+            fingerprints: FingerprintScheme::generate(),
+            legacy_key: None,
+            portal_moves: Vec::new(),
             targets: BTreeMap::new(),
         }
     }
@@ -89,40 +148,109 @@ impl LastApplied {
             lineage: file.lineage,
             serial: file.serial,
             portal: file.portal,
-            fingerprint_key: file.fingerprint_key,
-            targets: file
-                .targets
-                .into_iter()
-                .map(|t| {
-                    (
-                        Target {
-                            pay_system: t.pay_system,
-                            person_type: t.person_type,
-                        },
-                        t.settings,
-                    )
-                })
-                .collect(),
+            fingerprints: file.fingerprints,
+            legacy_key: None,
+            portal_moves: file.portal_moves,
+            targets: keyed(file.targets),
         }
     }
 
+    /// A format-1 state, migrated in memory (see the module docs).
+    pub fn from_v1(file: StateFileV1) -> LastApplied {
+        LastApplied {
+            fingerprints: FingerprintScheme::migrated(&file.lineage, &file.fingerprint_key),
+            lineage: file.lineage,
+            serial: file.serial,
+            portal: file.portal,
+            legacy_key: Some(file.fingerprint_key),
+            portal_moves: Vec::new(),
+            targets: keyed(file.targets),
+        }
+    }
+
+    /// The file to write (format 2). A fingerprint only the format-1 key could check is
+    /// not written (the key never is): that secret is written at the next apply.
     pub fn to_file(&self) -> StateFile {
         StateFile {
             format: STATE_FORMAT,
             lineage: self.lineage.clone(),
             serial: self.serial,
             portal: self.portal.clone(),
-            fingerprint_key: self.fingerprint_key.clone(),
+            fingerprints: self.fingerprints.clone(),
+            portal_moves: self.portal_moves.clone(),
             targets: self
                 .targets
                 .iter()
                 .map(|(target, settings)| RecordedTarget {
                     pay_system: target.pay_system,
                     person_type: target.person_type,
-                    settings: settings.clone(),
+                    settings: settings
+                        .iter()
+                        .map(|(code, value)| (code.clone(), without_legacy(value)))
+                        .collect(),
                 })
                 .collect(),
         }
+    }
+
+    /// A fingerprinter for this state's scheme, keyed when `key` is given
+    /// (`PAYSYNC_FINGERPRINT_KEY`).
+    pub fn fingerprinter(&self, key: Option<Redacted<Vec<u8>>>) -> Fingerprinter {
+        Fingerprinter::new(self.fingerprints.clone(), key, self.legacy_key.clone())
+    }
+
+    /// Carries recorded fingerprints of another kind (format 1, or unkeyed now that the
+    /// key is set) over to the kind `fingerprinter` makes, for every secret whose value
+    /// this run knows (`value_of(target, code, reference)`): a fingerprint that matches
+    /// the value is replaced by the current one; one that cannot be checked becomes
+    /// unknown; one that does not match stays (the secret changed; the plan says so).
+    pub fn carry_over<'a>(
+        &mut self,
+        fingerprinter: &Fingerprinter,
+        value_of: impl Fn(Target, &str, &str) -> Option<&'a Redacted<String>>,
+    ) {
+        for (target, settings) in &mut self.targets {
+            for (code, recorded) in settings.iter_mut() {
+                let RecordedValue::Secret {
+                    secret,
+                    fingerprint: Some(old),
+                    ..
+                } = recorded
+                else {
+                    continue;
+                };
+                if fingerprinter.is_current(old) {
+                    continue;
+                }
+                let Some(value) = value_of(*target, code, secret) else {
+                    continue;
+                };
+                let carried = match fingerprinter.matches(old, value) {
+                    Some(true) => fingerprinter.fingerprint(value),
+                    Some(false) => continue,
+                    None => None,
+                };
+                if let RecordedValue::Secret { fingerprint, .. } = recorded {
+                    *fingerprint = carried;
+                }
+            }
+        }
+    }
+}
+
+/// A recorded value as written in format 2: a format-1 fingerprint becomes unknown.
+fn without_legacy(value: &RecordedValue) -> RecordedValue {
+    match value {
+        RecordedValue::Secret {
+            source,
+            secret,
+            fingerprint: Some(f),
+        } if f.is_legacy() => RecordedValue::Secret {
+            source: source.clone(),
+            secret: secret.clone(),
+            fingerprint: None,
+        },
+        other => other.clone(),
     }
 }
 

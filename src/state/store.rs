@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{LastApplied, STATE_FORMAT, StateFile};
+use super::{LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
 use crate::files::{
     ReadError, probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically,
 };
@@ -43,10 +43,18 @@ pub enum StateError {
         message: String,
     },
     #[error(
-        "state file {} has format {found}, but this paysync reads format {STATE_FORMAT}; use a matching paysync version",
+        "state file {} has format {found}, but this paysync reads formats {LEGACY_STATE_FORMAT} \
+         and {STATE_FORMAT}; use a matching paysync version",
         path.display()
     )]
     UnsupportedFormat { path: PathBuf, found: u64 },
+    /// The recorded fingerprint scheme cannot be used.
+    #[error("state file {} has unusable `fingerprints`: {source}", path.display())]
+    Scheme {
+        path: PathBuf,
+        #[source]
+        source: crate::fingerprint::SchemeError,
+    },
     #[error("cannot write state file {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -141,8 +149,18 @@ impl StateStore {
             message: e.to_string(),
         };
         let raw: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
-        match raw.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(STATE_FORMAT) => {}
+        let state = match raw.get("format").and_then(serde_json::Value::as_u64) {
+            Some(f) if f == u64::from(STATE_FORMAT) => {
+                LastApplied::from_file(serde_json::from_value(raw).map_err(parse_error)?)
+            }
+            Some(f) if f == u64::from(LEGACY_STATE_FORMAT) => {
+                let file: StateFileV1 = serde_json::from_value(raw).map_err(parse_error)?;
+                tracing::info!(
+                    path = %self.path.display(),
+                    "state file of format 1: read, and written as format {STATE_FORMAT} by the next apply"
+                );
+                LastApplied::from_v1(file)
+            }
             Some(found) => {
                 return Err(StateError::UnsupportedFormat {
                     path: self.path.clone(),
@@ -157,9 +175,15 @@ impl StateStore {
                     message: "missing numeric `format`".into(),
                 });
             }
-        }
-        let file: StateFile = serde_json::from_str(&text).map_err(parse_error)?;
-        Ok(Some(LastApplied::from_file(file)))
+        };
+        state
+            .fingerprints
+            .check()
+            .map_err(|source| StateError::Scheme {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(Some(state))
     }
 
     /// Bumps the serial and writes the state atomically. The serial never wraps: a

@@ -59,9 +59,9 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
     let desired = paysync::manifest::load(&[w.path(manifests)]).expect("valid manifests");
     let store = StateStore::new(w.path("paysync.state.json"));
     let mut state = store.load().unwrap().unwrap_or_default();
-    let key = state.fingerprint_key.clone();
+    let fingerprinter = state.fingerprinter(None);
     let values = DesiredValues::new(&desired, |_| SecretCheck::Unreadable);
-    let plan = plan::compute(&values, &state.targets, None, &key);
+    let plan = plan::compute(&values, &state.targets, None, &fingerprinter);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -73,6 +73,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
             &store,
             client,
             &ResolvedSecrets::default(),
+            &fingerprinter,
             &mut apply::NoProgress,
         ))
         .unwrap()

@@ -6,6 +6,7 @@ mod ci_examples;
 mod cli;
 mod drift;
 mod exit_codes;
+mod fingerprints;
 mod hostile;
 mod import;
 mod limits;
