@@ -15,11 +15,13 @@ use crate::bitrix::Rate;
 #[command(
     after_help = "Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, \
 2 changes present (plan --detailed-exitcode), 3 invalid input, 4 state locked, 5 saved plan \
-stale, 6 partial apply, 7 drift found, 64 usage error.\n\nCredentials come from the environment: \
+stale, 6 partial apply, 7 drift found, 64 usage error, 130 interrupted (SIGINT), 143 terminated \
+(SIGTERM).\n\nCredentials come from the environment: \
 PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN (OAuth; \
 add PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET to refresh an expired \
 token, PAYSYNC_TOKEN_FILE to keep the rotated tokens, PAYSYNC_OAUTH_URL for another token \
-endpoint)."
+endpoint). PAYSYNC_FINGERPRINT_KEY, a secret of your own, keys the secrets' fingerprints in \
+the state and saved plans."
 )]
 pub struct Cli {
     #[command(subcommand)]

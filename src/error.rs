@@ -24,6 +24,10 @@ pub mod exit {
     pub const PARTIAL_APPLY: i32 = 6;
     pub const DRIFT_FOUND: i32 = 7;
     pub const USAGE: i32 = 64;
+    /// Stopped by SIGINT (128 + 2).
+    pub const INTERRUPTED: i32 = 130;
+    /// Stopped by SIGTERM (128 + 15).
+    pub const TERMINATED: i32 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]

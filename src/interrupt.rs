@@ -41,8 +41,8 @@ impl Signal {
     /// The conventional exit code: 128 + the signal number.
     pub fn exit_code(self) -> i32 {
         match self {
-            Signal::Interrupt => 130,
-            Signal::Terminate => 143,
+            Signal::Interrupt => crate::error::exit::INTERRUPTED,
+            Signal::Terminate => crate::error::exit::TERMINATED,
         }
     }
 

@@ -134,7 +134,7 @@ fn exit_64_usage() {
 }
 
 /// The codes and their one-line meanings, as documented.
-const DOCUMENTED: [(i32, &str); 9] = [
+const DOCUMENTED: [(i32, &str); 11] = [
     (exit::SUCCESS, "success"),
     (exit::ERROR, "error"),
     (exit::CHANGES_PRESENT, "changes present"),
@@ -144,6 +144,8 @@ const DOCUMENTED: [(i32, &str); 9] = [
     (exit::PARTIAL_APPLY, "partial apply"),
     (exit::DRIFT_FOUND, "drift found"),
     (exit::USAGE, "usage"),
+    (exit::INTERRUPTED, "interrupted"),
+    (exit::TERMINATED, "terminated"),
 ];
 
 #[test]

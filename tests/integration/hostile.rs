@@ -92,6 +92,48 @@ fn an_error_quoting_the_request_leaks_no_secret_through_a_webhook() {
     assert_clean("state file", &w.read("paysync.state.json"));
 }
 
+/// Regression (issue 7.2): a live value that holds a secret (a key pasted into the wrong
+/// field, a callback URL with the webhook code) is scrubbed from the plan in every format
+/// and from the saved plan.
+#[test]
+fn a_live_value_holding_a_secret_is_scrubbed_from_plans_and_saved_plans() {
+    let w = World::with_seed(crate::seeds::with_webhook_code(HOOK_CANARY));
+    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/keys/acme12.txt", &format!("{CANARY}-file\n"));
+    let (code, text) = run_traced(&w, "text", &[], &["apply", "--auto-approve", "m"]);
+    assert_eq!(code, 0, "{text}");
+    w.portal.set_setting(
+        11,
+        1,
+        "PS_WORK_MODE_IFRAME",
+        "VALUE",
+        &format!("key={CANARY} hook=/rest/1/{HOOK_CANARY}/"),
+    );
+    for format in ["text", "json", "markdown"] {
+        let (code, text) = run_traced(
+            &w,
+            "json",
+            &[],
+            &[
+                "plan",
+                "--refresh",
+                "--format",
+                format,
+                "--out",
+                "p.json",
+                "m",
+            ],
+        );
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert_clean(&format!("plan --refresh --format {format}"), &text);
+        assert_clean("saved plan", &w.read("p.json"));
+    }
+    let (code, text) = run_traced(&w, "text", &[], &["drift", "--format", "json"]);
+    assert_eq!(code, 7, "{text}");
+    assert_clean("drift", &text);
+}
+
 /// Regression (issue 7.2): the same for an OAuth `auth` token in the request body.
 #[test]
 fn an_error_quoting_the_request_leaks_no_oauth_token() {
