@@ -11,13 +11,18 @@ use paysync_emulator::Fault;
 
 use crate::support::{Outcome, World};
 
-/// Sends `signal` (`INT`, `TERM`) to a child, through kill(1).
-fn send(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
+/// Sends `signal` (`INT`, `TERM`, `KILL`) to a process, through the shell's `kill`.
+fn kill(pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{signal} {pid}"))
+        .stderr(Stdio::null())
         .status()
-        .expect("kill runs");
+}
+
+/// Sends `signal` to a child.
+fn send(child: &Child, signal: &str) {
+    let status = kill(child.id(), signal).expect("sh runs");
     assert!(status.success(), "kill -{signal}");
 }
 
@@ -37,9 +42,7 @@ fn finish(child: Child, limit: Duration) -> (Outcome, Duration) {
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if finished.recv_timeout(limit).is_err() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            let _ = kill(pid, "KILL");
         }
     });
     let output = child.wait_with_output().unwrap();
