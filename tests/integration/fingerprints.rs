@@ -9,22 +9,10 @@ use crate::support::World;
 
 const KEY_CANARY: &str = "CANARY-fingerprint-key-3b9e";
 
-const MANIFEST: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
----
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 12
-personType: 0
-settings:
-  REST_SERVICE_KEY_IFRAME: { secret: env:OTHER_KEY }
-";
+/// Two targets with a secret each, both from the environment.
+fn manifest() -> String {
+    crate::support::SECRETS_MANIFEST.replace("file:keys/acme12.txt", "env:OTHER_KEY")
+}
 
 fn state(w: &World) -> serde_json::Value {
     serde_json::from_str(&w.read("paysync.state.json")).unwrap()
@@ -45,7 +33,7 @@ fn secret_fingerprint(state: &serde_json::Value, pay_system: u64) -> serde_json:
 #[test]
 fn fingerprints_are_memory_hard_and_salted_per_state() {
     let w = World::new();
-    w.write("m.yaml", MANIFEST);
+    w.write("m.yaml", &manifest());
     w.paysync()
         .env("ACME_KEY", "k-acme")
         .env("OTHER_KEY", "k-other")
@@ -68,7 +56,7 @@ fn fingerprints_are_memory_hard_and_salted_per_state() {
 
     // Another state, the same secret: another fingerprint (the salt).
     let other = World::new();
-    other.write("m.yaml", MANIFEST);
+    other.write("m.yaml", &manifest());
     other
         .paysync()
         .env("ACME_KEY", "k-acme")
@@ -110,7 +98,7 @@ fn fingerprints_are_memory_hard_and_salted_per_state() {
 #[test]
 fn a_fingerprint_key_leaves_no_key_material_and_is_required_once_used() {
     let w = World::new();
-    w.write("m.yaml", MANIFEST);
+    w.write("m.yaml", &manifest());
     let run = |key: Option<&str>, acme: &str, args: &[&str]| {
         let mut cmd = w.paysync();
         cmd.env("ACME_KEY", acme)
@@ -241,7 +229,7 @@ fn a_format_1_state_is_read_and_migrated() {
     // The second secret is a file: a saved plan that does not write it cannot read it.
     w.write(
         "m.yaml",
-        &MANIFEST.replace("env:OTHER_KEY", "file:keys/other.txt"),
+        &manifest().replace("env:OTHER_KEY", "file:keys/other.txt"),
     );
     let text = format_1_state(&w).replace("env:OTHER_KEY", "file:keys/other.txt");
     std::fs::write(w.path("paysync.state.json"), text).unwrap();
@@ -336,7 +324,7 @@ fn a_format_1_state_is_read_and_migrated() {
 #[test]
 fn apply_migrates_every_fingerprint_it_can_verify() {
     let w = World::new();
-    w.write("m.yaml", MANIFEST);
+    w.write("m.yaml", &manifest());
     format_1_state(&w);
     w.paysync()
         .env("ACME_KEY", "k-acme")

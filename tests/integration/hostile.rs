@@ -10,22 +10,7 @@ use crate::support::{CANARY, World};
 const HOOK_CANARY: &str = "CANARYHOOKe1a9d07";
 const TOKEN_CANARY: &str = "CANARY-token-5d2e81";
 
-const MANIFEST: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
----
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 12
-personType: 0
-settings:
-  REST_SERVICE_KEY_IFRAME: { secret: file:keys/acme12.txt }
-";
+use crate::support::SECRETS_MANIFEST as MANIFEST;
 
 fn assert_clean(what: &str, text: &str) {
     for secret in [CANARY, HOOK_CANARY, TOKEN_CANARY] {

@@ -7,22 +7,7 @@ use crate::support::{CANARY, World};
 
 const HOOK_CANARY: &str = "CANARYHOOK9f3b2c";
 
-const MANIFEST: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
----
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 12
-personType: 0
-settings:
-  REST_SERVICE_KEY_IFRAME: { secret: file:keys/acme12.txt }
-";
+use crate::support::SECRETS_MANIFEST as MANIFEST;
 
 fn assert_clean(what: &str, text: &str) {
     assert!(

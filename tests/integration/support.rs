@@ -9,6 +9,25 @@ use paysync_emulator::{EmulatorHandle, RecordedRequest, Seed};
 /// The secret value used by canary tests; it must never appear in any output.
 pub const CANARY: &str = "CANARY-s3cr3t-7f1d";
 
+/// Two targets with a secret each: `env:ACME_KEY` for 11/1 (beside a plain
+/// `PS_WORK_MODE_IFRAME`), `file:keys/acme12.txt` for 12/0.
+pub const SECRETS_MANIFEST: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 11
+personType: 1
+settings:
+  PS_WORK_MODE_IFRAME: REGULAR
+  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
+---
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: 12
+personType: 0
+settings:
+  REST_SERVICE_KEY_IFRAME: { secret: file:keys/acme12.txt }
+";
+
 /// One test's world: a temp dir with manifests and state, and a portal.
 pub struct World {
     pub dir: tempfile::TempDir,
