@@ -202,8 +202,8 @@ impl LastApplied {
     /// Carries recorded fingerprints of another kind (format 1, or unkeyed now that the
     /// key is set) over to the kind `fingerprinter` makes, for every secret whose value
     /// this run knows (`value_of(target, code, reference)`): a fingerprint that matches
-    /// the value is replaced by the current one; one that cannot be checked becomes
-    /// unknown; one that does not match stays (the secret changed; the plan says so).
+    /// the value is replaced by the current one; one that does not match, or that this
+    /// run cannot check (a keyed one without the key), stays as it is.
     pub fn carry_over<'a>(
         &mut self,
         fingerprinter: &Fingerprinter,
@@ -225,13 +225,14 @@ impl LastApplied {
                 let Some(value) = value_of(*target, code, secret) else {
                     continue;
                 };
-                let carried = match fingerprinter.matches(old, value) {
-                    Some(true) => fingerprinter.fingerprint(value),
-                    Some(false) => continue,
-                    None => None,
+                if fingerprinter.matches(old, value) != Some(true) {
+                    continue;
+                }
+                let Some(current) = fingerprinter.fingerprint(value) else {
+                    continue;
                 };
                 if let RecordedValue::Secret { fingerprint, .. } = recorded {
-                    *fingerprint = carried;
+                    *fingerprint = Some(current);
                 }
             }
         }
@@ -257,5 +258,99 @@ fn without_legacy(value: &RecordedValue) -> RecordedValue {
 impl Default for LastApplied {
     fn default() -> Self {
         LastApplied::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::cheap_scheme;
+
+    fn r(s: &str) -> Redacted<String> {
+        Redacted::new(s.to_owned())
+    }
+
+    fn secret(reference: &str, fingerprint: Option<Fingerprint>) -> RecordedValue {
+        RecordedValue::Secret {
+            source: "VALUE".into(),
+            secret: reference.into(),
+            fingerprint,
+        }
+    }
+
+    fn fingerprint_of(state: &LastApplied, code: &str) -> Option<Fingerprint> {
+        match &state.targets[&T][code] {
+            RecordedValue::Secret { fingerprint, .. } => fingerprint.clone(),
+            RecordedValue::Plain { .. } => None,
+        }
+    }
+
+    const T: Target = Target {
+        pay_system: 11,
+        person_type: 1,
+    };
+
+    #[test]
+    fn carry_over_converts_what_it_can_verify_and_keeps_the_rest() {
+        let key = || Some(Redacted::new(b"k".to_vec()));
+        let unkeyed = Fingerprinter::new(cheap_scheme(), None, None);
+        let keyed = Fingerprinter::new(cheap_scheme(), key(), None);
+        let mut state = LastApplied {
+            fingerprints: cheap_scheme(),
+            ..LastApplied::new()
+        };
+        let old_a = unkeyed.fingerprint(&r("a")).unwrap();
+        let old_b = unkeyed.fingerprint(&r("b")).unwrap();
+        let keyed_c = keyed.fingerprint(&r("c")).unwrap();
+        state.targets.insert(
+            T,
+            BTreeMap::from([
+                ("A".to_owned(), secret("env:A", Some(old_a))),
+                ("B".to_owned(), secret("env:B", Some(old_b.clone()))),
+                ("C".to_owned(), secret("env:C", Some(keyed_c.clone()))),
+                ("D".to_owned(), secret("env:D", None)),
+            ]),
+        );
+        // With the key: A matches and is re-made keyed; B changed (no match) and stays.
+        let values = BTreeMap::from([
+            ("env:A", r("a")),
+            ("env:B", r("b2")),
+            ("env:C", r("c")),
+            ("env:D", r("d")),
+        ]);
+        let mut with_key = state.clone();
+        with_key.carry_over(&keyed, |_, _, reference| values.get(reference));
+        assert_eq!(fingerprint_of(&with_key, "A"), keyed.fingerprint(&r("a")));
+        assert_eq!(fingerprint_of(&with_key, "B"), Some(old_b));
+        assert_eq!(fingerprint_of(&with_key, "C"), Some(keyed_c.clone()));
+        assert_eq!(fingerprint_of(&with_key, "D"), None);
+        // Without the key a keyed fingerprint is never dropped.
+        let mut without = state.clone();
+        without.carry_over(&unkeyed, |_, _, reference| values.get(reference));
+        assert_eq!(fingerprint_of(&without, "C"), Some(keyed_c));
+    }
+
+    #[test]
+    fn format_1_is_migrated_and_its_key_never_written() {
+        let v1: StateFileV1 = serde_json::from_value(serde_json::json!({
+            "format": 1, "lineage": "l-1", "serial": 4, "portal": null,
+            "fingerprint_key": "00ff", "targets": [
+                {"paySystem": 11, "personType": 1, "settings": {
+                    "K": {"type": "VALUE", "secret": "env:K", "fingerprint": "hmac-sha256:ab"}}}]
+        }))
+        .unwrap();
+        let state = LastApplied::from_v1(v1);
+        assert!(state.legacy_key.is_some());
+        let file = serde_json::to_string(&state.to_file()).unwrap();
+        assert!(!file.contains("00ff"), "{file}");
+        assert!(!file.contains("hmac-sha256"), "{file}");
+        assert!(file.contains("\"format\":2"), "{file}");
+        // Every run reading the same file migrates it the same way.
+        let again: StateFileV1 = serde_json::from_value(serde_json::json!({
+            "format": 1, "lineage": "l-1", "serial": 4, "portal": null,
+            "fingerprint_key": "00ff", "targets": []
+        }))
+        .unwrap();
+        assert_eq!(LastApplied::from_v1(again).fingerprints, state.fingerprints);
     }
 }
