@@ -447,6 +447,25 @@ fn fingerprinter_for_writing(state: &LastApplied, secrets: bool) -> Result<Finge
     Ok(fingerprinter)
 }
 
+/// The values of the `env:` secrets the state records that the environment has, by
+/// reference as written: for carrying fingerprints over where no manifest names the
+/// secret (a `file:` path is relative to a manifest the state does not name), and so that
+/// they are scrubbed from what the portal sends.
+pub(crate) fn recorded_env_secrets(state: &LastApplied) -> BTreeMap<String, Redacted<String>> {
+    state
+        .targets
+        .values()
+        .flat_map(|settings| settings.values())
+        .filter_map(|v| match v {
+            RecordedValue::Secret { secret, .. } if secret.starts_with("env:") => {
+                let r = SecretRef::parse(secret, Path::new("")).ok()?;
+                Some((secret.clone(), r.resolve().ok()?))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Applies `plan` with progress on stderr, then reports how it went.
 fn execute_and_report(
     rt: &Runtime,
@@ -595,20 +614,7 @@ fn apply_saved(args: &ApplyArgs, path: &Path, term: &Terminal) -> Result<i32, Er
             })
         })
         .collect();
-    // `env:` secrets recorded but not in the plan are read too when the environment has
-    // them (a `file:` path is relative to a manifest the saved plan does not name).
-    let recorded_env: BTreeMap<String, Redacted<String>> = state
-        .targets
-        .values()
-        .flat_map(|settings| settings.values())
-        .filter_map(|v| match v {
-            RecordedValue::Secret { secret, .. } if secret.starts_with("env:") => {
-                let r = SecretRef::parse(secret, Path::new("")).ok()?;
-                Some((secret.clone(), r.resolve().ok()?))
-            }
-            _ => None,
-        })
-        .collect();
+    let recorded_env = recorded_env_secrets(&state);
     state.carry_over(&fingerprinter, |target, code, recorded| {
         planned
             .get(&(target, code))
@@ -666,6 +672,10 @@ fn move_portal(args: &MovePortalArgs, term: &Terminal) -> Result<i32, Error> {
                 source,
             })
     })?;
+    // A format-1 state is written as format 2 here: carry over what can be.
+    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    let recorded_env = recorded_env_secrets(&state);
+    state.carry_over(&fingerprinter, |_, _, recorded| recorded_env.get(recorded));
     let before = state.portal.replace(requested.clone());
     state.portal_moves.push(crate::state::PortalMove {
         from: before.clone(),

@@ -29,7 +29,6 @@ use crate::fingerprint::Fingerprinter;
 use crate::model::{LiveSetting, Target};
 use crate::plan::live_equals_recorded;
 use crate::render::terminal::Terminal;
-use crate::secrets::SecretRef;
 use crate::state::RecordedValue;
 use crate::state::store::StateStore;
 use crate::untrusted::live_text;
@@ -151,18 +150,7 @@ pub fn run(args: &DriftArgs, term: &Terminal) -> Result<i32, Error> {
     check_portal(&store, &state, &client.portal())?;
     // The recorded `env:` secrets the environment has are read only to be scrubbed from
     // whatever the portal sends (a key pasted into another setting, say).
-    for value in state
-        .targets
-        .values()
-        .flat_map(|settings| settings.values())
-    {
-        if let RecordedValue::Secret { secret, .. } = value
-            && let Ok(reference) = SecretRef::parse(secret, std::path::Path::new(""))
-            && matches!(reference, SecretRef::Env { .. })
-        {
-            let _ = reference.resolve();
-        }
-    }
+    drop(crate::app::recorded_env_secrets(&state));
     let targets: Vec<Target> = state
         .targets
         .iter()
