@@ -386,6 +386,8 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
                 source,
             })?;
         if !approved {
+            // A signal at the prompt is a "no" that says so.
+            not_interrupted()?;
             return Err(Error::Cancelled);
         }
     }

@@ -170,6 +170,18 @@ struct Document {
 pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
     let explicit = explicit_targets(args)?;
     let client = connect(args.portal.rate)?;
+    // With --adopt, the lock is taken and the state checked (writable, of this portal)
+    // before the first request.
+    let adopting = if args.adopt {
+        let store = StateStore::new(&args.state.state);
+        let lock = store.lock()?;
+        store.prepare_writes()?;
+        let state = store.load()?.unwrap_or_default();
+        check_portal(&store, &state, &client.portal())?;
+        Some((store, lock, state))
+    } else {
+        None
+    };
     let rt = runtime()?;
     // Payer types are needed only to enumerate targets for --all.
     let catalog = rt.block_on(live::fetch(&client, args.all))?;
@@ -286,25 +298,22 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
     // Stopped by a signal while reading: nothing is written. Once writing starts (local
     // files, a moment), it goes to the end, so no set of files is left half-written.
     crate::app::not_interrupted()?;
-    // With --adopt, the lock is taken and the state checked before anything is written.
-    let adopting = if args.adopt {
-        let store = StateStore::new(&args.state.state);
-        let lock = store.lock()?;
-        store.prepare_writes()?;
-        let state = store.load()?.unwrap_or_default();
-        check_portal(&store, &state, &client.portal())?;
-        let fingerprinter = state.fingerprinter(crate::fingerprint::key_from_env());
-        let has_secrets = documents.iter().any(|d| {
-            d.settings
-                .values()
-                .any(|s| matches!(s, Imported::Secret { .. }))
-        });
-        if has_secrets && !fingerprinter.can_fingerprint() {
-            return Err(Error::FingerprintKeyMissing);
+    // With --adopt, secrets are recorded by fingerprint: a keyed state needs its key,
+    // which is checked before anything is written.
+    let adopting = match adopting {
+        Some((store, lock, state)) => {
+            let fingerprinter = state.fingerprinter(crate::fingerprint::key_from_env());
+            let has_secrets = documents.iter().any(|d| {
+                d.settings
+                    .values()
+                    .any(|s| matches!(s, Imported::Secret { .. }))
+            });
+            if has_secrets && !fingerprinter.can_fingerprint() {
+                return Err(Error::FingerprintKeyMissing);
+            }
+            Some((store, lock, state, fingerprinter))
         }
-        Some((store, lock, state, fingerprinter))
-    } else {
-        None
+        None => None,
     };
     if !files.is_empty() {
         std::fs::create_dir_all(&args.out).map_err(|source| Error::Write {

@@ -142,8 +142,7 @@ fn install_handlers() {
                     std::process::exit(signal.exit_code());
                 }
                 tracing::warn!(
-                    "{signal} received: finishing what is in flight, then stopping \
-                     (send it again to stop at once)"
+                    "{signal} received: stopping cleanly (send it again to stop at once)"
                 );
                 raise(signal);
             }
