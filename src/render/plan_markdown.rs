@@ -365,8 +365,11 @@ fn left_out(n: usize) -> String {
 
 /// `s` JSON-escaped without quotes: no raw control characters (so no line break).
 fn escaped(s: &str) -> String {
-    let quoted = serde_json::to_string(s).expect("strings serialise");
-    quoted[1..quoted.len() - 1].to_owned()
+    // JSON's escapes, and also DEL, C1 controls and the invisible characters that
+    // reorder text: markdown is printed to terminals too.
+    let mut out = String::with_capacity(s.len());
+    crate::render::push_quoted_inner(&mut out, s);
+    out
 }
 
 /// A setting code (upper-case letters, digits and `_` as a rule; anything else escaped).
