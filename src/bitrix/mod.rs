@@ -20,6 +20,7 @@
 pub mod client;
 pub mod clock;
 pub mod credentials;
+pub mod encoding;
 pub mod envelope;
 pub mod oauth;
 pub mod operating;

@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
+use super::encoding::encode_component;
 use crate::model::Target;
 use crate::secrets::Redacted;
 
@@ -199,23 +200,6 @@ fn push_pairs(prefix: &str, value: &Value, pairs: &mut Vec<String>) {
             }
         }
     }
-}
-
-/// RFC 3986 percent-encoding (PHP's `rawurlencode`): unreserved characters stay, every
-/// other byte becomes `%XX` (upper-case hex).
-pub(crate) fn encode_component(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
