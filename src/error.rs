@@ -25,9 +25,9 @@ pub mod exit {
     pub const DRIFT_FOUND: i32 = 7;
     pub const USAGE: i32 = 64;
     /// Stopped by SIGINT (128 + 2).
-    pub const INTERRUPTED: i32 = 130;
+    pub const INTERRUPTED: i32 = crate::interrupt::Signal::Interrupt.exit_code();
     /// Stopped by SIGTERM (128 + 15).
-    pub const TERMINATED: i32 = 143;
+    pub const TERMINATED: i32 = crate::interrupt::Signal::Terminate.exit_code();
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -39,10 +39,10 @@ pub enum Signal {
 
 impl Signal {
     /// The conventional exit code: 128 + the signal number.
-    pub fn exit_code(self) -> i32 {
+    pub const fn exit_code(self) -> i32 {
         match self {
-            Signal::Interrupt => crate::error::exit::INTERRUPTED,
-            Signal::Terminate => crate::error::exit::TERMINATED,
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
         }
     }
 

@@ -294,6 +294,13 @@ impl EmulatorHandle {
         self.shared.lock().set_rate_limit(limit);
     }
 
+    /// How many HTTP requests have arrived so far, counted as each arrives, before any
+    /// fault, delay or processing: a request a `delay` fault holds is counted here while
+    /// it is not yet in [`EmulatorHandle::requests`].
+    pub fn requests_received(&self) -> u64 {
+        self.shared.received()
+    }
+
     /// How many requests the leaky bucket refused (503 `QUERY_LIMIT_EXCEEDED`); injected
     /// `request_error` faults are not counted.
     pub fn limit_rejections(&self) -> u64 {

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     portal: Mutex<Portal>,
     /// The portal's clock (also in the portal), readable without the lock.
     clock: Clock,
+    /// HTTP requests received so far, counted as they arrive (before any fault or delay).
+    received: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -58,7 +60,13 @@ impl Shared {
         Shared {
             clock: portal.clock.clone(),
             portal: Mutex::new(portal),
+            received: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// HTTP requests received so far (see [`crate::EmulatorHandle::requests_received`]).
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -207,6 +215,9 @@ impl Incoming {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    shared
+        .received
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let timing = Timing::start(shared.clock());
     let (parts, body) = request.into_parts();
     let decoded = decode_params(&parts, body).await;

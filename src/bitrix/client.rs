@@ -1858,7 +1858,7 @@ mod tests {
         assert_eq!((stats.refreshes, stats.requests, stats.retries), (1, 4, 0));
 
         // The rotated pair is on disk; later calls use the new token directly.
-        let stored = crate::bitrix::oauth::read_token_file(&file)
+        let stored = crate::bitrix::token_file::read_token_file(&file)
             .unwrap()
             .unwrap();
         assert_eq!(stored.access_token.expose(), "ACCESS_NEW_CANARY");

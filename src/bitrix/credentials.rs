@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
-use super::oauth::read_token_file;
+use super::token_file::{TokenFileError, read_token_file};
 use crate::secrets::Redacted;
 
 /// The environment variable holding an incoming-webhook URL.
@@ -37,8 +37,7 @@ pub const ENV_CLIENT_ID: &str = "PAYSYNC_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "PAYSYNC_CLIENT_SECRET";
 /// The environment variable overriding the OAuth token endpoint.
 pub const ENV_OAUTH_URL: &str = "PAYSYNC_OAUTH_URL";
-/// The environment variable naming the token file.
-pub const ENV_TOKEN_FILE: &str = "PAYSYNC_TOKEN_FILE";
+pub use super::token_file::ENV_TOKEN_FILE;
 /// The token endpoint the docs recommend for cloud and on-premise portals (§2.3).
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth.bitrix.info/oauth/token/";
 
@@ -157,9 +156,9 @@ pub enum ConfigError {
          {ENV_REFRESH_TOKEN} (or a token file), {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
     )]
     IncompleteRefresh { set: String, missing: String },
-    /// The token file exists but is not usable. `reason` never quotes its content.
-    #[error("the token file {} ({ENV_TOKEN_FILE}) is not usable: {reason}", path.display())]
-    TokenFile { path: PathBuf, reason: String },
+    /// The token file exists but is not usable.
+    #[error(transparent)]
+    TokenFile(#[from] TokenFileError),
     #[error("{var} is not valid UTF-8")]
     NotUnicode { var: &'static str },
     /// `reason` is the URL parser's fixed message; the input itself is not shown.
@@ -948,7 +947,7 @@ mod tests {
         // A file that exists but is not a token file is an error, not a fallback.
         std::fs::write(&path, "CANARYCODE123").unwrap();
         let err = credentials_from_lookup(env(&vars)).unwrap_err();
-        assert!(matches!(err, ConfigError::TokenFile { .. }), "{err:?}");
+        assert!(matches!(err, ConfigError::TokenFile(_)), "{err:?}");
         let text = format!("{err} {err:?}");
         assert!(
             text.contains("PAYSYNC_TOKEN_FILE") && text.contains("not valid JSON"),

@@ -27,6 +27,7 @@ pub mod operating;
 pub mod request;
 pub mod retry;
 pub mod throttle;
+pub mod token_file;
 
 #[cfg(test)]
 mod testserver;

@@ -10,11 +10,12 @@
 //! a time: [`load`] reads every file and document it can and returns all the problems
 //! together, sorted by file, line and column.
 //!
-//! Submodules: `yaml` (the only code that calls the YAML crate), `raw` (the document
-//! shape for serde and the JSON Schema), `validate` (the rules of SPEC §1),
-//! `diagnostic` (the located problem type).
+//! Submodules: `located` (located YAML values, plain types), `yaml` (the only code that
+//! calls the YAML crate), `raw` (the document shape for serde and the JSON Schema),
+//! `validate` (the rules of SPEC §1), `diagnostic` (the located problem type).
 
 mod diagnostic;
+mod located;
 mod raw;
 mod validate;
 mod yaml;

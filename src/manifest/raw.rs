@@ -15,7 +15,7 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
 
-use super::yaml::{Located, Node};
+use super::located::{Located, Node};
 
 /// The only `apiVersion` this build reads.
 pub const API_VERSION: &str = "paysync/v1";

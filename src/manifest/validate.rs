@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::diagnostic::Diagnostic;
+use super::located::{Located, Node};
 use super::raw::{API_VERSION, KIND, RawDocument};
-use super::yaml::{Located, Node, YamlError, YamlProblem};
+use super::yaml::{YamlError, YamlProblem};
 use crate::model::{Desired, DesiredTarget, Origin, SOURCE_VALUE, Setting, SettingValue, Target};
 use crate::secrets::{SecretRef, SecretRefError};
 

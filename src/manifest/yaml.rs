@@ -26,18 +26,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Error, MessageFormatter};
 
+use super::located::{Located, Node};
 use super::raw::RawDocument;
-
-/// A value and where it is in the file (1-based line and column, in characters).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Located<T> {
-    pub value: T,
-    pub line: usize,
-    pub column: usize,
-    /// Where the value is defined (differs from `line:column` behind an alias) and how
-    /// many characters it spans: used to recover the spelling of scalars.
-    defined: (usize, usize, usize),
-}
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -51,31 +41,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
             defined: (at(d.line()), at(d.column()), at(d.span().len())),
         })
     }
-}
-
-/// Any YAML value, as the parser typed it. Scalars other than strings keep their
-/// spelling in the source (`spelling`), so messages can quote what the user wrote.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Node {
-    /// A quoted scalar, or a plain one that is not a number, boolean or null.
-    Str(String),
-    Int {
-        value: i128,
-        spelling: String,
-    },
-    Float {
-        spelling: String,
-    },
-    Bool {
-        spelling: String,
-    },
-    Null {
-        spelling: String,
-    },
-    /// A sequence; its items are never needed, only the fact that it is one.
-    Seq,
-    /// A mapping, entries in source order (duplicate keys are already refused).
-    Map(Vec<(Located<Node>, Located<Node>)>),
 }
 
 impl<'de> Deserialize<'de> for Node {

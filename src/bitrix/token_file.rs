@@ -1,0 +1,235 @@
+//! The token file (`PAYSYNC_TOKEN_FILE`): the OAuth token pair kept between runs.
+//!
+//! JSON `{"access_token", "refresh_token", "expires"?, "saved_at"?}` (`expires`: Unix
+//! time the access token expires; `saved_at`: Unix time of the write), written
+//! atomically with mode 0600 after every successful refresh ([`super::oauth`]), read at
+//! start by [`super::credentials`], where it takes precedence over the environment's
+//! tokens, which are older. A leaf module: it knows nothing of either.
+//!
+//! Errors describe a bad file by field name and position, never by content.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::secrets::Redacted;
+
+/// The environment variable naming the token file.
+pub const ENV_TOKEN_FILE: &str = "PAYSYNC_TOKEN_FILE";
+
+/// Why the token file cannot be used. `reason` never quotes its content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the token file {} ({ENV_TOKEN_FILE}) is not usable: {reason}", path.display())]
+pub struct TokenFileError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The largest token file read.
+const MAX_TOKEN_FILE_BYTES: u64 = 1 << 20;
+
+/// A token pair as stored in the token file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTokens {
+    pub access_token: Redacted<String>,
+    pub refresh_token: Redacted<String>,
+    /// Unix time the access token expires, when known.
+    pub expires: Option<i64>,
+    /// Unix time the file was written, when known.
+    pub saved_at: Option<i64>,
+}
+
+impl fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires", &self.expires)
+            .field("saved_at", &self.saved_at)
+            .finish()
+    }
+}
+
+/// Reads the token file: `Ok(None)` when it does not exist; an error when it exists but
+/// cannot be read or is not a token file. Error messages describe the problem by field
+/// name and position, never by content.
+pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, TokenFileError> {
+    let bad = |reason: String| TokenFileError {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = match crate::files::read_regular(path, MAX_TOKEN_FILE_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(bad(format!("cannot read it: {e}"))),
+    };
+    // serde_json's syntax errors give a position only; type errors could quote a value,
+    // so the fields are checked by hand below.
+    let json: Value = serde_json::from_slice(&text).map_err(|e| {
+        bad(format!(
+            "not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(object) = json else {
+        return Err(bad("expected a JSON object".into()));
+    };
+    let token = |name: &str| match object.get(name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            crate::untrusted::remember_secret(s.trim());
+            Ok(Redacted::new(s.trim().to_owned()))
+        }
+        Some(_) => Err(bad(format!("`{name}` must be a non-empty string"))),
+        None => Err(bad(format!("`{name}` is missing"))),
+    };
+    let number = |name: &str| match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| bad(format!("`{name}` must be a Unix time"))),
+        Some(_) => Err(bad(format!("`{name}` must be a Unix time"))),
+    };
+    Ok(Some(StoredTokens {
+        access_token: token("access_token")?,
+        refresh_token: token("refresh_token")?,
+        expires: number("expires")?,
+        saved_at: number("saved_at")?,
+    }))
+}
+
+/// Writes the token file atomically (temporary file, fsync, rename). The temporary file
+/// is created with mode 0600 on Unix, and the rename keeps it.
+pub fn write_token_file(path: &Path, tokens: &StoredTokens) -> std::io::Result<()> {
+    let mut object = Map::new();
+    object.insert(
+        "access_token".into(),
+        Value::String(tokens.access_token.expose().clone()),
+    );
+    object.insert(
+        "refresh_token".into(),
+        Value::String(tokens.refresh_token.expose().clone()),
+    );
+    if let Some(expires) = tokens.expires {
+        object.insert("expires".into(), Value::from(expires));
+    }
+    if let Some(saved_at) = tokens.saved_at {
+        object.insert("saved_at".into(), Value::from(saved_at));
+    }
+    let mut text = serde_json::to_string_pretty(&Value::Object(object))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    text.push('\n');
+    crate::files::write_atomically(path, text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "CANARY-token-file-2c4d";
+
+    fn r(s: &str) -> Redacted<String> {
+        Redacted::new(s.to_owned())
+    }
+
+    #[test]
+    fn stored_tokens_debug_is_redacted() {
+        let stored = StoredTokens {
+            access_token: r(CANARY),
+            refresh_token: r(CANARY),
+            expires: Some(5),
+            saved_at: None,
+        };
+        let text = format!("{stored:?} {stored:#?}");
+        assert!(!text.contains(CANARY), "{text}");
+    }
+
+    #[test]
+    fn token_file_round_trip_and_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        assert_eq!(read_token_file(&path).unwrap(), None);
+        let stored = StoredTokens {
+            access_token: r("A1"),
+            refresh_token: r("R1"),
+            expires: Some(1_700_003_600),
+            saved_at: Some(1_700_000_000),
+        };
+        write_token_file(&path, &stored).unwrap();
+        assert_eq!(read_token_file(&path).unwrap(), Some(stored));
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"access_token": "A1", "refresh_token": "R1",
+                "expires": 1_700_003_600, "saved_at": 1_700_000_000})
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // `expires` and `saved_at` are optional.
+        std::fs::write(&path, r#"{"access_token":"A","refresh_token":"R"}"#).unwrap();
+        let read = read_token_file(&path).unwrap().unwrap();
+        assert_eq!((read.expires, read.saved_at), (None, None));
+    }
+
+    #[test]
+    fn a_bad_token_file_is_an_error_that_shows_no_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let cases = [
+            (
+                format!("{{\"access_token\": \"{CANARY}\""),
+                "not valid JSON",
+            ),
+            (format!("[\"{CANARY}\"]"), "expected a JSON object"),
+            (
+                format!("{{\"access_token\": \"{CANARY}\"}}"),
+                "`refresh_token` is missing",
+            ),
+            (
+                format!("{{\"access_token\": 5, \"refresh_token\": \"{CANARY}\"}}"),
+                "`access_token` must be a non-empty string",
+            ),
+            (
+                format!("{{\"access_token\": \"{CANARY}\", \"refresh_token\": \"\"}}"),
+                "`refresh_token` must be a non-empty string",
+            ),
+            (
+                format!(
+                    "{{\"access_token\": \"a\", \"refresh_token\": \"b\", \"expires\": \"{CANARY}\"}}"
+                ),
+                "`expires` must be a Unix time",
+            ),
+        ];
+        for (content, expected) in cases {
+            std::fs::write(&path, &content).unwrap();
+            let err = read_token_file(&path).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(text.contains(expected), "{content}: {text}");
+            assert!(text.contains("tokens.json"), "{text}");
+            assert!(!text.contains(CANARY), "{text}");
+        }
+        // A directory cannot be read as a file.
+        let err = read_token_file(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("cannot read it"), "{err}");
+    }
+}
