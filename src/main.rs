@@ -6,8 +6,8 @@
 use clap::Parser;
 use paysync::cli::{Cli, LogFormat};
 use paysync::error::exit;
-use paysync::render::progress::{LogWriter, ProgressMode};
-use paysync::render::terminal::Terminal;
+use paysync::render::progress::LogWriter;
+use paysync::render::terminal::{ProgressMode, Terminal};
 use tracing_subscriber::EnvFilter;
 
 fn main() {

@@ -16,38 +16,14 @@
 //! This module renders only; [`crate::apply::execute`] reports through [`Progress`] and
 //! knows nothing of terminals.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{BatchSummary, Progress};
-use crate::render::terminal::Terminal;
-
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressMode {
-    Off,
-    Lines,
-    Bar,
-}
-
-impl ProgressMode {
-    /// Off with `-q`; a bar when stderr is a terminal; otherwise plain lines, unless the
-    /// logs are JSON (then the log events are the progress).
-    pub fn choose(quiet: bool, json_logs: bool) -> ProgressMode {
-        if quiet {
-            ProgressMode::Off
-        } else if io::stderr().is_terminal() {
-            ProgressMode::Bar
-        } else if json_logs {
-            ProgressMode::Off
-        } else {
-            ProgressMode::Lines
-        }
-    }
-}
+use crate::render::terminal::{ProgressMode, Terminal};
 
 /// The bar being drawn, if any: log lines suspend it while they are written.
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);

@@ -9,8 +9,6 @@ use std::io::{self, BufRead, IsTerminal, Write};
 
 use anstream::ColorChoice;
 
-use crate::render::progress::ProgressMode;
-
 /// Output streams with their colour decisions.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
@@ -91,6 +89,30 @@ impl Terminal {
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
             }
+        }
+    }
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    Off,
+    Lines,
+    Bar,
+}
+
+impl ProgressMode {
+    /// Off with `-q`; a bar when stderr is a terminal; otherwise plain lines, unless the
+    /// logs are JSON (then the log events are the progress).
+    pub fn choose(quiet: bool, json_logs: bool) -> ProgressMode {
+        if quiet {
+            ProgressMode::Off
+        } else if io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else if json_logs {
+            ProgressMode::Off
+        } else {
+            ProgressMode::Lines
         }
     }
 }
