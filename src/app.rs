@@ -104,7 +104,7 @@ fn validate(args: &ValidateArgs, term: &Terminal) -> Result<i32, Error> {
     let desired = load_manifests(&args.paths)?;
     if args.live {
         let client = connect(args.portal.rate)?;
-        runtime()?.block_on(crate::live::validate(&client, &desired))?;
+        runtime()?.block_on(check_live(&client, &desired))?;
     }
     let settings: usize = desired.targets.values().map(|t| t.settings.len()).sum();
     let files: std::collections::BTreeSet<&Path> = desired
@@ -194,11 +194,22 @@ pub(crate) fn check_portal(
     }
 }
 
+/// Live validation: the manifests checked against what the portal declares; any problem
+/// is a manifest error (exit 3), located.
+pub(crate) async fn check_live(client: &Client, desired: &Desired) -> Result<(), Error> {
+    let problems = crate::live::validate(client, desired).await?;
+    if problems.0.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Manifests(problems))
+    }
+}
+
 /// Reads the live settings of the declared targets.
 pub(crate) async fn read_live(client: &Client, desired: &DesiredValues) -> Result<Live, Error> {
     let targets: Vec<Target> = desired.targets.keys().copied().collect();
     tracing::info!(targets = targets.len(), "reading live settings");
-    let read = client.read_settings(&targets).await?;
+    let read = crate::live::read_settings(client, &targets).await?;
     let mut live = Live::default();
     for (target, result) in read {
         match result {
@@ -271,7 +282,7 @@ fn plan(args: &PlanArgs, term: &Terminal) -> Result<i32, Error> {
         let rt = runtime()?;
         // Manifest mistakes only the portal can show (undeclared codes, bad ENUM or Y/N
         // values, unknown or built-in pay systems, unknown payer types): exit 3.
-        rt.block_on(crate::live::validate(&client, &desired))?;
+        rt.block_on(check_live(&client, &desired))?;
         let _reading = ReadingLive::start(term, values.targets.len());
         Some(rt.block_on(read_live(&client, &values))?)
     } else {
@@ -367,7 +378,7 @@ fn apply_manifests(args: &ApplyArgs, term: &Terminal) -> Result<i32, Error> {
 
     let rt = runtime()?;
     let live = if args.refresh {
-        rt.block_on(crate::live::validate(&client, &desired))?;
+        rt.block_on(check_live(&client, &desired))?;
         let _reading = ReadingLive::start(term, values.targets.len());
         Some(rt.block_on(read_live(&client, &values))?)
     } else {

@@ -160,7 +160,7 @@ pub fn run(args: &DriftArgs, term: &Terminal) -> Result<i32, Error> {
     let mut live = BTreeMap::new();
     if !targets.is_empty() {
         tracing::info!(targets = targets.len(), "reading live settings");
-        let read = runtime()?.block_on(client.read_settings(&targets))?;
+        let read = runtime()?.block_on(crate::live::read_settings(&client, &targets))?;
         for (target, result) in read {
             match result {
                 Ok(settings) => {

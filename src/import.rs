@@ -233,7 +233,7 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
     };
 
     tracing::info!(targets = targets.len(), "reading live settings");
-    let read = rt.block_on(client.read_settings(&targets))?;
+    let read = rt.block_on(live::read_settings(&client, &targets))?;
     let mut live = BTreeMap::new();
     let mut denied = Vec::new();
     for (target, result) in read {

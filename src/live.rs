@@ -22,18 +22,22 @@
 //!
 //! [`check`] does no I/O; [`fetch`] only reads (three list methods); [`validate`] joins
 //! them. Secret values are never resolved here and never checked: only plain values are.
+//!
+//! [`read_settings`] reads the live settings of targets (`sale.paysystem.settings.get`,
+//! batched), for `--refresh`, `drift` and `import`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::bitrix::envelope::{BatchEntry, PortalError, parse_settings};
 use crate::bitrix::request::{
-    METHOD_HANDLER_LIST, METHOD_PAY_SYSTEM_LIST, METHOD_PERSON_TYPE_LIST, PERSON_TYPE_PAGE,
+    MAX_BATCH, METHOD_BATCH, METHOD_HANDLER_LIST, METHOD_PAY_SYSTEM_LIST, METHOD_PERSON_TYPE_LIST,
+    METHOD_SETTINGS_GET, PERSON_TYPE_PAGE,
 };
 use crate::bitrix::{Client, ClientError, Request};
-use crate::error::Error;
 use crate::manifest::{Diagnostic, Diagnostics};
-use crate::model::{Desired, SOURCE_VALUE, SettingValue};
+use crate::model::{Desired, LiveSetting, SOURCE_VALUE, SettingValue, Target};
 use crate::untrusted::portal_text;
 
 /// How a handler code takes its value (`CODES[code].INPUT`), as far as it can be checked.
@@ -93,21 +97,16 @@ impl Catalog {
     }
 }
 
-/// Reads the catalog, then checks `desired` against it: `Err(Error::Manifests)` (exit 3)
-/// with every problem, located, when there is any. Sends only reads.
-pub async fn validate(client: &Client, desired: &Desired) -> Result<(), Error> {
+/// Reads the catalog, then checks `desired` against it: every problem, located (none
+/// when the manifests fit the portal). Sends only reads.
+pub async fn validate(client: &Client, desired: &Desired) -> Result<Diagnostics, ClientError> {
     let need_person_types = desired.targets.keys().any(|t| t.person_type != 0);
     let catalog = fetch(client, need_person_types).await?;
-    let diagnostics = check(desired, &catalog);
-    if diagnostics.0.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Manifests(diagnostics))
-    }
+    Ok(check(desired, &catalog))
 }
 
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
-pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Error> {
+pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, ClientError> {
     tracing::info!("reading handlers and pay systems");
     let handlers = parse_handlers(&client.call(&Request::handler_list()).await?)
         .map_err(|detail| decode(METHOD_HANDLER_LIST, detail))?;
@@ -126,7 +125,7 @@ pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Error
 }
 
 /// Every payer type ID of `sale.persontype.list`, page by page.
-pub async fn read_person_types(client: &Client) -> Result<BTreeSet<u64>, Error> {
+pub async fn read_person_types(client: &Client) -> Result<BTreeSet<u64>, ClientError> {
     let mut ids = BTreeSet::new();
     let mut start = 0;
     // Pages of 50 until a short one; the bound only stops a portal that never ends.
@@ -143,11 +142,62 @@ pub async fn read_person_types(client: &Client) -> Result<BTreeSet<u64>, Error> 
     Ok(ids)
 }
 
-fn decode(method: &str, detail: String) -> Error {
-    Error::Client(ClientError::Decode {
+fn decode(method: &str, detail: String) -> ClientError {
+    ClientError::Decode {
         method: method.to_owned(),
         detail,
-    })
+    }
+}
+
+/// Reads the settings of each target with `sale.paysystem.settings.get`, batched at
+/// most [`MAX_BATCH`] per HTTP request. A target the portal refused (`ACCESS_DENIED`
+/// for a built-in pay system, `ERROR_CHECK_FAILURE` for an unknown one, ...) maps to
+/// its error; a failure of a whole request is the `Err`. Duplicate targets are read
+/// once.
+pub async fn read_settings(
+    client: &Client,
+    targets: &[Target],
+) -> Result<BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, PortalError>>, ClientError> {
+    let targets: Vec<Target> = targets
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut read = BTreeMap::new();
+    for chunk in targets.chunks(MAX_BATCH) {
+        let commands: Vec<(String, Request)> = chunk
+            .iter()
+            .map(|t| (settings_key(*t), Request::settings_get(*t)))
+            .collect();
+        let outcome = client.batch(&commands, false).await?;
+        for (target, (key, _)) in chunk.iter().zip(&commands) {
+            let settings = match outcome.entries.get(key) {
+                Some(BatchEntry::Ok(result)) => {
+                    Ok(parse_settings(result).map_err(|e| ClientError::Decode {
+                        method: METHOD_SETTINGS_GET.into(),
+                        detail: format!("{target}: {e}"),
+                    })?)
+                }
+                Some(BatchEntry::Failed(error)) => Err(error.clone()),
+                Some(BatchEntry::NotRun) | None => {
+                    return Err(ClientError::Decode {
+                        method: METHOD_BATCH.into(),
+                        detail: format!(
+                            "the portal reported neither a result nor an error for {target}"
+                        ),
+                    });
+                }
+            };
+            read.insert(*target, settings);
+        }
+    }
+    Ok(read)
+}
+
+/// The batch key of a target's `settings.get`.
+fn settings_key(target: Target) -> String {
+    format!("ps{}_pt{}", target.pay_system, target.person_type)
 }
 
 /// An ID the portal may send as a number or a decimal string.
@@ -504,6 +554,20 @@ mod tests {
 
     fn codes(d: &Diagnostics) -> Vec<(&'static str, usize)> {
         d.0.iter().map(|d| (d.code, d.origin.line)).collect()
+    }
+
+    #[test]
+    fn settings_keys_are_distinct() {
+        let a = settings_key(Target {
+            pay_system: 1,
+            person_type: 12,
+        });
+        let b = settings_key(Target {
+            pay_system: 11,
+            person_type: 2,
+        });
+        assert_ne!(a, b);
+        assert_eq!(a, "ps1_pt12");
     }
 
     #[test]

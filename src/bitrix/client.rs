@@ -11,12 +11,16 @@
 //!    [`super::oauth`]) and sends the request once more.
 //! 3. Every HTTP request to the portal goes through one private `post`: it takes a slot
 //!    from the leaky-bucket [`super::throttle`] (one bucket per client, shared by its
-//!    clones), POSTs the JSON parameters to `<base><method>` and reads status and body.
-//!    A redirect (301/302/307/308) within the portal's origin is followed once by
+//!    clones) and hands the JSON parameters to [`super::transport`], which POSTs them to
+//!    `<base><method>` and reads status and body (up to
+//!    [`MAX_RESPONSE_BYTES`](super::transport::MAX_RESPONSE_BYTES)). A
+//!    redirect (301/302/307/308) within the portal's origin is followed once by
 //!    re-sending the same POST to the `Location`; a redirect to another origin (a moved
 //!    portal, bitrix24-api.md §1.1, or anything pretending to be one) is never followed:
-//!    every request carries credentials, and writes carry settings (SPEC §7). The pure
-//!    `interpret` reads the answer. Every body is read up to [`MAX_RESPONSE_BYTES`].
+//!    every request carries credentials, and writes carry settings (SPEC §7).
+//!
+//! Around it: [`super::error`] (why a call failed), [`super::stats`] (what a client did),
+//! [`super::batch`] (`batch` and its re-send policy).
 //!
 //! All waiting goes through the client's [`Clock`] (tests use a virtual one); only the
 //! 60-second request timeout is reqwest's.
@@ -27,299 +31,43 @@
 //! request bodies (OAuth tokens, setting values) are never logged. Logs carry the method
 //! name, status and timing only.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::Retryable;
 use reqwest::Url;
-use reqwest::header::{ACCEPT, LOCATION};
 use serde_json::Value;
 
 use super::clock::{Clock, ClockSleeper, SystemClock};
 use super::credentials::Credentials;
-use super::envelope::{
-    BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_envelope,
-    parse_settings,
-};
+use super::error::{ClientError, human};
 use super::oauth::{RefreshError, TokenStore, request_refresh, save_tokens};
 use super::operating::{DEFAULT_OPERATING_LIMIT, OperatingBudget};
-use super::request::{MAX_BATCH, METHOD_BATCH, METHOD_SETTINGS_GET, Request, batch_request};
-use super::retry::{Decision, GiveUp, RetryBudget, RetryConfig, error_policy, human, retry_reason};
+use super::request::Request;
+use super::retry::{Decision, RetryBudget, RetryConfig, error_policy, retry_reason};
+use super::stats::{ClientStats, Counters, add_time, bump, millis};
 use super::throttle::{Rate, Throttle};
-use crate::model::{LiveSetting, Target};
+use super::transport::{
+    Answer, FOLLOWED_REDIRECTS, Transport, check_method, interpret, same_origin,
+};
 use crate::secrets::Redacted;
 use crate::untrusted::portal_text;
-
-/// The portal cuts requests off after 60 seconds (bitrix24-api.md §9.3).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long to wait for a TCP/TLS connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// The portal's execution-time budget is summed over a sliding 10-minute window
-/// (bitrix24-api.md §9.2).
-const OPERATING_WINDOW: Duration = Duration::from_secs(600);
-/// The largest answer read from the portal (the body of one HTTP response): a batch of 50
-/// `settings.get` results is far below it. A longer answer is an error, read no further.
-pub const MAX_RESPONSE_BYTES: u64 = 32 << 20;
-
-/// `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("paysync/", env!("CARGO_PKG_VERSION"));
-
-/// The redirects followed (once, and only within the portal's own origin) by re-sending
-/// the same POST; 303 asks for a GET and is not followed.
-const FOLLOWED_REDIRECTS: [u16; 4] = [301, 302, 307, 308];
-
-/// Why a call to the portal failed. Never carries the webhook code, a token, a request
-/// body or a response body.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The HTTP client could not be built (TLS setup).
-    #[error("cannot set up the HTTP client")]
-    Setup {
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The portal answered with an error envelope.
-    #[error("{method}: {error}")]
-    Portal { method: String, error: PortalError },
-    /// The request could not be sent or the answer not received (refused, reset, closed
-    /// before the answer). The source has no URL.
-    #[error("{method}: cannot reach the portal")]
-    Transport {
-        method: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// No answer within [`REQUEST_TIMEOUT`].
-    #[error("{method}: the portal did not answer within {} seconds", REQUEST_TIMEOUT.as_secs())]
-    Timeout { method: String },
-    /// The answer is not an envelope (an HTML error page, an empty body, ...).
-    #[error("{method}: unreadable answer (HTTP {status})")]
-    Unreadable {
-        method: String,
-        status: u16,
-        #[source]
-        source: CallError,
-    },
-    /// The envelope's `result` does not have the documented shape.
-    #[error("{method}: {detail}")]
-    Decode { method: String, detail: String },
-    /// The answer is longer than the client reads ([`MAX_RESPONSE_BYTES`]); reading
-    /// stopped there.
-    #[error(
-        "{method}: the portal's answer is larger than {}; paysync stops reading there",
-        crate::files::size_text(*limit)
-    )]
-    TooLarge { method: String, limit: u64 },
-    /// The portal answered with a redirect to another origin (scheme, host or port): a
-    /// moved portal (bitrix24-api.md §1.1), or anything pretending to be one. Nothing is
-    /// sent there — every request carries credentials, and writes carry settings — so
-    /// the run stops and says how to move the state. Only the new origin is kept (the
-    /// full `Location` may hold the webhook code).
-    #[error(
-        "{method}: the portal answered with a redirect to another address, {new_address}; \
-         paysync sends no credentials or settings there. If the portal has moved, set \
-         {variable} to the new address and run `paysync state move-portal {new_address}` \
-         to point the state file at it"
-    )]
-    Moved {
-        method: String,
-        new_address: String,
-        variable: &'static str,
-    },
-    /// A redirect within the portal's origin that was not followed: a second one in a
-    /// row, or one without a usable `Location`.
-    #[error(
-        "{method}: the portal answered with a redirect that paysync does not follow (HTTP {status})"
-    )]
-    Redirected { method: String, status: u16 },
-    /// A method name that is not `[a-z0-9._]` (it is appended to the URL).
-    #[error("invalid REST method name {method:?}")]
-    InvalidMethod { method: String },
-    /// More than [`MAX_BATCH`] commands for one `batch`.
-    #[error("a batch takes at most {MAX_BATCH} commands, got {count}")]
-    BatchTooLarge { count: usize },
-    /// Two commands of one `batch` share a key.
-    #[error("batch key {key:?} used twice")]
-    DuplicateBatchKey { key: String },
-    /// The OAuth access token was refused and could not be refreshed.
-    #[error(transparent)]
-    Refresh(RefreshError),
-    /// Retryable failures went on past the [`RetryConfig`] bounds; `last` is the last one.
-    #[error("{}", gave_up_message(*attempts, *elapsed, *reason, last))]
-    GaveUp {
-        attempts: u32,
-        /// From the first attempt to the give-up, on the client's clock.
-        elapsed: Duration,
-        reason: GiveUp,
-        /// Whether an attempt may have reached the portal (its answer was lost).
-        maybe_delivered: bool,
-        #[source]
-        last: Box<ClientError>,
-    },
-    /// The request was refused, but an earlier attempt's answer had been lost: it may
-    /// have been applied then.
-    #[error(
-        "{last} (after {attempts} attempts; an earlier answer was lost, so the request may \
-         have been applied)"
-    )]
-    Unconfirmed {
-        attempts: u32,
-        #[source]
-        last: Box<ClientError>,
-    },
-    /// SIGINT or SIGTERM was received: no new request or attempt was started.
-    #[error("{method}: stopped by a signal before an answer was received")]
-    Interrupted {
-        method: String,
-        /// Whether an earlier attempt may have reached the portal.
-        maybe_delivered: bool,
-    },
-}
-
-fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &ClientError) -> String {
-    let plural = if attempts == 1 { "" } else { "s" };
-    match reason {
-        GiveUp::Attempts => {
-            format!(
-                "gave up after {attempts} attempt{plural} over {}: {last}",
-                human(elapsed)
-            )
-        }
-        GiveUp::TotalWait { next, budget } => format!(
-            "gave up after {attempts} attempt{plural} over {} (waiting {} more would exceed \
-             the {} retry budget): {last}",
-            human(elapsed),
-            human(next),
-            human(budget)
-        ),
-    }
-}
-
-impl ClientError {
-    /// Whether the request may have reached the portal and been applied although no
-    /// answer says so: an answer lost, cut off, unreadable or a server error. `false`
-    /// means it certainly was not applied (refused before sending, refused by the
-    /// portal with a 4xx or a limit, redirected).
-    pub fn may_have_reached_portal(&self) -> bool {
-        match self {
-            ClientError::Transport { source, .. } => !source.is_connect(),
-            ClientError::Timeout { .. }
-            | ClientError::TooLarge { .. }
-            | ClientError::Decode { .. }
-            | ClientError::Unconfirmed { .. } => true,
-            ClientError::Unreadable { status, .. } => *status >= 500 || (200..300).contains(status),
-            ClientError::Portal { error, .. } => {
-                error.http_status.is_some_and(|s| s >= 500)
-                    && !matches!(
-                        error.code.as_str(),
-                        "QUERY_LIMIT_EXCEEDED" | "OVERLOAD_LIMIT" | "OPERATION_TIME_LIMIT"
-                    )
-            }
-            ClientError::GaveUp {
-                maybe_delivered, ..
-            }
-            | ClientError::Interrupted {
-                maybe_delivered, ..
-            } => *maybe_delivered,
-            ClientError::Setup { .. }
-            | ClientError::Moved { .. }
-            | ClientError::Redirected { .. }
-            | ClientError::InvalidMethod { .. }
-            | ClientError::BatchTooLarge { .. }
-            | ClientError::DuplicateBatchKey { .. }
-            | ClientError::Refresh(_) => false,
-        }
-    }
-
-    /// The portal's error, when the portal reported one (the last one, after retries).
-    pub fn portal_error(&self) -> Option<&PortalError> {
-        match self {
-            ClientError::Portal { error, .. } => Some(error),
-            ClientError::GaveUp { last, .. } | ClientError::Unconfirmed { last, .. } => {
-                last.portal_error()
-            }
-            _ => None,
-        }
-    }
-}
-
-/// What a client has done so far (all its clones together).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientStats {
-    /// HTTP requests actually sent to the portal (a batch is one; a followed redirect
-    /// is two; token refreshes are not counted here).
-    pub requests: u64,
-    /// Waits before another attempt (one per retry).
-    pub retries: u64,
-    /// 503 `QUERY_LIMIT_EXCEEDED` answers seen.
-    pub rate_limited: u64,
-    /// 429 `OPERATION_TIME_LIMIT` answers seen, and batch sub-calls refused with it.
-    pub operating_limited: u64,
-    /// Refresh requests sent to the OAuth token endpoint.
-    pub refreshes: u64,
-    /// Time spent waiting for the rate-limit throttle.
-    pub throttle_wait: Duration,
-    /// Time spent waiting between attempts.
-    pub retry_wait: Duration,
-    /// Time spent pausing before calls for a method's time budget to reset.
-    pub operating_wait: Duration,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    requests: AtomicU64,
-    retries: AtomicU64,
-    rate_limited: AtomicU64,
-    operating_limited: AtomicU64,
-    refreshes: AtomicU64,
-    throttle_wait_ns: AtomicU64,
-    retry_wait_ns: AtomicU64,
-    operating_wait_ns: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-fn add_time(counter: &AtomicU64, d: Duration) {
-    counter.fetch_add(
-        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
-}
-
-fn read_time(counter: &AtomicU64) -> Duration {
-    Duration::from_nanos(counter.load(Ordering::Relaxed))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// One HTTP answer, as read by `post`.
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: Vec<u8>,
-}
 
 /// A connection to one portal. Clones share the throttle bucket, the operating budget,
 /// the OAuth tokens and the statistics; configure a client (`with_*`) before cloning it
 /// or sending anything.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     credentials: Arc<Credentials>,
-    retry: RetryConfig,
-    clock: Arc<dyn Clock>,
+    pub(super) retry: RetryConfig,
+    pub(super) clock: Arc<dyn Clock>,
     throttle: Throttle,
-    operating: Arc<Mutex<OperatingBudget>>,
+    pub(super) operating: Arc<Mutex<OperatingBudget>>,
     tokens: Option<Arc<TokenStore>>,
-    counters: Arc<Counters>,
-    max_response: u64,
+    pub(super) counters: Arc<Counters>,
 }
 
 impl fmt::Debug for Client {
@@ -334,23 +82,12 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client for the portal the credentials name: rustls, [`REQUEST_TIMEOUT`],
-    /// [`USER_AGENT`], redirects handled by the client (not reqwest), the default
+    /// A client for the portal the credentials name: the [`super::transport`] settings
+    /// (rustls, timeouts, redirects handled by the client, not reqwest), the default
     /// [`RetryConfig`], [`Rate::STANDARD`], the [`SystemClock`] and the default operating
     /// limit (480 s). Proxies from the environment are used except for loopback portals.
     pub fn new(credentials: Credentials) -> Result<Client, ClientError> {
-        let mut builder = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT);
-        if credentials.is_loopback() {
-            builder = builder.no_proxy();
-        }
-        let http = builder.build().map_err(|source| ClientError::Setup {
-            source: source.without_url(),
-        })?;
+        let transport = Transport::new(credentials.is_loopback())?;
         let tokens = credentials.access_token().map(|token| {
             Arc::new(TokenStore::new(
                 token.clone(),
@@ -358,7 +95,7 @@ impl Client {
             ))
         });
         Ok(Client {
-            http,
+            transport,
             credentials: Arc::new(credentials),
             retry: RetryConfig::default(),
             clock: Arc::new(SystemClock::new()),
@@ -366,14 +103,13 @@ impl Client {
             operating: Arc::new(Mutex::new(OperatingBudget::new(DEFAULT_OPERATING_LIMIT))),
             tokens,
             counters: Arc::default(),
-            max_response: MAX_RESPONSE_BYTES,
         })
     }
 
-    /// The same client reading answers of at most `bytes` ([`MAX_RESPONSE_BYTES`] by
-    /// default).
+    /// The same client reading answers of at most `bytes`
+    /// ([`MAX_RESPONSE_BYTES`](super::transport::MAX_RESPONSE_BYTES) by default).
     pub fn with_max_response(mut self, bytes: u64) -> Client {
-        self.max_response = bytes;
+        self.transport = self.transport.with_max_response(bytes);
         self
     }
 
@@ -426,17 +162,7 @@ impl Client {
 
     /// What this client and its clones have done so far.
     pub fn stats(&self) -> ClientStats {
-        let c = &self.counters;
-        ClientStats {
-            requests: c.requests.load(Ordering::Relaxed),
-            retries: c.retries.load(Ordering::Relaxed),
-            rate_limited: c.rate_limited.load(Ordering::Relaxed),
-            operating_limited: c.operating_limited.load(Ordering::Relaxed),
-            refreshes: c.refreshes.load(Ordering::Relaxed),
-            throttle_wait: read_time(&c.throttle_wait_ns),
-            retry_wait: read_time(&c.retry_wait_ns),
-            operating_wait: read_time(&c.operating_wait_ns),
-        }
+        self.counters.stats()
     }
 
     /// Calls one method and returns its `result`, retrying transient failures within the
@@ -447,143 +173,6 @@ impl Client {
             .await
     }
 
-    /// Runs up to [`MAX_BATCH`] calls in one `batch` request, in the order given, and
-    /// reports each one's fate by key. With `halt`, the portal stops at the first failing
-    /// sub-call and the rest are [`BatchEntry::NotRun`]. No commands, no request.
-    ///
-    /// The batch as a whole is retried like any call; a sub-call's error (including
-    /// `OPERATION_TIME_LIMIT`) is that entry's result and is not retried here — the
-    /// caller decides (apply reports it; a re-run sends it again). A sub-call refused
-    /// with `OPERATION_TIME_LIMIT` does make the next request carrying its method pause
-    /// first ([`super::operating`]).
-    pub async fn batch(
-        &self,
-        commands: &[(String, Request)],
-        halt: bool,
-    ) -> Result<BatchOutcome, ClientError> {
-        if commands.is_empty() {
-            return Ok(BatchOutcome::default());
-        }
-        if commands.len() > MAX_BATCH {
-            return Err(ClientError::BatchTooLarge {
-                count: commands.len(),
-            });
-        }
-        let mut keys = BTreeSet::new();
-        for (key, request) in commands {
-            if !keys.insert(key.as_str()) {
-                return Err(ClientError::DuplicateBatchKey { key: key.clone() });
-            }
-            check_method(&request.method)?;
-        }
-        let methods: Vec<String> = std::iter::once(METHOD_BATCH.to_owned())
-            .chain(commands.iter().map(|(_, r)| r.method.to_ascii_lowercase()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut outcome = self.send_batch(commands, halt, &methods).await?;
-        // Sub-calls the portal refused for its time budget (OPERATION_TIME_LIMIT inside
-        // the batch) are sent again, alone, once the budget allows: `execute` pauses for
-        // the method marked exhausted by `note_exhausted_sub_calls`. Re-sending is safe
-        // because `settings.get` reads and `settings.update` is an idempotent upsert
-        // (bitrix24-api.md §5.10). A batch reports no per-method `operating_reset_at`, so
-        // the wait is the default one each round; the budget is a 10-minute sliding window
-        // (§9.2), so rounds go on for at most that window plus one round.
-        let started = self.clock.now();
-        let give_up_after = OPERATING_WINDOW + self.retry.operating_default_wait;
-        for attempt in 2.. {
-            if self.clock.now().saturating_sub(started) > give_up_after
-                || crate::interrupt::received().is_some()
-            {
-                break;
-            }
-            let refused: Vec<(String, Request)> = commands
-                .iter()
-                .filter(|(key, _)| {
-                    matches!(outcome.entries.get(key), Some(BatchEntry::Failed(e)) if e.code == "OPERATION_TIME_LIMIT")
-                })
-                .cloned()
-                .collect();
-            if refused.is_empty() {
-                break;
-            }
-            tracing::warn!(
-                commands = refused.len(),
-                attempt,
-                "re-sending batch commands the portal refused for its time budget"
-            );
-            let again = self.send_batch(&refused, halt, &methods).await?;
-            outcome.entries.extend(again.entries);
-        }
-        Ok(outcome)
-    }
-
-    /// One batch request (with the call-level retry of `execute`) and its parsed outcome.
-    async fn send_batch(
-        &self,
-        commands: &[(String, Request)],
-        halt: bool,
-        methods: &[String],
-    ) -> Result<BatchOutcome, ClientError> {
-        let result = self
-            .execute(&batch_request(commands, halt), methods)
-            .await?;
-        let keys: Vec<String> = commands.iter().map(|(key, _)| key.clone()).collect();
-        let outcome = parse_batch_result(&keys, &result).map_err(|e| ClientError::Decode {
-            method: METHOD_BATCH.into(),
-            detail: e.to_string(),
-        })?;
-        self.note_exhausted_sub_calls(commands, &outcome);
-        Ok(outcome)
-    }
-
-    /// Reads the settings of each target with `sale.paysystem.settings.get`, batched at
-    /// most [`MAX_BATCH`] per HTTP request. A target the portal refused (`ACCESS_DENIED`
-    /// for a built-in pay system, `ERROR_CHECK_FAILURE` for an unknown one, ...) maps to
-    /// its error; a failure of a whole request is the `Err`. Duplicate targets are read
-    /// once.
-    pub async fn read_settings(
-        &self,
-        targets: &[Target],
-    ) -> Result<BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, PortalError>>, ClientError>
-    {
-        let targets: Vec<Target> = targets
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut read = BTreeMap::new();
-        for chunk in targets.chunks(MAX_BATCH) {
-            let commands: Vec<(String, Request)> = chunk
-                .iter()
-                .map(|t| (settings_key(*t), Request::settings_get(*t)))
-                .collect();
-            let outcome = self.batch(&commands, false).await?;
-            for (target, (key, _)) in chunk.iter().zip(&commands) {
-                let settings = match outcome.entries.get(key) {
-                    Some(BatchEntry::Ok(result)) => {
-                        Ok(parse_settings(result).map_err(|e| ClientError::Decode {
-                            method: METHOD_SETTINGS_GET.into(),
-                            detail: format!("{target}: {e}"),
-                        })?)
-                    }
-                    Some(BatchEntry::Failed(error)) => Err(error.clone()),
-                    Some(BatchEntry::NotRun) | None => {
-                        return Err(ClientError::Decode {
-                            method: METHOD_BATCH.into(),
-                            detail: format!(
-                                "the portal reported neither a result nor an error for {target}"
-                            ),
-                        });
-                    }
-                };
-                read.insert(*target, settings);
-            }
-        }
-        Ok(read)
-    }
-
     /// The retry loop around [`Client::attempt`]. `methods` are the (lower-case) methods
     /// the request runs: itself, or `batch` and its sub-calls' methods.
     ///
@@ -591,7 +180,11 @@ impl Client {
     /// closed before the response, a 5xx): the only write paysync sends,
     /// `sale.paysystem.settings.update`, is an idempotent upsert that does not rewrite an
     /// identical mapping (bitrix24-api.md §5.10), so sending it twice is harmless.
-    async fn execute(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
+    pub(super) async fn execute(
+        &self,
+        request: &Request,
+        methods: &[String],
+    ) -> Result<Value, ClientError> {
         let started = self.clock.now();
         let budget = Mutex::new(RetryBudget::new(self.retry));
         let max_attempts = self.retry.max_attempts;
@@ -702,7 +295,7 @@ impl Client {
         code: &str,
     ) -> Result<Redacted<String>, ClientError> {
         let config = self.credentials.refresh();
-        let (http, counters) = (&self.http, &self.counters);
+        let (http, counters) = (self.transport.http(), &self.counters);
         tokens
             .refresh_after(generation, code, move |refresh_token| async move {
                 let Some(config) = config else {
@@ -768,27 +361,6 @@ impl Client {
             .unwrap_or(self.retry.operating_default_wait)
     }
 
-    /// Remembers sub-calls refused with `OPERATION_TIME_LIMIT` inside a batch.
-    fn note_exhausted_sub_calls(&self, commands: &[(String, Request)], outcome: &BatchOutcome) {
-        let until = self.clock.unix_now() + self.retry.operating_default_wait.as_secs_f64();
-        for (key, request) in commands {
-            if let Some(BatchEntry::Failed(error)) = outcome.entries.get(key)
-                && error.code == "OPERATION_TIME_LIMIT"
-            {
-                bump(&self.counters.operating_limited);
-                lock(&self.operating).mark_exhausted(&request.method, until);
-                tracing::warn!(
-                    method = %request.method,
-                    key = %key,
-                    "{}: time budget used up inside the batch (OPERATION_TIME_LIMIT); the next \
-                     request with it waits {} first",
-                    request.method,
-                    human(self.retry.operating_default_wait),
-                );
-            }
-        }
-    }
-
     /// Sends a request with this token (OAuth) and reads the answer, following one
     /// redirect.
     async fn exchange(
@@ -846,8 +418,7 @@ impl Client {
     }
 
     /// One HTTP request, the only place a request leaves the process for the portal:
-    /// waits for the throttle, POSTs `body` as JSON, reads the status and body (not the
-    /// body of a redirect).
+    /// waits for the throttle, then [`Transport::post`] sends it.
     async fn post(&self, method: &str, url: Url, body: &Value) -> Result<Answer, ClientError> {
         let waited = tokio::select! {
             waited = self.throttle.acquire(self.clock.as_ref()) => waited,
@@ -857,262 +428,24 @@ impl Client {
         // Nothing is sent once SIGINT/SIGTERM was received.
         self.not_interrupted(method)?;
         bump(&self.counters.requests);
-        let started = Instant::now();
-        let response = self
-            .http
-            .post(url)
-            .header(ACCEPT, "application/json")
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| transport_error(method, e))?;
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = if response.status().is_redirection() {
-            Vec::new()
-        } else {
-            read_bounded(response, self.max_response)
-                .await
-                .map_err(|e| match e {
-                    BodyError::Transport(e) => transport_error(method, e),
-                    BodyError::TooLarge { limit } => ClientError::TooLarge {
-                        method: method.to_owned(),
-                        limit,
-                    },
-                })?
-        };
-        tracing::debug!(
-            method = %method,
-            status,
-            elapsed_ms = millis(started.elapsed()),
-            "portal answered"
-        );
-        Ok(Answer {
-            status,
-            location,
-            body,
-        })
+        self.transport.post(method, url, body).await
     }
-}
-
-/// Why a body could not be read whole.
-pub(crate) enum BodyError {
-    Transport(reqwest::Error),
-    TooLarge { limit: u64 },
-}
-
-/// Reads a response body of at most `limit` bytes, chunk by chunk: a longer one (by its
-/// `Content-Length`, or as it arrives) is an error, so memory stays bounded whatever the
-/// other side sends.
-pub(crate) async fn read_bounded(
-    mut response: reqwest::Response,
-    limit: u64,
-) -> Result<Vec<u8>, BodyError> {
-    if response.content_length().is_some_and(|n| n > limit) {
-        return Err(BodyError::TooLarge { limit });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(BodyError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Locks a mutex holding plain bookkeeping, which stays valid even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Turns one answer into the call's `result` and timing, or its error. Pure: tested
-/// without a network.
-fn interpret(method: &str, status: u16, body: &[u8]) -> Result<(Value, Timing), ClientError> {
-    if (300..400).contains(&status) {
-        return Err(ClientError::Redirected {
-            method: method.to_owned(),
-            status,
-        });
-    }
-    parse_envelope(status, body).map_err(|error| match error {
-        CallError::Portal(error) => ClientError::Portal {
-            method: method.to_owned(),
-            error,
-        },
-        source => ClientError::Unreadable {
-            method: method.to_owned(),
-            status,
-            source,
-        },
-    })
-}
-
-/// Whether two URLs share an origin: scheme, host (lower-cased by the parser) and
-/// effective port.
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
-        && a.port_or_known_default() == b.port_or_known_default()
-}
-
-fn transport_error(method: &str, error: reqwest::Error) -> ClientError {
-    let error = error.without_url();
-    if error.is_timeout() {
-        ClientError::Timeout {
-            method: method.to_owned(),
-        }
-    } else {
-        ClientError::Transport {
-            method: method.to_owned(),
-            source: error,
-        }
-    }
-}
-
-/// Method names are appended to the webhook URL, so only `[A-Za-z0-9._]` is allowed
-/// (no `/`, `?`, `..`).
-fn check_method(method: &str) -> Result<(), ClientError> {
-    let valid = !method.is_empty()
-        && !method.starts_with('.')
-        && !method.contains("..")
-        && method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ClientError::InvalidMethod {
-            method: method.to_owned(),
-        })
-    }
-}
-
-/// The batch key of a target's `settings.get`.
-fn settings_key(target: Target) -> String {
-    format!("ps{}_pt{}", target.pay_system, target.person_type)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use serde_json::json;
 
     use super::*;
-
-    const CANARY: &str = "CANARYCODE123";
-
-    /// The error, its Debug and every cause in its chain, Display and Debug.
-    fn everything(error: &(dyn std::error::Error + 'static)) -> String {
-        let mut text = format!("{error} | {error:?} | {error:#?}");
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(&format!(" | {cause} | {cause:?}"));
-            source = cause.source();
-        }
-        text
-    }
-
-    #[test]
-    fn user_agent_names_the_version() {
-        assert_eq!(USER_AGENT, format!("paysync/{}", env!("CARGO_PKG_VERSION")));
-    }
-
-    #[test]
-    fn interpret_success_and_portal_error() {
-        assert_eq!(
-            interpret("m", 200, br#"{"result": true, "time": {}}"#)
-                .unwrap()
-                .0,
-            json!(true)
-        );
-        let err = interpret(
-            "sale.paysystem.settings.get",
-            403,
-            br#"{"error":"ACCESS_DENIED","error_description":"Access denied"}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "sale.paysystem.settings.get: ACCESS_DENIED: Access denied"
-        );
-        assert_eq!(err.portal_error().unwrap().http_status, Some(403));
-    }
-
-    #[test]
-    fn interpret_html_page() {
-        let err = interpret("batch", 502, b"<html>Bad Gateway</html>").unwrap_err();
-        assert!(matches!(err, ClientError::Unreadable { status: 502, .. }));
-        let text = everything(&err);
-        assert!(
-            text.contains("portal answered HTTP 502 with a non-JSON body"),
-            "{text}"
-        );
-        assert!(!text.contains("Bad Gateway"), "{text}");
-        assert_eq!(error_policy(&err), Decision::Backoff);
-    }
-
-    #[test]
-    fn origins_compare_scheme_host_and_effective_port() {
-        let u = |s: &str| Url::parse(s).unwrap();
-        assert!(same_origin(
-            &u("https://Example.bitrix24.com/rest/1/x/"),
-            &u("https://example.bitrix24.com:443/other")
-        ));
-        assert!(!same_origin(&u("https://a.com/"), &u("http://a.com/")));
-        assert!(!same_origin(
-            &u("https://a.com/"),
-            &u("https://a.com:8443/")
-        ));
-        assert!(!same_origin(&u("https://a.com/"), &u("https://b.com/")));
-        let err = interpret("batch", 307, b"").unwrap_err();
-        assert!(matches!(err, ClientError::Redirected { status: 307, .. }));
-    }
-
-    #[test]
-    fn method_names_are_checked() {
-        for ok in [
-            "batch",
-            "sale.paysystem.settings.update",
-            "crm.deal.add.json",
-            "scope",
-        ] {
-            assert!(check_method(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "../x",
-            "a/b",
-            "a?b=1",
-            "a..b",
-            ".a",
-            "a b",
-            "a#b",
-            "метод",
-        ] {
-            assert!(check_method(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn settings_keys_are_distinct() {
-        let a = settings_key(Target {
-            pay_system: 1,
-            person_type: 12,
-        });
-        let b = settings_key(Target {
-            pay_system: 11,
-            person_type: 2,
-        });
-        assert_ne!(a, b);
-        assert_eq!(a, "ps1_pt12");
-    }
+    use crate::model::Target;
 
     #[test]
     fn debug_of_the_client_hides_the_code() {
@@ -1123,82 +456,6 @@ mod tests {
         let text = format!("{client:?} {client:#?} {}", client.portal());
         assert!(!text.contains(CANARY), "{text}");
         assert_eq!(client.portal(), "https://example.bitrix24.com");
-    }
-
-    #[tokio::test]
-    async fn local_mistakes_fail_before_any_request() {
-        let credentials = Credentials::from_webhook_url("http://127.0.0.1:1/rest/1/code/").unwrap();
-        let client = Client::new(credentials)
-            .unwrap()
-            .with_retry(RetryConfig::none());
-        let r = Request::settings_get(Target {
-            pay_system: 1,
-            person_type: 0,
-        });
-        let too_many: Vec<(String, Request)> = (0..=MAX_BATCH)
-            .map(|i| (format!("k{i}"), r.clone()))
-            .collect();
-        assert!(matches!(
-            client.batch(&too_many, false).await,
-            Err(ClientError::BatchTooLarge { count: 51 })
-        ));
-        let duplicate = vec![("a".to_owned(), r.clone()), ("a".to_owned(), r.clone())];
-        assert!(matches!(
-            client.batch(&duplicate, false).await,
-            Err(ClientError::DuplicateBatchKey { .. })
-        ));
-        let bad = vec![("a".to_owned(), Request::new("../x", json!({})))];
-        assert!(matches!(
-            client.batch(&bad, false).await,
-            Err(ClientError::InvalidMethod { .. })
-        ));
-        assert!(client.batch(&[], true).await.unwrap().entries.is_empty());
-        assert!(client.read_settings(&[]).await.unwrap().is_empty());
-    }
-
-    thread_local! {
-        static LOGS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-
-    /// A writer appending to this thread's log buffer.
-    struct ThreadLogs;
-
-    impl Write for ThreadLogs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            LOGS.with(|logs| logs.borrow_mut().extend_from_slice(buf));
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// This thread's logs since [`capture`].
-    struct Captured;
-
-    impl Captured {
-        fn text(&self) -> String {
-            LOGS.with(|logs| String::from_utf8(logs.borrow().clone()).unwrap())
-        }
-    }
-
-    /// Starts capturing this thread's logs at trace level. One global subscriber for the
-    /// whole test binary, writing to per-thread buffers: scoped subscribers
-    /// (`set_default`) in parallel tests race on tracing's cached callsite interest and
-    /// lose events. Tests run on current-thread runtimes, so a test's tasks (client and
-    /// fake server) all log to its thread.
-    fn capture() -> Captured {
-        static INIT: std::sync::Once = std::sync::Once::new();
-        INIT.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(|| ThreadLogs)
-                .with_ansi(false)
-                .finish();
-            let _ = tracing::subscriber::set_global_default(subscriber);
-        });
-        LOGS.with(|logs| logs.borrow_mut().clear());
-        Captured
     }
 
     /// Connection refused on loopback port 1: the error, its whole source chain and the
@@ -1259,13 +516,15 @@ mod tests {
             .unwrap_err();
         text.push_str(&everything(&err));
 
-        let err = client
-            .read_settings(&[Target {
+        let err = crate::live::read_settings(
+            &client,
+            &[Target {
                 pay_system: 11,
                 person_type: 0,
-            }])
-            .await
-            .unwrap_err();
+            }],
+        )
+        .await
+        .unwrap_err();
         text.push_str(&everything(&err));
 
         let logged = logs.text();
@@ -1281,57 +540,14 @@ mod tests {
 
     // ---- Over loopback HTTP with a fake clock: retries, throttle, redirects, OAuth ----
 
-    use std::collections::VecDeque;
-
     use crate::bitrix::clock::fake::FakeClock;
     use crate::bitrix::credentials::RefreshConfig;
-    use crate::bitrix::oauth::RefreshError;
-    use crate::bitrix::retry::GiveUp;
-    use crate::bitrix::testserver::{FakeServer, Reply, Seen};
+    use crate::bitrix::error::GiveUp;
+    use crate::bitrix::testserver::{
+        CANARY, FakeServer, Reply, Seen, UNIX, capture, everything, exact, scope, scripted, secs,
+        webhook_client,
+    };
     use crate::bitrix::throttle::Rate;
-
-    const UNIX: f64 = 1_700_000_000.0;
-
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
-    }
-
-    /// The default bounds without jitter, so waits are exact.
-    fn exact() -> RetryConfig {
-        RetryConfig {
-            jitter: false,
-            ..RetryConfig::default()
-        }
-    }
-
-    /// Answers in order; the last answer repeats.
-    fn scripted(replies: Vec<Reply>) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
-        let replies = Mutex::new(VecDeque::from(replies));
-        move |_| {
-            let mut replies = replies.lock().unwrap();
-            if replies.len() > 1 {
-                replies.pop_front().unwrap()
-            } else {
-                replies[0].clone()
-            }
-        }
-    }
-
-    fn webhook_client(server: &FakeServer) -> (Client, Arc<FakeClock>) {
-        let clock = FakeClock::new(UNIX);
-        let credentials =
-            Credentials::from_webhook_url(&format!("{}/rest/1/CANARYCODE123/", server.url))
-                .unwrap();
-        let client = Client::new(credentials)
-            .unwrap()
-            .with_clock(clock.clone())
-            .with_retry(exact());
-        (client, clock)
-    }
-
-    fn scope() -> Request {
-        Request::new("scope", json!({}))
-    }
 
     #[test]
     fn clients_and_their_futures_can_cross_threads() {
@@ -1344,7 +560,7 @@ mod tests {
         let request = scope();
         send(&client.call(&request));
         send(&client.batch(&[], false));
-        send(&client.read_settings(&[]));
+        send(&crate::live::read_settings(&client, &[]));
     }
 
     #[tokio::test]
@@ -1583,40 +799,6 @@ mod tests {
 
     /// A write whose answer was lost is sent again, unchanged (it is idempotent).
     #[tokio::test]
-    async fn a_batch_of_writes_is_resent_after_a_lost_answer() {
-        let server = FakeServer::start(scripted(vec![
-            Reply::hang_up(),
-            Reply::result(json!({"result": {"a": true}})),
-        ]))
-        .await;
-        let (client, _clock) = webhook_client(&server);
-        let mut settings = BTreeMap::new();
-        settings.insert(
-            "CODE".to_owned(),
-            (
-                "VALUE".to_owned(),
-                crate::secrets::Redacted::new("v".to_owned()),
-            ),
-        );
-        let write = Request::settings_update(
-            Target {
-                pay_system: 1,
-                person_type: 0,
-            },
-            &settings,
-        );
-        let outcome = client
-            .batch(&[("a".to_owned(), write)], false)
-            .await
-            .unwrap();
-        assert_eq!(outcome.entries["a"], BatchEntry::Ok(json!(true)));
-        let seen = server.seen();
-        assert_eq!(seen.len(), 2);
-        assert_eq!(seen[0].body, seen[1].body);
-        assert!(seen[0].target.ends_with("/CANARYCODE123/batch"));
-    }
-
-    #[tokio::test]
     async fn a_redirect_within_the_portal_is_followed_once_with_the_same_post() {
         let server = FakeServer::start(|seen: &Seen| {
             if seen.target.starts_with("/moved/") {
@@ -1748,32 +930,6 @@ mod tests {
         client.call(&scope()).await.unwrap();
         client.call(&scope()).await.unwrap();
         assert!(clock.sleeps().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_sub_call_refused_for_time_is_sent_again_after_the_wait() {
-        let server = FakeServer::start(scripted(vec![
-            Reply::result(json!({
-                "result": [],
-                "result_error": {"a": {"error": "OPERATION_TIME_LIMIT", "error_description": ""}}
-            })),
-            Reply::result(json!({"result": {"a": {"X": {"TYPE": "VALUE", "VALUE": "1"}}}})),
-        ]))
-        .await;
-        let (client, clock) = webhook_client(&server);
-        let commands = vec![(
-            "a".to_owned(),
-            Request::settings_get(Target {
-                pay_system: 1,
-                person_type: 0,
-            }),
-        )];
-        let outcome = client.batch(&commands, false).await.unwrap();
-        assert!(matches!(outcome.entries["a"], BatchEntry::Ok(_)));
-        // The re-send waited for the method's budget (the default wait, plus a second).
-        assert_eq!(clock.sleeps(), vec![secs(61)]);
-        assert_eq!(client.stats().operating_limited, 1);
-        assert_eq!(client.stats().requests, 2);
     }
 
     // ---- OAuth ----

@@ -3,36 +3,45 @@
 //! SPEC §3, §5, §7).
 //!
 //! - [`credentials`]: where to send requests and how to authenticate; HTTPS rules; the
-//!   environment variables.
-//! - [`request`]: [`Request`]s built as data, `batch` commands in PHP query syntax.
+//!   environment variables. [`token_file`]: the OAuth tokens kept between runs.
+//! - [`request`]: [`Request`]s built as data, `batch` commands in PHP query syntax
+//!   ([`encoding`]: the percent-encoding PHP decodes).
 //! - [`envelope`]: pure parsing of answers, batch results and `settings.get` payloads.
 //! - [`throttle`]: the leaky bucket that keeps requests under the portal's rate limit.
 //! - [`operating`]: the per-method execution-time budget seen in answers.
 //! - [`retry`]: which errors are worth another attempt, how long to wait, when to stop.
-//! - [`oauth`]: the token refresh, single-flight, and the token file.
+//! - [`oauth`]: the token refresh, single-flight.
 //! - [`clock`]: the time every wait goes through (virtual in tests).
-//! - [`client`]: the HTTP exchange itself; every request goes through one `post`.
+//! - [`client`]: a connection to one portal: the retry loop, token refresh and time-budget
+//!   pauses around every call; [`batch`]: `batch` and its re-send policy; [`transport`]:
+//!   the HTTP exchange itself ([`body`]: bounded reads); [`error`]: why a call failed;
+//!   [`stats`]: what a client did.
 //!
 //! This module never shows a secret: the webhook code, tokens, the client secret and
 //! setting values are kept out of every `Debug`, `Display`, error message and log line.
 //! It writes nothing to stdout or stderr.
 
+pub mod batch;
+pub mod body;
 pub mod client;
 pub mod clock;
 pub mod credentials;
 pub mod encoding;
 pub mod envelope;
+pub mod error;
 pub mod oauth;
 pub mod operating;
 pub mod request;
 pub mod retry;
+pub mod stats;
 pub mod throttle;
 pub mod token_file;
+pub mod transport;
 
 #[cfg(test)]
 mod testserver;
 
-pub use client::{Client, ClientError, ClientStats};
+pub use client::Client;
 pub use clock::{Clock, SystemClock};
 pub use credentials::{
     ConfigError, Credentials, RefreshConfig, credentials_from_env, portal_address, same_portal,
@@ -41,7 +50,9 @@ pub use envelope::{
     BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_response,
     parse_settings,
 };
+pub use error::ClientError;
 pub use oauth::RefreshError;
 pub use request::{MAX_BATCH, Request, batch_request};
 pub use retry::{Decision, RetryConfig, error_policy};
+pub use stats::ClientStats;
 pub use throttle::{Rate, RateParseError};

@@ -37,6 +37,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::body::{BodyError, read_bounded};
 use super::credentials::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, RefreshConfig};
 use super::token_file::{StoredTokens, unix_seconds, write_token_file};
 use crate::secrets::Redacted;
@@ -236,11 +237,11 @@ pub(crate) async fn request_refresh(
         .await
         .map_err(strip)?;
     let status = response.status().as_u16();
-    let body = super::client::read_bounded(response, MAX_TOKEN_ANSWER_BYTES)
+    let body = read_bounded(response, MAX_TOKEN_ANSWER_BYTES)
         .await
         .map_err(|e| match e {
-            super::client::BodyError::Transport(e) => strip(e),
-            super::client::BodyError::TooLarge { .. } => RefreshError::Unreadable { status },
+            BodyError::Transport(e) => strip(e),
+            BodyError::TooLarge { .. } => RefreshError::Unreadable { status },
         })?;
     tracing::debug!(status, "the OAuth token endpoint answered");
     parse_refresh_answer(

@@ -22,13 +22,12 @@
 //!
 //! Everything here is pure and synchronous.
 
-use std::fmt;
 use std::time::Duration;
 
 use backon::ExponentialBuilder;
 
-use super::client::ClientError;
 use super::envelope::CallError;
+use super::error::{ClientError, GiveUp};
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,15 +189,6 @@ impl RetryConfig {
     }
 }
 
-/// Which bound ended the retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUp {
-    /// `max_attempts` attempts were made.
-    Attempts,
-    /// The next wait would have taken the call's waiting over `max_total_wait`.
-    TotalWait { next: Duration, budget: Duration },
-}
-
 /// The retry bookkeeping of one call: attempts made, time waited, why it gave up.
 #[derive(Debug, Clone)]
 pub struct RetryBudget {
@@ -269,39 +259,6 @@ impl RetryBudget {
         }
         self.waited += wait;
         Some(wait)
-    }
-}
-
-/// A duration the way people read it: `850ms`, `1.4s`, `2m10s`, `1h0m5s`.
-pub fn human(d: Duration) -> HumanDuration {
-    HumanDuration(d)
-}
-
-/// See [`human`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
-
-impl fmt::Display for HumanDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0;
-        if d < Duration::from_secs(1) {
-            return write!(f, "{}ms", d.as_millis());
-        }
-        if d < Duration::from_secs(60) {
-            let tenths = (d.as_millis() + 50) / 100;
-            return if tenths.is_multiple_of(10) {
-                write!(f, "{}s", tenths / 10)
-            } else {
-                write!(f, "{}.{}s", tenths / 10, tenths % 10)
-            };
-        }
-        let secs = (d.as_millis() + 500) / 1000;
-        let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-        if h > 0 {
-            write!(f, "{h}h{m}m{s}s")
-        } else {
-            write!(f, "{m}m{s}s")
-        }
     }
 }
 
@@ -376,7 +333,13 @@ mod tests {
             (unreadable(404, CallError::NotJson { status: 404 }), Fail),
             (unreadable(400, CallError::EmptyBody { status: 400 }), Fail),
             (unreadable(200, CallError::NoResult { status: 200 }), Fail),
-            (ClientError::Timeout { method: "m".into() }, Backoff),
+            (
+                ClientError::Timeout {
+                    method: "m".into(),
+                    after: Duration::from_secs(60),
+                },
+                Backoff,
+            ),
             (
                 ClientError::Refresh(RefreshError::Unreadable { status: 503 }),
                 Backoff,
@@ -461,7 +424,10 @@ mod tests {
             "unreadable answer (HTTP 502)"
         );
         assert_eq!(
-            retry_reason(&ClientError::Timeout { method: "m".into() }),
+            retry_reason(&ClientError::Timeout {
+                method: "m".into(),
+                after: Duration::from_secs(60),
+            }),
             "no answer in time"
         );
     }
@@ -601,22 +567,5 @@ mod tests {
         );
         assert_eq!(wait, Some(Duration::from_secs(2)));
         assert_eq!(budget.waited(), Duration::from_secs(44));
-    }
-
-    #[test]
-    fn human_durations() {
-        let cases = [
-            (Duration::from_millis(850), "850ms"),
-            (Duration::from_millis(1400), "1.4s"),
-            (Duration::from_millis(1449), "1.4s"),
-            (Duration::from_secs(2), "2s"),
-            (Duration::from_millis(59_940), "59.9s"),
-            (Duration::from_secs(130), "2m10s"),
-            (Duration::from_secs(600), "10m0s"),
-            (Duration::from_secs(3605), "1h0m5s"),
-        ];
-        for (d, expected) in cases {
-            assert_eq!(human(d).to_string(), expected, "{d:?}");
-        }
     }
 }

@@ -184,3 +184,113 @@ async fn serve(mut stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler
     let _ = stream.write_all(out.as_bytes()).await;
     let _ = stream.shutdown().await;
 }
+
+// ---- Shared by the client's unit tests (client, batch, transport) ----
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::bitrix::clock::fake::FakeClock;
+use crate::bitrix::{Client, Credentials, Request, RetryConfig};
+
+/// The webhook code of [`webhook_client`]: it must never show in an error or a log.
+pub(crate) const CANARY: &str = "CANARYCODE123";
+
+/// The error, its Debug and every cause in its chain, Display and Debug.
+pub(crate) fn everything(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{error} | {error:?} | {error:#?}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(" | {cause} | {cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+pub(crate) const UNIX: f64 = 1_700_000_000.0;
+
+pub(crate) fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The default bounds without jitter, so waits are exact.
+pub(crate) fn exact() -> RetryConfig {
+    RetryConfig {
+        jitter: false,
+        ..RetryConfig::default()
+    }
+}
+
+/// Answers in order; the last answer repeats.
+pub(crate) fn scripted(replies: Vec<Reply>) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    let replies = Mutex::new(VecDeque::from(replies));
+    move |_| {
+        let mut replies = replies.lock().unwrap();
+        if replies.len() > 1 {
+            replies.pop_front().unwrap()
+        } else {
+            replies[0].clone()
+        }
+    }
+}
+
+pub(crate) fn webhook_client(server: &FakeServer) -> (Client, Arc<FakeClock>) {
+    let clock = FakeClock::new(UNIX);
+    let credentials =
+        Credentials::from_webhook_url(&format!("{}/rest/1/CANARYCODE123/", server.url)).unwrap();
+    let client = Client::new(credentials)
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_retry(exact());
+    (client, clock)
+}
+
+pub(crate) fn scope() -> Request {
+    Request::new("scope", json!({}))
+}
+
+thread_local! {
+    static LOGS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A writer appending to this thread's log buffer.
+pub(crate) struct ThreadLogs;
+
+impl Write for ThreadLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.with(|logs| logs.borrow_mut().extend_from_slice(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// This thread's logs since [`capture`].
+pub(crate) struct Captured;
+
+impl Captured {
+    pub(crate) fn text(&self) -> String {
+        LOGS.with(|logs| String::from_utf8(logs.borrow().clone()).unwrap())
+    }
+}
+
+/// Starts capturing this thread's logs at trace level. One global subscriber for the
+/// whole test binary, writing to per-thread buffers: scoped subscribers
+/// (`set_default`) in parallel tests race on tracing's cached callsite interest and
+/// lose events. Tests run on current-thread runtimes, so a test's tasks (client and
+/// fake server) all log to its thread.
+pub(crate) fn capture() -> Captured {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(|| ThreadLogs)
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    LOGS.with(|logs| logs.borrow_mut().clear());
+    Captured
+}
