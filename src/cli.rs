@@ -1,13 +1,18 @@
 //! Command-line arguments (clap derive) and their resolution into settings.
 //!
-//! Raw arguments live here; nothing in this module touches the network or the state.
-//! Credentials never come from flags (SPEC §3): only from the environment.
+//! Every clap type of every command lives here (raw arguments); each command's arguments
+//! resolve, in one step (`resolve`), into the settings its command runs with
+//! ([`Inputs`] is what plan and apply share). Nothing in this module touches the network
+//! or the state. Credentials never come from flags (SPEC §3): only from the environment.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 
 use crate::bitrix::Rate;
+use crate::model::Target;
+use crate::wording::plural;
 
 /// Keep Bitrix24 pay-system settings in Git: plan and apply YAML manifests.
 #[derive(Debug, Parser)]
@@ -73,14 +78,14 @@ pub enum Command {
     /// Print the manifest JSON Schema.
     Schema,
     /// Compare live settings with the last-applied state (read-only; for schedules).
-    Drift(crate::drift::DriftArgs),
+    Drift(DriftArgs),
     /// Read live settings and write manifests (and optionally adopt them as state).
-    Import(crate::import::ImportArgs),
+    Import(ImportArgs),
     /// Work on the state file itself.
     #[command(subcommand)]
     State(StateCommand),
     /// Print a shell completion script.
-    Completions(crate::render::manuals::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the man page (roff).
     Man,
 }
@@ -161,14 +166,16 @@ pub enum Format {
     Markdown,
 }
 
+/// What plan and apply share: the manifests, the state, the portal and the output format.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct InputArgs {
     /// Manifest files or directories (searched recursively for .yaml/.yml).
     #[arg(value_name = "PATH", default_value = ".")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
-    /// Read live settings from the portal and show changes made outside paysync.
+    /// Read live settings from the portal and show (and, for apply, correct) changes made
+    /// outside paysync.
     #[arg(long)]
     pub refresh: bool,
     #[command(flatten)]
@@ -176,6 +183,12 @@ pub struct PlanArgs {
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// Also save the plan to FILE, for `apply --plan FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -186,23 +199,341 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Manifest files or directories (searched recursively for .yaml/.yml).
-    #[arg(value_name = "PATH", default_value = ".", conflicts_with = "plan")]
-    pub paths: Vec<PathBuf>,
     #[command(flatten)]
-    pub state: StateArgs,
-    /// Read live settings first and also correct changes made outside paysync.
-    #[arg(long, conflicts_with = "plan")]
-    pub refresh: bool,
-    #[command(flatten)]
-    pub portal: PortalArgs,
-    /// Output format of the plan shown before applying.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    pub inputs: InputArgs,
     /// Apply exactly this saved plan (from `plan --out`) instead of reading manifests.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["paths", "refresh"])]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation (needed when not on a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+/// Output formats of `paysync drift`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriftFormat {
+    /// For people: one line per drifted setting.
+    Text,
+    /// Versioned, for alerting (see the README).
+    Json,
+}
+
+/// Arguments of `paysync drift`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Compares the portal with the state file only (the settings paysync last applied); \
+manifests are not read. Takes no lock, writes nothing, sends only reads.\n\nExit codes: 0 no drift, \
+7 drift found, 1 error."
+)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub portal: PortalArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
+    pub format: DriftFormat,
+}
+
+/// Arguments of `paysync import`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("selection").required(true).multiple(true)
+    .args(["pay_system", "target", "all"]))]
+pub struct ImportArgs {
+    /// Pay system to import; repeatable, paired by position with --person-type.
+    #[arg(long = "pay-system", value_name = "ID", requires = "person_type")]
+    pub pay_system: Vec<u64>,
+    /// Payer type for the --pay-system at the same position (0 = the pay system's defaults).
+    #[arg(long = "person-type", value_name = "ID", requires = "pay_system")]
+    pub person_type: Vec<u64>,
+    /// A target as PAY_SYSTEM:PERSON_TYPE (repeatable), e.g. `--target 11:1 --target 12:0`.
+    #[arg(long, value_name = "PAY_SYSTEM:PERSON_TYPE", value_parser = parse_target)]
+    pub target: Vec<Target>,
+    /// Every pay system backed by a REST handler × personType 0 and every payer type;
+    /// targets with nothing set are skipped.
+    #[arg(long, conflicts_with_all = ["pay_system", "person_type", "target"])]
+    pub all: bool,
+    /// Directory the manifests are written to (one file per pay system).
+    #[arg(long, value_name = "DIR", default_value = "manifests")]
+    pub out: PathBuf,
+    /// Overwrite manifest files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Also treat this setting code as a secret (repeatable).
+    #[arg(long = "secret", value_name = "CODE")]
+    pub secrets: Vec<String>,
+    /// Write every value settings.get returns, also those inherited from the pay
+    /// system's defaults or the handler's DEFAULT.
+    #[arg(long)]
+    pub include_inherited: bool,
+    /// Also record the imported values as last-applied state, so the first plan is empty.
+    #[arg(long)]
+    pub adopt: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub portal: PortalArgs,
+    /// The `$schema` written in each file's yaml-language-server header.
+    #[arg(
+        long,
+        value_name = "PATH_OR_URL",
+        default_value = "../schema/paysync.schema.json"
+    )]
+    pub schema_ref: String,
+}
+
+/// `PAY_SYSTEM:PERSON_TYPE`, for `import --target`.
+fn parse_target(text: &str) -> Result<Target, String> {
+    let (ps, pt) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected PAY_SYSTEM:PERSON_TYPE, got {text:?}"))?;
+    let number = |s: &str, what: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{what} in {text:?} is not a non-negative integer"))
+    };
+    let pay_system = number(ps, "the pay system")?;
+    if pay_system == 0 {
+        return Err(format!("the pay system in {text:?} must be positive"));
+    }
+    Ok(Target {
+        pay_system,
+        person_type: number(pt, "the payer type")?,
+    })
+}
+
+/// Arguments of `paysync completions`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  paysync completions bash > ~/.local/share/bash-completion/completions/paysync\n  \
+paysync completions zsh > \"${fpath[1]}/_paysync\"\n  \
+paysync completions fish > ~/.config/fish/completions/paysync.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+// ---- Resolved settings ----
+
+/// What plan and apply run with, resolved from [`InputArgs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    pub paths: Vec<PathBuf>,
+    pub state: PathBuf,
+    pub refresh: bool,
+    pub rate: Rate,
+    pub format: Format,
+}
+
+impl InputArgs {
+    pub fn resolve(&self) -> Inputs {
+        Inputs {
+            paths: self.paths.clone(),
+            state: self.state.state.clone(),
+            refresh: self.refresh,
+            rate: self.portal.rate,
+            format: self.format,
+        }
+    }
+}
+
+/// `paysync plan`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSettings {
+    pub inputs: Inputs,
+    pub out: Option<PathBuf>,
+    pub detailed_exitcode: bool,
+}
+
+impl PlanArgs {
+    pub fn resolve(&self) -> PlanSettings {
+        PlanSettings {
+            inputs: self.inputs.resolve(),
+            out: self.out.clone(),
+            detailed_exitcode: self.detailed_exitcode,
+        }
+    }
+}
+
+/// `paysync apply`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplySettings {
+    pub inputs: Inputs,
+    /// A saved plan to apply instead of the manifests.
+    pub plan: Option<PathBuf>,
+    pub auto_approve: bool,
+}
+
+impl ApplyArgs {
+    pub fn resolve(&self) -> ApplySettings {
+        ApplySettings {
+            inputs: self.inputs.resolve(),
+            plan: self.plan.clone(),
+            auto_approve: self.auto_approve,
+        }
+    }
+}
+
+/// `paysync validate`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidateSettings {
+    pub paths: Vec<PathBuf>,
+    pub live: bool,
+    pub rate: Rate,
+}
+
+impl ValidateArgs {
+    pub fn resolve(&self) -> ValidateSettings {
+        ValidateSettings {
+            paths: self.paths.clone(),
+            live: self.live,
+            rate: self.portal.rate,
+        }
+    }
+}
+
+/// `paysync drift`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftSettings {
+    pub state: PathBuf,
+    pub rate: Rate,
+    pub format: DriftFormat,
+}
+
+impl DriftArgs {
+    pub fn resolve(&self) -> DriftSettings {
+        DriftSettings {
+            state: self.state.state.clone(),
+            rate: self.portal.rate,
+            format: self.format,
+        }
+    }
+}
+
+/// `paysync state move-portal`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MovePortalSettings {
+    /// The new address as given (checked by the command).
+    pub url: String,
+    pub state: PathBuf,
+    pub rate: Rate,
+}
+
+impl MovePortalArgs {
+    pub fn resolve(&self) -> MovePortalSettings {
+        MovePortalSettings {
+            url: self.url.clone(),
+            state: self.state.state.clone(),
+            rate: self.portal.rate,
+        }
+    }
+}
+
+/// Arguments clap accepts but that do not make sense together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgsError {
+    #[error(
+        "--pay-system was given {} and --person-type {}; give them in pairs (or use \
+         --target PAY_SYSTEM:PERSON_TYPE)",
+        plural(*pay_systems, "time"),
+        plural(*person_types, "time")
+    )]
+    UnpairedTargets {
+        pay_systems: usize,
+        person_types: usize,
+    },
+}
+
+/// `paysync import`, resolved: the targets named (pairs and `--target`, in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportSettings {
+    pub targets: Vec<Target>,
+    pub all: bool,
+    pub out: PathBuf,
+    pub force: bool,
+    /// Setting codes also treated as secrets, upper-cased.
+    pub secrets: Vec<String>,
+    pub include_inherited: bool,
+    pub adopt: bool,
+    pub state: PathBuf,
+    pub rate: Rate,
+    pub schema_ref: String,
+}
+
+impl ImportArgs {
+    pub fn resolve(&self) -> Result<ImportSettings, ArgsError> {
+        if self.pay_system.len() != self.person_type.len() {
+            return Err(ArgsError::UnpairedTargets {
+                pay_systems: self.pay_system.len(),
+                person_types: self.person_type.len(),
+            });
+        }
+        let mut targets: Vec<Target> = self
+            .pay_system
+            .iter()
+            .zip(&self.person_type)
+            .map(|(ps, pt)| Target {
+                pay_system: *ps,
+                person_type: *pt,
+            })
+            .collect();
+        targets.extend(self.target.iter().copied());
+        Ok(ImportSettings {
+            targets,
+            all: self.all,
+            out: self.out.clone(),
+            force: self.force,
+            secrets: self.secrets.iter().map(|c| c.to_uppercase()).collect(),
+            include_inherited: self.include_inherited,
+            adopt: self.adopt,
+            state: self.state.state.clone(),
+            rate: self.portal.rate,
+            schema_ref: self.schema_ref.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn import_targets_parse() {
+        assert_eq!(
+            parse_target("11:0"),
+            Ok(Target {
+                pay_system: 11,
+                person_type: 0
+            })
+        );
+        assert!(parse_target("0:1").is_err());
+        assert!(parse_target("11").is_err());
+    }
+
+    #[test]
+    fn plan_and_apply_resolve_the_same_inputs() {
+        let plan =
+            Cli::try_parse_from(["paysync", "plan", "--refresh", "--rate", "250/5", "m"]).unwrap();
+        let apply =
+            Cli::try_parse_from(["paysync", "apply", "--refresh", "--rate", "250/5", "m"]).unwrap();
+        match (plan.command, apply.command) {
+            (Command::Plan(p), Command::Apply(a)) => {
+                assert_eq!(p.resolve().inputs, a.resolve().inputs);
+            }
+            _ => panic!("parsed other commands"),
+        }
+        assert!(Cli::try_parse_from(["paysync", "apply", "--plan", "p.json", "m"]).is_err());
+        assert!(
+            Cli::try_parse_from(["paysync", "apply", "--plan", "p.json", "--refresh"]).is_err()
+        );
+    }
 }

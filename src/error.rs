@@ -9,7 +9,7 @@ use crate::bitrix::{ClientError, ConfigError, PortalError};
 use crate::interrupt::Signal;
 use crate::manifest::Diagnostics;
 use crate::model::Target;
-use crate::plan::saved::SavedPlanError;
+use crate::plan::saved::{SavedPlanError, Staleness};
 use crate::secrets::ResolveError;
 use crate::state::store::StateError;
 
@@ -72,11 +72,17 @@ pub enum Error {
         credentials: String,
         variable: &'static str,
     },
+    /// A command that works on recorded state (drift, state move-portal) found none.
     #[error(
-        "there is no state file {}: nothing to move (check --state or PAYSYNC_STATE)",
+        "there is no state file {}: nothing has been applied with it, so there is nothing \
+         to {nothing_to} (check --state or PAYSYNC_STATE)",
         path.display()
     )]
-    NoStateFile { path: PathBuf },
+    NoStateFile {
+        path: PathBuf,
+        /// What the command would have done: `compare`, `move`.
+        nothing_to: &'static str,
+    },
     /// The new portal did not answer a read with the credentials.
     #[error("the portal at {portal} did not answer with these credentials: {source}")]
     NotAnswering {
@@ -87,7 +93,7 @@ pub enum Error {
     #[error(transparent)]
     SavedPlan(#[from] SavedPlanError),
     #[error("saved plan {} is stale: {reason}; run `paysync plan --out` again", path.display())]
-    StalePlan { path: PathBuf, reason: String },
+    StalePlan { path: PathBuf, reason: Staleness },
     #[error(
         "apply needs confirmation: not on a terminal, so pass --auto-approve or apply a saved plan (--plan FILE)"
     )]
@@ -132,6 +138,9 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
+    /// Arguments clap accepted that do not go together.
+    #[error(transparent)]
+    Args(#[from] crate::cli::ArgsError),
 }
 
 fn secrets_message(errors: &[ResolveError]) -> String {
@@ -155,7 +164,7 @@ impl Error {
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
             Error::StalePlan { .. } => exit::STALE_PLAN,
             Error::PartialApply { .. } => exit::PARTIAL_APPLY,
-            Error::Import(crate::import::ImportError::UnpairedTargets { .. }) => exit::USAGE,
+            Error::Args(_) => exit::USAGE,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,
         }

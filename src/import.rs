@@ -1,13 +1,7 @@
-//! `paysync import`: reads live settings from the portal and writes manifests that
-//! round-trip (applying them right after the import plans "No changes."), and with
-//! `--adopt` records the imported values as last-applied state so that the first
-//! `paysync plan` is empty too.
-//!
-//! Expected flow: resolve the targets (`--pay-system/--person-type` pairs, `--target`,
-//! or `--all`) → `sale.paysystem.handler.list` and `sale.paysystem.list` (which pay
-//! systems are REST handlers, the handlers' `CODES`) → with `--all`, the payer types of
-//! `sale.persontype.list` → `sale.paysystem.settings.get` for every target (batched) →
-//! manifest documents → files (all checked before any is written) → optionally the state.
+//! Import: live settings → manifest documents (and, for `--adopt`, last-applied state).
+//! Pure: the command ([`crate::commands::import`]) reads the portal and writes the files;
+//! this module decides what is written. The documents round-trip: applying them right
+//! after the import plans "No changes.".
 //!
 //! Decisions (also in the README):
 //! - Codes written: every code `settings.get` returns with a non-null `TYPE` and `VALUE`
@@ -19,120 +13,34 @@
 //!   handler's `DEFAULT`) is left out, so each value is written once, where it is
 //!   effectively defined. `--include-inherited` writes every value as read. Either way
 //!   the manifests round-trip: a code left out is simply not managed.
-//! - `--all` covers every pay system whose `ACTION_FILE` is a REST handler, × personType 0
+//! - `--all` covers every pay system whose `ACTION_FILE` is a REST handler (compared
+//!   without regard to case, as the portal does: [`Catalog::handler_of`]), × personType 0
 //!   and every payer type of `sale.persontype.list`; targets left with no codes are
 //!   skipped. Targets named explicitly are always written (`settings: {}` when empty).
-//!   Targets refused with `ACCESS_DENIED` (another app's handler) are skipped with
-//!   `--all` and stop the import when named explicitly.
 //! - Secrets: a code whose name or handler `NAME` mentions KEY, SECRET, PASSWORD or TOKEN
 //!   (any case), or one named with `--secret`, is written as `{ secret: env:NAME }` with
 //!   `NAME = PAYSYNC_PS<id>_PT<id>_<CODE>` (only when its TYPE is `VALUE`: a field source
 //!   is not a secret). Its value is never written, printed or logged; with `--adopt` only
 //!   its keyed fingerprint reaches the state.
 //! - Values are always double-quoted so that YAML keeps them strings.
-//!
-//! Guarantees: nothing is written unless every target could be read and no file would be
-//! overwritten without `--force`; the state is written (under the apply lock) only after
-//! the manifests.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::app::{check_portal, connect, plural, runtime};
-use crate::cli::{PortalArgs, StateArgs};
-use crate::error::{Error, exit};
-use crate::files::write_atomically;
 use crate::fingerprint::Fingerprinter;
-use crate::live::{self, DeclaredCode, PaySystem};
+use crate::live::{Catalog, DeclaredCode, PaySystem};
+use crate::manifest::{self, NewDocument, NewSetting};
 use crate::model::{LiveSetting, SOURCE_VALUE, Target};
-use crate::render::terminal::Terminal;
 use crate::secrets::Redacted;
-use crate::state::store::StateStore;
 use crate::state::{LastApplied, RecordedValue};
 use crate::untrusted::portal_text;
 
-/// Words that make a setting look secret (in its code or its handler `NAME`).
+/// Words that make a code (or its handler `NAME`) a secret.
 const SECRET_WORDS: [&str; 4] = ["KEY", "SECRET", "PASSWORD", "TOKEN"];
-
-/// Arguments of `paysync import`.
-#[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("selection").required(true).multiple(true)
-    .args(["pay_system", "target", "all"]))]
-pub struct ImportArgs {
-    /// Pay system to import; repeatable, paired by position with --person-type.
-    #[arg(long = "pay-system", value_name = "ID", requires = "person_type")]
-    pub pay_system: Vec<u64>,
-    /// Payer type for the --pay-system at the same position (0 = the pay system's defaults).
-    #[arg(long = "person-type", value_name = "ID", requires = "pay_system")]
-    pub person_type: Vec<u64>,
-    /// A target as PAY_SYSTEM:PERSON_TYPE (repeatable), e.g. `--target 11:1 --target 12:0`.
-    #[arg(long, value_name = "PAY_SYSTEM:PERSON_TYPE", value_parser = parse_target)]
-    pub target: Vec<Target>,
-    /// Every pay system backed by a REST handler × personType 0 and every payer type;
-    /// targets with nothing set are skipped.
-    #[arg(long, conflicts_with_all = ["pay_system", "person_type", "target"])]
-    pub all: bool,
-    /// Directory the manifests are written to (one file per pay system).
-    #[arg(long, value_name = "DIR", default_value = "manifests")]
-    pub out: PathBuf,
-    /// Overwrite manifest files that already exist.
-    #[arg(long)]
-    pub force: bool,
-    /// Also treat this setting code as a secret (repeatable).
-    #[arg(long = "secret", value_name = "CODE")]
-    pub secrets: Vec<String>,
-    /// Write every value settings.get returns, also those inherited from the pay
-    /// system's defaults or the handler's DEFAULT.
-    #[arg(long)]
-    pub include_inherited: bool,
-    /// Also record the imported values as last-applied state, so the first plan is empty.
-    #[arg(long)]
-    pub adopt: bool,
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub portal: PortalArgs,
-    /// The `$schema` written in each file's yaml-language-server header.
-    #[arg(
-        long,
-        value_name = "PATH_OR_URL",
-        default_value = "../schema/paysync.schema.json"
-    )]
-    pub schema_ref: String,
-}
-
-fn parse_target(text: &str) -> Result<Target, String> {
-    let (ps, pt) = text
-        .split_once(':')
-        .ok_or_else(|| format!("expected PAY_SYSTEM:PERSON_TYPE, got {text:?}"))?;
-    let number = |s: &str, what: &str| {
-        s.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{what} in {text:?} is not a non-negative integer"))
-    };
-    let pay_system = number(ps, "the pay system")?;
-    if pay_system == 0 {
-        return Err(format!("the pay system in {text:?} must be positive"));
-    }
-    Ok(Target {
-        pay_system,
-        person_type: number(pt, "the payer type")?,
-    })
-}
 
 /// Why an import stopped. Never carries a setting value.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error(
-        "--pay-system was given {pay_systems} time{} and --person-type {person_types} time{}; give them in pairs (or use --target PAY_SYSTEM:PERSON_TYPE)",
-        plural(*pay_systems),
-        plural(*person_types)
-    )]
-    UnpairedTargets {
-        pay_systems: usize,
-        person_types: usize,
-    },
     #[error("pay system {pay_system} does not exist on the portal")]
     NoSuchPaySystem { pay_system: u64 },
     #[error(
@@ -148,7 +56,7 @@ pub enum ImportError {
 
 /// One setting as it will be written.
 #[derive(Debug)]
-enum Imported {
+pub enum Imported {
     Plain {
         source: String,
         value: String,
@@ -162,43 +70,83 @@ enum Imported {
 
 /// One manifest document to write.
 #[derive(Debug)]
-struct Document {
-    target: Target,
-    settings: BTreeMap<String, Imported>,
+pub struct Document {
+    pub target: Target,
+    pub settings: BTreeMap<String, Imported>,
 }
 
-pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
-    let explicit = explicit_targets(args)?;
-    let client = connect(args.portal.rate)?;
-    // With --adopt, the lock is taken and the state checked (writable, of this portal)
-    // before the first request.
-    let adopting = if args.adopt {
-        let store = StateStore::new(&args.state.state);
-        let lock = store.lock()?;
-        store.prepare_writes()?;
-        let state = store.load()?.unwrap_or_default();
-        check_portal(&store, &state, &client.portal())?;
-        Some((store, lock, state))
-    } else {
-        None
-    };
-    let rt = runtime()?;
-    // Payer types are needed only to enumerate targets for --all.
-    let catalog = rt.block_on(live::fetch(&client, args.all))?;
-    let pay_systems = &catalog.pay_systems;
-    // Handler code → its declared codes (exact code, as ACTION_FILE names it).
-    let handlers: BTreeMap<&str, &BTreeMap<String, DeclaredCode>> = catalog
-        .handlers
-        .iter()
-        .map(|h| (h.code.as_str(), &h.codes))
-        .collect();
+impl Document {
+    /// The document as a manifest writes it: secrets as `env:` references.
+    pub fn manifest(&self) -> NewDocument {
+        let settings = self
+            .settings
+            .iter()
+            .map(|(code, imported)| {
+                let setting = match imported {
+                    Imported::Plain { source, value } if source == SOURCE_VALUE => {
+                        NewSetting::Literal(value.clone())
+                    }
+                    Imported::Plain { source, value } => NewSetting::Source {
+                        source: source.clone(),
+                        value: value.clone(),
+                    },
+                    Imported::Secret { env, .. } => NewSetting::Secret(format!("env:{env}")),
+                };
+                (code.clone(), setting)
+            })
+            .collect();
+        NewDocument {
+            target: self.target,
+            settings,
+        }
+    }
 
-    let targets: Vec<Target> = if args.all {
+    /// The environment variables its secrets are written as, with their codes.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.settings.iter().filter_map(|(code, s)| match s {
+            Imported::Secret { env, .. } => Some((env.as_str(), code.as_str())),
+            Imported::Plain { .. } => None,
+        })
+    }
+}
+
+/// What an import did, for its report ([`crate::render::import`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Targets the portal refused to read (`ACCESS_DENIED`), skipped with `--all`.
+    pub denied: Vec<Target>,
+    /// The files written, in order.
+    pub written: Vec<WrittenFile>,
+    /// Targets left out with nothing set of their own (`--all`).
+    pub skipped: Vec<Target>,
+    /// With `--adopt`: how many targets were recorded, in which state file.
+    pub adopted: Option<(usize, PathBuf)>,
+    /// The environment variables secrets were written as: (variable, target, code).
+    pub variables: Vec<(String, Target, String)>,
+}
+
+/// One manifest file an import wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    pub targets: usize,
+    pub settings: usize,
+}
+
+/// The targets to import: with `all`, every REST-handler pay system × personType 0 and
+/// each of `person_types`; otherwise `explicit` (sorted, each once), each checked to be
+/// a pay system of a REST handler.
+pub fn targets(
+    catalog: &Catalog,
+    explicit: &[Target],
+    all: bool,
+) -> Result<Vec<Target>, ImportError> {
+    if all {
         let person_types = catalog.person_types.clone().unwrap_or_default();
         let mut targets = Vec::new();
-        for (id, ps) in pay_systems {
-            if !handlers.contains_key(ps.action_file.as_str()) {
-                tracing::debug!(pay_system = id, action_file = %ps.action_file, "skipping a pay system with a built-in handler");
+        for (id, ps) in &catalog.pay_systems {
+            if catalog.handler_of(ps).is_none() {
+                tracing::debug!(pay_system = id, action_file = %portal_text(&ps.action_file), "skipping a pay system with a built-in handler");
                 continue;
             }
             for person_type in std::iter::once(0).chain(person_types.iter().copied()) {
@@ -208,218 +156,134 @@ pub fn run(args: &ImportArgs, term: &Terminal) -> Result<i32, Error> {
                 });
             }
         }
-        targets
-    } else {
-        for t in &explicit {
-            let ps = pay_systems
-                .get(&t.pay_system)
-                .ok_or(ImportError::NoSuchPaySystem {
-                    pay_system: t.pay_system,
-                })?;
-            if !handlers.contains_key(ps.action_file.as_str()) {
-                return Err(ImportError::NotRestHandler {
-                    pay_system: t.pay_system,
-                    action_file: ps.action_file.clone(),
-                }
-                .into());
-            }
-        }
-        explicit
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    };
-
-    tracing::info!(targets = targets.len(), "reading live settings");
-    let read = rt.block_on(live::read_settings(&client, &targets))?;
-    let mut live = BTreeMap::new();
-    let mut denied = Vec::new();
-    for (target, result) in read {
-        match result {
-            Ok(settings) => {
-                live.insert(target, settings);
-            }
-            // With --all, a pay system of another app's handler (OAuth) is refused; it is
-            // not ours to import, so it is skipped rather than failing the whole import.
-            Err(error) if args.all && error.code == "ACCESS_DENIED" => {
-                tracing::warn!(%target, "skipping a target the portal refused to read (ACCESS_DENIED)");
-                denied.push(target);
-            }
-            Err(error) => return Err(Error::Refresh { target, error }),
+        return Ok(targets);
+    }
+    for t in explicit {
+        let ps = catalog
+            .pay_systems
+            .get(&t.pay_system)
+            .ok_or(ImportError::NoSuchPaySystem {
+                pay_system: t.pay_system,
+            })?;
+        if catalog.handler_of(ps).is_none() {
+            return Err(ImportError::NotRestHandler {
+                pay_system: t.pay_system,
+                action_file: portal_text(&ps.action_file),
+            });
         }
     }
+    let unique: BTreeSet<Target> = explicit.iter().copied().collect();
+    Ok(unique.into_iter().collect())
+}
 
-    let extra_secrets: BTreeSet<String> = args.secrets.iter().map(|c| c.to_uppercase()).collect();
+/// How [`documents`] chooses what to write.
+#[derive(Debug, Clone, Default)]
+pub struct Choices {
+    /// Write inherited values too (`--include-inherited`).
+    pub include_inherited: bool,
+    /// Codes also treated as secrets (`--secret`, upper-cased).
+    pub extra_secrets: BTreeSet<String>,
+    /// Leave out targets with nothing to write (`--all`).
+    pub skip_empty: bool,
+}
+
+/// The documents to write for the settings read, and the targets left out because
+/// nothing of their own is set (only with [`Choices::skip_empty`]). Every target of
+/// `live` is a pay system of `catalog` with a REST handler ([`targets`]).
+pub fn documents(
+    catalog: &Catalog,
+    live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+    choices: &Choices,
+) -> (Vec<Document>, Vec<Target>) {
+    let no_codes = BTreeMap::new();
     let mut documents = Vec::new();
     let mut skipped = Vec::new();
-    let mut report = String::new();
-    if !denied.is_empty() {
-        let _ = writeln!(
-            report,
-            "Skipped {} target{} the portal refused to read (ACCESS_DENIED): {}.",
-            denied.len(),
-            plural(denied.len()),
-            target_list(&denied)
-        );
-    }
-    for (target, settings) in &live {
-        let codes = handlers[pay_systems[&target.pay_system].action_file.as_str()];
-        let baseline = (!args.include_inherited).then(|| {
+    for (target, settings) in live {
+        let codes = catalog
+            .pay_systems
+            .get(&target.pay_system)
+            .and_then(|ps| catalog.handler_of(ps))
+            .map_or(&no_codes, |h| &h.codes);
+        let baseline = (!choices.include_inherited).then(|| {
             let defaults = live.get(&Target {
                 pay_system: target.pay_system,
                 person_type: 0,
             });
             inherited(*target, defaults, codes)
         });
-        let doc = document(*target, settings, codes, baseline.as_ref(), &extra_secrets);
-        if doc.settings.is_empty() && args.all {
+        let doc = document(
+            *target,
+            settings,
+            codes,
+            baseline.as_ref(),
+            &choices.extra_secrets,
+        );
+        if doc.settings.is_empty() && choices.skip_empty {
             skipped.push(*target);
         } else {
             documents.push(doc);
         }
     }
+    (documents, skipped)
+}
 
-    // One file per pay system; every file is checked before any is written.
-    let mut files: BTreeMap<u64, Vec<&Document>> = BTreeMap::new();
-    for doc in &documents {
-        files.entry(doc.target.pay_system).or_default().push(doc);
-    }
-    let path_of = |ps: u64| args.out.join(format!("paysystem-{ps}.yaml"));
-    if !args.force {
-        for ps in files.keys() {
-            let path = path_of(*ps);
-            if path.exists() {
-                return Err(ImportError::Exists { path }.into());
-            }
-        }
-    }
-    // Stopped by a signal while reading: nothing is written. Once writing starts (local
-    // files, a moment), it goes to the end, so no set of files is left half-written.
-    crate::app::not_interrupted()?;
-    // With --adopt, secrets are recorded by fingerprint: a keyed state needs its key,
-    // which is checked before anything is written.
-    let adopting = match adopting {
-        Some((store, lock, state)) => {
-            let fingerprinter = state.fingerprinter(crate::fingerprint::key_from_env());
-            let has_secrets = documents.iter().any(|d| {
-                d.settings
-                    .values()
-                    .any(|s| matches!(s, Imported::Secret { .. }))
-            });
-            if has_secrets && !fingerprinter.can_fingerprint() {
-                return Err(Error::FingerprintKeyMissing);
-            }
-            Some((store, lock, state, fingerprinter))
-        }
-        None => None,
-    };
-    if !files.is_empty() {
-        std::fs::create_dir_all(&args.out).map_err(|source| Error::Write {
-            path: args.out.clone(),
-            source,
-        })?;
-    }
-    for (ps, docs) in &files {
-        let path = path_of(*ps);
-        let system = &pay_systems[ps];
-        let text = render_file(&args.schema_ref, *ps, system, docs);
-        write_atomically(&path, text.as_bytes()).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-        let settings: usize = docs.iter().map(|d| d.settings.len()).sum();
-        let _ = writeln!(
-            report,
-            "Wrote {}: {} target{}, {} setting{}.",
-            path.display(),
-            docs.len(),
-            plural(docs.len()),
-            settings,
-            plural(settings)
-        );
-    }
-    if files.is_empty() {
-        report.push_str("Nothing to import: no target has settings of its own.\n");
-    }
-    if !skipped.is_empty() {
-        let _ = writeln!(
-            report,
-            "Skipped {} target{} with nothing set of their own: {}.",
-            skipped.len(),
-            plural(skipped.len()),
-            target_list(&skipped)
-        );
-    }
+/// The text of the manifest file of `pay_system`: a header naming the schema and the
+/// pay system, then its documents.
+pub fn file_text(schema: &str, system: &PaySystem, documents: &[&Document]) -> String {
+    let name = system
+        .name
+        .as_deref()
+        .map(|n| format!(" \"{n}\""))
+        .unwrap_or_default();
+    let header = [
+        format!("yaml-language-server: $schema={schema}"),
+        String::new(),
+        format!(
+            "Imported by `paysync import`: pay system {}{name}, handler {}.",
+            system.id, system.action_file
+        ),
+    ];
+    let documents: Vec<NewDocument> = documents.iter().map(|d| d.manifest()).collect();
+    manifest::write_file(&header, &documents)
+}
 
-    if let Some((store, _lock, mut state, fingerprinter)) = adopting {
-        adopt(
-            &store,
-            &mut state,
-            &fingerprinter,
-            client.portal(),
-            &documents,
-        )?;
-        let _ = writeln!(
-            report,
-            "Adopted {} target{} into {}.",
-            documents.len(),
-            plural(documents.len()),
-            args.state.state.display()
-        );
+/// Records the imported settings as last-applied state for `portal` (the caller holds
+/// the state lock and saves it).
+pub fn adopt(
+    state: &mut LastApplied,
+    fingerprinter: &Fingerprinter,
+    portal: String,
+    documents: &[Document],
+) {
+    state.portal = Some(portal);
+    if fingerprinter.is_keyed() {
+        state.fingerprints.keyed = true;
     }
-
-    let variables: Vec<(&str, Target, &str)> = documents
-        .iter()
-        .flat_map(|d| {
-            d.settings.iter().filter_map(|(code, s)| match s {
-                Imported::Secret { env, .. } => Some((env.as_str(), d.target, code.as_str())),
-                Imported::Plain { .. } => None,
+    for doc in documents {
+        let recorded: BTreeMap<String, RecordedValue> = doc
+            .settings
+            .iter()
+            .map(|(code, s)| {
+                let value = match s {
+                    Imported::Plain { source, value } => RecordedValue::Plain {
+                        source: source.clone(),
+                        value: value.clone(),
+                    },
+                    Imported::Secret { env, value } => RecordedValue::Secret {
+                        source: SOURCE_VALUE.to_owned(),
+                        secret: format!("env:{env}"),
+                        fingerprint: fingerprinter.fingerprint(value),
+                    },
+                };
+                (code.clone(), value)
             })
-        })
-        .collect();
-    if !variables.is_empty() {
-        let _ = writeln!(
-            report,
-            "\nSecrets were written as references, not values. Before plan and apply, set:"
-        );
-        for (env, target, code) in variables {
-            let _ = writeln!(report, "  {env}  ({target}, {code})");
+            .collect();
+        if recorded.is_empty() {
+            state.targets.remove(&doc.target);
+        } else {
+            state.targets.insert(doc.target, recorded);
         }
     }
-    term.out(&report);
-    Ok(exit::SUCCESS)
-}
-
-/// `11:0, 11:2`.
-fn target_list(targets: &[Target]) -> String {
-    let list: Vec<String> = targets
-        .iter()
-        .map(|t| format!("{}:{}", t.pay_system, t.person_type))
-        .collect();
-    list.join(", ")
-}
-
-/// The targets named with `--pay-system/--person-type` pairs and `--target`.
-fn explicit_targets(args: &ImportArgs) -> Result<Vec<Target>, ImportError> {
-    if args.pay_system.len() != args.person_type.len() {
-        return Err(ImportError::UnpairedTargets {
-            pay_systems: args.pay_system.len(),
-            person_types: args.person_type.len(),
-        });
-    }
-    let mut targets: Vec<Target> = args
-        .pay_system
-        .iter()
-        .zip(&args.person_type)
-        .map(|(ps, pt)| Target {
-            pay_system: *ps,
-            person_type: *pt,
-        })
-        .collect();
-    targets.extend(args.target.iter().copied());
-    Ok(targets)
 }
 
 /// What each code of `target` would show without a mapping of its own: personType 0's
@@ -530,163 +394,59 @@ fn env_name(target: Target, code: &str) -> String {
     )
 }
 
-/// A YAML double-quoted scalar. JSON's escapes are YAML's; control characters and the
-/// characters YAML treats as line breaks or a BOM are escaped too.
-fn quote(text: &str) -> String {
-    let mut s = String::with_capacity(text.len() + 2);
-    s.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\t' => s.push_str("\\t"),
-            '\r' => s.push_str("\\r"),
-            // Control characters, and the invisible ones that reorder or hide text.
-            c if crate::untrusted::is_unsafe_char(c) => {
-                let _ = write!(s, "\\u{:04X}", u32::from(c));
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
-}
-
-/// A key written plainly when YAML cannot read it as anything but that string.
-fn key(code: &str) -> String {
-    const SPECIAL: [&str; 11] = [
-        "NULL", "TRUE", "FALSE", "Y", "N", "YES", "NO", "ON", "OFF", "NAN", "INF",
-    ];
-    if code.starts_with(|c: char| c.is_ascii_uppercase()) && !SPECIAL.contains(&code) {
-        code.to_owned()
-    } else {
-        quote(code)
-    }
-}
-
-/// One line of free text for a comment: control and invisible characters escaped.
-fn comment_text(text: &str) -> String {
-    crate::untrusted::escape_controls(text).into_owned()
-}
-
-fn render_file(schema: &str, pay_system: u64, system: &PaySystem, docs: &[&Document]) -> String {
-    let mut s = format!(
-        "# yaml-language-server: $schema={}\n#\n",
-        comment_text(schema)
-    );
-    let _ = writeln!(
-        s,
-        "# Imported by `paysync import`: pay system {pay_system}{}, handler {}.",
-        system
-            .name
-            .as_deref()
-            .map(|n| format!(" \"{}\"", comment_text(n)))
-            .unwrap_or_default(),
-        comment_text(&system.action_file)
-    );
-    for (i, doc) in docs.iter().enumerate() {
-        if i > 0 {
-            s.push_str("---\n");
-        }
-        let _ = write!(
-            s,
-            "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {}\npersonType: {}\n",
-            doc.target.pay_system, doc.target.person_type
-        );
-        if doc.settings.is_empty() {
-            s.push_str("settings: {}\n");
-            continue;
-        }
-        s.push_str("settings:\n");
-        for (code, setting) in &doc.settings {
-            let value = match setting {
-                Imported::Plain { source, value } if source == SOURCE_VALUE => quote(value),
-                Imported::Plain { source, value } => {
-                    format!("{{ type: {}, value: {} }}", quote(source), quote(value))
-                }
-                Imported::Secret { env, .. } => {
-                    format!("{{ secret: {} }}", quote(&format!("env:{env}")))
-                }
-            };
-            let _ = writeln!(s, "  {}: {value}", key(code));
-        }
-    }
-    s
-}
-
-/// Records the imported settings as last-applied state (under the apply lock).
-/// The caller holds the lock and has checked the state's portal.
-fn adopt(
-    store: &StateStore,
-    state: &mut LastApplied,
-    fingerprinter: &Fingerprinter,
-    portal: String,
-    documents: &[Document],
-) -> Result<(), Error> {
-    state.portal = Some(portal);
-    if fingerprinter.is_keyed() {
-        state.fingerprints.keyed = true;
-    }
-    for doc in documents {
-        let recorded: BTreeMap<String, RecordedValue> = doc
-            .settings
-            .iter()
-            .map(|(code, s)| {
-                let value = match s {
-                    Imported::Plain { source, value } => RecordedValue::Plain {
-                        source: source.clone(),
-                        value: value.clone(),
-                    },
-                    Imported::Secret { env, value } => RecordedValue::Secret {
-                        source: SOURCE_VALUE.to_owned(),
-                        secret: format!("env:{env}"),
-                        fingerprint: fingerprinter.fingerprint(value),
-                    },
-                };
-                (code.clone(), value)
-            })
-            .collect();
-        if recorded.is_empty() {
-            state.targets.remove(&doc.target);
-        } else {
-            state.targets.insert(doc.target, recorded);
-        }
-    }
-    store.save(state)?;
-    tracing::info!(path = %store.path().display(), targets = documents.len(), "adopted the imported settings");
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::Handler;
 
-    #[test]
-    fn quoting_keeps_values_strings() {
-        assert_eq!(quote("a\"b\\c\nd\u{7}"), "\"a\\\"b\\\\c\\nd\\u0007\"");
-        assert_eq!(key("PS_MODE"), "PS_MODE");
-        assert_eq!(key("NULL"), "\"NULL\"");
-        assert_eq!(key("123"), "\"123\"");
+    fn catalog(action_file: &str, handler: &str) -> Catalog {
+        Catalog {
+            handlers: vec![Handler {
+                code: handler.to_owned(),
+                codes: BTreeMap::new(),
+            }],
+            pay_systems: BTreeMap::from([(
+                11,
+                PaySystem {
+                    id: 11,
+                    name: None,
+                    action_file: action_file.to_owned(),
+                },
+            )]),
+            person_types: Some(BTreeSet::from([1])),
+        }
     }
 
-    #[test]
-    fn targets_parse() {
-        assert_eq!(
-            parse_target("11:0"),
-            Ok(Target {
-                pay_system: 11,
-                person_type: 0
-            })
-        );
-        assert!(parse_target("0:1").is_err());
-        assert!(parse_target("11").is_err());
-    }
+    const T11_1: Target = Target {
+        pay_system: 11,
+        person_type: 1,
+    };
 
     #[test]
     fn secret_words() {
         assert!(looks_secret("REST_SERVICE_KEY_IFRAME"));
         assert!(looks_secret("Api token"));
         assert!(!looks_secret("PS_WORK_MODE_IFRAME"));
+    }
+
+    #[test]
+    fn handler_codes_are_matched_without_regard_to_case() {
+        let catalog = catalog("ACMEPAY", "acmepay");
+        assert_eq!(targets(&catalog, &[T11_1], false).unwrap(), [T11_1]);
+        assert_eq!(
+            targets(&catalog, &[], true).unwrap().len(),
+            2,
+            "personType 0 and 1"
+        );
+        let builtin = catalog_with_builtin();
+        assert!(matches!(
+            targets(&builtin, &[T11_1], false),
+            Err(ImportError::NotRestHandler { .. })
+        ));
+        assert!(targets(&builtin, &[], true).unwrap().is_empty());
+    }
+
+    fn catalog_with_builtin() -> Catalog {
+        catalog("cash", "acmepay")
     }
 }

@@ -8,14 +8,14 @@
 //! portal (only with --refresh) ──observe──────────▶ Live ───────┘                              └──▶ apply ─▶ portal + new state
 //! ```
 //!
-//! [`run`] is the whole program behind `main`: it takes parsed arguments and returns the
-//! exit code; `main` only sets up logging and maps errors.
+//! [`run`] is the whole program behind `main`: it takes parsed arguments, runs the
+//! command, renders any error and returns the exit code; `main` only parses the
+//! arguments (usage errors exit 64), sets up logging and exits with that code.
 
-pub mod app;
 pub mod apply;
 pub mod bitrix;
 pub mod cli;
-pub mod drift;
+pub mod commands;
 pub mod error;
 pub mod files;
 pub mod fingerprint;
@@ -29,5 +29,6 @@ pub mod render;
 pub mod secrets;
 pub mod state;
 pub mod untrusted;
+pub mod wording;
 
-pub use app::run;
+pub use commands::run;

@@ -90,7 +90,7 @@ pub struct Catalog {
 impl Catalog {
     /// The REST handler a pay system runs, if its `ACTION_FILE` is one (the portal
     /// compares handler codes case-insensitively).
-    fn handler_of(&self, pay_system: &PaySystem) -> Option<&Handler> {
+    pub fn handler_of(&self, pay_system: &PaySystem) -> Option<&Handler> {
         self.handlers
             .iter()
             .find(|h| h.code.eq_ignore_ascii_case(&pay_system.action_file))

@@ -115,19 +115,30 @@ fn child(mode: &str) {
             format!("{docs} documents")
         }
         "plan" => {
-            use paysync::plan::{self, DesiredValues, SecretCheck};
-            let desired =
-                paysync::manifest::load(std::slice::from_ref(&dir)).expect("valid manifests");
-            let last = paysync::state::LastApplied::new();
-            let fingerprinter = last.fingerprinter(None);
-            let values = DesiredValues::new(&desired, |_| SecretCheck::Unreadable);
-            let plan = plan::compute(&values, &last.targets, None, &fingerprinter);
-            let text = paysync::render::plan_text::render(&plan, false);
+            // The command's own path (`paysync plan DIR`), its output discarded.
+            use paysync::cli::{Format, Inputs, PlanSettings};
+            use paysync::commands::{self, Context, Portal};
+            let settings = PlanSettings {
+                inputs: Inputs {
+                    paths: vec![dir.clone()],
+                    state: dir.join("paysync.state.json"),
+                    refresh: false,
+                    rate: paysync::bitrix::Rate::default(),
+                    format: Format::Text,
+                },
+                out: None,
+                detailed_exitcode: false,
+            };
+            let term = paysync::render::terminal::Terminal::silent();
+            let ctx = Context {
+                term: &term,
+                portal: Portal::Environment,
+            };
+            let plan = commands::plan::plan(&settings, &ctx).expect("plan runs");
             let summary = plan.summary();
             format!(
-                "{} settings to add, {} bytes of plan text",
-                summary.to_add,
-                text.len()
+                "{} settings to add in {} targets",
+                summary.to_add, summary.targets_to_change
             )
         }
         other => panic!("unknown child mode {other}"),

@@ -472,3 +472,81 @@ fn alias_bombs_hit_the_budget() {
         codes(&result)
     );
 }
+
+/// What `paysync import` writes reads back as the same settings, whatever the portal
+/// sent: quotes, backslashes, line breaks, control and invisible characters, text YAML
+/// would read as something else; and the file shows none of those characters raw.
+#[test]
+fn written_manifests_read_back_as_written() {
+    let values = [
+        "",
+        "00412",
+        "Y",
+        "null",
+        "1_000",
+        "a: b # c",
+        "  padded  ",
+        "line\nbreak\r\n",
+        "quote \" and \\ backslash",
+        "bell \u{7} esc \u{1b}[31m del \u{7f} nel \u{85}",
+        "bidi \u{202e}txet\u{202c} zero\u{200b}width \u{2028} bom \u{feff}",
+        "- [x] {y} & *z !tag %",
+        "Юникод 😀",
+    ];
+    let codes = ["Y", "NULL", "123", "A_B"];
+    let mut documents = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let mut settings = BTreeMap::new();
+        for (j, code) in codes.iter().enumerate() {
+            let setting = match j % 3 {
+                0 => NewSetting::Literal((*value).to_owned()),
+                1 => NewSetting::Source {
+                    source: "PAYMENT".into(),
+                    value: (*value).to_owned(),
+                },
+                _ => NewSetting::Secret("env:ACME_KEY".into()),
+            };
+            settings.insert((*code).to_owned(), setting);
+        }
+        documents.push(NewDocument {
+            target: Target {
+                pay_system: 11,
+                person_type: i as u64,
+            },
+            settings,
+        });
+    }
+    let header = [
+        "a header with a\nline break and \u{1b}[2J".to_owned(),
+        String::new(),
+    ];
+    let text = write_file(&header, &documents);
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && crate::untrusted::is_unsafe_char(c)),
+        "{text}"
+    );
+    let (_dir, result) = load_text(&text);
+    let desired = result.unwrap_or_else(|d| panic!("{:#?}\n{text}", d.0));
+    for document in &documents {
+        let read = &desired.targets[&document.target].settings;
+        assert_eq!(read.len(), document.settings.len(), "{text}");
+        for (code, written) in &document.settings {
+            let expected = match written {
+                NewSetting::Literal(value) => plain(value),
+                NewSetting::Source { source, value } => Setting {
+                    source: source.clone(),
+                    value: SettingValue::Plain(value.clone()),
+                },
+                NewSetting::Secret(reference) => Setting {
+                    source: SOURCE_VALUE.into(),
+                    value: SettingValue::Secret(
+                        SecretRef::parse(reference, Path::new("m.yaml")).unwrap(),
+                    ),
+                },
+            };
+            assert_eq!(read[code], expected, "{code} in\n{text}");
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! could not be resolved); a live value of a code managed as a secret is fingerprinted
 //! here and only ever appears in the plan as [`Value::Hidden`].
 
+pub mod drift;
 pub mod saved;
 
 use std::collections::BTreeMap;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Plan;
 use crate::fingerprint::FingerprintScheme;
+use crate::state::LastApplied;
 
 /// The largest saved plan read.
 pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
@@ -66,7 +67,52 @@ pub enum SavedPlanError {
     },
 }
 
+/// Why a saved plan no longer applies: what it was made from has moved on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Staleness {
+    #[error("it was made from state serial {planned}, the state is now at serial {current}")]
+    Serial { planned: u64, current: u64 },
+    #[error("it was made from a different state file (lineage differs)")]
+    Lineage,
+    #[error("it was made when there was no state file; one exists now")]
+    StateCreated,
+    #[error("the state file it was made from no longer exists")]
+    StateRemoved,
+    #[error("its secret fingerprints were made another way than the state's")]
+    Fingerprints,
+    /// Secrets (references as written) whose value is not the one the plan checked.
+    #[error("secret {} changed since the plan was made", .0.join(", "))]
+    SecretsChanged(Vec<String>),
+}
+
 impl SavedPlan {
+    /// The state this plan applies on: `current` if it is the one the plan was made from,
+    /// a new state (with the plan's fingerprint scheme and portal) if the plan was made
+    /// without one and there still is none. (Whether the fingerprints were made the same
+    /// way is checked after the portal: [`Staleness::Fingerprints`].)
+    pub fn base_state(&self, current: Option<&LastApplied>) -> Result<LastApplied, Staleness> {
+        match (current, &self.lineage) {
+            (None, None) => Ok(LastApplied {
+                fingerprints: FingerprintScheme {
+                    keyed: false,
+                    ..self.fingerprints.clone()
+                },
+                portal: self.portal.clone(),
+                ..LastApplied::new()
+            }),
+            (Some(s), Some(lineage)) if *lineage == s.lineage && self.serial == s.serial => {
+                Ok(s.clone())
+            }
+            (Some(s), Some(lineage)) if *lineage == s.lineage => Err(Staleness::Serial {
+                planned: self.serial,
+                current: s.serial,
+            }),
+            (Some(_), Some(_)) => Err(Staleness::Lineage),
+            (Some(_), None) => Err(Staleness::StateCreated),
+            (None, Some(_)) => Err(Staleness::StateRemoved),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).expect("saved plan serialises");
         s.push('\n');

@@ -36,8 +36,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::drift::DriftReport;
 use crate::model::{LiveSetting, SOURCE_VALUE};
+use crate::plan::drift::DriftReport;
 use crate::render::push_quoted;
 use crate::state::RecordedValue;
 use crate::untrusted::escape_controls;
@@ -270,9 +270,9 @@ pub fn json(report: &DriftReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drift::Drifted;
     use crate::fingerprint::{Fingerprinter, cheap_scheme};
     use crate::model::Target;
+    use crate::plan::drift::Drifted;
     use crate::secrets::Redacted;
 
     const CANARY: &str = "CANARY-live-secret";

@@ -4,7 +4,7 @@
 pub mod apply_report;
 pub mod diagnostics;
 pub mod drift;
-pub mod manuals;
+pub mod import;
 pub mod plan_json;
 pub mod plan_markdown;
 pub mod plan_text;

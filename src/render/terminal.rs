@@ -15,6 +15,8 @@ pub struct Terminal {
     color_stdout: bool,
     color_stderr: bool,
     progress: ProgressMode,
+    /// Writes nothing (tests and benchmarks running commands in-process).
+    silent: bool,
 }
 
 impl Terminal {
@@ -24,6 +26,18 @@ impl Terminal {
             color_stdout: allowed(anstream::AutoStream::choice(&io::stdout())),
             color_stderr: allowed(anstream::AutoStream::choice(&io::stderr())),
             progress: ProgressMode::Off,
+            silent: false,
+        }
+    }
+
+    /// A terminal that shows nothing and asks nobody: for running commands in-process
+    /// (tests, benchmarks). Not interactive, never coloured, no progress.
+    pub fn silent() -> Terminal {
+        Terminal {
+            color_stdout: false,
+            color_stderr: false,
+            progress: ProgressMode::Off,
+            silent: true,
         }
     }
 
@@ -48,6 +62,9 @@ impl Terminal {
     /// Writes to stdout; a closed pipe (`paysync plan | head`) is not an error. Any secret
     /// paysync holds is scrubbed first (a last line of defence: see [`crate::untrusted`]).
     pub fn out(&self, text: &str) {
+        if self.silent {
+            return;
+        }
         let text = crate::untrusted::scrub(text);
         let mut out = io::stdout().lock();
         let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
@@ -55,6 +72,9 @@ impl Terminal {
 
     /// Writes to stderr, scrubbed like [`Terminal::out`].
     pub fn err(&self, text: &str) {
+        if self.silent {
+            return;
+        }
         let text = crate::untrusted::scrub(text);
         let mut err = io::stderr().lock();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
@@ -62,7 +82,7 @@ impl Terminal {
 
     /// Whether a person can answer a prompt.
     pub fn interactive(&self) -> bool {
-        io::stdin().is_terminal()
+        !self.silent && io::stdin().is_terminal()
     }
 
     /// Asks on stderr; only `yes` approves. SIGINT or SIGTERM while waiting for the

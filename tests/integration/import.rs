@@ -89,12 +89,12 @@ fn imported_manifests_round_trip_and_never_hold_the_secret() {
     }
     assert!(
         eleven.contains(&format!(
-            "REST_SERVICE_KEY_IFRAME: {{ secret: \"env:{KEY_VAR}\" }}"
+            "REST_SERVICE_KEY_IFRAME: {{secret: \"env:{KEY_VAR}\"}}"
         )),
         "{eleven}"
     );
     assert!(
-        eleven.contains("PAYMENT_ID: { type: \"PAYMENT\", value: \"ID\" }"),
+        eleven.contains("PAYMENT_ID: {type: \"PAYMENT\", value: \"ID\"}"),
         "{eleven}"
     );
     assert!(
@@ -374,4 +374,35 @@ fn all_skips_pay_systems_the_portal_refuses_but_an_explicit_target_fails() {
     out.expect_code(1);
     assert!(out.stderr.contains("ACCESS_DENIED"), "{}", out.stderr);
     assert!(!w.path("explicit").exists());
+}
+
+/// ACTION_FILE `ACMEPAY` names the handler `acmepay`: the portal and `validate --live`
+/// compare handler codes without regard to case, and so does import (it used to look the
+/// handler up exactly and call the pay system built-in).
+#[test]
+fn import_matches_handler_codes_regardless_of_case() {
+    let mut seed = paysync_emulator::Seed::demo();
+    for ps in &mut seed.pay_systems {
+        if ps.id == 11 {
+            ps.action_file = ps.action_file.to_uppercase();
+            assert_ne!(ps.action_file, seed.handlers[0].code, "the case differs");
+        }
+    }
+    let w = World::with_seed(seed);
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "REGULAR");
+    w.write(
+        "m/acme.yaml",
+        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: REGULAR\n",
+    );
+    w.run(&["validate", "--live", "m"]).expect_code(0);
+
+    let out = w.run(&["import", "--target", "11:1"]);
+    out.expect_code(0);
+    let text = w.read("manifests/paysystem-11.yaml");
+    assert!(text.contains("PS_WORK_MODE_IFRAME: \"REGULAR\""), "{text}");
+
+    let out = w.run(&["import", "--all", "--out", "all", "--force"]);
+    out.expect_code(0);
+    assert!(w.path("all/paysystem-11.yaml").exists(), "{}", out.stdout);
 }

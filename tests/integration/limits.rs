@@ -7,10 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use paysync::apply::{self, ApplyReport, ResolvedSecrets};
+use paysync::apply::ApplyReport;
 use paysync::bitrix::{Client, Credentials, Rate, RetryConfig};
-use paysync::plan::{self, DesiredValues, SecretCheck};
-use paysync::state::store::StateStore;
+use paysync::cli::{ApplySettings, Format, Inputs};
+use paysync::commands::{self, Context, Portal};
+use paysync::render::terminal::Terminal;
 use paysync_emulator::{
     Clock as PortalClock, EmulatorHandle, Fault, OperatingLimit, RateLimit, VirtualClock,
 };
@@ -54,29 +55,28 @@ pub fn client(w: &World, clock: &VirtualClock) -> Client {
         .with_clock(Arc::new(Virtual(clock.clone())))
 }
 
-/// plan + apply of `manifests` in this process, as `paysync apply --auto-approve` does.
+/// `paysync apply --auto-approve` of `manifests`, in this process through the command's
+/// own path, with `client` (its virtual clock, its retry bound).
 pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyReport {
-    let desired = paysync::manifest::load(&[w.path(manifests)]).expect("valid manifests");
-    let store = StateStore::new(w.path("paysync.state.json"));
-    let mut state = store.load().unwrap().unwrap_or_default();
-    let fingerprinter = state.fingerprinter(None);
-    let values = DesiredValues::new(&desired, |_| SecretCheck::Unreadable);
-    let plan = plan::compute(&values, &state.targets, None, &fingerprinter);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime
-        .block_on(apply::execute(
-            &plan,
-            &mut state,
-            &store,
-            client,
-            &ResolvedSecrets::default(),
-            &fingerprinter,
-            &mut apply::NoProgress,
-        ))
-        .unwrap()
+    let settings = ApplySettings {
+        inputs: Inputs {
+            paths: vec![w.path(manifests)],
+            state: w.path("paysync.state.json"),
+            refresh: false,
+            rate: Rate::default(),
+            format: Format::Text,
+        },
+        plan: None,
+        auto_approve: true,
+    };
+    let term = Terminal::silent();
+    let ctx = Context {
+        term: &term,
+        portal: Portal::Client(client.clone()),
+    };
+    commands::apply::apply(&settings, &ctx)
+        .expect("apply runs")
+        .expect("there are changes to apply")
 }
 
 fn targets(w: &World, first: u64, n: u64) {

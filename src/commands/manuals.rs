@@ -1,29 +1,26 @@
-//! Shell completions and the man page, generated from the clap definitions in
-//! [`crate::cli`], so they can never disagree with `--help`. Both print to stdout and touch
-//! nothing else (no files, no network).
+//! `paysync completions SHELL` and `paysync man`: shell completions and the man page,
+//! generated from the clap definitions in [`crate::cli`], so they can never disagree with
+//! `--help`. Both print to stdout and touch nothing else (no files, no network).
 
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+use super::Context;
 use crate::cli::Cli;
 use crate::error::{Error, exit};
-use crate::render::terminal::Terminal;
 
-/// Arguments of `paysync completions`.
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  paysync completions bash > ~/.local/share/bash-completion/completions/paysync\n  \
-paysync completions zsh > \"${fpath[1]}/_paysync\"\n  \
-paysync completions fish > ~/.config/fish/completions/paysync.fish"
-)]
-pub struct CompletionsArgs {
-    /// The shell to write the completion script for.
-    #[arg(value_enum)]
-    pub shell: Shell,
+pub fn completions(shell: Shell, ctx: &Context<'_>) -> Result<i32, Error> {
+    ctx.term.out(&completion_script(shell));
+    Ok(exit::SUCCESS)
+}
+
+pub fn man(ctx: &Context<'_>) -> Result<i32, Error> {
+    ctx.term.out(&man_page());
+    Ok(exit::SUCCESS)
 }
 
 /// The completion script for `shell`.
-pub fn completion_script(shell: Shell) -> String {
+fn completion_script(shell: Shell) -> String {
     let mut command = Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut command, "paysync", &mut buf);
@@ -31,22 +28,12 @@ pub fn completion_script(shell: Shell) -> String {
 }
 
 /// The man page, section 1, in roff.
-pub fn man_page() -> String {
+fn man_page() -> String {
     let mut buf = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut buf)
         .expect("rendering into memory does not fail");
     String::from_utf8(buf).expect("the man page is UTF-8")
-}
-
-pub fn completions(args: &CompletionsArgs, term: &Terminal) -> Result<i32, Error> {
-    term.out(&completion_script(args.shell));
-    Ok(exit::SUCCESS)
-}
-
-pub fn man(term: &Terminal) -> Result<i32, Error> {
-    term.out(&man_page());
-    Ok(exit::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,63 +1,18 @@
-//! `paysync drift`: compares live settings with the last-applied state, read-only.
+//! Drift: live settings compared with the last-applied state (`paysync drift`).
 //!
-//! Made for schedules (cron, a CI schedule) that alert when someone changed a managed
-//! setting in the portal's UI. It compares **live with last-applied only**:
-//!
-//! - The targets and codes compared are those recorded in the state file (`--state`).
-//!   Manifests are not read and take no part: drift is what changed on the portal since
-//!   paysync last wrote it, whatever the manifests now say (a code declared but never
-//!   applied is a planned change, not drift; `paysync plan` shows it). So the command
-//!   takes no PATH.
-//! - It takes no lock and writes nothing (the state file keeps its bytes and mtime); the
-//!   only requests are `sale.paysystem.settings.get` reads, batched.
-//! - Values are compared with the planner's rule ([`crate::plan`]): a secret is compared
-//!   by its keyed fingerprint (the state's key) and never shown.
-//! - A recorded code the portal does not return (its handler no longer declares it)
-//!   cannot be compared: it is listed as not checked, and is not drift.
-//!
-//! Exit codes: 0 no drift, 7 drift found ([`exit::DRIFT_FOUND`]), 1 error (no state
-//! file, state of another portal, a target the portal refuses, ...).
+//! Pure, like the planner: the targets and codes compared are those recorded in the state
+//! (manifests take no part: drift is what changed on the portal since paysync last wrote
+//! it), with the planner's rule ([`super::live_equals_recorded`]): a secret is compared by
+//! its keyed fingerprint and never shown. A recorded code the portal does not return
+//! cannot be compared: it is listed as not returned, and is not drift.
 
 use std::collections::BTreeMap;
 
-use clap::ValueEnum;
-
-use crate::app::{check_portal, connect, runtime};
-use crate::cli::{PortalArgs, StateArgs};
-use crate::error::{Error, exit};
+use super::live_equals_recorded;
 use crate::fingerprint::Fingerprinter;
 use crate::model::{LiveSetting, Target};
-use crate::plan::live_equals_recorded;
-use crate::render::terminal::Terminal;
 use crate::state::RecordedValue;
-use crate::state::store::StateStore;
 use crate::untrusted::live_text;
-
-/// Output formats of `paysync drift`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DriftFormat {
-    /// For people: one line per drifted setting.
-    Text,
-    /// Versioned, for alerting (see the README).
-    Json,
-}
-
-/// Arguments of `paysync drift`.
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Compares the portal with the state file only (the settings paysync last applied); \
-manifests are not read. Takes no lock, writes nothing, sends only reads.\n\nExit codes: 0 no drift, \
-7 drift found, 1 error."
-)]
-pub struct DriftArgs {
-    #[command(flatten)]
-    pub state: StateArgs,
-    #[command(flatten)]
-    pub portal: PortalArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
-    pub format: DriftFormat,
-}
 
 /// One recorded setting whose live value differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,60 +87,6 @@ pub fn compare(
         }
     }
     report
-}
-
-pub fn run(args: &DriftArgs, term: &Terminal) -> Result<i32, Error> {
-    let store = StateStore::new(&args.state.state);
-    let Some(state) = store.load()? else {
-        return Err(Error::Read {
-            path: store.path().to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no state file there: nothing has been applied with it, so there is nothing to \
-                 compare (check --state or PAYSYNC_STATE)",
-            ),
-        });
-    };
-    let client = connect(args.portal.rate)?;
-    check_portal(&store, &state, &client.portal())?;
-    // The recorded `env:` secrets the environment has are read only to be scrubbed from
-    // whatever the portal sends (a key pasted into another setting, say).
-    drop(crate::app::recorded_env_secrets(&state));
-    let targets: Vec<Target> = state
-        .targets
-        .iter()
-        .filter(|(_, settings)| !settings.is_empty())
-        .map(|(target, _)| *target)
-        .collect();
-    let mut live = BTreeMap::new();
-    if !targets.is_empty() {
-        tracing::info!(targets = targets.len(), "reading live settings");
-        let read = runtime()?.block_on(crate::live::read_settings(&client, &targets))?;
-        for (target, result) in read {
-            match result {
-                Ok(settings) => {
-                    live.insert(target, settings);
-                }
-                Err(error) => return Err(Error::Refresh { target, error }),
-            }
-        }
-    }
-    let fingerprinter = state.fingerprinter(crate::fingerprint::key_from_env());
-    let mut report = compare(&state.targets, &live, &fingerprinter);
-    report.portal = client.portal();
-    for (target, code) in &report.not_returned {
-        tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
-    }
-    let text = match args.format {
-        DriftFormat::Text => crate::render::drift::text(&report),
-        DriftFormat::Json => crate::render::drift::json(&report),
-    };
-    term.out(&text);
-    Ok(if report.has_drift() {
-        exit::DRIFT_FOUND
-    } else {
-        exit::SUCCESS
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,268 @@
+//! `paysync apply`: the plan computed (or read from `--plan FILE`), shown, approved, sent
+//! through `sale.paysystem.settings.update`, and recorded target by target in the state.
+//!
+//! Every secret is resolved, and the state locked and checked, before the first request.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::{
+    Context, Runtime, check_live, check_portal, declared_secrets, declared_value, load_manifests,
+    not_interrupted, read_live, recorded_env_secrets, render_plan, runtime,
+};
+use crate::apply::{self, ApplyReport, ResolvedSecrets};
+use crate::bitrix::Client;
+use crate::cli::ApplySettings;
+use crate::error::{Error, exit};
+use crate::fingerprint::{self, Fingerprinter};
+use crate::model::Target;
+use crate::plan::saved::{SavedPlan, Staleness};
+use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
+use crate::render::apply_report;
+use crate::render::progress::{ApplyProgress, ReadingLive};
+use crate::secrets::SecretRef;
+use crate::state::LastApplied;
+use crate::state::store::StateStore;
+
+pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
+    match apply(settings, ctx)? {
+        Some(report) => finish(report, ctx),
+        None => Ok(exit::SUCCESS),
+    }
+}
+
+/// Applies as `paysync apply` does and returns the report, without judging it (`None`
+/// when the plan was empty): the command path for in-process callers.
+pub fn apply(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Option<ApplyReport>, Error> {
+    match &settings.plan {
+        Some(path) => apply_saved(settings, path, ctx),
+        None => apply_manifests(settings, ctx),
+    }
+}
+
+fn apply_manifests(
+    settings: &ApplySettings,
+    ctx: &Context<'_>,
+) -> Result<Option<ApplyReport>, Error> {
+    let inputs = &settings.inputs;
+    let desired = load_manifests(&inputs.paths)?;
+    if !settings.auto_approve && !ctx.term.interactive() {
+        return Err(Error::NeedsApproval);
+    }
+    let client = ctx.connect(inputs.rate)?;
+    let store = StateStore::new(&inputs.state);
+    let _lock = store.lock()?;
+    store.prepare_writes()?;
+    let mut state = store.load()?.unwrap_or_default();
+    check_portal(&store, &state, &client.portal())?;
+
+    // Every secret is resolved before the first request.
+    let refs = declared_secrets(&desired);
+    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
+    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty())?;
+    state.carry_over(&fingerprinter, |target, code, recorded| {
+        declared_value(&desired, target, code, recorded, secrets.values())
+    });
+    let values = DesiredValues::new(&desired, |r| {
+        secrets
+            .fingerprint(r, &fingerprinter)
+            .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
+    });
+
+    let rt = runtime()?;
+    let live = if inputs.refresh {
+        rt.block_on(check_live(&client, &desired))?;
+        let _reading = ReadingLive::start(ctx.term, values.targets.len());
+        Some(rt.block_on(read_live(&client, &values))?)
+    } else {
+        None
+    };
+    let plan = plan::compute(&values, &state.targets, live.as_ref(), &fingerprinter);
+    ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
+    if plan.targets.is_empty() {
+        return Ok(None);
+    }
+    if plan.summary().has_changes() && !settings.auto_approve {
+        let approved = ctx
+            .term
+            .confirm("Do you want to apply these changes?")
+            .map_err(|source| Error::Read {
+                path: PathBuf::from("<stdin>"),
+                source,
+            })?;
+        if !approved {
+            // A signal at the prompt is a "no" that says so.
+            not_interrupted()?;
+            return Err(Error::Cancelled);
+        }
+    }
+    let with = Applying {
+        store: &store,
+        client: &client,
+        secrets: &secrets,
+        fingerprinter: &fingerprinter,
+    };
+    Ok(Some(execute(&rt, &plan, &mut state, &with, ctx)?))
+}
+
+fn apply_saved(
+    settings: &ApplySettings,
+    path: &Path,
+    ctx: &Context<'_>,
+) -> Result<Option<ApplyReport>, Error> {
+    let saved = SavedPlan::read(path)?;
+    let stale = |reason: Staleness| Error::StalePlan {
+        path: path.to_owned(),
+        reason,
+    };
+    let client = ctx.connect(settings.inputs.rate)?;
+    let store = StateStore::new(&settings.inputs.state);
+    let _lock = store.lock()?;
+    store.prepare_writes()?;
+    let mut state = saved.base_state(store.load()?.as_ref()).map_err(stale)?;
+    check_portal(&store, &state, &client.portal())?;
+    if !state.fingerprints.same_derivation(&saved.fingerprints) {
+        return Err(stale(Staleness::Fingerprints));
+    }
+
+    let refs = saved.plan.secret_refs();
+    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
+    // The plan's fingerprints were made keyed if its scheme says so: checking them, and
+    // recording new ones, then needs the key.
+    state.fingerprints.keyed |= saved.fingerprints.keyed;
+    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty())?;
+    let changed = changed_secrets(&saved.plan, &secrets, &fingerprinter)?;
+    if !changed.is_empty() {
+        return Err(stale(Staleness::SecretsChanged(changed)));
+    }
+    ctx.term
+        .out(&render_plan(&saved.plan, settings.inputs.format, ctx.term));
+    if saved.plan.targets.is_empty() {
+        return Ok(None);
+    }
+    // Recorded fingerprints of another kind, for the secrets this plan writes.
+    let planned: BTreeMap<(Target, &str), &SecretRef> = saved
+        .plan
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.changes.iter().filter_map(move |c| match &c.after {
+                Some(Value::Secret { secret, .. }) => Some(((t.target, c.code.as_str()), secret)),
+                _ => None,
+            })
+        })
+        .collect();
+    let recorded_env = recorded_env_secrets(&state);
+    state.carry_over(&fingerprinter, |target, code, recorded| {
+        planned
+            .get(&(target, code))
+            .filter(|r| r.to_string() == recorded)
+            .and_then(|r| secrets.get(r))
+            .or_else(|| recorded_env.get(recorded))
+    });
+    let rt = runtime()?;
+    let with = Applying {
+        store: &store,
+        client: &client,
+        secrets: &secrets,
+        fingerprinter: &fingerprinter,
+    };
+    Ok(Some(execute(&rt, &saved.plan, &mut state, &with, ctx)?))
+}
+
+/// The secrets (references as written, sorted) checked at plan time whose value is no
+/// longer the one the reviewer approved.
+fn changed_secrets(
+    plan: &Plan,
+    secrets: &ResolvedSecrets,
+    fingerprinter: &Fingerprinter,
+) -> Result<Vec<String>, Error> {
+    let mut changed = BTreeSet::new();
+    for change in plan.targets.iter().flat_map(|t| &t.changes) {
+        if let Some(Value::Secret {
+            secret,
+            fingerprint: Some(planned),
+            ..
+        }) = &change.after
+            && let Some(value) = secrets.get(secret)
+        {
+            match fingerprinter.matches(planned, value) {
+                Some(true) => {}
+                Some(false) => {
+                    changed.insert(secret.to_string());
+                }
+                None => return Err(Error::FingerprintKeyMissing),
+            }
+        }
+    }
+    Ok(changed.into_iter().collect())
+}
+
+/// What an apply writes with.
+struct Applying<'a> {
+    store: &'a StateStore,
+    client: &'a Client,
+    secrets: &'a ResolvedSecrets,
+    fingerprinter: &'a Fingerprinter,
+}
+
+/// The fingerprinter an apply records with. A state whose fingerprints are keyed is never
+/// written without the key (nor quietly back to unkeyed fingerprints): when secrets are
+/// involved and the key is missing, nothing is sent.
+fn fingerprinter_for_writing(state: &LastApplied, secrets: bool) -> Result<Fingerprinter, Error> {
+    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    if secrets && !fingerprinter.can_fingerprint() {
+        return Err(Error::FingerprintKeyMissing);
+    }
+    Ok(fingerprinter)
+}
+
+/// Applies `plan` with progress on stderr.
+fn execute(
+    rt: &Runtime,
+    plan: &Plan,
+    state: &mut LastApplied,
+    with: &Applying<'_>,
+    ctx: &Context<'_>,
+) -> Result<ApplyReport, Error> {
+    let mut progress = ApplyProgress::new(ctx.term);
+    let report = rt.block_on_uninterrupted(apply::execute(
+        plan,
+        state,
+        with.store,
+        with.client,
+        with.secrets,
+        with.fingerprinter,
+        &mut progress,
+    ))?;
+    Ok(report)
+}
+
+/// Shows how the apply went and turns an incomplete one into its error.
+fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
+    let term = ctx.term;
+    if report.is_complete() {
+        term.out(&apply_report::render(&report));
+        Ok(exit::SUCCESS)
+    } else if let Some(signal) = report.interrupted {
+        term.err(&apply_report::render(&report));
+        Err(Error::ApplyInterrupted(signal))
+    } else if report.applied.is_empty()
+        && report.failed.is_empty()
+        && report.unknown.is_empty()
+        && report.aborted.is_some()
+    {
+        // Nothing reached the portal: this is the request-level error itself (exit 1),
+        // not a partial apply.
+        let error = report.aborted.take().expect("checked above");
+        term.err(&apply_report::render(&report));
+        Err(Error::Client(error))
+    } else {
+        term.err(&apply_report::render(&report));
+        let not_done = report.failed.len() + report.unknown.len() + report.not_attempted.len();
+        Err(Error::PartialApply {
+            failed: not_done,
+            total: not_done + report.applied.len(),
+        })
+    }
+}

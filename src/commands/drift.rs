@@ -1,0 +1,73 @@
+//! `paysync drift`: compares live settings with the last-applied state, read-only.
+//!
+//! Made for schedules (cron, a CI schedule) that alert when someone changed a managed
+//! setting in the portal's UI. It compares **live with last-applied only**
+//! ([`crate::plan::drift`]):
+//!
+//! - The targets and codes compared are those recorded in the state file (`--state`).
+//!   Manifests are not read and take no part: drift is what changed on the portal since
+//!   paysync last wrote it, whatever the manifests now say (a code declared but never
+//!   applied is a planned change, not drift; `paysync plan` shows it). So the command
+//!   takes no PATH.
+//! - It takes no lock and writes nothing (the state file keeps its bytes and mtime); the
+//!   only requests are `sale.paysystem.settings.get` reads, batched.
+//! - Values are compared with the planner's rule: a secret is compared by its keyed
+//!   fingerprint (the state's key) and never shown.
+//! - A recorded code the portal does not return (its handler no longer declares it)
+//!   cannot be compared: it is listed as not checked, and is not drift.
+//!
+//! Exit codes: 0 no drift, 7 drift found ([`exit::DRIFT_FOUND`]), 1 error (no state
+//! file, state of another portal, a target the portal refuses, ...).
+
+use std::collections::BTreeMap;
+
+use super::{Context, check_portal, read_targets, recorded_env_secrets, runtime};
+use crate::cli::{DriftFormat, DriftSettings};
+use crate::error::{Error, exit};
+use crate::fingerprint;
+use crate::model::Target;
+use crate::plan::drift::compare;
+use crate::render;
+use crate::state::store::StateStore;
+
+pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
+    let store = StateStore::new(&settings.state);
+    let Some(state) = store.load()? else {
+        return Err(Error::NoStateFile {
+            path: store.path().to_owned(),
+            nothing_to: "compare",
+        });
+    };
+    let client = ctx.connect(settings.rate)?;
+    check_portal(&store, &state, &client.portal())?;
+    // The recorded `env:` secrets the environment has are read only to be scrubbed from
+    // whatever the portal sends (a key pasted into another setting, say).
+    drop(recorded_env_secrets(&state));
+    let targets: Vec<Target> = state
+        .targets
+        .iter()
+        .filter(|(_, settings)| !settings.is_empty())
+        .map(|(target, _)| *target)
+        .collect();
+    let live = if targets.is_empty() {
+        BTreeMap::new()
+    } else {
+        runtime()?.block_on(read_targets(&client, &targets))?
+    };
+    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    let mut report = compare(&state.targets, &live, &fingerprinter);
+    report.portal = client.portal();
+    for (target, code) in &report.not_returned {
+        tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
+    }
+    let text = match settings.format {
+        DriftFormat::Text => render::drift::text(&report),
+        DriftFormat::Json => render::drift::json(&report),
+    };
+    ctx.term.out(&text);
+    Ok(if report.has_drift() {
+        exit::DRIFT_FOUND
+    } else {
+        exit::SUCCESS
+    })
+}

@@ -1,0 +1,140 @@
+//! `paysync plan`: the manifests against the state (and, with `--refresh`, the portal),
+//! shown; optionally saved for `apply --plan`. Never writes to the portal or the state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::{
+    Context, check_live, check_portal, declared_secrets, declared_value, load_manifests,
+    not_interrupted, read_live, render_plan, runtime,
+};
+use crate::cli::PlanSettings;
+use crate::error::{Error, exit};
+use crate::files::write_atomically;
+use crate::fingerprint::{self, ENV_FINGERPRINT_KEY, FingerprintScheme};
+use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
+use crate::plan::{self, DesiredValues, Plan, SecretCheck};
+use crate::render::plan_markdown;
+use crate::render::progress::ReadingLive;
+use crate::state::store::StateStore;
+
+pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
+    let plan = plan(settings, ctx)?;
+    Ok(
+        if settings.detailed_exitcode && plan.summary().has_changes() {
+            exit::CHANGES_PRESENT
+        } else {
+            exit::SUCCESS
+        },
+    )
+}
+
+/// Plans as `paysync plan` does (shown, saved with `--out`) and returns the plan: the
+/// command path for in-process callers.
+pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
+    let inputs = &settings.inputs;
+    let desired = load_manifests(&inputs.paths)?;
+    let store = StateStore::new(&inputs.state);
+    let existing = store.load()?;
+    let had_state = existing.is_some();
+    let mut last = existing.unwrap_or_default();
+    let fingerprinter = last.fingerprinter(fingerprint::key_from_env());
+    if !fingerprinter.can_fingerprint() {
+        tracing::warn!(
+            "this state's secret fingerprints are keyed with {ENV_FINGERPRINT_KEY}, which is \
+             not set: secrets are not checked"
+        );
+    }
+    // Secrets that can be read now are compared by fingerprint; the others are "not
+    // checked", and an empty one is shown as such and ends the plan with an error.
+    let mut resolved = BTreeMap::new();
+    let mut empty = BTreeSet::new();
+    for r in declared_secrets(&desired) {
+        match r.resolve() {
+            Ok(value) => {
+                resolved.insert(r.clone(), value);
+            }
+            Err(e) if e.is_empty_value() => {
+                empty.insert(r.clone());
+            }
+            Err(_) => {}
+        }
+    }
+    last.carry_over(&fingerprinter, |target, code, recorded| {
+        declared_value(&desired, target, code, recorded, &resolved)
+    });
+    let values = DesiredValues::new(&desired, |r| match resolved.get(r) {
+        Some(v) => fingerprinter
+            .fingerprint(v)
+            .map_or(SecretCheck::Unreadable, SecretCheck::Checked),
+        None if empty.contains(r) => SecretCheck::Empty,
+        None => SecretCheck::Unreadable,
+    });
+    let live = if inputs.refresh {
+        let client = ctx.connect(inputs.rate)?;
+        check_portal(&store, &last, &client.portal())?;
+        let rt = runtime()?;
+        // Manifest mistakes only the portal can show (undeclared codes, bad ENUM or Y/N
+        // values, unknown or built-in pay systems, unknown payer types): exit 3.
+        rt.block_on(check_live(&client, &desired))?;
+        let _reading = ReadingLive::start(ctx.term, values.targets.len());
+        Some(rt.block_on(read_live(&client, &values))?)
+    } else {
+        None
+    };
+    let plan = plan::compute(&values, &last.targets, live.as_ref(), &fingerprinter);
+    ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
+    append_job_summary(&plan);
+    // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where
+    // it is used, and no saved plan is written that apply would refuse.
+    not_interrupted()?;
+    let empty = plan.empty_secret_refs();
+    if !empty.is_empty() {
+        return Err(Error::EmptySecrets {
+            references: empty.iter().map(ToString::to_string).collect(),
+        });
+    }
+    if let Some(out) = &settings.out {
+        let saved = SavedPlan {
+            format: SAVED_PLAN_FORMAT.to_owned(),
+            paysync_version: env!("CARGO_PKG_VERSION").to_owned(),
+            lineage: had_state.then(|| last.lineage.clone()),
+            serial: if had_state { last.serial } else { 0 },
+            portal: last.portal.clone(),
+            fingerprints: FingerprintScheme {
+                keyed: last.fingerprints.keyed || fingerprinter.is_keyed(),
+                ..last.fingerprints.clone()
+            },
+            plan: plan.clone(),
+        };
+        write_atomically(out, saved.to_json().as_bytes()).map_err(|source| Error::Write {
+            path: out.clone(),
+            source,
+        })?;
+        tracing::info!(path = %out.display(), "saved plan");
+    }
+    Ok(plan)
+}
+
+/// GitHub Actions: the markdown plan also goes to the job summary, whatever `--format`.
+/// A summary that cannot be written is worth a warning, not a failed plan.
+fn append_job_summary(plan: &Plan) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let markdown = format!("\n{}", plan_markdown::render(plan));
+    let markdown = crate::untrusted::scrub(&markdown);
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    if let Err(error) = appended {
+        tracing::warn!(
+            path = %Path::new(&path).display(),
+            %error,
+            "cannot append the plan to GITHUB_STEP_SUMMARY"
+        );
+    }
+}

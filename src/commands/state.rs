@@ -1,0 +1,77 @@
+//! `paysync state ...`: work on the state file itself.
+
+use super::{Context, recorded_env_secrets, runtime};
+use crate::bitrix;
+use crate::cli::MovePortalSettings;
+use crate::error::{Error, exit};
+use crate::fingerprint;
+use crate::state::PortalMove;
+use crate::state::store::StateStore;
+
+/// `paysync state move-portal URL`: re-points the state file at a portal's new address
+/// (the credentials must already point there), after checking that the portal answers
+/// there. Under the state lock; the serial is bumped, so plans made before are stale.
+pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i32, Error> {
+    let requested = bitrix::portal_address(&settings.url)?;
+    let client = ctx.connect(settings.rate)?;
+    if !bitrix::same_portal(&client.portal(), &requested) {
+        return Err(Error::CredentialsElsewhere {
+            requested,
+            credentials: client.portal(),
+            variable: client.address_variable(),
+        });
+    }
+    let store = StateStore::new(&settings.state);
+    let _lock = store.lock()?;
+    store.prepare_writes()?;
+    let Some(mut state) = store.load()? else {
+        return Err(Error::NoStateFile {
+            path: store.path().to_owned(),
+            nothing_to: "move",
+        });
+    };
+    if let Some(recorded) = &state.portal
+        && bitrix::same_portal(recorded, &requested)
+    {
+        ctx.term.out(&format!(
+            "The state file {} already points at {recorded}; nothing to do.\n",
+            store.path().display()
+        ));
+        return Ok(exit::SUCCESS);
+    }
+    // A read the portal answers only with working credentials and the pay_system scope.
+    runtime()?.block_on(async {
+        client
+            .call(&bitrix::Request::handler_list())
+            .await
+            .map_err(|source| Error::NotAnswering {
+                portal: requested.clone(),
+                source,
+            })
+    })?;
+    // A format-1 state is written as format 2 here: carry over what can be.
+    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    let recorded_env = recorded_env_secrets(&state);
+    state.carry_over(&fingerprinter, |_, _, recorded| recorded_env.get(recorded));
+    let before = state.portal.replace(requested.clone());
+    state.portal_moves.push(PortalMove {
+        from: before.clone(),
+        to: requested.clone(),
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    });
+    store.save(&mut state)?;
+    tracing::info!(
+        from = before.as_deref().unwrap_or("(none)"),
+        to = %requested,
+        serial = state.serial,
+        "moved the state file to the portal's new address"
+    );
+    ctx.term.out(&format!(
+        "Moved the state file {} from {} to {requested} (serial {}). Plans made before the move \
+         are stale; plan again.\n",
+        store.path().display(),
+        before.as_deref().unwrap_or("no portal"),
+        state.serial
+    ));
+    Ok(exit::SUCCESS)
+}
