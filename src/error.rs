@@ -1,7 +1,14 @@
 //! The program's operational errors and the one place that maps them to exit codes.
 //!
 //! User mistakes in manifests are [`Diagnostics`] (collected, located, all shown);
-//! everything else is a typed variant with its cause kept as `#[source]`.
+//! everything else is a typed variant.
+//!
+//! One convention for every error type of the crate: **a message is complete and names
+//! its cause** (`cannot read state file X: permission denied`), on one line. So no error
+//! returns from `source()` a cause its message already shows: wrappers are
+//! `#[error(transparent)]`, and causes are plain fields (named `error`, not `source`,
+//! which thiserror would make a source), never `#[source]`. An error is shown by
+//! printing it, once ([`crate::commands`]).
 
 use std::path::PathBuf;
 
@@ -38,7 +45,7 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Client(#[from] ClientError),
     #[error("{}", secrets_message(.0))]
     Secrets(Vec<ResolveError>),
@@ -84,12 +91,8 @@ pub enum Error {
         nothing_to: &'static str,
     },
     /// The new portal did not answer a read with the credentials.
-    #[error("the portal at {portal} did not answer with these credentials: {source}")]
-    NotAnswering {
-        portal: String,
-        #[source]
-        source: ClientError,
-    },
+    #[error("the portal at {portal} did not answer with these credentials: {error}")]
+    NotAnswering { portal: String, error: ClientError },
     #[error(transparent)]
     SavedPlan(#[from] SavedPlanError),
     #[error("saved plan {} is stale: {reason}; run `paysync plan --out` again", path.display())]
@@ -122,20 +125,18 @@ pub enum Error {
          sent); the state records what the portal confirmed, re-run to retry the rest"
     )]
     PartialApply { failed: usize, total: usize },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot start the async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
     /// Arguments clap accepted that do not go together.

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// Opening or reading failed (`NotFound` included).
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// Not a regular file: reading a FIFO or a device could wait or go on forever.
     #[error("it is {kind}, not a regular file")]

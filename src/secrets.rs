@@ -48,12 +48,11 @@ pub enum ResolveError {
     EnvMissing { name: String },
     #[error("environment variable {name} (secret env:{name}) is not valid UTF-8")]
     EnvNotUnicode { name: String },
-    #[error("cannot read secret file:{written} ({}): {source}", path.display())]
+    #[error("cannot read secret file:{written} ({}): {error}", path.display())]
     FileUnreadable {
         written: String,
         path: PathBuf,
-        #[source]
-        source: crate::files::ReadError,
+        error: crate::files::ReadError,
     },
     #[error("secret file:{written} ({}) is not valid UTF-8", path.display())]
     FileNotUnicode { written: String, path: PathBuf },
@@ -135,7 +134,7 @@ impl SecretRef {
                         ResolveError::FileUnreadable {
                             written: written.clone(),
                             path: path.clone(),
-                            source,
+                            error: source,
                         }
                     })?;
                 let mut text =

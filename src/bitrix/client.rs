@@ -661,7 +661,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "gave up after 3 attempts over 3s (waiting 4s more would exceed the 5s retry \
-             budget): scope: unreadable answer (HTTP 502)"
+             budget): scope: portal answered HTTP 502 with a non-JSON body"
         );
         assert_eq!(clock.sleeps(), vec![secs(1), secs(2)]);
         assert_eq!(server.seen().len(), 3);

@@ -16,32 +16,27 @@ use super::request::MAX_BATCH;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The HTTP client could not be built (TLS setup).
-    #[error("cannot set up the HTTP client")]
-    Setup {
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("cannot set up the HTTP client: {}", root_cause(error))]
+    Setup { error: reqwest::Error },
     /// The portal answered with an error envelope.
     #[error("{method}: {error}")]
     Portal { method: String, error: PortalError },
     /// The request could not be sent or the answer not received (refused, reset, closed
-    /// before the answer). The source has no URL.
-    #[error("{method}: cannot reach the portal")]
+    /// before the answer). `error` has no URL.
+    #[error("{method}: cannot reach the portal: {}", root_cause(error))]
     Transport {
         method: String,
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
     /// No answer within the request timeout (`after`).
     #[error("{method}: the portal did not answer within {} seconds", after.as_secs())]
     Timeout { method: String, after: Duration },
     /// The answer is not an envelope (an HTML error page, an empty body, ...).
-    #[error("{method}: unreadable answer (HTTP {status})")]
+    #[error("{method}: {error}")]
     Unreadable {
         method: String,
         status: u16,
-        #[source]
-        source: CallError,
+        error: CallError,
     },
     /// The envelope's `result` does not have the documented shape.
     #[error("{method}: {detail}")]
@@ -95,7 +90,6 @@ pub enum ClientError {
         reason: GiveUp,
         /// Whether an attempt may have reached the portal (its answer was lost).
         maybe_delivered: bool,
-        #[source]
         last: Box<ClientError>,
     },
     /// The request was refused, but an earlier attempt's answer had been lost: it may
@@ -106,7 +100,6 @@ pub enum ClientError {
     )]
     Unconfirmed {
         attempts: u32,
-        #[source]
         last: Box<ClientError>,
     },
     /// SIGINT or SIGTERM was received: no new request or attempt was started.
@@ -116,6 +109,17 @@ pub enum ClientError {
         /// Whether an earlier attempt may have reached the portal.
         maybe_delivered: bool,
     },
+}
+
+/// What an HTTP client error comes down to: the innermost cause ("Connection refused (os
+/// error 111)", "invalid peer certificate: UnknownIssuer"), which says what happened where
+/// the outer ones ("error sending request", "client error (Connect)") do not.
+pub(crate) fn root_cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &ClientError) -> String {
@@ -144,7 +148,7 @@ impl ClientError {
     /// portal with a 4xx or a limit, redirected).
     pub fn may_have_reached_portal(&self) -> bool {
         match self {
-            ClientError::Transport { source, .. } => !source.is_connect(),
+            ClientError::Transport { error, .. } => !error.is_connect(),
             ClientError::Timeout { .. }
             | ClientError::TooLarge { .. }
             | ClientError::Decode { .. }

@@ -77,12 +77,12 @@ pub enum RefreshError {
     /// No answer within the request timeout.
     #[error("the OAuth token endpoint did not answer in time")]
     Timeout,
-    /// The request could not be sent or the answer not received. The source has no URL.
-    #[error("cannot reach the OAuth token endpoint")]
-    Transport {
-        #[source]
-        source: reqwest::Error,
-    },
+    /// The request could not be sent or the answer not received. `error` has no URL.
+    #[error(
+        "cannot reach the OAuth token endpoint: {}",
+        super::error::root_cause(error)
+    )]
+    Transport { error: reqwest::Error },
 }
 
 fn describe(description: &str) -> String {
@@ -221,7 +221,7 @@ pub(crate) async fn request_refresh(
         if e.is_timeout() {
             RefreshError::Timeout
         } else {
-            RefreshError::Transport { source: e }
+            RefreshError::Transport { error: e }
         }
     };
     let mut url = config.token_url.clone();

@@ -84,9 +84,9 @@ pub fn error_policy(error: &ClientError) -> Decision {
             _ if error.http_status.is_some_and(|s| s >= 500) => Decision::Backoff,
             _ => Decision::Fail,
         },
-        ClientError::Unreadable { status, source, .. } => {
+        ClientError::Unreadable { status, error, .. } => {
             let no_envelope = matches!(
-                source,
+                error,
                 CallError::NotJson { .. } | CallError::EmptyBody { .. }
             );
             let transient_status = (200..300).contains(status) || *status == 429;
@@ -285,7 +285,7 @@ mod tests {
         ClientError::Unreadable {
             method: "m".into(),
             status,
-            source,
+            error: source,
         }
     }
 

@@ -61,8 +61,8 @@ impl Transport {
         if loopback {
             builder = builder.no_proxy();
         }
-        let http = builder.build().map_err(|source| ClientError::Setup {
-            source: source.without_url(),
+        let http = builder.build().map_err(|error| ClientError::Setup {
+            error: error.without_url(),
         })?;
         Ok(Transport {
             http,
@@ -151,10 +151,10 @@ pub(super) fn interpret(
             method: method.to_owned(),
             error,
         },
-        source => ClientError::Unreadable {
+        error => ClientError::Unreadable {
             method: method.to_owned(),
             status,
-            source,
+            error,
         },
     })
 }
@@ -178,7 +178,7 @@ pub(super) fn transport_error(method: &str, error: reqwest::Error) -> ClientErro
     } else {
         ClientError::Transport {
             method: method.to_owned(),
-            source: error,
+            error,
         }
     }
 }

@@ -88,7 +88,7 @@ fn apply_manifests(
             .confirm("Do you want to apply these changes?")
             .map_err(|source| Error::Read {
                 path: PathBuf::from("<stdin>"),
-                source,
+                error: source,
             })?;
         if !approved {
             // A signal at the prompt is a "no" that says so.

@@ -106,7 +106,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     if !files.is_empty() {
         std::fs::create_dir_all(&settings.out).map_err(|source| Error::Write {
             path: settings.out.clone(),
-            source,
+            error: source,
         })?;
     }
     for (ps, docs) in &files {
@@ -114,7 +114,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         let text = import::file_text(&settings.schema_ref, &catalog.pay_systems[ps], docs);
         write_atomically(&path, text.as_bytes()).map_err(|source| Error::Write {
             path: path.clone(),
-            source,
+            error: source,
         })?;
         report.written.push(WrittenFile {
             path,

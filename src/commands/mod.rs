@@ -110,30 +110,13 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
     }
 }
 
+/// An error as shown on stderr: located diagnostics for manifests, otherwise its
+/// message, which names its cause ([`crate::error`]: each cause is said once).
 fn render_error(e: &Error, term: &Terminal) -> String {
-    if let Error::Manifests(diags) = e {
-        return crate::render::diagnostics::render(diags, term.color_stderr());
+    match e {
+        Error::Manifests(diags) => crate::render::diagnostics::render(diags, term.color_stderr()),
+        e => format!("error: {e}\n"),
     }
-    let mut text = format!("error: {e}");
-    let mut source = std::error::Error::source(e);
-    // Variants that are transparent already print their source's message.
-    if matches!(
-        e,
-        Error::State(_) | Error::Config(_) | Error::SavedPlan(_) | Error::Client(_)
-    ) {
-        source = source.and_then(std::error::Error::source);
-    }
-    while let Some(s) = source {
-        // Some messages already quote their cause (a retry that gave up names the last
-        // error); say each thing once.
-        let cause = s.to_string();
-        if !text.contains(&cause) {
-            text.push_str(&format!("\n  caused by: {cause}"));
-        }
-        source = s.source();
-    }
-    text.push('\n');
-    text
 }
 
 /// The async runtime of one command.

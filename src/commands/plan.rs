@@ -109,7 +109,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         };
         write_atomically(out, saved.to_json().as_bytes()).map_err(|source| Error::Write {
             path: out.clone(),
-            source,
+            error: source,
         })?;
         tracing::info!(path = %out.display(), "saved plan");
     }

@@ -46,7 +46,7 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
             .await
             .map_err(|source| Error::NotAnswering {
                 portal: requested.clone(),
-                source,
+                error: source,
             })
     })?;
     // A format-1 state is written as format 2 here: carry over what can be.

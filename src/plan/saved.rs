@@ -39,11 +39,10 @@ pub struct SavedPlan {
 /// Why a saved plan cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
-    #[error("cannot read saved plan {path}: {source}")]
+    #[error("cannot read saved plan {path}: {error}")]
     Read {
         path: String,
-        #[source]
-        source: crate::files::ReadError,
+        error: crate::files::ReadError,
     },
     #[error("saved plan {path} is not UTF-8 text")]
     NotText { path: String },
@@ -59,11 +58,10 @@ pub enum SavedPlanError {
          make the plan again with this version (`paysync plan --out`)"
     )]
     Format { path: String, found: String },
-    #[error("saved plan {path} has unusable `fingerprints`: {source}")]
+    #[error("saved plan {path} has unusable `fingerprints`: {error}")]
     Scheme {
         path: String,
-        #[source]
-        source: crate::fingerprint::SchemeError,
+        error: crate::fingerprint::SchemeError,
     },
 }
 
@@ -125,7 +123,7 @@ impl SavedPlan {
         let bytes = crate::files::read_regular(path, MAX_SAVED_PLAN_BYTES).map_err(|source| {
             SavedPlanError::Read {
                 path: shown.clone(),
-                source,
+                error: source,
             }
         })?;
         let text = String::from_utf8(bytes).map_err(|_| SavedPlanError::NotText {
@@ -155,7 +153,7 @@ impl SavedPlan {
             .check()
             .map_err(|source| SavedPlanError::Scheme {
                 path: path.to_owned(),
-                source,
+                error: source,
             })?;
         Ok(saved)
     }

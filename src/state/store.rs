@@ -29,12 +29,8 @@ pub const MAX_STATE_BYTES: u64 = 1 << 30;
 /// Operational failures of the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read state file {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: ReadError,
-    },
+    #[error("cannot read state file {}: {error}", path.display())]
+    Read { path: PathBuf, error: ReadError },
     #[error("state file {} is not valid paysync state (line {line}, column {column}): {message}", path.display())]
     Parse {
         path: PathBuf,
@@ -49,21 +45,16 @@ pub enum StateError {
     )]
     UnsupportedFormat { path: PathBuf, found: u64 },
     /// The recorded fingerprint scheme cannot be used.
-    #[error("state file {} has unusable `fingerprints`: {source}", path.display())]
+    #[error("state file {} has unusable `fingerprints`: {error}", path.display())]
     Scheme {
         path: PathBuf,
-        #[source]
-        source: crate::fingerprint::SchemeError,
+        error: crate::fingerprint::SchemeError,
     },
-    #[error("cannot write state file {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot write state file {}: {error}", path.display())]
+    Write { path: PathBuf, error: io::Error },
     /// Found before anything is sent: the directory does not take new files.
     #[error(
-        "cannot write state file {}: its directory {} does not take new files ({source}); \
+        "cannot write state file {}: its directory {} does not take new files ({error}); \
          nothing was sent to the portal",
         path.display(),
         dir.display()
@@ -71,8 +62,7 @@ pub enum StateError {
     NotWritable {
         path: PathBuf,
         dir: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Found before anything is sent: the file is marked read-only.
     #[error(
@@ -99,12 +89,8 @@ pub enum StateError {
     },
     #[error("state file {} is locked by another paysync run ({holder}); wait for it to finish", path.display())]
     Locked { path: PathBuf, holder: String },
-    #[error("cannot lock state file {}: {source}", path.display())]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot lock state file {}: {error}", path.display())]
+    Lock { path: PathBuf, error: io::Error },
 }
 
 /// The state file at one path.
@@ -130,7 +116,7 @@ impl StateStore {
             Err(source) => {
                 return Err(StateError::Read {
                     path: self.path.clone(),
-                    source,
+                    error: source,
                 });
             }
         };
@@ -181,7 +167,7 @@ impl StateStore {
             .check()
             .map_err(|source| StateError::Scheme {
                 path: self.path.clone(),
-                source,
+                error: source,
             })?;
         Ok(Some(state))
     }
@@ -195,7 +181,7 @@ impl StateStore {
         bytes.push(b'\n');
         write_atomically(&self.path, &bytes).map_err(|source| StateError::Write {
             path: self.path.clone(),
-            source,
+            error: source,
         })
     }
 
@@ -221,7 +207,7 @@ impl StateStore {
         let not_writable = |source| StateError::NotWritable {
             path: self.path.clone(),
             dir: dir.clone(),
-            source,
+            error: source,
         };
         match remove_stale_temps(&target) {
             Ok(0) => {}
@@ -255,7 +241,7 @@ impl StateStore {
         let lock_path = lock_path(&resolve_links(&self.path));
         let err = |source| StateError::Lock {
             path: self.path.clone(),
-            source,
+            error: source,
         };
         loop {
             let mut file = OpenOptions::new()
