@@ -36,7 +36,7 @@ use crate::bitrix::request::{
     METHOD_SETTINGS_GET, PERSON_TYPE_PAGE,
 };
 use crate::bitrix::{Client, ClientError, Request};
-use crate::manifest::{Diagnostic, Diagnostics};
+use crate::manifest::{Code, Diagnostic, Diagnostics};
 use crate::model::{Desired, LiveSetting, SOURCE_VALUE, SettingValue, Target};
 use crate::untrusted::portal_text;
 
@@ -356,7 +356,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
         {
             found.push(
                 Diagnostic::new(
-                    "unknown-person-type",
+                    Code::UnknownPersonType,
                     declared.origin.clone(),
                     format!(
                         "payer type {} does not exist on the portal",
@@ -372,7 +372,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
         let Some(pay_system) = catalog.pay_systems.get(&target.pay_system) else {
             found.push(
                 Diagnostic::new(
-                    "unknown-pay-system",
+                    Code::UnknownPaySystem,
                     declared.origin.clone(),
                     format!(
                         "pay system {} does not exist on the portal",
@@ -395,7 +395,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
         let Some(handler) = catalog.handler_of(pay_system) else {
             found.push(
                 Diagnostic::new(
-                    "built-in-pay-system",
+                    Code::BuiltInPaySystem,
                     declared.origin.clone(),
                     format!(
                         "pay system {} uses the built-in handler `{}`, which cannot be managed through REST",
@@ -419,7 +419,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
             let Some(DeclaredCode { input, .. }) = handler.codes.get(code) else {
                 found.push(
                     Diagnostic::new(
-                        "undeclared-code",
+                        Code::UndeclaredCode,
                         origin,
                         format!(
                             "setting `{code}` is not declared by handler `{}` of pay system {}",
@@ -445,7 +445,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
             match input {
                 Input::Enum(options) if !options.contains(value) => found.push(
                     Diagnostic::new(
-                        "invalid-option",
+                        Code::InvalidOption,
                         origin,
                         format!(
                             "`{code}` is {value:?}, which is not an option of handler `{}`",
@@ -456,7 +456,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
                 ),
                 Input::YesNo if value != "Y" && value != "N" => found.push(
                     Diagnostic::new(
-                        "invalid-checkbox",
+                        Code::InvalidCheckbox,
                         origin,
                         format!("`{code}` is a Y/N setting, but its value is {value:?}"),
                     )
@@ -491,6 +491,7 @@ mod tests {
             file: PathBuf::from("m/acme.yaml"),
             line,
             column: 3,
+            len: 0,
         }
     }
 
@@ -553,7 +554,9 @@ mod tests {
     }
 
     fn codes(d: &Diagnostics) -> Vec<(&'static str, usize)> {
-        d.0.iter().map(|d| (d.code, d.origin.line)).collect()
+        d.0.iter()
+            .map(|d| (d.code.as_str(), d.origin.line))
+            .collect()
     }
 
     #[test]

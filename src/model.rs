@@ -59,8 +59,11 @@ pub struct Origin {
     pub file: PathBuf,
     /// 1-based line.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column, in characters.
     pub column: usize,
+    /// How many characters the thing spans from there (a key, a value); 0 for a point
+    /// (the start of a document, a YAML syntax error). Diagnostics underline it.
+    pub len: usize,
 }
 
 impl fmt::Display for Origin {

@@ -6,38 +6,85 @@ use std::fmt;
 
 use crate::model::Origin;
 
-/// One problem in the manifests.
-///
-/// `code` is stable (tests, scripts and documentation refer to it):
-///
-/// | code | problem |
-/// |---|---|
-/// | `not-found` | a given path does not exist |
-/// | `unreadable` | a file or directory cannot be read, or is not UTF-8 |
-/// | `no-manifests` | the given paths hold no `.yaml`/`.yml` file |
-/// | `empty-file` | a file has no documents |
-/// | `yaml-syntax` | not valid YAML |
-/// | `yaml-unsupported` | a merge key (`<<`) or a custom tag (`!name`) |
-/// | `tab-indent` | a tab where YAML requires spaces |
-/// | `yaml-limit` | an alias, nesting or size budget was exceeded |
-/// | `duplicate-key` | a key appears twice in one mapping |
-/// | `unknown-field` | a field paysync does not know |
-/// | `missing-field` | a required field is absent |
-/// | `wrong-api-version` | `apiVersion` is not `paysync/v1` |
-/// | `wrong-kind` | `kind` is not `PaySystemSettings` |
-/// | `invalid-value` | a value of the wrong type or form |
-/// | `lowercase-code` | a setting code that is not upper-case |
-/// | `invalid-code` | a setting code with characters other than `A-Z`, `0-9`, `_` |
-/// | `conflicting-fields` | `value` with `secret`, or `secret` with a `type` other than VALUE |
-/// | `bad-secret-ref` | a `secret` that is not `env:NAME` or `file:PATH` |
-/// | `duplicate-target` | one (paySystem, personType) declared twice |
-/// | `undeclared-code`, `invalid-option`, `invalid-checkbox`, `unknown-pay-system`, `built-in-pay-system`, `unknown-person-type` | found against the portal by live validation ([`crate::live`]) |
+/// Declares [`Code`] from one table, so that the variants, [`Code::ALL`], the spellings
+/// and the summaries cannot disagree.
+macro_rules! codes {
+    ($($variant:ident = $spelling:literal: $summary:literal,)+) => {
+        /// What kind of problem a [`Diagnostic`] is. Stable: tests, scripts and the README
+        /// refer to the spelling ([`Code::as_str`], shown as `error[code]`); the README
+        /// lists every code with its [summary](Code::summary) (a test checks it).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $(#[doc = $summary] $variant,)+
+        }
+
+        impl Code {
+            /// Every code, in the README's order.
+            pub const ALL: &[Code] = &[$(Code::$variant,)+];
+
+            /// The stable spelling, e.g. `unknown-field`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $spelling,)+
+                }
+            }
+
+            /// What the code means, one line (the README's table).
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $summary,)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    NotFound = "not-found": "a given path does not exist",
+    Unreadable = "unreadable": "a file or directory cannot be read, or is not UTF-8",
+    NotAFile = "not-a-file": "a manifest path is a FIFO, a device or a socket, not a regular file",
+    TooLarge = "too-large": "a manifest file is larger than 4 MiB",
+    BrokenSymlink = "broken-symlink": "a symlink in a manifest directory points at nothing",
+    NoManifests = "no-manifests": "the given paths hold no `.yaml`/`.yml` file",
+    EmptyFile = "empty-file": "a file has no documents",
+    YamlSyntax = "yaml-syntax": "not valid YAML",
+    YamlUnsupported = "yaml-unsupported": "a merge key (`<<`) or another YAML feature manifests do not use",
+    YamlTag = "yaml-tag": "an explicit tag (`!!binary`, `!!str`, `!name`)",
+    TabIndent = "tab-indent": "a tab where YAML requires spaces",
+    YamlLimit = "yaml-limit": "an alias, nesting or size budget was exceeded",
+    DuplicateKey = "duplicate-key": "a key appears twice in one mapping",
+    UnknownField = "unknown-field": "a field paysync does not know",
+    MissingField = "missing-field": "a required field is absent",
+    WrongApiVersion = "wrong-api-version": "`apiVersion` is not `paysync/v1`",
+    WrongKind = "wrong-kind": "`kind` is not `PaySystemSettings`",
+    InvalidValue = "invalid-value": "a value of the wrong type or form",
+    LowercaseCode = "lowercase-code": "a setting code that is not upper-case",
+    InvalidCode = "invalid-code": "a setting code with characters other than `A-Z`, `0-9`, `_`",
+    ConflictingFields = "conflicting-fields": "`value` with `secret`, or `secret` with a `type` other than VALUE",
+    BadSecretRef = "bad-secret-ref": "a `secret` that is not `env:NAME` or `file:PATH`",
+    BadSecretFile = "bad-secret-file": "a `file:` secret that is not a regular file",
+    DuplicateTarget = "duplicate-target": "one (paySystem, personType) declared twice",
+    UndeclaredCode = "undeclared-code": "(`--live`/`--refresh`) a code the pay system's handler does not declare",
+    InvalidOption = "invalid-option": "(`--live`/`--refresh`) an ENUM value that is not one of the handler's options",
+    InvalidCheckbox = "invalid-checkbox": "(`--live`/`--refresh`) a Y/N setting with another value",
+    UnknownPaySystem = "unknown-pay-system": "(`--live`/`--refresh`) no pay system with this ID",
+    BuiltInPaySystem = "built-in-pay-system": "(`--live`/`--refresh`) a pay system with a built-in handler, not a REST one",
+    UnknownPersonType = "unknown-person-type": "(`--live`/`--refresh`) no payer type with this ID",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem in the manifests, with its [`Code`].
 ///
 /// `origin.line` and `origin.column` are 1-based; both are 0 only for problems about a
-/// whole path (`not-found`, `unreadable`, `no-manifests`).
+/// whole path (`not-found`, `unreadable`, `no-manifests`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub origin: Origin,
     pub help: Option<String>,
@@ -46,11 +93,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn new(
-        code: &'static str,
-        origin: Origin,
-        message: impl Into<String>,
-    ) -> Diagnostic {
+    pub(crate) fn new(code: Code, origin: Origin, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             message: message.into(),
@@ -111,3 +154,41 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_kebab_case_and_summarised() {
+        let spellings: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            spellings.len(),
+            Code::ALL.len(),
+            "two codes share a spelling"
+        );
+        for code in Code::ALL {
+            let s = code.as_str();
+            assert!(
+                !s.is_empty()
+                    && !s.starts_with('-')
+                    && !s.ends_with('-')
+                    && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{s}"
+            );
+            assert!(!code.summary().is_empty(), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_code() {
+        let readme = include_str!("../../README.md");
+        for code in Code::ALL {
+            let row = format!("| `{code}` | {} |", code.summary());
+            assert!(
+                readme.lines().any(|line| line == row),
+                "README.md's table of diagnostic codes lacks the row\n{row}"
+            );
+        }
+    }
+}

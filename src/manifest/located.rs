@@ -10,6 +10,8 @@ pub struct Located<T> {
     pub value: T,
     pub line: usize,
     pub column: usize,
+    /// How many characters it spans there.
+    pub len: usize,
     /// Where the value is defined (differs from `line:column` behind an alias) and how
     /// many characters it spans: used to recover the spelling of scalars.
     pub(super) defined: (usize, usize, usize),

@@ -30,7 +30,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{Code, Diagnostic, Diagnostics};
 pub use raw::json_schema;
 
 use crate::files::{ReadError, read_regular, size_text};
@@ -163,7 +163,7 @@ fn check_file(file: &Path) -> CheckedFile {
     };
     let unreadable = |why: String| {
         problem(whole_path(
-            "unreadable",
+            Code::Unreadable,
             file,
             format!("cannot read {}: {why}", file.display()),
         ))
@@ -176,7 +176,7 @@ fn check_file(file: &Path) -> CheckedFile {
         Err(ReadError::NotRegular { kind }) => {
             return problem(
                 whole_path(
-                    "not-a-file",
+                    Code::NotAFile,
                     file,
                     format!("{} is {kind}, not a regular file", file.display()),
                 )
@@ -186,7 +186,7 @@ fn check_file(file: &Path) -> CheckedFile {
         Err(ReadError::TooLarge { size, limit }) => {
             return problem(
                 whole_path(
-                    "too-large",
+                    Code::TooLarge,
                     file,
                     format!(
                         "{} is {}; a manifest file may be at most {}",
@@ -211,9 +211,10 @@ fn check_file(file: &Path) -> CheckedFile {
             file: file.to_path_buf(),
             line: 1,
             column: 1,
+            len: 0,
         };
         problems.push(
-            Diagnostic::new("empty-file", start, "file has no manifest documents")
+            Diagnostic::new(Code::EmptyFile, start, "file has no manifest documents")
                 .help("remove the file, or declare a target: apiVersion, kind, paySystem, personType and settings"),
         );
     }
@@ -243,12 +244,12 @@ fn discover_into(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<Pa
             Err(error) if error.kind() == ErrorKind::NotFound => {
                 let message = format!("{} does not exist", path.display());
                 diagnostics.push(
-                    whole_path("not-found", path, message)
+                    whole_path(Code::NotFound, path, message)
                         .help("give a manifest file or a directory of manifests"),
                 );
             }
             Err(error) => diagnostics.push(whole_path(
-                "unreadable",
+                Code::Unreadable,
                 path,
                 format!("cannot read {}: {error}", path.display()),
             )),
@@ -265,7 +266,7 @@ fn discover_into(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<Pa
         );
         let path = paths.first().cloned().unwrap_or_default();
         diagnostics.push(
-            whole_path("no-manifests", &path, message)
+            whole_path(Code::NoManifests, &path, message)
                 .help("give the directory that holds the manifests"),
         );
     }
@@ -278,7 +279,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>)
         Ok(entries) => entries,
         Err(error) => {
             diagnostics.push(whole_path(
-                "unreadable",
+                Code::Unreadable,
                 dir,
                 format!("cannot read {}: {error}", dir.display()),
             ));
@@ -310,7 +311,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>)
                     };
                     diagnostics.push(
                         whole_path(
-                            "broken-symlink",
+                            Code::BrokenSymlink,
                             &path,
                             format!("{} is {why}", path.display()),
                         )
@@ -323,7 +324,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>)
             Ok(kind) if is_manifest && !kind.is_symlink() => files.push(path),
             Ok(_) => {}
             Err(error) => diagnostics.push(whole_path(
-                "unreadable",
+                Code::Unreadable,
                 &path,
                 format!("cannot read {}: {error}", path.display()),
             )),
@@ -339,13 +340,14 @@ fn normalized(path: &Path) -> PathBuf {
 }
 
 /// A problem about a whole path (no line or column).
-fn whole_path(code: &'static str, path: &Path, message: String) -> Diagnostic {
+fn whole_path(code: Code, path: &Path, message: String) -> Diagnostic {
     Diagnostic::new(
         code,
         Origin {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
+            len: 0,
         },
         message,
     )

@@ -42,7 +42,7 @@ fn codes(result: &Result<Desired, Diagnostics>) -> Vec<(&'static str, usize, usi
     diagnostics
         .0
         .iter()
-        .map(|d| (d.code, d.origin.line, d.origin.column))
+        .map(|d| (d.code.as_str(), d.origin.line, d.origin.column))
         .collect()
 }
 
@@ -181,7 +181,8 @@ fn multiple_documents_and_origins() {
         Origin {
             file: file.clone(),
             line: 2,
-            column: 1
+            column: 1,
+            len: 0,
         }
     );
     assert_eq!(
@@ -189,7 +190,8 @@ fn multiple_documents_and_origins() {
         Origin {
             file: file.clone(),
             line: 7,
-            column: 3
+            column: 3,
+            len: 1,
         }
     );
     assert_eq!(
@@ -197,7 +199,8 @@ fn multiple_documents_and_origins() {
         Origin {
             file: file.clone(),
             line: 8,
-            column: 3
+            column: 3,
+            len: 1,
         }
     );
     let second = &desired.targets[&Target {
@@ -209,7 +212,8 @@ fn multiple_documents_and_origins() {
         Origin {
             file,
             line: 10,
-            column: 1
+            column: 1,
+            len: 0,
         }
     );
     assert!(
@@ -269,10 +273,10 @@ fn missing_paths_and_empty_directories() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
     let err = discover(std::slice::from_ref(&missing)).unwrap_err();
-    assert_eq!(err.0[0].code, "not-found");
+    assert_eq!(err.0[0].code, Code::NotFound);
     assert_eq!(err.0[0].origin.file, missing);
     let err = load(&[dir.path().to_path_buf()]).unwrap_err();
-    assert_eq!(err.0[0].code, "no-manifests");
+    assert_eq!(err.0[0].code, Code::NoManifests);
 }
 
 #[test]
@@ -308,7 +312,7 @@ fn duplicate_targets_point_at_the_first() {
             duplicate.origin.line,
             duplicate.origin.column
         ),
-        ("duplicate-target", 9, 12)
+        (Code::DuplicateTarget, 9, 12)
     );
     assert_eq!(
         (duplicate.notes[0].0.line, duplicate.notes[0].0.column),

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Code, Diagnostic};
 use super::located::{Located, Node};
 use super::raw::{API_VERSION, KIND, RawDocument};
 use super::yaml::{YamlError, YamlProblem};
@@ -71,7 +71,7 @@ impl Validator {
         if let Some(first) = self.first_declared.get(&target) {
             self.diagnostics.push(
                 Diagnostic::new(
-                    "duplicate-target",
+                    Code::DuplicateTarget,
                     at,
                     format!("{target} is declared more than once"),
                 )
@@ -97,7 +97,11 @@ type Settings = (BTreeMap<String, Setting>, BTreeMap<String, Origin>);
 
 impl Checker {
     fn document(&mut self, file: &Path, document: Located<RawDocument>) -> Option<Declared> {
-        let start = origin(file, &document);
+        // The document as a whole is pointed at, not spanned.
+        let start = Origin {
+            len: 0,
+            ..origin(file, &document)
+        };
         let mut raw = document.value;
         let fields = [
             ("apiVersion", &raw.api_version),
@@ -109,7 +113,8 @@ impl Checker {
         for (field, _) in fields.iter().filter(|(_, node)| node.is_none()) {
             let message = format!("missing field `{field}`");
             self.diagnostics.push(
-                Diagnostic::new("missing-field", start.clone(), message).help(missing_help(field)),
+                Diagnostic::new(Code::MissingField, start.clone(), message)
+                    .help(missing_help(field)),
             );
         }
         if let Some(node) = raw
@@ -123,7 +128,7 @@ impl Checker {
             );
             let help =
                 format!("this version of paysync reads `apiVersion: {API_VERSION}` manifests");
-            self.push("wrong-api-version", file, node, message, help);
+            self.push(Code::WrongApiVersion, file, node, message, help);
         }
         if let Some(node) = raw
             .kind
@@ -134,7 +139,7 @@ impl Checker {
             let help = format!(
                 "every paysync manifest document has `kind: {KIND}`; is this file meant for paysync?"
             );
-            self.push("wrong-kind", file, node, message, help);
+            self.push(Code::WrongKind, file, node, message, help);
         }
         let pay_system = raw
             .pay_system
@@ -172,7 +177,7 @@ impl Checker {
 
     fn push(
         &mut self,
-        code: &'static str,
+        code: Code,
         file: &Path,
         at: &Located<impl Sized>,
         message: String,
@@ -213,7 +218,7 @@ impl Checker {
             other => describe(other),
         };
         let message = format!("`{field}` must be {wanted}, found {found}");
-        self.push("invalid-value", file, node, message, help);
+        self.push(Code::InvalidValue, file, node, message, help);
         None
     }
 
@@ -225,7 +230,7 @@ impl Checker {
                 describe(&node.value)
             );
             self.push(
-                "invalid-value",
+                Code::InvalidValue,
                 file,
                 node,
                 message,
@@ -243,7 +248,7 @@ impl Checker {
             if declared.0.contains_key(&code) {
                 // `123:` and `"123":` are different YAML keys but the same code.
                 let message = format!("setting code `{code}` is declared twice");
-                self.push("duplicate-key", file, key, message, "keep one of them");
+                self.push(Code::DuplicateKey, file, key, message, "keep one of them");
                 continue;
             }
             declared.1.insert(code.clone(), origin(file, key));
@@ -266,7 +271,7 @@ impl Checker {
             other => {
                 let message = format!("a setting code must be text, found {}", describe(other));
                 self.push(
-                    "invalid-code",
+                    Code::InvalidCode,
                     file,
                     key,
                     message,
@@ -290,11 +295,11 @@ impl Checker {
             let help = format!(
                 "write `{upper}`: Bitrix24 setting codes are upper-case (the portal upper-cases them on write)"
             );
-            self.push("lowercase-code", file, key, message, help);
+            self.push(Code::LowercaseCode, file, key, message, help);
         } else {
             let message = format!("{} is not a valid setting code", quote(&text));
             self.push(
-                "invalid-code",
+                Code::InvalidCode,
                 file,
                 key,
                 message,
@@ -330,7 +335,7 @@ impl Checker {
                         _ => None,
                     };
                     let help = help.unwrap_or_else(|| "a setting is `{ value: ... }`, `{ type: ..., value: ... }` or `{ secret: ... }`".into());
-                    self.push("unknown-field", file, key, message, help);
+                    self.push(Code::UnknownField, file, key, message, help);
                 }
             }
         }
@@ -339,7 +344,7 @@ impl Checker {
             (Some(_), Some((key, _))) => {
                 let message = "a setting has `value` or `secret`, not both".to_owned();
                 let help = "keep `secret` to read the value from the environment or a file, or `value` for a literal";
-                self.push("conflicting-fields", file, key, message, help);
+                self.push(Code::ConflictingFields, file, key, message, help);
                 None
             }
             // An unknown field was reported: most likely the misspelt `value`.
@@ -347,7 +352,7 @@ impl Checker {
             (None, None) => {
                 let message = "missing field `value` (or `secret`) in this setting".to_owned();
                 let help = "write `{ value: ... }`, `{ type: PAYMENT, value: ... }` or `{ secret: env:NAME }`";
-                self.push("missing-field", file, node, message, help);
+                self.push(Code::MissingField, file, node, message, help);
                 None
             }
             (Some(value), None) => self.text(file, value).map(|value| Setting {
@@ -359,7 +364,7 @@ impl Checker {
                     let message =
                         format!("a secret's `type` must be {SOURCE_VALUE}, found `{found}`");
                     self.push(
-                        "conflicting-fields",
+                        Code::ConflictingFields,
                         file,
                         at,
                         message,
@@ -391,7 +396,7 @@ impl Checker {
             Node::Str(s) if valid(&s.to_ascii_uppercase()) => {
                 let message = format!("value source {} is not upper-case", quote(s));
                 self.push(
-                    "invalid-value",
+                    Code::InvalidValue,
                     file,
                     node,
                     message,
@@ -404,7 +409,7 @@ impl Checker {
                     describe(other)
                 );
                 self.push(
-                    "invalid-value",
+                    Code::InvalidValue,
                     file,
                     node,
                     message,
@@ -430,7 +435,7 @@ impl Checker {
                         let message =
                             format!("secret file:{written} is {kind}, not a regular file");
                         self.push(
-                            "bad-secret-file",
+                            Code::BadSecretFile,
                             file,
                             node,
                             message,
@@ -448,7 +453,7 @@ impl Checker {
                     describe(other)
                 );
                 self.push(
-                    "bad-secret-ref",
+                    Code::BadSecretRef,
                     file,
                     node,
                     message,
@@ -471,7 +476,7 @@ impl Checker {
                 "e.g. `secret: file:keys/acme.txt` (relative to this manifest)",
             ),
         };
-        self.push("bad-secret-ref", file, node, message, help);
+        self.push(Code::BadSecretRef, file, node, message, help);
         None
     }
 
@@ -516,7 +521,7 @@ impl Checker {
                 "quote it if the braces are part of the value".to_owned(),
             ),
         };
-        self.push("invalid-value", file, node, message, help);
+        self.push(Code::InvalidValue, file, node, message, help);
         None
     }
 }
@@ -527,32 +532,33 @@ pub(super) fn yaml_diagnostic(file: &Path, error: YamlError) -> Diagnostic {
         file: file.to_path_buf(),
         line: error.line,
         column: error.column,
+        len: error.len,
     };
     match error.problem {
-        YamlProblem::Syntax(message) => Diagnostic::new("yaml-syntax", at, format!("invalid YAML: {message}"))
+        YamlProblem::Syntax(message) => Diagnostic::new(Code::YamlSyntax, at, format!("invalid YAML: {message}"))
             .help("the mistake can be before the point where the parser noticed it, e.g. an unclosed `{`, `[` or quote"),
-        YamlProblem::Unsupported(message) => Diagnostic::new("yaml-unsupported", at, message)
+        YamlProblem::Unsupported(message) => Diagnostic::new(Code::YamlUnsupported, at, message)
             .help("manifests use plain YAML: no merge keys (`<<`) and no custom tags (`!name`)"),
-        YamlProblem::Tag(tag) => Diagnostic::new("yaml-tag", at, format!("YAML tag `{tag}` is not allowed in manifests"))
+        YamlProblem::Tag(tag) => Diagnostic::new(Code::YamlTag, at, format!("YAML tag `{tag}` is not allowed in manifests"))
             .help("tags change what a value is (`!!binary` decodes base64): write the value itself, quoted if needed"),
-        YamlProblem::TabIndent => Diagnostic::new("tab-indent", at, "tab character in indentation")
+        YamlProblem::TabIndent => Diagnostic::new(Code::TabIndent, at, "tab character in indentation")
             .help("YAML indents with spaces only: replace the tab with spaces"),
-        YamlProblem::Limit(message) => Diagnostic::new("yaml-limit", at, format!("the file exceeds paysync's YAML limits: {message}"))
+        YamlProblem::Limit(message) => Diagnostic::new(Code::YamlLimit, at, format!("the file exceeds paysync's YAML limits: {message}"))
             .help("manifests are small: look for runaway aliases (`*name`) or an unexpectedly large file"),
         YamlProblem::DuplicateKey(key) => {
             let key = key.map_or_else(|| "key".to_owned(), |k| format!("key {}", quote(&k)));
-            Diagnostic::new("duplicate-key", at, format!("duplicate {key} in this mapping"))
+            Diagnostic::new(Code::DuplicateKey, at, format!("duplicate {key} in this mapping"))
                 .help("a key may appear once: YAML tools disagree on which value would win, so paysync refuses both")
         }
         YamlProblem::UnknownField { field, expected } => {
             let list = expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
-            let diagnostic = Diagnostic::new("unknown-field", at, format!("unknown field {}, expected one of {list}", quote(&field)));
+            let diagnostic = Diagnostic::new(Code::UnknownField, at, format!("unknown field {}, expected one of {list}", quote(&field)));
             match closest(&field, &expected) {
                 Some(name) => diagnostic.help(format!("did you mean `{name}`?")),
                 None => diagnostic,
             }
         }
-        YamlProblem::NotAMapping => Diagnostic::new("invalid-value", at, "a manifest document must be a mapping")
+        YamlProblem::NotAMapping => Diagnostic::new(Code::InvalidValue, at, "a manifest document must be a mapping")
             .help(format!("start the document with `apiVersion: {API_VERSION}` and `kind: {KIND}`")),
     }
 }
@@ -575,11 +581,13 @@ fn is_decimal_integer(text: &str) -> bool {
         && (digits == "0" || !digits.starts_with('0'))
 }
 
+/// Where `at` is, spanning what it spans.
 fn origin<T>(file: &Path, at: &Located<T>) -> Origin {
     Origin {
         file: file.to_path_buf(),
         line: at.line,
         column: at.column,
+        len: at.len,
     }
 }
 

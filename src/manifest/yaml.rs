@@ -45,6 +45,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
             value: spanned.value,
             line: at(r.line()),
             column: at(r.column()),
+            len: at(r.span().len()),
             defined: (at(d.line()), at(d.column()), at(d.span().len())),
         })
     }
@@ -153,6 +154,8 @@ pub struct YamlError {
     pub problem: YamlProblem,
     pub line: usize,
     pub column: usize,
+    /// Characters the fault spans from there; 0 when only its start is known.
+    pub len: usize,
 }
 
 /// What one file holds: the documents that were read, and the errors of those that were not.
@@ -255,8 +258,10 @@ fn tags(text: &str) -> Vec<YamlError> {
         };
         if let Some(tag) = tag {
             let at = span.tag_start.unwrap_or(span.start);
+            let written = tag.original();
             found.push(YamlError {
-                problem: YamlProblem::Tag(sanitize(&tag.original())),
+                len: written.chars().count(),
+                problem: YamlProblem::Tag(sanitize(&written)),
                 line: at.line(),
                 column: at.col() + 1,
             });
@@ -342,11 +347,14 @@ fn fill_spellings(node: &mut Located<Node>, lines: &[&str]) {
 }
 
 fn yaml_error(error: &Error, lines: &[&str]) -> YamlError {
-    let (line, column) = error
+    let (line, column, len) = error
         .location()
-        .map(|l| (l.line() as usize, l.column() as usize))
-        .filter(|&(line, _)| line > 0)
-        .unwrap_or((1, 1));
+        .map(|l| {
+            let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            (at(l.line()), at(l.column()), at(l.span().len()))
+        })
+        .filter(|&(line, _, _)| line > 0)
+        .unwrap_or((1, 1, 0));
     let mut root = error;
     while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = root {
         root = error;
@@ -381,16 +389,34 @@ fn yaml_error(error: &Error, lines: &[&str]) -> YamlError {
                         problem: YamlProblem::TabIndent,
                         line,
                         column: tab + 1,
+                        len: 1,
                     };
                 }
                 _ => YamlProblem::Syntax(message()),
             }
         }
     };
+    // A key the parser reports only the start of spans its text, when it is written
+    // plainly there.
+    let named = match &problem {
+        YamlProblem::UnknownField { field, .. } => Some(field.as_str()),
+        YamlProblem::DuplicateKey(Some(key)) => Some(key.as_str()),
+        _ => None,
+    };
+    let written_at = |name: &str| {
+        let source_line = lines.get(line.checked_sub(1)?)?;
+        let rest: String = source_line.chars().skip(column.checked_sub(1)?).collect();
+        rest.starts_with(name).then(|| name.chars().count())
+    };
+    let len = match named {
+        Some(name) if len == 0 => written_at(name).unwrap_or(0),
+        _ => len,
+    };
     YamlError {
         problem,
         line,
         column,
+        len,
     }
 }
 

@@ -10,232 +10,120 @@
 //!   = help: did you mean `settings`?
 //! ```
 //!
-//! Source lines are read again from the files; a file that cannot be read just loses
-//! its snippet. Output is plain text unless `color` is set.
+//! Rendered with annotate-snippets (rustc's renderer); the caret spans what
+//! [`Origin::len`] says the fault spans, on its line. Source lines are read again from the
+//! files; a file that cannot be read just loses its snippet. Control and invisible
+//! characters of the file are shown as `?`, those of messages escaped. Output is plain
+//! text unless `color` is set.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
+use annotate_snippets::{AnnotationKind, Element, Group, Level, Renderer, Snippet};
 use anstyle::{AnsiColor, Style};
 
-use crate::manifest::{Diagnostic, Diagnostics};
+use crate::manifest::{Code, Diagnostic, Diagnostics};
 use crate::model::Origin;
 use crate::untrusted::{escape_controls, is_unsafe_char};
-
-/// Columns a tab is shown as.
-const TAB: usize = 4;
-
-struct Styles {
-    error: Style,
-    emphasis: Style,
-    gutter: Style,
-    caret: Style,
-    note: Style,
-}
-
-impl Styles {
-    fn new(color: bool) -> Styles {
-        let bold = Style::new().bold();
-        let colored = |c: AnsiColor| {
-            if color {
-                bold.fg_color(Some(c.into()))
-            } else {
-                Style::new()
-            }
-        };
-        Styles {
-            error: colored(AnsiColor::Red),
-            emphasis: if color { bold } else { Style::new() },
-            gutter: colored(AnsiColor::BrightBlue),
-            caret: colored(AnsiColor::Red),
-            note: colored(AnsiColor::BrightCyan),
-        }
-    }
-}
+use crate::wording::s;
 
 /// Renders every diagnostic and a closing summary line.
 pub fn render(diagnostics: &Diagnostics, color: bool) -> String {
-    let styles = Styles::new(color);
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
     let mut sources = Sources::default();
     let mut out = String::new();
     for diagnostic in &diagnostics.0 {
-        render_one(&mut out, diagnostic, &styles, &mut sources);
-        out.push('\n');
+        let report = report(diagnostic, &mut sources);
+        let _ = writeln!(out, "{}\n", renderer.render(&report));
     }
     let (problems, files) = (diagnostics.0.len(), diagnostics.file_count());
+    let (error, emphasis) = if color {
+        let bold = Style::new().bold();
+        // The red annotate-snippets gives `error[code]`.
+        (bold.fg_color(Some(AnsiColor::BrightRed.into())), bold)
+    } else {
+        (Style::new(), Style::new())
+    };
     let _ = writeln!(
         out,
-        "{}error{}{}: {problems} problem{} found in {files} file{}; nothing was written to the portal{}",
-        styles.error,
-        styles.error.render_reset(),
-        styles.emphasis,
-        plural(problems),
-        plural(files),
-        styles.emphasis.render_reset(),
+        "{error}error{error:#}{emphasis}: {problems} problem{} found in {files} file{}; nothing \
+         was written to the portal{emphasis:#}",
+        s(problems),
+        s(files),
     );
     out
 }
 
-fn render_one(out: &mut String, diagnostic: &Diagnostic, styles: &Styles, sources: &mut Sources) {
-    let (e, m, g) = (styles.error, styles.emphasis, styles.gutter);
-    let _ = writeln!(
-        out,
-        "{e}error[{}]{e:#}{m}: {}{m:#}",
-        diagnostic.code,
-        escape_controls(&diagnostic.message)
-    );
-    let width = std::iter::once(&diagnostic.origin)
-        .chain(diagnostic.notes.iter().map(|(origin, _)| origin))
-        .map(|origin| origin.line.to_string().len())
-        .max()
-        .unwrap_or(1);
-    let pad = " ".repeat(width);
+/// One diagnostic as annotate-snippets reports: the problem, where it is (the line, a
+/// caret under the fault), help, then each note with its own place.
+fn report<'a>(diagnostic: &'a Diagnostic, sources: &mut Sources) -> Vec<Group<'a>> {
     // A `secret:` that is not a reference may be the secret itself: show where, not what.
-    let snippet = match diagnostic.code {
-        "bad-secret-ref" => Snippet::None,
-        // These point at the start of a document or file, not at a faulty token.
-        "missing-field" | "empty-file" => Snippet::Point,
-        _ => Snippet::Token,
-    };
-    location(out, &diagnostic.origin, snippet, &pad, styles, sources);
+    let show_line = diagnostic.code != Code::BadSecretRef;
+    let mut main = Level::ERROR
+        .primary_title(escape_controls(&diagnostic.message))
+        .id(diagnostic.code.as_str())
+        .element(place(&diagnostic.origin, show_line, sources));
     if let Some(help) = &diagnostic.help {
-        let help = escape_controls(help);
-        let _ = writeln!(out, "{pad} {g}={g:#} {m}help{m:#}: {help}");
+        main = main.element(Level::HELP.message(escape_controls(help)));
     }
+    let mut report = vec![main];
     for (origin, note) in &diagnostic.notes {
-        let n = styles.note;
-        let note = escape_controls(note);
-        let _ = writeln!(out, "{n}note{n:#}{m}: {note}{m:#}");
-        location(out, origin, Snippet::Token, &pad, styles, sources);
+        report.push(
+            Group::with_title(Level::NOTE.secondary_title(escape_controls(note)))
+                .element(place(origin, true, sources)),
+        );
     }
+    report
 }
 
-/// What to show under a location.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Snippet {
-    /// Nothing but the location.
-    None,
-    /// The line, one caret at the column.
-    Point,
-    /// The line, carets under the token at the column.
-    Token,
-}
-
-/// ` --> file:line:col`, then the source line and a caret under the fault.
-fn location(
-    out: &mut String,
-    origin: &Origin,
-    snippet: Snippet,
-    pad: &str,
-    styles: &Styles,
-    sources: &mut Sources,
-) {
-    let (g, c) = (styles.gutter, styles.caret);
-    if origin.line == 0 {
-        let _ = writeln!(out, "{pad}{g}-->{g:#} {}", origin.file.display());
-        return;
-    }
-    let _ = writeln!(out, "{pad}{g}-->{g:#} {origin}");
-    let Some(line) = (snippet != Snippet::None)
+/// `--> file:line:column` with the line and a caret under the fault, or only the
+/// location (no line, or a problem with a whole path).
+fn place<'a>(origin: &Origin, show_line: bool, sources: &mut Sources) -> Element<'a> {
+    let path = origin.file.display().to_string();
+    let line = (show_line && origin.line > 0)
         .then(|| sources.line(&origin.file, origin.line))
-        .flatten()
-    else {
-        return;
-    };
-    let chars: Vec<char> = line.chars().collect();
-    let start = origin.column.saturating_sub(1);
-    let shown: String = chars.iter().map(|&ch| display(ch)).collect();
-    let indent: usize = chars
-        .iter()
-        .take(start)
-        .map(|&ch| display(ch).chars().count())
-        .sum::<usize>()
-        + start.saturating_sub(chars.len());
-    let len = if snippet == Snippet::Point {
-        1
-    } else {
-        token_len(&chars, start)
-    };
-    let width: usize = chars
-        .iter()
-        .skip(start)
-        .take(len)
-        .map(|&ch| display(ch).chars().count())
-        .sum();
-    let _ = writeln!(out, "{pad} {g}|{g:#}");
-    let _ = writeln!(
-        out,
-        "{g}{:>w$} |{g:#} {}",
-        origin.line,
-        shown.trim_end(),
-        w = pad.len()
-    );
-    let _ = writeln!(
-        out,
-        "{pad} {g}|{g:#} {}{c}{}{c:#}",
-        " ".repeat(indent),
-        "^".repeat(width.max(1))
-    );
-}
-
-/// How a source character is shown: tabs expanded, control and invisible characters
-/// (see [`is_unsafe_char`]) as `?`.
-fn display(ch: char) -> String {
-    match ch {
-        '\t' => " ".repeat(TAB),
-        c if is_unsafe_char(c) => "?".to_owned(),
-        c => c.to_string(),
-    }
-}
-
-/// How many characters the YAML token starting at `start` spans: a quoted scalar to its
-/// closing quote; a key or plain scalar up to `: `, `,`, `]`, `}` or ` #`; at least one.
-fn token_len(chars: &[char], start: usize) -> usize {
-    let Some(&first) = chars.get(start) else {
-        return 1;
-    };
-    let rest = &chars[start..];
-    if first == '"' || first == '\'' {
-        let mut escaped = false;
-        for (i, &ch) in rest.iter().enumerate().skip(1) {
-            if ch == first && !escaped {
-                return i + 1;
-            }
-            escaped = first == '"' && ch == '\\' && !escaped;
+        .flatten();
+    let Some(line) = line else {
+        let mut at = annotate_snippets::Origin::path(path);
+        if origin.line > 0 {
+            at = at.line(origin.line).char_column(origin.column);
         }
-        return rest.len();
-    }
-    if matches!(first, '{' | '[' | '\t') {
-        return 1;
-    }
-    // A tag (`!!binary`) ends at the first blank.
-    if first == '!' {
-        return rest
-            .iter()
-            .position(|c| c.is_whitespace())
-            .unwrap_or(rest.len());
-    }
-    let end = (0..rest.len())
-        .find(|&i| {
-            let next_blank = rest.get(i + 1).is_none_or(|c| c.is_whitespace());
-            match rest[i] {
-                ',' | ']' | '}' => true,
-                ':' => next_blank,
-                '#' => i > 0 && rest[i - 1].is_whitespace(),
-                _ => false,
+        return at.into();
+    };
+    let shown: String = line
+        .chars()
+        .map(|c| {
+            if c != '\t' && is_unsafe_char(c) {
+                '?'
+            } else {
+                c
             }
         })
-        .unwrap_or(rest.len());
-    let trimmed = rest[..end]
-        .iter()
-        .rposition(|c| !c.is_whitespace())
-        .map_or(0, |i| i + 1);
-    trimmed.max(1)
+        .collect();
+    let span = byte_span(&shown, origin.column.saturating_sub(1), origin.len);
+    Snippet::source(shown)
+        .line_start(origin.line)
+        .path(path)
+        .annotation(AnnotationKind::Primary.span(span))
+        .into()
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// The bytes of `line` from character `start`, `len` characters long (at least one,
+/// and within the line: a span that goes on to the next lines ends with this one).
+fn byte_span(line: &str, start: usize, len: usize) -> std::ops::Range<usize> {
+    let offset = |chars: usize| {
+        line.char_indices()
+            .nth(chars)
+            .map_or(line.len(), |(i, _)| i)
+    };
+    let from = offset(start);
+    let to = offset(start + len.max(1)).max(from);
+    from..to
 }
 
 /// Source files read for snippets, each once.
@@ -257,19 +145,17 @@ impl Sources {
 mod tests {
     use super::*;
 
-    fn len(line: &str, column: usize) -> usize {
-        token_len(&line.chars().collect::<Vec<_>>(), column - 1)
-    }
-
     #[test]
-    fn carets_cover_the_token() {
-        assert_eq!(len("setings:", 1), 7);
-        assert_eq!(len("paySystem: 11   # id", 12), 2);
-        assert_eq!(len("  A: { type: VALUE, value: 1.5 }", 28), 3);
-        assert_eq!(len("  A: { secret: env:1BAD }", 16), 8);
-        assert_eq!(len("  A: \"a \\\" b\" # c", 6), 8);
-        assert_eq!(len("  A:", 5), 1);
-        assert_eq!(len("  A: [1, 2]", 6), 1);
+    fn spans_stay_on_their_line() {
+        assert_eq!(byte_span("setings:", 0, 7), 0..7);
+        assert_eq!(
+            byte_span("  A: 1.5", 5, 0),
+            5..6,
+            "a point is one character"
+        );
+        assert_eq!(byte_span("  A: {", 5, 40), 5..6, "a map going on below");
+        assert_eq!(byte_span("  A:", 4, 0), 4..4, "at the end of the line");
+        assert_eq!(byte_span("  Ю: 1", 2, 1), 2..4, "characters, not bytes");
     }
 
     #[test]
@@ -281,9 +167,10 @@ mod tests {
             file: file.clone(),
             line: 2,
             column: 2,
+            len: 7,
         };
         let diagnostics = Diagnostics(vec![Diagnostic {
-            code: "unknown-field",
+            code: Code::UnknownField,
             message: "unknown field `setings`".into(),
             origin: origin.clone(),
             help: Some("did you mean `settings`?".into()),
@@ -291,6 +178,7 @@ mod tests {
                 Origin {
                     line: 1,
                     column: 1,
+                    len: 0,
                     ..origin
                 },
                 "see here".into(),
@@ -298,7 +186,7 @@ mod tests {
         }]);
         let text = render(&diagnostics, false);
         let expected = format!(
-            "error[unknown-field]: unknown field `setings`\n --> {f}:2:2\n  |\n2 |     setings: {{}}\n  |     ^^^^^^^\n  = help: did you mean `settings`?\nnote: see here\n --> {f}:1:1\n  |\n1 | a: 1\n  | ^\n\nerror: 1 problem found in 1 file; nothing was written to the portal\n",
+            "error[unknown-field]: unknown field `setings`\n --> {f}:2:2\n  |\n2 |     setings: {{}}\n  |     ^^^^^^^\n  |\n  = help: did you mean `settings`?\nnote: see here\n --> {f}:1:1\n  |\n1 | a: 1\n  | ^\n\nerror: 1 problem found in 1 file; nothing was written to the portal\n",
             f = file.display()
         );
         assert_eq!(text, expected);

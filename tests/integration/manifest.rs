@@ -31,7 +31,7 @@ fn check(name: &str, path: &str, codes: &[&str]) {
     }
     for code in codes {
         assert!(
-            diagnostics.0.iter().any(|d| d.code == *code),
+            diagnostics.0.iter().any(|d| d.code.as_str() == *code),
             "no {code} in:\n{rendered}"
         );
     }
@@ -78,7 +78,7 @@ fn a_broken_file_does_not_hide_the_problems_of_others() {
         "tests/fixtures/manifests/bad/unknown-field.yaml",
         "tests/fixtures/manifests/does-not-exist.yaml",
     ]);
-    let codes: Vec<&str> = diagnostics.0.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = diagnostics.0.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(
         codes,
         ["unknown-field", "yaml-syntax", "not-found"],
