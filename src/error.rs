@@ -19,6 +19,7 @@ use crate::model::Target;
 use crate::plan::saved::{SavedPlanError, Staleness};
 use crate::secrets::ResolveError;
 use crate::state::store::StateError;
+use crate::wording::plural;
 
 /// Documented exit codes (README, `paysync --help`).
 pub mod exit {
@@ -51,9 +52,10 @@ pub enum Error {
     Secrets(Vec<ResolveError>),
     /// `plan` found secrets set but empty: the plan is shown, but apply would refuse it.
     #[error(
-        "{} empty: {}; apply sends nothing while a secret it needs is empty. Set {}, or write \
-         a literal `value: \"\"` to clear a key on purpose",
-        if references.len() == 1 { "1 secret is".to_owned() } else { format!("{} secrets are", references.len()) },
+        "{} {} empty: {}; apply sends nothing while a secret it needs is empty. Set {}, or \
+         write a literal `value: \"\"` to clear a key on purpose",
+        plural(references.len(), "secret"),
+        if references.len() == 1 { "is" } else { "are" },
         references.join(", "),
         if references.len() == 1 { "it" } else { "them" }
     )]
@@ -146,9 +148,8 @@ pub enum Error {
 
 fn secrets_message(errors: &[ResolveError]) -> String {
     let mut s = format!(
-        "{} secret{} could not be resolved; nothing was sent to the portal:",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
+        "{} could not be resolved; nothing was sent to the portal:",
+        plural(errors.len(), "secret")
     );
     for e in errors {
         s.push_str("\n  - ");

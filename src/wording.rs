@@ -1,13 +1,11 @@
 //! How counts read in messages: `1 target`, `2 targets`. A leaf module.
 
-/// `n` and `noun`, the noun in the plural unless `n` is 1 (`1 setting`, `0 settings`).
-pub fn plural(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", s(n))
-}
+use std::fmt::Display;
 
-/// The plural ending for `n` things: `""` for 1, `"s"` otherwise.
-pub fn s(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// `n` and `noun`, the noun in the plural unless `n` is 1 (`1 setting`, `0 settings`).
+pub fn plural<N: Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    let ending = if n == N::from(1) { "" } else { "s" };
+    format!("{n} {noun}{ending}")
 }
 
 #[cfg(test)]
@@ -16,10 +14,9 @@ mod tests {
 
     #[test]
     fn one_and_many() {
-        assert_eq!(plural(1, "target"), "1 target");
-        assert_eq!(plural(0, "target"), "0 targets");
-        assert_eq!(plural(2, "setting"), "2 settings");
-        assert_eq!(s(1), "");
-        assert_eq!(s(3), "s");
+        assert_eq!(plural(1usize, "target"), "1 target");
+        assert_eq!(plural(0usize, "target"), "0 targets");
+        assert_eq!(plural(2u64, "setting"), "2 settings");
+        assert_eq!(plural(1u32, "attempt"), "1 attempt");
     }
 }

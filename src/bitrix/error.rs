@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::envelope::{CallError, PortalError};
 use super::oauth::RefreshError;
 use super::request::MAX_BATCH;
+use crate::wording::plural;
 
 /// Why a call to the portal failed. Never carries the webhook code, a token, a request
 /// body or a response body.
@@ -123,17 +124,14 @@ pub(crate) fn root_cause(error: &reqwest::Error) -> String {
 }
 
 fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &ClientError) -> String {
-    let plural = if attempts == 1 { "" } else { "s" };
+    let attempts = plural(attempts, "attempt");
     match reason {
         GiveUp::Attempts => {
-            format!(
-                "gave up after {attempts} attempt{plural} over {}: {last}",
-                human(elapsed)
-            )
+            format!("gave up after {attempts} over {}: {last}", human(elapsed))
         }
         GiveUp::TotalWait { next, budget } => format!(
-            "gave up after {attempts} attempt{plural} over {} (waiting {} more would exceed \
-             the {} retry budget): {last}",
+            "gave up after {attempts} over {} (waiting {} more would exceed the {} retry \
+             budget): {last}",
             human(elapsed),
             human(next),
             human(budget)

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::model::Origin;
+use crate::wording::plural;
 
 /// Declares [`Code`] from one table, so that the variants, [`Code::ALL`], the spellings
 /// and the summaries cannot disagree.
@@ -146,9 +147,9 @@ impl fmt::Display for Diagnostics {
         let (problems, files) = (self.0.len(), self.file_count());
         write!(
             f,
-            "{problems} problem{} found in {files} manifest file{}",
-            if problems == 1 { "" } else { "s" },
-            if files == 1 { "" } else { "s" }
+            "{} found in {}",
+            plural(problems, "problem"),
+            plural(files, "manifest file")
         )
     }
 }

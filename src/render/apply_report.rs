@@ -5,10 +5,7 @@ use std::fmt::Write;
 
 use crate::apply::ApplyReport;
 use crate::model::Target;
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
+use crate::wording::plural;
 
 /// At most this many targets are named in one line; the rest are counted.
 const LISTED: usize = 10;
@@ -54,10 +51,9 @@ pub fn render(report: &ApplyReport) -> String {
     if !report.unknown.is_empty() {
         let _ = writeln!(
             out,
-            "{} target{} sent, but the answer was lost, so the outcome is unknown (not recorded; \
-             a re-run sends {} again, and plan --refresh shows what the portal holds): {}",
-            report.unknown.len(),
-            plural(report.unknown.len()),
+            "{} sent, but the answer was lost, so the outcome is unknown (not recorded; a \
+             re-run sends {} again, and plan --refresh shows what the portal holds): {}",
+            plural(report.unknown.len(), "target"),
             if report.unknown.len() == 1 {
                 "it"
             } else {
@@ -69,18 +65,15 @@ pub fn render(report: &ApplyReport) -> String {
     if !report.not_attempted.is_empty() {
         let _ = writeln!(
             out,
-            "{} target{} not sent because the run stopped: {}",
-            report.not_attempted.len(),
-            plural(report.not_attempted.len()),
+            "{} not sent because the run stopped: {}",
+            plural(report.not_attempted.len(), "target"),
             list(&report.not_attempted)
         );
     }
     let mut outcome = vec![format!(
-        "{} target{} changed ({} setting{} written)",
-        report.applied.len(),
-        plural(report.applied.len()),
-        report.settings_written,
-        plural(report.settings_written),
+        "{} changed ({} written)",
+        plural(report.applied.len(), "target"),
+        plural(report.settings_written, "setting"),
     )];
     outcome.push(format!("{} failed", report.failed.len()));
     if !report.unknown.is_empty() {
@@ -91,7 +84,7 @@ pub fn render(report: &ApplyReport) -> String {
     }
     let _ = writeln!(
         out,
-        "Apply {}: {}, {} request{} sent.",
+        "Apply {}: {}, {} sent.",
         if report.is_complete() {
             "complete"
         } else if report.interrupted.is_some() {
@@ -100,8 +93,7 @@ pub fn render(report: &ApplyReport) -> String {
             "incomplete"
         },
         outcome.join(", "),
-        report.requests,
-        plural(usize::try_from(report.requests).unwrap_or(usize::MAX)),
+        plural(report.requests, "request"),
     );
     out
 }

@@ -26,7 +26,7 @@ use anstyle::{AnsiColor, Style};
 use crate::manifest::{Code, Diagnostic, Diagnostics};
 use crate::model::Origin;
 use crate::untrusted::{escape_controls, is_unsafe_char};
-use crate::wording::s;
+use crate::wording::plural;
 
 /// Renders every diagnostic and a closing summary line.
 pub fn render(diagnostics: &Diagnostics, color: bool) -> String {
@@ -51,11 +51,12 @@ pub fn render(diagnostics: &Diagnostics, color: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "{error}error{error:#}{emphasis}: {problems} problem{} found in {files} file{}; nothing \
-         was written to the portal{emphasis:#}",
-        s(problems),
-        s(files),
+        "{error}error{error:#}{emphasis}: {} found in {}; nothing was written to the \
+         portal{emphasis:#}",
+        plural(problems, "problem"),
+        plural(files, "file"),
     );
+
     out
 }
 

@@ -41,13 +41,10 @@ use crate::plan::drift::DriftReport;
 use crate::render::push_quoted;
 use crate::state::RecordedValue;
 use crate::untrusted::escape_controls;
+use crate::wording::plural;
 
 /// The version of the JSON format.
 pub const FORMAT_VERSION: u32 = 1;
-
-fn plural(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
-}
 
 /// A value as a text line shows it: quoted literals, `SOURCE:FIELD`, control and
 /// invisible characters escaped (live values come from the portal).

@@ -12,8 +12,10 @@
 //! Values are `{"type", "value"}` (a live value's `type` may be null when the portal did
 //! not report it, and `value` null when unset), `{"type", "secret": "env:NAME", "checked"}`
 //! for secrets, and `{"type", "hidden": true}` for the live value of a secret code.
-//! Fingerprints and file paths are never included. Fields may be added within version 1;
-//! a removal or a change of meaning bumps `format_version`.
+//! Fingerprints and secret values are never included. Paths appear as written: each
+//! target's `manifest` (`file:line` of its document) and `file:` secret references.
+//! Fields may be added within version 1; a removal or a change of meaning bumps
+//! `format_version`.
 
 use serde::Serialize;
 

@@ -48,6 +48,7 @@ use std::fmt::Write;
 
 use crate::model::SOURCE_VALUE;
 use crate::plan::{Action, Change, Plan, TargetPlan, Value};
+use crate::wording::plural;
 
 use super::plan_text::summary_line;
 
@@ -198,9 +199,8 @@ pub fn render(plan: &Plan) -> String {
     }
     if rows_left_out > 0 {
         out.push(&format!(
-            "| _{} more target{}_ | {}\n",
-            rows_left_out,
-            plural(rows_left_out),
+            "| _{}_ | {}\n",
+            plural(rows_left_out, "more target"),
             rest.cells()
         ));
     }
@@ -252,8 +252,8 @@ pub fn render(plan: &Plan) -> String {
             if !out.fits(l.chars().count() + 1 + close_chars + more_room, budget) {
                 let left = lines.len() - n;
                 out.push(&format!(
-                    "# … {left} more setting{} of this target not shown\n",
-                    plural(left)
+                    "# … {} of this target not shown\n",
+                    plural(left, "more setting")
                 ));
                 cut_short = Some((shown.len() - i, left));
                 break;
@@ -269,9 +269,8 @@ pub fn render(plan: &Plan) -> String {
     if let Some((targets, _)) = cut_short {
         let mut note = format!(
             "> [!NOTE]\n> Truncated to stay within GitHub's 65,535-character comment limit: \
-             {targets} of {} target{} not shown in full",
-            shown.len(),
-            plural(shown.len()),
+             {targets} of {} not shown in full",
+            plural(shown.len(), "target"),
         );
         if rows_left_out > 0 {
             let _ = write!(note, ", {rows_left_out} summed up in one table row");
@@ -282,17 +281,13 @@ pub fn render(plan: &Plan) -> String {
         out.push(&note);
     } else if rows_left_out > 0 {
         out.push(&format!(
-            "> [!NOTE]\n> {rows_left_out} target{} summed up in one table row to keep the comment short; \
-             the details above list every target. For programs: `paysync plan --format json`.\n",
-            plural(rows_left_out)
+            "> [!NOTE]\n> {} summed up in one table row to keep the comment short; the details \
+             above list every target. For programs: `paysync plan --format json`.\n",
+            plural(rows_left_out, "target")
         ));
     }
     debug_assert!(out.chars <= limit, "{} > {limit}", out.chars);
     out.text
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// User data for Markdown text or HTML (table cells, `<summary>`): every character that

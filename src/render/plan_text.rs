@@ -22,6 +22,7 @@ use crate::model::SOURCE_VALUE;
 use crate::plan::{Action, Change, Plan, Summary, Value};
 use crate::render::{push_quoted, push_quoted_inner};
 use crate::untrusted::escape_controls;
+use crate::wording::plural;
 
 const ADD: Style = AnsiColor::Green.on_default();
 const CHANGE: Style = AnsiColor::Yellow.on_default();
@@ -129,14 +130,6 @@ pub fn summary_line(s: &Summary) -> String {
         );
     }
     line
-}
-
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 fn change_line(out: &mut String, c: &Change, p: &Painter) {

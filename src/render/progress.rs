@@ -24,6 +24,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{BatchSummary, Progress};
 use crate::render::terminal::{ProgressMode, Terminal};
+use crate::wording::plural;
 
 /// The bar being drawn, if any: log lines suspend it while they are written.
 static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -131,8 +132,8 @@ impl ReadingLive {
         let style = ProgressStyle::with_template(template).expect("the template is valid");
         let bar = new_bar(ProgressBar::new_spinner().with_style(style));
         bar.set_message(format!(
-            "reading live settings of {targets} target{}",
-            plural(targets)
+            "reading live settings of {}",
+            plural(targets, "target")
         ));
         bar.enable_steady_tick(Duration::from_millis(120));
         ReadingLive { bar: Some(bar) }
@@ -148,11 +149,7 @@ impl Drop for ReadingLive {
 /// The plain line of one batch: `sent batch 2/5 (100 targets): 98 confirmed, 2 failed`.
 /// A batch is "sent", never "applied": what the portal did is in the counts.
 pub fn batch_line(done: usize, total: usize, s: &BatchSummary) -> String {
-    let head = format!(
-        "batch {done}/{total} ({} target{})",
-        s.targets,
-        plural(s.targets)
-    );
+    let head = format!("batch {done}/{total} ({})", plural(s.targets, "target"));
     if s.not_sent == s.targets {
         return format!("{head} not sent: the request failed before the portal took it");
     }
@@ -164,10 +161,6 @@ pub fn batch_line(done: usize, total: usize, s: &BatchSummary) -> String {
         parts.push(format!("{} failed", s.failed));
     }
     format!("sent {head}: {}", parts.join(", "))
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// The log writer (`tracing_subscriber`'s `MakeWriter`): stderr, one event per write,

@@ -77,10 +77,10 @@ pub enum StateError {
     /// The serial cannot be bumped any further (a state file edited by hand, or a hostile
     /// one): it never wraps around.
     #[error(
-        "state file {} has serial {serial}, which cannot be bumped {more} more time{}; \
-         start a new state file (import --adopt) or fix the serial",
+        "state file {} has serial {serial}, which cannot be bumped {}; start a new state \
+         file (import --adopt) or fix the serial",
         path.display(),
-        if *more == 1 { "" } else { "s" }
+        crate::wording::plural(*more, "more time")
     )]
     SerialOverflow {
         path: PathBuf,
