@@ -255,6 +255,7 @@ pub async fn execute(
         state.fingerprints.keyed = true;
     }
     for tp in &plan.targets {
+        let _span = tp.target.span().entered();
         let settings = writes_for(tp, state.targets.get(&tp.target), secrets, fingerprinter);
         if settings.is_empty() {
             commit(state, tp, secrets, fingerprinter);
@@ -348,6 +349,7 @@ pub async fn execute(
         };
         for (write, (key, _)) in batch.iter().zip(&commands) {
             let target = write.plan.target;
+            let _span = target.span().entered();
             let failure = match outcome.entries.get(key) {
                 Some(BatchEntry::Ok(serde_json::Value::Bool(true))) => None,
                 Some(BatchEntry::Ok(other)) => Some(PortalError {
@@ -371,10 +373,10 @@ pub async fn execute(
                     report.applied.push(target);
                     report.settings_written += write.settings.len();
                     summary.confirmed += 1;
-                    tracing::debug!(%target, "confirmed");
+                    tracing::debug!("confirmed");
                 }
                 Some(error) => {
-                    tracing::warn!(%target, code = %error.code, "target failed");
+                    tracing::warn!(code = %error.code, "target failed");
                     summary.failed += 1;
                     report.failed.push(TargetFailure {
                         target,

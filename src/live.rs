@@ -172,6 +172,7 @@ pub async fn read_settings(
             .collect();
         let outcome = client.batch(&commands, false).await?;
         for (target, (key, _)) in chunk.iter().zip(&commands) {
+            let _span = target.span().entered();
             let settings = match outcome.entries.get(key) {
                 Some(BatchEntry::Ok(result)) => {
                     Ok(parse_settings(result).map_err(|e| ClientError::Decode {

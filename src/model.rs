@@ -34,6 +34,18 @@ impl fmt::Display for Target {
     }
 }
 
+impl Target {
+    /// The tracing span of work on this target (apply, refresh): every event logged
+    /// inside it carries `pay_system` and `person_type`.
+    pub fn span(self) -> tracing::Span {
+        tracing::info_span!(
+            "target",
+            pay_system = self.pay_system,
+            person_type = self.person_type
+        )
+    }
+}
+
 /// The value source of a setting (Bitrix24's `TYPE`): `VALUE` for literals, or a field
 /// source such as `PAYMENT`, `ORDER`, `USER`, `PROPERTY`.
 pub const SOURCE_VALUE: &str = "VALUE";

@@ -225,8 +225,12 @@ pub(crate) async fn read_live(client: &Client, desired: &DesiredValues) -> Resul
     // A managed code the portal does not return is not compared; say so once per code.
     for (target, d) in &desired.targets {
         if let Some(got) = live.targets.get(target) {
+            let _span = target.span().entered();
             for code in d.settings.keys().filter(|c| !got.contains_key(*c)) {
-                tracing::warn!(%target, code, "the portal did not return this code; its handler may not declare it, so drift cannot be checked");
+                tracing::warn!(
+                    code,
+                    "the portal did not return this code; its handler may not declare it, so drift cannot be checked"
+                );
             }
         }
     }

@@ -315,6 +315,14 @@ fn an_injected_failure_leaves_the_others_applied_and_the_rerun_sends_only_it() {
         "{}",
         failed.stderr
     );
+    // The log line of a target's outcome is in that target's span.
+    assert!(
+        failed
+            .stderr
+            .contains("target{pay_system=12 person_type=0}: target failed"),
+        "{}",
+        failed.stderr
+    );
     assert_eq!(
         stored(&w, 11, 1, "PS_WORK_MODE_IFRAME").1.as_deref(),
         Some("REGULAR")
