@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use paysync_emulator::Fault;
 
-use crate::support::{Outcome, World, manifest};
+use crate::support::{Manifest, Outcome, World, manifest};
 
 /// Runs a command to its end (killing it after `limit`, which fails the test), sampling
 /// the child's peak resident memory (`VmHWM`, Linux) while it runs. Returns the outcome
@@ -163,9 +163,10 @@ fn a_fifo_or_a_device_as_a_file_secret_fails_at_once_with_its_location() {
     for target in ["key.pipe", "/dev/zero"] {
         w.write(
             "m/acme.yaml",
-            &format!(
-                "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: 1\nsettings:\n  REST_SERVICE_KEY_IFRAME: {{ secret: \"file:{target}\" }}\n"
-            ),
+            &Manifest::new()
+                .target(11, 1)
+                .secret("REST_SERVICE_KEY_IFRAME", &format!("file:{target}"))
+                .text(),
         );
         for args in [&["plan", "m"][..], &["apply", "--auto-approve", "m"]] {
             let out = run_bounded(&w, args);

@@ -5,30 +5,24 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::support::{CANARY, World};
+use crate::support::{CANARY, Manifest, World};
 
-const ACME: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }
-  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
----
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 12
-personType: 0
-settings:
-  PS_CHANGE_STATUS_PAY: Y
-";
+/// 11/1: a literal, a PAYMENT source and the secret `env:ACME_KEY`; 12/0: a Y/N.
+fn acme() -> String {
+    Manifest::new()
+        .target(11, 1)
+        .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+        .source("PAYMENT_ID", "PAYMENT", "ACCOUNT_NUMBER")
+        .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+        .target(12, 0)
+        .literal("PS_CHANGE_STATUS_PAY", "Y")
+        .text()
+}
 
-/// A world where ACME was applied (with the canary as the secret).
+/// A world where [`acme`] was applied (with the canary as the secret).
 fn applied() -> World {
     let w = World::new();
-    w.write("m/acme.yaml", ACME);
+    w.write("m/acme.yaml", &acme());
     w.paysync()
         .env("ACME_KEY", CANARY)
         .args(["apply", "--auto-approve", "m"])

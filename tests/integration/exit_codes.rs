@@ -9,7 +9,7 @@ use paysync::error::exit;
 use paysync::state::store::StateStore;
 use paysync_emulator::Fault;
 
-use crate::support::{World, manifest, repo_root};
+use crate::support::{Manifest, World, manifest, repo_root};
 
 fn one_target(w: &World) {
     w.write(
@@ -40,7 +40,10 @@ fn exit_1_error() {
     // A missing secret at apply time.
     w.write(
         "s.yaml",
-        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: 1\nsettings:\n  K: { secret: env:PAYSYNC_TEST_UNSET_SECRET }\n",
+        &Manifest::new()
+            .target(11, 1)
+            .secret("K", "env:PAYSYNC_TEST_UNSET_SECRET")
+            .text(),
     );
     w.run(&["apply", "--auto-approve", "s.yaml"])
         .expect_code(exit::ERROR);
@@ -62,7 +65,10 @@ fn exit_3_invalid_input() {
     let w = World::new();
     w.write(
         "bad.yaml",
-        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: 1\nsettings:\n  A: x\n  A: y\n",
+        &Manifest::new()
+            .target(11, 1)
+            .literals(&[("A", "x"), ("A", "y")])
+            .text(),
     );
     for command in ["validate", "plan"] {
         w.run(&[command, "bad.yaml"])

@@ -11,7 +11,7 @@ const KEY_CANARY: &str = "CANARY-fingerprint-key-3b9e";
 
 /// Two targets with a secret each, both from the environment.
 fn manifest() -> String {
-    crate::support::SECRETS_MANIFEST.replace("file:keys/acme12.txt", "env:OTHER_KEY")
+    crate::support::secrets_manifest().replace("file:keys/acme12.txt", "env:OTHER_KEY")
 }
 
 fn state(w: &World) -> serde_json::Value {

@@ -10,7 +10,7 @@ use crate::support::{CANARY, World};
 const HOOK_CANARY: &str = "CANARYHOOKe1a9d07";
 const TOKEN_CANARY: &str = "CANARY-token-5d2e81";
 
-use crate::support::SECRETS_MANIFEST as MANIFEST;
+use crate::support::secrets_manifest;
 
 fn assert_clean(what: &str, text: &str) {
     for secret in [CANARY, HOOK_CANARY, TOKEN_CANARY] {
@@ -44,7 +44,7 @@ fn run_traced(w: &World, log_format: &str, env: &[(&str, &str)], args: &[&str]) 
 #[test]
 fn an_error_quoting_the_request_leaks_no_secret_through_a_webhook() {
     let w = World::with_seed(crate::seeds::with_webhook_code(HOOK_CANARY));
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", &format!("{CANARY}-file\n"));
     for log_format in ["text", "json"] {
         w.portal.clear_faults();
@@ -83,7 +83,7 @@ fn an_error_quoting_the_request_leaks_no_secret_through_a_webhook() {
 #[test]
 fn a_live_value_holding_a_secret_is_scrubbed_from_plans_and_saved_plans() {
     let w = World::with_seed(crate::seeds::with_webhook_code(HOOK_CANARY));
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", &format!("{CANARY}-file\n"));
     let (code, text) = run_traced(&w, "text", &[], &["apply", "--auto-approve", "m"]);
     assert_eq!(code, 0, "{text}");
@@ -125,7 +125,7 @@ fn an_error_quoting_the_request_leaks_no_oauth_token() {
     let mut seed = Seed::demo();
     seed.oauth_tokens.push(OAuthTokenSeed::new(TOKEN_CANARY));
     let w = World::with_seed(seed);
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", &format!("{CANARY}-file\n"));
     let oauth = [
         ("PAYSYNC_WEBHOOK_URL", ""),

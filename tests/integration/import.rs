@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use paysync_emulator::SettingsShape;
 
-use crate::support::{CANARY, Outcome, World};
+use crate::support::{CANARY, Outcome, World, manifest};
 
 const KEY_VAR: &str = "PAYSYNC_PS11_PT1_REST_SERVICE_KEY_IFRAME";
 
@@ -393,7 +393,7 @@ fn import_matches_handler_codes_regardless_of_case() {
         .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "REGULAR");
     w.write(
         "m/acme.yaml",
-        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: REGULAR\n",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
     w.run(&["validate", "--live", "m"]).expect_code(0);
 

@@ -112,14 +112,20 @@ fn assert_all_applied(w: &World, report: &ApplyReport, first: u64, n: u64) {
 
 #[test]
 fn a_fresh_bucket_never_sees_a_503_and_waits_only_what_the_bucket_requires() {
-    // 3000 targets = 60 batch requests: 50 pass at once, 10 more at 2/s.
-    let (w, clock) = virtual_world(crate::seeds::many_pay_systems(3000));
-    w.portal.set_rate_limit(Some(RateLimit::STANDARD));
-    targets(&w, 100, 3000);
-    let client = client(&w, &clock);
+    // The rule of the standard bucket (50 at once, then 2/s) with a bucket of 4, so that
+    // the test needs fewer targets: 700 targets = 14 batch requests, 4 pass at once,
+    // 10 more at 2/s.
+    let bucket = RateLimit {
+        capacity: 4,
+        drain_per_sec: 2.0,
+    };
+    let (w, clock) = virtual_world(crate::seeds::many_pay_systems(700));
+    w.portal.set_rate_limit(Some(bucket));
+    targets(&w, 100, 700);
+    let client = client(&w, &clock).with_rate("4/2".parse::<Rate>().unwrap());
     let report = apply_in_process(&w, "m", &client);
-    assert_all_applied(&w, &report, 100, 3000);
-    assert_eq!(w.requests().len(), 60);
+    assert_all_applied(&w, &report, 100, 700);
+    assert_eq!(w.requests().len(), 14);
     assert_eq!(w.portal.limit_rejections(), 0);
     let waited = clock.elapsed().as_secs_f64();
     assert!(

@@ -4,7 +4,7 @@
 
 use paysync_emulator::{PersonTypeSeed, Seed};
 
-use crate::support::World;
+use crate::support::{World, manifest};
 
 /// Every problem once, at known places.
 const BAD: &str = "\
@@ -203,11 +203,7 @@ fn payer_types_are_read_page_by_page() {
         });
     }
     let w = World::with_seed(seed);
-    let doc = |pt: u64| {
-        format!(
-            "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: {pt}\nsettings:\n  PS_WORK_MODE_IFRAME: TEST\n"
-        )
-    };
+    let doc = |pt: u64| manifest(11, pt, &[("PS_WORK_MODE_IFRAME", "TEST")]);
     w.write("ok/a.yaml", &doc(57));
     w.run(&["validate", "--live", "ok"]).expect_code(0);
     let pages: Vec<serde_json::Value> = w

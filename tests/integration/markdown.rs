@@ -4,22 +4,12 @@
 
 use paysync::render::plan_markdown::{GITHUB_COMMENT_LIMIT, MARKER};
 
-use crate::support::{CANARY, World, manifest};
-
-const WITH_SECRET: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
-";
+use crate::support::{CANARY, World, acme_with_secret, manifest};
 
 #[test]
 fn markdown_plan_shows_a_changed_secret_by_reference_only() {
     let w = World::new();
-    w.write("m/acme.yaml", WITH_SECRET);
+    w.write("m/acme.yaml", &acme_with_secret().text());
     let applied = w
         .paysync()
         .env("ACME_KEY", CANARY)
@@ -29,7 +19,7 @@ fn markdown_plan_shows_a_changed_secret_by_reference_only() {
     assert!(applied.status.success(), "{applied:?}");
     w.write(
         "m/acme.yaml",
-        &WITH_SECRET.replace("REGULAR", "TEST<br>|`x`"),
+        &acme_with_secret().text().replace("REGULAR", "TEST<br>|`x`"),
     );
     let out = w
         .paysync()

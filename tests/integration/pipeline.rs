@@ -3,26 +3,29 @@
 
 use paysync_emulator::Fault;
 
-use crate::support::{World, manifest};
+use crate::support::{Manifest, World, manifest};
 
-const ACME: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  REST_SERVICE_ID_IFRAME: { type: VALUE, value: \"00412\" }
-  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }
----
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 12
-personType: 0
-settings:
-  PS_WORK_MODE_IFRAME: TEST
-  PS_CHANGE_STATUS_PAY: Y
-";
+/// 11/1: a literal, the long `{ type: VALUE }` form and a PAYMENT source; 12/0: two
+/// literals.
+fn acme_with(service_id: &str, payment_id: bool) -> String {
+    let mut acme = Manifest::new()
+        .target(11, 1)
+        .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+        .source("REST_SERVICE_ID_IFRAME", "VALUE", service_id);
+    if payment_id {
+        acme = acme.source("PAYMENT_ID", "PAYMENT", "ACCOUNT_NUMBER");
+    }
+    acme.target(12, 0)
+        .literals(&[
+            ("PS_WORK_MODE_IFRAME", "TEST"),
+            ("PS_CHANGE_STATUS_PAY", "Y"),
+        ])
+        .text()
+}
+
+fn acme() -> String {
+    acme_with("00412", true)
+}
 
 fn stored(w: &World, ps: u64, pt: u64, code: &str) -> (Option<String>, Option<String>) {
     w.portal
@@ -33,7 +36,7 @@ fn stored(w: &World, ps: u64, pt: u64, code: &str) -> (Option<String>, Option<St
 #[test]
 fn apply_writes_exactly_the_manifest_values_then_plans_no_changes() {
     let w = World::new();
-    w.write("manifests/acme.yaml", ACME);
+    w.write("manifests/acme.yaml", &acme());
 
     let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
     plan.expect_code(2);
@@ -116,10 +119,10 @@ fn apply_writes_exactly_the_manifest_values_then_plans_no_changes() {
 #[test]
 fn a_changed_value_is_planned_and_applied_alone() {
     let w = World::new();
-    w.write("manifests/acme.yaml", ACME);
+    w.write("manifests/acme.yaml", &acme());
     w.run(&["apply", "--auto-approve", "manifests"])
         .expect_code(0);
-    w.write("manifests/acme.yaml", &ACME.replace("00412", "00413"));
+    w.write("manifests/acme.yaml", &acme_with("00413", true));
     w.portal.clear_requests();
 
     let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
@@ -202,7 +205,7 @@ fn batches_hold_at_most_fifty_commands_of_changed_codes_only() {
 #[test]
 fn refresh_labels_an_out_of_band_change_and_apply_restores_it() {
     let w = World::new();
-    w.write("manifests/acme.yaml", ACME);
+    w.write("manifests/acme.yaml", &acme());
     w.run(&["apply", "--auto-approve", "manifests"])
         .expect_code(0);
     w.portal
@@ -256,16 +259,10 @@ fn live_value_already_desired_is_recorded_without_a_write() {
 #[test]
 fn a_removed_code_is_no_longer_managed_and_left_on_the_portal() {
     let w = World::new();
-    w.write("manifests/acme.yaml", ACME);
+    w.write("manifests/acme.yaml", &acme());
     w.run(&["apply", "--auto-approve", "manifests"])
         .expect_code(0);
-    w.write(
-        "manifests/acme.yaml",
-        &ACME.replace(
-            "  PAYMENT_ID: { type: PAYMENT, value: ACCOUNT_NUMBER }\n",
-            "",
-        ),
-    );
+    w.write("manifests/acme.yaml", &acme_with("00412", false));
     w.portal.clear_requests();
 
     let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
@@ -300,7 +297,7 @@ fn a_removed_code_is_no_longer_managed_and_left_on_the_portal() {
 #[test]
 fn an_injected_failure_leaves_the_others_applied_and_the_rerun_sends_only_it() {
     let w = World::new();
-    w.write("manifests/acme.yaml", ACME);
+    w.write("manifests/acme.yaml", &acme());
     w.portal.inject(
         Fault::error("ACCESS_DENIED", 403, "Access denied")
             .method("sale.paysystem.settings.update")
@@ -392,7 +389,7 @@ fn a_built_in_pay_system_fails_with_the_portal_code() {
 #[test]
 fn refresh_understands_the_documented_plain_string_shape() {
     let w = World::new();
-    w.write("manifests/acme.yaml", ACME);
+    w.write("manifests/acme.yaml", &acme());
     w.run(&["apply", "--auto-approve", "manifests"])
         .expect_code(0);
     w.portal

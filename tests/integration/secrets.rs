@@ -7,7 +7,7 @@ use crate::support::{CANARY, World};
 
 const HOOK_CANARY: &str = "CANARYHOOK9f3b2c";
 
-use crate::support::SECRETS_MANIFEST as MANIFEST;
+use crate::support::secrets_manifest;
 
 fn assert_clean(what: &str, text: &str) {
     assert!(
@@ -23,7 +23,7 @@ fn assert_clean(what: &str, text: &str) {
 #[test]
 fn secrets_and_the_webhook_code_never_appear_anywhere() {
     let w = World::with_seed(crate::seeds::with_webhook_code(HOOK_CANARY));
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", &format!("{CANARY}-file\n"));
     let run = |args: &[&str], env_value: &str| {
         let out = w
@@ -138,7 +138,7 @@ fn secrets_and_the_webhook_code_never_appear_anywhere() {
 #[test]
 fn apply_with_a_missing_secret_sends_nothing() {
     let w = World::new();
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k\n");
     let out = w
         .paysync()
@@ -160,7 +160,7 @@ fn apply_with_a_missing_secret_sends_nothing() {
 #[test]
 fn a_saved_plan_refuses_a_secret_changed_since_review() {
     let w = World::new();
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k\n");
     w.paysync()
         .env("ACME_KEY", "one")
@@ -195,7 +195,7 @@ fn a_saved_plan_refuses_a_secret_changed_since_review() {
 #[test]
 fn apply_refuses_empty_secrets_and_names_each_reference() {
     let w = World::new();
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     // One trailing newline is stripped: this file is empty.
     w.write("m/keys/acme12.txt", "\n");
     let out = w
@@ -221,7 +221,7 @@ fn apply_refuses_empty_secrets_and_names_each_reference() {
 #[test]
 fn apply_of_a_saved_plan_refuses_a_secret_that_became_empty() {
     let w = World::new();
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k12\n");
     w.paysync()
         .env("ACME_KEY", "live-key")
@@ -231,7 +231,10 @@ fn apply_of_a_saved_plan_refuses_a_secret_that_became_empty() {
     // The manifest changes a plain value; the plan is made offline without secrets.
     w.write(
         "m/acme.yaml",
-        &MANIFEST.replace("PS_WORK_MODE_IFRAME: REGULAR", "PS_WORK_MODE_IFRAME: TEST"),
+        &secrets_manifest().replace(
+            "PS_WORK_MODE_IFRAME: \"REGULAR\"",
+            "PS_WORK_MODE_IFRAME: \"TEST\"",
+        ),
     );
     let plan = w
         .paysync()
@@ -269,7 +272,7 @@ fn apply_of_a_saved_plan_refuses_a_secret_that_became_empty() {
 #[test]
 fn plan_shows_an_empty_secret_and_does_not_hide_it_behind_the_exit_code() {
     let w = World::new();
-    w.write("m/acme.yaml", MANIFEST);
+    w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k12\n");
     w.paysync()
         .env("ACME_KEY", "live-key")

@@ -9,24 +9,22 @@ use paysync_emulator::{EmulatorHandle, RecordedRequest, Seed};
 /// The secret value used by canary tests; it must never appear in any output.
 pub const CANARY: &str = "CANARY-s3cr3t-7f1d";
 
-/// Two targets with a secret each: `env:ACME_KEY` for 11/1 (beside a plain
-/// `PS_WORK_MODE_IFRAME`), `file:keys/acme12.txt` for 12/0.
-pub const SECRETS_MANIFEST: &str = "\
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 11
-personType: 1
-settings:
-  PS_WORK_MODE_IFRAME: REGULAR
-  REST_SERVICE_KEY_IFRAME: { secret: env:ACME_KEY }
----
-apiVersion: paysync/v1
-kind: PaySystemSettings
-paySystem: 12
-personType: 0
-settings:
-  REST_SERVICE_KEY_IFRAME: { secret: file:keys/acme12.txt }
-";
+/// 11/1: a plain `PS_WORK_MODE_IFRAME` and the secret `env:ACME_KEY`.
+pub fn acme_with_secret() -> Manifest {
+    Manifest::new()
+        .target(11, 1)
+        .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+        .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+}
+
+/// Two targets with a secret each: [`acme_with_secret`] for 11/1, and
+/// `file:keys/acme12.txt` for 12/0.
+pub fn secrets_manifest() -> String {
+    acme_with_secret()
+        .target(12, 0)
+        .secret("REST_SERVICE_KEY_IFRAME", "file:keys/acme12.txt")
+        .text()
+}
 
 /// One test's world: a temp dir with manifests and state, and a portal.
 pub struct World {
@@ -74,15 +72,14 @@ impl World {
     pub fn paysync_std(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paysync"));
         cmd.current_dir(self.dir.path());
+        // Every PAYSYNC_* variable of the environment the tests run in (credentials, the
+        // fingerprint key, the rate, the log format, a token file, ...), whatever the name.
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("PAYSYNC_") {
+                cmd.env_remove(var);
+            }
+        }
         for var in [
-            "PAYSYNC_WEBHOOK_URL",
-            "PAYSYNC_PORTAL_URL",
-            "PAYSYNC_ACCESS_TOKEN",
-            "PAYSYNC_REFRESH_TOKEN",
-            "PAYSYNC_CLIENT_ID",
-            "PAYSYNC_CLIENT_SECRET",
-            "PAYSYNC_OAUTH_URL",
-            "PAYSYNC_STATE",
             "RUST_LOG",
             "CLICOLOR_FORCE",
             // Set when the tests themselves run in GitHub Actions.
@@ -169,19 +166,110 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A manifest document for one target with plain settings.
+/// A manifest file, built document by document: the one way tests write manifests.
+///
+/// ```ignore
+/// Manifest::new()
+///     .target(11, 1)
+///     .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+///     .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+///     .target(12, 0)
+///     .source("PAYMENT_ID", "PAYMENT", "ACCOUNT_NUMBER")
+///     .text()
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    documents: Vec<Document>,
+}
+
+/// One document: the target, then (code, value as YAML) in order.
+#[derive(Debug, Clone)]
+struct Document {
+    pay_system: u64,
+    person_type: u64,
+    settings: Vec<(String, String)>,
+}
+
+impl Manifest {
+    pub fn new() -> Manifest {
+        Manifest::default()
+    }
+
+    /// Starts the document of one target (`settings: {}` until a setting is added).
+    pub fn target(mut self, pay_system: u64, person_type: u64) -> Manifest {
+        self.documents.push(Document {
+            pay_system,
+            person_type,
+            settings: Vec::new(),
+        });
+        self
+    }
+
+    /// `CODE: "value"` (a literal, quoted so YAML keeps it text).
+    pub fn literal(self, code: &str, value: &str) -> Manifest {
+        let value = serde_json::to_string(value).unwrap();
+        self.raw(code, &value)
+    }
+
+    /// Several literals.
+    pub fn literals(self, settings: &[(&str, &str)]) -> Manifest {
+        settings
+            .iter()
+            .fold(self, |m, (code, value)| m.literal(code, value))
+    }
+
+    /// `CODE: { type: SOURCE, value: "value" }`.
+    pub fn source(self, code: &str, source: &str, value: &str) -> Manifest {
+        let value = serde_json::to_string(value).unwrap();
+        self.raw(code, &format!("{{ type: {source}, value: {value} }}"))
+    }
+
+    /// `CODE: { secret: REFERENCE }` (`env:NAME` or `file:PATH`).
+    pub fn secret(self, code: &str, reference: &str) -> Manifest {
+        let reference = serde_json::to_string(reference).unwrap();
+        self.raw(code, &format!("{{ secret: {reference} }}"))
+    }
+
+    /// `CODE: YAML`, the value as written (for values a test wants exactly so).
+    pub fn raw(mut self, code: &str, yaml: &str) -> Manifest {
+        let document = self
+            .documents
+            .last_mut()
+            .expect("target() before a setting");
+        document.settings.push((code.to_owned(), yaml.to_owned()));
+        self
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> String {
+        let documents: Vec<String> = self
+            .documents
+            .iter()
+            .map(|d| {
+                let mut doc = format!(
+                    "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {}\n\
+                     personType: {}\n",
+                    d.pay_system, d.person_type
+                );
+                doc.push_str(if d.settings.is_empty() {
+                    "settings: {}\n"
+                } else {
+                    "settings:\n"
+                });
+                for (code, value) in &d.settings {
+                    doc.push_str(&format!("  {code}: {value}\n"));
+                }
+                doc
+            })
+            .collect();
+        documents.join("---\n")
+    }
+}
+
+/// A manifest document for one target with literal settings.
 pub fn manifest(pay_system: u64, person_type: u64, settings: &[(&str, &str)]) -> String {
-    let mut s = format!(
-        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {pay_system}\npersonType: {person_type}\nsettings:\n"
-    );
-    if settings.is_empty() {
-        s = s.replace("settings:\n", "settings: {}\n");
-    }
-    for (code, value) in settings {
-        s.push_str(&format!(
-            "  {code}: {}\n",
-            serde_json::to_string(value).unwrap()
-        ));
-    }
-    s
+    Manifest::new()
+        .target(pay_system, person_type)
+        .literals(settings)
+        .text()
 }
