@@ -16,6 +16,7 @@ mod markdown;
 mod moved;
 mod oauth;
 mod pipeline;
+mod plans;
 mod reports;
 mod secrets;
 mod seeds;

@@ -1,0 +1,81 @@
+//! The plan as people and programs read it, through the binary: text and JSON, snapshot
+//! by snapshot (the markdown plan's are in `src/render/plan_markdown.rs`). The README's
+//! own command is one of them, so its output cannot change unnoticed.
+
+use crate::support::{CANARY, Manifest, Outcome, World, repo_root};
+
+/// `paysync plan` of the bundled example in `format`, run as the README runs it: from
+/// the repository's root, with its relative paths, no secret set.
+fn example_plan(format: &str) -> String {
+    let w = World::new();
+    let out = w
+        .paysync()
+        .current_dir(repo_root())
+        .env_remove("ACME_KEY")
+        .args(["plan", "--format", format])
+        .args([
+            "--state",
+            "examples/paysync.state.json",
+            "examples/manifests",
+        ])
+        .output()
+        .unwrap();
+    let out = Outcome::from(out);
+    out.expect_code(0);
+    out.stdout
+}
+
+#[test]
+fn the_readme_example_plan_as_text() {
+    insta::assert_snapshot!(example_plan("text"));
+}
+
+#[test]
+fn the_readme_example_plan_as_json() {
+    insta::assert_snapshot!(example_plan("json"));
+}
+
+/// Applied with the canary as the secret, then changed three ways: in the manifest (a
+/// value, the secret's value), and on the portal (drift), planned with `--refresh`.
+fn refreshed_plan(format: &str) -> String {
+    let w = World::new();
+    let acme = |mode: &str| {
+        Manifest::new()
+            .target(11, 1)
+            .literal("PS_WORK_MODE_IFRAME", mode)
+            .source("PAYMENT_ID", "PAYMENT", "ACCOUNT_NUMBER")
+            .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+            .target(12, 0)
+            .literal("PS_CHANGE_STATUS_PAY", "Y")
+            .text()
+    };
+    w.write("m/acme.yaml", &acme("TEST"));
+    w.paysync()
+        .env("ACME_KEY", CANARY)
+        .args(["apply", "--auto-approve", "m"])
+        .assert()
+        .code(0);
+    w.write("m/acme.yaml", &acme("REGULAR"));
+    w.portal
+        .set_setting(12, 0, "PS_CHANGE_STATUS_PAY", "VALUE", "N");
+    let out = w
+        .paysync()
+        .env("ACME_KEY", format!("{CANARY}-rotated"))
+        .args(["plan", "--refresh", "--format", format, "m"])
+        .output()
+        .unwrap();
+    let out = Outcome::from(out);
+    out.expect_code(0);
+    assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+    out.stdout
+}
+
+#[test]
+fn a_refreshed_plan_with_drift_and_a_changed_secret_as_text() {
+    insta::assert_snapshot!(refreshed_plan("text"));
+}
+
+#[test]
+fn a_refreshed_plan_with_drift_and_a_changed_secret_as_json() {
+    insta::assert_snapshot!(refreshed_plan("json"));
+}
