@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::cause::root_cause;
 use super::envelope::{CallError, PortalError};
 use super::oauth::RefreshError;
 use super::request::MAX_BATCH;
@@ -110,17 +111,6 @@ pub enum ClientError {
         /// Whether an earlier attempt may have reached the portal.
         maybe_delivered: bool,
     },
-}
-
-/// What an HTTP client error comes down to: the innermost cause ("Connection refused (os
-/// error 111)", "invalid peer certificate: UnknownIssuer"), which says what happened where
-/// the outer ones ("error sending request", "client error (Connect)") do not.
-pub(crate) fn root_cause(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    cause.to_string()
 }
 
 fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &ClientError) -> String {

@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod body;
+mod cause;
 pub mod client;
 pub mod clock;
 pub mod credentials;

@@ -80,7 +80,7 @@ pub enum RefreshError {
     /// The request could not be sent or the answer not received. `error` has no URL.
     #[error(
         "cannot reach the OAuth token endpoint: {}",
-        super::error::root_cause(error)
+        super::cause::root_cause(error)
     )]
     Transport { error: reqwest::Error },
 }

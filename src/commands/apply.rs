@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use super::{
+use super::steps::{
     Context, Runtime, check_live, check_portal, declared_secrets, declared_value, load_manifests,
     not_interrupted, read_live, recorded_env_secrets, render_plan, runtime,
 };

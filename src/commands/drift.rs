@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, check_portal, read_targets, recorded_env_secrets, runtime};
+use super::steps::{Context, check_portal, read_targets, recorded_env_secrets, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, exit};
 use crate::fingerprint;

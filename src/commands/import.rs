@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, check_portal, not_interrupted, runtime};
+use super::steps::{Context, check_portal, not_interrupted, runtime};
 use crate::cli::ImportSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically;

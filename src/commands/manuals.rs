@@ -5,7 +5,7 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use super::Context;
+use super::steps::Context;
 use crate::cli::Cli;
 use crate::error::{Error, exit};
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{
+use super::steps::{
     Context, check_live, check_portal, declared_secrets, declared_value, load_manifests,
     not_interrupted, read_live, render_plan, runtime,
 };

@@ -1,6 +1,6 @@
 //! `paysync schema`: the manifest JSON Schema on stdout.
 
-use super::Context;
+use super::steps::Context;
 use crate::error::{Error, exit};
 use crate::manifest;
 

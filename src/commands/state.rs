@@ -1,6 +1,6 @@
 //! `paysync state ...`: work on the state file itself.
 
-use super::{Context, recorded_env_secrets, runtime};
+use super::steps::{Context, recorded_env_secrets, runtime};
 use crate::bitrix;
 use crate::cli::MovePortalSettings;
 use crate::error::{Error, exit};

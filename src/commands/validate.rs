@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{Context, check_live, load_manifests, runtime};
+use super::steps::{Context, check_live, load_manifests, runtime};
 use crate::cli::ValidateSettings;
 use crate::error::{Error, exit};
 use crate::wording::plural;

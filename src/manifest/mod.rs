@@ -23,7 +23,6 @@ mod yaml;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
@@ -34,31 +33,10 @@ pub use diagnostic::{Code, Diagnostic, Diagnostics};
 pub use raw::json_schema;
 
 use crate::files::{ReadError, read_regular, size_text};
-use crate::model::{Desired, Origin, Target};
+use crate::model::{Desired, Origin};
 
+pub use raw::{MAX_MANIFEST_BYTES, NewDocument, NewSetting};
 pub use yaml::write_file;
-
-/// A manifest document to write ([`write_file`]; what `paysync import` produces).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDocument {
-    pub target: Target,
-    /// Setting code (`[A-Z0-9_]`) → setting.
-    pub settings: BTreeMap<String, NewSetting>,
-}
-
-/// One setting of a [`NewDocument`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NewSetting {
-    /// `CODE: "value"`, a literal (`type: VALUE`).
-    Literal(String),
-    /// `CODE: {type: "SOURCE", value: "value"}`.
-    Source { source: String, value: String },
-    /// `CODE: {secret: "env:NAME"}`: the reference, never a value.
-    Secret(String),
-}
-
-/// The largest manifest file read, in bytes (4 MiB): checked before the file is read.
-pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 
 /// The files `paths` name: each file as given, and every `.yaml`/`.yml` file under each
 /// directory (recursively, skipping hidden entries such as `.git` and `.github`, whose

@@ -12,15 +12,20 @@
 //! Doc comments become schema descriptions (editors show them on hover): keep each on
 //! one line, or the description gets line breaks.
 
+use std::collections::BTreeMap;
+
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer};
 
 use super::located::{Located, Node};
+use crate::model::Target;
 
 /// The only `apiVersion` this build reads.
 pub const API_VERSION: &str = "paysync/v1";
 /// The only `kind` of manifest.
 pub const KIND: &str = "PaySystemSettings";
+/// The largest manifest file read, in bytes (4 MiB): checked before the file is read.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// Setting codes, as the portal stores them.
 pub const CODE_PATTERN: &str = "^[A-Z0-9_]+$";
 /// Value sources (Bitrix24 `TYPE`).
@@ -164,4 +169,23 @@ pub fn json_schema() -> serde_json::Value {
     }
     ordered.append(&mut rest);
     serde_json::Value::Object(ordered)
+}
+
+/// A manifest document to write ([`super::write_file`]; what `paysync import` produces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDocument {
+    pub target: Target,
+    /// Setting code (`[A-Z0-9_]`) → setting.
+    pub settings: BTreeMap<String, NewSetting>,
+}
+
+/// One setting of a [`NewDocument`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewSetting {
+    /// `CODE: "value"`, a literal (`type: VALUE`).
+    Literal(String),
+    /// `CODE: {type: "SOURCE", value: "value"}`.
+    Source { source: String, value: String },
+    /// `CODE: {secret: "env:NAME"}`: the reference, never a value.
+    Secret(String),
 }

@@ -1,6 +1,7 @@
 //! Unit tests of manifest loading: the accepted forms, discovery, locations, and the
 //! JSON Schema against the examples and the bad fixtures.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -32,8 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::{DoubleQuoted, Error, FlowMap, MessageFormatter};
 
 use super::located::{Located, Node};
-use super::raw::{API_VERSION, KIND, RawDocument};
-use super::{NewDocument, NewSetting};
+use super::raw::{API_VERSION, KIND, MAX_MANIFEST_BYTES, NewDocument, NewSetting, RawDocument};
 use crate::untrusted::{escape_controls, is_unsafe_char};
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
@@ -165,9 +164,9 @@ pub struct ParsedFile {
     pub errors: Vec<YamlError>,
 }
 
-/// The largest file read, in bytes: [`super::MAX_MANIFEST_BYTES`], checked before a file
+/// The largest file read, in bytes: [`MAX_MANIFEST_BYTES`], checked before a file
 /// is read; the document-by-document reader enforces it too.
-const MAX_INPUT_BYTES: usize = super::MAX_MANIFEST_BYTES as usize;
+const MAX_INPUT_BYTES: usize = MAX_MANIFEST_BYTES as usize;
 
 /// Manifests are small; these budgets only stop hostile or runaway input.
 fn options() -> serde_saphyr::Options {
