@@ -131,13 +131,11 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use serde_json::json;
 
     use super::*;
     use crate::bitrix::envelope::BatchEntry;
-    use crate::bitrix::testserver::{FakeServer, Reply, scripted, secs, webhook_client};
+    use crate::bitrix::testserver::{FakeServer, Reply, scripted, secs, update, webhook_client};
     use crate::bitrix::{Credentials, RetryConfig};
     use crate::model::Target;
 
@@ -185,21 +183,7 @@ mod tests {
         ]))
         .await;
         let (client, _clock) = webhook_client(&server);
-        let mut settings = BTreeMap::new();
-        settings.insert(
-            "CODE".to_owned(),
-            (
-                "VALUE".to_owned(),
-                crate::secrets::Redacted::new("v".to_owned()),
-            ),
-        );
-        let write = Request::settings_update(
-            Target {
-                pay_system: 1,
-                person_type: 0,
-            },
-            &settings,
-        );
+        let write = update(1, 0, "CODE", "v");
         let outcome = client
             .batch(&[("a".to_owned(), write)], false)
             .await

@@ -472,21 +472,7 @@ mod tests {
             max_delay: Duration::from_millis(1),
             ..RetryConfig::default()
         });
-        let mut settings = BTreeMap::new();
-        settings.insert(
-            "REST_SERVICE_KEY".to_owned(),
-            (
-                "VALUE".to_owned(),
-                crate::secrets::Redacted::new("SECRETVALUE456".to_owned()),
-            ),
-        );
-        let request = Request::settings_update(
-            Target {
-                pay_system: 11,
-                person_type: 1,
-            },
-            &settings,
-        );
+        let request = update(11, 1, "REST_SERVICE_KEY", "SECRETVALUE456");
 
         let err = client.call(&request).await.unwrap_err();
         let ClientError::GaveUp {
@@ -545,7 +531,7 @@ mod tests {
     use crate::bitrix::error::GiveUp;
     use crate::bitrix::testserver::{
         CANARY, FakeServer, Reply, Seen, UNIX, capture, everything, exact, scope, scripted, secs,
-        webhook_client,
+        update, webhook_client,
     };
     use crate::bitrix::throttle::Rate;
 

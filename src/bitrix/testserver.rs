@@ -246,6 +246,24 @@ pub(crate) fn webhook_client(server: &FakeServer) -> (Client, Arc<FakeClock>) {
     (client, clock)
 }
 
+/// `sale.paysystem.settings.update` of one literal `code` = `value` for a target.
+pub(crate) fn update(pay_system: u64, person_type: u64, code: &str, value: &str) -> Request {
+    let settings = std::collections::BTreeMap::from([(
+        code.to_owned(),
+        (
+            "VALUE".to_owned(),
+            crate::secrets::Redacted::new(value.to_owned()),
+        ),
+    )]);
+    Request::settings_update(
+        crate::model::Target {
+            pay_system,
+            person_type,
+        },
+        &settings,
+    )
+}
+
 pub(crate) fn scope() -> Request {
     Request::new("scope", json!({}))
 }

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::steps::{
-    Context, Runtime, check_live, check_portal, declared_secrets, declared_value, load_manifests,
-    not_interrupted, read_live, recorded_env_secrets, render_plan, runtime,
+    Context, Runtime, check_portal, declared_secrets, declared_value, load_manifests,
+    not_interrupted, recorded_env_secrets, refresh, render_plan, runtime,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -19,7 +19,7 @@ use crate::model::Target;
 use crate::plan::saved::{SavedPlan, Staleness};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
 use crate::render::apply_report;
-use crate::render::progress::{ApplyProgress, ReadingLive};
+use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
 use crate::state::LastApplied;
 use crate::state::store::StateStore;
@@ -71,9 +71,7 @@ fn apply_manifests(
 
     let rt = runtime()?;
     let live = if inputs.refresh {
-        rt.block_on(check_live(&client, &desired))?;
-        let _reading = ReadingLive::start(ctx.term, values.targets.len());
-        Some(rt.block_on(read_live(&client, &values))?)
+        Some(refresh(&rt, &client, &desired, &values, ctx.term)?)
     } else {
         None
     };

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::steps::{
-    Context, check_live, check_portal, declared_secrets, declared_value, load_manifests,
-    not_interrupted, read_live, render_plan, runtime,
+    Context, check_portal, declared_secrets, declared_value, load_manifests, not_interrupted,
+    refresh, render_plan, runtime,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -15,7 +15,6 @@ use crate::fingerprint::{self, ENV_FINGERPRINT_KEY, FingerprintScheme};
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck};
 use crate::render::plan_markdown;
-use crate::render::progress::ReadingLive;
 use crate::state::store::StateStore;
 
 pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -73,12 +72,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let live = if inputs.refresh {
         let client = ctx.connect(inputs.rate)?;
         check_portal(&store, &last, &client.portal())?;
-        let rt = runtime()?;
-        // Manifest mistakes only the portal can show (undeclared codes, bad ENUM or Y/N
-        // values, unknown or built-in pay systems, unknown payer types): exit 3.
-        rt.block_on(check_live(&client, &desired))?;
-        let _reading = ReadingLive::start(ctx.term, values.targets.len());
-        Some(rt.block_on(read_live(&client, &values))?)
+        Some(refresh(&runtime()?, &client, &desired, &values, ctx.term)?)
     } else {
         None
     };

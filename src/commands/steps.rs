@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::manifest;
 use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
 use crate::plan::{DesiredValues, Plan};
+use crate::render::progress::ReadingLive;
 use crate::render::terminal::Terminal;
 use crate::render::{plan_json, plan_markdown, plan_text};
 use crate::secrets::{Redacted, SecretRef};
@@ -164,6 +165,22 @@ pub(crate) async fn read_live(client: &Client, desired: &DesiredValues) -> Resul
         }
     }
     Ok(live)
+}
+
+/// `--refresh`: the manifests checked against what the portal declares (mistakes only the
+/// portal can show: undeclared codes, bad ENUM or Y/N values, unknown or built-in pay
+/// systems, unknown payer types; exit 3), then the live settings of the declared targets,
+/// with a spinner on a terminal.
+pub(crate) fn refresh(
+    rt: &Runtime,
+    client: &Client,
+    desired: &Desired,
+    values: &DesiredValues,
+    term: &Terminal,
+) -> Result<Live, Error> {
+    rt.block_on(check_live(client, desired))?;
+    let _reading = ReadingLive::start(term, values.targets.len());
+    rt.block_on(read_live(client, values))
 }
 
 /// The plan in the chosen format.
