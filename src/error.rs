@@ -84,13 +84,12 @@ pub enum Error {
     /// A command that works on recorded state (drift, state move-portal) found none.
     #[error(
         "there is no state file {}: nothing has been applied with it, so there is nothing \
-         to {nothing_to} (check --state or PAYSYNC_STATE)",
+         to {needed_for} (check --state or PAYSYNC_STATE)",
         path.display()
     )]
     NoStateFile {
         path: PathBuf,
-        /// What the command would have done: `compare`, `move`.
-        nothing_to: &'static str,
+        needed_for: StateNeededFor,
     },
     /// The new portal did not answer a read with the credentials.
     #[error("the portal at {portal} did not answer with these credentials: {error}")]
@@ -144,6 +143,24 @@ pub enum Error {
     /// Arguments clap accepted that do not go together.
     #[error(transparent)]
     Args(#[from] crate::cli::ArgsError),
+}
+
+/// What a command needed the state file for ([`Error::NoStateFile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateNeededFor {
+    /// `paysync drift`: the recorded settings to compare the portal with.
+    Drift,
+    /// `paysync state move-portal`: the state to re-point.
+    MovePortal,
+}
+
+impl std::fmt::Display for StateNeededFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StateNeededFor::Drift => "compare",
+            StateNeededFor::MovePortal => "move",
+        })
+    }
 }
 
 fn secrets_message(errors: &[ResolveError]) -> String {

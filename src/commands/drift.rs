@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use super::steps::{Context, check_portal, read_targets, recorded_env_secrets, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
-use crate::error::{Error, exit};
+use crate::error::{Error, StateNeededFor, exit};
 use crate::fingerprint;
 use crate::model::Target;
 use crate::plan::drift::compare;
@@ -35,7 +35,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let Some(state) = store.load()? else {
         return Err(Error::NoStateFile {
             path: store.path().to_owned(),
-            nothing_to: "compare",
+            needed_for: StateNeededFor::Drift,
         });
     };
     let client = ctx.connect(settings.rate)?;

@@ -3,7 +3,7 @@
 use super::steps::{Context, recorded_env_secrets, runtime};
 use crate::bitrix;
 use crate::cli::MovePortalSettings;
-use crate::error::{Error, exit};
+use crate::error::{Error, StateNeededFor, exit};
 use crate::fingerprint;
 use crate::state::PortalMove;
 use crate::state::store::StateStore;
@@ -27,7 +27,7 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
     let Some(mut state) = store.load()? else {
         return Err(Error::NoStateFile {
             path: store.path().to_owned(),
-            nothing_to: "move",
+            needed_for: StateNeededFor::MovePortal,
         });
     };
     if let Some(recorded) = &state.portal
