@@ -10,6 +10,7 @@ mod exit_codes;
 mod fingerprints;
 mod hostile;
 mod import;
+mod install;
 mod limits;
 mod live_validation;
 mod manifest;
