@@ -130,3 +130,50 @@ fn an_unknown_machine_is_refused_with_the_way_out() {
     assert_ne!(out.code, 0);
     assert!(!bin.join("paysync").exists());
 }
+
+/// What the release workflow uploads is what the installer reads: the archive name,
+/// the SHA-256 files, every target the installer knows.
+#[test]
+fn the_release_workflow_uploads_what_the_installer_reads() {
+    let workflow =
+        std::fs::read_to_string(repo_root().join(".github/workflows/release.yml")).unwrap();
+    let installer = std::fs::read_to_string(repo_root().join("scripts/install.sh")).unwrap();
+    assert!(workflow.contains("archive: paysync-$target"), "{workflow}");
+    assert!(workflow.contains("checksum: sha256"), "{workflow}");
+    assert!(installer.contains(r#"archive="paysync-$target.tar.gz""#));
+    for target in [
+        "x86_64-unknown-linux-musl",
+        "aarch64-unknown-linux-musl",
+        "x86_64-apple-darwin",
+        "aarch64-apple-darwin",
+    ] {
+        assert!(workflow.contains(&format!("target: {target}")), "{target}");
+    }
+}
+
+/// The release notes come from CHANGELOG.md: this version has a section, and a version
+/// without one stops the release.
+#[test]
+fn the_changelog_has_notes_for_this_version() {
+    let notes = |version: &str| {
+        Outcome::from(
+            Command::new("sh")
+                .arg(repo_root().join("scripts/changelog-notes.sh"))
+                .arg(version)
+                .arg(repo_root().join("CHANGELOG.md"))
+                .output()
+                .unwrap(),
+        )
+    };
+    let out = notes(env!("CARGO_PKG_VERSION"));
+    out.expect_code(0);
+    assert!(out.stdout.contains("### Added"), "{}", out.stdout);
+    assert!(!out.stdout.contains("## ["), "{}", out.stdout);
+    let missing = notes("99.0.0");
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("no notes for 99.0.0"),
+        "{}",
+        missing.stderr
+    );
+}
