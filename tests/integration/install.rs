@@ -10,7 +10,7 @@ use crate::support::{Outcome, repo_root};
 /// A release directory holding `paysync-<target>.tar.gz` and its `.sha256` for the
 /// x86_64 and aarch64 Linux targets: x86_64's holds this build's binary, aarch64's a
 /// script that says which archive it came from.
-fn fake_release(dir: &Path) -> PathBuf {
+pub fn fake_release(dir: &Path) -> PathBuf {
     let release = dir.join("release");
     std::fs::create_dir_all(&release).unwrap();
     for (target, binary) in [

@@ -1,6 +1,7 @@
 //! paysync's integration tests: the real binary against the emulator over real HTTP on
 //! 127.0.0.1, one module per feature.
 
+mod action;
 mod architecture;
 mod bounded;
 mod ci_examples;
