@@ -255,6 +255,23 @@ fn the_github_actions_example_runs_against_the_emulator() {
     );
 }
 
+/// The examples install a release, checked against its checksum; none builds paysync
+/// from a crate that is not published.
+#[test]
+fn the_examples_install_a_checked_release_not_an_unpublished_crate() {
+    let github = load("examples/ci/github-actions.yml").0;
+    let gitlab = load("examples/ci/gitlab-ci.yml").0;
+    for (name, text) in [("github", &github), ("gitlab", &gitlab)] {
+        let installs_crate = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .any(|l| l.contains("cargo install"));
+        assert!(!installs_crate, "{name}: cargo install outside a comment");
+    }
+    assert!(github.contains("uses: paysync/paysync@v"), "the Action");
+    assert!(gitlab.contains("scripts/install.sh"), "the install script");
+}
+
 #[test]
 fn the_gitlab_example_runs_against_the_emulator() {
     let (text, yaml, found) = run_example("examples/ci/gitlab-ci.yml");
