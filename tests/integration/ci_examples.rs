@@ -167,6 +167,11 @@ fn expected_codes(args: &[String]) -> &'static [i32] {
 /// user's repository, and returns the commands.
 fn run_example(rel: &str) -> (String, Value, Vec<CommandLine>) {
     let (text, yaml) = load(rel);
+    run_workflow(rel, text, yaml)
+}
+
+/// [`run_example`] of a workflow already read.
+fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<CommandLine>) {
     let vars = workflow_vars(&yaml);
     let found = commands(&yaml, &vars);
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
@@ -283,6 +288,33 @@ fn the_gitlab_example_runs_against_the_emulator() {
     assert!(text.contains(MARKER), "the note step looks for the marker");
     assert!(yaml["apply"]["resource_group"].is_string(), "{yaml:#}");
     assert_eq!(yaml["apply"]["needs"][0], "plan:main");
+}
+
+/// The GitLab template with its inputs at their defaults (`$[[ inputs.NAME ]]`, as GitLab
+/// interpolates them), run like the examples; its jobs are the example's.
+#[test]
+fn the_gitlab_template_runs_against_the_emulator() {
+    let rel = "templates/paysync.gitlab-ci.yml";
+    let text = std::fs::read_to_string(repo_root().join(rel)).unwrap();
+    let (spec, body) = text.split_once("\n---\n").expect("a spec, then the jobs");
+    let spec: Value = serde_saphyr::from_str(spec).unwrap();
+    let inputs = spec["spec"]["inputs"].as_object().unwrap();
+    let mut jobs = body.to_owned();
+    for (name, input) in inputs {
+        let default = input["default"].as_str().unwrap();
+        jobs = jobs.replace(&format!("$[[ inputs.{name} ]]"), default);
+    }
+    assert!(!jobs.contains("$[["), "an input without a default: {jobs}");
+    let yaml: Value = serde_saphyr::from_str(&jobs).unwrap();
+    let (_, yaml, found) = run_workflow(rel, jobs, yaml);
+    assert_eq!(
+        subcommands(&found),
+        ["validate", "plan", "plan", "apply"],
+        "{found:#?}"
+    );
+    assert_eq!(yaml["paysync:apply"]["needs"][0], "paysync:plan:main");
+    assert!(yaml["paysync:apply"]["resource_group"].is_string());
+    assert_eq!(yaml["paysync:plan:main"]["extends"], ".paysync");
 }
 
 #[test]
