@@ -85,6 +85,31 @@ fn installs_the_archive_of_the_machine_and_it_runs() {
         out.stdout
     );
 
+    // As the README's one-liner runs it: the script on standard input (`| sh -s -- ...`).
+    let piped = dir.path().join("piped");
+    let mut child = Command::new("sh")
+        .args(["-s", "--", "--version", "0.1.0", "--base-url"])
+        .arg(&release)
+        .arg("--to")
+        .arg(&piped)
+        .env("PAYSYNC_INSTALL_OS", "Linux")
+        .env("PAYSYNC_INSTALL_ARCH", "x86_64")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let script = std::fs::read(repo_root().join("scripts/install.sh")).unwrap();
+        child.stdin.take().unwrap().write_all(&script).unwrap();
+    }
+    assert!(child.wait_with_output().unwrap().status.success());
+    let version = Command::new(piped.join("paysync"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(version.status.success());
+
     // arm64 (as macOS's uname says it) on Linux picks the aarch64 archive.
     let arm = dir.path().join("arm");
     install(&release, &arm, "Linux", "arm64").expect_code(0);
