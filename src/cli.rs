@@ -128,6 +128,22 @@ pub struct ValidateArgs {
     pub live: bool,
     #[command(flatten)]
     pub portal: PortalArgs,
+    /// How problems are reported: text on stderr for people; json (one document on
+    /// stdout) for programs; github (workflow commands on stdout, shown inline on the
+    /// pull request's diff).
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+}
+
+/// Output formats of `paysync validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Located diagnostics with the line and a caret, on stderr.
+    Text,
+    /// One JSON document on stdout: valid or not, and every diagnostic.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…,line=…,col=…::…`) on stdout.
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +398,7 @@ pub struct ValidateSettings {
     pub paths: Vec<PathBuf>,
     pub live: bool,
     pub rate: Rate,
+    pub format: ValidateFormat,
 }
 
 impl ValidateArgs {
@@ -390,6 +407,7 @@ impl ValidateArgs {
             paths: self.paths.clone(),
             live: self.live,
             rate: self.portal.rate,
+            format: self.format,
         }
     }
 }

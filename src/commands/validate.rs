@@ -1,31 +1,71 @@
 //! `paysync validate`: the manifests parsed and checked; with `--live`, also against what
-//! the portal declares (reads only).
+//! the portal declares (reads only). Problems exit 3; with `--format json` or `github`
+//! they are reported on stdout, for programs and for the pull request's diff.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::steps::{Context, check_live, load_manifests, runtime};
-use crate::cli::ValidateSettings;
+use crate::cli::{ValidateFormat, ValidateSettings};
 use crate::error::{Error, exit};
+use crate::manifest::Diagnostics;
+use crate::model::Desired;
+use crate::render::diagnostics;
 use crate::wording::plural;
 
 pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error> {
+    match (check(settings, ctx), settings.format) {
+        (Ok(desired), ValidateFormat::Text) => {
+            let (targets, codes, files) = counts(&desired);
+            ctx.term.out(&format!(
+                "Valid: {} with {} in {}.\n",
+                plural(targets, "target"),
+                plural(codes, "setting"),
+                plural(files, "file"),
+            ));
+            Ok(exit::SUCCESS)
+        }
+        (Ok(desired), ValidateFormat::Json) => {
+            let (targets, codes, files) = counts(&desired);
+            let summary = diagnostics::Summary {
+                targets,
+                settings: codes,
+                files,
+            };
+            ctx.term
+                .out(&diagnostics::json(&Diagnostics::default(), Some(summary)));
+            Ok(exit::SUCCESS)
+        }
+        (Ok(_), ValidateFormat::Github) => Ok(exit::SUCCESS),
+        (Err(Error::Manifests(found)), ValidateFormat::Json) => {
+            ctx.term.out(&diagnostics::json(&found, None));
+            Ok(exit::INVALID_INPUT)
+        }
+        (Err(Error::Manifests(found)), ValidateFormat::Github) => {
+            ctx.term.out(&diagnostics::github(&found));
+            Ok(exit::INVALID_INPUT)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// The manifests, checked (and checked against the portal with `--live`).
+fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Error> {
     let desired = load_manifests(&settings.paths)?;
     if settings.live {
         let client = ctx.connect(settings.rate)?;
         runtime()?.block_on(check_live(&client, &desired))?;
     }
+    Ok(desired)
+}
+
+/// Targets, settings and files of valid manifests.
+fn counts(desired: &Desired) -> (usize, usize, usize) {
     let codes: usize = desired.targets.values().map(|t| t.settings.len()).sum();
     let files: BTreeSet<&Path> = desired
         .targets
         .values()
         .map(|t| t.origin.file.as_path())
         .collect();
-    ctx.term.out(&format!(
-        "Valid: {} with {} in {}.\n",
-        plural(desired.targets.len(), "target"),
-        plural(codes, "setting"),
-        plural(files.len(), "file"),
-    ));
-    Ok(exit::SUCCESS)
+    (desired.targets.len(), codes, files.len())
 }

@@ -127,6 +127,109 @@ fn byte_span(line: &str, start: usize, len: usize) -> std::ops::Range<usize> {
     from..to
 }
 
+/// What valid manifests hold, for `validate --format json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub targets: usize,
+    pub settings: usize,
+    pub files: usize,
+}
+
+/// The version of `validate --format json`.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
+/// `validate --format json`: one document, `valid` and every diagnostic (code, file,
+/// 1-based line and column, span in characters, message, hint, notes), with a summary
+/// when the manifests are valid.
+pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>) -> String {
+    #[derive(serde::Serialize)]
+    struct Place<'a> {
+        file: String,
+        line: usize,
+        column: usize,
+        span: usize,
+        message: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Problem<'a> {
+        code: &'static str,
+        #[serde(flatten)]
+        place: Place<'a>,
+        hint: Option<&'a str>,
+        notes: Vec<Place<'a>>,
+    }
+    fn place<'a>(origin: &Origin, message: &'a str) -> Place<'a> {
+        Place {
+            file: origin.file.display().to_string(),
+            line: origin.line,
+            column: origin.column,
+            span: origin.len,
+            message,
+        }
+    }
+    let problems: Vec<Problem<'_>> = diagnostics
+        .0
+        .iter()
+        .map(|d| Problem {
+            code: d.code.as_str(),
+            place: place(&d.origin, &d.message),
+            hint: d.help.as_deref(),
+            notes: d.notes.iter().map(|(o, m)| place(o, m)).collect(),
+        })
+        .collect();
+    let document = serde_json::json!({
+        "format_version": JSON_FORMAT_VERSION,
+        "paysync_version": env!("CARGO_PKG_VERSION"),
+        "valid": diagnostics.0.is_empty(),
+        "summary": summary,
+        "diagnostics": problems,
+    });
+    let mut text = serde_json::to_string_pretty(&document).expect("diagnostics serialise");
+    text.push('\n');
+    text
+}
+
+/// `validate --format github`: one workflow command a problem
+/// (`::error file=F,line=L,col=C,endColumn=E,title=paysync CODE::MESSAGE`), which GitHub
+/// shows on the line of the pull request's diff. Values are escaped as the runner
+/// expects (`%`, CR and LF always; `:` and `,` in properties too).
+pub fn github(diagnostics: &Diagnostics) -> String {
+    fn data(text: &str) -> String {
+        text.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    }
+    fn property(text: &str) -> String {
+        data(text).replace(':', "%3A").replace(',', "%2C")
+    }
+    let mut out = String::new();
+    for d in &diagnostics.0 {
+        let o = &d.origin;
+        let mut properties = vec![format!("file={}", property(&o.file.display().to_string()))];
+        if o.line > 0 {
+            properties.push(format!("line={}", o.line));
+            properties.push(format!("col={}", o.column));
+            if o.len > 0 {
+                // The column of the span's last character.
+                properties.push(format!("endColumn={}", o.column + o.len - 1));
+            }
+        }
+        properties.push(format!(
+            "title={}",
+            property(&format!("paysync {}", d.code))
+        ));
+        // The user's text with its control characters escaped; the line break before
+        // the help is the runner's (%0A).
+        let mut message = escape_controls(&d.message).into_owned();
+        if let Some(help) = &d.help {
+            message.push_str("\nhelp: ");
+            message.push_str(&escape_controls(help));
+        }
+        let _ = writeln!(out, "::error {}::{}", properties.join(","), data(&message));
+    }
+    out
+}
+
 /// Source files read for snippets, each once.
 #[derive(Default)]
 struct Sources(BTreeMap<PathBuf, Option<Vec<String>>>);
@@ -145,6 +248,27 @@ impl Sources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_commands_escape_what_the_runner_reads() {
+        let diagnostics = Diagnostics(vec![Diagnostic {
+            code: Code::InvalidValue,
+            message: "100% of a,b: c\nforged\u{1b}[2J".into(),
+            origin: Origin {
+                file: PathBuf::from("m/a,b:c.yaml"),
+                line: 3,
+                column: 5,
+                len: 2,
+            },
+            help: Some("quote it".into()),
+            notes: Vec::new(),
+        }]);
+        assert_eq!(
+            github(&diagnostics),
+            "::error file=m/a%2Cb%3Ac.yaml,line=3,col=5,endColumn=6,title=paysync invalid-value::\
+             100%25 of a,b: c\\nforged\\u{1b}[2J%0Ahelp: quote it\n"
+        );
+    }
 
     #[test]
     fn spans_stay_on_their_line() {

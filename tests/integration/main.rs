@@ -28,3 +28,4 @@ mod state;
 mod strict;
 mod support;
 mod terminal;
+mod validate;
