@@ -14,21 +14,41 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
+            if !e.use_stderr() {
+                // --help, --version
+                let _ = e.print();
+                std::process::exit(exit::SUCCESS);
+            }
+            if json_logs_asked() {
+                // Like every other stderr line with --log-format json: one JSON object.
+                Terminal::new(true).with_json_messages(true).message(
+                    "ERROR",
+                    &e.render().to_string(),
+                    serde_json::json!({ "exit_code": exit::USAGE }),
+                );
             } else {
-                exit::SUCCESS
-            };
-            let _ = e.print();
-            std::process::exit(code);
+                let _ = e.print();
+            }
+            std::process::exit(exit::USAGE);
         }
     };
-    let term = Terminal::new(cli.global.no_color).with_progress(ProgressMode::choose(
-        cli.global.quiet,
-        cli.global.log_format == LogFormat::Json,
-    ));
+    let json_logs = cli.global.log_format == LogFormat::Json;
+    let term = Terminal::new(cli.global.no_color)
+        .with_progress(ProgressMode::choose(cli.global.quiet, json_logs))
+        .with_json_messages(json_logs);
     init_logging(&cli, &term);
     std::process::exit(paysync::run(cli, &term));
+}
+
+/// Whether the command line (or `PAYSYNC_LOG_FORMAT`) asks for JSON logs, read without
+/// clap: for reporting a usage error clap could not parse past.
+fn json_logs_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json");
+    flag || std::env::var("PAYSYNC_LOG_FORMAT").is_ok_and(|v| v == "json")
 }
 
 /// Logs go to stderr. `-q` errors only, default info, `-v` debug, `-vv` trace; `RUST_LOG`

@@ -243,7 +243,11 @@ fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
         term.out(&apply_report::render(&report));
         Ok(exit::SUCCESS)
     } else if let Some(signal) = report.interrupted {
-        term.err(&apply_report::render(&report));
+        term.message(
+            "ERROR",
+            &apply_report::render(&report),
+            report_fields(&report),
+        );
         Err(Error::ApplyInterrupted(signal))
     } else if report.applied.is_empty()
         && report.failed.is_empty()
@@ -253,14 +257,37 @@ fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
         // Nothing reached the portal: this is the request-level error itself (exit 1),
         // not a partial apply.
         let error = report.aborted.take().expect("checked above");
-        term.err(&apply_report::render(&report));
+        term.message(
+            "ERROR",
+            &apply_report::render(&report),
+            report_fields(&report),
+        );
         Err(Error::Client(error))
     } else {
-        term.err(&apply_report::render(&report));
+        term.message(
+            "ERROR",
+            &apply_report::render(&report),
+            report_fields(&report),
+        );
         let not_done = report.failed.len() + report.unknown.len() + report.not_attempted.len();
         Err(Error::PartialApply {
             failed: not_done,
             total: not_done + report.applied.len(),
         })
     }
+}
+
+/// The outcome of an apply as fields of its JSON message: the targets, by what became of
+/// them.
+fn report_fields(report: &ApplyReport) -> serde_json::Value {
+    let list = |targets: &mut dyn Iterator<Item = Target>| -> Vec<String> {
+        targets.map(|t| t.to_string()).collect()
+    };
+    serde_json::json!({
+        "applied": list(&mut report.applied.iter().copied()),
+        "failed": list(&mut report.failed.iter().map(|f| f.target)),
+        "unknown": list(&mut report.unknown.iter().copied()),
+        "not_sent": list(&mut report.not_attempted.iter().copied()),
+        "requests": report.requests,
+    })
 }

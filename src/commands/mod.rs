@@ -61,21 +61,40 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
     match (result, signal) {
         (Ok(code), None) => code,
         (Ok(_), Some(signal)) => {
-            term.err(&format!("stopped by {signal}\n"));
-            signal.exit_code()
+            let code = signal.exit_code();
+            term.message(
+                "ERROR",
+                &format!("stopped by {signal}\n"),
+                serde_json::json!({ "exit_code": code }),
+            );
+            code
         }
         (Err(e), signal) => {
-            term.err(&render_error(&e, term));
-            signal.map_or_else(|| e.exit_code(), crate::interrupt::Signal::exit_code)
+            let code = signal.map_or_else(|| e.exit_code(), crate::interrupt::Signal::exit_code);
+            show_error(&e, code, term);
+            code
         }
     }
 }
 
-/// An error as shown on stderr: located diagnostics for manifests, otherwise its
-/// message, which names its cause ([`crate::error`]: each cause is said once).
-fn render_error(e: &Error, term: &Terminal) -> String {
+/// An error on stderr: located diagnostics for manifests, otherwise its message, which
+/// names its cause ([`crate::error`]: each cause is said once). With JSON messages,
+/// one object a line: a diagnostic each, or the error.
+fn show_error(e: &Error, code: i32, term: &Terminal) {
     match e {
-        Error::Manifests(diags) => crate::render::diagnostics::render(diags, term.color_stderr()),
-        e => format!("error: {e}\n"),
+        Error::Manifests(diags) if term.json_messages() => {
+            term.err(&crate::render::diagnostics::json_lines(diags));
+        }
+        Error::Manifests(diags) => {
+            term.err(&crate::render::diagnostics::render(
+                diags,
+                term.color_stderr(),
+            ));
+        }
+        e => term.message(
+            "ERROR",
+            &format!("error: {e}\n"),
+            serde_json::json!({ "exit_code": code }),
+        ),
     }
 }

@@ -189,6 +189,39 @@ pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>) -> String {
     text
 }
 
+/// Diagnostics for a log collector (`--log-format json`): one JSON object a line, a
+/// diagnostic each (level, code, file, line, column, span, message, hint), then the count.
+pub fn json_lines(diagnostics: &Diagnostics) -> String {
+    let timestamp = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let mut out = String::new();
+    for d in &diagnostics.0 {
+        let line = serde_json::json!({
+            "timestamp": timestamp,
+            "level": "ERROR",
+            "message": d.message,
+            "code": d.code.as_str(),
+            "file": d.origin.file.display().to_string(),
+            "line": d.origin.line,
+            "column": d.origin.column,
+            "span": d.origin.len,
+            "hint": d.help,
+        });
+        let _ = writeln!(out, "{line}");
+    }
+    let summary = serde_json::json!({
+        "timestamp": timestamp,
+        "level": "ERROR",
+        "message": format!(
+            "{} found in {}; nothing was written to the portal",
+            plural(diagnostics.0.len(), "problem"),
+            plural(diagnostics.file_count(), "file")
+        ),
+        "exit_code": 3,
+    });
+    let _ = writeln!(out, "{summary}");
+    out
+}
+
 /// `validate --format github`: one workflow command a problem
 /// (`::error file=F,line=L,col=C,endColumn=E,title=paysync CODE::MESSAGE`), which GitHub
 /// shows on the line of the pull request's diff. Values are escaped as the runner

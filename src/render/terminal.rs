@@ -17,6 +17,8 @@ pub struct Terminal {
     progress: ProgressMode,
     /// Writes nothing (tests and benchmarks running commands in-process).
     silent: bool,
+    /// Messages on stderr are JSON objects, one a line, like the logs (`--log-format json`).
+    json_messages: bool,
 }
 
 impl Terminal {
@@ -27,7 +29,15 @@ impl Terminal {
             color_stderr: allowed(anstream::AutoStream::choice(&io::stderr())),
             progress: ProgressMode::Off,
             silent: false,
+            json_messages: false,
         }
+    }
+
+    /// Messages on stderr as JSON objects, one a line (`--log-format json`), so that a
+    /// log collector reads every line of stderr.
+    pub fn with_json_messages(mut self, json: bool) -> Terminal {
+        self.json_messages = json;
+        self
     }
 
     /// A terminal that shows nothing and asks nobody: for running commands in-process
@@ -38,6 +48,7 @@ impl Terminal {
             color_stderr: false,
             progress: ProgressMode::Off,
             silent: true,
+            json_messages: false,
         }
     }
 
@@ -78,6 +89,30 @@ impl Terminal {
         let text = crate::untrusted::scrub(text);
         let mut err = io::stderr().lock();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
+    /// A message for stderr at `level` (`ERROR`, `WARN`, `INFO`): the text as it is, or
+    /// with JSON messages one object `{"timestamp", "level", "message", ...fields}` on one
+    /// line, the shape of the JSON logs.
+    pub fn message(&self, level: &str, text: &str, fields: serde_json::Value) {
+        if !self.json_messages {
+            self.err(text);
+            return;
+        }
+        let mut object = serde_json::json!({
+            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            "level": level,
+            "message": text.trim_end(),
+        });
+        if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields)
+        {
+            object.extend(fields);
+        }
+        self.err(&format!("{object}\n"));
+    }
+
+    pub fn json_messages(&self) -> bool {
+        self.json_messages
     }
 
     /// Whether a person can answer a prompt.

@@ -12,6 +12,7 @@ mod fingerprints;
 mod hostile;
 mod import;
 mod install;
+mod json_logs;
 mod limits;
 mod live_validation;
 mod manifest;
