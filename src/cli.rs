@@ -77,6 +77,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print the manifest JSON Schema.
     Schema,
+    /// Show a saved plan (from `plan --out`) in text, JSON or markdown. Reads the file only.
+    Show(ShowArgs),
     /// Compare live settings with the last-applied state (read-only; for schedules).
     Drift(DriftArgs),
     /// Read live settings and write manifests (and optionally adopt them as state).
@@ -223,6 +225,17 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (needed when not on a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+/// Arguments of `paysync show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan, as written by `plan --out FILE`.
+    #[arg(value_name = "PLANFILE")]
+    pub plan: PathBuf,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Output formats of `paysync drift`.

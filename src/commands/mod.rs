@@ -17,6 +17,7 @@ pub mod import;
 pub mod manuals;
 pub mod plan;
 pub mod schema;
+pub mod show;
 pub mod state;
 mod steps;
 pub mod validate;
@@ -35,7 +36,7 @@ use crate::render::terminal::Terminal;
 pub fn run(cli: Cli, term: &Terminal) -> i32 {
     if !matches!(
         cli.command,
-        Command::Schema | Command::Completions(_) | Command::Man
+        Command::Schema | Command::Completions(_) | Command::Man | Command::Show(_)
     ) {
         crate::interrupt::install();
     }
@@ -56,6 +57,7 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
         Command::Completions(args) => manuals::completions(args.shell, &ctx),
         Command::Man => manuals::man(&ctx),
         Command::Schema => schema::run(&ctx),
+        Command::Show(args) => show::run(&args.plan, args.format, &ctx),
     };
     let signal = crate::interrupt::received();
     match (result, signal) {

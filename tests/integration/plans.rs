@@ -79,3 +79,47 @@ fn a_refreshed_plan_with_drift_and_a_changed_secret_as_text() {
 fn a_refreshed_plan_with_drift_and_a_changed_secret_as_json() {
     insta::assert_snapshot!(refreshed_plan("json"));
 }
+
+/// `paysync show PLANFILE` renders the saved plan exactly as `plan` rendered it, in each
+/// format, without the state, the portal or the secrets.
+#[test]
+fn show_renders_a_saved_plan_as_plan_did() {
+    let w = World::new();
+    w.write(
+        "m/acme.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+            .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+            .text(),
+    );
+    for format in ["text", "json", "markdown"] {
+        let planned = w
+            .paysync()
+            .env("ACME_KEY", CANARY)
+            .args(["plan", "--format", format, "--out", "saved.json", "m"])
+            .output()
+            .unwrap();
+        assert!(planned.status.success(), "{planned:?}");
+        std::fs::remove_dir_all(w.path("m")).ok();
+        let shown = w.run(&["show", "--format", format, "saved.json"]);
+        shown.expect_code(0);
+        assert_eq!(
+            shown.stdout,
+            String::from_utf8(planned.stdout).unwrap(),
+            "{format}"
+        );
+        assert!(!shown.stdout.contains(CANARY));
+        assert!(w.requests().is_empty(), "show reads the file only");
+        w.write(
+            "m/acme.yaml",
+            &Manifest::new()
+                .target(11, 1)
+                .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+                .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+                .text(),
+        );
+    }
+    let missing = w.run(&["show", "nope.json"]);
+    missing.expect_code(3);
+}
