@@ -38,6 +38,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::bitrix::request::target_key;
 use crate::bitrix::{BatchEntry, Client, ClientError, MAX_BATCH, PortalError, Request};
 use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::interrupt::{self, IN_FLIGHT_GRACE, Signal};
@@ -234,10 +235,6 @@ impl Progress for NoProgress {
     fn batch_done(&mut self, _done: usize, _total: usize, _summary: BatchSummary) {}
 }
 
-fn batch_key(target: Target) -> String {
-    format!("ps{}_pt{}", target.pay_system, target.person_type)
-}
-
 /// Applies `plan`, saving `state` through `store` after every confirmed batch, and telling
 /// `progress` about each batch sent.
 pub async fn execute(
@@ -291,7 +288,7 @@ pub async fn execute(
             .iter()
             .map(|w| {
                 (
-                    batch_key(w.plan.target),
+                    target_key(w.plan.target),
                     Request::settings_update(w.plan.target, &w.settings),
                 )
             })

@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::bitrix::envelope::{BatchEntry, PortalError, parse_settings};
 use crate::bitrix::request::{
     MAX_BATCH, METHOD_BATCH, METHOD_HANDLER_LIST, METHOD_PAY_SYSTEM_LIST, METHOD_PERSON_TYPE_LIST,
-    METHOD_SETTINGS_GET, PERSON_TYPE_PAGE,
+    METHOD_SETTINGS_GET, PERSON_TYPE_PAGE, target_key,
 };
 use crate::bitrix::{Client, ClientError, Request};
 use crate::manifest::{Code, Diagnostic, Diagnostics};
@@ -168,7 +168,7 @@ pub async fn read_settings(
     for chunk in targets.chunks(MAX_BATCH) {
         let commands: Vec<(String, Request)> = chunk
             .iter()
-            .map(|t| (settings_key(*t), Request::settings_get(*t)))
+            .map(|t| (target_key(*t), Request::settings_get(*t)))
             .collect();
         let outcome = client.batch(&commands, false).await?;
         for (target, (key, _)) in chunk.iter().zip(&commands) {
@@ -194,11 +194,6 @@ pub async fn read_settings(
         }
     }
     Ok(read)
-}
-
-/// The batch key of a target's `settings.get`.
-fn settings_key(target: Target) -> String {
-    format!("ps{}_pt{}", target.pay_system, target.person_type)
 }
 
 /// An ID the portal may send as a number or a decimal string.
@@ -558,20 +553,6 @@ mod tests {
         d.0.iter()
             .map(|d| (d.code.as_str(), d.origin.line))
             .collect()
-    }
-
-    #[test]
-    fn settings_keys_are_distinct() {
-        let a = settings_key(Target {
-            pay_system: 1,
-            person_type: 12,
-        });
-        let b = settings_key(Target {
-            pay_system: 11,
-            person_type: 2,
-        });
-        assert_ne!(a, b);
-        assert_eq!(a, "ps1_pt12");
     }
 
     #[test]

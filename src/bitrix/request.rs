@@ -157,6 +157,12 @@ impl Request {
     }
 }
 
+/// The key of a target's command in a `batch` (`ps11_pt1`): one per target, so a
+/// batch's answers are matched back to their targets.
+pub fn target_key(target: Target) -> String {
+    format!("ps{}_pt{}", target.pay_system, target.person_type)
+}
+
 /// The `batch` request: `{"halt": 0|1, "cmd": {key: "method?query"}}`; sub-calls run in the
 /// order given.
 ///
@@ -278,6 +284,20 @@ mod tests {
             json!({"ID": 7, "SETTINGS": {"K": {"TYPE": "VALUE", "VALUE": "v"}}})
         );
         assert!(r.params.get("PERSON_TYPE_ID").is_none());
+    }
+
+    #[test]
+    fn target_keys_are_distinct() {
+        let a = target_key(Target {
+            pay_system: 1,
+            person_type: 12,
+        });
+        let b = target_key(Target {
+            pay_system: 11,
+            person_type: 2,
+        });
+        assert_ne!(a, b);
+        assert_eq!(a, "ps1_pt12");
     }
 
     #[test]
