@@ -41,7 +41,6 @@ pub fn render(diagnostics: &Diagnostics, color: bool) -> String {
         let report = report(diagnostic, &mut sources);
         let _ = writeln!(out, "{}\n", renderer.render(&report));
     }
-    let (problems, files) = (diagnostics.0.len(), diagnostics.file_count());
     let (error, emphasis) = if color {
         let bold = Style::new().bold();
         // The red annotate-snippets gives `error[code]`.
@@ -51,10 +50,8 @@ pub fn render(diagnostics: &Diagnostics, color: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "{error}error{error:#}{emphasis}: {} found in {}; nothing was written to the \
-         portal{emphasis:#}",
-        plural(problems, "problem"),
-        plural(files, "file"),
+        "{error}error{error:#}{emphasis}: {}{emphasis:#}",
+        summary(diagnostics)
     );
 
     out
@@ -192,34 +189,36 @@ pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>) -> String {
 /// Diagnostics for a log collector (`--log-format json`): one JSON object a line, a
 /// diagnostic each (level, code, file, line, column, span, message, hint), then the count.
 pub fn json_lines(diagnostics: &Diagnostics) -> String {
-    let timestamp = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
     let mut out = String::new();
     for d in &diagnostics.0 {
-        let line = serde_json::json!({
-            "timestamp": timestamp,
-            "level": "ERROR",
-            "message": d.message,
-            "code": d.code.as_str(),
-            "file": d.origin.file.display().to_string(),
-            "line": d.origin.line,
-            "column": d.origin.column,
-            "span": d.origin.len,
-            "hint": d.help,
-        });
-        let _ = writeln!(out, "{line}");
+        out.push_str(&super::json_line(
+            "ERROR",
+            &d.message,
+            serde_json::json!({
+                "code": d.code.as_str(),
+                "file": d.origin.file.display().to_string(),
+                "line": d.origin.line,
+                "column": d.origin.column,
+                "span": d.origin.len,
+                "hint": d.help,
+            }),
+        ));
     }
-    let summary = serde_json::json!({
-        "timestamp": timestamp,
-        "level": "ERROR",
-        "message": format!(
-            "{} found in {}; nothing was written to the portal",
-            plural(diagnostics.0.len(), "problem"),
-            plural(diagnostics.file_count(), "file")
-        ),
-        "exit_code": 3,
-    });
-    let _ = writeln!(out, "{summary}");
+    out.push_str(&super::json_line(
+        "ERROR",
+        &summary(diagnostics),
+        serde_json::json!({ "exit_code": crate::error::exit::INVALID_INPUT }),
+    ));
     out
+}
+
+/// The closing line: `2 problems found in 1 file; nothing was written to the portal`.
+fn summary(diagnostics: &Diagnostics) -> String {
+    format!(
+        "{} found in {}; nothing was written to the portal",
+        plural(diagnostics.0.len(), "problem"),
+        plural(diagnostics.file_count(), "file")
+    )
 }
 
 /// `validate --format github`: one workflow command a problem

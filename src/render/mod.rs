@@ -13,6 +13,20 @@ pub mod terminal;
 
 use crate::untrusted::is_unsafe_char;
 
+/// One line of JSON for stderr under `--log-format json`, the shape of the JSON logs:
+/// `{"timestamp", "level", "message", ...fields}` (fields must be an object to be added).
+pub(crate) fn json_line(level: &str, message: &str, fields: serde_json::Value) -> String {
+    let mut object = serde_json::json!({
+        "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "level": level,
+        "message": message.trim_end(),
+    });
+    if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields) {
+        object.extend(fields);
+    }
+    format!("{object}\n")
+}
+
 /// Writes `value` as a double-quoted string for a terminal: quotes and backslashes escaped, and every
 /// control or invisible character ([`is_unsafe_char`]) written as a JSON-style escape
 /// (`\n`, `\u001b`, `\u202e`), so a value (from a manifest or the portal) can neither

@@ -99,16 +99,7 @@ impl Terminal {
             self.err(text);
             return;
         }
-        let mut object = serde_json::json!({
-            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-            "level": level,
-            "message": text.trim_end(),
-        });
-        if let (Some(object), serde_json::Value::Object(fields)) = (object.as_object_mut(), fields)
-        {
-            object.extend(fields);
-        }
-        self.err(&format!("{object}\n"));
+        self.err(&super::json_line(level, text, fields));
     }
 
     pub fn json_messages(&self) -> bool {
