@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::install::fake_release;
-use crate::support::{Outcome, manifest, repo_root};
+use crate::support::{Outcome, manifest, repo_root, without_paysync_env};
 
 /// A runner's directories and a fake `gh` that logs its arguments and keeps the body
 /// it was given.
@@ -69,11 +69,7 @@ impl Runner {
             .env("FAKE_GH_EXISTING", "")
             .env_remove("GITHUB_EVENT_NAME")
             .env_remove("GITHUB_STEP_SUMMARY");
-        for (var, _) in std::env::vars_os() {
-            if var.to_string_lossy().starts_with("PAYSYNC_") {
-                cmd.env_remove(var);
-            }
-        }
+        without_paysync_env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }

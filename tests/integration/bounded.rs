@@ -77,17 +77,9 @@ fn mkfifo(path: &Path) {
 /// hit its memory limit.
 #[test]
 fn an_endless_answer_ends_with_a_clear_error_in_bounded_memory() {
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let w = World::applied();
     let state = w.read("paysync.state.json");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
+    w.set_mode("TEST");
     w.portal.inject(Fault::endless_body().method("batch"));
     let mut cmd = w.paysync_std();
     cmd.args(["apply", "--auto-approve", "m.yaml"]);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use paysync_emulator::{EmulatorHandle, Fault, Seed};
 
-use crate::support::{World, manifest};
+use crate::support::World;
 
 /// A listener on 127.0.0.1 that counts every byte anyone sends it.
 fn byte_counter() -> (String, Arc<AtomicUsize>) {
@@ -40,17 +40,9 @@ fn byte_counter() -> (String, Arc<AtomicUsize>) {
 /// re-sending the settings (and, with OAuth, the token) there.
 #[test]
 fn a_redirect_to_another_address_is_not_followed_and_move_portal_resumes() {
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let w = World::applied();
     let state = w.read("paysync.state.json");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
+    w.set_mode("TEST");
 
     // 307 to a listener that counts bytes: nothing reaches it.
     let (counter, received) = byte_counter();
@@ -147,12 +139,7 @@ fn a_redirect_to_another_address_is_not_followed_and_move_portal_resumes() {
 /// Portal identity compares scheme, lower-cased host and effective port.
 #[test]
 fn the_same_portal_written_differently_is_not_foreign() {
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let w = World::applied();
     let text = w.read("paysync.state.json");
     let port = w.portal.addr().port();
     let written = text.replace(

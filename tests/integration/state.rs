@@ -43,16 +43,8 @@ fn a_saved_plan_is_applied_exactly() {
 
 #[test]
 fn a_stale_saved_plan_is_refused_and_sends_nothing() {
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
+    let w = World::applied();
+    w.set_mode("TEST");
     w.run(&["plan", "--out", "plan.json", "m.yaml"])
         .expect_code(0);
     w.write(
@@ -94,12 +86,7 @@ fn a_saved_plan_from_another_state_is_refused() {
 
 #[test]
 fn state_made_for_another_portal_is_refused() {
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let w = World::applied();
 
     let other = EmulatorHandle::start(Seed::demo()).unwrap();
     for args in [
@@ -234,22 +221,14 @@ fn an_unwritable_state_directory_with_a_leftover_lock_file_sends_nothing() {
 #[test]
 fn a_read_only_state_file_sends_nothing() {
     use std::os::unix::fs::PermissionsExt;
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let w = World::applied();
     let state = w.read("paysync.state.json");
     std::fs::set_permissions(
         w.path("paysync.state.json"),
         std::fs::Permissions::from_mode(0o444),
     )
     .unwrap();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
+    w.set_mode("TEST");
     w.portal.clear_requests();
     let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
     out.expect_code(1);
@@ -262,19 +241,11 @@ fn a_read_only_state_file_sends_nothing() {
 /// anything is sent.
 #[test]
 fn a_serial_at_its_maximum_stops_before_anything_is_sent() {
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let w = World::applied();
     let mut state: serde_json::Value = serde_json::from_str(&w.read("paysync.state.json")).unwrap();
     state["serial"] = serde_json::json!(u64::MAX);
     std::fs::write(w.path("paysync.state.json"), state.to_string()).unwrap();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
+    w.set_mode("TEST");
     w.portal.clear_requests();
     let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
     out.expect_code(1);
@@ -300,10 +271,7 @@ fn a_state_path_that_is_a_symlink_is_written_through() {
     std::fs::create_dir(w.path("shared")).unwrap();
     std::os::unix::fs::symlink("shared/real.json", w.path("paysync.state.json")).unwrap();
     w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
+    w.set_mode("TEST");
     w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
     let link = std::fs::symlink_metadata(w.path("paysync.state.json")).unwrap();
     assert!(link.file_type().is_symlink());

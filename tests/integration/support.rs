@@ -37,6 +37,20 @@ impl World {
         World::with_seed(Seed::demo())
     }
 
+    /// A world where `m.yaml` declares 11/1 `PS_WORK_MODE_IFRAME` = `REGULAR` and an apply
+    /// recorded it: the start of the tests of what a second run does.
+    pub fn applied() -> World {
+        let w = World::new();
+        w.set_mode("REGULAR");
+        w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+        w
+    }
+
+    /// Rewrites `m.yaml` to declare 11/1 `PS_WORK_MODE_IFRAME` = `mode`.
+    pub fn set_mode(&self, mode: &str) {
+        self.write("m.yaml", &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", mode)]));
+    }
+
     pub fn with_seed(seed: Seed) -> World {
         World {
             dir: tempfile::tempdir().expect("temp dir"),
@@ -72,13 +86,7 @@ impl World {
     pub fn paysync_std(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paysync"));
         cmd.current_dir(self.dir.path());
-        // Every PAYSYNC_* variable of the environment the tests run in (credentials, the
-        // fingerprint key, the rate, the log format, a token file, ...), whatever the name.
-        for (var, _) in std::env::vars_os() {
-            if var.to_string_lossy().starts_with("PAYSYNC_") {
-                cmd.env_remove(var);
-            }
-        }
+        without_paysync_env(&mut cmd);
         for var in [
             "RUST_LOG",
             "CLICOLOR_FORCE",
@@ -158,6 +166,17 @@ impl Outcome {
             self.stdout, self.stderr
         );
         self
+    }
+}
+
+/// Removes from `cmd`'s environment every PAYSYNC_* variable of the environment the tests
+/// run in (credentials, the fingerprint key, the rate, the log format, a token file, ...),
+/// whatever the name.
+pub fn without_paysync_env(cmd: &mut std::process::Command) {
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("PAYSYNC_") {
+            cmd.env_remove(var);
+        }
     }
 }
 
