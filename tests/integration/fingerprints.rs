@@ -14,6 +14,16 @@ fn manifest() -> String {
     crate::support::secrets_manifest().replace("file:keys/acme12.txt", "env:OTHER_KEY")
 }
 
+/// `apply --auto-approve m.yaml` with both secrets set (`k-acme`, `k-other`).
+fn apply_with_both_keys(w: &World) {
+    w.paysync()
+        .env("ACME_KEY", "k-acme")
+        .env("OTHER_KEY", "k-other")
+        .args(["apply", "--auto-approve", "m.yaml"])
+        .assert()
+        .success();
+}
+
 fn state(w: &World) -> serde_json::Value {
     serde_json::from_str(&w.read("paysync.state.json")).unwrap()
 }
@@ -34,12 +44,7 @@ fn secret_fingerprint(state: &serde_json::Value, pay_system: u64) -> serde_json:
 fn fingerprints_are_memory_hard_and_salted_per_state() {
     let w = World::new();
     w.write("m.yaml", &manifest());
-    w.paysync()
-        .env("ACME_KEY", "k-acme")
-        .env("OTHER_KEY", "k-other")
-        .args(["apply", "--auto-approve", "m.yaml"])
-        .assert()
-        .success();
+    apply_with_both_keys(&w);
     let s = state(&w);
     assert_eq!(s["format"], 2);
     assert!(s.get("fingerprint_key").is_none(), "{s}");
@@ -57,13 +62,7 @@ fn fingerprints_are_memory_hard_and_salted_per_state() {
     // Another state, the same secret: another fingerprint (the salt).
     let other = World::new();
     other.write("m.yaml", &manifest());
-    other
-        .paysync()
-        .env("ACME_KEY", "k-acme")
-        .env("OTHER_KEY", "k-other")
-        .args(["apply", "--auto-approve", "m.yaml"])
-        .assert()
-        .success();
+    apply_with_both_keys(&other);
     assert_ne!(secret_fingerprint(&state(&other), 11), fp);
 
     // The plan compares by it: unchanged, then changed.
@@ -326,12 +325,7 @@ fn apply_migrates_every_fingerprint_it_can_verify() {
     let w = World::new();
     w.write("m.yaml", &manifest());
     format_1_state(&w);
-    w.paysync()
-        .env("ACME_KEY", "k-acme")
-        .env("OTHER_KEY", "k-other")
-        .args(["apply", "--auto-approve", "m.yaml"])
-        .assert()
-        .success();
+    apply_with_both_keys(&w);
     let s = state(&w);
     assert_eq!(s["format"], 2);
     for pay_system in [11, 12] {

@@ -85,15 +85,13 @@ fn a_refreshed_plan_with_drift_and_a_changed_secret_as_json() {
 #[test]
 fn show_renders_a_saved_plan_as_plan_did() {
     let w = World::new();
-    w.write(
-        "m/acme.yaml",
-        &Manifest::new()
-            .target(11, 1)
-            .literal("PS_WORK_MODE_IFRAME", "REGULAR")
-            .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
-            .text(),
-    );
+    let acme = Manifest::new()
+        .target(11, 1)
+        .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+        .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+        .text();
     for format in ["text", "json", "markdown"] {
+        w.write("m/acme.yaml", &acme);
         let planned = w
             .paysync()
             .env("ACME_KEY", CANARY)
@@ -111,14 +109,6 @@ fn show_renders_a_saved_plan_as_plan_did() {
         );
         assert!(!shown.stdout.contains(CANARY));
         assert!(w.requests().is_empty(), "show reads the file only");
-        w.write(
-            "m/acme.yaml",
-            &Manifest::new()
-                .target(11, 1)
-                .literal("PS_WORK_MODE_IFRAME", "REGULAR")
-                .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
-                .text(),
-        );
     }
     let missing = w.run(&["show", "nope.json"]);
     missing.expect_code(3);
