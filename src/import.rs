@@ -142,14 +142,14 @@ pub fn targets(
     all: bool,
 ) -> Result<Vec<Target>, ImportError> {
     if all {
-        let person_types = catalog.person_types.clone().unwrap_or_default();
+        let person_types = catalog.person_types.iter().flatten().copied();
         let mut targets = Vec::new();
         for (id, ps) in &catalog.pay_systems {
             if catalog.handler_of(ps).is_none() {
                 tracing::debug!(pay_system = id, action_file = %portal_text(&ps.action_file), "skipping a pay system with a built-in handler");
                 continue;
             }
-            for person_type in std::iter::once(0).chain(person_types.iter().copied()) {
+            for person_type in std::iter::once(0).chain(person_types.clone()) {
                 targets.push(Target {
                     pay_system: *id,
                     person_type,

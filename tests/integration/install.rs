@@ -9,8 +9,34 @@ use crate::support::{Outcome, repo_root};
 
 /// A release directory holding `paysync-<target>.tar.gz` and its `.sha256` for the
 /// x86_64 and aarch64 Linux targets: x86_64's holds this build's binary, aarch64's a
-/// script that says which archive it came from.
+/// script that says which archive it came from. The archives are made once per test
+/// run (compressing the debug binary is the slow part) and copied into `dir`.
 pub fn fake_release(dir: &Path) -> PathBuf {
+    static RELEASE: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+    let files = RELEASE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let release = make_release(dir.path());
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&release)
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    });
+    let release = dir.join("release");
+    std::fs::create_dir_all(&release).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(release.join(name), bytes).unwrap();
+    }
+    release
+}
+
+/// Builds the archives and their checksums in `dir/release`.
+fn make_release(dir: &Path) -> PathBuf {
     let release = dir.join("release");
     std::fs::create_dir_all(&release).unwrap();
     for (target, binary) in [
