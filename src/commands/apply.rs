@@ -280,14 +280,14 @@ fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
 /// The outcome of an apply as fields of its JSON message: the targets, by what became of
 /// them.
 fn report_fields(report: &ApplyReport) -> serde_json::Value {
-    let list = |targets: &mut dyn Iterator<Item = Target>| -> Vec<String> {
-        targets.map(|t| t.to_string()).collect()
-    };
+    fn names<'a>(targets: impl Iterator<Item = &'a Target>) -> Vec<String> {
+        targets.map(ToString::to_string).collect()
+    }
     serde_json::json!({
-        "applied": list(&mut report.applied.iter().copied()),
-        "failed": list(&mut report.failed.iter().map(|f| f.target)),
-        "unknown": list(&mut report.unknown.iter().copied()),
-        "not_sent": list(&mut report.not_attempted.iter().copied()),
+        "applied": names(report.applied.iter()),
+        "failed": names(report.failed.iter().map(|f| &f.target)),
+        "unknown": names(report.unknown.iter()),
+        "not_sent": names(report.not_attempted.iter()),
         "requests": report.requests,
     })
 }
