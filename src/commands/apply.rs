@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::steps::{
-    Context, Runtime, check_portal, declared_secrets, declared_value, load_manifests,
-    not_interrupted, recorded_env_secrets, refresh, render_plan, runtime,
+    Context, Runtime, about, check_portal, declared_secrets, declared_value, load_manifests,
+    not_interrupted, not_returned, recorded_env_secrets, refresh, render_plan, runtime,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -75,7 +75,11 @@ fn apply_manifests(
     } else {
         None
     };
-    let plan = plan::compute(&values, &state.targets, live.as_ref(), &fingerprinter);
+    let mut plan = plan::compute(&values, &state.targets, live.as_ref(), &fingerprinter);
+    plan.about = about(Some(client.portal()));
+    if let Some(live) = &live {
+        plan.warnings = not_returned(&values, live);
+    }
     ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
     if plan.targets.is_empty() {
         return Ok(None);

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::steps::{
-    Context, check_portal, declared_secrets, declared_value, load_manifests, not_interrupted,
-    refresh, render_plan, runtime,
+    Context, about, check_portal, declared_secrets, declared_value, load_manifests,
+    not_interrupted, not_returned, refresh, render_plan, runtime,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -38,11 +38,14 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let had_state = existing.is_some();
     let mut last = existing.unwrap_or_default();
     let fingerprinter = last.fingerprinter(fingerprint::key_from_env());
+    let mut warnings = Vec::new();
     if !fingerprinter.can_fingerprint() {
-        tracing::warn!(
+        let warning = format!(
             "this state's secret fingerprints are keyed with {ENV_FINGERPRINT_KEY}, which is \
              not set: secrets are not checked"
         );
+        tracing::warn!("{warning}");
+        warnings.push(warning);
     }
     // Secrets that can be read now are compared by fingerprint; the others are "not
     // checked", and an empty one is shown as such and ends the plan with an error.
@@ -69,14 +72,20 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         None if empty.contains(r) => SecretCheck::Empty,
         None => SecretCheck::Unreadable,
     });
+    let mut portal = last.portal.clone();
     let live = if inputs.refresh {
         let client = ctx.connect(inputs.rate)?;
         check_portal(&store, &last, &client.portal())?;
-        Some(refresh(&runtime()?, &client, &desired, &values, ctx.term)?)
+        portal = Some(client.portal());
+        let live = refresh(&runtime()?, &client, &desired, &values, ctx.term)?;
+        warnings.extend(not_returned(&values, &live));
+        Some(live)
     } else {
         None
     };
-    let plan = plan::compute(&values, &last.targets, live.as_ref(), &fingerprinter);
+    let mut plan = plan::compute(&values, &last.targets, live.as_ref(), &fingerprinter);
+    plan.about = about(portal);
+    plan.warnings = warnings;
     ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
     append_job_summary(&plan);
     // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where

@@ -10,7 +10,7 @@ use crate::cli::Format;
 use crate::error::Error;
 use crate::manifest;
 use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
-use crate::plan::{DesiredValues, Plan};
+use crate::plan::{About, DesiredValues, Plan};
 use crate::render::progress::ReadingLive;
 use crate::render::terminal::Terminal;
 use crate::render::{plan_json, plan_markdown, plan_text};
@@ -152,19 +152,52 @@ pub(crate) async fn read_live(client: &Client, desired: &DesiredValues) -> Resul
     let live = Live {
         targets: read_targets(client, &targets).await?,
     };
-    // A managed code the portal does not return is not compared; say so once per code.
+    for warning in not_returned(desired, &live) {
+        tracing::warn!("{warning}");
+    }
+    Ok(live)
+}
+
+/// A managed code the portal does not return is not compared: one warning per code (for
+/// the log and the plan).
+pub(crate) fn not_returned(desired: &DesiredValues, live: &Live) -> Vec<String> {
+    let mut warnings = Vec::new();
     for (target, d) in &desired.targets {
         if let Some(got) = live.targets.get(target) {
-            let _span = target.span().entered();
             for code in d.settings.keys().filter(|c| !got.contains_key(*c)) {
-                tracing::warn!(
-                    code,
-                    "the portal did not return this code; its handler may not declare it, so drift cannot be checked"
-                );
+                warnings.push(format!(
+                    "{target}: the portal did not return {}; its handler may not declare it, so \
+                     drift cannot be checked",
+                    crate::untrusted::escape_controls(code)
+                ));
             }
         }
     }
-    Ok(live)
+    warnings
+}
+
+/// What a plan says about where it was made: the portal (`scheme://host[:port]`) and, in
+/// CI, the commit and a link to the run (GitHub Actions' and GitLab CI's standard
+/// variables).
+pub(crate) fn about(portal: Option<String>) -> About {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let github_run = match (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        (Some(server), Some(repository), Some(run)) => Some(format!(
+            "{}/{repository}/actions/runs/{run}",
+            server.trim_end_matches('/')
+        )),
+        _ => None,
+    };
+    About {
+        portal,
+        environment: None,
+        commit: var("GITHUB_SHA").or_else(|| var("CI_COMMIT_SHA")),
+        run_url: github_run.or_else(|| var("CI_PIPELINE_URL")),
+    }
 }
 
 /// `--refresh`: the manifests checked against what the portal declares (mistakes only the

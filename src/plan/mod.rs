@@ -6,7 +6,9 @@
 //! could not be resolved); a live value of a code managed as a secret is fingerprinted
 //! here and only ever appears in the plan as [`Value::Hidden`].
 
+pub mod document;
 pub mod drift;
+pub mod risk;
 pub mod saved;
 
 use std::collections::BTreeMap;
@@ -123,7 +125,19 @@ impl Value {
 }
 
 /// What apply does with one code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// In the manifest, not in the state: written.
@@ -153,6 +167,9 @@ impl Action {
 pub struct Change {
     pub code: String,
     pub action: Action,
+    /// The line of the code in the target's manifest file, when it is declared there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// The value being replaced: recorded (state) or live (drift); absent for `add`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
@@ -174,6 +191,23 @@ pub struct TargetPlan {
 }
 
 impl TargetPlan {
+    /// The manifest file of the target's document, when it is still declared.
+    pub fn file(&self) -> Option<&str> {
+        let m = self.manifest.as_deref()?;
+        Some(m.rsplit_once(':').map_or(m, |(file, _)| file))
+    }
+
+    /// Where `change` is declared: `file:line` of its code, or of the target's document
+    /// (a forgotten code), or `None` (a target no longer declared).
+    pub fn location(&self, change: &Change) -> Option<String> {
+        match (change.line, self.file()) {
+            (Some(line), Some(file)) => Some(format!("{file}:{line}")),
+            _ => self.manifest.clone(),
+        }
+    }
+}
+
+impl TargetPlan {
     /// Whether apply sends anything for this target (certainly, or after checking a secret).
     pub fn may_write(&self) -> bool {
         self.changes
@@ -183,16 +217,75 @@ impl TargetPlan {
 }
 
 /// A whole plan.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
+    /// Where, by what and from what the plan was made (its header in every format).
+    pub about: About,
     /// Whether live settings were read (`--refresh`).
     pub refreshed: bool,
     /// Sorted by target.
     pub targets: Vec<TargetPlan>,
+    /// The names of the pay systems and payer types this run knows (state, `--refresh`).
+    pub names: Names,
+    /// What a reviewer should know that is not a change (shown in every format).
+    pub warnings: Vec<String>,
+}
+
+/// Where, by what and from what a plan (or report) was made. The portal is
+/// `scheme://host[:port]`, never credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct About {
+    pub portal: Option<String>,
+    /// The environment the plan is for, when there is one.
+    pub environment: Option<String>,
+    /// The commit the manifests were read at (from the CI's variables).
+    pub commit: Option<String>,
+    /// The CI run (pipeline) that made the plan, a link.
+    pub run_url: Option<String>,
+}
+
+impl About {
+    /// The portal's host (and port), for headers: `example.bitrix24.ru`.
+    pub fn host(&self) -> Option<&str> {
+        let portal = self.portal.as_deref()?;
+        let rest = portal.split_once("://").map_or(portal, |(_, rest)| rest);
+        Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
+    }
+}
+
+/// Names of pay systems and payer types, by ID, as the portal gave them (untrusted text:
+/// escaped by every renderer).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Names {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pay_systems: BTreeMap<u64, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub person_types: BTreeMap<u64, String>,
+}
+
+impl Names {
+    pub fn pay_system(&self, id: u64) -> Option<&str> {
+        self.pay_systems.get(&id).map(String::as_str)
+    }
+
+    pub fn person_type(&self, id: u64) -> Option<&str> {
+        self.person_types.get(&id).map(String::as_str)
+    }
+
+    /// Adds `other`'s names where this has none.
+    pub fn fill_from(&mut self, other: &Names) {
+        for (id, name) in &other.pay_systems {
+            self.pay_systems.entry(*id).or_insert_with(|| name.clone());
+        }
+        for (id, name) in &other.person_types {
+            self.person_types.entry(*id).or_insert_with(|| name.clone());
+        }
+    }
 }
 
 /// Counts for the summary line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Targets with at least one setting to write.
     pub targets_to_change: usize,
@@ -304,6 +397,8 @@ pub struct DesiredValues {
 pub struct DesiredTargetValues {
     pub manifest: Option<String>,
     pub settings: BTreeMap<String, Value>,
+    /// The line of each code in the manifest.
+    pub lines: BTreeMap<String, usize>,
 }
 
 impl DesiredValues {
@@ -344,7 +439,19 @@ impl DesiredValues {
                     })
                     .collect();
                 let manifest = Some(format!("{}:{}", d.origin.file.display(), d.origin.line));
-                (*target, DesiredTargetValues { manifest, settings })
+                let lines = d
+                    .setting_origins
+                    .iter()
+                    .map(|(code, origin)| (code.clone(), origin.line))
+                    .collect();
+                (
+                    *target,
+                    DesiredTargetValues {
+                        manifest,
+                        settings,
+                        lines,
+                    },
+                )
             })
             .collect();
         DesiredValues { targets }
@@ -440,9 +547,9 @@ pub fn compute(
     for target in all {
         let recorded = last_applied.get(&target).unwrap_or(&empty);
         let live_target = live.and_then(|l| l.targets.get(&target));
-        let (manifest, wanted) = match desired.targets.get(&target) {
-            Some(d) => (d.manifest.clone(), Some(&d.settings)),
-            None => (None, None),
+        let (manifest, wanted, lines) = match desired.targets.get(&target) {
+            Some(d) => (d.manifest.clone(), Some(&d.settings), Some(&d.lines)),
+            None => (None, None, None),
         };
         // Room for the usual cases (every code added, or every code forgotten) at once: a
         // `Change` is over 200 bytes, and growing by doubling left 12 of 32 places unused
@@ -456,6 +563,7 @@ pub fn compute(
                 let change = |action, before| Change {
                     code: code.clone(),
                     action,
+                    line: lines.and_then(|l| l.get(code).copied()),
                     before,
                     after: Some(want.clone()),
                 };
@@ -523,6 +631,7 @@ pub fn compute(
                 changes.push(Change {
                     code: code.clone(),
                     action: Action::Forget,
+                    line: None,
                     before: Some(Value::from_recorded(rec)),
                     after: None,
                 });
@@ -540,6 +649,7 @@ pub fn compute(
     Plan {
         refreshed: live.is_some(),
         targets,
+        ..Plan::default()
     }
 }
 

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Plan;
+use super::document::{PlanDocument, SavedFingerprint};
 use crate::fingerprint::FingerprintScheme;
 use crate::state::LastApplied;
 
@@ -16,10 +17,10 @@ use crate::state::LastApplied;
 pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
 
 /// The format tag of saved plans written by this version.
-pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/2";
+pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/3";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A saved plan in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedPlan {
     pub format: String,
     /// The paysync version that made it (informational).
@@ -34,6 +35,23 @@ pub struct SavedPlan {
     /// salt, no key material).
     pub fingerprints: FingerprintScheme,
     pub plan: Plan,
+}
+
+/// A saved plan as written: the plan is the documented plan JSON ([`PlanDocument`],
+/// `schema/plan.schema.json`); the fingerprints of the secrets it checked are kept beside
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedPlanFile {
+    format: String,
+    paysync_version: String,
+    lineage: Option<String>,
+    serial: u64,
+    portal: Option<String>,
+    fingerprints: FingerprintScheme,
+    /// The fingerprint of every checked secret the plan writes.
+    secret_fingerprints: Vec<SavedFingerprint>,
+    plan: PlanDocument,
 }
 
 /// Why a saved plan cannot be read.
@@ -58,6 +76,11 @@ pub enum SavedPlanError {
          make the plan again with this version (`paysync plan --out`)"
     )]
     Format { path: String, found: String },
+    #[error("saved plan {path} has an unusable plan: {error}")]
+    Document {
+        path: String,
+        error: super::document::DocumentError,
+    },
     #[error("saved plan {path} has unusable `fingerprints`: {error}")]
     Scheme {
         path: String,
@@ -112,7 +135,17 @@ impl SavedPlan {
     }
 
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).expect("saved plan serialises");
+        let file = SavedPlanFile {
+            format: self.format.clone(),
+            paysync_version: self.paysync_version.clone(),
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            portal: self.portal.clone(),
+            fingerprints: self.fingerprints.clone(),
+            secret_fingerprints: SavedFingerprint::of(&self.plan),
+            plan: PlanDocument::from(&self.plan),
+        };
+        let mut s = serde_json::to_string_pretty(&file).expect("saved plan serialises");
         s.push('\n');
         s
     }
@@ -147,7 +180,23 @@ impl SavedPlan {
                 found: format.to_owned(),
             });
         }
-        let saved: SavedPlan = serde_json::from_value(raw).map_err(parse)?;
+        let file: SavedPlanFile = serde_json::from_value(raw).map_err(parse)?;
+        let plan = file
+            .plan
+            .to_plan(&file.secret_fingerprints)
+            .map_err(|error| SavedPlanError::Document {
+                path: path.to_owned(),
+                error,
+            })?;
+        let saved = SavedPlan {
+            format: file.format,
+            paysync_version: file.paysync_version,
+            lineage: file.lineage,
+            serial: file.serial,
+            portal: file.portal,
+            fingerprints: file.fingerprints,
+            plan,
+        };
         saved
             .fingerprints
             .check()

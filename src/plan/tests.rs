@@ -263,6 +263,7 @@ fn rules() {
             desired.targets.insert(
                 T,
                 DesiredTargetValues {
+                    lines: BTreeMap::new(),
                     manifest: None,
                     settings: BTreeMap::from([("CODE".to_string(), want.clone())]),
                 },
@@ -290,6 +291,7 @@ fn live_secret_value_never_enters_the_plan() {
         targets: BTreeMap::from([(
             T,
             DesiredTargetValues {
+                lines: BTreeMap::new(),
                 manifest: None,
                 settings: BTreeMap::from([("KEY".to_string(), secret("K", Some("s1")))]),
             },
@@ -306,7 +308,7 @@ fn live_secret_value_never_enters_the_plan() {
         )]),
     };
     let plan = compute(&desired, &last, Some(&live_state), &key());
-    let json = serde_json::to_string(&plan).unwrap();
+    let json = serde_json::to_string(&document::PlanDocument::from(&plan)).unwrap();
     assert!(json.contains("\"drift\""), "{json}");
     assert!(!json.contains("CANARY"), "{json}");
     assert!(!format!("{plan:?}").contains("CANARY"));
@@ -322,6 +324,7 @@ fn removed_target_forgets_every_code_and_summary_counts() {
         targets: BTreeMap::from([(
             T,
             DesiredTargetValues {
+                lines: BTreeMap::new(),
                 manifest: Some("m.yaml:1".into()),
                 settings: BTreeMap::from([
                     ("A".to_string(), plain("1")),

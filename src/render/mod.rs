@@ -62,3 +62,19 @@ pub(crate) fn push_quoted_inner(out: &mut String, value: &str) {
         }
     }
 }
+
+/// A target as every renderer names it: `paySystem 11 "AcmePay" / personType 1
+/// "Individuals"`, with the names it knows (portal text, quoted and escaped like a value).
+pub(crate) fn target_label(target: &crate::model::Target, names: &crate::plan::Names) -> String {
+    let mut out = format!("paySystem {}", target.pay_system);
+    if let Some(name) = names.pay_system(target.pay_system) {
+        out.push(' ');
+        push_quoted(&mut out, name);
+    }
+    out.push_str(&format!(" / personType {}", target.person_type));
+    if let Some(name) = names.person_type(target.person_type) {
+        out.push(' ');
+        push_quoted(&mut out, name);
+    }
+    out
+}

@@ -1,21 +1,26 @@
 //! The plan as a pull-request comment (`--format markdown`), also appended to
-//! `$GITHUB_STEP_SUMMARY` by `plan`.
+//! `$GITHUB_STEP_SUMMARY` by `plan`. Review first: what needs attention is on top, always
+//! visible; the details are folded, most serious target first.
 //!
 //! ```markdown
 //! <!-- paysync-plan -->
 //! ### paysync plan
+//! <sub>paysync 0.4.0 · portal <code>example.bitrix24.ru</code> · compared with the last-applied state</sub>
 //!
 //! **Plan: 1 target to change, 2 settings (1 to add, 1 to change).**
 //!
-//! | target | to add | to change | no longer managed | secrets changed | drift |
-//! |---|---:|---:|---:|---:|---:|
-//! | paySystem 11 / personType 1 | 1 | 1 | 0 | 1 | 0 |
+//! #### Needs attention (1)
 //!
-//! <details><summary>paySystem 11 / personType 1 (manifests/acme.yaml:4)</summary>
+//! - **paySystem 11 / personType 1** <code>PAYMENT_ID</code>: value source changes: <code>PAYMENT:ACCOUNT_NUMBER</code> → <code>"0"</code> (<code>manifests/acme.yaml:7</code>)
+//!
+//! | | settings | targets |
+//! |---|---:|---:|
+//! | to change | 1 | 1 |
+//!
+//! <details><summary>paySystem 11 / personType 1: 1 needs attention, 1 to change (manifests/acme.yaml:4)</summary>
 //!
 //! ```diff
-//! + PAYMENT_ID = PAYMENT:ACCOUNT_NUMBER
-//! ! REST_SERVICE_KEY_IFRAME (secret env:ACME_KEY, changed)
+//! ! PAYMENT_ID: PAYMENT:ACCOUNT_NUMBER -> "0"
 //! ```
 //!
 //! </details>
@@ -24,20 +29,27 @@
 //! What it owns:
 //!
 //! - **Order**: the hidden [`MARKER`] (a CI step finds its own comment by it and edits it
-//!   in place), the summary line, a table of counts per target with a total, then each
-//!   target's changed settings folded in `<details>`. Settings only recorded in the state
-//!   (live already equals desired) are not shown, as in the text plan.
+//!   in place), a header line (paysync version, portal host — never credentials —,
+//!   environment, commit and CI run from the CI's variables), the note on what was cut
+//!   (when something was), the summary line, the "Needs attention" list (every change
+//!   whose [`Risk`] needs attention, most serious first, each with its `file:line`), the
+//!   warnings, a table of counts (rows that are all zero left out), the secrets not
+//!   checked folded into one line, then one fold per target, most serious first, with
+//!   its counts in the title. Settings only recorded in the state (live already equals
+//!   desired) are not shown, as in the text plan.
 //! - **Size**: never more than [`GITHUB_COMMENT_LIMIT`] characters (Unicode scalar
-//!   values, as GitHub counts them, not bytes). The table and the details each have a
-//!   budget; past it the rest is left out with a note pointing to the JSON plan, while
-//!   the marker, the summary line and the table's total row are always kept.
-//! - **Escaping**: codes, values, file paths and secret references are user data. Outside
-//!   code blocks they are written with HTML character references for every character
-//!   that means something to Markdown or HTML (`|` cannot split a table cell, `</summary>`
-//!   or `</details>` cannot close the fold, `@name` does not mention anyone). Inside the
-//!   `diff` block every line starts with a diff marker and values are JSON-escaped (no raw
-//!   newline), so no line can be a closing fence; the fence is also longer than any run
-//!   of backticks in the block. Long values are cut to [`VALUE_CHARS`] characters.
+//!   values, as GitHub counts them, not bytes). The attention list is kept whole (only a
+//!   list that alone would pass the limit is cut); folds are left out from the least
+//!   serious target on, and the note at the top says how many and where the whole plan is
+//!   (the saved plan the CI run uploads; `paysync show plan.json`).
+//! - **Escaping**: codes, values, names, file paths and secret references are user data.
+//!   Outside code blocks they are written with HTML character references for every
+//!   character that means something to Markdown or HTML (`|` cannot split a table cell,
+//!   `</summary>` or `</details>` cannot close the fold, `@name` does not mention anyone).
+//!   Inside the `diff` block every line starts with a diff marker and values are
+//!   JSON-escaped (no raw newline), so no line can be a closing fence; the fence is also
+//!   longer than any run of backticks in the block. Long values are cut to [`VALUE_CHARS`]
+//!   characters.
 //! - **Secrets**: only their reference (`(secret env:NAME, changed)`); the live value of a
 //!   secret code is `(secret)`. Fingerprints are never shown.
 //!
@@ -47,7 +59,9 @@
 use std::fmt::Write;
 
 use crate::model::SOURCE_VALUE;
+use crate::plan::risk::Risk;
 use crate::plan::{Action, Change, Plan, TargetPlan, Value};
+use crate::render::target_label;
 use crate::wording::plural;
 
 use super::plan_text::summary_line;
@@ -56,16 +70,18 @@ use super::plan_text::summary_line;
 pub const GITHUB_COMMENT_LIMIT: usize = 65_535;
 /// A hidden marker so a CI step can find and update its own comment.
 pub const MARKER: &str = "<!-- paysync-plan -->";
-/// Room kept below the limit for the truncation note and the closing lines.
+/// Room kept below the limit for the note on what was cut.
 const NOTE_RESERVE: usize = 1_000;
-/// The table's rows may take this many characters; the remaining targets are summed up
-/// in one row, and the total row is always written.
-const TABLE_BUDGET: usize = 16_000;
+/// Room kept after the attention list for the warnings and the table.
+const AFTER_ATTENTION: usize = 6_000;
+/// At most this many warnings are listed.
+const WARNINGS_SHOWN: usize = 20;
 /// A value (or code) longer than this is cut, saying how much was left out.
 pub const VALUE_CHARS: usize = 200;
 
 /// The comment being written, with its length in characters kept as it grows (counting
 /// the whole string again for every line would be quadratic on large plans).
+#[derive(Default)]
 struct Comment {
     text: String,
     chars: usize,
@@ -82,212 +98,343 @@ impl Comment {
     }
 }
 
-/// Counts of one target's row in the table.
-#[derive(Default, Clone, Copy)]
-struct Row {
-    add: usize,
-    change: usize,
-    forget: usize,
-    secrets: usize,
-    /// Secrets not readable at plan time: shown beside the changed ones.
+/// What was left out to keep within the limit.
+#[derive(Default)]
+struct LeftOut {
+    attention: usize,
+    /// Targets whose fold was not written, or written in part.
+    targets: usize,
+    shown_targets: usize,
     unchecked: usize,
-    drift: usize,
-}
-
-impl Row {
-    fn of(target: &TargetPlan) -> Row {
-        let mut row = Row::default();
-        for c in &target.changes {
-            match c.action {
-                Action::Add => row.add += 1,
-                Action::Update | Action::Drift => {
-                    row.change += 1;
-                    if matches!(c.after, Some(Value::Secret { .. })) {
-                        row.secrets += 1;
-                    }
-                    if c.action == Action::Drift {
-                        row.drift += 1;
-                    }
-                }
-                Action::Forget => row.forget += 1,
-                Action::Unchecked => row.unchecked += 1,
-                Action::Record => {}
-            }
-        }
-        row
-    }
-
-    fn plus(self, o: Row) -> Row {
-        Row {
-            add: self.add + o.add,
-            change: self.change + o.change,
-            forget: self.forget + o.forget,
-            secrets: self.secrets + o.secrets,
-            unchecked: self.unchecked + o.unchecked,
-            drift: self.drift + o.drift,
-        }
-    }
-
-    fn secrets_cell(&self) -> String {
-        if self.unchecked == 0 {
-            self.secrets.to_string()
-        } else {
-            format!("{} ({} not checked)", self.secrets, self.unchecked)
-        }
-    }
-
-    fn cells(&self) -> String {
-        format!(
-            "{} | {} | {} | {} | {} |",
-            self.add,
-            self.change,
-            self.forget,
-            self.secrets_cell(),
-            self.drift
-        )
-    }
 }
 
 /// Renders the plan as GitHub-flavoured Markdown of at most [`GITHUB_COMMENT_LIMIT`]
 /// characters.
 pub fn render(plan: &Plan) -> String {
-    let limit = GITHUB_COMMENT_LIMIT;
-    let mut out = Comment {
-        text: String::new(),
-        chars: 0,
-    };
-    out.push(MARKER);
-    out.push("\n### paysync plan\n\n**");
-    out.push(&summary_line(&plan.summary()));
-    out.push("**\n\n");
-    let shown: Vec<&TargetPlan> = plan
-        .targets
-        .iter()
-        .filter(|t| t.changes.iter().any(|c| c.action != Action::Record))
-        .collect();
-    if shown.is_empty() {
-        return out.text;
-    }
-    out.push(if plan.refreshed {
-        "<sub>Manifests compared with the last-applied state and the live portal (`--refresh`).</sub>\n\n"
-    } else {
-        "<sub>Manifests compared with the last-applied state; changes made outside paysync are shown with `--refresh`.</sub>\n\n"
-    });
+    let mut head = Comment::default();
+    head.push(MARKER);
+    head.push("\n### paysync plan\n");
+    head.push(&header_line(plan));
+    head.push("\n\n");
 
-    // The table: one row per target within its budget, then the rest in one row, then
-    // the total.
-    out.push(
-        "| target | to add | to change | no longer managed | secrets changed | drift |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+    let mut body = Comment::default();
+    body.push("**");
+    body.push(&summary_line(&plan.summary()));
+    body.push("**\n\n");
+    let budget = GITHUB_COMMENT_LIMIT - head.chars - NOTE_RESERVE;
+    let mut left = LeftOut::default();
+
+    // Needs attention: always visible, whole unless it alone would pass the limit.
+    let attention = plan.attention_by_risk();
+    if !attention.is_empty() {
+        body.push(&format!("#### Needs attention ({})\n\n", attention.len()));
+        let end = budget.saturating_sub(AFTER_ATTENTION);
+        for (i, (t, c)) in attention.iter().enumerate() {
+            let item = attention_item(plan, t, c);
+            if !body.fits(item.chars().count() + 200, end) {
+                left.attention = attention.len() - i;
+                body.push(&format!(
+                    "- … and {} that need attention, left out to stay within the limit\n",
+                    plural(left.attention, "more change")
+                ));
+                break;
+            }
+            body.push(&item);
+        }
+        body.push("\n");
+    }
+
+    if !plan.warnings.is_empty() {
+        body.push("> [!WARNING]\n");
+        for w in plan.warnings.iter().take(WARNINGS_SHOWN) {
+            let (shown, more) = clip(w);
+            body.push(&format!("> - {}{}\n", text(shown), left_out(more)));
+        }
+        if plan.warnings.len() > WARNINGS_SHOWN {
+            body.push(&format!(
+                "> - … and {}\n",
+                plural(plan.warnings.len() - WARNINGS_SHOWN, "more warning")
+            ));
+        }
+        body.push("\n");
+    }
+
+    body.push(&counts_table(plan));
+    unchecked_fold(plan, &mut body, budget, &mut left);
+    details(plan, &mut body, budget, &mut left);
+
+    if left.attention + left.targets + left.unchecked > 0 {
+        head.push(&truncation_note(plan, &left));
+    }
+    head.push(&body.text);
+    debug_assert!(
+        head.chars <= GITHUB_COMMENT_LIMIT,
+        "{} > {GITHUB_COMMENT_LIMIT}",
+        head.chars
     );
-    let table_end = out.chars + TABLE_BUDGET.min(limit / 4);
-    let mut total = Row::default();
-    let mut rest = Row::default();
-    let mut rows_left_out = 0;
-    for t in &shown {
-        let row = Row::of(t);
-        total = total.plus(row);
-        if rows_left_out == 0 {
-            let line = format!("| {} | {}\n", text(&t.target.to_string()), row.cells());
-            if out.fits(line.chars().count(), table_end) {
-                out.push(&line);
-                continue;
+    head.text
+}
+
+/// `<sub>paysync 0.4.0 · portal <code>host</code> · … </sub>`
+fn header_line(plan: &Plan) -> String {
+    let about = &plan.about;
+    let mut parts = vec![format!("paysync {}", env!("CARGO_PKG_VERSION"))];
+    if let Some(host) = about.host() {
+        parts.push(format!("portal <code>{}</code>", text(clip(host).0)));
+    }
+    if let Some(env) = &about.environment {
+        parts.push(format!("environment <code>{}</code>", text(clip(env).0)));
+    }
+    if let Some(commit) = &about.commit {
+        let short: String = commit.chars().take(12).collect();
+        parts.push(format!("commit <code>{}</code>", text(&short)));
+    }
+    if let Some(url) = about.run_url.as_deref().filter(|u| plain_url(u)) {
+        parts.push(format!("[CI run]({url})"));
+    }
+    parts.push(
+        if plan.refreshed {
+            "compared with the last-applied state and the live portal"
+        } else {
+            "compared with the last-applied state (changes made outside paysync: `--refresh`)"
+        }
+        .to_owned(),
+    );
+    format!("<sub>{}</sub>", parts.join(" · "))
+}
+
+/// Whether `url` can be a Markdown link as it is: http(s), and no character that would
+/// end or change the link.
+fn plain_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 500
+        && url
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#=&%+".contains(c))
+}
+
+/// One item of the attention list: target, code, what happens, `file:line`.
+fn attention_item(plan: &Plan, t: &TargetPlan, c: &Change) -> String {
+    let risk = c.risk();
+    let mut item = format!(
+        "- **{}** <code>{}</code>: {}",
+        text(&target_label(&t.target, &plan.names)),
+        text(&code(c)),
+        risk.reason()
+    );
+    match risk {
+        Risk::EmptySecret | Risk::Forget => {
+            if let Some(secret) = c.after.as_ref().filter(|_| risk == Risk::EmptySecret) {
+                let _ = write!(item, " (<code>{}</code>)", text(&secret_ref(Some(secret))));
+            } else if let Some(before) = &c.before {
+                let _ = write!(item, "; last applied <code>{}</code>", text(&value(Some(before))));
             }
         }
-        rows_left_out += 1;
-        rest = rest.plus(row);
+        _ if secret_to_secret(c) => {
+            let _ = write!(item, ": <code>{}</code>", text(&secret_ref(c.after.as_ref())));
+        }
+        _ => {
+            let _ = write!(
+                item,
+                ": <code>{}</code> → <code>{}</code>",
+                text(&value(c.before.as_ref())),
+                text(&value(c.after.as_ref()))
+            );
+        }
     }
-    if rows_left_out > 0 {
-        out.push(&format!(
-            "| _{}_ | {}\n",
-            plural(rows_left_out, "more target"),
-            rest.cells()
-        ));
+    match t.location(c) {
+        Some(at) => {
+            let _ = write!(item, " (<code>{}</code>)", text(&at));
+        }
+        None => item.push_str(" (no longer declared in the manifests)"),
     }
-    if shown.len() > 1 {
-        let cells = format!(
-            "**{}** | **{}** | **{}** | **{}** | **{}** |",
-            total.add,
-            total.change,
-            total.forget,
-            total.secrets_cell(),
-            total.drift
-        );
-        out.push(&format!("| **total** | {cells}\n"));
-    }
-    out.push("\n");
+    item.push('\n');
+    item
+}
 
-    // The details, one fold per target, while they fit.
-    let budget = limit.saturating_sub(NOTE_RESERVE);
-    let mut cut_short: Option<(usize, usize)> = None; // (targets not shown in full, settings left out)
+/// Settings and targets per kind of change; rows that are all zero are left out (and the
+/// whole table when every row is).
+fn counts_table(plan: &Plan) -> String {
+    type Counts = fn(&Change) -> bool;
+    let kinds: [(&str, Counts); 5] = [
+        ("to add", |c| c.action == Action::Add),
+        ("to change", |c| matches!(c.action, Action::Update | Action::Drift)),
+        ("of which secrets", |c| {
+            matches!(c.action, Action::Update | Action::Drift)
+                && matches!(c.after, Some(Value::Secret { .. }))
+        }),
+        ("of which changed outside paysync", |c| c.action == Action::Drift),
+        ("no longer managed", |c| c.action == Action::Forget),
+    ];
+    let mut rows = String::new();
+    for (label, counts) in kinds {
+        let mut settings = 0;
+        let mut targets = 0;
+        for t in &plan.targets {
+            let n = t.changes.iter().filter(|c| counts(c)).count();
+            settings += n;
+            targets += usize::from(n > 0);
+        }
+        if settings > 0 {
+            let _ = writeln!(rows, "| {label} | {settings} | {targets} |");
+        }
+    }
+    if rows.is_empty() {
+        return rows;
+    }
+    format!("| | settings | targets |\n|---|---:|---:|\n{rows}\n")
+}
+
+/// The secrets not checked at plan time: one fold whose title is the count.
+fn unchecked_fold(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
+    let unchecked: Vec<(&TargetPlan, &Change)> = plan
+        .targets
+        .iter()
+        .flat_map(|t| t.changes.iter().map(move |c| (t, c)))
+        .filter(|(_, c)| c.action == Action::Unchecked)
+        .collect();
+    if unchecked.is_empty() {
+        return;
+    }
+    body.push(&format!(
+        "<details><summary>{} not checked: apply reads them and writes only what changed</summary>\n\n",
+        plural(unchecked.len(), "secret")
+    ));
+    let close = "\n</details>\n\n";
+    for (i, (t, c)) in unchecked.iter().enumerate() {
+        let item = format!(
+            "- **{}** <code>{}</code> (<code>{}</code>)\n",
+            text(&target_label(&t.target, &plan.names)),
+            text(&code(c)),
+            text(&secret_ref(c.after.as_ref()))
+        );
+        if !body.fits(item.chars().count() + close.len() + 100, budget) {
+            left.unchecked = unchecked.len() - i;
+            body.push(&format!("- … and {} more\n", left.unchecked));
+            break;
+        }
+        body.push(&item);
+    }
+    body.push(close);
+}
+
+/// The changes a target's fold lists.
+fn folded(c: &Change) -> bool {
+    !matches!(c.action, Action::Record | Action::Unchecked)
+}
+
+/// One fold per target with a change to show, most serious first, while they fit.
+fn details(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
+    let mut shown: Vec<&TargetPlan> = plan
+        .targets
+        .iter()
+        .filter(|t| t.changes.iter().any(folded))
+        .collect();
+    shown.sort_by_key(|t| t.risk());
+    left.shown_targets = shown.len();
     for (i, t) in shown.iter().enumerate() {
-        let lines: Vec<String> = t
-            .changes
-            .iter()
-            .filter(|c| c.action != Action::Record)
-            .map(line)
-            .collect();
+        let lines: Vec<String> = t.changes.iter().filter(|c| folded(c)).map(line).collect();
         let fence = fence_for(&lines);
         let open = format!(
             "<details><summary>{}</summary>\n\n{fence}diff\n",
-            match &t.manifest {
-                Some(m) => format!("{} ({})", t.target, text(m)),
-                None => format!("{} (no longer declared in the manifests)", t.target),
-            }
+            fold_title(plan, t)
         );
         let close = format!("{fence}\n\n</details>\n\n");
         let close_chars = close.chars().count();
         // A "… more" line inside the fence, should this target be cut.
         let more_room = 80;
         let first = lines.first().map_or(0, |l| l.chars().count() + 1);
-        if !out.fits(
+        if !body.fits(
             open.chars().count() + first + close_chars + more_room,
             budget,
         ) {
-            cut_short = Some((shown.len() - i, 0));
-            break;
+            left.targets = shown.len() - i;
+            return;
         }
-        out.push(&open);
+        body.push(&open);
         for (n, l) in lines.iter().enumerate() {
-            if !out.fits(l.chars().count() + 1 + close_chars + more_room, budget) {
-                let left = lines.len() - n;
-                out.push(&format!(
+            if !body.fits(l.chars().count() + 1 + close_chars + more_room, budget) {
+                body.push(&format!(
                     "# … {} of this target not shown\n",
-                    plural(left, "more setting")
+                    plural(lines.len() - n, "more setting")
                 ));
-                cut_short = Some((shown.len() - i, left));
-                break;
+                body.push(&close);
+                left.targets = shown.len() - i;
+                return;
             }
-            out.push(l);
-            out.push("\n");
+            body.push(l);
+            body.push("\n");
         }
-        out.push(&close);
-        if cut_short.is_some() {
-            break;
-        }
+        body.push(&close);
     }
-    if let Some((targets, _)) = cut_short {
-        let mut note = format!(
-            "> [!NOTE]\n> Truncated to stay within GitHub's 65,535-character comment limit: \
-             {targets} of {} not shown in full",
-            plural(shown.len(), "target"),
-        );
-        if rows_left_out > 0 {
-            let _ = write!(note, ", {rows_left_out} summed up in one table row");
-        }
-        note.push_str(
-            ". The full plan: `paysync plan --format json` (or the plan saved with `--out`).\n",
-        );
-        out.push(&note);
-    } else if rows_left_out > 0 {
-        out.push(&format!(
-            "> [!NOTE]\n> {} summed up in one table row to keep the comment short; the details \
-             above list every target. For programs: `paysync plan --format json`.\n",
-            plural(rows_left_out, "target")
+}
+
+/// `paySystem 11 / personType 1: 1 needs attention, 2 to change (manifests/acme.yaml:4)`
+fn fold_title(plan: &Plan, t: &TargetPlan) -> String {
+    let count = |f: fn(&Change) -> bool| t.changes.iter().filter(|c| f(c)).count();
+    let attention = count(|c| c.risk().needs_attention());
+    let mut parts = Vec::new();
+    if attention > 0 {
+        parts.push(format!(
+            "{attention} need{} attention",
+            if attention == 1 { "s" } else { "" }
         ));
     }
-    debug_assert!(out.chars <= limit, "{} > {limit}", out.chars);
-    out.text
+    for (n, what) in [
+        (count(|c| c.action == Action::Add), "to add"),
+        (
+            count(|c| matches!(c.action, Action::Update | Action::Drift)),
+            "to change",
+        ),
+        (count(|c| c.action == Action::Forget), "no longer managed"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    format!(
+        "{}: {} ({})",
+        text(&target_label(&t.target, &plan.names)),
+        parts.join(", "),
+        match &t.manifest {
+            Some(m) => text(m),
+            None => "no longer declared in the manifests".to_owned(),
+        }
+    )
+}
+
+/// The note at the top when something was left out: what, and where the whole plan is.
+fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
+    let mut what = Vec::new();
+    if left.targets > 0 {
+        what.push(format!(
+            "the details of {} of {}",
+            left.targets,
+            plural(left.shown_targets, "target")
+        ));
+    }
+    if left.unchecked > 0 {
+        what.push(format!("{} not checked", plural(left.unchecked, "secret")));
+    }
+    if left.attention > 0 {
+        what.push(plural(left.attention, "change that needs attention"));
+    }
+    let whole = match plan.about.run_url.as_deref().filter(|u| plain_url(u)) {
+        Some(url) => format!(
+            "the saved plan uploaded by [the CI run]({url}) (artifact `paysync-plan`; read it with `paysync show plan.json`)"
+        ),
+        None => "the saved plan (`paysync plan --out plan.json`, then `paysync show plan.json`)".to_owned(),
+    };
+    let attention = if left.attention == 0 {
+        " Every change that needs attention is listed."
+    } else {
+        ""
+    };
+    format!(
+        "> [!NOTE]\n> Cut to GitHub's 65,535-character comment limit: {} left out.{attention} \
+         The whole plan: {whole}.\n\n",
+        what.join(", ")
+    )
 }
 
 /// User data for Markdown text or HTML (table cells, `<summary>`): every character that
@@ -483,6 +630,11 @@ mod tests {
     use crate::plan::TargetPlan;
     use crate::secrets::{Redacted, SecretRef};
 
+    /// The comment with the version in the header written as `[version]`.
+    fn r(plan: &Plan) -> String {
+        render(plan).replace(env!("CARGO_PKG_VERSION"), "[version]")
+    }
+
     fn plain(value: &str) -> Value {
         Value::Plain {
             source: SOURCE_VALUE.into(),
@@ -506,6 +658,7 @@ mod tests {
         Change {
             code: code.into(),
             action,
+            line: None,
             before,
             after,
         }
@@ -524,6 +677,9 @@ mod tests {
 
     fn small_plan() -> Plan {
         Plan {
+            about: Default::default(),
+            names: Default::default(),
+            warnings: Vec::new(),
             refreshed: false,
             targets: vec![target(
                 11,
@@ -553,15 +709,19 @@ mod tests {
 
     #[test]
     fn a_small_plan() {
-        insta::assert_snapshot!(render(&small_plan()));
+        insta::assert_snapshot!(r(&small_plan()));
     }
 
     #[test]
     fn no_changes_is_the_marker_and_the_summary_line() {
-        let out = render(&Plan::default());
+        let out = r(&Plan::default());
         assert_eq!(
             out,
-            format!("{MARKER}\n### paysync plan\n\n**No changes.**\n\n")
+            format!(
+                "{MARKER}\n### paysync plan\n<sub>paysync [version] · compared with the \
+                 last-applied state (changes made outside paysync: `--refresh`)</sub>\n\n\
+                 **No changes.**\n\n"
+            )
         );
     }
 
@@ -572,6 +732,9 @@ mod tests {
             .fingerprint(&Redacted::new("CANARY-value".to_owned()))
             .unwrap();
         let plan = Plan {
+            about: Default::default(),
+            names: Default::default(),
+            warnings: Vec::new(),
             refreshed: true,
             targets: vec![
                 target(
@@ -649,7 +812,7 @@ mod tests {
                 ),
             ],
         };
-        let out = render(&plan);
+        let out = r(&plan);
         assert!(out.contains("(secret env:ACME_KEY, changed)"), "{out}");
         assert!(!out.contains("CANARY"), "{out}");
         assert!(!out.contains(&format!("{planned:?}")), "{out}");
@@ -659,6 +822,9 @@ mod tests {
     /// 3,000 targets of 20 settings: far over the limit.
     fn large_plan() -> Plan {
         Plan {
+            about: Default::default(),
+            names: Default::default(),
+            warnings: Vec::new(),
             refreshed: false,
             targets: (0..3_000u64)
                 .map(|ps| {
@@ -685,19 +851,22 @@ mod tests {
     #[test]
     fn a_plan_over_the_budget_is_cut_with_the_summary_intact() {
         let plan = large_plan();
-        let out = render(&plan);
+        let out = r(&plan);
         let chars = out.chars().count();
         assert!(chars <= GITHUB_COMMENT_LIMIT, "{chars} characters");
         assert!(chars > GITHUB_COMMENT_LIMIT - 5_000, "budget used: {chars}");
-        assert!(out.starts_with(&format!(
-            "{MARKER}\n### paysync plan\n\n**Plan: 3000 targets to change, 60000 settings (60000 to add, 0 to change).**\n"
-        )));
         assert!(
-            out.contains("| **total** | **60000** | **0** | **0** | **0** | **0** |"),
-            "the total row is kept"
+            out.contains(
+                "\n**Plan: 3000 targets to change, 60000 settings (60000 to add, 0 to change).**\n"
+            ),
+            "{}",
+            &out[..500]
         );
-        assert!(out.contains("more targets_ |"), "remaining rows summed up");
-        assert!(out.contains("`paysync plan --format json`"));
+        assert!(out.contains("| to add | 60000 | 3000 |"), "the counts are whole");
+        // What was left out is said before the summary, with where the whole plan is.
+        let note = out.find("> [!NOTE]\n> Cut to GitHub").expect("a note");
+        assert!(note < out.find("**Plan:").unwrap());
+        assert!(out.contains("`paysync show plan.json`"));
         // Every fold that was opened is closed, and the fence with it.
         assert_eq!(
             out.matches("<details>").count(),
@@ -711,17 +880,145 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         let shown = format!(
             "{}\n[… {} lines …]\n{}",
-            lines[..12].join("\n"),
-            lines.len() - 12 - 14,
-            lines[lines.len() - 14..].join("\n")
+            lines[..16].join("\n"),
+            lines.len() - 16 - 8,
+            lines[lines.len() - 8..].join("\n")
         );
         insta::assert_snapshot!(shown);
+    }
+
+    /// The comment without its folds: what a reviewer sees without a click.
+    fn outside_folds(out: &str) -> String {
+        let mut visible = String::new();
+        let mut depth = 0usize;
+        for l in out.lines() {
+            if l.starts_with("<details>") {
+                depth += 1;
+            } else if l == "</details>" {
+                depth -= 1;
+            } else if depth == 0 {
+                visible.push_str(l);
+                visible.push('\n');
+            }
+        }
+        visible
+    }
+
+    /// 300 targets of 20 ordinary value changes each, and in two of them what a reviewer
+    /// must not miss: a value source change (PAYMENT field to a literal "0") and a code no
+    /// longer managed.
+    fn plan_with_two_risky_changes_among_300_targets() -> Plan {
+        let mut targets: Vec<TargetPlan> = (0..300u64)
+            .map(|ps| {
+                let mut t = target(
+                    100 + ps,
+                    1,
+                    Some(&format!("manifests/ps{ps}.yaml:1")),
+                    (0..20)
+                        .map(|i| {
+                            let mut c = change(
+                                &format!("DESCRIPTION_{i:02}"),
+                                Action::Update,
+                                Some(plain(&format!("old text {i} of pay system {ps}"))),
+                                Some(plain(&format!("new text {i} of pay system {ps}"))),
+                            );
+                            c.line = Some(3 + i);
+                            c
+                        })
+                        .collect(),
+                );
+                t.changes.sort_by(|a, b| a.code.cmp(&b.code));
+                t
+            })
+            .collect();
+        let mut planted = change(
+            "PAYMENT_ID",
+            Action::Update,
+            Some(Value::Plain {
+                source: "PAYMENT".into(),
+                value: "ACCOUNT_NUMBER".into(),
+            }),
+            Some(plain("0")),
+        );
+        planted.line = Some(27);
+        targets[250].changes.push(planted);
+        targets[290]
+            .changes
+            .push(change("PS_CHANGE_STATUS_PAY", Action::Forget, Some(plain("Y")), None));
+        for t in &mut targets {
+            t.changes.sort_by(|a, b| a.code.cmp(&b.code));
+        }
+        Plan {
+            targets,
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_risky_change_among_300_targets_is_visible_at_the_top_of_a_cut_comment() {
+        let out = r(&plan_with_two_risky_changes_among_300_targets());
+        assert!(out.chars().count() <= GITHUB_COMMENT_LIMIT, "{}", out.chars().count());
+        let visible = outside_folds(&out);
+        assert!(
+            visible.contains(
+                "<code>PAYMENT&#95;ID</code>: value source changes: \
+                 <code>PAYMENT&#58;ACCOUNT&#95;NUMBER</code> → <code>&#34;0&#34;</code> \
+                 (<code>manifests/ps250.yaml&#58;27</code>)"
+            ),
+            "{visible}"
+        );
+        assert!(
+            visible.contains("<code>PS&#95;CHANGE&#95;STATUS&#95;PAY</code>: no longer managed"),
+            "{visible}"
+        );
+        assert!(visible.contains("(<code>manifests/ps290.yaml&#58;1</code>)"), "{visible}");
+        // The top says what was cut, before the summary.
+        assert!(visible.starts_with(&format!("{MARKER}\n### paysync plan\n<sub>")));
+        let note = visible.find("> [!NOTE]").expect("the note on what was cut");
+        assert!(note < visible.find("**Plan:").unwrap(), "{visible}");
+        // The two risky targets' folds come first, the most serious first.
+        let folds: Vec<&str> = out.split("<details><summary>").skip(1).take(2).collect();
+        assert!(folds[0].starts_with("paySystem 390 / personType 1: 1 needs attention"), "{}", folds[0]);
+        assert!(folds[1].starts_with("paySystem 350 / personType 1: 1 needs attention"), "{}", folds[1]);
+        insta::assert_snapshot!(visible);
+    }
+
+    #[test]
+    fn forty_unchecked_secrets_and_no_change_fit_in_a_few_lines() {
+        let plan = Plan {
+            targets: (0..300u64)
+                .filter(|ps| ps % 7 == 0 && *ps < 280)
+                .map(|ps| {
+                    target(
+                        100 + ps,
+                        1,
+                        Some(&format!("manifests/ps{ps}.yaml:1")),
+                        vec![change(
+                            "REST_SERVICE_KEY_IFRAME",
+                            Action::Unchecked,
+                            Some(secret(&format!("KEY_{ps}"), Some("k"))),
+                            Some(secret(&format!("KEY_{ps}"), None)),
+                        )],
+                    )
+                })
+                .collect(),
+            ..Plan::default()
+        };
+        assert_eq!(plan.summary().not_checked, 40);
+        let out = r(&plan);
+        let visible = outside_folds(&out);
+        assert!(visible.lines().count() <= 15, "{visible}");
+        assert_eq!(out.matches("REST&#95;SERVICE&#95;KEY&#95;IFRAME").count(), 40);
+        insta::assert_snapshot!(visible);
     }
 
     #[test]
     fn non_ascii_is_counted_in_characters_not_bytes() {
         // Each value is 4 bytes a character: a byte count would stop at a quarter.
         let plan = Plan {
+            about: Default::default(),
+            names: Default::default(),
+            warnings: Vec::new(),
             refreshed: false,
             targets: (0..400u64)
                 .map(|ps| {
@@ -739,7 +1036,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let out = render(&plan);
+        let out = r(&plan);
         let chars = out.chars().count();
         assert!(chars <= GITHUB_COMMENT_LIMIT, "{chars}");
         assert!(out.len() > GITHUB_COMMENT_LIMIT * 2, "{} bytes", out.len());
@@ -748,6 +1045,9 @@ mod tests {
     #[test]
     fn one_huge_target_is_cut_inside_its_fold() {
         let plan = Plan {
+            about: Default::default(),
+            names: Default::default(),
+            warnings: Vec::new(),
             refreshed: false,
             targets: vec![target(
                 11,
@@ -758,16 +1058,19 @@ mod tests {
                     .collect(),
             )],
         };
-        let out = render(&plan);
+        let out = r(&plan);
         assert!(out.chars().count() <= GITHUB_COMMENT_LIMIT);
         assert!(out.contains("more settings of this target not shown\n```\n\n</details>\n\n"));
-        assert!(out.contains("1 of 1 target not shown in full"), "{out}");
+        assert!(out.contains("the details of 1 of 1 target left out"), "{out}");
     }
 
     #[test]
     fn user_data_cannot_break_the_table_the_fold_or_the_fence() {
         let hostile = "a|b</summary></details>\n```\n<script>x</script> **@team** [l](http://x)";
         let plan = Plan {
+            about: Default::default(),
+            names: Default::default(),
+            warnings: Vec::new(),
             refreshed: false,
             targets: vec![
                 target(
@@ -801,7 +1104,7 @@ mod tests {
                 ),
             ],
         };
-        let out = render(&plan);
+        let out = r(&plan);
         // The fence of the first target is longer than the backtick runs inside it, and
         // no line inside a fence can close it: each starts with a diff marker.
         assert!(out.contains("\n`````diff\n"), "{out}");

@@ -20,7 +20,7 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::model::SOURCE_VALUE;
 use crate::plan::{Action, Change, Plan, Summary, Value};
-use crate::render::{push_quoted, push_quoted_inner};
+use crate::render::{push_quoted, push_quoted_inner, target_label};
 use crate::untrusted::escape_controls;
 use crate::wording::plural;
 
@@ -50,10 +50,36 @@ impl Painter {
     }
 }
 
-/// Renders the plan for a terminal or a log. `color` adds ANSI styles.
+/// Renders the plan for a terminal or a log. `color` adds ANSI styles. What needs
+/// attention is listed first (target, code, why, `file:line`), most serious first.
 pub fn render(plan: &Plan, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
+    let attention = plan.attention_by_risk();
+    if !attention.is_empty() {
+        p.paint(&mut out, BOLD, "Needs attention:");
+        out.push('\n');
+        for (t, c) in attention {
+            out.push_str("  ");
+            p.paint(&mut out, FORGET, "!");
+            let _ = write!(
+                out,
+                " {}  {}: {}",
+                target_label(&t.target, &plan.names),
+                escape_controls(&c.code),
+                c.risk().reason()
+            );
+            match t.location(c) {
+                Some(at) => {
+                    out.push_str("  ");
+                    p.paint(&mut out, DIM, format_args!("({})", escape_controls(&at)));
+                }
+                None => p.paint(&mut out, DIM, "  (no longer declared in the manifests)"),
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+    }
     for target in &plan.targets {
         let mut shown = target
             .changes
@@ -63,7 +89,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         if shown.peek().is_none() {
             continue;
         }
-        p.paint(&mut out, BOLD, target.target);
+        p.paint(&mut out, BOLD, target_label(&target.target, &plan.names));
         if let Some(m) = &target.manifest {
             out.push_str("  ");
             p.paint(&mut out, DIM, format_args!("({})", escape_controls(m)));
@@ -78,6 +104,10 @@ pub fn render(plan: &Plan, color: bool) -> String {
     }
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
+    for warning in &plan.warnings {
+        p.paint(&mut out, CHANGE, "Warning:");
+        let _ = writeln!(out, " {}", escape_controls(warning));
+    }
     out
 }
 

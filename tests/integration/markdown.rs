@@ -35,8 +35,10 @@ fn markdown_plan_shows_a_changed_secret_by_reference_only() {
         md.contains("**Plan: 1 target to change, 2 settings (0 to add, 2 to change).**"),
         "{md}"
     );
+    assert!(md.contains("| to change | 2 | 1 |\n| of which secrets | 1 | 1 |\n"), "{md}");
+    // The changed secret and the mode lead, with where they are declared.
     assert!(
-        md.contains("| paySystem 11 / personType 1 | 0 | 2 | 0 | 1 | 0 |"),
+        md.contains("<code>REST&#95;SERVICE&#95;KEY&#95;IFRAME</code>: secret changes: <code>env&#58;ACME&#95;KEY</code> (<code>m/acme.yaml&#58;7</code>)"),
         "{md}"
     );
     assert!(
@@ -48,7 +50,10 @@ fn markdown_plan_shows_a_changed_secret_by_reference_only() {
         "{md}"
     );
     assert!(
-        md.contains("<details><summary>paySystem 11 / personType 1 (m/acme.yaml&#58;1)</summary>"),
+        md.contains(
+            "<details><summary>paySystem 11 / personType 1: 2 need attention, 2 to change \
+             (m/acme.yaml&#58;1)</summary>"
+        ),
         "{md}"
     );
     assert!(!md.contains(CANARY) && !stderr.contains(CANARY));

@@ -23,6 +23,7 @@ fn example_plan(format: &str) -> String {
     let out = Outcome::from(out);
     out.expect_code(0);
     out.stdout
+        .replace(env!("CARGO_PKG_VERSION"), "[version]")
 }
 
 #[test]
@@ -68,6 +69,8 @@ fn refreshed_plan(format: &str) -> String {
     out.expect_code(0);
     assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
     out.stdout
+        .replace(env!("CARGO_PKG_VERSION"), "[version]")
+        .replace(&w.portal.base_url(), "http://[portal]")
 }
 
 #[test]

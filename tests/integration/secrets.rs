@@ -319,7 +319,10 @@ fn plan_shows_an_empty_secret_and_does_not_hide_it_behind_the_exit_code() {
         .output()
         .unwrap();
     assert!(
-        String::from_utf8_lossy(&md.stdout).contains("(secret env:ACME_KEY, empty)"),
+        String::from_utf8_lossy(&md.stdout).contains(
+            "<code>REST&#95;SERVICE&#95;KEY&#95;IFRAME</code>: secret is empty: apply refuses \
+             to run until it is set (<code>env&#58;ACME&#95;KEY</code>)"
+        ),
         "{}",
         String::from_utf8_lossy(&md.stdout)
     );

@@ -90,8 +90,15 @@ impl World {
         for var in [
             "RUST_LOG",
             "CLICOLOR_FORCE",
-            // Set when the tests themselves run in GitHub Actions.
+            // Set when the tests themselves run in GitHub Actions or GitLab CI (plans
+            // name the commit and the run).
             "GITHUB_STEP_SUMMARY",
+            "GITHUB_SHA",
+            "GITHUB_SERVER_URL",
+            "GITHUB_REPOSITORY",
+            "GITHUB_RUN_ID",
+            "CI_COMMIT_SHA",
+            "CI_PIPELINE_URL",
         ] {
             cmd.env_remove(var);
         }

@@ -1,0 +1,416 @@
+//! The plan as a documented JSON document: what `plan --format json` and `show --format
+//! json` print and what a saved plan embeds (`plan` field), described by
+//! `schema/plan.schema.json`. Format version 1; fields may be added within it, a removal
+//! or a change of meaning bumps `format_version`.
+//!
+//! Values are `{"type", "value"}` (a live value's `type` may be null when the portal did
+//! not report it, and `value` null when unset), `{"type", "secret": "env:NAME", "checked"}`
+//! for secrets (with `path`, where the file is read from, for `file:` references), and
+//! `{"type", "hidden": true}` for the live value of a secret code. Fingerprints and secret
+//! values are never included: a saved plan keeps the fingerprints beside the document.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::risk::Risk;
+use super::{About, Action, Change, Names, Plan, Summary, TargetPlan, Value};
+use crate::fingerprint::Fingerprint;
+use crate::model::Target;
+use crate::secrets::SecretRef;
+
+/// The version of the plan document's format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A plan, as tools read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "paysync plan", description = "A paysync plan (`paysync plan --format json`, `paysync show --format json`, the `plan` of a saved plan).")]
+pub struct PlanDocument {
+    #[serde(flatten)]
+    pub header: Header,
+    /// Whether live settings were read (`--refresh`).
+    pub refreshed: bool,
+    pub summary: DocumentSummary,
+    /// What a reviewer should know that is not a change.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Targets with at least one change, sorted by pay system and payer type.
+    pub targets: Vec<DocumentTarget>,
+}
+
+/// What every paysync JSON document begins with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Header {
+    /// The version of this document's format.
+    pub format_version: u32,
+    /// The paysync version that wrote it.
+    pub paysync_version: String,
+    /// The portal, `scheme://host[:port]` (never credentials); null when not known.
+    pub portal: Option<String>,
+    /// The environment, when there is one.
+    pub environment: Option<String>,
+    /// The commit the manifests were read at, from the CI's variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// A link to the CI run that made the document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
+}
+
+impl Header {
+    pub fn new(format_version: u32, about: &About) -> Header {
+        Header {
+            format_version,
+            paysync_version: env!("CARGO_PKG_VERSION").to_owned(),
+            portal: about.portal.clone(),
+            environment: about.environment.clone(),
+            commit: about.commit.clone(),
+            run_url: about.run_url.clone(),
+        }
+    }
+
+    pub fn about(&self) -> About {
+        About {
+            portal: self.portal.clone(),
+            environment: self.environment.clone(),
+            commit: self.commit.clone(),
+            run_url: self.run_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentSummary {
+    /// Whether the plan changes the portal or the state (`--detailed-exitcode` exits 2).
+    pub has_changes: bool,
+    /// How many changes need a reviewer's attention (risk `empty_secret` to `key_or_mode`).
+    pub needs_attention: usize,
+    #[serde(flatten)]
+    pub counts: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentTarget {
+    #[serde(rename = "paySystem")]
+    pub pay_system: u64,
+    #[serde(rename = "personType")]
+    pub person_type: u64,
+    /// The pay system's name, when known (state, `--refresh`).
+    #[serde(
+        rename = "paySystemName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pay_system_name: Option<String>,
+    /// The payer type's name, when known.
+    #[serde(
+        rename = "personTypeName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub person_type_name: Option<String>,
+    /// `file:line` of the target's manifest document; absent when no longer declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// The most serious risk among the changes.
+    pub risk: Risk,
+    /// Sorted by code.
+    pub changes: Vec<DocumentChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentChange {
+    pub code: String,
+    pub action: Action,
+    pub risk: Risk,
+    /// `file:line` where the code is declared (for a code no longer managed: its target's
+    /// document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// The value being replaced: recorded, or live (drift); absent for `add`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<DocumentValue>,
+    /// The desired value; absent for `forget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<DocumentValue>,
+}
+
+/// A setting's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DocumentValue {
+    /// A secret reference; its value is never included.
+    Secret {
+        #[serde(rename = "type")]
+        source: String,
+        /// The reference as written: `env:NAME` or `file:PATH`.
+        secret: String,
+        /// For `file:` references: the file read (the manifest's directory joined with
+        /// the path as written).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        /// Whether the value was read and compared at plan time.
+        checked: bool,
+        /// Present (true) only for a secret found empty at plan time.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        empty: bool,
+    },
+    /// The live value of a secret code: never shown.
+    Hidden {
+        #[serde(rename = "type")]
+        source: Option<String>,
+        hidden: bool,
+    },
+    /// A literal value or a field source (`type` is the source); from the portal, either
+    /// may be null (not reported, unset).
+    Plain {
+        #[serde(rename = "type")]
+        source: Option<String>,
+        value: Option<String>,
+    },
+}
+
+impl From<&Value> for DocumentValue {
+    fn from(v: &Value) -> Self {
+        match v {
+            Value::Plain { source, value } => DocumentValue::Plain {
+                source: Some(source.clone()),
+                value: Some(value.clone()),
+            },
+            Value::Live { source, value } => DocumentValue::Plain {
+                source: source.clone(),
+                value: value.clone(),
+            },
+            Value::Secret {
+                source,
+                secret,
+                fingerprint,
+                empty,
+            } => DocumentValue::Secret {
+                source: source.clone(),
+                secret: secret.to_string(),
+                path: match secret {
+                    SecretRef::File { path, .. } => Some(path.display().to_string()),
+                    SecretRef::Env { .. } => None,
+                },
+                checked: fingerprint.is_some(),
+                empty: *empty,
+            },
+            Value::Hidden { source } => DocumentValue::Hidden {
+                source: source.clone(),
+                hidden: true,
+            },
+        }
+    }
+}
+
+impl From<&Plan> for PlanDocument {
+    fn from(plan: &Plan) -> Self {
+        let summary = plan.summary();
+        PlanDocument {
+            header: Header::new(FORMAT_VERSION, &plan.about),
+            refreshed: plan.refreshed,
+            summary: DocumentSummary {
+                has_changes: summary.has_changes(),
+                needs_attention: plan.attention().count(),
+                counts: summary,
+            },
+            warnings: plan.warnings.clone(),
+            targets: plan
+                .targets
+                .iter()
+                .map(|t| DocumentTarget {
+                    pay_system: t.target.pay_system,
+                    person_type: t.target.person_type,
+                    pay_system_name: plan.names.pay_system(t.target.pay_system).map(Into::into),
+                    person_type_name: plan
+                        .names
+                        .person_type(t.target.person_type)
+                        .map(Into::into),
+                    manifest: t.manifest.clone(),
+                    risk: t.risk(),
+                    changes: t
+                        .changes
+                        .iter()
+                        .map(|c| DocumentChange {
+                            code: c.code.clone(),
+                            action: c.action,
+                            risk: c.risk(),
+                            manifest: t.location(c),
+                            before: c.before.as_ref().map(DocumentValue::from),
+                            after: c.after.as_ref().map(DocumentValue::from),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A secret's fingerprint as a saved plan keeps it, beside the document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedFingerprint {
+    /// The reference as written.
+    pub secret: String,
+    /// For `file:` references, the file read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub fingerprint: Fingerprint,
+}
+
+impl SavedFingerprint {
+    /// Every checked secret the plan will write, each once.
+    pub fn of(plan: &Plan) -> Vec<SavedFingerprint> {
+        let mut out: Vec<SavedFingerprint> = plan
+            .targets
+            .iter()
+            .flat_map(|t| &t.changes)
+            .filter_map(|c| match &c.after {
+                Some(
+                    v @ Value::Secret {
+                        fingerprint: Some(fingerprint),
+                        ..
+                    },
+                ) => match DocumentValue::from(v) {
+                    DocumentValue::Secret { secret, path, .. } => Some(SavedFingerprint {
+                        secret,
+                        path,
+                        fingerprint: fingerprint.clone(),
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.secret, &a.path).cmp(&(&b.secret, &b.path)));
+        out.dedup_by(|a, b| a.secret == b.secret && a.path == b.path);
+        out
+    }
+}
+
+/// Why a plan document cannot be turned back into a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    #[error("format_version {0} is not one this paysync reads (1)")]
+    Version(u32),
+    #[error("{0:?} is not a secret reference (`env:NAME` or `file:PATH`)")]
+    Reference(String),
+    #[error("the value of {code} of {target} has no type")]
+    NoType { target: Target, code: String },
+}
+
+impl PlanDocument {
+    /// The plan this document describes; the fingerprints of checked secrets come from
+    /// `fingerprints` (a saved plan's), the others are "not checked".
+    pub fn to_plan(&self, fingerprints: &[SavedFingerprint]) -> Result<Plan, DocumentError> {
+        if self.header.format_version != FORMAT_VERSION {
+            return Err(DocumentError::Version(self.header.format_version));
+        }
+        let mut names = Names::default();
+        let mut targets = Vec::with_capacity(self.targets.len());
+        for t in &self.targets {
+            let target = Target {
+                pay_system: t.pay_system,
+                person_type: t.person_type,
+            };
+            if let Some(n) = &t.pay_system_name {
+                names.pay_systems.insert(t.pay_system, n.clone());
+            }
+            if let Some(n) = &t.person_type_name {
+                names.person_types.insert(t.person_type, n.clone());
+            }
+            let value = |v: &DocumentValue, code: &str, live: bool| -> Result<Value, DocumentError> {
+                Ok(match v {
+                    DocumentValue::Secret {
+                        source,
+                        secret,
+                        path,
+                        checked,
+                        empty,
+                    } => Value::Secret {
+                        source: source.clone(),
+                        secret: reference(secret, path.as_deref())?,
+                        fingerprint: checked
+                            .then(|| {
+                                fingerprints
+                                    .iter()
+                                    .find(|f| f.secret == *secret && f.path == *path)
+                                    .map(|f| f.fingerprint.clone())
+                            })
+                            .flatten(),
+                        empty: *empty,
+                    },
+                    DocumentValue::Hidden { source, .. } => Value::Hidden {
+                        source: source.clone(),
+                    },
+                    DocumentValue::Plain { source, value } if live => Value::Live {
+                        source: source.clone(),
+                        value: value.clone(),
+                    },
+                    DocumentValue::Plain {
+                        source: Some(source),
+                        value,
+                    } => Value::Plain {
+                        source: source.clone(),
+                        value: value.clone().unwrap_or_default(),
+                    },
+                    DocumentValue::Plain { source: None, .. } => {
+                        return Err(DocumentError::NoType {
+                            target,
+                            code: code.to_owned(),
+                        });
+                    }
+                })
+            };
+            let mut changes = Vec::with_capacity(t.changes.len());
+            for c in &t.changes {
+                let line = match (c.action, &c.manifest) {
+                    (Action::Forget, _) | (_, None) => None,
+                    (_, Some(m)) => m.rsplit_once(':').and_then(|(_, l)| l.parse().ok()),
+                };
+                changes.push(Change {
+                    code: c.code.clone(),
+                    action: c.action,
+                    line,
+                    before: c
+                        .before
+                        .as_ref()
+                        .map(|v| value(v, &c.code, c.action == Action::Drift))
+                        .transpose()?,
+                    after: c
+                        .after
+                        .as_ref()
+                        .map(|v| value(v, &c.code, false))
+                        .transpose()?,
+                });
+            }
+            targets.push(TargetPlan {
+                target,
+                manifest: t.manifest.clone(),
+                changes,
+            });
+        }
+        Ok(Plan {
+            about: self.header.about(),
+            refreshed: self.refreshed,
+            targets,
+            names,
+            warnings: self.warnings.clone(),
+        })
+    }
+}
+
+fn reference(secret: &str, path: Option<&str>) -> Result<SecretRef, DocumentError> {
+    if let Some(name) = secret.strip_prefix("env:") {
+        return Ok(SecretRef::Env { name: name.into() });
+    }
+    match (secret.strip_prefix("file:"), path) {
+        (Some(written), Some(path)) => Ok(SecretRef::File {
+            written: written.into(),
+            path: PathBuf::from(path),
+        }),
+        _ => Err(DocumentError::Reference(secret.to_owned())),
+    }
+}
