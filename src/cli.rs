@@ -75,8 +75,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Compute the plan, show it, apply it and record the new state.
     Apply(ApplyArgs),
-    /// Print the manifest JSON Schema.
-    Schema,
+    /// Print a JSON Schema: of the manifests (default) or of an output document.
+    Schema(SchemaArgs),
     /// Show a saved plan (from `plan --out`) in text, JSON or markdown. Reads the file only.
     Show(ShowArgs),
     /// Compare live settings with the last-applied state (read-only; for schedules).
@@ -225,6 +225,43 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (needed when not on a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+/// Arguments of `paysync schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema: of the manifests, or of the JSON output of plan, drift, apply or
+    /// validate.
+    #[arg(value_enum, default_value_t = SchemaKind::Manifest)]
+    pub kind: SchemaKind,
+}
+
+/// The JSON Schemas paysync publishes (committed under `schema/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// Manifest documents (`schema/paysync.schema.json`).
+    Manifest,
+    /// The plan (`schema/plan.schema.json`), also embedded in saved plans.
+    Plan,
+    /// The drift report (`schema/drift.schema.json`).
+    Drift,
+    /// The apply result (`schema/apply.schema.json`).
+    Apply,
+    /// Validation output (`schema/validation.schema.json`).
+    Validation,
+}
+
+impl SchemaKind {
+    /// The committed file, relative to the repository root.
+    pub fn file(self) -> &'static str {
+        match self {
+            SchemaKind::Manifest => "schema/paysync.schema.json",
+            SchemaKind::Plan => "schema/plan.schema.json",
+            SchemaKind::Drift => "schema/drift.schema.json",
+            SchemaKind::Apply => "schema/apply.schema.json",
+            SchemaKind::Validation => "schema/validation.schema.json",
+        }
+    }
 }
 
 /// Arguments of `paysync show`.

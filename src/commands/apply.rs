@@ -12,7 +12,7 @@ use super::steps::{
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
-use crate::cli::ApplySettings;
+use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
 use crate::fingerprint::{self, Fingerprinter};
 use crate::model::Target;
@@ -25,25 +25,43 @@ use crate::state::LastApplied;
 use crate::state::store::StateStore;
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
-    match apply(settings, ctx)? {
-        Some(report) => finish(report, ctx),
-        None => Ok(exit::SUCCESS),
+    let Applied { plan, report } = apply(settings, ctx)?;
+    let json = settings.inputs.format == Format::Json;
+    match report {
+        Some(report) => finish(report, &plan, json, ctx),
+        None => {
+            if json {
+                ctx.term.out(&apply_report::json(&plan, None));
+            }
+            Ok(exit::SUCCESS)
+        }
     }
 }
 
-/// Applies as `paysync apply` does and returns the report, without judging it (`None`
-/// when the plan was empty): the command path for in-process callers.
-pub fn apply(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Option<ApplyReport>, Error> {
+/// What an apply did: the plan, and the report (`None` when the plan was empty).
+pub struct Applied {
+    pub plan: Plan,
+    pub report: Option<ApplyReport>,
+}
+
+/// Applies as `paysync apply` does and returns the plan and the report, without judging
+/// it: the command path for in-process callers.
+pub fn apply(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applied, Error> {
     match &settings.plan {
         Some(path) => apply_saved(settings, path, ctx),
         None => apply_manifests(settings, ctx),
     }
 }
 
-fn apply_manifests(
-    settings: &ApplySettings,
-    ctx: &Context<'_>,
-) -> Result<Option<ApplyReport>, Error> {
+/// Shows the plan before it is applied; with `--format json` the plan is part of the one
+/// document printed at the end.
+fn show_plan(plan: &Plan, format: Format, ctx: &Context<'_>) {
+    if format != Format::Json {
+        ctx.term.out(&render_plan(plan, format, ctx.term));
+    }
+}
+
+fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applied, Error> {
     let inputs = &settings.inputs;
     let desired = load_manifests(&inputs.paths)?;
     if !settings.auto_approve && !ctx.term.interactive() {
@@ -80,9 +98,9 @@ fn apply_manifests(
     if let Some(live) = &live {
         plan.warnings = not_returned(&values, live);
     }
-    ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
+    show_plan(&plan, inputs.format, ctx);
     if plan.targets.is_empty() {
-        return Ok(None);
+        return Ok(Applied { plan, report: None });
     }
     if plan.summary().has_changes() && !settings.auto_approve {
         let approved = ctx
@@ -104,14 +122,14 @@ fn apply_manifests(
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    Ok(Some(execute(&rt, &plan, &mut state, &with, ctx)?))
+    let report = execute(&rt, &plan, &mut state, &with, ctx)?;
+    Ok(Applied {
+        plan,
+        report: Some(report),
+    })
 }
 
-fn apply_saved(
-    settings: &ApplySettings,
-    path: &Path,
-    ctx: &Context<'_>,
-) -> Result<Option<ApplyReport>, Error> {
+fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Result<Applied, Error> {
     let saved = SavedPlan::read(path)?;
     let stale = |reason: Staleness| Error::StalePlan {
         path: path.to_owned(),
@@ -137,10 +155,12 @@ fn apply_saved(
     if !changed.is_empty() {
         return Err(stale(Staleness::SecretsChanged(changed)));
     }
-    ctx.term
-        .out(&render_plan(&saved.plan, settings.inputs.format, ctx.term));
+    show_plan(&saved.plan, settings.inputs.format, ctx);
     if saved.plan.targets.is_empty() {
-        return Ok(None);
+        return Ok(Applied {
+            plan: saved.plan,
+            report: None,
+        });
     }
     // Recorded fingerprints of another kind, for the secrets this plan writes.
     let planned: BTreeMap<(Target, &str), &SecretRef> = saved
@@ -169,7 +189,11 @@ fn apply_saved(
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    Ok(Some(execute(&rt, &saved.plan, &mut state, &with, ctx)?))
+    let report = execute(&rt, &saved.plan, &mut state, &with, ctx)?;
+    Ok(Applied {
+        plan: saved.plan,
+        report: Some(report),
+    })
 }
 
 /// The secrets (references as written, sorted) checked at plan time whose value is no
@@ -240,11 +264,22 @@ fn execute(
     Ok(report)
 }
 
-/// Shows how the apply went and turns an incomplete one into its error.
-fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
+/// Shows how the apply went and turns an incomplete one into its error. With `json`, the
+/// plan and the report are one document on stdout, whatever the outcome.
+fn finish(
+    mut report: ApplyReport,
+    plan: &Plan,
+    json: bool,
+    ctx: &Context<'_>,
+) -> Result<i32, Error> {
     let term = ctx.term;
+    if json {
+        term.out(&apply_report::json(plan, Some(&report)));
+    }
     if report.is_complete() {
-        term.out(&apply_report::render(&report));
+        if !json {
+            term.out(&apply_report::render(&report));
+        }
         Ok(exit::SUCCESS)
     } else if let Some(signal) = report.interrupted {
         term.message(

@@ -21,7 +21,9 @@
 
 use std::collections::BTreeMap;
 
-use super::steps::{Context, check_portal, read_targets, recorded_env_secrets, runtime};
+use super::steps::{
+    Context, about, check_portal, read_targets, recorded_env_secrets, runtime,
+};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, StateNeededFor, exit};
 use crate::fingerprint;
@@ -62,7 +64,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     }
     let text = match settings.format {
         DriftFormat::Text => render::drift::text(&report),
-        DriftFormat::Json => render::drift::json(&report),
+        DriftFormat::Json => render::drift::json(&report, about(None)),
     };
     ctx.term.out(&text);
     Ok(if report.has_drift() {

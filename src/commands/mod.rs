@@ -36,7 +36,7 @@ use crate::render::terminal::Terminal;
 pub fn run(cli: Cli, term: &Terminal) -> i32 {
     if !matches!(
         cli.command,
-        Command::Schema | Command::Completions(_) | Command::Man | Command::Show(_)
+        Command::Schema(_) | Command::Completions(_) | Command::Man | Command::Show(_)
     ) {
         crate::interrupt::install();
     }
@@ -56,7 +56,7 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
         Command::State(StateCommand::MovePortal(args)) => state::move_portal(&args.resolve(), &ctx),
         Command::Completions(args) => manuals::completions(args.shell, &ctx),
         Command::Man => manuals::man(&ctx),
-        Command::Schema => schema::run(&ctx),
+        Command::Schema(args) => schema::run(args.kind, &ctx),
         Command::Show(args) => show::run(&args.plan, args.format, &ctx),
     };
     let signal = crate::interrupt::received();

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::steps::{Context, check_live, load_manifests, runtime};
+use super::steps::{Context, about, check_live, load_manifests, runtime};
 use crate::cli::{ValidateFormat, ValidateSettings};
 use crate::error::{Error, exit};
 use crate::manifest::Diagnostics;
@@ -14,6 +14,12 @@ use crate::render::diagnostics;
 use crate::wording::plural;
 
 pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error> {
+    // The portal the documents name: the one `--live` reads.
+    let portal = settings
+        .live
+        .then(|| ctx.connect(settings.rate).ok().map(|c| c.portal()))
+        .flatten();
+    let about = about(portal);
     match (check(settings, ctx), settings.format) {
         (Ok(desired), ValidateFormat::Text) => {
             let (targets, codes, files) = counts(&desired);
@@ -33,12 +39,12 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
                 files,
             };
             ctx.term
-                .out(&diagnostics::json(&Diagnostics::default(), Some(summary)));
+                .out(&diagnostics::json(&Diagnostics::default(), Some(summary), &about));
             Ok(exit::SUCCESS)
         }
         (Ok(_), ValidateFormat::Github) => Ok(exit::SUCCESS),
         (Err(Error::Manifests(found)), ValidateFormat::Json) => {
-            ctx.term.out(&diagnostics::json(&found, None));
+            ctx.term.out(&diagnostics::json(&found, None, &about));
             Ok(exit::INVALID_INPUT)
         }
         (Err(Error::Manifests(found)), ValidateFormat::Github) => {

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 pub use diagnostic::{Code, Diagnostic, Diagnostics};
-pub use raw::json_schema;
+pub use raw::{json_schema, reader_order};
 
 use crate::files::{ReadError, read_regular, size_text};
 use crate::model::{Desired, Origin};

@@ -148,7 +148,12 @@ pub fn json_schema() -> serde_json::Value {
         .into_generator()
         .into_root_schema_for::<RawDocument>()
         .to_value();
-    // In the order a reader looks for them (schemars appends some last), then `$defs`.
+    reader_order(schema)
+}
+
+/// A generated schema with its keys in the order a reader looks for them (schemars
+/// appends some last), then `$defs`.
+pub fn reader_order(schema: serde_json::Value) -> serde_json::Value {
     let serde_json::Value::Object(mut rest) = schema else {
         return schema;
     };

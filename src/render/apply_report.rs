@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use crate::apply::ApplyReport;
 use crate::model::Target;
+use crate::plan::Plan;
+use crate::plan::document::{Header, PlanDocument};
 use crate::wording::plural;
 
 /// At most this many targets are named in one line; the rest are counted.
@@ -96,4 +98,109 @@ pub fn render(report: &ApplyReport) -> String {
         plural(report.requests, "request"),
     );
     out
+}
+
+/// The version of `apply --format json`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The output of `apply --format json` (`schema/apply.schema.json`): the plan and what
+/// became of it, one document.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "paysync apply result",
+    description = "The output of `paysync apply --format json`: the plan applied and what became of it."
+)]
+pub struct ApplyDocument {
+    #[serde(flatten)]
+    pub header: Header,
+    /// The plan that was applied (the plan document, `schema/plan.schema.json`).
+    pub plan: PlanDocument,
+    /// What became of it; null when the plan had nothing to apply.
+    pub result: Option<ApplyResult>,
+}
+
+/// What became of an apply.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ApplyResult {
+    /// Whether every target was applied (exit 0).
+    pub complete: bool,
+    /// Targets the portal confirmed, recorded in the state.
+    pub applied: Vec<TargetId>,
+    /// Settings written.
+    pub settings_written: usize,
+    /// Targets recorded in the state without a write (live already equal).
+    pub state_only: Vec<TargetId>,
+    /// Targets the portal refused, with its error.
+    pub failed: Vec<FailedTarget>,
+    /// Targets sent whose answer never came: the portal may or may not hold them.
+    pub unknown: Vec<TargetId>,
+    /// Targets not sent because the run stopped.
+    pub not_sent: Vec<TargetId>,
+    /// The request-level failure that stopped the run.
+    pub stopped_by_error: Option<String>,
+    /// The signal that stopped the run (`SIGINT`, `SIGTERM`).
+    pub interrupted: Option<String>,
+    /// HTTP requests sent, every attempt and retry included.
+    pub requests: u64,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct TargetId {
+    #[serde(rename = "paySystem")]
+    pub pay_system: u64,
+    #[serde(rename = "personType")]
+    pub person_type: u64,
+}
+
+impl From<&Target> for TargetId {
+    fn from(t: &Target) -> Self {
+        TargetId {
+            pay_system: t.pay_system,
+            person_type: t.person_type,
+        }
+    }
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct FailedTarget {
+    #[serde(flatten)]
+    pub target: TargetId,
+    /// The portal's error code.
+    pub error: String,
+    pub error_description: String,
+    /// `file:line` of the target's manifest document.
+    pub manifest: Option<String>,
+}
+
+/// `apply --format json`: the plan and the report as one pretty-printed document.
+pub fn json(plan: &Plan, report: Option<&ApplyReport>) -> String {
+    let ids = |targets: &[Target]| targets.iter().map(TargetId::from).collect();
+    let document = ApplyDocument {
+        header: Header::new(FORMAT_VERSION, &plan.about),
+        plan: PlanDocument::from(plan),
+        result: report.map(|r| ApplyResult {
+            complete: r.is_complete(),
+            applied: ids(&r.applied),
+            settings_written: r.settings_written,
+            state_only: ids(&r.state_only),
+            failed: r
+                .failed
+                .iter()
+                .map(|f| FailedTarget {
+                    target: TargetId::from(&f.target),
+                    error: f.error.code.to_string(),
+                    error_description: f.error.description.to_string(),
+                    manifest: f.manifest.clone(),
+                })
+                .collect(),
+            unknown: ids(&r.unknown),
+            not_sent: ids(&r.not_attempted),
+            stopped_by_error: r.aborted.as_ref().map(ToString::to_string),
+            interrupted: r.interrupted.map(|s| s.to_string()),
+            requests: r.requests,
+        }),
+    };
+    let mut text = serde_json::to_string_pretty(&document).expect("apply result serialises");
+    text.push('\n');
+    text
 }

@@ -25,6 +25,8 @@ use anstyle::{AnsiColor, Style};
 
 use crate::manifest::{Code, Diagnostic, Diagnostics};
 use crate::model::Origin;
+use crate::plan::About;
+use crate::plan::document::Header;
 use crate::untrusted::{escape_controls, is_unsafe_char};
 use crate::wording::plural;
 
@@ -125,7 +127,7 @@ fn byte_span(line: &str, start: usize, len: usize) -> std::ops::Range<usize> {
 }
 
 /// What valid manifests hold, for `validate --format json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub targets: usize,
     pub settings: usize,
@@ -135,26 +137,53 @@ pub struct Summary {
 /// The version of `validate --format json`.
 pub const JSON_FORMAT_VERSION: u32 = 1;
 
+/// The output of `validate --format json` (`schema/validation.schema.json`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "paysync validation",
+    description = "The output of `paysync validate --format json`."
+)]
+pub struct ValidationDocument<'a> {
+    #[serde(flatten)]
+    pub header: Header,
+    /// Whether the manifests are valid (no diagnostic).
+    pub valid: bool,
+    /// What the manifests hold; null when they are not valid.
+    pub summary: Option<Summary>,
+    pub diagnostics: Vec<Problem<'a>>,
+}
+
+/// A place in a manifest and what is wrong there.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Place<'a> {
+    /// The file, as given on the command line or found in a directory.
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    /// How many characters the problem spans.
+    pub span: usize,
+    pub message: &'a str,
+}
+
+/// One diagnostic.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Problem<'a> {
+    /// The diagnostic code (README, "Diagnostic codes").
+    pub code: &'static str,
+    #[serde(flatten)]
+    pub place: Place<'a>,
+    /// How to fix it, when paysync knows.
+    pub hint: Option<&'a str>,
+    /// Related places (the first declaration of a duplicate, say).
+    pub notes: Vec<Place<'a>>,
+}
+
 /// `validate --format json`: one document, `valid` and every diagnostic (code, file,
 /// 1-based line and column, span in characters, message, hint, notes), with a summary
 /// when the manifests are valid.
-pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>) -> String {
-    #[derive(serde::Serialize)]
-    struct Place<'a> {
-        file: String,
-        line: usize,
-        column: usize,
-        span: usize,
-        message: &'a str,
-    }
-    #[derive(serde::Serialize)]
-    struct Problem<'a> {
-        code: &'static str,
-        #[serde(flatten)]
-        place: Place<'a>,
-        hint: Option<&'a str>,
-        notes: Vec<Place<'a>>,
-    }
+pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>, about: &About) -> String {
     fn place<'a>(origin: &Origin, message: &'a str) -> Place<'a> {
         Place {
             file: origin.file.display().to_string(),
@@ -164,23 +193,21 @@ pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>) -> String {
             message,
         }
     }
-    let problems: Vec<Problem<'_>> = diagnostics
-        .0
-        .iter()
-        .map(|d| Problem {
-            code: d.code.as_str(),
-            place: place(&d.origin, &d.message),
-            hint: d.help.as_deref(),
-            notes: d.notes.iter().map(|(o, m)| place(o, m)).collect(),
-        })
-        .collect();
-    let document = serde_json::json!({
-        "format_version": JSON_FORMAT_VERSION,
-        "paysync_version": env!("CARGO_PKG_VERSION"),
-        "valid": diagnostics.0.is_empty(),
-        "summary": summary,
-        "diagnostics": problems,
-    });
+    let document = ValidationDocument {
+        header: Header::new(JSON_FORMAT_VERSION, about),
+        valid: diagnostics.0.is_empty(),
+        summary,
+        diagnostics: diagnostics
+            .0
+            .iter()
+            .map(|d| Problem {
+                code: d.code.as_str(),
+                place: place(&d.origin, &d.message),
+                hint: d.help.as_deref(),
+                notes: d.notes.iter().map(|(o, m)| place(o, m)).collect(),
+            })
+            .collect(),
+    };
     let mut text = serde_json::to_string_pretty(&document).expect("diagnostics serialise");
     text.push('\n');
     text

@@ -37,6 +37,8 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::model::{LiveSetting, SOURCE_VALUE};
+use crate::plan::About;
+use crate::plan::document::Header;
 use crate::plan::drift::DriftReport;
 use crate::render::push_quoted;
 use crate::state::RecordedValue;
@@ -131,16 +133,21 @@ pub fn text(report: &DriftReport) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    format_version: u32,
-    portal: &'a str,
+/// The output of `drift --format json` (`schema/drift.schema.json`).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "paysync drift report",
+    description = "The output of `paysync drift --format json`."
+)]
+pub struct DriftDocument<'a> {
+    #[serde(flatten)]
+    header: Header,
     summary: JsonSummary,
     drift: Vec<JsonDrift<'a>>,
     not_returned: Vec<JsonCode<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct JsonSummary {
     drift: bool,
     targets_checked: usize,
@@ -150,7 +157,7 @@ struct JsonSummary {
     not_returned: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct JsonCode<'a> {
     #[serde(rename = "paySystem")]
     pay_system: u64,
@@ -159,7 +166,7 @@ struct JsonCode<'a> {
     code: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct JsonDrift<'a> {
     #[serde(flatten)]
     at: JsonCode<'a>,
@@ -167,7 +174,7 @@ struct JsonDrift<'a> {
     live: JsonLive<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum JsonRecorded<'a> {
     Plain {
@@ -182,7 +189,7 @@ enum JsonRecorded<'a> {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum JsonLive<'a> {
     Plain {
@@ -212,7 +219,7 @@ fn live_json(live: &LiveSetting, secret: bool) -> JsonLive<'_> {
 }
 
 /// The JSON report (pretty-printed, one trailing newline).
-pub fn json(report: &DriftReport) -> String {
+pub fn json(report: &DriftReport, about: About) -> String {
     let drift = report
         .drifted
         .iter()
@@ -245,9 +252,14 @@ pub fn json(report: &DriftReport) -> String {
             code,
         })
         .collect();
-    let json = JsonReport {
-        format_version: FORMAT_VERSION,
-        portal: &report.portal,
+    let json = DriftDocument {
+        header: Header::new(
+            FORMAT_VERSION,
+            &About {
+                portal: Some(report.portal.clone()),
+                ..about
+            },
+        ),
         summary: JsonSummary {
             drift: report.has_drift(),
             targets_checked: report.targets_checked,
@@ -332,7 +344,7 @@ mod tests {
 
     #[test]
     fn json_is_versioned_and_hides_secrets() {
-        let s = json(&report());
+        let s = json(&report(), crate::plan::About::default());
         assert!(!s.contains(CANARY), "{s}");
         assert!(!s.contains("hmac"), "{s}");
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();

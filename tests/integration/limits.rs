@@ -76,6 +76,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
     };
     commands::apply::apply(&settings, &ctx)
         .expect("apply runs")
+        .report
         .expect("there are changes to apply")
 }
 

@@ -6,6 +6,7 @@ mod architecture;
 mod bounded;
 mod ci_examples;
 mod cli;
+mod contracts;
 mod drift;
 mod exit_codes;
 mod fingerprints;

@@ -1,0 +1,152 @@
+//! The published JSON contracts: each schema under `schema/` is what the code generates,
+//! and every JSON document paysync prints (plan, saved plan, show, drift, apply complete
+//! and partial, validation) validates against its committed schema.
+
+use paysync_emulator::Fault;
+use serde_json::Value;
+
+use crate::support::{CANARY, Manifest, Outcome, World, manifest, repo_root};
+
+const KINDS: [(&str, &str); 5] = [
+    ("manifest", "schema/paysync.schema.json"),
+    ("plan", "schema/plan.schema.json"),
+    ("drift", "schema/drift.schema.json"),
+    ("apply", "schema/apply.schema.json"),
+    ("validation", "schema/validation.schema.json"),
+];
+
+fn committed(kind: &str) -> Value {
+    let file = KINDS.iter().find(|(k, _)| *k == kind).unwrap().1;
+    serde_json::from_str(&std::fs::read_to_string(repo_root().join(file)).unwrap()).unwrap()
+}
+
+/// Parses `text` as exactly one JSON document and checks it against the committed schema
+/// of `kind`.
+fn valid(kind: &str, text: &str) -> Value {
+    let doc: Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {text}"));
+    let schema = committed(kind);
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{kind}: {errors:#?}\n{text}");
+    assert_eq!(doc["format_version"], 1, "{text}");
+    assert_eq!(doc["paysync_version"], env!("CARGO_PKG_VERSION"), "{text}");
+    assert!(doc.get("environment").is_some(), "{text}");
+    assert!(doc.get("portal").is_some(), "{text}");
+    doc
+}
+
+#[test]
+fn every_committed_schema_is_what_the_code_generates() {
+    let w = World::new();
+    for (kind, file) in KINDS {
+        let out = w.run(&["schema", kind]);
+        out.expect_code(0);
+        let committed = std::fs::read_to_string(repo_root().join(file)).unwrap_or_default();
+        assert!(
+            out.stdout == committed,
+            "{file} differs from what the code generates; run `cargo run -- schema {kind} > {file}`"
+        );
+    }
+}
+
+#[test]
+fn every_json_output_validates_against_its_committed_schema() {
+    let w = World::new();
+    let acme = |mode: &str| {
+        Manifest::new()
+            .target(11, 1)
+            .literal("PS_WORK_MODE_IFRAME", mode)
+            .source("PAYMENT_ID", "PAYMENT", "ACCOUNT_NUMBER")
+            .secret("REST_SERVICE_KEY_IFRAME", "env:ACME_KEY")
+            .target(12, 0)
+            .literal("PS_CHANGE_STATUS_PAY", "Y")
+            .secret("REST_SERVICE_KEY_IFRAME", "file:key.txt")
+            .text()
+    };
+    w.write("m/acme.yaml", &acme("TEST"));
+    w.write("m/key.txt", &format!("{CANARY}-file\n"));
+
+    // Validation: valid, then not.
+    let out = w.run(&["validate", "--format", "json", "m"]);
+    out.expect_code(0);
+    assert_eq!(valid("validation", &out.stdout)["valid"], true);
+    w.write("bad/x.yaml", "paySystem: x\n");
+    let out = w.run(&["validate", "--format", "json", "bad"]);
+    out.expect_code(3);
+    assert_eq!(valid("validation", &out.stdout)["valid"], false);
+
+    // The first apply, complete.
+    let out = Outcome::from(
+        w.paysync()
+            .env("ACME_KEY", CANARY)
+            .args(["apply", "--auto-approve", "--format", "json", "m"])
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(0);
+    let doc = valid("apply", &out.stdout);
+    assert_eq!(doc["result"]["complete"], true, "{}", out.stdout);
+    assert_eq!(doc["plan"]["summary"]["to_add"], 5, "{}", out.stdout);
+    assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+
+    // A plan with every kind of value: changed in the manifest, changed on the portal.
+    w.write("m/acme.yaml", &acme("REGULAR").replace("ACCOUNT_NUMBER", "ID"));
+    w.portal
+        .set_setting(12, 0, "PS_CHANGE_STATUS_PAY", "VALUE", "N");
+    let plan = |args: &[&str]| {
+        Outcome::from(
+            w.paysync()
+                .env("ACME_KEY", format!("{CANARY}-2"))
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let out = plan(&["plan", "--refresh", "--format", "json", "--out", "p.json", "m"]);
+    out.expect_code(0);
+    let doc = valid("plan", &out.stdout);
+    assert_eq!(doc["summary"]["drifted"], 1, "{}", out.stdout);
+    assert_eq!(doc["portal"], w.portal.base_url());
+    // The saved plan embeds the same document.
+    let saved: Value = serde_json::from_str(&w.read("p.json")).unwrap();
+    assert_eq!(saved["plan"], doc, "the saved plan embeds the plan document");
+    valid("plan", &saved["plan"].to_string());
+    // `show` prints it again.
+    let out = w.run(&["show", "--format", "json", "p.json"]);
+    out.expect_code(0);
+    assert_eq!(valid("plan", &out.stdout), doc);
+    for format in ["text", "markdown"] {
+        w.run(&["show", "--format", format, "p.json"]).expect_code(0);
+    }
+
+    // Drift.
+    let out = w.run(&["drift", "--format", "json"]);
+    out.expect_code(7);
+    let doc = valid("drift", &out.stdout);
+    assert_eq!(doc["summary"]["drifted"], 1, "{}", out.stdout);
+
+    // A partial apply: one target refused.
+    w.portal.inject(
+        Fault::error("ACCESS_DENIED", 403, "Access denied")
+            .method("sale.paysystem.settings.update")
+            .pay_system(12),
+    );
+    let out = plan(&["apply", "--auto-approve", "--refresh", "--format", "json", "m"]);
+    out.expect_code(6);
+    let doc = valid("apply", &out.stdout);
+    assert_eq!(doc["result"]["complete"], false, "{}", out.stdout);
+    assert_eq!(doc["result"]["failed"][0]["paySystem"], 12, "{}", out.stdout);
+    assert_eq!(doc["result"]["failed"][0]["error"], "ACCESS_DENIED");
+    assert_eq!(doc["result"]["applied"][0]["paySystem"], 11, "{}", out.stdout);
+    assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+
+    // Nothing to apply: still one document.
+    w.write("m/acme.yaml", &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]));
+    let out = plan(&["apply", "--auto-approve", "--format", "json", "m"]);
+    let doc = valid("apply", &out.stdout);
+    assert!(doc["plan"]["targets"].is_array(), "{}", out.stdout);
+}
