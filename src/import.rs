@@ -142,7 +142,7 @@ pub fn targets(
     all: bool,
 ) -> Result<Vec<Target>, ImportError> {
     if all {
-        let person_types = catalog.person_types.iter().flatten().copied();
+        let person_types = catalog.person_types.iter().flatten().map(|(id, _)| *id);
         let mut targets = Vec::new();
         for (id, ps) in &catalog.pay_systems {
             if catalog.handler_of(ps).is_none() {
@@ -413,7 +413,7 @@ mod tests {
                     action_file: action_file.to_owned(),
                 },
             )]),
-            person_types: Some(BTreeSet::from([1])),
+            person_types: Some(BTreeMap::from([(1, None)])),
         }
     }
 

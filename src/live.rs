@@ -38,6 +38,7 @@ use crate::bitrix::request::{
 use crate::bitrix::{Client, ClientError, Request};
 use crate::manifest::{Code, Diagnostic, Diagnostics};
 use crate::model::{Desired, LiveSetting, SOURCE_VALUE, SettingValue, Target};
+use crate::model::Names;
 use crate::untrusted::portal_text;
 
 /// How a handler code takes its value (`CODES[code].INPUT`), as far as it can be checked.
@@ -83,8 +84,9 @@ pub struct PaySystem {
 pub struct Catalog {
     pub handlers: Vec<Handler>,
     pub pay_systems: BTreeMap<u64, PaySystem>,
-    /// `None` when not read (no target names a payer type other than 0).
-    pub person_types: Option<BTreeSet<u64>>,
+    /// Payer type ID → name; `None` when not read (no target names a payer type other
+    /// than 0).
+    pub person_types: Option<BTreeMap<u64, Option<String>>>,
 }
 
 impl Catalog {
@@ -95,14 +97,35 @@ impl Catalog {
             .iter()
             .find(|h| h.code.eq_ignore_ascii_case(&pay_system.action_file))
     }
+
+    /// The names of the pay systems and payer types read.
+    pub fn names(&self) -> Names {
+        let named = |(id, name): (&u64, &Option<String>)| Some((*id, name.clone()?));
+        Names {
+            pay_systems: self
+                .pay_systems
+                .iter()
+                .filter_map(|(id, p)| named((id, &p.name)))
+                .collect(),
+            person_types: self
+                .person_types
+                .iter()
+                .flatten()
+                .filter_map(named)
+                .collect(),
+        }
+    }
 }
 
 /// Reads the catalog, then checks `desired` against it: every problem, located (none
-/// when the manifests fit the portal). Sends only reads.
-pub async fn validate(client: &Client, desired: &Desired) -> Result<Diagnostics, ClientError> {
+/// when the manifests fit the portal), and the names read. Sends only reads.
+pub async fn validate(
+    client: &Client,
+    desired: &Desired,
+) -> Result<(Diagnostics, Names), ClientError> {
     let need_person_types = desired.targets.keys().any(|t| t.person_type != 0);
     let catalog = fetch(client, need_person_types).await?;
-    Ok(check(desired, &catalog))
+    Ok((check(desired, &catalog), catalog.names()))
 }
 
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
@@ -124,9 +147,11 @@ pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Clien
     })
 }
 
-/// Every payer type ID of `sale.persontype.list`, page by page.
-pub async fn read_person_types(client: &Client) -> Result<BTreeSet<u64>, ClientError> {
-    let mut ids = BTreeSet::new();
+/// Every payer type of `sale.persontype.list` (ID → name), page by page.
+pub async fn read_person_types(
+    client: &Client,
+) -> Result<BTreeMap<u64, Option<String>>, ClientError> {
+    let mut ids = BTreeMap::new();
     let mut start = 0;
     // Pages of 50 until a short one; the bound only stops a portal that never ends.
     for _ in 0..10_000 {
@@ -311,8 +336,8 @@ pub fn parse_pay_systems(result: &Value) -> Result<BTreeMap<u64, PaySystem>, Str
 }
 
 /// One page of `sale.persontype.list`: `{"personTypes": [...]}` (the docs' unwrapped
-/// list is accepted too); the IDs on it.
-pub fn parse_person_types(result: &Value) -> Result<Vec<u64>, String> {
+/// list is accepted too); the IDs and names on it.
+pub fn parse_person_types(result: &Value) -> Result<Vec<(u64, Option<String>)>, String> {
     let list = match result {
         Value::Object(map) => map
             .get("personTypes")
@@ -321,7 +346,10 @@ pub fn parse_person_types(result: &Value) -> Result<Vec<u64>, String> {
     };
     items(list)
         .into_iter()
-        .map(|p| id(p.get("id")).ok_or_else(|| "a payer type has no numeric id".to_owned()))
+        .map(|p| {
+            let id = id(p.get("id")).ok_or_else(|| "a payer type has no numeric id".to_owned())?;
+            Ok((id, shown_text(p.get("name"))))
+        })
         .collect()
 }
 
@@ -348,7 +376,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
     for (target, declared) in &desired.targets {
         if let Some(person_types) = &catalog.person_types
             && target.person_type != 0
-            && !person_types.contains(&target.person_type)
+            && !person_types.contains_key(&target.person_type)
         {
             found.push(
                 Diagnostic::new(
@@ -361,7 +389,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
                 )
                 .help(format!(
                     "use an ID from sale.persontype.list ({}), or 0 for the pay system's default settings",
-                    listing(person_types.iter().map(u64::to_string))
+                    listing(person_types.keys().map(u64::to_string))
                 )),
             );
         }
@@ -655,7 +683,10 @@ mod tests {
         );
         assert!(parse_handlers(&json!("nope")).is_err());
         assert!(parse_pay_systems(&json!([{"NAME": "no id"}])).is_err());
-        assert_eq!(parse_person_types(&json!([{"id": 3}])).unwrap(), vec![3]);
+        assert_eq!(
+            parse_person_types(&json!([{"id": 3, "name": "Individuals"}])).unwrap(),
+            vec![(3, Some("Individuals".to_owned()))]
+        );
         assert!(
             parse_person_types(&json!({"personTypes": []}))
                 .unwrap()

@@ -124,3 +124,34 @@ pub struct LiveSetting {
 pub struct Live {
     pub targets: BTreeMap<Target, BTreeMap<String, LiveSetting>>,
 }
+
+/// Names of pay systems and payer types, by ID, as the portal gave them (untrusted text:
+/// escaped by every renderer).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Names {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pay_systems: BTreeMap<u64, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub person_types: BTreeMap<u64, String>,
+}
+
+impl Names {
+    pub fn pay_system(&self, id: u64) -> Option<&str> {
+        self.pay_systems.get(&id).map(String::as_str)
+    }
+
+    pub fn person_type(&self, id: u64) -> Option<&str> {
+        self.person_types.get(&id).map(String::as_str)
+    }
+
+    /// Adds `other`'s names where this has none.
+    pub fn fill_from(&mut self, other: &Names) {
+        for (id, name) in &other.pay_systems {
+            self.pay_systems.entry(*id).or_insert_with(|| name.clone());
+        }
+        for (id, name) in &other.person_types {
+            self.person_types.entry(*id).or_insert_with(|| name.clone());
+        }
+    }
+}

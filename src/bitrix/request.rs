@@ -92,7 +92,7 @@ impl Request {
     pub fn person_type_list(start: usize) -> Request {
         Request::new(
             METHOD_PERSON_TYPE_LIST,
-            json!({"select": ["id"], "order": {"id": "asc"}, "start": start}),
+            json!({"select": ["id", "name"], "order": {"id": "asc"}, "start": start}),
         )
     }
 

@@ -17,7 +17,7 @@ use crate::error::{Error, exit};
 use crate::fingerprint::{self, Fingerprinter};
 use crate::model::Target;
 use crate::plan::saved::{SavedPlan, Staleness};
-use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
+use crate::plan::{self, DesiredValues, Names, Plan, SecretCheck, Value};
 use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
@@ -88,16 +88,21 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     });
 
     let rt = runtime()?;
-    let live = if inputs.refresh {
-        Some(refresh(&rt, &client, &desired, &values, ctx.term)?)
+    let (live, mut names) = if inputs.refresh {
+        let (live, names) = refresh(&rt, &client, &desired, &values, ctx.term)?;
+        (Some(live), names)
     } else {
-        None
+        (None, Names::default())
     };
     let mut plan = plan::compute(&values, &state.targets, live.as_ref(), &fingerprinter);
     plan.about = about(Some(client.portal()));
     if let Some(live) = &live {
         plan.warnings = not_returned(&values, live);
     }
+    // The names read now replace the recorded ones.
+    names.fill_from(&state.names);
+    state.names = names.clone();
+    plan.names = names;
     show_plan(&plan, inputs.format, ctx);
     if plan.targets.is_empty() {
         return Ok(Applied { plan, report: None });
@@ -174,6 +179,9 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
             })
         })
         .collect();
+    let mut names = saved.plan.names.clone();
+    names.fill_from(&state.names);
+    state.names = names;
     let recorded_env = recorded_env_secrets(&state);
     state.carry_over(&fingerprinter, |target, code, recorded| {
         planned

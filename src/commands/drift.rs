@@ -59,6 +59,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
     let mut report = compare(&state.targets, &live, &fingerprinter);
     report.portal = client.portal();
+    report.names = state.names.clone();
     for (target, code) in &report.not_returned {
         tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
     }

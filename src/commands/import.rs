@@ -125,6 +125,10 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
 
     if let Some((store, _lock, mut state, fingerprinter)) = adopting {
         import::adopt(&mut state, &fingerprinter, client.portal(), &documents);
+        // The names read are recorded, so later plans show them.
+        let mut names = catalog.names();
+        names.fill_from(&state.names);
+        state.names = names;
         store.save(&mut state)?;
         tracing::info!(path = %store.path().display(), targets = documents.len(), "adopted the imported settings");
         report.adopted = Some((documents.len(), settings.state.clone()));

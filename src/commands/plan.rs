@@ -13,7 +13,7 @@ use crate::error::{Error, exit};
 use crate::files::write_atomically;
 use crate::fingerprint::{self, ENV_FINGERPRINT_KEY, FingerprintScheme};
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
-use crate::plan::{self, DesiredValues, Plan, SecretCheck};
+use crate::plan::{self, DesiredValues, Names, Plan, SecretCheck};
 use crate::render::plan_markdown;
 use crate::state::store::StateStore;
 
@@ -73,18 +73,22 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         None => SecretCheck::Unreadable,
     });
     let mut portal = last.portal.clone();
+    let mut names = Names::default();
     let live = if inputs.refresh {
         let client = ctx.connect(inputs.rate)?;
         check_portal(&store, &last, &client.portal())?;
         portal = Some(client.portal());
-        let live = refresh(&runtime()?, &client, &desired, &values, ctx.term)?;
+        let (live, read) = refresh(&runtime()?, &client, &desired, &values, ctx.term)?;
         warnings.extend(not_returned(&values, &live));
+        names = read;
         Some(live)
     } else {
         None
     };
     let mut plan = plan::compute(&values, &last.targets, live.as_ref(), &fingerprinter);
+    names.fill_from(&last.names);
     plan.about = about(portal);
+    plan.names = names;
     plan.warnings = warnings;
     ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
     append_job_summary(&plan);

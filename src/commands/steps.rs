@@ -9,7 +9,7 @@ use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
 use crate::error::Error;
 use crate::manifest;
-use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
+use crate::model::{Desired, Live, LiveSetting, Names, SettingValue, Target};
 use crate::plan::{About, DesiredValues, Plan};
 use crate::render::progress::ReadingLive;
 use crate::render::terminal::Terminal;
@@ -117,11 +117,12 @@ pub(crate) fn check_portal(
 }
 
 /// Live validation: the manifests checked against what the portal declares; any problem
-/// is a manifest error (exit 3), located.
-pub(crate) async fn check_live(client: &Client, desired: &Desired) -> Result<(), Error> {
-    let problems = crate::live::validate(client, desired).await?;
+/// is a manifest error (exit 3), located. Returns the names of pay systems and payer
+/// types read.
+pub(crate) async fn check_live(client: &Client, desired: &Desired) -> Result<Names, Error> {
+    let (problems, names) = crate::live::validate(client, desired).await?;
     if problems.0.is_empty() {
-        Ok(())
+        Ok(names)
     } else {
         Err(Error::Manifests(problems))
     }
@@ -203,17 +204,17 @@ pub(crate) fn about(portal: Option<String>) -> About {
 /// `--refresh`: the manifests checked against what the portal declares (mistakes only the
 /// portal can show: undeclared codes, bad ENUM or Y/N values, unknown or built-in pay
 /// systems, unknown payer types; exit 3), then the live settings of the declared targets,
-/// with a spinner on a terminal.
+/// with a spinner on a terminal; and the names of pay systems and payer types read.
 pub(crate) fn refresh(
     rt: &Runtime,
     client: &Client,
     desired: &Desired,
     values: &DesiredValues,
     term: &Terminal,
-) -> Result<Live, Error> {
-    rt.block_on(check_live(client, desired))?;
+) -> Result<(Live, Names), Error> {
+    let names = rt.block_on(check_live(client, desired))?;
     let _reading = ReadingLive::start(term, values.targets.len());
-    rt.block_on(read_live(client, values))
+    Ok((rt.block_on(read_live(client, values))?, names))
 }
 
 /// The plan in the chosen format.

@@ -28,6 +28,8 @@ pub struct Drifted {
 pub struct DriftReport {
     /// `scheme://host[:port]` of the portal read (no credentials).
     pub portal: String,
+    /// The names of pay systems and payer types the state recorded.
+    pub names: crate::model::Names,
     /// Targets with at least one recorded setting.
     pub targets_checked: usize,
     /// Recorded settings compared (those the portal returned).

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{Fingerprint, Fingerprinter};
+pub use crate::model::Names;
 use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
 use crate::secrets::{Redacted, SecretRef};
 use crate::state::RecordedValue;
@@ -253,36 +254,6 @@ impl About {
     }
 }
 
-/// Names of pay systems and payer types, by ID, as the portal gave them (untrusted text:
-/// escaped by every renderer).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Names {
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub pay_systems: BTreeMap<u64, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub person_types: BTreeMap<u64, String>,
-}
-
-impl Names {
-    pub fn pay_system(&self, id: u64) -> Option<&str> {
-        self.pay_systems.get(&id).map(String::as_str)
-    }
-
-    pub fn person_type(&self, id: u64) -> Option<&str> {
-        self.person_types.get(&id).map(String::as_str)
-    }
-
-    /// Adds `other`'s names where this has none.
-    pub fn fill_from(&mut self, other: &Names) {
-        for (id, name) in &other.pay_systems {
-            self.pay_systems.entry(*id).or_insert_with(|| name.clone());
-        }
-        for (id, name) in &other.person_types {
-            self.person_types.entry(*id).or_insert_with(|| name.clone());
-        }
-    }
-}
 
 /// Counts for the summary line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]

@@ -40,7 +40,7 @@ use crate::model::{LiveSetting, SOURCE_VALUE};
 use crate::plan::About;
 use crate::plan::document::Header;
 use crate::plan::drift::DriftReport;
-use crate::render::push_quoted;
+use crate::render::{push_quoted, target_label};
 use crate::state::RecordedValue;
 use crate::untrusted::escape_controls;
 use crate::wording::plural;
@@ -73,7 +73,7 @@ pub fn text(report: &DriftReport) -> String {
             if current.is_some() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "{}:", d.target);
+            let _ = writeln!(out, "{}:", target_label(&d.target, &report.names));
             current = Some(d.target);
         }
         match &d.recorded {
@@ -163,6 +163,12 @@ struct JsonCode<'a> {
     pay_system: u64,
     #[serde(rename = "personType")]
     person_type: u64,
+    /// The pay system's name, when the state recorded it.
+    #[serde(rename = "paySystemName", skip_serializing_if = "Option::is_none")]
+    pay_system_name: Option<&'a str>,
+    /// The payer type's name, when the state recorded it.
+    #[serde(rename = "personTypeName", skip_serializing_if = "Option::is_none")]
+    person_type_name: Option<&'a str>,
     code: &'a str,
 }
 
@@ -236,6 +242,8 @@ pub fn json(report: &DriftReport, about: About) -> String {
                 at: JsonCode {
                     pay_system: d.target.pay_system,
                     person_type: d.target.person_type,
+                    pay_system_name: report.names.pay_system(d.target.pay_system),
+                    person_type_name: report.names.person_type(d.target.person_type),
                     code: &d.code,
                 },
                 recorded,
@@ -249,6 +257,8 @@ pub fn json(report: &DriftReport, about: About) -> String {
         .map(|(target, code)| JsonCode {
             pay_system: target.pay_system,
             person_type: target.person_type,
+            pay_system_name: report.names.pay_system(target.pay_system),
+            person_type_name: report.names.person_type(target.person_type),
             code,
         })
         .collect();
@@ -294,6 +304,7 @@ mod tests {
         let key = Fingerprinter::new(cheap_scheme(), None, None);
         DriftReport {
             portal: "http://127.0.0.1:1".into(),
+            names: Default::default(),
             targets_checked: 2,
             settings_checked: 5,
             drifted: vec![

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{Fingerprint, FingerprintScheme, Fingerprinter, LegacyKey};
-use crate::model::Target;
+use crate::model::{Names, Target};
 use crate::secrets::Redacted;
 
 /// The state format this version writes.
@@ -59,6 +59,12 @@ pub enum RecordedValue {
 pub struct RecordedTarget {
     pub pay_system: u64,
     pub person_type: u64,
+    /// The pay system's name when it was last read from the portal (shown in plans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_system_name: Option<String>,
+    /// The payer type's name, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_type_name: Option<String>,
     pub settings: BTreeMap<String, RecordedValue>,
 }
 
@@ -112,12 +118,23 @@ pub struct LastApplied {
     pub legacy_key: Option<LegacyKey>,
     pub portal_moves: Vec<PortalMove>,
     pub targets: BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    /// The names of the pay systems and payer types of recorded targets, as last read.
+    pub names: Names,
 }
 
-fn keyed(targets: Vec<RecordedTarget>) -> BTreeMap<Target, BTreeMap<String, RecordedValue>> {
-    targets
+type Keyed = BTreeMap<Target, BTreeMap<String, RecordedValue>>;
+
+fn keyed(targets: Vec<RecordedTarget>) -> (Keyed, Names) {
+    let mut names = Names::default();
+    let targets = targets
         .into_iter()
         .map(|t| {
+            if let Some(name) = t.pay_system_name {
+                names.pay_systems.insert(t.pay_system, name);
+            }
+            if let Some(name) = t.person_type_name {
+                names.person_types.insert(t.person_type, name);
+            }
             (
                 Target {
                     pay_system: t.pay_system,
@@ -126,7 +143,8 @@ fn keyed(targets: Vec<RecordedTarget>) -> BTreeMap<Target, BTreeMap<String, Reco
                 t.settings,
             )
         })
-        .collect()
+        .collect();
+    (targets, names)
 }
 
 impl LastApplied {
@@ -140,10 +158,12 @@ impl LastApplied {
             legacy_key: None,
             portal_moves: Vec::new(),
             targets: BTreeMap::new(),
+            names: Names::default(),
         }
     }
 
     pub fn from_file(file: StateFile) -> LastApplied {
+        let (targets, names) = keyed(file.targets);
         LastApplied {
             lineage: file.lineage,
             serial: file.serial,
@@ -151,12 +171,14 @@ impl LastApplied {
             fingerprints: file.fingerprints,
             legacy_key: None,
             portal_moves: file.portal_moves,
-            targets: keyed(file.targets),
+            targets,
+            names,
         }
     }
 
     /// A format-1 state, migrated in memory (see the module docs).
     pub fn from_v1(file: StateFileV1) -> LastApplied {
+        let (targets, names) = keyed(file.targets);
         LastApplied {
             fingerprints: FingerprintScheme::migrated(&file.lineage, &file.fingerprint_key),
             lineage: file.lineage,
@@ -164,7 +186,8 @@ impl LastApplied {
             portal: file.portal,
             legacy_key: Some(file.fingerprint_key),
             portal_moves: Vec::new(),
-            targets: keyed(file.targets),
+            targets,
+            names,
         }
     }
 
@@ -184,6 +207,8 @@ impl LastApplied {
                 .map(|(target, settings)| RecordedTarget {
                     pay_system: target.pay_system,
                     person_type: target.person_type,
+                    pay_system_name: self.names.pay_system(target.pay_system).map(Into::into),
+                    person_type_name: self.names.person_type(target.person_type).map(Into::into),
                     settings: settings
                         .iter()
                         .map(|(code, value)| (code.clone(), without_legacy(value)))

@@ -116,3 +116,48 @@ fn show_renders_a_saved_plan_as_plan_did() {
     let missing = w.run(&["show", "nope.json"]);
     missing.expect_code(3);
 }
+
+/// Names read with `--refresh` are shown beside the IDs in every format, recorded in the
+/// state by apply, and shown again by the offline plan that follows.
+#[test]
+fn pay_system_and_payer_type_names_are_shown_beside_the_ids() {
+    let w = World::new();
+    let acme = |mode: &str| {
+        Manifest::new()
+            .target(11, 1)
+            .literal("PS_WORK_MODE_IFRAME", mode)
+            .text()
+    };
+    w.write("m/acme.yaml", &acme("TEST"));
+    let label = "paySystem 11 \"AcmePay card (individuals)\" / personType 1 \"Individual\"";
+    let out = w.run(&["plan", "--refresh", "m"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains(label), "{}", out.stdout);
+    w.run(&["apply", "--auto-approve", "--refresh", "m"])
+        .expect_code(0);
+    let state: serde_json::Value = serde_json::from_str(&w.read("paysync.state.json")).unwrap();
+    assert_eq!(
+        state["targets"][0]["paySystemName"],
+        "AcmePay card (individuals)"
+    );
+    assert_eq!(state["targets"][0]["personTypeName"], "Individual");
+
+    // Offline: the names come from the state.
+    w.write("m/acme.yaml", &acme("REGULAR"));
+    let text = w.run(&["plan", "m"]);
+    assert!(text.stdout.contains(label), "{}", text.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["plan", "--format", "json", "m"]).stdout).unwrap();
+    assert_eq!(json["targets"][0]["paySystemName"], "AcmePay card (individuals)");
+    assert_eq!(json["targets"][0]["personTypeName"], "Individual");
+    let md = w.run(&["plan", "--format", "markdown", "m"]).stdout;
+    assert!(
+        md.contains("paySystem 11 &#34;AcmePay card (individuals)&#34; / personType 1 &#34;Individual&#34;"),
+        "{md}"
+    );
+    // Drift names them too.
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "OTHER");
+    let drift = w.run(&["drift"]);
+    assert!(drift.stdout.contains(label), "{}", drift.stdout);
+}
