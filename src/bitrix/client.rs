@@ -144,6 +144,11 @@ impl Client {
         self.credentials.portal()
     }
 
+    /// The portal's `host[:port]` (see [`Credentials::host`]).
+    pub fn host(&self) -> String {
+        self.credentials.host()
+    }
+
     /// The environment variable that holds the portal's address in these credentials
     /// (`PAYSYNC_WEBHOOK_URL` or `PAYSYNC_PORTAL_URL`).
     pub fn address_variable(&self) -> &'static str {

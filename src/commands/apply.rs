@@ -81,9 +81,11 @@ fn apply_manifests(
         return Ok(None);
     }
     if plan.summary().has_changes() && !settings.auto_approve {
+        // No environments yet: the question takes one when they come.
+        let question = apply_report::question(&plan.summary(), &client.host(), None);
         let approved = ctx
             .term
-            .confirm("Do you want to apply these changes?")
+            .confirm(&question)
             .map_err(|source| Error::Read {
                 path: PathBuf::from("<stdin>"),
                 error: source,
@@ -236,18 +238,19 @@ fn execute(
     Ok(report)
 }
 
-/// Shows how the apply went and turns an incomplete one into its error.
+/// Shows how the apply went and turns an incomplete one into its error. The report goes
+/// to stderr whatever the outcome (`Apply complete` and `Apply incomplete` on one
+/// stream, so a reader of one stream sees either), coloured on a colour terminal; stdout
+/// holds the plan only.
 fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
     let term = ctx.term;
+    let color = term.color_stderr() && !term.json_messages();
+    let render = |report: &ApplyReport| apply_report::render(report, color);
     if report.is_complete() {
-        term.out(&apply_report::render(&report));
+        term.message("INFO", &render(&report), report_fields(&report));
         Ok(exit::SUCCESS)
     } else if let Some(signal) = report.interrupted {
-        term.message(
-            "ERROR",
-            &apply_report::render(&report),
-            report_fields(&report),
-        );
+        term.message("ERROR", &render(&report), report_fields(&report));
         Err(Error::ApplyInterrupted(signal))
     } else if report.applied.is_empty()
         && report.failed.is_empty()
@@ -257,18 +260,10 @@ fn finish(mut report: ApplyReport, ctx: &Context<'_>) -> Result<i32, Error> {
         // Nothing reached the portal: this is the request-level error itself (exit 1),
         // not a partial apply.
         let error = report.aborted.take().expect("checked above");
-        term.message(
-            "ERROR",
-            &apply_report::render(&report),
-            report_fields(&report),
-        );
+        term.message("ERROR", &render(&report), report_fields(&report));
         Err(Error::Client(error))
     } else {
-        term.message(
-            "ERROR",
-            &apply_report::render(&report),
-            report_fields(&report),
-        );
+        term.message("ERROR", &render(&report), report_fields(&report));
         let not_done = report.failed.len() + report.unknown.len() + report.not_attempted.len();
         Err(Error::PartialApply {
             failed: not_done,

@@ -14,6 +14,7 @@ mod import;
 mod install;
 mod json_logs;
 mod limits;
+mod manners;
 mod live_validation;
 mod manifest;
 mod markdown;

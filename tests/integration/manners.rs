@@ -1,0 +1,126 @@
+//! Terminal manners a Terraform user expects (issue 10, item 7): the apply prompt names
+//! the portal and counts what it writes; `Apply complete` / `Apply incomplete` on one
+//! stream, coloured only on a colour terminal; per-batch log lines only with `-v`, and
+//! more with `-vv`; connection and credential failures that say what to check; a man page
+//! per subcommand; each subcommand's own options before the global ones in `--help`.
+
+use paysync_emulator::Fault;
+
+use crate::seeds::with_webhook_code;
+use crate::support::{TerminalRun, World, manifest, run_on_terminal};
+
+/// A webhook code that must never be shown.
+const CODE: &str = "CANARYwebhook9q2l";
+
+const PROMPT: &str = "Enter a value:";
+
+/// Three settings in two targets, against a portal whose webhook code is [`CODE`].
+fn two_targets() -> World {
+    let w = World::with_seed(with_webhook_code(CODE));
+    w.write(
+        "m/a.yaml",
+        &manifest(
+            11,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "REGULAR"),
+                ("REST_SERVICE_ID_IFRAME", "00412"),
+            ],
+        ),
+    );
+    w.write("m/b.yaml", &manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")]));
+    w
+}
+
+fn host(w: &World) -> String {
+    w.portal.addr().to_string()
+}
+
+fn apply_on_terminal(w: &World, answer: &str, env: &[(&str, &str)]) -> TerminalRun {
+    let mut cmd = w.paysync_std();
+    cmd.env("TERM", "xterm-256color");
+    cmd.envs(env.iter().copied());
+    cmd.args(["apply", "m"]);
+    run_on_terminal(cmd, Some((PROMPT, answer)))
+}
+
+#[test]
+fn the_apply_prompt_names_the_portal_host_and_counts_what_it_writes() {
+    let w = two_targets();
+    let run = apply_on_terminal(&w, "yes", &[]);
+    assert_eq!(run.code, 0, "{}", run.screen);
+    let question = format!("Apply 3 settings to 2 targets on portal {}?", host(&w));
+    assert!(run.screen.contains(&question), "{}", run.screen);
+    // Terraform's acceptance rule, said as Terraform says it.
+    assert!(
+        run.screen
+            .contains("Only 'yes' will be accepted to approve."),
+        "{}",
+        run.screen
+    );
+    assert!(!run.screen.contains(CODE), "{}", run.screen);
+    assert!(!run.screen.contains("/rest/"), "{}", run.screen);
+    assert_eq!(w.updates().len(), 2);
+}
+
+#[test]
+fn anything_but_yes_at_the_prompt_sends_nothing() {
+    let w = two_targets();
+    let run = apply_on_terminal(&w, "y", &[]);
+    assert_eq!(run.code, 1, "{}", run.screen);
+    assert!(run.screen.contains("apply cancelled"), "{}", run.screen);
+    assert!(w.updates().is_empty());
+}
+
+#[test]
+fn apply_complete_and_apply_incomplete_go_to_stderr_both() {
+    let w = two_targets();
+    let complete = w.run(&["apply", "--auto-approve", "m"]);
+    complete.expect_code(0);
+    assert!(
+        complete.stderr.contains("Apply complete: 2 targets changed"),
+        "{complete:?}"
+    );
+    assert!(!complete.stdout.contains("Apply "), "{complete:?}");
+
+    w.write("m/a.yaml", &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]));
+    w.write("m/b.yaml", &manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "REGULAR")]));
+    w.portal.inject(
+        Fault::error("ACCESS_DENIED", 403, "Access denied")
+            .method("sale.paysystem.settings.update")
+            .pay_system(12),
+    );
+    let incomplete = w.run(&["apply", "--auto-approve", "m"]);
+    incomplete.expect_code(6);
+    assert!(
+        incomplete.stderr.contains("Apply incomplete: 1 target changed"),
+        "{incomplete:?}"
+    );
+    assert!(!incomplete.stdout.contains("Apply "), "{incomplete:?}");
+    // Off a terminal, and with NO_COLOR: plain.
+    for o in [&complete, &incomplete] {
+        assert!(!o.stderr.contains('\u{1b}'), "{o:?}");
+    }
+}
+
+#[test]
+fn apply_complete_is_green_on_a_colour_terminal_and_plain_with_no_color() {
+    let w = two_targets();
+    let mut cmd = w.paysync_std();
+    cmd.env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .args(["apply", "--auto-approve", "m"]);
+    let run = run_on_terminal(cmd, None);
+    assert_eq!(run.code, 0, "{}", run.screen);
+    assert!(
+        run.screen.contains("\u{1b}[32mApply complete:\u{1b}[0m"),
+        "{:?}",
+        run.screen
+    );
+
+    w.write("m/a.yaml", &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]));
+    let run = apply_on_terminal(&w, "yes", &[]);
+    assert_eq!(run.code, 0, "{}", run.screen);
+    assert!(run.screen.contains("Apply complete:"), "{}", run.screen);
+    assert!(!run.screen.contains("\u{1b}[32m"), "{:?}", run.screen);
+}
