@@ -37,7 +37,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    /// More log output on stderr: -v info (a line per batch), -vv debug (each request),
+    /// -vvv trace. The default is warnings and errors. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors on stderr.

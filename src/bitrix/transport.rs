@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
-use reqwest::header::{ACCEPT, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use serde_json::Value;
 
 use super::body::{BodyError, read_bounded};
@@ -92,11 +92,15 @@ impl Transport {
         body: &Value,
     ) -> Result<Answer, ClientError> {
         let started = Instant::now();
+        // Serialised here (not by reqwest's `.json`) so its size can be logged.
+        let body = serde_json::to_vec(body).expect("a JSON value serialises");
+        let sent = body.len();
         let response = self
             .http
             .post(url)
             .header(ACCEPT, "application/json")
-            .json(body)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| transport_error(method, e))?;
@@ -119,11 +123,16 @@ impl Transport {
                     },
                 })?
         };
+        // `-vv`: each request, by method, size and time; never its URL or body.
         tracing::debug!(
             method = %method,
             status,
+            sent_bytes = sent,
+            received_bytes = body.len(),
             elapsed_ms = millis(started.elapsed()),
-            "portal answered"
+            "POST {method}: HTTP {status}, {sent} bytes sent, {} received in {}ms",
+            body.len(),
+            millis(started.elapsed()),
         );
         Ok(Answer {
             status,

@@ -6,8 +6,8 @@
 
 use paysync_emulator::Fault;
 
-use crate::seeds::with_webhook_code;
-use crate::support::{TerminalRun, World, manifest, run_on_terminal};
+use crate::seeds::{many_pay_systems, with_webhook_code};
+use crate::support::{Outcome, TerminalRun, World, manifest, run_on_terminal};
 
 /// A webhook code that must never be shown.
 const CODE: &str = "CANARYwebhook9q2l";
@@ -123,4 +123,59 @@ fn apply_complete_is_green_on_a_colour_terminal_and_plain_with_no_color() {
     assert_eq!(run.code, 0, "{}", run.screen);
     assert!(run.screen.contains("Apply complete:"), "{}", run.screen);
     assert!(!run.screen.contains("\u{1b}[32m"), "{:?}", run.screen);
+}
+
+/// 150 targets: three batches of 50.
+fn three_batches() -> World {
+    let w = World::with_seed(many_pay_systems(150));
+    let text: Vec<String> = (100..250)
+        .map(|id| manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", "v1")]))
+        .collect();
+    w.write("m/all.yaml", &text.join("---\n"));
+    w
+}
+
+fn apply_at(verbosity: &[&str]) -> Outcome {
+    let w = three_batches();
+    let mut args = verbosity.to_vec();
+    args.extend(["apply", "--auto-approve", "m"]);
+    let out = w.run(&args);
+    out.expect_code(0);
+    out
+}
+
+fn count(o: &Outcome, needle: &str) -> usize {
+    o.stderr.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn per_batch_log_lines_only_with_v_and_each_request_with_vv() {
+    let default = apply_at(&[]);
+    let v = apply_at(&["-v"]);
+    let vv = apply_at(&["-vv"]);
+
+    // Default: one progress line per batch and the report, nothing else.
+    let lines: Vec<&str> = default.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "sent batch 1/3 (50 targets): 50 confirmed",
+            "sent batch 2/3 (50 targets): 50 confirmed",
+            "sent batch 3/3 (50 targets): 50 confirmed",
+            "Apply complete: 150 targets changed (150 settings written), 0 failed, 3 requests sent.",
+        ],
+        "{}",
+        default.stderr
+    );
+    // -v: the INFO line of each batch too.
+    assert_eq!(count(&v, "INFO"), 3, "{}", v.stderr);
+    assert_eq!(count(&v, "sending settings.update batch"), 3, "{}", v.stderr);
+    assert_eq!(count(&v, "DEBUG"), 0, "{}", v.stderr);
+    // -vv: each request, by method, size and time.
+    assert_eq!(count(&vv, "POST batch: HTTP 200"), 3, "{}", vv.stderr);
+    assert!(vv.stderr.lines().count() > v.stderr.lines().count());
+    assert!(v.stderr.lines().count() > default.stderr.lines().count());
+    for o in [&default, &v, &vv] {
+        assert!(!o.stderr.contains("/rest/"), "{}", o.stderr);
+    }
 }
