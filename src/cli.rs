@@ -35,7 +35,10 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
+/// Options every command takes, shown under their own heading ("Global options") after
+/// each command's own.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// More log output on stderr: -v info (a line per batch), -vv debug (each request),
     /// -vvv trace. The default is warnings and errors. RUST_LOG overrides.

@@ -179,3 +179,21 @@ fn per_batch_log_lines_only_with_v_and_each_request_with_vv() {
         assert!(!o.stderr.contains("/rest/"), "{}", o.stderr);
     }
 }
+
+#[test]
+fn import_help_lists_its_own_options_before_the_global_ones() {
+    let o = World::new().run(&["import", "--help"]);
+    o.expect_code(0);
+    let options = o.stdout.find("\nOptions:").expect("an Options heading");
+    let global = o.stdout.find("\nGlobal options:").expect("a Global options heading");
+    assert!(options < global, "{}", o.stdout);
+    let own = &o.stdout[options..global];
+    let globals = &o.stdout[global..];
+    for flag in ["--pay-system", "--target", "--all", "--out", "--adopt", "--state"] {
+        assert!(own.contains(flag), "{flag} is not among import's own options");
+    }
+    for flag in ["--verbose", "--quiet", "--no-color", "--log-format"] {
+        assert!(globals.contains(flag), "{flag} is not under Global options");
+        assert!(!own.contains(flag), "{flag} is among import's own options");
+    }
+}
