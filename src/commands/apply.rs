@@ -83,13 +83,10 @@ fn apply_manifests(
     if plan.summary().has_changes() && !settings.auto_approve {
         // No environments yet: the question takes one when they come.
         let question = apply_report::question(&plan.summary(), &client.host(), None);
-        let approved = ctx
-            .term
-            .confirm(&question)
-            .map_err(|source| Error::Read {
-                path: PathBuf::from("<stdin>"),
-                error: source,
-            })?;
+        let approved = ctx.term.confirm(&question).map_err(|source| Error::Read {
+            path: PathBuf::from("<stdin>"),
+            error: source,
+        })?;
         if !approved {
             // A signal at the prompt is a "no" that says so.
             not_interrupted()?;

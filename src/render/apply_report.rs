@@ -187,7 +187,10 @@ mod tests {
             "Apply complete: 1 target changed (2 settings written), 0 failed, 1 request sent.\n"
         );
         let green = render(&report(true), true);
-        assert!(green.starts_with("\u{1b}[1m\u{1b}[32mApply complete:\u{1b}[0m "), "{green:?}");
+        assert!(
+            green.starts_with("\u{1b}[1m\u{1b}[32mApply complete:\u{1b}[0m "),
+            "{green:?}"
+        );
         let red = render(&report(false), true);
         assert!(red.contains("\u{1b}[31mApply incomplete:"), "{red:?}");
         assert!(!render(&report(false), false).contains('\u{1b}'));
