@@ -295,3 +295,90 @@ fn every_subcommand_has_a_man_page_naming_each_of_its_flags() {
     assert!(apply.contains("Do not ask for confirmation"), "{apply}");
     w.run(&["man", "no-such-command"]).expect_code(64);
 }
+
+/// Every stderr and stdout line of `o`, checked for the webhook codes.
+#[track_caller]
+fn assert_no_code(o: &Outcome, codes: &[&str]) {
+    for code in codes {
+        assert!(
+            !o.stdout.contains(code) && !o.stderr.contains(code),
+            "{code} shown:\n{o:?}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_port_names_the_portal_and_what_to_check() {
+    let w = two_targets();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Outcome::from(
+        w.paysync()
+            .env(
+                "PAYSYNC_WEBHOOK_URL",
+                format!("http://127.0.0.1:{port}/rest/1/{CODE}/"),
+            )
+            .env("RUST_LOG", "trace")
+            .args(["-vvv", "apply", "--auto-approve", "m"])
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(1);
+    let error = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: batch: "))
+        .unwrap_or_else(|| panic!("no error line: {}", out.stderr));
+    assert!(
+        error.starts_with(&format!(
+            "error: batch: cannot connect to portal 127.0.0.1:{port} (connection refused; gave \
+             up after 6 attempts over "
+        )) && error.ends_with("): check PAYSYNC_WEBHOOK_URL and the network"),
+        "{error}"
+    );
+    // Each retry says so too.
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot connect to portal 127.0.0.1:{port} (connection refused): retrying in"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_no_code(&out, &[CODE, "/rest/1/"]);
+}
+
+#[test]
+fn a_wrong_webhook_code_is_said_in_words_without_either_code() {
+    let w = two_targets();
+    let wrong = "CANARYwrong7f1dcode";
+    let url = w.portal.webhook_url().replace(CODE, wrong);
+    assert!(url.contains(wrong), "{url}");
+    for args in [
+        &["-vvv", "apply", "--auto-approve", "m"][..],
+        &["-vvv", "plan", "--refresh", "m"][..],
+    ] {
+        let out = Outcome::from(
+            w.paysync()
+                .env("PAYSYNC_WEBHOOK_URL", &url)
+                .env("RUST_LOG", "trace")
+                .args(args)
+                .output()
+                .unwrap(),
+        );
+        out.expect_code(1);
+        assert!(
+            out.stderr.contains(
+                "the portal refused the webhook code (NO_AUTH_FOUND: Wrong authorization data): \
+                 check the webhook code in PAYSYNC_WEBHOOK_URL"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_no_code(&out, &[CODE, wrong, "/rest/1/"]);
+    }
+    assert!(w.updates().is_empty());
+}
