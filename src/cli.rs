@@ -35,9 +35,13 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
+/// Options every command takes, shown under their own heading ("Global options") after
+/// each command's own.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    /// More log output on stderr: -v info (a line per batch), -vv debug (each request),
+    /// -vvv trace. The default is warnings and errors. RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors on stderr.
@@ -88,8 +92,8 @@ pub enum Command {
     State(StateCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff), or one subcommand's, or write them all (--dir).
+    Man(ManArgs),
 }
 
 /// `paysync state ...`.
@@ -381,6 +385,24 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
+/// Arguments of `paysync man`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  paysync man > paysync.1 && man ./paysync.1\n  \
+paysync man state move-portal | man -l -\n  \
+paysync man --dir ~/.local/share/man/man1    # paysync.1, paysync-plan.1, ..."
+)]
+pub struct ManArgs {
+    /// Print the page of this subcommand instead of paysync's own, e.g. `plan` or
+    /// `state move-portal`.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Vec<String>,
+    /// Write every page into DIR (created if missing): paysync.1 and paysync-<command>.1
+    /// for each subcommand, nested ones as paysync-state-move-portal.1.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
+}
+
 // ---- Resolved settings ----
 
 /// What plan and apply run with, resolved from [`InputArgs`].
@@ -512,6 +534,9 @@ pub enum ArgsError {
         pay_systems: usize,
         person_types: usize,
     },
+    /// `paysync man NAME` for a command paysync does not have.
+    #[error("paysync has no command `{name}`, so no page for it (see `paysync --help`)")]
+    NoSuchCommand { name: String },
 }
 
 /// `paysync import`, resolved: the targets named (pairs and `--target`, in order).

@@ -37,8 +37,8 @@ use crate::bitrix::request::{
 };
 use crate::bitrix::{Client, ClientError, Request};
 use crate::manifest::{Code, Diagnostic, Diagnostics};
-use crate::model::{Desired, LiveSetting, SOURCE_VALUE, SettingValue, Target};
 use crate::model::Names;
+use crate::model::{Desired, LiveSetting, SOURCE_VALUE, SettingValue, Target};
 use crate::untrusted::portal_text;
 
 /// How a handler code takes its value (`CODES[code].INPUT`), as far as it can be checked.

@@ -34,7 +34,7 @@ fn main() {
     };
     let json_logs = cli.global.log_format == LogFormat::Json;
     let term = Terminal::new(cli.global.no_color)
-        .with_progress(ProgressMode::choose(cli.global.quiet, json_logs))
+        .with_progress(ProgressMode::choose(cli.global.quiet))
         .with_json_messages(json_logs);
     init_logging(&cli, &term);
     std::process::exit(paysync::run(cli, &term));
@@ -51,14 +51,17 @@ fn json_logs_asked() -> bool {
     flag || std::env::var("PAYSYNC_LOG_FORMAT").is_ok_and(|v| v == "json")
 }
 
-/// Logs go to stderr. `-q` errors only, default info, `-v` debug, `-vv` trace; `RUST_LOG`
-/// overrides. The HTTP stack's own crates are capped at `info` whatever is asked, because
+/// Logs go to stderr. `-q` errors only, default warnings and errors, `-v` info (a line
+/// per batch, what was read and saved), `-vv` debug (each request: method, status, sizes,
+/// time), `-vvv` trace; `RUST_LOG` overrides. Progress and the apply report are not logs:
+/// they show at the default level (see `render::progress`). The HTTP stack's own crates are capped at `info` whatever is asked, because
 /// at debug and trace they print request details (URLs carry the webhook code).
 fn init_logging(cli: &Cli, term: &Terminal) {
     let level = match (cli.global.quiet, cli.global.verbose) {
         (true, _) => "error",
-        (false, 0) => "info",
-        (false, 1) => "debug",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
         (false, _) => "trace",
     };
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| format!("warn,paysync={level}"));

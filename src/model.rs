@@ -36,9 +36,10 @@ impl fmt::Display for Target {
 
 impl Target {
     /// The tracing span of work on this target (apply, refresh): every event logged
-    /// inside it carries `pay_system` and `person_type`.
+    /// inside it carries `pay_system` and `person_type`. At WARN level, so that it is
+    /// enabled at the default log level (warnings) and a target's warning names it.
     pub fn span(self) -> tracing::Span {
-        tracing::info_span!(
+        tracing::warn_span!(
             "target",
             pay_system = self.pay_system,
             person_type = self.person_type

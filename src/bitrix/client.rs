@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use super::clock::{Clock, ClockSleeper, SystemClock};
 use super::credentials::Credentials;
-use super::error::{ClientError, human};
+use super::error::{ClientError, Credential, Refusal, human};
 use super::oauth::{RefreshError, TokenStore, request_refresh, save_tokens};
 use super::operating::{DEFAULT_OPERATING_LIMIT, OperatingBudget};
 use super::request::Request;
@@ -87,7 +87,7 @@ impl Client {
     /// [`RetryConfig`], [`Rate::STANDARD`], the [`SystemClock`] and the default operating
     /// limit (480 s). Proxies from the environment are used except for loopback portals.
     pub fn new(credentials: Credentials) -> Result<Client, ClientError> {
-        let transport = Transport::new(credentials.is_loopback())?;
+        let transport = Transport::new(credentials.is_loopback(), credentials.address_variable())?;
         let tokens = credentials.access_token().map(|token| {
             Arc::new(TokenStore::new(
                 token.clone(),
@@ -142,6 +142,11 @@ impl Client {
     /// The portal's address, `scheme://host[:port]` (see [`Credentials::portal`]).
     pub fn portal(&self) -> String {
         self.credentials.portal()
+    }
+
+    /// The portal's `host[:port]` (see [`Credentials::host`]).
+    pub fn host(&self) -> String {
+        self.credentials.host()
     }
 
     /// The environment variable that holds the portal's address in these credentials
@@ -264,9 +269,36 @@ impl Client {
         Err(error)
     }
 
+    /// One attempt ([`Client::attempt_once`]), a refusal of the credentials (after any
+    /// token refresh) turned into [`ClientError::Refused`], which says what to check.
+    async fn attempt(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
+        self.attempt_once(request, methods)
+            .await
+            .map_err(|error| match error {
+                ClientError::Portal { method, error } => match Refusal::of(&error) {
+                    Some(refusal) => ClientError::Refused {
+                        method,
+                        refusal,
+                        credential: if self.tokens.is_some() {
+                            Credential::AccessToken
+                        } else {
+                            Credential::Webhook
+                        },
+                        error,
+                    },
+                    None => ClientError::Portal { method, error },
+                },
+                error => error,
+            })
+    }
+
     /// One attempt: pause for a nearly spent time budget, send, and on a refused OAuth
     /// token refresh it (single-flight) and send once more.
-    async fn attempt(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
+    async fn attempt_once(
+        &self,
+        request: &Request,
+        methods: &[String],
+    ) -> Result<Value, ClientError> {
         self.pause_for_operating_budget(methods).await;
         self.not_interrupted(&request.method)?;
         let Some(tokens) = &self.tokens else {
@@ -488,9 +520,13 @@ mod tests {
             ),
             "{err:?}"
         );
+        // The portal by host and port, the cause in words, what to check, then the
+        // attempts (a timeout instead of a refusal reads "gave up after ..." first).
+        let text = err.to_string();
         assert!(
-            err.to_string()
-                .starts_with("gave up after 2 attempts over "),
+            text.contains("cannot connect to portal 127.0.0.1:1 (connection refused; gave up after 2 attempts over ")
+                && text.ends_with("): check PAYSYNC_WEBHOOK_URL and the network")
+                || text.starts_with("gave up after 2 attempts over "),
             "{err}"
         );
         let mut text = everything(&err);

@@ -302,6 +302,13 @@ impl Credentials {
         self.base().origin().ascii_serialization()
     }
 
+    /// The portal's host and, when it is not the scheme's default, port (`example.bitrix24.ru`,
+    /// `127.0.0.1:8099`): how the portal is named to people (prompts, connection errors).
+    /// No scheme, path or credentials.
+    pub fn host(&self) -> String {
+        host_port(self.base())
+    }
+
     /// The REST base URL that method names are appended to. Holds the webhook code: the
     /// caller must never show or log it.
     pub(crate) fn base(&self) -> &Url {
@@ -434,6 +441,15 @@ fn oauth(
         token: Redacted::new(token.to_owned()),
         refresh: refresh.map(Box::new),
     })
+}
+
+/// `host[:port]` of a URL (the port only when it is not the scheme's default).
+pub(crate) fn host_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
 }
 
 /// A portal address as recorded in a state file (`scheme://host[:port]`), checked like a

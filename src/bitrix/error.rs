@@ -24,11 +24,24 @@ pub enum ClientError {
     #[error("{method}: {error}")]
     Portal { method: String, error: PortalError },
     /// The request could not be sent or the answer not received (refused, reset, closed
-    /// before the answer). `error` has no URL.
-    #[error("{method}: cannot reach the portal: {}", root_cause(error))]
+    /// before the answer). `error` has no URL; `portal` is the portal's `host[:port]` and
+    /// `variable` the environment variable that holds its address, for the hint.
+    #[error("{}", transport_message(method, portal, variable, error, None))]
     Transport {
         method: String,
+        portal: String,
+        variable: &'static str,
         error: reqwest::Error,
+    },
+    /// The portal refused the credentials, or what they may do: a wrong or revoked webhook
+    /// code or access token (401), a missing scope, a user without the rights. Says what
+    /// to check; never shows the credentials.
+    #[error("{}", refusal_message(method, *refusal, *credential, error))]
+    Refused {
+        method: String,
+        refusal: Refusal,
+        credential: Credential,
+        error: PortalError,
     },
     /// No answer within the request timeout (`after`).
     #[error("{method}: the portal did not answer within {} seconds", after.as_secs())]
@@ -113,8 +126,147 @@ pub enum ClientError {
     },
 }
 
+/// What the portal refused ([`ClientError::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 401 (`NO_AUTH_FOUND`, an expired webhook or token that could not be renewed): the
+    /// credentials themselves.
+    Credentials,
+    /// 403 `insufficient_scope`: the webhook or app lacks the method's scope.
+    Scope,
+    /// 403 `INVALID_CREDENTIALS`, `user_access_error`: the user behind the credentials
+    /// lacks the rights.
+    Rights,
+}
+
+impl Refusal {
+    /// The refusal a portal error is, if it is one (bitrix24-api.md §2.4).
+    pub fn of(error: &PortalError) -> Option<Refusal> {
+        match error.code.as_str() {
+            "insufficient_scope" => Some(Refusal::Scope),
+            "INVALID_CREDENTIALS" | "user_access_error" => Some(Refusal::Rights),
+            "NO_AUTH_FOUND" => Some(Refusal::Credentials),
+            _ if error.http_status == Some(401) => Some(Refusal::Credentials),
+            _ => None,
+        }
+    }
+}
+
+/// Which credentials were sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An incoming webhook: the code in `PAYSYNC_WEBHOOK_URL`.
+    Webhook,
+    /// An OAuth access token.
+    AccessToken,
+}
+
+fn refusal_message(
+    method: &str,
+    refusal: Refusal,
+    credential: Credential,
+    error: &PortalError,
+) -> String {
+    let (what, owner) = match credential {
+        Credential::Webhook => ("webhook code", "webhook"),
+        Credential::AccessToken => ("access token", "app"),
+    };
+    match (refusal, credential) {
+        (Refusal::Credentials, Credential::Webhook) => format!(
+            "{method}: the portal refused the {what} ({error}): check the webhook code in \
+             PAYSYNC_WEBHOOK_URL (a webhook that was deleted, edited by another user or \
+             expired has a new code or none)"
+        ),
+        (Refusal::Credentials, Credential::AccessToken) => format!(
+            "{method}: the portal refused the {what} ({error}): check PAYSYNC_ACCESS_TOKEN \
+             (or the tokens in PAYSYNC_TOKEN_FILE), or re-authorise the app"
+        ),
+        (Refusal::Scope, _) => format!(
+            "{method}: the portal refused the {what}: the {owner} lacks this method's scope \
+             ({error}); paysync needs the pay_system and sale scopes"
+        ),
+        (Refusal::Rights, _) => format!(
+            "{method}: the portal refused the {what}: its user lacks the rights ({error}); \
+             paysync needs a CRM administrator allowed to modify settings"
+        ),
+    }
+}
+
+/// Why a connection failed, in words: `connection refused`, `host not found`, ... (the
+/// root cause as it is when none fits).
+fn connect_reason(error: &reqwest::Error) -> String {
+    let cause = root_cause(error);
+    let lower = cause.to_ascii_lowercase();
+    let known = [
+        ("connection refused", "connection refused"),
+        ("failed to lookup address", "host not found"),
+        ("name or service not known", "host not found"),
+        ("no such host", "host not found"),
+        ("dns error", "host not found"),
+        ("network is unreachable", "network unreachable"),
+        ("no route to host", "no route to host"),
+        ("timed out", "connection timed out"),
+    ];
+    known
+        .iter()
+        .find(|(needle, _)| lower.contains(needle))
+        .map_or(cause, |(_, reason)| (*reason).to_owned())
+}
+
+/// `batch: cannot connect to portal 127.0.0.1:9 (connection refused): check
+/// PAYSYNC_WEBHOOK_URL and the network`; `retries` adds what was tried
+/// (`6 attempts over 51s`) inside the parentheses.
+fn transport_message(
+    method: &str,
+    portal: &str,
+    variable: &str,
+    error: &reqwest::Error,
+    retries: Option<String>,
+) -> String {
+    let retries = retries.map_or_else(String::new, |r| format!("; {r}"));
+    if error.is_connect() {
+        format!(
+            "{method}: cannot connect to portal {portal} ({}{retries}): check {variable} and \
+             the network",
+            connect_reason(error)
+        )
+    } else {
+        format!(
+            "{method}: the connection to portal {portal} failed ({}{retries})",
+            root_cause(error)
+        )
+    }
+}
+
+impl ClientError {
+    /// For the retry log: why the connection failed, with the portal's host.
+    pub(super) fn connect_failure(&self) -> Option<String> {
+        match self {
+            ClientError::Transport { portal, error, .. } if error.is_connect() => Some(format!(
+                "cannot connect to portal {portal} ({})",
+                connect_reason(error)
+            )),
+            _ => None,
+        }
+    }
+}
+
 fn gave_up_message(attempts: u32, elapsed: Duration, reason: GiveUp, last: &ClientError) -> String {
     let attempts = plural(attempts, "attempt");
+    // A portal that could not be reached: what to check first, the attempts after.
+    if let (
+        ClientError::Transport {
+            method,
+            portal,
+            variable,
+            error,
+        },
+        GiveUp::Attempts,
+    ) = (last, reason)
+    {
+        let tried = format!("gave up after {attempts} over {}", human(elapsed));
+        return transport_message(method, portal, variable, error, Some(tried));
+    }
     match reason {
         GiveUp::Attempts => {
             format!("gave up after {attempts} over {}: {last}", human(elapsed))
@@ -156,6 +308,7 @@ impl ClientError {
                 maybe_delivered, ..
             } => *maybe_delivered,
             ClientError::Setup { .. }
+            | ClientError::Refused { .. }
             | ClientError::Moved { .. }
             | ClientError::Redirected { .. }
             | ClientError::InvalidMethod { .. }
@@ -168,7 +321,7 @@ impl ClientError {
     /// The portal's error, when the portal reported one (the last one, after retries).
     pub fn portal_error(&self) -> Option<&PortalError> {
         match self {
-            ClientError::Portal { error, .. } => Some(error),
+            ClientError::Portal { error, .. } | ClientError::Refused { error, .. } => Some(error),
             ClientError::GaveUp { last, .. } | ClientError::Unconfirmed { last, .. } => {
                 last.portal_error()
             }
@@ -222,6 +375,45 @@ impl fmt::Display for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_say_what_to_check() {
+        let error = |code: &str, status| PortalError {
+            code: code.into(),
+            description: "text".into(),
+            http_status: Some(status),
+        };
+        let refused = |code, status, credential| {
+            let error = error(code, status);
+            ClientError::Refused {
+                method: "batch".into(),
+                refusal: Refusal::of(&error).expect("a refusal"),
+                credential,
+                error,
+            }
+            .to_string()
+        };
+        assert!(
+            refused("NO_AUTH_FOUND", 401, Credential::Webhook).starts_with(
+                "batch: the portal refused the webhook code (NO_AUTH_FOUND: text): check the \
+                 webhook code in PAYSYNC_WEBHOOK_URL"
+            )
+        );
+        assert!(
+            refused("expired_token", 401, Credential::AccessToken).contains(
+                "refused the access token (expired_token: text): check PAYSYNC_ACCESS_TOKEN"
+            )
+        );
+        assert!(
+            refused("insufficient_scope", 403, Credential::Webhook)
+                .contains("pay_system and sale scopes")
+        );
+        assert!(
+            refused("INVALID_CREDENTIALS", 403, Credential::Webhook)
+                .contains("its user lacks the rights (INVALID_CREDENTIALS: text)")
+        );
+        assert_eq!(Refusal::of(&error("ACCESS_DENIED", 403)), None);
+    }
 
     #[test]
     fn human_durations() {

@@ -118,7 +118,9 @@ pub fn retry_reason(error: &ClientError) -> String {
         },
         ClientError::Unreadable { status, .. } => format!("unreadable answer (HTTP {status})"),
         ClientError::Timeout { .. } => "no answer in time".into(),
-        ClientError::Transport { .. } => "cannot reach the portal".into(),
+        ClientError::Transport { .. } => error
+            .connect_failure()
+            .unwrap_or_else(|| "the connection to the portal failed".into()),
         ClientError::Refresh(_) => "the OAuth token endpoint failed".into(),
         other => other.to_string(),
     }

@@ -11,10 +11,11 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
-use reqwest::header::{ACCEPT, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use serde_json::Value;
 
 use super::body::{BodyError, read_bounded};
+use super::credentials::host_port;
 use super::envelope::{CallError, Timing, parse_envelope};
 use super::error::ClientError;
 use super::stats::millis;
@@ -48,10 +49,12 @@ pub(super) struct Answer {
 pub(super) struct Transport {
     http: reqwest::Client,
     max_response: u64,
+    /// The environment variable holding the portal's address, named in connection errors.
+    variable: &'static str,
 }
 
 impl Transport {
-    pub(super) fn new(loopback: bool) -> Result<Transport, ClientError> {
+    pub(super) fn new(loopback: bool, variable: &'static str) -> Result<Transport, ClientError> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_rustls()
             .timeout(REQUEST_TIMEOUT)
@@ -67,6 +70,7 @@ impl Transport {
         Ok(Transport {
             http,
             max_response: MAX_RESPONSE_BYTES,
+            variable,
         })
     }
 
@@ -92,14 +96,20 @@ impl Transport {
         body: &Value,
     ) -> Result<Answer, ClientError> {
         let started = Instant::now();
+        let portal = host_port(&url);
+        let transport_error = |e| transport_error(method, &portal, self.variable, e);
+        // Serialised here (not by reqwest's `.json`) so its size can be logged.
+        let body = serde_json::to_vec(body).expect("a JSON value serialises");
+        let sent = body.len();
         let response = self
             .http
             .post(url)
             .header(ACCEPT, "application/json")
-            .json(body)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
-            .map_err(|e| transport_error(method, e))?;
+            .map_err(transport_error)?;
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -112,18 +122,23 @@ impl Transport {
             read_bounded(response, self.max_response)
                 .await
                 .map_err(|e| match e {
-                    BodyError::Transport(e) => transport_error(method, e),
+                    BodyError::Transport(e) => transport_error(e),
                     BodyError::TooLarge { limit } => ClientError::TooLarge {
                         method: method.to_owned(),
                         limit,
                     },
                 })?
         };
+        // `-vv`: each request, by method, size and time; never its URL or body.
         tracing::debug!(
             method = %method,
             status,
+            sent_bytes = sent,
+            received_bytes = body.len(),
             elapsed_ms = millis(started.elapsed()),
-            "portal answered"
+            "POST {method}: HTTP {status}, {sent} bytes sent, {} received in {}ms",
+            body.len(),
+            millis(started.elapsed()),
         );
         Ok(Answer {
             status,
@@ -168,7 +183,12 @@ pub(super) fn same_origin(a: &Url, b: &Url) -> bool {
 }
 
 /// A reqwest error as a [`ClientError`], stripped of its URL (it holds the webhook code).
-pub(super) fn transport_error(method: &str, error: reqwest::Error) -> ClientError {
+pub(super) fn transport_error(
+    method: &str,
+    portal: &str,
+    variable: &'static str,
+    error: reqwest::Error,
+) -> ClientError {
     let error = error.without_url();
     if error.is_timeout() {
         ClientError::Timeout {
@@ -178,6 +198,8 @@ pub(super) fn transport_error(method: &str, error: reqwest::Error) -> ClientErro
     } else {
         ClientError::Transport {
             method: method.to_owned(),
+            portal: portal.to_owned(),
+            variable,
             error,
         }
     }

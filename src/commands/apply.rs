@@ -108,13 +108,16 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         return Ok(Applied { plan, report: None });
     }
     if plan.summary().has_changes() && !settings.auto_approve {
-        let approved = ctx
-            .term
-            .confirm("Do you want to apply these changes?")
-            .map_err(|source| Error::Read {
-                path: PathBuf::from("<stdin>"),
-                error: source,
-            })?;
+        // No environments yet: the question takes one when they come.
+        let question = apply_report::question(
+            &plan.summary(),
+            &client.host(),
+            plan.about.environment.as_deref(),
+        );
+        let approved = ctx.term.confirm(&question).map_err(|source| Error::Read {
+            path: PathBuf::from("<stdin>"),
+            error: source,
+        })?;
         if !approved {
             // A signal at the prompt is a "no" that says so.
             not_interrupted()?;
@@ -272,8 +275,11 @@ fn execute(
     Ok(report)
 }
 
-/// Shows how the apply went and turns an incomplete one into its error. With `json`, the
-/// plan and the report are one document on stdout, whatever the outcome.
+/// Shows how the apply went and turns an incomplete one into its error. The report goes
+/// to stderr whatever the outcome (`Apply complete` and `Apply incomplete` on one
+/// stream, so a reader of one stream sees either), coloured on a colour terminal. stdout
+/// holds the plan only; with `json`, the plan and the report as one document, whatever
+/// the outcome.
 fn finish(
     mut report: ApplyReport,
     plan: &Plan,
@@ -284,17 +290,13 @@ fn finish(
     if json {
         term.out(&apply_report::json(plan, Some(&report)));
     }
+    let color = term.color_stderr() && !term.json_messages();
+    let render = |report: &ApplyReport| apply_report::render(report, color);
     if report.is_complete() {
-        if !json {
-            term.out(&apply_report::render(&report));
-        }
+        term.message("INFO", &render(&report), report_fields(&report));
         Ok(exit::SUCCESS)
     } else if let Some(signal) = report.interrupted {
-        term.message(
-            "ERROR",
-            &apply_report::render(&report),
-            report_fields(&report),
-        );
+        term.message("ERROR", &render(&report), report_fields(&report));
         Err(Error::ApplyInterrupted(signal))
     } else if report.applied.is_empty()
         && report.failed.is_empty()
@@ -304,18 +306,10 @@ fn finish(
         // Nothing reached the portal: this is the request-level error itself (exit 1),
         // not a partial apply.
         let error = report.aborted.take().expect("checked above");
-        term.message(
-            "ERROR",
-            &apply_report::render(&report),
-            report_fields(&report),
-        );
+        term.message("ERROR", &render(&report), report_fields(&report));
         Err(Error::Client(error))
     } else {
-        term.message(
-            "ERROR",
-            &apply_report::render(&report),
-            report_fields(&report),
-        );
+        term.message("ERROR", &render(&report), report_fields(&report));
         let not_done = report.failed.len() + report.unknown.len() + report.not_attempted.len();
         Err(Error::PartialApply {
             failed: not_done,

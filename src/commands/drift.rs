@@ -21,9 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use super::steps::{
-    Context, about, check_portal, read_targets, recorded_env_secrets, runtime,
-};
+use super::steps::{Context, about, check_portal, read_targets, recorded_env_secrets, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, StateNeededFor, exit};
 use crate::fingerprint;

@@ -36,7 +36,7 @@ use crate::render::terminal::Terminal;
 pub fn run(cli: Cli, term: &Terminal) -> i32 {
     if !matches!(
         cli.command,
-        Command::Schema(_) | Command::Completions(_) | Command::Man | Command::Show(_)
+        Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Show(_)
     ) {
         crate::interrupt::install();
     }
@@ -55,7 +55,7 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
             .and_then(|settings| import::run(&settings, &ctx)),
         Command::State(StateCommand::MovePortal(args)) => state::move_portal(&args.resolve(), &ctx),
         Command::Completions(args) => manuals::completions(args.shell, &ctx),
-        Command::Man => manuals::man(&ctx),
+        Command::Man(args) => manuals::man(&args, &ctx),
         Command::Schema(args) => schema::run(args.kind, &ctx),
         Command::Show(args) => show::run(&args.plan, args.format, &ctx),
     };

@@ -38,8 +38,11 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
                 settings: codes,
                 files,
             };
-            ctx.term
-                .out(&diagnostics::json(&Diagnostics::default(), Some(summary), &about));
+            ctx.term.out(&diagnostics::json(
+                &Diagnostics::default(),
+                Some(summary),
+                &about,
+            ));
             Ok(exit::SUCCESS)
         }
         (Ok(_), ValidateFormat::Github) => Ok(exit::SUCCESS),

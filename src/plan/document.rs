@@ -25,7 +25,10 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// A plan, as tools read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(title = "paysync plan", description = "A paysync plan (`paysync plan --format json`, `paysync show --format json`, the `plan` of a saved plan).")]
+#[schemars(
+    title = "paysync plan",
+    description = "A paysync plan (`paysync plan --format json`, `paysync show --format json`, the `plan` of a saved plan)."
+)]
 pub struct PlanDocument {
     #[serde(flatten)]
     pub header: Header,
@@ -224,10 +227,7 @@ impl From<&Plan> for PlanDocument {
                     pay_system: t.target.pay_system,
                     person_type: t.target.person_type,
                     pay_system_name: plan.names.pay_system(t.target.pay_system).map(Into::into),
-                    person_type_name: plan
-                        .names
-                        .person_type(t.target.person_type)
-                        .map(Into::into),
+                    person_type_name: plan.names.person_type(t.target.person_type).map(Into::into),
                     manifest: t.manifest.clone(),
                     risk: t.risk(),
                     changes: t
@@ -321,49 +321,50 @@ impl PlanDocument {
             if let Some(n) = &t.person_type_name {
                 names.person_types.insert(t.person_type, n.clone());
             }
-            let value = |v: &DocumentValue, code: &str, live: bool| -> Result<Value, DocumentError> {
-                Ok(match v {
-                    DocumentValue::Secret {
-                        source,
-                        secret,
-                        path,
-                        checked,
-                        empty,
-                    } => Value::Secret {
-                        source: source.clone(),
-                        secret: reference(secret, path.as_deref())?,
-                        fingerprint: checked
-                            .then(|| {
-                                fingerprints
-                                    .iter()
-                                    .find(|f| f.secret == *secret && f.path == *path)
-                                    .map(|f| f.fingerprint.clone())
-                            })
-                            .flatten(),
-                        empty: *empty,
-                    },
-                    DocumentValue::Hidden { source, .. } => Value::Hidden {
-                        source: source.clone(),
-                    },
-                    DocumentValue::Plain { source, value } if live => Value::Live {
-                        source: source.clone(),
-                        value: value.clone(),
-                    },
-                    DocumentValue::Plain {
-                        source: Some(source),
-                        value,
-                    } => Value::Plain {
-                        source: source.clone(),
-                        value: value.clone().unwrap_or_default(),
-                    },
-                    DocumentValue::Plain { source: None, .. } => {
-                        return Err(DocumentError::NoType {
-                            target,
-                            code: code.to_owned(),
-                        });
-                    }
-                })
-            };
+            let value =
+                |v: &DocumentValue, code: &str, live: bool| -> Result<Value, DocumentError> {
+                    Ok(match v {
+                        DocumentValue::Secret {
+                            source,
+                            secret,
+                            path,
+                            checked,
+                            empty,
+                        } => Value::Secret {
+                            source: source.clone(),
+                            secret: reference(secret, path.as_deref())?,
+                            fingerprint: checked
+                                .then(|| {
+                                    fingerprints
+                                        .iter()
+                                        .find(|f| f.secret == *secret && f.path == *path)
+                                        .map(|f| f.fingerprint.clone())
+                                })
+                                .flatten(),
+                            empty: *empty,
+                        },
+                        DocumentValue::Hidden { source, .. } => Value::Hidden {
+                            source: source.clone(),
+                        },
+                        DocumentValue::Plain { source, value } if live => Value::Live {
+                            source: source.clone(),
+                            value: value.clone(),
+                        },
+                        DocumentValue::Plain {
+                            source: Some(source),
+                            value,
+                        } => Value::Plain {
+                            source: source.clone(),
+                            value: value.clone().unwrap_or_default(),
+                        },
+                        DocumentValue::Plain { source: None, .. } => {
+                            return Err(DocumentError::NoType {
+                                target,
+                                code: code.to_owned(),
+                            });
+                        }
+                    })
+                };
             let mut changes = Vec::with_capacity(t.changes.len());
             for c in &t.changes {
                 let line = match (c.action, &c.manifest) {

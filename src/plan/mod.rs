@@ -254,9 +254,10 @@ impl About {
     }
 }
 
-
 /// Counts for the summary line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Summary {
     /// Targets with at least one setting to write.
     pub targets_to_change: usize,

@@ -197,24 +197,65 @@ mod tests {
     fn each_change_gets_the_most_serious_class_that_applies() {
         let v = |s| Some(plain("VALUE", s));
         let cases = [
-            (change("A", Action::Add, None, Some(secret(true))), Risk::EmptySecret),
+            (
+                change("A", Action::Add, None, Some(secret(true))),
+                Risk::EmptySecret,
+            ),
             (change("A", Action::Forget, v("x"), None), Risk::Forget),
             (
-                change("PAYMENT_ID", Action::Update, Some(plain("PAYMENT", "ACCOUNT_NUMBER")), v("0")),
+                change(
+                    "PAYMENT_ID",
+                    Action::Update,
+                    Some(plain("PAYMENT", "ACCOUNT_NUMBER")),
+                    v("0"),
+                ),
                 Risk::SourceChange,
             ),
-            (change("A", Action::Update, v("x"), Some(secret(false))), Risk::SecretChange),
             (
-                change("A", Action::Drift, Some(Value::Hidden { source: None }), Some(secret(false))),
+                change("A", Action::Update, v("x"), Some(secret(false))),
+                Risk::SecretChange,
+            ),
+            (
+                change(
+                    "A",
+                    Action::Drift,
+                    Some(Value::Hidden { source: None }),
+                    Some(secret(false)),
+                ),
                 Risk::SecretChange,
             ),
             (change("A", Action::Drift, v("x"), v("y")), Risk::Drift),
-            (change("PS_WORK_MODE_IFRAME", Action::Update, v("TEST"), v("REGULAR")), Risk::KeyOrMode),
-            (change("PS_IS_TEST", Action::Update, v("Y"), v("N")), Risk::KeyOrMode),
-            (change("PAYMENT_ID", Action::Update, v("1"), v("2")), Risk::ValueChange),
-            (change("MONKEY_BUSINESS", Action::Update, v("1"), v("2")), Risk::ValueChange),
+            (
+                change(
+                    "PS_WORK_MODE_IFRAME",
+                    Action::Update,
+                    v("TEST"),
+                    v("REGULAR"),
+                ),
+                Risk::KeyOrMode,
+            ),
+            (
+                change("PS_IS_TEST", Action::Update, v("Y"), v("N")),
+                Risk::KeyOrMode,
+            ),
+            (
+                change("PAYMENT_ID", Action::Update, v("1"), v("2")),
+                Risk::ValueChange,
+            ),
+            (
+                change("MONKEY_BUSINESS", Action::Update, v("1"), v("2")),
+                Risk::ValueChange,
+            ),
             (change("A", Action::Add, None, v("x")), Risk::Add),
-            (change("A", Action::Unchecked, Some(secret(false)), Some(secret(false))), Risk::NotChecked),
+            (
+                change(
+                    "A",
+                    Action::Unchecked,
+                    Some(secret(false)),
+                    Some(secret(false)),
+                ),
+                Risk::NotChecked,
+            ),
             (change("A", Action::Record, None, v("x")), Risk::Record),
         ];
         for (c, want) in cases {

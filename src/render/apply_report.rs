@@ -3,10 +3,14 @@
 
 use std::fmt::Write;
 
+use anstyle::{AnsiColor, Effects, Style};
+
 use crate::apply::ApplyReport;
 use crate::model::Target;
 use crate::plan::Plan;
+use crate::plan::Summary;
 use crate::plan::document::{Header, PlanDocument};
+use crate::untrusted::escape_controls;
 use crate::wording::plural;
 
 /// At most this many targets are named in one line; the rest are counted.
@@ -25,9 +29,33 @@ fn list(targets: &[Target]) -> String {
     shown
 }
 
-/// The closing lines of an apply (stderr for failures, stdout for the summary is the
-/// caller's choice).
-pub fn render(report: &ApplyReport) -> String {
+/// The question asked before an apply: what will be written, where. `host` is the
+/// portal's `host[:port]` (never a path or credentials); `environment` names the
+/// environment when there is one:
+/// `Apply 7 settings to 3 targets on portal example.bitrix24.ru?`.
+pub fn question(summary: &Summary, host: &str, environment: Option<&str>) -> String {
+    let writes = summary.to_add + summary.to_change;
+    let forgets = summary.no_longer_managed;
+    let mut where_ = format!("portal {}", escape_controls(host));
+    if let Some(environment) = environment {
+        let _ = write!(where_, " (environment {})", escape_controls(environment));
+    }
+    let forget = plural(forgets, "setting");
+    let targets = plural(summary.targets_to_change, "target");
+    match (writes, forgets) {
+        (0, _) => format!("Stop managing {forget} on {where_} (nothing is written to it)?"),
+        (w, 0) => format!("Apply {} to {targets} on {where_}?", plural(w, "setting")),
+        (w, _) => format!(
+            "Apply {} to {targets} on {where_}, and stop managing {forget}?",
+            plural(w, "setting")
+        ),
+    }
+}
+
+/// The closing lines of an apply, for stderr (all of them, complete or not, go to one
+/// stream): what failed and why, then one summary line, `Apply complete: ...` (green
+/// when `color`), `Apply incomplete: ...` (red) or `Apply stopped: ...` (yellow).
+pub fn render(report: &ApplyReport, color: bool) -> String {
     let mut out = String::new();
     for f in &report.failed {
         let _ = write!(
@@ -84,16 +112,21 @@ pub fn render(report: &ApplyReport) -> String {
     if !report.not_attempted.is_empty() {
         outcome.push(format!("{} not sent", report.not_attempted.len()));
     }
+    let (head, style) = if report.is_complete() {
+        ("Apply complete:", AnsiColor::Green.on_default())
+    } else if report.interrupted.is_some() {
+        ("Apply stopped:", AnsiColor::Yellow.on_default())
+    } else {
+        ("Apply incomplete:", AnsiColor::Red.on_default())
+    };
+    let style = if color {
+        style.effects(Effects::BOLD)
+    } else {
+        Style::new()
+    };
     let _ = writeln!(
         out,
-        "Apply {}: {}, {} sent.",
-        if report.is_complete() {
-            "complete"
-        } else if report.interrupted.is_some() {
-            "stopped"
-        } else {
-            "incomplete"
-        },
+        "{style}{head}{style:#} {}, {} sent.",
         outcome.join(", "),
         plural(report.requests, "request"),
     );
@@ -203,4 +236,69 @@ pub fn json(plan: &Plan, report: Option<&ApplyReport>) -> String {
     let mut text = serde_json::to_string_pretty(&document).expect("apply result serialises");
     text.push('\n');
     text
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(complete: bool) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        report.applied.push(Target {
+            pay_system: 11,
+            person_type: 1,
+        });
+        report.settings_written = 2;
+        report.requests = 1;
+        if !complete {
+            report.not_attempted.push(Target {
+                pay_system: 12,
+                person_type: 0,
+            });
+        }
+        report
+    }
+
+    #[test]
+    fn the_question_names_the_counts_and_the_portal() {
+        let summary = |targets, add, change, forget| Summary {
+            targets_to_change: targets,
+            to_add: add,
+            to_change: change,
+            no_longer_managed: forget,
+            ..Summary::default()
+        };
+        assert_eq!(
+            question(&summary(3, 5, 2, 0), "example.bitrix24.ru", None),
+            "Apply 7 settings to 3 targets on portal example.bitrix24.ru?"
+        );
+        assert_eq!(
+            question(&summary(1, 1, 0, 0), "127.0.0.1:8099", Some("production")),
+            "Apply 1 setting to 1 target on portal 127.0.0.1:8099 (environment production)?"
+        );
+        assert_eq!(
+            question(&summary(1, 0, 1, 2), "p.example", None),
+            "Apply 1 setting to 1 target on portal p.example, and stop managing 2 settings?"
+        );
+        assert_eq!(
+            question(&summary(0, 0, 0, 1), "p.example", None),
+            "Stop managing 1 setting on portal p.example (nothing is written to it)?"
+        );
+    }
+
+    #[test]
+    fn the_summary_line_is_coloured_only_when_asked() {
+        let plain = render(&report(true), false);
+        assert_eq!(
+            plain,
+            "Apply complete: 1 target changed (2 settings written), 0 failed, 1 request sent.\n"
+        );
+        let green = render(&report(true), true);
+        assert!(
+            green.starts_with("\u{1b}[1m\u{1b}[32mApply complete:\u{1b}[0m "),
+            "{green:?}"
+        );
+        let red = render(&report(false), true);
+        assert!(red.contains("\u{1b}[31mApply incomplete:"), "{red:?}");
+        assert!(!render(&report(false), false).contains('\u{1b}'));
+    }
 }

@@ -20,8 +20,7 @@ use crate::plan::document::PlanDocument;
 
 /// Renders the plan as pretty JSON with a trailing newline.
 pub fn render(plan: &Plan) -> String {
-    let mut out =
-        serde_json::to_string_pretty(&PlanDocument::from(plan)).expect("plan serialises");
+    let mut out = serde_json::to_string_pretty(&PlanDocument::from(plan)).expect("plan serialises");
     out.push('\n');
     out
 }

@@ -227,11 +227,19 @@ fn attention_item(plan: &Plan, t: &TargetPlan, c: &Change) -> String {
             if let Some(secret) = c.after.as_ref().filter(|_| risk == Risk::EmptySecret) {
                 let _ = write!(item, " (<code>{}</code>)", text(&secret_ref(Some(secret))));
             } else if let Some(before) = &c.before {
-                let _ = write!(item, "; last applied <code>{}</code>", text(&value(Some(before))));
+                let _ = write!(
+                    item,
+                    "; last applied <code>{}</code>",
+                    text(&value(Some(before)))
+                );
             }
         }
         _ if secret_to_secret(c) => {
-            let _ = write!(item, ": <code>{}</code>", text(&secret_ref(c.after.as_ref())));
+            let _ = write!(
+                item,
+                ": <code>{}</code>",
+                text(&secret_ref(c.after.as_ref()))
+            );
         }
         _ => {
             let _ = write!(
@@ -258,12 +266,16 @@ fn counts_table(plan: &Plan) -> String {
     type Counts = fn(&Change) -> bool;
     let kinds: [(&str, Counts); 5] = [
         ("to add", |c| c.action == Action::Add),
-        ("to change", |c| matches!(c.action, Action::Update | Action::Drift)),
+        ("to change", |c| {
+            matches!(c.action, Action::Update | Action::Drift)
+        }),
         ("of which secrets", |c| {
             matches!(c.action, Action::Update | Action::Drift)
                 && matches!(c.after, Some(Value::Secret { .. }))
         }),
-        ("of which changed outside paysync", |c| c.action == Action::Drift),
+        ("of which changed outside paysync", |c| {
+            c.action == Action::Drift
+        }),
         ("no longer managed", |c| c.action == Action::Forget),
     ];
     let mut rows = String::new();
@@ -423,7 +435,8 @@ fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
         Some(url) => format!(
             "the saved plan uploaded by [the CI run]({url}) (artifact `paysync-plan`; read it with `paysync show plan.json`)"
         ),
-        None => "the saved plan (`paysync plan --out plan.json`, then `paysync show plan.json`)".to_owned(),
+        None => "the saved plan (`paysync plan --out plan.json`, then `paysync show plan.json`)"
+            .to_owned(),
     };
     let attention = if left.attention == 0 {
         " Every change that needs attention is listed."
@@ -862,7 +875,10 @@ mod tests {
             "{}",
             &out[..500]
         );
-        assert!(out.contains("| to add | 60000 | 3000 |"), "the counts are whole");
+        assert!(
+            out.contains("| to add | 60000 | 3000 |"),
+            "the counts are whole"
+        );
         // What was left out is said before the summary, with where the whole plan is.
         let note = out.find("> [!NOTE]\n> Cut to GitHub").expect("a note");
         assert!(note < out.find("**Plan:").unwrap());
@@ -942,9 +958,12 @@ mod tests {
         );
         planted.line = Some(27);
         targets[250].changes.push(planted);
-        targets[290]
-            .changes
-            .push(change("PS_CHANGE_STATUS_PAY", Action::Forget, Some(plain("Y")), None));
+        targets[290].changes.push(change(
+            "PS_CHANGE_STATUS_PAY",
+            Action::Forget,
+            Some(plain("Y")),
+            None,
+        ));
         for t in &mut targets {
             t.changes.sort_by(|a, b| a.code.cmp(&b.code));
         }
@@ -957,7 +976,11 @@ mod tests {
     #[test]
     fn a_risky_change_among_300_targets_is_visible_at_the_top_of_a_cut_comment() {
         let out = r(&plan_with_two_risky_changes_among_300_targets());
-        assert!(out.chars().count() <= GITHUB_COMMENT_LIMIT, "{}", out.chars().count());
+        assert!(
+            out.chars().count() <= GITHUB_COMMENT_LIMIT,
+            "{}",
+            out.chars().count()
+        );
         let visible = outside_folds(&out);
         assert!(
             visible.contains(
@@ -971,15 +994,26 @@ mod tests {
             visible.contains("<code>PS&#95;CHANGE&#95;STATUS&#95;PAY</code>: no longer managed"),
             "{visible}"
         );
-        assert!(visible.contains("(<code>manifests/ps290.yaml&#58;1</code>)"), "{visible}");
+        assert!(
+            visible.contains("(<code>manifests/ps290.yaml&#58;1</code>)"),
+            "{visible}"
+        );
         // The top says what was cut, before the summary.
         assert!(visible.starts_with(&format!("{MARKER}\n### paysync plan\n<sub>")));
         let note = visible.find("> [!NOTE]").expect("the note on what was cut");
         assert!(note < visible.find("**Plan:").unwrap(), "{visible}");
         // The two risky targets' folds come first, the most serious first.
         let folds: Vec<&str> = out.split("<details><summary>").skip(1).take(2).collect();
-        assert!(folds[0].starts_with("paySystem 390 / personType 1: 1 needs attention"), "{}", folds[0]);
-        assert!(folds[1].starts_with("paySystem 350 / personType 1: 1 needs attention"), "{}", folds[1]);
+        assert!(
+            folds[0].starts_with("paySystem 390 / personType 1: 1 needs attention"),
+            "{}",
+            folds[0]
+        );
+        assert!(
+            folds[1].starts_with("paySystem 350 / personType 1: 1 needs attention"),
+            "{}",
+            folds[1]
+        );
         insta::assert_snapshot!(visible);
     }
 
@@ -1008,7 +1042,10 @@ mod tests {
         let out = r(&plan);
         let visible = outside_folds(&out);
         assert!(visible.lines().count() <= 15, "{visible}");
-        assert_eq!(out.matches("REST&#95;SERVICE&#95;KEY&#95;IFRAME").count(), 40);
+        assert_eq!(
+            out.matches("REST&#95;SERVICE&#95;KEY&#95;IFRAME").count(),
+            40
+        );
         insta::assert_snapshot!(visible);
     }
 
@@ -1061,7 +1098,10 @@ mod tests {
         let out = r(&plan);
         assert!(out.chars().count() <= GITHUB_COMMENT_LIMIT);
         assert!(out.contains("more settings of this target not shown\n```\n\n</details>\n\n"));
-        assert!(out.contains("the details of 1 of 1 target left out"), "{out}");
+        assert!(
+            out.contains("the details of 1 of 1 target left out"),
+            "{out}"
+        );
     }
 
     #[test]

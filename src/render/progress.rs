@@ -4,11 +4,14 @@
 //! - [`ProgressMode::Bar`] when stderr is a terminal: an indicatif bar (a spinner while
 //!   reading live settings), cleared when the step ends. Log lines are written with the bar
 //!   suspended ([`LogWriter`]), so the two never tear each other.
-//! - [`ProgressMode::Lines`] when stderr is not a terminal and logs are text: one plain line
-//!   per batch sent (`sent batch 2/5 (100 targets): 100 confirmed`), no escape codes. Reading live
-//!   settings prints no extra line there: the `reading live settings` log line says it.
-//! - [`ProgressMode::Off`] with `-q`, and for plain lines when logs are JSON (a CI log
-//!   collector wants one JSON object per line; apply's per-batch log events carry the same).
+//! - [`ProgressMode::Lines`] when stderr is not a terminal: one plain line per batch sent
+//!   (`sent batch 2/5 (100 targets): 100 confirmed`), no escape codes; with JSON logs the
+//!   same line as a JSON object with the counts as fields (a CI log collector wants one
+//!   JSON object per line). Reading live settings prints no extra line there.
+//! - [`ProgressMode::Off`] with `-q`.
+//!
+//! Progress is not logging: it shows at the default level. apply's per-batch log events
+//! (INFO) show only with `-v`.
 //!
 //! The bar is coloured only when stderr may be ([`Terminal::color_stderr`]: a terminal,
 //! no `NO_COLOR`, no `--no-color`).
@@ -100,9 +103,19 @@ impl Progress for ApplyProgress {
                     bar.set_message(format!("({}/{} targets sent)", self.sent, self.targets));
                 }
             }
-            ProgressMode::Lines => self
-                .term
-                .err(&format!("{}\n", batch_line(done, total, &summary))),
+            ProgressMode::Lines => self.term.message(
+                "INFO",
+                &format!("{}\n", batch_line(done, total, &summary)),
+                serde_json::json!({
+                    "batch": done,
+                    "of": total,
+                    "targets": summary.targets,
+                    "confirmed": summary.confirmed,
+                    "failed": summary.failed,
+                    "unknown": summary.unknown,
+                    "not_sent": summary.not_sent,
+                }),
+            ),
         }
     }
 }
@@ -216,8 +229,7 @@ mod tests {
 
     #[test]
     fn quiet_turns_progress_off() {
-        assert_eq!(ProgressMode::choose(true, false), ProgressMode::Off);
-        assert_eq!(ProgressMode::choose(true, true), ProgressMode::Off);
+        assert_eq!(ProgressMode::choose(true), ProgressMode::Off);
     }
 
     #[test]

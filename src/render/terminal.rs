@@ -148,15 +148,13 @@ pub enum ProgressMode {
 }
 
 impl ProgressMode {
-    /// Off with `-q`; a bar when stderr is a terminal; otherwise plain lines, unless the
-    /// logs are JSON (then the log events are the progress).
-    pub fn choose(quiet: bool, json_logs: bool) -> ProgressMode {
+    /// Off with `-q`; a bar when stderr is a terminal; otherwise plain lines (JSON
+    /// objects when the logs are JSON: see [`Terminal::message`]).
+    pub fn choose(quiet: bool) -> ProgressMode {
         if quiet {
             ProgressMode::Off
         } else if io::stderr().is_terminal() {
             ProgressMode::Bar
-        } else if json_logs {
-            ProgressMode::Off
         } else {
             ProgressMode::Lines
         }

@@ -94,7 +94,10 @@ fn every_json_output_validates_against_its_committed_schema() {
     assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
 
     // A plan with every kind of value: changed in the manifest, changed on the portal.
-    w.write("m/acme.yaml", &acme("REGULAR").replace("ACCOUNT_NUMBER", "ID"));
+    w.write(
+        "m/acme.yaml",
+        &acme("REGULAR").replace("ACCOUNT_NUMBER", "ID"),
+    );
     w.portal
         .set_setting(12, 0, "PS_CHANGE_STATUS_PAY", "VALUE", "N");
     let plan = |args: &[&str]| {
@@ -106,21 +109,33 @@ fn every_json_output_validates_against_its_committed_schema() {
                 .unwrap(),
         )
     };
-    let out = plan(&["plan", "--refresh", "--format", "json", "--out", "p.json", "m"]);
+    let out = plan(&[
+        "plan",
+        "--refresh",
+        "--format",
+        "json",
+        "--out",
+        "p.json",
+        "m",
+    ]);
     out.expect_code(0);
     let doc = valid("plan", &out.stdout);
     assert_eq!(doc["summary"]["drifted"], 1, "{}", out.stdout);
     assert_eq!(doc["portal"], w.portal.base_url());
     // The saved plan embeds the same document.
     let saved: Value = serde_json::from_str(&w.read("p.json")).unwrap();
-    assert_eq!(saved["plan"], doc, "the saved plan embeds the plan document");
+    assert_eq!(
+        saved["plan"], doc,
+        "the saved plan embeds the plan document"
+    );
     valid("plan", &saved["plan"].to_string());
     // `show` prints it again.
     let out = w.run(&["show", "--format", "json", "p.json"]);
     out.expect_code(0);
     assert_eq!(valid("plan", &out.stdout), doc);
     for format in ["text", "markdown"] {
-        w.run(&["show", "--format", format, "p.json"]).expect_code(0);
+        w.run(&["show", "--format", format, "p.json"])
+            .expect_code(0);
     }
 
     // Drift.
@@ -135,17 +150,35 @@ fn every_json_output_validates_against_its_committed_schema() {
             .method("sale.paysystem.settings.update")
             .pay_system(12),
     );
-    let out = plan(&["apply", "--auto-approve", "--refresh", "--format", "json", "m"]);
+    let out = plan(&[
+        "apply",
+        "--auto-approve",
+        "--refresh",
+        "--format",
+        "json",
+        "m",
+    ]);
     out.expect_code(6);
     let doc = valid("apply", &out.stdout);
     assert_eq!(doc["result"]["complete"], false, "{}", out.stdout);
-    assert_eq!(doc["result"]["failed"][0]["paySystem"], 12, "{}", out.stdout);
+    assert_eq!(
+        doc["result"]["failed"][0]["paySystem"], 12,
+        "{}",
+        out.stdout
+    );
     assert_eq!(doc["result"]["failed"][0]["error"], "ACCESS_DENIED");
-    assert_eq!(doc["result"]["applied"][0]["paySystem"], 11, "{}", out.stdout);
+    assert_eq!(
+        doc["result"]["applied"][0]["paySystem"], 11,
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
 
     // Nothing to apply: still one document.
-    w.write("m/acme.yaml", &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]));
+    w.write(
+        "m/acme.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
     let out = plan(&["apply", "--auto-approve", "--format", "json", "m"]);
     let doc = valid("apply", &out.stdout);
     assert!(doc["plan"]["targets"].is_array(), "{}", out.stdout);

@@ -17,6 +17,7 @@ mod json_logs;
 mod limits;
 mod live_validation;
 mod manifest;
+mod manners;
 mod markdown;
 mod moved;
 mod oauth;

@@ -35,7 +35,10 @@ fn markdown_plan_shows_a_changed_secret_by_reference_only() {
         md.contains("**Plan: 1 target to change, 2 settings (0 to add, 2 to change).**"),
         "{md}"
     );
-    assert!(md.contains("| to change | 2 | 1 |\n| of which secrets | 1 | 1 |\n"), "{md}");
+    assert!(
+        md.contains("| to change | 2 | 1 |\n| of which secrets | 1 | 1 |\n"),
+        "{md}"
+    );
     // The changed secret and the mode lead, with where they are declared.
     assert!(
         md.contains("<code>REST&#95;SERVICE&#95;KEY&#95;IFRAME</code>: secret changes: <code>env&#58;ACME&#95;KEY</code> (<code>m/acme.yaml&#58;7</code>)"),

@@ -22,8 +22,7 @@ fn example_plan(format: &str) -> String {
         .unwrap();
     let out = Outcome::from(out);
     out.expect_code(0);
-    out.stdout
-        .replace(env!("CARGO_PKG_VERSION"), "[version]")
+    out.stdout.replace(env!("CARGO_PKG_VERSION"), "[version]")
 }
 
 #[test]
@@ -148,11 +147,16 @@ fn pay_system_and_payer_type_names_are_shown_beside_the_ids() {
     assert!(text.stdout.contains(label), "{}", text.stdout);
     let json: serde_json::Value =
         serde_json::from_str(&w.run(&["plan", "--format", "json", "m"]).stdout).unwrap();
-    assert_eq!(json["targets"][0]["paySystemName"], "AcmePay card (individuals)");
+    assert_eq!(
+        json["targets"][0]["paySystemName"],
+        "AcmePay card (individuals)"
+    );
     assert_eq!(json["targets"][0]["personTypeName"], "Individual");
     let md = w.run(&["plan", "--format", "markdown", "m"]).stdout;
     assert!(
-        md.contains("paySystem 11 &#34;AcmePay card (individuals)&#34; / personType 1 &#34;Individual&#34;"),
+        md.contains(
+            "paySystem 11 &#34;AcmePay card (individuals)&#34; / personType 1 &#34;Individual&#34;"
+        ),
         "{md}"
     );
     // Drift names them too.

@@ -299,3 +299,95 @@ pub fn manifest(pay_system: u64, person_type: u64, settings: &[(&str, &str)]) ->
         .literals(settings)
         .text()
 }
+
+/// What a command run on a pseudo-terminal wrote there (stdout and stderr together, as a
+/// person sees them; `\r` removed), and its exit code.
+#[derive(Debug)]
+pub struct TerminalRun {
+    pub code: i32,
+    pub screen: String,
+}
+
+/// Runs `cmd` with stdin, stdout and stderr on a new pseudo-terminal, as from a shell;
+/// with `answer` `Some((prompt, text))`, types `text` and Enter once `prompt` shows.
+/// Gives up (killing the command) after 60 seconds.
+pub fn run_on_terminal(
+    mut cmd: std::process::Command,
+    answer: Option<(&str, &str)>,
+) -> TerminalRun {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::{Duration, Instant};
+
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
+        .open(name.to_str().expect("a UTF-8 pty name"))
+        .expect("the pty's terminal side");
+    cmd.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    let mut child = cmd.spawn().expect("paysync starts");
+    // The command holds the terminal side's descriptors: closed here, so reading the
+    // pty ends (EIO) once the child has exited.
+    drop(cmd);
+
+    let mut master = std::fs::File::from(master);
+    let mut reader = master.try_clone().unwrap();
+    let (send, chunks) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reading = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || send.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut screen = Vec::new();
+    let mut answered = answer.is_none();
+    let code = loop {
+        if let Ok(chunk) = chunks.recv_timeout(Duration::from_millis(50)) {
+            screen.extend(chunk);
+        }
+        if let Some((prompt, text)) = answer
+            && !answered
+            && String::from_utf8_lossy(&screen).contains(prompt)
+        {
+            master
+                .write_all(format!("{text}\n").as_bytes())
+                .expect("typing the answer");
+            answered = true;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after 60 s; the terminal shows:\n{}",
+                String::from_utf8_lossy(&screen)
+            );
+        }
+    };
+    // What the command wrote before it exited.
+    while let Ok(chunk) = chunks.recv_timeout(Duration::from_millis(500)) {
+        screen.extend(chunk);
+    }
+    drop(master);
+    drop(chunks);
+    let _ = reading.join();
+    TerminalRun {
+        code,
+        screen: String::from_utf8_lossy(&screen).replace('\r', ""),
+    }
+}
