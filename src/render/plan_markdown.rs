@@ -726,6 +726,26 @@ mod tests {
     }
 
     #[test]
+    fn warnings_are_shown_escaped_even_without_changes() {
+        let plan = Plan {
+            warnings: vec!["paySystem 11 / personType 1: the portal did not return X|<b>".into()],
+            ..Plan::default()
+        };
+        let out = r(&plan);
+        assert!(
+            out.contains(
+                "> [!WARNING]\n> - paySystem 11 / personType 1&#58; the portal did not return X&#124;&#60;b&#62;\n"
+            ),
+            "{out}"
+        );
+        let text = crate::render::plan_text::render(&plan, false);
+        assert!(
+            text.ends_with("No changes.\nWarning: paySystem 11 / personType 1: the portal did not return X|<b>\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn no_changes_is_the_marker_and_the_summary_line() {
         let out = r(&Plan::default());
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use paysync::render::plan_markdown::{GITHUB_COMMENT_LIMIT, MARKER};
 
-use crate::support::{CANARY, World, acme_with_secret, manifest};
+use crate::support::{CANARY, Manifest, World, acme_with_secret, manifest};
 
 #[test]
 fn markdown_plan_shows_a_changed_secret_by_reference_only() {
@@ -119,4 +119,66 @@ fn an_unwritable_step_summary_is_a_warning_not_a_failed_plan() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("GITHUB_STEP_SUMMARY"), "{stderr}");
+}
+
+/// In CI the header names the commit and links the run (GitHub Actions' variables), and
+/// the portal by its host only: never the webhook path or code.
+#[test]
+fn the_header_names_version_portal_host_commit_and_run_and_never_the_webhook_code() {
+    let w = World::new();
+    w.write(
+        "m/acme.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .literal("PS_WORK_MODE_IFRAME", "REGULAR")
+            .text(),
+    );
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    w.write(
+        "m/acme.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .literal("PS_WORK_MODE_IFRAME", "TEST")
+            .text(),
+    );
+    let out = w
+        .paysync()
+        .env("GITHUB_SHA", "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_RUN_ID", "42")
+        .args(["plan", "--format", "markdown", "m"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(out.stdout).unwrap();
+    let header = md.lines().nth(2).unwrap();
+    let host = w
+        .portal
+        .base_url()
+        .replace("http://", "")
+        .replace(':', "&#58;");
+    assert_eq!(
+        header,
+        format!(
+            "<sub>paysync {} · portal <code>{host}</code> · commit <code>3f9c2d1e8b7a</code> · \
+             [CI run](https://github.com/acme/shop/actions/runs/42) · compared with the \
+             last-applied state (changes made outside paysync: `--refresh`)</sub>",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let webhook = w.portal.webhook_url();
+    let code = webhook.trim_end_matches('/').rsplit('/').next().unwrap();
+    assert!(!md.contains(code), "{md}");
+    // JSON names the same.
+    let json: serde_json::Value = serde_json::from_slice(
+        &w.paysync()
+            .env("GITHUB_SHA", "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1")
+            .args(["plan", "--format", "json", "m"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["commit"], "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1");
+    assert_eq!(json["portal"], w.portal.base_url());
 }
