@@ -23,7 +23,7 @@ cd "$work"
   done
   sed -n '/^person_types:/,$p' "$root/emulator/seeds/demo.yaml"
 } > seed.yaml
-"$bin/paysync-emulator" --seed seed.yaml --listen 127.0.0.1:8199 --operating-cost 0 2> /dev/null &
+"$bin/paysync-emulator" --seed seed.yaml --listen 127.0.0.1:8199 --operating-cost 0 > /dev/null 2>&1 &
 emulator_pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8199/ && break; sleep 0.1; done
 export PAYSYNC_WEBHOOK_URL=http://127.0.0.1:8199/rest/1/demo-webhook-code/
