@@ -46,7 +46,7 @@ use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
 use crate::secrets::{Redacted, ResolveError, SecretRef};
 use crate::state::store::{StateError, StateStore};
-use crate::state::{LastApplied, RecordedValue};
+use crate::state::{LastApplied, RecordedValue, TargetRecord};
 
 /// Every secret a plan needs, resolved.
 #[derive(Debug, Default)]
@@ -196,6 +196,15 @@ fn writes_for(
 
 /// Records a target's planned outcome in the state.
 fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, fp: &Fingerprinter) {
+    if tp.manifest.is_some() {
+        state.records.insert(
+            tp.target,
+            TargetRecord {
+                reference: tp.reference.clone(),
+                manifest: tp.file().map(Into::into),
+            },
+        );
+    }
     let settings = state.targets.entry(tp.target).or_default();
     for change in &tp.changes {
         match (&change.action, &change.after) {
@@ -215,6 +224,7 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
     }
     if settings.is_empty() {
         state.targets.remove(&tp.target);
+        state.records.remove(&tp.target);
     }
 }
 

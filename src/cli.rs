@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
 use crate::bitrix::Rate;
-use crate::model::Target;
+use crate::model::{Target, TargetRef};
+use crate::project::Environment;
 use crate::wording::plural;
 
 /// Keep Bitrix24 pay-system settings in Git: plan and apply YAML manifests.
@@ -60,6 +61,14 @@ pub struct GlobalArgs {
         env = "PAYSYNC_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// The environment of the project file (paysync.yaml) to work on: its manifests,
+    /// state, credentials and rate.
+    #[arg(long = "env", value_name = "NAME", global = true, env = "PAYSYNC_ENV")]
+    pub env: Option<String>,
+    /// The project file (default: paysync.yaml in the current directory or the nearest
+    /// parent).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub project: Option<PathBuf>,
 }
 
 /// How log lines on stderr are written.
@@ -90,10 +99,20 @@ pub enum Command {
     /// Work on the state file itself.
     #[command(subcommand)]
     State(StateCommand),
+    /// The environments of the project file (paysync.yaml).
+    #[command(subcommand)]
+    Env(EnvCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff), or one subcommand's, or write them all (--dir).
     Man(ManArgs),
+}
+
+/// `paysync env ...`.
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// List the environments: sources, state, credentials' variables, protection.
+    List,
 }
 
 /// `paysync state ...`.
@@ -154,14 +173,22 @@ pub enum ValidateFormat {
 
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state file.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "paysync.state.json",
-        env = "PAYSYNC_STATE"
-    )]
-    pub state: PathBuf,
+    /// The state file (default: the environment's with --env, else paysync.state.json).
+    #[arg(long, value_name = "FILE", env = "PAYSYNC_STATE")]
+    pub state: Option<PathBuf>,
+}
+
+/// The state file without `--state`.
+pub const DEFAULT_STATE: &str = "paysync.state.json";
+
+impl StateArgs {
+    /// `--state`, else the environment's, else [`DEFAULT_STATE`].
+    pub fn path(&self, env: Option<&Environment>) -> PathBuf {
+        self.state
+            .clone()
+            .or_else(|| env.map(|e| e.state.clone()))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -169,13 +196,18 @@ pub struct PortalArgs {
     /// The portal's request-rate limit as CAPACITY/PER_SECOND: a burst of CAPACITY
     /// requests, then PER_SECOND per second (Bitrix24's leaky bucket). 50/2 fits every
     /// plan but Enterprise, which allows 250/5.
-    #[arg(
-        long,
-        value_name = "CAPACITY/PER_SECOND",
-        default_value = "50/2",
-        env = "PAYSYNC_RATE"
-    )]
-    pub rate: Rate,
+    /// Default 50/2, or the environment's `rate`.
+    #[arg(long, value_name = "CAPACITY/PER_SECOND", env = "PAYSYNC_RATE")]
+    pub rate: Option<Rate>,
+}
+
+impl PortalArgs {
+    /// `--rate`, else the environment's, else 50/2.
+    pub fn rate(&self, env: Option<&Environment>) -> Rate {
+        self.rate
+            .or_else(|| env.and_then(|e| e.rate))
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -205,6 +237,10 @@ pub struct InputArgs {
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Plan (and apply) only this target, repeatable: `11:1`, or a reference such as
+    /// `xmlId:acme_card/1` or `xmlId:acme_card/fiz`; targets outside are left alone.
+    #[arg(long = "target", value_name = "TARGET", value_parser = TargetRef::parse)]
+    pub targets: Vec<TargetRef>,
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +379,10 @@ pub struct ImportArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub portal: PortalArgs,
+    /// Name pay systems by `xmlId` (and payer types by `xmlId` or `code`) where the
+    /// portal has them, so the manifests work on another portal too.
+    #[arg(long)]
+    pub portable: bool,
     /// The `$schema` written in each file's yaml-language-server header.
     #[arg(
         long,
@@ -409,20 +449,37 @@ pub struct ManArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
     pub paths: Vec<PathBuf>,
+    /// Whether each path is a source of its own, later ones patching earlier ones (an
+    /// environment's `sources`); otherwise all paths are one source.
+    pub layered: bool,
     pub state: PathBuf,
     pub refresh: bool,
     pub rate: Rate,
     pub format: Format,
+    /// `--target`: only these targets (empty: all).
+    pub targets: Vec<TargetRef>,
+    /// The environment (`--env`), when there is one.
+    pub environment: Option<String>,
 }
 
 impl InputArgs {
-    pub fn resolve(&self) -> Inputs {
+    /// The inputs, in `env` when one is selected: its sources unless PATHs are given,
+    /// its state unless `--state`, its rate unless `--rate`.
+    pub fn resolve(&self, env: Option<&Environment>) -> Inputs {
+        let default_paths = self.paths == [PathBuf::from(".")];
+        let (paths, layered) = match env {
+            Some(e) if default_paths => (e.sources.clone(), true),
+            _ => (self.paths.clone(), false),
+        };
         Inputs {
-            paths: self.paths.clone(),
-            state: self.state.state.clone(),
+            paths,
+            layered,
+            state: self.state.path(env),
             refresh: self.refresh,
-            rate: self.portal.rate,
+            rate: self.portal.rate(env),
             format: self.format,
+            targets: self.targets.clone(),
+            environment: env.map(|e| e.name.clone()),
         }
     }
 }
@@ -436,9 +493,9 @@ pub struct PlanSettings {
 }
 
 impl PlanArgs {
-    pub fn resolve(&self) -> PlanSettings {
+    pub fn resolve(&self, env: Option<&Environment>) -> PlanSettings {
         PlanSettings {
-            inputs: self.inputs.resolve(),
+            inputs: self.inputs.resolve(env),
             out: self.out.clone(),
             detailed_exitcode: self.detailed_exitcode,
         }
@@ -452,14 +509,17 @@ pub struct ApplySettings {
     /// A saved plan to apply instead of the manifests.
     pub plan: Option<PathBuf>,
     pub auto_approve: bool,
+    /// The environment is `protected`: apply only from a saved plan.
+    pub protected: bool,
 }
 
 impl ApplyArgs {
-    pub fn resolve(&self) -> ApplySettings {
+    pub fn resolve(&self, env: Option<&Environment>) -> ApplySettings {
         ApplySettings {
-            inputs: self.inputs.resolve(),
+            inputs: self.inputs.resolve(env),
             plan: self.plan.clone(),
             auto_approve: self.auto_approve,
+            protected: env.is_some_and(|e| e.protected),
         }
     }
 }
@@ -468,18 +528,27 @@ impl ApplyArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidateSettings {
     pub paths: Vec<PathBuf>,
+    /// See [`Inputs::layered`].
+    pub layered: bool,
     pub live: bool,
     pub rate: Rate,
     pub format: ValidateFormat,
+    pub environment: Option<String>,
 }
 
 impl ValidateArgs {
-    pub fn resolve(&self) -> ValidateSettings {
+    pub fn resolve(&self, env: Option<&Environment>) -> ValidateSettings {
+        let (paths, layered) = match env {
+            Some(e) if self.paths == [PathBuf::from(".")] => (e.sources.clone(), true),
+            _ => (self.paths.clone(), false),
+        };
         ValidateSettings {
-            paths: self.paths.clone(),
+            paths,
+            layered,
             live: self.live,
-            rate: self.portal.rate,
+            rate: self.portal.rate(env),
             format: self.format,
+            environment: env.map(|e| e.name.clone()),
         }
     }
 }
@@ -490,14 +559,16 @@ pub struct DriftSettings {
     pub state: PathBuf,
     pub rate: Rate,
     pub format: DriftFormat,
+    pub environment: Option<String>,
 }
 
 impl DriftArgs {
-    pub fn resolve(&self) -> DriftSettings {
+    pub fn resolve(&self, env: Option<&Environment>) -> DriftSettings {
         DriftSettings {
-            state: self.state.state.clone(),
-            rate: self.portal.rate,
+            state: self.state.path(env),
+            rate: self.portal.rate(env),
             format: self.format,
+            environment: env.map(|e| e.name.clone()),
         }
     }
 }
@@ -512,11 +583,11 @@ pub struct MovePortalSettings {
 }
 
 impl MovePortalArgs {
-    pub fn resolve(&self) -> MovePortalSettings {
+    pub fn resolve(&self, env: Option<&Environment>) -> MovePortalSettings {
         MovePortalSettings {
             url: self.url.clone(),
-            state: self.state.state.clone(),
-            rate: self.portal.rate,
+            state: self.state.path(env),
+            rate: self.portal.rate(env),
         }
     }
 }
@@ -553,10 +624,12 @@ pub struct ImportSettings {
     pub state: PathBuf,
     pub rate: Rate,
     pub schema_ref: String,
+    /// Write `xmlId` references instead of IDs where the portal has them.
+    pub portable: bool,
 }
 
 impl ImportArgs {
-    pub fn resolve(&self) -> Result<ImportSettings, ArgsError> {
+    pub fn resolve(&self, env: Option<&Environment>) -> Result<ImportSettings, ArgsError> {
         if self.pay_system.len() != self.person_type.len() {
             return Err(ArgsError::UnpairedTargets {
                 pay_systems: self.pay_system.len(),
@@ -581,9 +654,10 @@ impl ImportArgs {
             secrets: self.secrets.iter().map(|c| c.to_uppercase()).collect(),
             include_inherited: self.include_inherited,
             adopt: self.adopt,
-            state: self.state.state.clone(),
-            rate: self.portal.rate,
+            state: self.state.path(env),
+            rate: self.portal.rate(env),
             schema_ref: self.schema_ref.clone(),
+            portable: self.portable,
         })
     }
 }
@@ -620,7 +694,7 @@ mod tests {
             Cli::try_parse_from(["paysync", "apply", "--refresh", "--rate", "250/5", "m"]).unwrap();
         match (plan.command, apply.command) {
             (Command::Plan(p), Command::Apply(a)) => {
-                assert_eq!(p.resolve().inputs, a.resolve().inputs);
+                assert_eq!(p.resolve(None).inputs, a.resolve(None).inputs);
             }
             _ => panic!("parsed other commands"),
         }

@@ -42,6 +42,28 @@ pub mod exit {
 pub enum Error {
     #[error("{0}")]
     Manifests(Diagnostics),
+    /// The command line and the project file do not fit together (no `--env` where the
+    /// project has environments, an unknown environment, ...).
+    #[error("{0}")]
+    Environment(String),
+    /// `apply` without `--plan` in a protected environment.
+    #[error(
+        "environment {env} is protected: apply a reviewed saved plan (`paysync plan --env {env} \
+         --out plan.json`, then `paysync apply --env {env} --plan plan.json`); nothing was sent"
+    )]
+    Protected { env: String },
+    /// A saved plan made for another environment (or portal).
+    #[error(
+        "saved plan {} was made for {}, not {}: plan again for it; nothing was sent",
+        path.display(),
+        describe_env(planned.as_deref()),
+        describe_env(current.as_deref())
+    )]
+    OtherEnvironment {
+        path: PathBuf,
+        planned: Option<String>,
+        current: Option<String>,
+    },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -183,9 +205,16 @@ impl Error {
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
             Error::StalePlan { .. } => exit::STALE_PLAN,
             Error::PartialApply { .. } => exit::PARTIAL_APPLY,
-            Error::Args(_) => exit::USAGE,
+            Error::Args(_) | Error::Environment(_) => exit::USAGE,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,
         }
+    }
+}
+
+fn describe_env(env: Option<&str>) -> String {
+    match env {
+        Some(name) => format!("environment {name}"),
+        None => "no environment".to_owned(),
     }
 }

@@ -410,10 +410,11 @@ mod tests {
                 PaySystem {
                     id: 11,
                     name: None,
+                    xml_id: None,
                     action_file: action_file.to_owned(),
                 },
             )]),
-            person_types: Some(BTreeMap::from([(1, None)])),
+            person_types: Some(BTreeMap::from([(1, Default::default())])),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod live;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod project;
 pub mod render;
 pub mod secrets;
 pub mod state;

@@ -36,9 +36,10 @@ use crate::bitrix::request::{
     METHOD_SETTINGS_GET, PERSON_TYPE_PAGE, target_key,
 };
 use crate::bitrix::{Client, ClientError, Request};
+use crate::manifest::Resolution;
 use crate::manifest::{Code, Diagnostic, Diagnostics};
-use crate::model::Names;
 use crate::model::{Desired, LiveSetting, SOURCE_VALUE, SettingValue, Target};
+use crate::model::{Names, PaySystemRef, PersonTypeRef, TargetRef};
 use crate::untrusted::portal_text;
 
 /// How a handler code takes its value (`CODES[code].INPUT`), as far as it can be checked.
@@ -75,6 +76,8 @@ pub struct DeclaredCode {
 pub struct PaySystem {
     pub id: u64,
     pub name: Option<String>,
+    /// `XML_ID`: the portable identifier manifests may name it by.
+    pub xml_id: Option<String>,
     /// The handler code: a REST handler's `CODE` or a built-in handler.
     pub action_file: String,
 }
@@ -84,9 +87,17 @@ pub struct PaySystem {
 pub struct Catalog {
     pub handlers: Vec<Handler>,
     pub pay_systems: BTreeMap<u64, PaySystem>,
-    /// Payer type ID → name; `None` when not read (no target names a payer type other
+    /// Payer types by ID; `None` when not read (no target names a payer type other
     /// than 0).
-    pub person_types: Option<BTreeMap<u64, Option<String>>>,
+    pub person_types: Option<BTreeMap<u64, PersonType>>,
+}
+
+/// A payer type (`sale.persontype.list`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersonType {
+    pub name: Option<String>,
+    pub xml_id: Option<String>,
+    pub code: Option<String>,
 }
 
 impl Catalog {
@@ -111,8 +122,70 @@ impl Catalog {
                 .person_types
                 .iter()
                 .flatten()
-                .filter_map(named)
+                .filter_map(|(id, p)| named((id, &p.name)))
                 .collect(),
+        }
+    }
+
+    /// What `reference` names on this portal: exactly one pay system with the `XML_ID`
+    /// and one payer type with the `xmlId` or `code` (payer types must have been read).
+    pub fn resolve(&self, reference: &TargetRef) -> Resolution {
+        fn one(found: Vec<u64>, what: String) -> Result<u64, String> {
+            match found.as_slice() {
+                [id] => Ok(*id),
+                [] => Err(format!("no {what} on this portal")),
+                ids => Err(format!(
+                    "{what} is not one thing on this portal: {} have it",
+                    listing(ids.iter().map(u64::to_string))
+                )),
+            }
+        }
+        let pay_system = match &reference.pay_system {
+            PaySystemRef::Id(id) => Ok(*id),
+            PaySystemRef::XmlId(x) => one(
+                self.pay_systems
+                    .values()
+                    .filter(|p| p.xml_id.as_deref() == Some(x.as_str()))
+                    .map(|p| p.id)
+                    .collect(),
+                format!("pay system with XML_ID {x:?}"),
+            ),
+        };
+        let person_type = match &reference.person_type {
+            PersonTypeRef::Id(id) => Ok(*id),
+            other => {
+                let (key, what) = match other {
+                    PersonTypeRef::XmlId(x) => (x, "xmlId"),
+                    PersonTypeRef::Code(c) => (c, "code"),
+                    PersonTypeRef::Either(e) => (e, "xmlId or code"),
+                    PersonTypeRef::Id(_) => unreachable!("handled above"),
+                };
+                let matches = |p: &PersonType| {
+                    let xml = p.xml_id.as_deref() == Some(key.as_str());
+                    let code = p.code.as_deref() == Some(key.as_str());
+                    match other {
+                        PersonTypeRef::XmlId(_) => xml,
+                        PersonTypeRef::Code(_) => code,
+                        _ => xml || code,
+                    }
+                };
+                one(
+                    self.person_types
+                        .iter()
+                        .flatten()
+                        .filter(|(_, p)| matches(p))
+                        .map(|(id, _)| *id)
+                        .collect(),
+                    format!("payer type with {what} {key:?}"),
+                )
+            }
+        };
+        match (pay_system, person_type) {
+            (Ok(pay_system), Ok(person_type)) => Resolution::Found(Target {
+                pay_system,
+                person_type,
+            }),
+            (Err(why), _) | (_, Err(why)) => Resolution::Refused(format!("{reference}: {why}")),
         }
     }
 }
@@ -147,10 +220,8 @@ pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Clien
     })
 }
 
-/// Every payer type of `sale.persontype.list` (ID → name), page by page.
-pub async fn read_person_types(
-    client: &Client,
-) -> Result<BTreeMap<u64, Option<String>>, ClientError> {
+/// Every payer type of `sale.persontype.list`, page by page.
+pub async fn read_person_types(client: &Client) -> Result<BTreeMap<u64, PersonType>, ClientError> {
     let mut ids = BTreeMap::new();
     let mut start = 0;
     // Pages of 50 until a short one; the bound only stops a portal that never ends.
@@ -328,6 +399,7 @@ pub fn parse_pay_systems(result: &Value) -> Result<BTreeMap<u64, PaySystem>, Str
             PaySystem {
                 id,
                 name: shown_text(item.get("NAME")),
+                xml_id: text(item.get("XML_ID")).filter(|x| !x.is_empty()),
                 action_file: shown_text(item.get("ACTION_FILE")).unwrap_or_default(),
             },
         );
@@ -336,8 +408,8 @@ pub fn parse_pay_systems(result: &Value) -> Result<BTreeMap<u64, PaySystem>, Str
 }
 
 /// One page of `sale.persontype.list`: `{"personTypes": [...]}` (the docs' unwrapped
-/// list is accepted too); the IDs and names on it.
-pub fn parse_person_types(result: &Value) -> Result<Vec<(u64, Option<String>)>, String> {
+/// list is accepted too); the payer types on it.
+pub fn parse_person_types(result: &Value) -> Result<Vec<(u64, PersonType)>, String> {
     let list = match result {
         Value::Object(map) => map
             .get("personTypes")
@@ -348,7 +420,14 @@ pub fn parse_person_types(result: &Value) -> Result<Vec<(u64, Option<String>)>, 
         .into_iter()
         .map(|p| {
             let id = id(p.get("id")).ok_or_else(|| "a payer type has no numeric id".to_owned())?;
-            Ok((id, shown_text(p.get("name"))))
+            Ok((
+                id,
+                PersonType {
+                    name: shown_text(p.get("name")),
+                    xml_id: text(p.get("xmlId")).filter(|x| !x.is_empty()),
+                    code: text(p.get("code")).filter(|c| !c.is_empty()),
+                },
+            ))
         })
         .collect()
 }
@@ -551,6 +630,8 @@ mod tests {
             person_type,
         };
         let mut d = DesiredTarget {
+            reference: None,
+            removed: BTreeMap::new(),
             target,
             origin: origin(1),
             settings: BTreeMap::new(),
@@ -574,6 +655,7 @@ mod tests {
         }
         Desired {
             targets: BTreeMap::from([(target, d)]),
+            pending: Vec::new(),
         }
     }
 
@@ -684,8 +766,15 @@ mod tests {
         assert!(parse_handlers(&json!("nope")).is_err());
         assert!(parse_pay_systems(&json!([{"NAME": "no id"}])).is_err());
         assert_eq!(
-            parse_person_types(&json!([{"id": 3, "name": "Individuals"}])).unwrap(),
-            vec![(3, Some("Individuals".to_owned()))]
+            parse_person_types(&json!([{"id": 3, "name": "Individuals", "code": "fiz"}])).unwrap(),
+            vec![(
+                3,
+                PersonType {
+                    name: Some("Individuals".to_owned()),
+                    xml_id: None,
+                    code: Some("fiz".to_owned())
+                }
+            )]
         );
         assert!(
             parse_person_types(&json!({"personTypes": []}))

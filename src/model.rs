@@ -88,19 +88,28 @@ impl fmt::Display for Origin {
 /// The settings one manifest document declares for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTarget {
+    /// The target; for a target named by reference, set when the reference is resolved.
     pub target: Target,
+    /// How the manifest names the target, when not by IDs alone.
+    pub reference: Option<TargetRef>,
     /// Where the document starts.
     pub origin: Origin,
     /// Setting code (upper-case) → declared setting.
     pub settings: BTreeMap<String, Setting>,
     /// Setting code → where it was declared.
     pub setting_origins: BTreeMap<String, Origin>,
+    /// Codes an overlay removes (`CODE: { remove: true }`) → where; empty once the
+    /// sources are merged.
+    pub removed: BTreeMap<String, Origin>,
 }
 
 /// Everything the manifests declare, keyed by target (each target declared once).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Desired {
     pub targets: BTreeMap<Target, DesiredTarget>,
+    /// Targets named by reference and not resolved yet ([`Desired::resolve`]), in the
+    /// order declared.
+    pub pending: Vec<DesiredTarget>,
 }
 
 /// A setting as the portal reports it through `sale.paysystem.settings.get`.
@@ -154,5 +163,119 @@ impl Names {
         for (id, name) in &other.person_types {
             self.person_types.entry(*id).or_insert_with(|| name.clone());
         }
+    }
+}
+
+/// A pay system as a manifest names it: by ID, or portably by `XML_ID`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PaySystemRef {
+    Id(u64),
+    XmlId(String),
+}
+
+/// A payer type as a manifest names it: by ID (0: the pay system's common settings), or
+/// portably by `xmlId` or `code`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PersonTypeRef {
+    Id(u64),
+    XmlId(String),
+    Code(String),
+    /// `xmlId` or `code` (a `--target` that does not say which).
+    Either(String),
+}
+
+/// A target named portably (at least one side is not an ID), resolved against the portal
+/// ([`crate::live::Catalog::resolve`]) or through the state's record of an earlier
+/// resolution.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetRef {
+    pub pay_system: PaySystemRef,
+    pub person_type: PersonTypeRef,
+}
+
+impl fmt::Display for TargetRef {
+    /// `xmlId:acme_card/1`, `xmlId:acme_card/xmlId:fiz`, `11/code:fiz`: the form
+    /// `--target` takes and the state records.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.pay_system {
+            PaySystemRef::Id(id) => write!(f, "{id}/")?,
+            PaySystemRef::XmlId(x) => write!(f, "xmlId:{x}/")?,
+        }
+        match &self.person_type {
+            PersonTypeRef::Id(id) => write!(f, "{id}"),
+            PersonTypeRef::XmlId(x) => write!(f, "xmlId:{x}"),
+            PersonTypeRef::Code(c) => write!(f, "code:{c}"),
+            PersonTypeRef::Either(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl TargetRef {
+    /// The target, when both sides are IDs.
+    pub fn ids(&self) -> Option<Target> {
+        match (&self.pay_system, &self.person_type) {
+            (PaySystemRef::Id(pay_system), PersonTypeRef::Id(person_type)) => Some(Target {
+                pay_system: *pay_system,
+                person_type: *person_type,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Parses `--target`: `11:1`, `11/1`, `xmlId:acme_card/fiz`, `xmlId:acme_card/1`,
+    /// `xmlId:acme_card/default`, `11/code:fiz`, `xmlId:acme/xmlId:fiz`.
+    pub fn parse(text: &str) -> Result<TargetRef, String> {
+        let bad = || {
+            format!(
+                "expected PAY_SYSTEM:PERSON_TYPE (`11:1`) or a reference such as \
+                 `xmlId:acme_card/1` or `xmlId:acme_card/fiz`, got {text:?}"
+            )
+        };
+        let (ps, pt) = if let Some((ps, pt)) = text.split_once('/') {
+            (ps, pt)
+        } else {
+            text.split_once(':')
+                .filter(|(ps, _)| ps.parse::<u64>().is_ok())
+                .ok_or_else(bad)?
+        };
+        let pay_system = match ps.strip_prefix("xmlId:") {
+            Some(x) if !x.is_empty() => PaySystemRef::XmlId(x.to_owned()),
+            Some(_) => return Err(bad()),
+            None => PaySystemRef::Id(
+                ps.parse::<u64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or_else(bad)?,
+            ),
+        };
+        let person_type = if pt == "default" {
+            PersonTypeRef::Id(0)
+        } else if let Ok(id) = pt.parse::<u64>() {
+            PersonTypeRef::Id(id)
+        } else if let Some(x) = pt.strip_prefix("xmlId:") {
+            PersonTypeRef::XmlId(x.to_owned())
+        } else if let Some(c) = pt.strip_prefix("code:") {
+            PersonTypeRef::Code(c.to_owned())
+        } else if !pt.is_empty() {
+            PersonTypeRef::Either(pt.to_owned())
+        } else {
+            return Err(bad());
+        };
+        Ok(TargetRef {
+            pay_system,
+            person_type,
+        })
+    }
+
+    /// Whether this (a `--target`) names the same thing as `declared` (a manifest's
+    /// reference): equal, or `Either` matching an `xmlId` or a `code`.
+    pub fn names(&self, declared: &TargetRef) -> bool {
+        self.pay_system == declared.pay_system
+            && match (&self.person_type, &declared.person_type) {
+                (PersonTypeRef::Either(s), PersonTypeRef::XmlId(x) | PersonTypeRef::Code(x)) => {
+                    s == x
+                }
+                (a, b) => a == b,
+            }
     }
 }

@@ -199,6 +199,22 @@ pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
     })
 }
 
+/// [`credentials_from_env`], reading each of paysync's variables from the variable
+/// `names` maps it to (an environment's `credentials` in the project file), or from its
+/// own name when `names` does not map it.
+pub fn credentials_from_env_named(
+    names: &std::collections::BTreeMap<String, String>,
+) -> Result<Credentials, ConfigError> {
+    credentials_from_lookup(|var| {
+        let name = names.get(var).map_or(var, String::as_str);
+        match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
+        }
+    })
+}
+
 /// [`credentials_from_env`] over any variable lookup, so it is testable without touching
 /// the process environment.
 fn credentials_from_lookup(

@@ -45,7 +45,8 @@ mod testserver;
 pub use client::Client;
 pub use clock::{Clock, SystemClock};
 pub use credentials::{
-    ConfigError, Credentials, RefreshConfig, credentials_from_env, portal_address, same_portal,
+    ConfigError, Credentials, RefreshConfig, credentials_from_env, credentials_from_env_named,
+    portal_address, same_portal,
 };
 pub use envelope::{
     BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_response,

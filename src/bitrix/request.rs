@@ -83,7 +83,7 @@ impl Request {
     pub fn pay_system_list() -> Request {
         Request::new(
             METHOD_PAY_SYSTEM_LIST,
-            json!({"SELECT": ["ID", "NAME", "ACTION_FILE"], "ORDER": {"ID": "ASC"}}),
+            json!({"SELECT": ["ID", "NAME", "ACTION_FILE", "XML_ID"], "ORDER": {"ID": "ASC"}}),
         )
     }
 
@@ -92,7 +92,7 @@ impl Request {
     pub fn person_type_list(start: usize) -> Request {
         Request::new(
             METHOD_PERSON_TYPE_LIST,
-            json!({"select": ["id", "name"], "order": {"id": "asc"}, "start": start}),
+            json!({"select": ["id", "name", "code", "xmlId"], "order": {"id": "asc"}, "start": start}),
         )
     }
 
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(Request::handler_list().params, json!({}));
         let r = Request::pay_system_list();
         assert_eq!(r.method, "sale.paysystem.list");
-        assert_eq!(r.params["SELECT"], json!(["ID", "NAME", "ACTION_FILE"]));
+        assert_eq!(r.params["SELECT"], json!(["ID", "NAME", "ACTION_FILE", "XML_ID"]));
         let r = Request::person_type_list(50);
         assert_eq!(r.method, "sale.persontype.list");
         assert_eq!(r.params["start"], json!(50));

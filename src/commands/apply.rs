@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::steps::{
-    Context, Runtime, about, check_portal, declared_secrets, declared_value, load_manifests,
-    not_interrupted, not_returned, recorded_env_secrets, refresh, render_plan, runtime,
+    Context, Runtime, Scope, about, check_live, check_portal, declared_secrets, declared_value,
+    load_manifests, not_interrupted, not_returned, recorded_env_secrets, refresh, render_plan,
+    resolve_connected, runtime,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -17,12 +18,12 @@ use crate::error::{Error, exit};
 use crate::fingerprint::{self, Fingerprinter};
 use crate::model::Target;
 use crate::plan::saved::{SavedPlan, Staleness};
-use crate::plan::{self, DesiredValues, Names, Plan, SecretCheck, Value};
+use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
 use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
-use crate::state::LastApplied;
 use crate::state::store::StateStore;
+use crate::state::{LastApplied, TargetRecord};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let Applied { plan, report } = apply(settings, ctx)?;
@@ -63,7 +64,12 @@ fn show_plan(plan: &Plan, format: Format, ctx: &Context<'_>) {
 
 fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applied, Error> {
     let inputs = &settings.inputs;
-    let desired = load_manifests(&inputs.paths)?;
+    if settings.protected {
+        return Err(Error::Protected {
+            env: inputs.environment.clone().unwrap_or_default(),
+        });
+    }
+    let mut desired = load_manifests(&inputs.paths, inputs.layered)?;
     if !settings.auto_approve && !ctx.term.interactive() {
         return Err(Error::NeedsApproval);
     }
@@ -73,6 +79,35 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     store.prepare_writes()?;
     let mut state = store.load()?.unwrap_or_default();
     check_portal(&store, &state, &client.portal())?;
+
+    // References are resolved on the portal before anything is planned; an unknown one
+    // stops the run before the first write.
+    let rt = runtime()?;
+    let mut warnings = Vec::new();
+    let mut names = if inputs.refresh {
+        rt.block_on(check_live(&client, &mut desired, &state, &mut warnings))?
+    } else {
+        rt.block_on(resolve_connected(
+            &client,
+            &mut desired,
+            &state,
+            &mut warnings,
+        ))?
+    };
+    let scope = Scope::new(inputs, &desired, &state)?;
+    scope.narrow(&mut desired);
+    // Each declared target's reference and manifest file, as recorded for later plans.
+    for (target, d) in &desired.targets {
+        if state.targets.contains_key(target) {
+            state.records.insert(
+                *target,
+                TargetRecord {
+                    reference: d.reference.as_ref().map(ToString::to_string),
+                    manifest: Some(d.origin.file.display().to_string()),
+                },
+            );
+        }
+    }
 
     // Every secret is resolved before the first request.
     let refs = declared_secrets(&desired);
@@ -87,18 +122,22 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
             .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
     });
 
-    let rt = runtime()?;
-    let (live, mut names) = if inputs.refresh {
-        let (live, names) = refresh(&rt, &client, &desired, &values, ctx.term)?;
-        (Some(live), names)
+    let live = if inputs.refresh {
+        Some(refresh(&rt, &client, &values, ctx.term)?)
     } else {
-        (None, Names::default())
+        None
     };
-    let mut plan = plan::compute(&values, &state.targets, live.as_ref(), &fingerprinter);
-    plan.about = about(Some(client.portal()));
+    let mut plan = plan::compute(
+        &values,
+        &scope.recorded(&state),
+        live.as_ref(),
+        &fingerprinter,
+    );
+    plan.about = about(Some(client.portal()), inputs.environment.clone());
     if let Some(live) = &live {
-        plan.warnings = not_returned(&values, live);
+        warnings.extend(not_returned(&values, live));
     }
+    plan.warnings = warnings;
     // The names read now replace the recorded ones.
     names.fill_from(&state.names);
     state.names = names.clone();
@@ -139,6 +178,14 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
 
 fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Result<Applied, Error> {
     let saved = SavedPlan::read(path)?;
+    // A plan made for another environment is refused before anything is read or sent.
+    if saved.plan.about.environment != settings.inputs.environment {
+        return Err(Error::OtherEnvironment {
+            path: path.to_owned(),
+            planned: saved.plan.about.environment.clone(),
+            current: settings.inputs.environment.clone(),
+        });
+    }
     let stale = |reason: Staleness| Error::StalePlan {
         path: path.to_owned(),
         reason,

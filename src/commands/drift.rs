@@ -63,7 +63,9 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     }
     let text = match settings.format {
         DriftFormat::Text => render::drift::text(&report),
-        DriftFormat::Json => render::drift::json(&report, about(None)),
+        DriftFormat::Json => {
+            render::drift::json(&report, about(None, settings.environment.clone()))
+        }
     };
     ctx.term.out(&text);
     Ok(if report.has_drift() {

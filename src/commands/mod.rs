@@ -24,8 +24,9 @@ pub mod validate;
 
 pub use steps::{Context, Portal};
 
-use crate::cli::{Cli, Command, StateCommand};
+use crate::cli::{Cli, Command, EnvCommand, StateCommand};
 use crate::error::Error;
+use crate::project::{self, Environment, Project};
 use crate::render::terminal::Terminal;
 
 /// Runs one command and returns its exit code; errors are rendered here.
@@ -40,25 +41,21 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
     ) {
         crate::interrupt::install();
     }
-    let ctx = Context {
-        term,
-        portal: Portal::Environment,
-    };
-    let result = match cli.command {
-        Command::Validate(args) => validate::run(&args.resolve(), &ctx),
-        Command::Plan(args) => plan::run(&args.resolve(), &ctx),
-        Command::Apply(args) => apply::run(&args.resolve(), &ctx),
-        Command::Drift(args) => drift::run(&args.resolve(), &ctx),
-        Command::Import(args) => args
-            .resolve()
-            .map_err(Error::from)
-            .and_then(|settings| import::run(&settings, &ctx)),
-        Command::State(StateCommand::MovePortal(args)) => state::move_portal(&args.resolve(), &ctx),
-        Command::Completions(args) => manuals::completions(args.shell, &ctx),
-        Command::Man(args) => manuals::man(&args, &ctx),
-        Command::Schema(args) => schema::run(args.kind, &ctx),
-        Command::Show(args) => show::run(&args.plan, args.format, &ctx),
-    };
+    let result = environment(&cli).and_then(|(project, env)| {
+        if let (Command::Env(EnvCommand::List), Some(project)) = (&cli.command, &project) {
+            term.out(&crate::render::environments::list(project));
+            return Ok(crate::error::exit::SUCCESS);
+        }
+        let env = env.as_ref();
+        let ctx = Context {
+            term,
+            portal: match env {
+                Some(e) if !e.credentials.is_empty() => Portal::Named(e.credentials.clone()),
+                _ => Portal::Environment,
+            },
+        };
+        dispatch(cli.command, env, &ctx)
+    });
     let signal = crate::interrupt::received();
     match (result, signal) {
         (Ok(code), None) => code,
@@ -76,6 +73,79 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
             show_error(&e, code, term);
             code
         }
+    }
+}
+
+/// The environment the command works on: `--env NAME` (or `PAYSYNC_ENV`) of the project
+/// file (`--project`, or paysync.yaml found from the current directory upward). Without
+/// a project file there is none and everything works as without environments; with one,
+/// the commands that use a state or a portal need `--env`.
+fn environment(cli: &Cli) -> Result<(Option<Project>, Option<Environment>), Error> {
+    let needs = match &cli.command {
+        Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Import(_) => true,
+        Command::State(_) => true,
+        Command::Validate(args) => args.live || cli.global.env.is_some(),
+        Command::Env(_) => true,
+        _ => false,
+    };
+    if !needs {
+        return Ok((None, None));
+    }
+    let path = match &cli.global.project {
+        Some(path) => Some(path.clone()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|dir| project::find(&dir)),
+    };
+    let project = match path {
+        Some(path) => Some(project::load(&path).map_err(Error::Manifests)?),
+        None => None,
+    };
+    match (&cli.global.env, project, &cli.command) {
+        (_, Some(project), Command::Env(_)) => Ok((Some(project), None)),
+        (_, None, Command::Env(_)) => Err(Error::Environment(
+            "no project file (paysync.yaml in this directory or a parent, or --project FILE)"
+                .to_owned(),
+        )),
+        (Some(name), Some(project), _) => {
+            let env = project
+                .environment(name)
+                .cloned()
+                .map_err(Error::Environment)?;
+            Ok((Some(project), Some(env)))
+        }
+        (Some(name), None, _) => Err(Error::Environment(format!(
+            "--env {name}: no project file declares environments here (paysync.yaml in this \
+             directory or a parent, or --project FILE)"
+        ))),
+        (None, Some(project), _) => Err(Error::Environment(format!(
+            "{} declares environments ({}): choose one with --env NAME (or PAYSYNC_ENV)",
+            project.path.display(),
+            project.names()
+        ))),
+        (None, None, _) => Ok((None, None)),
+    }
+}
+
+fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> Result<i32, Error> {
+    let ctx = ctx.clone();
+    match command {
+        Command::Validate(args) => validate::run(&args.resolve(env), &ctx),
+        Command::Plan(args) => plan::run(&args.resolve(env), &ctx),
+        Command::Apply(args) => apply::run(&args.resolve(env), &ctx),
+        Command::Drift(args) => drift::run(&args.resolve(env), &ctx),
+        Command::Import(args) => args
+            .resolve(env)
+            .map_err(Error::from)
+            .and_then(|settings| import::run(&settings, &ctx)),
+        Command::State(StateCommand::MovePortal(args)) => {
+            state::move_portal(&args.resolve(env), &ctx)
+        }
+        Command::Env(EnvCommand::List) => Ok(crate::error::exit::SUCCESS), // handled above
+        Command::Completions(args) => manuals::completions(args.shell, &ctx),
+        Command::Man(args) => manuals::man(&args, &ctx),
+        Command::Schema(args) => schema::run(args.kind, &ctx),
+        Command::Show(args) => show::run(&args.plan, args.format, &ctx),
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::steps::{
-    Context, about, check_portal, declared_secrets, declared_value, load_manifests,
-    not_interrupted, not_returned, refresh, render_plan, runtime,
+    Context, Scope, about, check_live, check_portal, declared_secrets, declared_value,
+    load_manifests, not_interrupted, not_returned, refresh, render_plan, resolve_recorded, runtime,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -32,13 +32,29 @@ pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
 /// command path for in-process callers.
 pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let inputs = &settings.inputs;
-    let desired = load_manifests(&inputs.paths)?;
+    let mut desired = load_manifests(&inputs.paths, inputs.layered)?;
     let store = StateStore::new(&inputs.state);
     let existing = store.load()?;
     let had_state = existing.is_some();
     let mut last = existing.unwrap_or_default();
     let fingerprinter = last.fingerprinter(fingerprint::key_from_env());
     let mut warnings = Vec::new();
+    // References: resolved on the portal with --refresh, else as the state recorded them.
+    let mut portal = last.portal.clone();
+    let mut names = Names::default();
+    let connected = if inputs.refresh {
+        let client = ctx.connect(inputs.rate)?;
+        check_portal(&store, &last, &client.portal())?;
+        portal = Some(client.portal());
+        let rt = runtime()?;
+        names = rt.block_on(check_live(&client, &mut desired, &last, &mut warnings))?;
+        Some((rt, client))
+    } else {
+        resolve_recorded(&mut desired, &last)?;
+        None
+    };
+    let scope = Scope::new(inputs, &desired, &last)?;
+    scope.narrow(&mut desired);
     if !fingerprinter.can_fingerprint() {
         let warning = format!(
             "this state's secret fingerprints are keyed with {ENV_FINGERPRINT_KEY}, which is \
@@ -72,22 +88,22 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         None if empty.contains(r) => SecretCheck::Empty,
         None => SecretCheck::Unreadable,
     });
-    let mut portal = last.portal.clone();
-    let mut names = Names::default();
-    let live = if inputs.refresh {
-        let client = ctx.connect(inputs.rate)?;
-        check_portal(&store, &last, &client.portal())?;
-        portal = Some(client.portal());
-        let (live, read) = refresh(&runtime()?, &client, &desired, &values, ctx.term)?;
-        warnings.extend(not_returned(&values, &live));
-        names = read;
-        Some(live)
-    } else {
-        None
+    let live = match &connected {
+        Some((rt, client)) => {
+            let live = refresh(rt, client, &values, ctx.term)?;
+            warnings.extend(not_returned(&values, &live));
+            Some(live)
+        }
+        None => None,
     };
-    let mut plan = plan::compute(&values, &last.targets, live.as_ref(), &fingerprinter);
+    let mut plan = plan::compute(
+        &values,
+        &scope.recorded(&last),
+        live.as_ref(),
+        &fingerprinter,
+    );
     names.fill_from(&last.names);
-    plan.about = about(portal);
+    plan.about = about(portal, inputs.environment.clone());
     plan.names = names;
     plan.warnings = warnings;
     ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));

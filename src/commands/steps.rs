@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
 use crate::error::Error;
+use crate::live::Catalog;
 use crate::manifest;
-use crate::model::{Desired, Live, LiveSetting, Names, SettingValue, Target};
+use crate::manifest::Resolution;
+use crate::model::{
+    Desired, Live, LiveSetting, Names, PersonTypeRef, SettingValue, Target, TargetRef,
+};
 use crate::plan::{About, DesiredValues, Plan};
 use crate::render::progress::ReadingLive;
 use crate::render::terminal::Terminal;
@@ -25,6 +29,9 @@ pub enum Portal {
     Environment,
     /// A client the caller configured; `--rate` is the client's own.
     Client(Client),
+    /// The credentials in the variables an environment names (paysync's variable → the
+    /// variable holding it), at the command's `--rate`.
+    Named(BTreeMap<String, String>),
 }
 
 /// What a command runs with besides its settings: where output goes, how to reach the
@@ -45,6 +52,10 @@ impl Context<'_> {
                 Ok(Client::new(credentials)?.with_rate(rate))
             }
             Portal::Client(client) => Ok(client.clone()),
+            Portal::Named(names) => {
+                let credentials = bitrix::credentials_from_env_named(names)?;
+                Ok(Client::new(credentials)?.with_rate(rate))
+            }
         }
     }
 }
@@ -93,11 +104,81 @@ pub(crate) fn not_interrupted() -> Result<(), Error> {
     }
 }
 
-/// Loads the manifests; a signal received meanwhile stops the command here.
-pub(crate) fn load_manifests(paths: &[PathBuf]) -> Result<Desired, Error> {
-    let desired = manifest::load(paths).map_err(Error::Manifests)?;
+/// Loads the manifests (with `layered`, each path a source laid over the ones before);
+/// a signal received meanwhile stops the command here.
+pub(crate) fn load_manifests(paths: &[PathBuf], layered: bool) -> Result<Desired, Error> {
+    let desired = if layered {
+        manifest::load_layers(paths)
+    } else {
+        manifest::load(paths)
+    }
+    .map_err(Error::Manifests)?;
     not_interrupted()?;
     Ok(desired)
+}
+
+/// Offline: the references the manifests use, resolved as the state recorded them;
+/// the others stay pending ("resolved at apply").
+pub(crate) fn resolve_recorded(desired: &mut Desired, state: &LastApplied) -> Result<(), Error> {
+    let known = state.resolutions();
+    manifest::resolve(desired, |r| match known.get(r.to_string().as_str()) {
+        Some(target) => Resolution::Found(*target),
+        None => Resolution::Unknown,
+    })
+    .map_err(Error::Manifests)
+}
+
+/// Connected: the references resolved against the portal's catalog (an unknown or
+/// ambiguous one is a located error); a reference the state recorded for another target
+/// (the pay system was re-created) is said in a warning, and planned for the new one.
+fn resolve_live(
+    desired: &mut Desired,
+    catalog: &Catalog,
+    state: &LastApplied,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    let known = state.resolutions();
+    manifest::resolve(desired, |r| {
+        let found = catalog.resolve(r);
+        if let (Resolution::Found(now), Some(before)) = (&found, known.get(r.to_string().as_str()))
+            && now != before
+        {
+            warnings.push(format!(
+                "{r} is now {now} (the state recorded {before}): its settings are planned for \
+                 {now}; {before} is no longer managed"
+            ));
+        }
+        found
+    })
+    .map_err(Error::Manifests)
+}
+
+/// Whether reading the catalog needs the payer types: a target names one other than 0,
+/// or by `xmlId`/`code`.
+fn needs_person_types(desired: &Desired) -> bool {
+    desired.targets.keys().any(|t| t.person_type != 0)
+        || desired.pending.iter().any(|d| {
+            !matches!(
+                d.reference.as_ref().map(|r| &r.person_type),
+                Some(PersonTypeRef::Id(0))
+            )
+        })
+}
+
+/// Connected, without `--refresh`: the catalog read only to resolve references (when the
+/// manifests use any).
+pub(crate) async fn resolve_connected(
+    client: &Client,
+    desired: &mut Desired,
+    state: &LastApplied,
+    warnings: &mut Vec<String>,
+) -> Result<Names, Error> {
+    if desired.pending.is_empty() {
+        return Ok(Names::default());
+    }
+    let catalog = crate::live::fetch(client, needs_person_types(desired)).await?;
+    resolve_live(desired, &catalog, state, warnings)?;
+    Ok(catalog.names())
 }
 
 /// Refuses state made for another portal.
@@ -116,13 +197,20 @@ pub(crate) fn check_portal(
     }
 }
 
-/// Live validation: the manifests checked against what the portal declares; any problem
-/// is a manifest error (exit 3), located. Returns the names of pay systems and payer
-/// types read.
-pub(crate) async fn check_live(client: &Client, desired: &Desired) -> Result<Names, Error> {
-    let (problems, names) = crate::live::validate(client, desired).await?;
+/// Live validation: the references resolved, then the manifests checked against what
+/// the portal declares; any problem is a manifest error (exit 3), located. Returns the
+/// names of pay systems and payer types read.
+pub(crate) async fn check_live(
+    client: &Client,
+    desired: &mut Desired,
+    state: &LastApplied,
+    warnings: &mut Vec<String>,
+) -> Result<Names, Error> {
+    let catalog = crate::live::fetch(client, needs_person_types(desired)).await?;
+    resolve_live(desired, &catalog, state, warnings)?;
+    let problems = crate::live::check(desired, &catalog);
     if problems.0.is_empty() {
-        Ok(names)
+        Ok(catalog.names())
     } else {
         Err(Error::Manifests(problems))
     }
@@ -180,7 +268,7 @@ pub(crate) fn not_returned(desired: &DesiredValues, live: &Live) -> Vec<String> 
 /// What a plan says about where it was made: the portal (`scheme://host[:port]`) and, in
 /// CI, the commit and a link to the run (GitHub Actions' and GitLab CI's standard
 /// variables).
-pub(crate) fn about(portal: Option<String>) -> About {
+pub(crate) fn about(portal: Option<String>, environment: Option<String>) -> About {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let github_run = match (
         var("GITHUB_SERVER_URL"),
@@ -195,26 +283,22 @@ pub(crate) fn about(portal: Option<String>) -> About {
     };
     About {
         portal,
-        environment: None,
+        environment,
         commit: var("GITHUB_SHA").or_else(|| var("CI_COMMIT_SHA")),
         run_url: github_run.or_else(|| var("CI_PIPELINE_URL")),
     }
 }
 
-/// `--refresh`: the manifests checked against what the portal declares (mistakes only the
-/// portal can show: undeclared codes, bad ENUM or Y/N values, unknown or built-in pay
-/// systems, unknown payer types; exit 3), then the live settings of the declared targets,
-/// with a spinner on a terminal; and the names of pay systems and payer types read.
+/// `--refresh`, after [`check_live`]: the live settings of the declared targets, with a
+/// spinner on a terminal.
 pub(crate) fn refresh(
     rt: &Runtime,
     client: &Client,
-    desired: &Desired,
     values: &DesiredValues,
     term: &Terminal,
-) -> Result<(Live, Names), Error> {
-    let names = rt.block_on(check_live(client, desired))?;
+) -> Result<Live, Error> {
     let _reading = ReadingLive::start(term, values.targets.len());
-    Ok((rt.block_on(read_live(client, values))?, names))
+    rt.block_on(read_live(client, values))
 }
 
 /// The plan in the chosen format.
@@ -273,4 +357,121 @@ pub(crate) fn recorded_env_secrets(state: &LastApplied) -> BTreeMap<String, Reda
             _ => None,
         })
         .collect()
+}
+
+/// What a plan covers: with `--target`, only those targets; otherwise every declared
+/// target, and of the recorded ones only those whose manifest file was among the files
+/// read (a file given, or one under a directory given) or that the state does not know
+/// the file of. A recorded target outside the scope is left alone: never planned as no
+/// longer managed.
+pub(crate) struct Scope {
+    /// `--target`, resolved to targets (`None`: no `--target`).
+    selected: Option<BTreeSet<Target>>,
+    /// References of `--target` that match targets not resolved yet.
+    selected_pending: Vec<TargetRef>,
+    paths: Vec<PathBuf>,
+}
+
+/// `path` without `.` components, for comparing paths as given.
+fn plain(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
+}
+
+impl Scope {
+    pub(crate) fn new(
+        inputs: &crate::cli::Inputs,
+        desired: &Desired,
+        state: &LastApplied,
+    ) -> Result<Scope, Error> {
+        let paths = inputs.paths.iter().map(|p| plain(p)).collect();
+        if inputs.targets.is_empty() {
+            return Ok(Scope {
+                selected: None,
+                selected_pending: Vec::new(),
+                paths,
+            });
+        }
+        let mut selected = BTreeSet::new();
+        let mut selected_pending = Vec::new();
+        for wanted in &inputs.targets {
+            let before = (selected.len(), selected_pending.len());
+            if let Some(target) = wanted.ids() {
+                selected.insert(target);
+            }
+            let named = |reference: Option<&str>| {
+                reference
+                    .and_then(|r| TargetRef::parse(r).ok())
+                    .is_some_and(|r| wanted.names(&r))
+            };
+            for (target, d) in &desired.targets {
+                if d.reference.as_ref().is_some_and(|r| wanted.names(r)) {
+                    selected.insert(*target);
+                }
+            }
+            for (target, record) in &state.records {
+                if named(record.reference.as_deref()) {
+                    selected.insert(*target);
+                }
+            }
+            for d in &desired.pending {
+                if let Some(r) = d.reference.as_ref().filter(|r| wanted.names(r)) {
+                    selected_pending.push(r.clone());
+                }
+            }
+            if (selected.len(), selected_pending.len()) == before && wanted.ids().is_none() {
+                return Err(Error::Environment(format!(
+                    "--target {wanted}: no target of the manifests or the state is named so"
+                )));
+            }
+        }
+        Ok(Scope {
+            selected: Some(selected),
+            selected_pending,
+            paths,
+        })
+    }
+
+    /// Drops the declared targets outside a `--target` selection.
+    pub(crate) fn narrow(&self, desired: &mut Desired) {
+        if let Some(selected) = &self.selected {
+            desired.targets.retain(|t, _| selected.contains(t));
+            desired.pending.retain(|d| {
+                d.reference
+                    .as_ref()
+                    .is_some_and(|r| self.selected_pending.contains(r))
+            });
+        }
+    }
+
+    /// The recorded settings of the targets in scope, for the planner.
+    pub(crate) fn recorded(
+        &self,
+        state: &LastApplied,
+    ) -> BTreeMap<Target, BTreeMap<String, RecordedValue>> {
+        state
+            .targets
+            .iter()
+            .filter(|(target, _)| self.covers(state, **target))
+            .map(|(target, settings)| (*target, settings.clone()))
+            .collect()
+    }
+
+    fn covers(&self, state: &LastApplied, target: Target) -> bool {
+        if let Some(selected) = &self.selected {
+            return selected.contains(&target);
+        }
+        match state
+            .records
+            .get(&target)
+            .and_then(|r| r.manifest.as_deref())
+        {
+            Some(file) => {
+                let file = plain(Path::new(file));
+                self.paths.iter().any(|p| file.starts_with(p))
+            }
+            None => true,
+        }
+    }
 }

@@ -19,7 +19,7 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
         .live
         .then(|| ctx.connect(settings.rate).ok().map(|c| c.portal()))
         .flatten();
-    let about = about(portal);
+    let about = about(portal, settings.environment.clone());
     match (check(settings, ctx), settings.format) {
         (Ok(desired), ValidateFormat::Text) => {
             let (targets, codes, files) = counts(&desired);
@@ -60,10 +60,11 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
 
 /// The manifests, checked (and checked against the portal with `--live`).
 fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Error> {
-    let desired = load_manifests(&settings.paths)?;
+    let mut desired = load_manifests(&settings.paths, settings.layered)?;
     if settings.live {
         let client = ctx.connect(settings.rate)?;
-        runtime()?.block_on(check_live(&client, &desired))?;
+        let state = crate::state::LastApplied::default();
+        runtime()?.block_on(check_live(&client, &mut desired, &state, &mut Vec::new()))?;
     }
     Ok(desired)
 }

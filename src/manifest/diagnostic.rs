@@ -71,6 +71,8 @@ codes! {
     UnknownPaySystem = "unknown-pay-system": "(`--live`/`--refresh`) no pay system with this ID",
     BuiltInPaySystem = "built-in-pay-system": "(`--live`/`--refresh`) a pay system with a built-in handler, not a REST one",
     UnknownPersonType = "unknown-person-type": "(`--live`/`--refresh`) no payer type with this ID",
+    UnknownReference = "unknown-reference": "(when paysync connects) no pay system or payer type with this `xmlId`/`code`, or more than one",
+    OverlayWithoutBase = "overlay-without-base": "`{ remove: true }` for a code no earlier source declares",
 }
 
 impl fmt::Display for Code {

@@ -33,7 +33,7 @@ pub use diagnostic::{Code, Diagnostic, Diagnostics};
 pub use raw::{json_schema, reader_order};
 
 use crate::files::{ReadError, read_regular, size_text};
-use crate::model::{Desired, Origin};
+use crate::model::{Desired, Origin, Target, TargetRef};
 
 pub use raw::{MAX_MANIFEST_BYTES, NewDocument, NewSetting};
 pub use yaml::write_file;
@@ -57,6 +57,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
 /// On error every problem found is returned: a file that cannot be parsed does not stop
 /// the others from being checked, nor does a bad document stop the rest of its file.
 pub fn load(paths: &[PathBuf]) -> Result<Desired, Diagnostics> {
+    finish(load_unchecked(paths)?, Vec::new())
+}
+
+/// [`load`], leaving `{ remove: true }` marks for [`load_layers`] to apply.
+fn load_unchecked(paths: &[PathBuf]) -> Result<Desired, Diagnostics> {
     let mut diagnostics = Vec::new();
     let files = discover_into(paths, &mut diagnostics);
     let checked = check_files(&files);
@@ -329,4 +334,143 @@ fn whole_path(code: Code, path: &Path, message: String) -> Diagnostic {
         },
         message,
     )
+}
+
+/// What a reference resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(Target),
+    /// Not on the portal, or not one thing there: why, in words.
+    Refused(String),
+    /// Not known here (offline, and the state never recorded it): resolved at apply.
+    Unknown,
+}
+
+/// Resolves the targets the manifests name by reference ([`Desired::pending`]) with
+/// `resolve`: found ones join [`Desired::targets`] (a reference that lands on a target
+/// declared by ID too is a duplicate), unknown ones stay pending, refused ones are
+/// located errors.
+pub fn resolve(
+    desired: &mut Desired,
+    mut resolve: impl FnMut(&TargetRef) -> Resolution,
+) -> Result<(), Diagnostics> {
+    let mut problems = Vec::new();
+    for mut declared in std::mem::take(&mut desired.pending) {
+        let Some(reference) = declared.reference.clone() else {
+            continue;
+        };
+        match resolve(&reference) {
+            Resolution::Found(target) => {
+                if let Some(first) = desired.targets.get(&target) {
+                    problems.push(
+                        Diagnostic::new(
+                            Code::DuplicateTarget,
+                            declared.origin.clone(),
+                            format!("{reference} is {target}, which is declared more than once"),
+                        )
+                        .help("declare each target in one document: merge the settings of both")
+                        .note(first.origin.clone(), "also declared here"),
+                    );
+                    continue;
+                }
+                declared.target = target;
+                desired.targets.insert(target, declared);
+            }
+            Resolution::Refused(why) => problems.push(
+                Diagnostic::new(Code::UnknownReference, declared.origin.clone(), why)
+                    .help("check the pay system's XML_ID (sale.paysystem.list) or the payer type's xmlId/code (sale.persontype.list) on this portal"),
+            ),
+            Resolution::Unknown => desired.pending.push(declared),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics::sorted(problems))
+    }
+}
+
+/// Loads manifest sources in order, each like [`load`] (a target declared twice within
+/// one source is an error), and lays each over the ones before it: a target a later
+/// source declares again (by the same IDs, or the same reference) is patched code by
+/// code — a value replaces the earlier one (and where it comes from), `{ remove: true }`
+/// removes the code. A target only a later source declares is added.
+pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
+    let mut problems = Vec::new();
+    let mut layers = Vec::new();
+    for source in sources {
+        match load_unchecked(std::slice::from_ref(source)) {
+            Ok(desired) => layers.push(desired),
+            Err(found) => problems.extend(found.0),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics::sorted(problems));
+    }
+    let mut merged = Desired::default();
+    for layer in layers {
+        for (target, declared) in layer.targets {
+            match merged.targets.get_mut(&target) {
+                Some(base) => patch(base, declared, &mut problems),
+                None => {
+                    merged.targets.insert(target, declared);
+                }
+            }
+        }
+        for declared in layer.pending {
+            match merged
+                .pending
+                .iter_mut()
+                .find(|base| base.reference == declared.reference)
+            {
+                Some(base) => patch(base, declared, &mut problems),
+                None => merged.pending.push(declared),
+            }
+        }
+    }
+    finish(merged, problems)
+}
+
+/// Lays `overlay` over `base`.
+fn patch(
+    base: &mut crate::model::DesiredTarget,
+    overlay: crate::model::DesiredTarget,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for (code, at) in overlay.removed {
+        if base.settings.remove(&code).is_none() {
+            problems.push(removes_nothing(&code, at));
+        } else {
+            base.setting_origins.remove(&code);
+        }
+    }
+    base.settings.extend(overlay.settings);
+    base.setting_origins.extend(overlay.setting_origins);
+}
+
+fn removes_nothing(code: &str, at: Origin) -> Diagnostic {
+    Diagnostic::new(
+        Code::OverlayWithoutBase,
+        at,
+        format!("`{code}: {{ remove: true }}` removes a code no earlier source declares for this target"),
+    )
+    .help("`remove` is for an environment's overlay: list the base manifests first in the environment's `sources`")
+}
+
+/// Codes left marked `{ remove: true }` (no earlier source had them) are errors.
+fn finish(mut desired: Desired, mut problems: Vec<Diagnostic>) -> Result<Desired, Diagnostics> {
+    for declared in desired
+        .targets
+        .values_mut()
+        .chain(desired.pending.iter_mut())
+    {
+        for (code, at) in std::mem::take(&mut declared.removed) {
+            problems.push(removes_nothing(&code, at));
+        }
+    }
+    if problems.is_empty() {
+        Ok(desired)
+    } else {
+        Err(Diagnostics::sorted(problems))
+    }
 }

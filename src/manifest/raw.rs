@@ -44,12 +44,12 @@ pub struct RawDocument {
     #[schemars(with = "String", extend("const" = KIND))]
     #[serde(default, deserialize_with = "present")]
     pub kind: Option<Located<Node>>,
-    /// Pay system ID (`sale.paysystem.list`), a positive integer.
-    #[schemars(with = "u64", range(min = 1))]
+    /// The pay system: its ID (`sale.paysystem.list`), or portably `{ xmlId: ... }` (its XML_ID), resolved on each portal.
+    #[schemars(schema_with = "pay_system_schema")]
     #[serde(default, deserialize_with = "present")]
     pub pay_system: Option<Located<Node>>,
-    /// Payer type ID (`sale.persontype.list`); 0 means the pay system's default settings.
-    #[schemars(with = "u64")]
+    /// The payer type: its ID (`sale.persontype.list`), or portably `{ xmlId: ... }` or `{ code: ... }`; 0 or `default` means the pay system's default settings.
+    #[schemars(schema_with = "person_type_schema")]
     #[serde(default, deserialize_with = "present")]
     pub person_type: Option<Located<Node>>,
     /// Setting code → setting. An empty map (`settings: {}`) is allowed: it declares the target as managed with no codes, so codes recorded for it earlier are forgotten.
@@ -73,6 +73,41 @@ fn require_all(schema: &mut Schema) {
 /// validator reports the value where it is rather than a missing field.
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Located<Node>>, D::Error> {
     Located::deserialize(deserializer).map(Some)
+}
+
+fn pay_system_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "integer", "minimum": 1},
+            {
+                "type": "object",
+                "properties": {"xmlId": {"type": "string", "minLength": 1}},
+                "required": ["xmlId"],
+                "additionalProperties": false,
+            },
+        ],
+    })
+}
+
+fn person_type_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "oneOf": [
+            {"type": "integer", "minimum": 0},
+            {"const": "default"},
+            {
+                "type": "object",
+                "properties": {"xmlId": {"type": "string", "minLength": 1}},
+                "required": ["xmlId"],
+                "additionalProperties": false,
+            },
+            {
+                "type": "object",
+                "properties": {"code": {"type": "string", "minLength": 1}},
+                "required": ["code"],
+                "additionalProperties": false,
+            },
+        ],
+    })
 }
 
 fn settings_schema(generator: &mut SchemaGenerator) -> Schema {

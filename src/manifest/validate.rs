@@ -16,7 +16,10 @@ use super::diagnostic::{Code, Diagnostic};
 use super::located::{Located, Node};
 use super::raw::{API_VERSION, KIND, RawDocument};
 use super::yaml::{YamlError, YamlProblem};
-use crate::model::{Desired, DesiredTarget, Origin, SOURCE_VALUE, Setting, SettingValue, Target};
+use crate::model::{
+    Desired, DesiredTarget, Origin, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Setting,
+    SettingValue, Target, TargetRef,
+};
 use crate::secrets::{SecretRef, SecretRefError};
 
 const SETTING_FIELDS: [&str; 3] = ["type", "value", "secret"];
@@ -32,7 +35,9 @@ pub(super) struct CheckedDocument {
 
 #[derive(Debug)]
 struct Declared {
+    /// The target (all zeros for one named by reference until it is resolved).
     target: Target,
+    reference: Option<TargetRef>,
     /// Where `paySystem` is.
     at: Origin,
     /// The declaration, when the document has no problem at all.
@@ -58,6 +63,8 @@ pub(super) struct Validator {
     pub diagnostics: Vec<Diagnostic>,
     /// Where each target's `paySystem` was first declared.
     first_declared: BTreeMap<Target, Origin>,
+    /// Where each reference was first declared.
+    first_referenced: BTreeMap<TargetRef, Origin>,
 }
 
 impl Validator {
@@ -65,9 +72,34 @@ impl Validator {
     /// a valid one joins [`Validator::desired`].
     pub fn declare(&mut self, document: CheckedDocument) {
         self.diagnostics.extend(document.diagnostics);
-        let Some(Declared { target, at, valid }) = document.declared else {
+        let Some(Declared {
+            target,
+            reference,
+            at,
+            valid,
+        }) = document.declared
+        else {
             return;
         };
+        if let Some(reference) = reference {
+            if let Some(first) = self.first_referenced.get(&reference) {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateTarget,
+                        at,
+                        format!("{reference} is declared more than once"),
+                    )
+                    .help("declare each target in one document: merge the settings of both")
+                    .note(first.clone(), "first declared here"),
+                );
+                return;
+            }
+            self.first_referenced.insert(reference, at);
+            if let Some(valid) = valid {
+                self.desired.pending.push(valid);
+            }
+            return;
+        }
         if let Some(first) = self.first_declared.get(&target) {
             self.diagnostics.push(
                 Diagnostic::new(
@@ -93,7 +125,11 @@ struct Checker {
     diagnostics: Vec<Diagnostic>,
 }
 
-type Settings = (BTreeMap<String, Setting>, BTreeMap<String, Origin>);
+type Settings = (
+    BTreeMap<String, Setting>,
+    BTreeMap<String, Origin>,
+    BTreeMap<String, Origin>,
+);
 
 impl Checker {
     fn document(&mut self, file: &Path, document: Located<RawDocument>) -> Option<Declared> {
@@ -144,12 +180,12 @@ impl Checker {
         let pay_system = raw
             .pay_system
             .as_ref()
-            .and_then(|node| self.id(file, node, "paySystem", 1).map(|id| (id, node)));
+            .and_then(|node| self.pay_system(file, node).map(|id| (id, node)));
         let person_type = raw
             .person_type
             .as_ref()
-            .and_then(|node| self.id(file, node, "personType", 0));
-        let (settings, setting_origins) = match &mut raw.settings {
+            .and_then(|node| self.person_type(file, node));
+        let (settings, setting_origins, removed) = match &mut raw.settings {
             Some(node) => self.settings(file, node),
             None => Settings::default(),
         };
@@ -158,21 +194,121 @@ impl Checker {
         else {
             return None;
         };
-        let target = Target {
+        let reference = TargetRef {
             pay_system,
             person_type,
         };
+        let (target, reference) = match reference.ids() {
+            Some(target) => (target, None),
+            None => (
+                Target {
+                    pay_system: 0,
+                    person_type: 0,
+                },
+                Some(reference),
+            ),
+        };
         let valid = self.diagnostics.is_empty().then_some(DesiredTarget {
             target,
+            reference: reference.clone(),
             origin: start,
             settings,
             setting_origins,
+            removed,
         });
         Some(Declared {
             target,
+            reference,
             at: origin(file, pay_system_node),
             valid,
         })
+    }
+
+    /// `paySystem`: an ID, or `{ xmlId: ... }`.
+    fn pay_system(&mut self, file: &Path, node: &Located<Node>) -> Option<PaySystemRef> {
+        if let Some((key, value)) = self.reference(file, node, "paySystem", &["xmlId"]) {
+            debug_assert_eq!(key, "xmlId");
+            return Some(PaySystemRef::XmlId(value));
+        }
+        if matches!(node.value, Node::Map(_)) {
+            return None;
+        }
+        self.id(file, node, "paySystem", 1).map(PaySystemRef::Id)
+    }
+
+    /// `personType`: an ID, `default` (0), or `{ xmlId: ... }` / `{ code: ... }`.
+    fn person_type(&mut self, file: &Path, node: &Located<Node>) -> Option<PersonTypeRef> {
+        if matches!(&node.value, Node::Str(s) if s == "default") {
+            return Some(PersonTypeRef::Id(0));
+        }
+        if let Some((key, value)) = self.reference(file, node, "personType", &["xmlId", "code"]) {
+            return Some(if key == "code" {
+                PersonTypeRef::Code(value)
+            } else {
+                PersonTypeRef::XmlId(value)
+            });
+        }
+        if matches!(node.value, Node::Map(_)) {
+            return None;
+        }
+        self.id(file, node, "personType", 0).map(PersonTypeRef::Id)
+    }
+
+    /// A reference `{ KEY: text }` with one of `keys`; `None` (reported) for a mapping
+    /// that is not one, `None` (not reported) for anything that is not a mapping.
+    fn reference(
+        &mut self,
+        file: &Path,
+        node: &Located<Node>,
+        field: &str,
+        keys: &[&str],
+    ) -> Option<(String, String)> {
+        let Node::Map(entries) = &node.value else {
+            return None;
+        };
+        let wanted = keys
+            .iter()
+            .map(|k| format!("`{{ {k}: ... }}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if let [(key, value)] = entries.as_slice()
+            && let Node::Str(k) = &key.value
+            && keys.contains(&k.as_str())
+        {
+            if let Node::Str(v) = &value.value
+                && !v.trim().is_empty()
+            {
+                return Some((k.clone(), v.clone()));
+            }
+            let message = format!(
+                "`{field}.{k}` must be non-empty text, found {}",
+                describe(&value.value)
+            );
+            self.push(
+                Code::InvalidValue,
+                file,
+                value,
+                message,
+                format!(
+                    "the portal's {k} of the {}",
+                    if field == "paySystem" {
+                        "pay system (sale.paysystem.list XML_ID)"
+                    } else {
+                        "payer type (sale.persontype.list)"
+                    }
+                ),
+            );
+            return None;
+        }
+        let message = format!("`{field}` as a mapping must be {wanted}");
+        self.push(
+            Code::InvalidValue,
+            file,
+            node,
+            message,
+            "name it by ID, or portably by the portal's identifier",
+        );
+        None
     }
 
     fn push(
@@ -241,6 +377,22 @@ impl Checker {
         let dir = file.parent().unwrap_or(Path::new(""));
         for (key, value) in entries {
             let code = self.code(file, key);
+            if let Some(remove) = removal(value) {
+                match (code, remove) {
+                    (Some(code), true) => {
+                        declared.2.insert(code, origin(file, key));
+                    }
+                    (_, false) => self.push(
+                        Code::InvalidValue,
+                        file,
+                        value,
+                        "`remove` can only be `true`".to_owned(),
+                        "`CODE: { remove: true }` removes a code an earlier source declares; leave the code out otherwise",
+                    ),
+                    (None, true) => {}
+                }
+                continue;
+            }
             let setting = self.setting(file, dir, value);
             let (Some(code), Some(setting)) = (code, setting) else {
                 continue;
@@ -257,10 +409,11 @@ impl Checker {
         // Rebuilt in one go: a map filled one key at a time in order is left with its
         // nodes about half empty, which cost 18 MB (7% of the peak) on the 200,000-setting
         // benchmark (`cargo bench --bench paysync -- offline`).
-        let (settings, origins) = declared;
+        let (settings, origins, removed) = declared;
         (
             settings.into_iter().collect(),
             origins.into_iter().collect(),
+            removed,
         )
     }
 
@@ -651,4 +804,17 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// `Some(flag)` for a setting written `{ remove: flag }` (an overlay removing a code).
+fn removal(node: &Located<Node>) -> Option<bool> {
+    let Node::Map(entries) = &node.value else {
+        return None;
+    };
+    match entries.as_slice() {
+        [(key, value)] if matches!(&key.value, Node::Str(k) if k == "remove") => {
+            Some(matches!(&value.value, Node::Bool { spelling } if spelling == "true"))
+        }
+        _ => None,
+    }
 }

@@ -40,6 +40,11 @@ pub struct PlanDocument {
     pub warnings: Vec<String>,
     /// Targets with at least one change, sorted by pay system and payer type.
     pub targets: Vec<DocumentTarget>,
+    /// Targets named by a reference not resolved yet (offline, never applied), with
+    /// every desired setting as an `add`; `paySystem` and `personType` are 0 until apply
+    /// resolves `reference` on the portal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<DocumentTarget>,
 }
 
 /// What every paysync JSON document begins with.
@@ -116,6 +121,9 @@ pub struct DocumentTarget {
     /// `file:line` of the target's manifest document; absent when no longer declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
+    /// How the manifest names the target, when by reference (`xmlId:acme_card/1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// The most serious risk among the changes.
     pub risk: Risk,
     /// Sorted by code.
@@ -223,28 +231,38 @@ impl From<&Plan> for PlanDocument {
             targets: plan
                 .targets
                 .iter()
-                .map(|t| DocumentTarget {
-                    pay_system: t.target.pay_system,
-                    person_type: t.target.person_type,
-                    pay_system_name: plan.names.pay_system(t.target.pay_system).map(Into::into),
-                    person_type_name: plan.names.person_type(t.target.person_type).map(Into::into),
-                    manifest: t.manifest.clone(),
-                    risk: t.risk(),
-                    changes: t
-                        .changes
-                        .iter()
-                        .map(|c| DocumentChange {
-                            code: c.code.clone(),
-                            action: c.action,
-                            risk: c.risk(),
-                            manifest: t.location(c),
-                            before: c.before.as_ref().map(DocumentValue::from),
-                            after: c.after.as_ref().map(DocumentValue::from),
-                        })
-                        .collect(),
-                })
+                .map(|t| document_target(plan, t))
+                .collect(),
+            unresolved: plan
+                .unresolved
+                .iter()
+                .map(|t| document_target(plan, t))
                 .collect(),
         }
+    }
+}
+
+fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
+    DocumentTarget {
+        pay_system: t.target.pay_system,
+        person_type: t.target.person_type,
+        pay_system_name: plan.names.pay_system(t.target.pay_system).map(Into::into),
+        person_type_name: plan.names.person_type(t.target.person_type).map(Into::into),
+        manifest: t.manifest.clone(),
+        reference: t.reference.clone(),
+        risk: t.risk(),
+        changes: t
+            .changes
+            .iter()
+            .map(|c| DocumentChange {
+                code: c.code.clone(),
+                action: c.action,
+                risk: c.risk(),
+                manifest: t.location(c),
+                before: c.before.as_ref().map(DocumentValue::from),
+                after: c.after.as_ref().map(DocumentValue::from),
+            })
+            .collect(),
     }
 }
 
@@ -309,8 +327,8 @@ impl PlanDocument {
             return Err(DocumentError::Version(self.header.format_version));
         }
         let mut names = Names::default();
-        let mut targets = Vec::with_capacity(self.targets.len());
-        for t in &self.targets {
+        let mut all = Vec::with_capacity(self.targets.len() + self.unresolved.len());
+        for t in self.targets.iter().chain(&self.unresolved) {
             let target = Target {
                 pay_system: t.pay_system,
                 person_type: t.person_type,
@@ -367,14 +385,14 @@ impl PlanDocument {
                 };
             let mut changes = Vec::with_capacity(t.changes.len());
             for c in &t.changes {
-                let line = match (c.action, &c.manifest) {
-                    (Action::Forget, _) | (_, None) => None,
-                    (_, Some(m)) => m.rsplit_once(':').and_then(|(_, l)| l.parse().ok()),
+                let at = match c.action {
+                    Action::Forget => None,
+                    _ => c.manifest.clone(),
                 };
                 changes.push(Change {
                     code: c.code.clone(),
                     action: c.action,
-                    line,
+                    at,
                     before: c
                         .before
                         .as_ref()
@@ -387,18 +405,22 @@ impl PlanDocument {
                         .transpose()?,
                 });
             }
-            targets.push(TargetPlan {
+            all.push(TargetPlan {
                 target,
                 manifest: t.manifest.clone(),
+                reference: t.reference.clone(),
                 changes,
             });
         }
+        let unresolved = all.split_off(self.targets.len());
+        let targets = all;
         Ok(Plan {
             about: self.header.about(),
             refreshed: self.refreshed,
             targets,
             names,
             warnings: self.warnings.clone(),
+            unresolved,
         })
     }
 }

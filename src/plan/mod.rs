@@ -168,9 +168,9 @@ impl Action {
 pub struct Change {
     pub code: String,
     pub action: Action,
-    /// The line of the code in the target's manifest file, when it is declared there.
+    /// `file:line` where the code is declared, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
+    pub at: Option<String>,
     /// The value being replaced: recorded (state) or live (drift); absent for `add`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
@@ -187,6 +187,9 @@ pub struct TargetPlan {
     /// `file:line` of the manifest document, when the target is still declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
+    /// How the manifest names it, when by reference (`xmlId:acme_card/1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     /// Sorted by code.
     pub changes: Vec<Change>,
 }
@@ -201,10 +204,7 @@ impl TargetPlan {
     /// Where `change` is declared: `file:line` of its code, or of the target's document
     /// (a forgotten code), or `None` (a target no longer declared).
     pub fn location(&self, change: &Change) -> Option<String> {
-        match (change.line, self.file()) {
-            (Some(line), Some(file)) => Some(format!("{file}:{line}")),
-            _ => self.manifest.clone(),
-        }
+        change.at.clone().or_else(|| self.manifest.clone())
     }
 }
 
@@ -230,6 +230,9 @@ pub struct Plan {
     pub names: Names,
     /// What a reviewer should know that is not a change (shown in every format).
     pub warnings: Vec<String>,
+    /// Targets named by a reference not resolved yet (offline, never applied): their
+    /// desired settings, each an `add`; apply resolves them on the portal.
+    pub unresolved: Vec<TargetPlan>,
 }
 
 /// Where, by what and from what a plan (or report) was made. The portal is
@@ -273,19 +276,26 @@ pub struct Summary {
     /// Settings whose secret was found empty at plan time: apply refuses to run until
     /// they are set.
     pub empty_secrets: usize,
+    /// Targets named by a reference not resolved yet: apply resolves them and writes
+    /// their settings.
+    #[serde(default)]
+    pub to_resolve: usize,
 }
 
 impl Summary {
     /// Whether the plan changes the portal or the state in a way a reviewer must see
     /// (this drives `--detailed-exitcode`).
     pub fn has_changes(&self) -> bool {
-        self.to_add + self.to_change + self.no_longer_managed > 0
+        self.to_add + self.to_change + self.no_longer_managed + self.to_resolve > 0
     }
 }
 
 impl Plan {
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+        let mut s = Summary {
+            to_resolve: self.unresolved.len(),
+            ..Summary::default()
+        };
         for t in &self.targets {
             if t.changes.iter().any(|c| c.action.writes()) {
                 s.targets_to_change += 1;
@@ -363,14 +373,18 @@ pub enum SecretCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DesiredValues {
     pub targets: BTreeMap<Target, DesiredTargetValues>,
+    /// Targets named by a reference not resolved yet, in the order declared.
+    pub pending: Vec<DesiredTargetValues>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DesiredTargetValues {
     pub manifest: Option<String>,
+    /// How the manifest names the target, when by reference.
+    pub reference: Option<String>,
     pub settings: BTreeMap<String, Value>,
-    /// The line of each code in the manifest.
-    pub lines: BTreeMap<String, usize>,
+    /// Where each code is declared (`file:line`; with overlays, the source that set it).
+    pub origins: BTreeMap<String, String>,
 }
 
 impl DesiredValues {
@@ -380,53 +394,58 @@ impl DesiredValues {
         desired: &Desired,
         mut check: impl FnMut(&SecretRef) -> SecretCheck,
     ) -> DesiredValues {
+        let mut values = |d: &crate::model::DesiredTarget| {
+            let settings = d
+                .settings
+                .iter()
+                .map(|(code, setting)| {
+                    let value = match &setting.value {
+                        SettingValue::Plain(v) => Value::Plain {
+                            source: setting.source.clone(),
+                            value: v.clone(),
+                        },
+                        SettingValue::Secret(r) => {
+                            let (fingerprint, empty) = match check(r) {
+                                SecretCheck::Checked(f) => (Some(f), false),
+                                SecretCheck::Unreadable => (None, false),
+                                SecretCheck::Empty => (None, true),
+                            };
+                            Value::Secret {
+                                source: setting.source.clone(),
+                                secret: r.clone(),
+                                fingerprint,
+                                empty,
+                            }
+                        }
+                    };
+                    (code.clone(), value)
+                })
+                .collect();
+            let manifest = Some(format!("{}:{}", d.origin.file.display(), d.origin.line));
+            let origins = d
+                .setting_origins
+                .iter()
+                .map(|(code, origin)| {
+                    (
+                        code.clone(),
+                        format!("{}:{}", origin.file.display(), origin.line),
+                    )
+                })
+                .collect();
+            DesiredTargetValues {
+                manifest,
+                reference: d.reference.as_ref().map(ToString::to_string),
+                settings,
+                origins,
+            }
+        };
         let targets = desired
             .targets
             .iter()
-            .map(|(target, d)| {
-                let settings = d
-                    .settings
-                    .iter()
-                    .map(|(code, setting)| {
-                        let value = match &setting.value {
-                            SettingValue::Plain(v) => Value::Plain {
-                                source: setting.source.clone(),
-                                value: v.clone(),
-                            },
-                            SettingValue::Secret(r) => {
-                                let (fingerprint, empty) = match check(r) {
-                                    SecretCheck::Checked(f) => (Some(f), false),
-                                    SecretCheck::Unreadable => (None, false),
-                                    SecretCheck::Empty => (None, true),
-                                };
-                                Value::Secret {
-                                    source: setting.source.clone(),
-                                    secret: r.clone(),
-                                    fingerprint,
-                                    empty,
-                                }
-                            }
-                        };
-                        (code.clone(), value)
-                    })
-                    .collect();
-                let manifest = Some(format!("{}:{}", d.origin.file.display(), d.origin.line));
-                let lines = d
-                    .setting_origins
-                    .iter()
-                    .map(|(code, origin)| (code.clone(), origin.line))
-                    .collect();
-                (
-                    *target,
-                    DesiredTargetValues {
-                        manifest,
-                        settings,
-                        lines,
-                    },
-                )
-            })
+            .map(|(target, d)| (*target, values(d)))
             .collect();
-        DesiredValues { targets }
+        let pending = desired.pending.iter().map(values).collect();
+        DesiredValues { targets, pending }
     }
 }
 
@@ -519,9 +538,14 @@ pub fn compute(
     for target in all {
         let recorded = last_applied.get(&target).unwrap_or(&empty);
         let live_target = live.and_then(|l| l.targets.get(&target));
-        let (manifest, wanted, lines) = match desired.targets.get(&target) {
-            Some(d) => (d.manifest.clone(), Some(&d.settings), Some(&d.lines)),
-            None => (None, None, None),
+        let (manifest, reference, wanted, origins) = match desired.targets.get(&target) {
+            Some(d) => (
+                d.manifest.clone(),
+                d.reference.clone(),
+                Some(&d.settings),
+                Some(&d.origins),
+            ),
+            None => (None, None, None, None),
         };
         // Room for the usual cases (every code added, or every code forgotten) at once: a
         // `Change` is over 200 bytes, and growing by doubling left 12 of 32 places unused
@@ -535,7 +559,7 @@ pub fn compute(
                 let change = |action, before| Change {
                     code: code.clone(),
                     action,
-                    line: lines.and_then(|l| l.get(code).copied()),
+                    at: origins.and_then(|o| o.get(code).cloned()),
                     before,
                     after: Some(want.clone()),
                 };
@@ -603,7 +627,7 @@ pub fn compute(
                 changes.push(Change {
                     code: code.clone(),
                     action: Action::Forget,
-                    line: None,
+                    at: None,
                     before: Some(Value::from_recorded(rec)),
                     after: None,
                 });
@@ -614,13 +638,39 @@ pub fn compute(
             targets.push(TargetPlan {
                 target,
                 manifest,
+                reference,
                 changes,
             });
         }
     }
+    // Targets whose reference is not resolved yet: every setting is added.
+    let unresolved = desired
+        .pending
+        .iter()
+        .map(|d| TargetPlan {
+            target: Target {
+                pay_system: 0,
+                person_type: 0,
+            },
+            manifest: d.manifest.clone(),
+            reference: d.reference.clone(),
+            changes: d
+                .settings
+                .iter()
+                .map(|(code, value)| Change {
+                    code: code.clone(),
+                    action: Action::Add,
+                    at: d.origins.get(code).cloned(),
+                    before: None,
+                    after: Some(value.clone()),
+                })
+                .collect(),
+        })
+        .collect();
     Plan {
         refreshed: live.is_some(),
         targets,
+        unresolved,
         ..Plan::default()
     }
 }

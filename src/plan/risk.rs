@@ -178,7 +178,7 @@ mod tests {
         Change {
             code: code.into(),
             action,
-            line: None,
+            at: None,
             before,
             after,
         }

@@ -263,7 +263,8 @@ fn rules() {
             desired.targets.insert(
                 T,
                 DesiredTargetValues {
-                    lines: BTreeMap::new(),
+                    origins: BTreeMap::new(),
+                    reference: None,
                     manifest: None,
                     settings: BTreeMap::from([("CODE".to_string(), want.clone())]),
                 },
@@ -288,10 +289,12 @@ fn rules() {
 #[test]
 fn live_secret_value_never_enters_the_plan() {
     let desired = DesiredValues {
+        pending: Vec::new(),
         targets: BTreeMap::from([(
             T,
             DesiredTargetValues {
-                lines: BTreeMap::new(),
+                origins: BTreeMap::new(),
+                reference: None,
                 manifest: None,
                 settings: BTreeMap::from([("KEY".to_string(), secret("K", Some("s1")))]),
             },
@@ -321,10 +324,12 @@ fn removed_target_forgets_every_code_and_summary_counts() {
         person_type: 0,
     };
     let desired = DesiredValues {
+        pending: Vec::new(),
         targets: BTreeMap::from([(
             T,
             DesiredTargetValues {
-                lines: BTreeMap::new(),
+                origins: BTreeMap::new(),
+                reference: None,
                 manifest: Some("m.yaml:1".into()),
                 settings: BTreeMap::from([
                     ("A".to_string(), plain("1")),

@@ -4,6 +4,7 @@
 pub mod apply_report;
 pub mod diagnostics;
 pub mod drift;
+pub mod environments;
 pub mod import;
 pub mod plan_json;
 pub mod plan_markdown;

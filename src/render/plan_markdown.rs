@@ -162,6 +162,7 @@ pub fn render(plan: &Plan) -> String {
     body.push(&counts_table(plan));
     unchecked_fold(plan, &mut body, budget, &mut left);
     details(plan, &mut body, budget, &mut left);
+    unresolved(plan, &mut body, budget, &mut left);
 
     if left.attention + left.targets + left.unchecked > 0 {
         head.push(&truncation_note(plan, &left));
@@ -378,6 +379,31 @@ fn details(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
             body.push("\n");
         }
         body.push(&close);
+    }
+}
+
+/// The targets named by a reference not resolved yet, one fold each.
+fn unresolved(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
+    for (i, t) in plan.unresolved.iter().enumerate() {
+        let lines: Vec<String> = t.changes.iter().map(line).collect();
+        let fence = fence_for(&lines);
+        let mut fold = format!(
+            "<details><summary><code>{}</code> (resolved at apply): {} to add ({})</summary>\n\n{fence}diff\n",
+            text(t.reference.as_deref().unwrap_or_default()),
+            t.changes.len(),
+            text(t.manifest.as_deref().unwrap_or_default())
+        );
+        for l in &lines {
+            fold.push_str(l);
+            fold.push('\n');
+        }
+        let _ = write!(fold, "{fence}\n\n</details>\n\n");
+        if !body.fits(fold.chars().count(), budget) {
+            left.targets += plan.unresolved.len() - i;
+            left.shown_targets += plan.unresolved.len();
+            return;
+        }
+        body.push(&fold);
     }
 }
 
@@ -671,7 +697,7 @@ mod tests {
         Change {
             code: code.into(),
             action,
-            line: None,
+            at: None,
             before,
             after,
         }
@@ -684,6 +710,7 @@ mod tests {
                 person_type: pt,
             },
             manifest: manifest.map(Into::into),
+            reference: None,
             changes,
         }
     }
@@ -693,6 +720,7 @@ mod tests {
             about: Default::default(),
             names: Default::default(),
             warnings: Vec::new(),
+            unresolved: Vec::new(),
             refreshed: false,
             targets: vec![target(
                 11,
@@ -768,6 +796,7 @@ mod tests {
             about: Default::default(),
             names: Default::default(),
             warnings: Vec::new(),
+            unresolved: Vec::new(),
             refreshed: true,
             targets: vec![
                 target(
@@ -858,6 +887,7 @@ mod tests {
             about: Default::default(),
             names: Default::default(),
             warnings: Vec::new(),
+            unresolved: Vec::new(),
             refreshed: false,
             targets: (0..3_000u64)
                 .map(|ps| {
@@ -958,7 +988,7 @@ mod tests {
                                 Some(plain(&format!("old text {i} of pay system {ps}"))),
                                 Some(plain(&format!("new text {i} of pay system {ps}"))),
                             );
-                            c.line = Some(3 + i);
+                            c.at = Some(format!("manifests/ps{ps}.yaml:{}", 3 + i));
                             c
                         })
                         .collect(),
@@ -976,7 +1006,7 @@ mod tests {
             }),
             Some(plain("0")),
         );
-        planted.line = Some(27);
+        planted.at = Some("manifests/ps250.yaml:27".into());
         targets[250].changes.push(planted);
         targets[290].changes.push(change(
             "PS_CHANGE_STATUS_PAY",
@@ -1076,6 +1106,7 @@ mod tests {
             about: Default::default(),
             names: Default::default(),
             warnings: Vec::new(),
+            unresolved: Vec::new(),
             refreshed: false,
             targets: (0..400u64)
                 .map(|ps| {
@@ -1105,6 +1136,7 @@ mod tests {
             about: Default::default(),
             names: Default::default(),
             warnings: Vec::new(),
+            unresolved: Vec::new(),
             refreshed: false,
             targets: vec![target(
                 11,
@@ -1131,6 +1163,7 @@ mod tests {
             about: Default::default(),
             names: Default::default(),
             warnings: Vec::new(),
+            unresolved: Vec::new(),
             refreshed: false,
             targets: vec![
                 target(

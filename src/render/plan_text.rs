@@ -102,6 +102,26 @@ pub fn render(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    for target in &plan.unresolved {
+        p.paint(
+            &mut out,
+            BOLD,
+            escape_controls(target.reference.as_deref().unwrap_or_default()),
+        );
+        out.push_str("  ");
+        p.paint(&mut out, CHANGE, "(resolved at apply)");
+        if let Some(m) = &target.manifest {
+            out.push_str("  ");
+            p.paint(&mut out, DIM, format_args!("({})", escape_controls(m)));
+        }
+        out.push('\n');
+        for change in &target.changes {
+            out.push_str("  ");
+            change_line(&mut out, change, &p);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
     for warning in &plan.warnings {
@@ -133,6 +153,13 @@ pub fn summary_line(s: &Summary) -> String {
     } else {
         "No changes.".to_owned()
     };
+    if s.to_resolve > 0 {
+        let _ = write!(
+            line,
+            " {} named by reference, resolved at apply.",
+            plural(s.to_resolve, "target")
+        );
+    }
     if s.drifted > 0 {
         let _ = write!(
             line,

@@ -65,7 +65,24 @@ pub struct RecordedTarget {
     /// The payer type's name, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_type_name: Option<String>,
+    /// How the manifest names the target when not by IDs (`xmlId:acme_card/1`): the
+    /// resolution offline plans use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The manifest file that declares it (as read), so that planning a subset of the
+    /// files forgets only targets of the files read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     pub settings: BTreeMap<String, RecordedValue>,
+}
+
+/// What the state knows of a target besides its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetRecord {
+    /// The reference the manifest named it by (see [`RecordedTarget::reference`]).
+    pub reference: Option<String>,
+    /// The manifest file that declared it.
+    pub manifest: Option<String>,
 }
 
 /// One `paysync state move-portal`.
@@ -120,12 +137,15 @@ pub struct LastApplied {
     pub targets: BTreeMap<Target, BTreeMap<String, RecordedValue>>,
     /// The names of the pay systems and payer types of recorded targets, as last read.
     pub names: Names,
+    /// Per recorded target: its reference and manifest file.
+    pub records: BTreeMap<Target, TargetRecord>,
 }
 
 type Keyed = BTreeMap<Target, BTreeMap<String, RecordedValue>>;
 
-fn keyed(targets: Vec<RecordedTarget>) -> (Keyed, Names) {
+fn keyed(targets: Vec<RecordedTarget>) -> (Keyed, Names, BTreeMap<Target, TargetRecord>) {
     let mut names = Names::default();
+    let mut records = BTreeMap::new();
     let targets = targets
         .into_iter()
         .map(|t| {
@@ -135,16 +155,23 @@ fn keyed(targets: Vec<RecordedTarget>) -> (Keyed, Names) {
             if let Some(name) = t.person_type_name {
                 names.person_types.insert(t.person_type, name);
             }
-            (
-                Target {
-                    pay_system: t.pay_system,
-                    person_type: t.person_type,
-                },
-                t.settings,
-            )
+            let target = Target {
+                pay_system: t.pay_system,
+                person_type: t.person_type,
+            };
+            if t.reference.is_some() || t.manifest.is_some() {
+                records.insert(
+                    target,
+                    TargetRecord {
+                        reference: t.reference,
+                        manifest: t.manifest,
+                    },
+                );
+            }
+            (target, t.settings)
         })
         .collect();
-    (targets, names)
+    (targets, names, records)
 }
 
 impl LastApplied {
@@ -159,11 +186,12 @@ impl LastApplied {
             portal_moves: Vec::new(),
             targets: BTreeMap::new(),
             names: Names::default(),
+            records: BTreeMap::new(),
         }
     }
 
     pub fn from_file(file: StateFile) -> LastApplied {
-        let (targets, names) = keyed(file.targets);
+        let (targets, names, records) = keyed(file.targets);
         LastApplied {
             lineage: file.lineage,
             serial: file.serial,
@@ -173,12 +201,13 @@ impl LastApplied {
             portal_moves: file.portal_moves,
             targets,
             names,
+            records,
         }
     }
 
     /// A format-1 state, migrated in memory (see the module docs).
     pub fn from_v1(file: StateFileV1) -> LastApplied {
-        let (targets, names) = keyed(file.targets);
+        let (targets, names, records) = keyed(file.targets);
         LastApplied {
             fingerprints: FingerprintScheme::migrated(&file.lineage, &file.fingerprint_key),
             lineage: file.lineage,
@@ -188,6 +217,7 @@ impl LastApplied {
             portal_moves: Vec::new(),
             targets,
             names,
+            records,
         }
     }
 
@@ -209,6 +239,8 @@ impl LastApplied {
                     person_type: target.person_type,
                     pay_system_name: self.names.pay_system(target.pay_system).map(Into::into),
                     person_type_name: self.names.person_type(target.person_type).map(Into::into),
+                    reference: self.records.get(target).and_then(|r| r.reference.clone()),
+                    manifest: self.records.get(target).and_then(|r| r.manifest.clone()),
                     settings: settings
                         .iter()
                         .map(|(code, value)| (code.clone(), without_legacy(value)))
@@ -216,6 +248,14 @@ impl LastApplied {
                 })
                 .collect(),
         }
+    }
+
+    /// The targets the state records for references, by reference (`xmlId:acme_card/1`).
+    pub fn resolutions(&self) -> BTreeMap<&str, Target> {
+        self.records
+            .iter()
+            .filter_map(|(t, r)| Some((r.reference.as_deref()?, *t)))
+            .collect()
     }
 
     /// A fingerprinter for this state's scheme, keyed when `key` is given

@@ -65,9 +65,13 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
             refresh: false,
             rate: Rate::default(),
             format: Format::Text,
+            layered: false,
+            targets: Vec::new(),
+            environment: None,
         },
         plan: None,
         auto_approve: true,
+        protected: false,
     };
     let term = Terminal::silent();
     let ctx = Context {

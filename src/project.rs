@@ -1,0 +1,268 @@
+//! The project file, `paysync.yaml`: the named environments of one repository (a test
+//! portal and production, say), each with its manifest sources in order, its own state
+//! file, the environment variables that hold its credentials, its `--rate` and whether
+//! it is protected.
+//!
+//! ```yaml
+//! apiVersion: paysync/v1
+//! kind: Project
+//! environments:
+//!   test:
+//!     sources: [manifests, envs/test]
+//!     state: state/test.state.json
+//!     credentials: { PAYSYNC_WEBHOOK_URL: TEST_WEBHOOK_URL }
+//!   prod:
+//!     sources: [manifests, envs/prod]
+//!     state: state/prod.state.json
+//!     credentials: { PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL }
+//!     protected: true
+//! ```
+//!
+//! Paths are relative to the project file. The file is found from the current directory
+//! upward, or given with `--project FILE`. Reading it is the only I/O here; every problem
+//! is a located diagnostic, like a manifest's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::MessageFormatter;
+
+use crate::bitrix::Rate;
+use crate::manifest::{Code, Diagnostic, Diagnostics};
+use crate::model::Origin;
+
+/// The project file's name.
+pub const PROJECT_FILE: &str = "paysync.yaml";
+/// Its `kind`.
+pub const KIND: &str = "Project";
+/// The largest project file read.
+const MAX_PROJECT_BYTES: u64 = 1 << 20;
+
+/// A paysync project: named environments (test and production portals, say), each with its manifest sources, state file and credentials.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "paysync project")]
+pub struct RawProject {
+    /// Format version: `paysync/v1`.
+    #[serde(deserialize_with = "api_version")]
+    #[schemars(with = "String", extend("const" = "paysync/v1"))]
+    pub api_version: String,
+    /// `Project`.
+    #[serde(deserialize_with = "kind")]
+    #[schemars(with = "String", extend("const" = "Project"))]
+    pub kind: String,
+    /// Environment name → environment.
+    pub environments: BTreeMap<String, RawEnvironment>,
+}
+
+/// One environment: one portal, its manifests and its state.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    /// Manifest files or directories, in order, relative to the project file; a later source may patch the targets of an earlier one.
+    #[serde(deserialize_with = "non_empty")]
+    #[schemars(length(min = 1))]
+    pub sources: Vec<String>,
+    /// The environment's state file, relative to the project file.
+    pub state: String,
+    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, ..., PAYSYNC_FINGERPRINT_KEY) → the environment variable that holds it for this environment.
+    #[serde(default, deserialize_with = "variables")]
+    pub credentials: BTreeMap<String, String>,
+    /// The portal's request-rate limit, as `--rate` (CAPACITY/PER_SECOND).
+    #[serde(default, deserialize_with = "rate")]
+    #[schemars(with = "Option<String>")]
+    pub rate: Option<Rate>,
+    /// Apply only from a saved plan (`apply --plan`), never with `--auto-approve` alone.
+    #[serde(default)]
+    pub protected: bool,
+}
+
+fn api_version<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    if v != "paysync/v1" {
+        return Err(serde::de::Error::custom(format!(
+            "unsupported apiVersion {v:?}; expected `paysync/v1`"
+        )));
+    }
+    Ok(v)
+}
+
+fn kind<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    if v != KIND {
+        return Err(serde::de::Error::custom(format!(
+            "unknown kind {v:?}; a project file has `kind: {KIND}`"
+        )));
+    }
+    Ok(v)
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    if v.is_empty() || v.iter().any(|s| s.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            "`sources` lists at least one manifest file or directory, none empty",
+        ));
+    }
+    Ok(v)
+}
+
+fn variables<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let v = BTreeMap::<String, String>::deserialize(d)?;
+    let name = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    for (ours, theirs) in &v {
+        if !ours.starts_with("PAYSYNC_") || !name(ours) {
+            return Err(serde::de::Error::custom(format!(
+                "{ours:?} is not one of paysync's variables (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, ...)"
+            )));
+        }
+        if !name(theirs) {
+            return Err(serde::de::Error::custom(format!(
+                "{theirs:?} is not an environment variable name (letters, digits and `_`)"
+            )));
+        }
+    }
+    Ok(v)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse::<Rate>()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("`rate`: {e}")))
+}
+
+/// An environment, ready to use: paths resolved against the project file's directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    pub name: String,
+    pub sources: Vec<PathBuf>,
+    pub state: PathBuf,
+    pub credentials: BTreeMap<String, String>,
+    pub rate: Option<Rate>,
+    pub protected: bool,
+}
+
+/// A project file, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub path: PathBuf,
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// The project file for `start`: `start/paysync.yaml`, else the nearest in a parent.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(PROJECT_FILE))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Reads and checks a project file.
+pub fn load(path: &Path) -> Result<Project, Diagnostics> {
+    let located = |line: usize, column: usize, message: String| {
+        Diagnostics(vec![Diagnostic::new(
+            Code::InvalidValue,
+            Origin {
+                file: path.to_owned(),
+                line,
+                column,
+                len: 0,
+            },
+            message,
+        )])
+    };
+    let bytes = crate::files::read_regular(path, MAX_PROJECT_BYTES)
+        .map_err(|e| located(1, 1, format!("cannot read the project file: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| located(1, 1, "the project file is not UTF-8 text".to_owned()))?;
+    let raw: RawProject = serde_saphyr::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| {
+                let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).max(1);
+                (at(l.line()), at(l.column()))
+            })
+            .unwrap_or((1, 1));
+        let mut root = &e;
+        while let serde_saphyr::Error::WithSnippet { error, .. } = root {
+            root = error;
+        }
+        let message = serde_saphyr::UserMessageFormatter.format_message(root);
+        located(
+            line,
+            column,
+            format!(
+                "invalid project file: {}",
+                crate::untrusted::escape_controls(&message)
+            ),
+        )
+    })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let join = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() || dir.as_os_str().is_empty() {
+            p.to_owned()
+        } else {
+            dir.join(p)
+        }
+    };
+    let environments = raw
+        .environments
+        .into_iter()
+        .map(|(name, e)| {
+            let environment = Environment {
+                name: name.clone(),
+                sources: e.sources.iter().map(|s| join(s)).collect(),
+                state: join(&e.state),
+                credentials: e.credentials,
+                rate: e.rate,
+                protected: e.protected,
+            };
+            (name, environment)
+        })
+        .collect();
+    Ok(Project {
+        path: path.to_owned(),
+        environments,
+    })
+}
+
+impl Project {
+    /// The environment `name`, or why not.
+    pub fn environment(&self, name: &str) -> Result<&Environment, String> {
+        self.environments.get(name).ok_or_else(|| {
+            format!(
+                "{} has no environment {name:?}; it has: {}",
+                self.path.display(),
+                self.names()
+            )
+        })
+    }
+
+    /// The environments' names, comma-separated.
+    pub fn names(&self) -> String {
+        self.environments
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The project file's JSON Schema (`schema/project.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    crate::manifest::reader_order(
+        schemars::generate::SchemaSettings::draft2020_12()
+            .for_deserialize()
+            .into_generator()
+            .into_root_schema_for::<RawProject>()
+            .to_value(),
+    )
+}
