@@ -156,12 +156,18 @@ pub struct Project {
     pub environments: BTreeMap<String, Environment>,
 }
 
-/// The project file for `start`: `start/paysync.yaml`, else the nearest in a parent.
+/// The project file for the directory `start`: `paysync.yaml` there, else the nearest in
+/// a parent, as a path relative to `start` (`paysync.yaml`, `../paysync.yaml`), so that
+/// the paths it names stay relative too (in messages, plans and the state).
 pub fn find(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|dir| dir.join(PROJECT_FILE))
-        .find(|candidate| candidate.is_file())
+    let mut relative = PathBuf::new();
+    for dir in start.ancestors() {
+        if dir.join(PROJECT_FILE).is_file() {
+            return Some(relative.join(PROJECT_FILE));
+        }
+        relative.push("..");
+    }
+    None
 }
 
 /// Reads and checks a project file.

@@ -249,7 +249,10 @@ mod tests {
         assert_eq!(Request::handler_list().params, json!({}));
         let r = Request::pay_system_list();
         assert_eq!(r.method, "sale.paysystem.list");
-        assert_eq!(r.params["SELECT"], json!(["ID", "NAME", "ACTION_FILE", "XML_ID"]));
+        assert_eq!(
+            r.params["SELECT"],
+            json!(["ID", "NAME", "ACTION_FILE", "XML_ID"])
+        );
         let r = Request::person_type_list(50);
         assert_eq!(r.method, "sale.persontype.list");
         assert_eq!(r.params["start"], json!(50));

@@ -398,9 +398,15 @@ pub fn resolve(
 pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
     let mut problems = Vec::new();
     let mut layers = Vec::new();
-    for source in sources {
+    for (i, source) in sources.iter().enumerate() {
         match load_unchecked(std::slice::from_ref(source)) {
             Ok(desired) => layers.push(desired),
+            // An overlay directory with nothing in it yet (an environment without
+            // differences) adds nothing; the first source must hold manifests.
+            Err(found)
+                if i > 0
+                    && source.is_dir()
+                    && found.0.iter().all(|d| d.code == Code::NoManifests) => {}
             Err(found) => problems.extend(found.0),
         }
     }

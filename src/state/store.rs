@@ -243,6 +243,14 @@ impl StateStore {
             path: self.path.clone(),
             error: source,
         };
+        // An environment's state may live in a directory of its own (`state/prod.state.json`):
+        // created on the first write.
+        if let Some(parent) = lock_path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            fs::create_dir_all(parent).map_err(err)?;
+        }
         loop {
             let mut file = OpenOptions::new()
                 .read(true)

@@ -8,6 +8,7 @@ mod ci_examples;
 mod cli;
 mod contracts;
 mod drift;
+mod environments;
 mod exit_codes;
 mod fingerprints;
 mod hostile;

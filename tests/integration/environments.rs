@@ -1,0 +1,432 @@
+//! Environments (issue 11): one repository, a test portal and a production portal whose
+//! pay-system and payer-type IDs differ but whose XML_IDs match, a project file, base
+//! manifests naming targets by reference, an overlay per environment, subsets and
+//! protection.
+
+use paysync_emulator::{EmulatorHandle, Seed};
+
+use crate::support::{Outcome, World, manifest};
+
+/// The test portal is the demo (AcmePay card b2c = 11, payer type 1 "Individual"); the
+/// production portal has the same pay systems and payer types under other IDs (21 and
+/// 7), with the same XML_IDs and codes.
+fn portals() -> (EmulatorHandle, EmulatorHandle) {
+    let mut test = Seed::demo();
+    for p in &mut test.person_types {
+        p.xml_id = Some(if p.id == 1 { "fiz" } else { "ur" }.to_owned());
+    }
+    let mut prod = test.clone();
+    for ps in &mut prod.pay_systems {
+        ps.id += 10;
+        ps.person_type_id += 6;
+    }
+    for pt in &mut prod.person_types {
+        pt.id += 6;
+    }
+    (
+        EmulatorHandle::start(test).unwrap(),
+        EmulatorHandle::start(prod).unwrap(),
+    )
+}
+
+const PROJECT: &str = "\
+apiVersion: paysync/v1
+kind: Project
+environments:
+  test:
+    sources: [manifests, envs/test]
+    state: state/test.state.json
+    credentials: { PAYSYNC_WEBHOOK_URL: TEST_WEBHOOK_URL }
+  prod:
+    sources: [manifests, envs/prod]
+    state: state/prod.state.json
+    credentials: { PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL }
+";
+
+const BASE: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: { xmlId: acme_card_b2c }
+personType: { xmlId: fiz }
+settings:
+  PS_WORK_MODE_IFRAME: TEST
+  REST_SERVICE_ID_IFRAME: \"00412\"
+  PS_CHANGE_STATUS_PAY: Y
+";
+
+const PROD: &str = "\
+apiVersion: paysync/v1
+kind: PaySystemSettings
+paySystem: { xmlId: acme_card_b2c }
+personType: { xmlId: fiz }
+settings:
+  PS_WORK_MODE_IFRAME: REGULAR
+  PS_CHANGE_STATUS_PAY: { remove: true }
+";
+
+/// A world with the project: base manifests, an empty test overlay and a prod overlay.
+fn project(w: &World) {
+    w.write("paysync.yaml", PROJECT);
+    w.write("manifests/acme.yaml", BASE);
+    std::fs::create_dir_all(w.path("envs/test")).unwrap();
+    w.write("envs/prod/acme.yaml", PROD);
+}
+
+/// paysync in the world, with both portals' webhooks in their own variables and no
+/// PAYSYNC_WEBHOOK_URL.
+fn run(w: &World, test: &EmulatorHandle, prod: &EmulatorHandle, args: &[&str]) -> Outcome {
+    Outcome::from(
+        w.paysync()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .env("TEST_WEBHOOK_URL", test.webhook_url())
+            .env("PROD_WEBHOOK_URL", prod.webhook_url())
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+fn update_count(portal: &EmulatorHandle) -> usize {
+    portal
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            r.batch
+                .iter()
+                .map(|c| c.method.clone())
+                .chain([r.method.clone()])
+        })
+        .filter(|m| m == "sale.paysystem.settings.update")
+        .count()
+}
+
+#[test]
+fn one_project_applies_each_environment_to_its_own_ids_and_plans_offline() {
+    let w = World::new();
+    let (test, prod) = portals();
+    project(&w);
+
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "test", "--auto-approve"],
+    )
+    .expect_code(0);
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "prod", "--auto-approve"],
+    )
+    .expect_code(0);
+
+    // Each portal holds its values under its own IDs.
+    let value = |p: &EmulatorHandle, ps, pt, code| p.setting(ps, pt, code).and_then(|(_, v)| v);
+    assert_eq!(
+        value(&test, 11, 1, "PS_WORK_MODE_IFRAME").as_deref(),
+        Some("TEST")
+    );
+    assert_eq!(
+        value(&test, 11, 1, "PS_CHANGE_STATUS_PAY").as_deref(),
+        Some("Y")
+    );
+    assert_eq!(
+        value(&prod, 21, 7, "PS_WORK_MODE_IFRAME").as_deref(),
+        Some("REGULAR")
+    );
+    assert_eq!(
+        value(&prod, 21, 7, "REST_SERVICE_ID_IFRAME").as_deref(),
+        Some("00412")
+    );
+    assert_eq!(
+        value(&prod, 21, 7, "PS_CHANGE_STATUS_PAY"),
+        None,
+        "removed by the overlay"
+    );
+    assert_eq!(value(&prod, 11, 1, "PS_WORK_MODE_IFRAME"), None);
+
+    // Each state records its own resolution.
+    for (env, ps, pt) in [("test", 11, 1), ("prod", 21, 7)] {
+        let state: serde_json::Value =
+            serde_json::from_str(&w.read(&format!("state/{env}.state.json"))).unwrap();
+        let t = &state["targets"][0];
+        assert_eq!(
+            (t["paySystem"].as_u64(), t["personType"].as_u64()),
+            (Some(ps), Some(pt))
+        );
+        assert_eq!(t["reference"], "xmlId:acme_card_b2c/xmlId:fiz", "{state}");
+        assert_eq!(t["manifest"], "manifests/acme.yaml", "{state}");
+    }
+
+    // Offline, with no credentials at all: no changes.
+    let out = Outcome::from(
+        w.paysync()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .args(["plan", "--env", "prod", "--detailed-exitcode"])
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+
+    // The plan shows where each value comes from: the overlay's code from the overlay.
+    w.write("envs/prod/acme.yaml", &PROD.replace("REGULAR", "TEST"));
+    let out = run(
+        &w,
+        &test,
+        &prod,
+        &["plan", "--env", "prod", "--format", "json"],
+    );
+    out.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["environment"], "prod");
+    let change = &doc["targets"][0]["changes"][0];
+    assert_eq!(change["code"], "PS_WORK_MODE_IFRAME");
+    assert_eq!(change["manifest"], "envs/prod/acme.yaml:6", "{doc}");
+    assert_eq!(doc["targets"][0]["paySystem"], 21);
+}
+
+#[test]
+fn a_reference_unknown_on_one_portal_is_a_located_error_and_nothing_is_written() {
+    let w = World::new();
+    let (test, prod) = portals();
+    project(&w);
+    // Only the test portal has this pay system.
+    w.write(
+        "manifests/extra.yaml",
+        &BASE.replace("acme_card_b2c", "only_on_test"),
+    );
+    let out = run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "prod", "--auto-approve"],
+    );
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("manifests/extra.yaml:1:1") && out.stderr.contains("unknown-reference"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("only_on_test"), "{}", out.stderr);
+    assert_eq!(update_count(&prod), 0);
+    assert!(!w.path("state/prod.state.json").exists());
+}
+
+#[test]
+fn a_subset_never_forgets_what_it_did_not_read() {
+    let w = World::new();
+    w.write(
+        "manifests/a.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    w.write(
+        "manifests/b.yaml",
+        &format!(
+            "{}---\n{}",
+            manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+            manifest(12, 2, &[("PS_WORK_MODE_IFRAME", "TEST")])
+        ),
+    );
+    w.run(&["apply", "--auto-approve", "manifests"])
+        .expect_code(0);
+
+    // One file given: the other file's targets are not "no longer managed".
+    w.write(
+        "manifests/a.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    let out = w.run(&["plan", "manifests/a.yaml"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("Plan: 1 target to change"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("no longer managed"), "{}", out.stdout);
+
+    // --target: only that target, even with every file read.
+    let out = w.run(&["plan", "--target", "12:0", "manifests"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+    let out = w.run(&["plan", "--target", "11:1", "manifests"]);
+    assert!(
+        out.stdout.contains("paySystem 11 / personType 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("paySystem 12"), "{}", out.stdout);
+    w.run(&["apply", "--auto-approve", "--target", "11:1", "manifests"])
+        .expect_code(0);
+    assert_eq!(
+        w.portal_value(11, 1, "PS_WORK_MODE_IFRAME").as_deref(),
+        Some("REGULAR")
+    );
+
+    // A document deleted from a file that was read is still forgotten.
+    w.write(
+        "manifests/b.yaml",
+        &manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    let out = w.run(&["plan", "manifests/b.yaml"]);
+    assert!(
+        out.stdout.contains("paySystem 12 / personType 2")
+            && out.stdout.contains("no longer managed"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("paySystem 11"), "{}", out.stdout);
+}
+
+#[test]
+fn where_it_writes_is_said_and_a_plan_for_another_environment_is_refused() {
+    let w = World::new();
+    let (test, prod) = portals();
+    project(&w);
+    let out = run(
+        &w,
+        &test,
+        &prod,
+        &[
+            "plan",
+            "--env",
+            "test",
+            "--refresh",
+            "--out",
+            "plan-test.json",
+        ],
+    );
+    out.expect_code(0);
+    let out = run(
+        &w,
+        &test,
+        &prod,
+        &["plan", "--env", "test", "--refresh", "--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["environment"], "test");
+    assert_eq!(doc["portal"], test.base_url());
+    let md = run(
+        &w,
+        &test,
+        &prod,
+        &["plan", "--env", "test", "--refresh", "--format", "markdown"],
+    )
+    .stdout;
+    let host = test.base_url().replace("http://", "").replace(':', "&#58;");
+    assert!(
+        md.contains(&format!(
+            "portal <code>{host}</code> · environment <code>test</code>"
+        )),
+        "{md}"
+    );
+
+    let before = prod.requests().len();
+    let out = run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "prod", "--plan", "plan-test.json"],
+    );
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("made for environment test, not environment prod"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(prod.requests().len(), before, "no request to prod");
+    assert_eq!(test.requests().len(), test.requests().len());
+    // The right environment applies it.
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "test", "--plan", "plan-test.json"],
+    )
+    .expect_code(0);
+}
+
+#[test]
+fn a_protected_environment_applies_only_a_saved_plan() {
+    let w = World::new();
+    let (test, prod) = portals();
+    project(&w);
+    w.write("paysync.yaml", &format!("{PROJECT}    protected: true\n"));
+    let out = run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "prod", "--auto-approve"],
+    );
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("environment prod is protected"),
+        "{}",
+        out.stderr
+    );
+    assert!(prod.requests().is_empty());
+    run(
+        &w,
+        &test,
+        &prod,
+        &["plan", "--env", "prod", "--refresh", "--out", "p.json"],
+    )
+    .expect_code(0);
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "prod", "--plan", "p.json"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        prod.setting(21, 7, "PS_WORK_MODE_IFRAME")
+            .and_then(|(_, v)| v)
+            .as_deref(),
+        Some("REGULAR")
+    );
+}
+
+#[test]
+fn the_project_file_is_checked_with_its_location_and_environments_are_listed() {
+    let w = World::new();
+    w.write(
+        "paysync.yaml",
+        &PROJECT.replace("state: state/prod", "stat: state/prod"),
+    );
+    let out = w.run(&["plan", "--env", "prod"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("paysync.yaml:10:5"), "{}", out.stderr);
+    w.write("paysync.yaml", PROJECT);
+    let out = w.run(&["plan"]);
+    out.expect_code(64);
+    assert!(
+        out.stderr.contains("choose one with --env NAME"),
+        "{}",
+        out.stderr
+    );
+    let out = w.run(&["plan", "--env", "stage"]);
+    out.expect_code(64);
+    assert!(
+        out.stderr
+            .contains("no environment \"stage\"; it has: prod, test"),
+        "{}",
+        out.stderr
+    );
+    let out = w.run(&["env", "list"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("prod\n  sources:     manifests, envs/prod"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("PAYSYNC_WEBHOOK_URL from $PROD_WEBHOOK_URL"),
+        "{}",
+        out.stdout
+    );
+}
