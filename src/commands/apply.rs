@@ -16,7 +16,8 @@ use crate::bitrix::Client;
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
 use crate::fingerprint::{self, Fingerprinter};
-use crate::model::Target;
+use crate::manifest::{Code, Diagnostic, Diagnostics, Resolution};
+use crate::model::{Names, Origin, Target, TargetRef};
 use crate::plan::saved::{SavedPlan, Staleness};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
 use crate::render::apply_report;
@@ -177,7 +178,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
 }
 
 fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Result<Applied, Error> {
-    let saved = SavedPlan::read(path)?;
+    let mut saved = SavedPlan::read(path)?;
     // A plan made for another environment is refused before anything is read or sent.
     if saved.plan.about.environment != settings.inputs.environment {
         return Err(Error::OtherEnvironment {
@@ -198,6 +199,12 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     check_portal(&store, &state, &client.portal())?;
     if !state.fingerprints.same_derivation(&saved.fingerprints) {
         return Err(stale(Staleness::Fingerprints));
+    }
+    // Targets the plan names by a reference it could not resolve offline are resolved on
+    // the portal now; one that is not there stops the run before the first write.
+    if !saved.plan.unresolved.is_empty() {
+        let names = runtime()?.block_on(resolve_unresolved(&client, &mut saved.plan))?;
+        saved.plan.names.fill_from(&names);
     }
 
     let refs = saved.plan.secret_refs();
@@ -378,4 +385,53 @@ fn report_fields(report: &ApplyReport) -> serde_json::Value {
         "not_sent": names(report.not_attempted.iter()),
         "requests": report.requests,
     })
+}
+
+/// Resolves the targets `plan` names by a reference not resolved when it was made, on
+/// the portal of `client`, and makes them ordinary targets of the plan (every setting
+/// an `add`, as planned). Returns the names read.
+async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, Error> {
+    let catalog = crate::live::fetch(client, true).await?;
+    let mut problems = Vec::new();
+    for mut target in std::mem::take(&mut plan.unresolved) {
+        let written = target.reference.clone().unwrap_or_default();
+        let at = || {
+            let manifest = target.manifest.clone().unwrap_or_default();
+            let (file, line) = manifest
+                .rsplit_once(':')
+                .and_then(|(f, l)| Some((f.to_owned(), l.parse().ok()?)))
+                .unwrap_or((manifest, 1));
+            Origin {
+                file: file.into(),
+                line,
+                column: 1,
+                len: 0,
+            }
+        };
+        let found = TargetRef::parse(&written)
+            .map(|r| catalog.resolve(&r))
+            .unwrap_or_else(Resolution::Refused);
+        match found {
+            Resolution::Found(resolved) if plan.targets.iter().all(|t| t.target != resolved) => {
+                target.target = resolved;
+                plan.targets.push(target);
+            }
+            Resolution::Found(resolved) => problems.push(Diagnostic::new(
+                Code::DuplicateTarget,
+                at(),
+                format!("{written} is {resolved}, which the plan also names by ID"),
+            )),
+            Resolution::Refused(why) => {
+                problems.push(Diagnostic::new(Code::UnknownReference, at(), why).help(
+                    "check the pay system's XML_ID or the payer type's xmlId/code on this portal",
+                ))
+            }
+            Resolution::Unknown => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Manifests(Diagnostics(problems)));
+    }
+    plan.targets.sort_by_key(|t| t.target);
+    Ok(catalog.names())
 }
