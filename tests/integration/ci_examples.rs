@@ -284,8 +284,10 @@ fn commands(yaml: &Value, vars: &BTreeMap<String, String>) -> Vec<CommandLine> {
                 let written = if combination.is_empty() {
                     line.clone()
                 } else {
-                    let values: Vec<String> =
-                        combination.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let values: Vec<String> = combination
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
                     format!("{line} [{}]", values.join(", "))
                 };
                 let args: Vec<String> = all[1..]
@@ -362,9 +364,9 @@ fn project(w: &World) -> Value {
 
 /// One environment of a project file, which must declare it.
 fn environment<'p>(project: &'p Value, name: &str, written: &str) -> &'p Value {
-    project["environments"]
-        .get(name)
-        .unwrap_or_else(|| panic!("`{written}`: {ENVIRONMENTS}/paysync.yaml has no environment {name}"))
+    project["environments"].get(name).unwrap_or_else(|| {
+        panic!("`{written}`: {ENVIRONMENTS}/paysync.yaml has no environment {name}")
+    })
 }
 
 /// The environment variables of one command's run, as its job would have them: the
@@ -482,7 +484,10 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
             .filter(|c| c.args[0] == "apply")
             .filter_map(CommandLine::env)
             .collect();
-        assert!(!applied.is_empty(), "{rel}: no apply selects an environment");
+        assert!(
+            !applied.is_empty(),
+            "{rel}: no apply selects an environment"
+        );
         for name in applied {
             let state = environment(&project, name, rel)["state"]
                 .as_str()
@@ -601,7 +606,9 @@ fn the_gitlab_example_runs_against_the_emulator() {
     let (text, yaml, found) = run_example("examples/ci/gitlab-ci.yml");
     assert_eq!(
         subcommands(&found),
-        ["validate", "validate", "plan", "plan", "plan", "apply", "plan", "apply"],
+        [
+            "validate", "validate", "plan", "plan", "plan", "apply", "plan", "apply"
+        ],
         "{found:#?}"
     );
     assert!(text.contains(MARKER), "the note step looks for the marker");
