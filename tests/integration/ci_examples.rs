@@ -9,14 +9,24 @@
 //!   shell operator (`>`, `>>`, `2>`, `|`, `||`, `&&`, `;`), so redirections and exit-code
 //!   handling around it are the workflow's business;
 //! - words are split on whitespace, with single and double quotes removed;
-//! - `$NAME`, `${NAME}` and `${{ ... }}` are expanded from the workflow's own top-level
-//!   `env:` / `variables:`; any other expansion fails the test (keep the examples
-//!   literal, or add the variable there);
+//! - `$NAME`, `${NAME}` and `${{ ... }}` are expanded, also inside a word
+//!   (`plan-${{ matrix.env }}.json`), from the workflow's own top-level `env:` /
+//!   `variables:` and the job's matrix; any other expansion fails the test (keep the
+//!   examples literal, or add the variable there);
+//! - a job with a matrix (GitHub's `strategy: matrix:`, whose values are `matrix.NAME`;
+//!   GitLab's `parallel: matrix:`, whose values are variables, also set in paysync's
+//!   environment) runs its commands once per combination, in the matrix's order;
 //! - paths are relative to the repository root of the user's project, which the test's
 //!   world mirrors: `manifests/` (a copy of `examples/manifests/`) and the state file
-//!   `paysync.state.json` beside it.
+//!   `paysync.state.json` beside it; or, when a command selects an environment (`--env`),
+//!   a copy of `examples/environments/` (the project file `paysync.yaml`, `manifests/`,
+//!   `envs/`), with each environment's state where the project file puts it;
+//! - a command with `--env NAME` gets the credentials as the workflow's job does: only in
+//!   the variables the project file maps them to for NAME (`TEST_WEBHOOK_URL`), never
+//!   under paysync's own names (`PAYSYNC_WEBHOOK_URL`).
 //!
-//! Every `--flag` must also be documented in the README.
+//! Every `--flag` must also be documented in the README, and an `apply --env NAME --plan
+//! FILE` must apply a plan an earlier `plan --env NAME --out FILE` saved.
 
 use std::collections::BTreeMap;
 
@@ -28,10 +38,39 @@ use crate::support::{World, repo_root};
 /// A command found in a workflow, ready to run.
 #[derive(Debug)]
 struct CommandLine {
-    /// As written, for messages.
+    /// As written, for messages (with the matrix combination it runs with, if any).
     written: String,
     /// Arguments after `paysync`, normalised.
     args: Vec<String>,
+    /// The matrix combination of its job (empty without a matrix).
+    matrix: BTreeMap<String, String>,
+}
+
+impl CommandLine {
+    /// The value of `--flag VALUE` or `--flag=VALUE`.
+    fn option(&self, flag: &str) -> Option<&str> {
+        let prefix = format!("{flag}=");
+        self.args.iter().enumerate().find_map(|(i, a)| {
+            if a == flag {
+                self.args.get(i + 1).map(String::as_str)
+            } else {
+                a.strip_prefix(prefix.as_str())
+            }
+        })
+    }
+
+    /// The environment it selects (`--env NAME`).
+    fn env(&self) -> Option<&str> {
+        self.option("--env")
+    }
+}
+
+/// A shell snippet and the matrix of the job it belongs to.
+#[derive(Debug)]
+struct Snippet {
+    text: String,
+    /// One variable map per job the matrix makes; a single empty map without a matrix.
+    matrix: Vec<BTreeMap<String, String>>,
 }
 
 fn load(rel: &str) -> (String, Value) {
@@ -42,30 +81,109 @@ fn load(rel: &str) -> (String, Value) {
 }
 
 /// Shell snippets: every string under a `run`, `script`, `before_script` or
-/// `after_script` key, in document order.
-fn scripts(v: &Value, out: &mut Vec<String>) {
+/// `after_script` key, in document order, each with the matrix of the nearest enclosing
+/// job that has one.
+fn scripts(v: &Value, matrix: &[BTreeMap<String, String>], out: &mut Vec<Snippet>) {
     match v {
         Value::Object(map) => {
+            let own = job_matrix(v);
+            let matrix = own.as_deref().unwrap_or(matrix);
             for (key, value) in map {
-                if matches!(
-                    key.as_str(),
-                    "run" | "script" | "before_script" | "after_script"
-                ) {
-                    match value {
-                        Value::String(s) => out.push(s.clone()),
-                        Value::Array(items) => {
-                            out.extend(items.iter().filter_map(Value::as_str).map(str::to_owned))
-                        }
-                        _ => {}
+                let texts: Vec<String> = match (key.as_str(), value) {
+                    ("run" | "script" | "before_script" | "after_script", Value::String(s)) => {
+                        vec![s.clone()]
                     }
-                } else {
-                    scripts(value, out);
-                }
+                    ("run" | "script" | "before_script" | "after_script", Value::Array(items)) => {
+                        items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    }
+                    ("run" | "script" | "before_script" | "after_script", _) => Vec::new(),
+                    _ => {
+                        scripts(value, matrix, out);
+                        continue;
+                    }
+                };
+                out.extend(texts.into_iter().map(|text| Snippet {
+                    text,
+                    matrix: matrix.to_vec(),
+                }));
             }
         }
-        Value::Array(items) => items.iter().for_each(|i| scripts(i, out)),
+        Value::Array(items) => items.iter().for_each(|i| scripts(i, matrix, out)),
         _ => {}
     }
+}
+
+/// A matrix value as the CI system substitutes it.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("a matrix value that is not a scalar: {other}"),
+    }
+}
+
+/// Every combination of the dimensions, the first dimension varying slowest.
+fn product(dimensions: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String>> {
+    let mut combinations = vec![BTreeMap::new()];
+    for (name, values) in dimensions {
+        let mut next = Vec::new();
+        for combination in &combinations {
+            for value in values {
+                let mut c = combination.clone();
+                c.insert(name.clone(), value.clone());
+                next.push(c);
+            }
+        }
+        combinations = next;
+    }
+    combinations
+}
+
+/// The matrix of a job, if it has one: GitHub's `strategy: matrix:` (values named
+/// `matrix.NAME`) or GitLab's `parallel: matrix:` (a list of maps, each a product of its
+/// own; values named like the variables they are).
+fn job_matrix(job: &Value) -> Option<Vec<BTreeMap<String, String>>> {
+    let values = |v: &Value| match v {
+        Value::Array(items) => items.iter().map(scalar).collect(),
+        other => vec![scalar(other)],
+    };
+    if let Some(matrix) = job.get("strategy").and_then(|s| s.get("matrix")) {
+        let matrix = matrix
+            .as_object()
+            .unwrap_or_else(|| panic!("strategy.matrix is not a map: {matrix}"));
+        let dimensions: Vec<(String, Vec<String>)> = matrix
+            .iter()
+            .map(|(name, v)| {
+                assert!(
+                    !matches!(name.as_str(), "include" | "exclude"),
+                    "matrix {name} is not supported by this test; list the values"
+                );
+                (format!("matrix.{name}"), values(v))
+            })
+            .collect();
+        return Some(product(&dimensions));
+    }
+    let entries = job.get("parallel")?.get("matrix")?.as_array()?;
+    Some(
+        entries
+            .iter()
+            .flat_map(|entry| {
+                let entry = entry
+                    .as_object()
+                    .unwrap_or_else(|| panic!("parallel.matrix entry is not a map: {entry}"));
+                let dimensions: Vec<(String, Vec<String>)> = entry
+                    .iter()
+                    .map(|(name, v)| (name.clone(), values(v)))
+                    .collect();
+                product(&dimensions)
+            })
+            .collect(),
+    )
 }
 
 /// Shell words of one line, quotes removed.
@@ -100,44 +218,91 @@ fn words(line: &str) -> Vec<String> {
     words
 }
 
-fn expand(word: &str, vars: &BTreeMap<String, String>, written: &str) -> String {
-    if !word.contains('$') {
-        return word.to_owned();
+/// `${{ expression }}` written without white space inside, so that the expression stays
+/// in one word, as GitHub substitutes it before the shell splits the line.
+fn compact_expressions(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("${{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let end = after.find("}}").map_or(after.len(), |e| e + 2);
+        out.extend(after[..end].chars().filter(|c| !c.is_whitespace()));
+        rest = &after[end..];
     }
-    let name = word
-        .trim_start_matches("${{")
-        .trim_end_matches("}}")
-        .trim()
-        .trim_start_matches("env.")
-        .trim_start_matches("${")
-        .trim_start_matches('$')
-        .trim_end_matches('}');
-    vars.get(name).cloned().unwrap_or_else(|| {
+    out.push_str(rest);
+    out
+}
+
+/// Expands `$NAME`, `${NAME}` and `${{ NAME }}` / `${{ env.NAME }}` / `${{ matrix.NAME }}`
+/// anywhere in a word.
+fn expand(word: &str, vars: &BTreeMap<String, String>, written: &str) -> String {
+    let fail = || -> ! {
         panic!("`{written}`: cannot expand {word}; add it to the workflow's env/variables")
-    })
+    };
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let (name, len) = if let Some(expression) = after.strip_prefix("${{") {
+            let end = expression.find("}}").unwrap_or_else(|| fail());
+            let name = expression[..end].trim();
+            (name.strip_prefix("env.").unwrap_or(name), 3 + end + 2)
+        } else if let Some(braced) = after.strip_prefix("${") {
+            let end = braced.find('}').unwrap_or_else(|| fail());
+            (&braced[..end], 2 + end + 1)
+        } else {
+            let name = &after[1..];
+            let end = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(name.len());
+            (&name[..end], 1 + end)
+        };
+        out.push_str(vars.get(name).unwrap_or_else(|| fail()));
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn commands(yaml: &Value, vars: &BTreeMap<String, String>) -> Vec<CommandLine> {
     let mut snippets = Vec::new();
-    scripts(yaml, &mut snippets);
+    scripts(yaml, &[BTreeMap::new()], &mut snippets);
     let mut found = Vec::new();
     for snippet in snippets {
-        let joined = snippet.replace("\\\n", " ");
-        for line in joined.lines() {
-            let line = line.trim();
-            let all = words(line);
-            if all.first().map(String::as_str) != Some("paysync") {
-                continue;
+        let joined = snippet.text.replace("\\\n", " ");
+        for combination in &snippet.matrix {
+            let mut vars = vars.clone();
+            vars.extend(combination.clone());
+            for line in joined.lines() {
+                let line = compact_expressions(line.trim());
+                let all = words(&line);
+                if all.first().map(String::as_str) != Some("paysync") {
+                    continue;
+                }
+                let written = if combination.is_empty() {
+                    line.clone()
+                } else {
+                    let values: Vec<String> = combination
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    format!("{line} [{}]", values.join(", "))
+                };
+                let args: Vec<String> = all[1..]
+                    .iter()
+                    .take_while(|w| {
+                        !matches!(w.as_str(), ">" | ">>" | "2>" | "|" | "||" | "&&" | ";")
+                    })
+                    .map(|w| expand(w, &vars, &written))
+                    .collect();
+                found.push(CommandLine {
+                    written,
+                    args,
+                    matrix: combination.clone(),
+                });
             }
-            let args: Vec<String> = all[1..]
-                .iter()
-                .take_while(|w| !matches!(w.as_str(), ">" | ">>" | "2>" | "|" | "||" | "&&" | ";"))
-                .map(|w| expand(w, vars, line))
-                .collect();
-            found.push(CommandLine {
-                written: line.to_owned(),
-                args,
-            });
         }
     }
     found
@@ -170,19 +335,92 @@ fn run_example(rel: &str) -> (String, Value, Vec<CommandLine>) {
     run_workflow(rel, text, yaml)
 }
 
+/// The worked example of environments, which the world of a workflow using `--env`
+/// mirrors.
+const ENVIRONMENTS: &str = "examples/environments";
+
+/// Copies the files below `from` (a directory of the repository) to `to` in the world.
+fn copy_tree(w: &World, from: &std::path::Path, to: &str) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if to.is_empty() {
+            name
+        } else {
+            format!("{to}/{name}")
+        };
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(w, &entry.path(), &rel);
+        } else {
+            w.write(&rel, &std::fs::read_to_string(entry.path()).unwrap());
+        }
+    }
+}
+
+/// The project file of the world (a copy of `examples/environments/paysync.yaml`).
+fn project(w: &World) -> Value {
+    serde_saphyr::from_str(&w.read("paysync.yaml")).expect("paysync.yaml is valid YAML")
+}
+
+/// One environment of a project file, which must declare it.
+fn environment<'p>(project: &'p Value, name: &str, written: &str) -> &'p Value {
+    project["environments"].get(name).unwrap_or_else(|| {
+        panic!("`{written}`: {ENVIRONMENTS}/paysync.yaml has no environment {name}")
+    })
+}
+
+/// The environment variables of one command's run, as its job would have them: the
+/// workflow's `PAYSYNC_*` variables, the webhook of the world's portal, the manifests'
+/// secret, GitLab's matrix variables; for `--env NAME`, every credential moved to the
+/// variable the project file maps it to for NAME.
+fn command_env(
+    w: &World,
+    command: &CommandLine,
+    vars: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("PAYSYNC_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.insert("PAYSYNC_WEBHOOK_URL".to_owned(), w.portal.webhook_url());
+    env.insert("ACME_KEY".to_owned(), "ci-example-key".to_owned());
+    env.extend(
+        command
+            .matrix
+            .iter()
+            .filter(|(k, _)| !k.contains('.'))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    if let Some(name) = command.env() {
+        let project = project(w);
+        let credentials = environment(&project, name, &command.written)["credentials"]
+            .as_object()
+            .unwrap_or_else(|| panic!("environment {name} maps no credentials"));
+        for (paysync_var, holder) in credentials {
+            let holder = holder.as_str().expect("a variable name");
+            if let Some(value) = env.remove(paysync_var) {
+                env.insert(holder.to_owned(), value);
+            }
+        }
+    }
+    env
+}
+
 /// [`run_example`] of a workflow already read.
 fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<CommandLine>) {
     let vars = workflow_vars(&yaml);
     let found = commands(&yaml, &vars);
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let w = World::new();
-    for entry in std::fs::read_dir(repo_root().join("examples/manifests")).unwrap() {
-        let entry = entry.unwrap();
-        w.write(
-            &format!("manifests/{}", entry.file_name().to_string_lossy()),
-            &std::fs::read_to_string(entry.path()).unwrap(),
-        );
+    let environments = found.iter().any(|c| c.env().is_some());
+    if environments {
+        copy_tree(&w, &repo_root().join(ENVIRONMENTS), "");
+    } else {
+        copy_tree(&w, &repo_root().join("examples/manifests"), "manifests");
     }
+    // Saved plan -> the environment it was made for.
+    let mut saved: BTreeMap<String, Option<String>> = BTreeMap::new();
     for command in &found {
         for flag in command.args.iter().filter(|a| a.starts_with("--")) {
             let flag = flag.split('=').next().unwrap();
@@ -192,12 +430,31 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
                 command.written
             );
         }
+        let env = command.env().map(str::to_owned);
+        match command.args[0].as_str() {
+            "plan" => {
+                if let Some(out) = command.option("--out") {
+                    saved.insert(out.to_owned(), env.clone());
+                }
+            }
+            "apply" => {
+                if let Some(plan) = command.option("--plan") {
+                    assert_eq!(
+                        saved.get(plan),
+                        Some(&env),
+                        "{rel}: `{}` applies a plan that no earlier plan of its environment saved",
+                        command.written
+                    );
+                }
+            }
+            _ => {}
+        }
         let mut cmd = w.paysync();
-        for (k, v) in vars.iter().filter(|(k, _)| k.starts_with("PAYSYNC_")) {
-            cmd.env(k, v);
+        if env.is_some() {
+            cmd.env_remove("PAYSYNC_WEBHOOK_URL");
         }
         let out = cmd
-            .env("ACME_KEY", "ci-example-key")
+            .envs(command_env(&w, command, &vars))
             .args(&command.args)
             .output()
             .unwrap();
@@ -220,10 +477,32 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
             );
         }
     }
-    assert!(
-        w.path("paysync.state.json").exists(),
-        "{rel}: the apply wrote the state"
-    );
+    if environments {
+        let project = project(&w);
+        let applied: std::collections::BTreeSet<&str> = found
+            .iter()
+            .filter(|c| c.args[0] == "apply")
+            .filter_map(CommandLine::env)
+            .collect();
+        assert!(
+            !applied.is_empty(),
+            "{rel}: no apply selects an environment"
+        );
+        for name in applied {
+            let state = environment(&project, name, rel)["state"]
+                .as_str()
+                .expect("each environment names its state file");
+            assert!(
+                w.path(state).exists(),
+                "{rel}: the apply of {name} wrote its state, {state}"
+            );
+        }
+    } else {
+        assert!(
+            w.path("paysync.state.json").exists(),
+            "{rel}: the apply wrote the state"
+        );
+    }
     (text, yaml, found)
 }
 
@@ -231,12 +510,34 @@ fn subcommands(found: &[CommandLine]) -> Vec<&str> {
     found.iter().map(|c| c.args[0].as_str()).collect()
 }
 
+/// The environments of the worked example, in the order its project file declares them.
+fn example_environments() -> Vec<String> {
+    let text = std::fs::read_to_string(repo_root().join(ENVIRONMENTS).join("paysync.yaml"))
+        .expect("the worked example has a project file");
+    let project: Value = serde_saphyr::from_str(&text).unwrap();
+    project["environments"]
+        .as_object()
+        .expect("environments is a map")
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The matrix values of one variable, in order.
+fn matrix_values(found: &[CommandLine], subcommand: &str, var: &str) -> Vec<String> {
+    found
+        .iter()
+        .filter(|c| c.args[0] == subcommand)
+        .filter_map(|c| c.matrix.get(var).cloned())
+        .collect()
+}
+
 #[test]
 fn the_github_actions_example_runs_against_the_emulator() {
     let (text, yaml, found) = run_example("examples/ci/github-actions.yml");
     assert_eq!(
         subcommands(&found),
-        ["validate", "plan", "apply"],
+        ["validate", "validate", "plan", "plan", "apply", "apply"],
         "{found:#?}"
     );
     assert!(
@@ -245,10 +546,33 @@ fn the_github_actions_example_runs_against_the_emulator() {
     );
     let jobs = &yaml["jobs"];
     assert!(yaml["on"]["pull_request"].is_object(), "{yaml:#}");
-    assert!(jobs["apply"]["concurrency"]["group"].is_string());
+    // A plan job per environment of the project file, and one comment for them all.
     assert_eq!(
-        jobs["apply"]["concurrency"]["cancel-in-progress"],
-        Value::Bool(false)
+        matrix_values(&found, "plan", "matrix.env"),
+        example_environments(),
+        "{found:#?}"
+    );
+    assert_eq!(jobs["comment"]["needs"], "plan", "{yaml:#}");
+    // Applied environment by environment, each one at a time and never cancelled halfway.
+    let applies: Vec<Option<&str>> = found
+        .iter()
+        .filter(|c| c.args[0] == "apply")
+        .map(CommandLine::env)
+        .collect();
+    assert_eq!(applies, [Some("test"), Some("prod")]);
+    for job in ["apply-test", "apply-prod"] {
+        assert!(jobs[job]["concurrency"]["group"].is_string(), "{job}");
+        assert_eq!(
+            jobs[job]["concurrency"]["cancel-in-progress"],
+            Value::Bool(false),
+            "{job}"
+        );
+    }
+    assert!(
+        jobs["apply-prod"]["needs"]
+            .as_array()
+            .is_some_and(|needs| needs.iter().any(|n| n == "apply-test")),
+        "prod only after test: {yaml:#}"
     );
     let steps = jobs["plan"]["steps"].as_array().unwrap();
     assert!(
@@ -282,12 +606,27 @@ fn the_gitlab_example_runs_against_the_emulator() {
     let (text, yaml, found) = run_example("examples/ci/gitlab-ci.yml");
     assert_eq!(
         subcommands(&found),
-        ["validate", "plan", "plan", "apply"],
+        [
+            "validate", "validate", "plan", "plan", "plan", "apply", "plan", "apply"
+        ],
         "{found:#?}"
     );
     assert!(text.contains(MARKER), "the note step looks for the marker");
-    assert!(yaml["apply"]["resource_group"].is_string(), "{yaml:#}");
-    assert_eq!(yaml["apply"]["needs"][0], "plan:main");
+    assert_eq!(
+        matrix_values(&found, "plan", "PAYSYNC_ENV"),
+        example_environments(),
+        "a merge-request plan per environment: {found:#?}"
+    );
+    assert_eq!(yaml["note:merge-request"]["needs"][0], "plan:merge-request");
+    for env in ["test", "prod"] {
+        let apply = &yaml[format!("apply:{env}").as_str()];
+        assert!(apply["resource_group"].is_string(), "{yaml:#}");
+        assert_eq!(apply["needs"][0], format!("plan:{env}"), "{yaml:#}");
+    }
+    assert_eq!(
+        yaml["apply:prod"]["needs"][1]["job"], "apply:test",
+        "prod only after test: {yaml:#}"
+    );
 }
 
 /// The GitLab template with its inputs at their defaults (`$[[ inputs.NAME ]]`, as GitLab
@@ -336,4 +675,40 @@ fn normalisation_joins_continuations_and_stops_at_shell_operators() {
             "my plan.json"
         ]
     );
+}
+
+#[test]
+fn a_matrix_runs_each_command_once_per_value_expanded_inside_words() {
+    let yaml = serde_json::json!({
+        "env": {"PAYSYNC_VERSION": "0.1.0"},
+        "jobs": {
+            "plan": {
+                "strategy": {"matrix": {"env": ["test", "prod"]}},
+                "steps": [{"run": "paysync plan --env ${{ matrix.env }} --out plan-${{ matrix.env }}.json > plan-${{ matrix.env }}.md"}],
+            },
+            "apply": {"steps": [{"run": "paysync apply --env test --plan plan-test.json"}]},
+        },
+        "plan:mr": {
+            "parallel": {"matrix": [{"PAYSYNC_ENV": ["test", "prod"]}, {"PAYSYNC_ENV": "qa"}]},
+            "script": ["paysync plan --env \"$PAYSYNC_ENV\" --out \"plan-${PAYSYNC_ENV}.json\" || [ $? -eq 2 ]"],
+        },
+    });
+    let found = commands(&yaml, &workflow_vars(&yaml));
+    let args: Vec<String> = found.iter().map(|c| c.args.join(" ")).collect();
+    assert_eq!(
+        args,
+        [
+            "plan --env test --out plan-test.json",
+            "plan --env prod --out plan-prod.json",
+            "apply --env test --plan plan-test.json",
+            "plan --env test --out plan-test.json",
+            "plan --env prod --out plan-prod.json",
+            "plan --env qa --out plan-qa.json",
+        ],
+        "{found:#?}"
+    );
+    assert_eq!(found[0].env(), Some("test"));
+    assert_eq!(found[1].matrix["matrix.env"], "prod");
+    assert_eq!(found[5].matrix["PAYSYNC_ENV"], "qa");
+    assert!(found[2].matrix.is_empty());
 }
