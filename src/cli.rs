@@ -270,8 +270,8 @@ pub struct ApplyArgs {
 /// Arguments of `paysync schema`.
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// Which schema: of the manifests, or of the JSON output of plan, drift, apply or
-    /// validate.
+    /// Which schema: of the manifests, of the project file, or of the JSON output of
+    /// plan, drift, apply or validate.
     #[arg(value_enum, default_value_t = SchemaKind::Manifest)]
     pub kind: SchemaKind,
 }
@@ -281,6 +281,8 @@ pub struct SchemaArgs {
 pub enum SchemaKind {
     /// Manifest documents (`schema/paysync.schema.json`).
     Manifest,
+    /// The project file, paysync.yaml (`schema/project.schema.json`).
+    Project,
     /// The plan (`schema/plan.schema.json`), also embedded in saved plans.
     Plan,
     /// The drift report (`schema/drift.schema.json`).
@@ -296,6 +298,7 @@ impl SchemaKind {
     pub fn file(self) -> &'static str {
         match self {
             SchemaKind::Manifest => "schema/paysync.schema.json",
+            SchemaKind::Project => "schema/project.schema.json",
             SchemaKind::Plan => "schema/plan.schema.json",
             SchemaKind::Drift => "schema/drift.schema.json",
             SchemaKind::Apply => "schema/apply.schema.json",

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use crate::fingerprint::Fingerprinter;
 use crate::live::{Catalog, DeclaredCode, PaySystem};
 use crate::manifest::{self, NewDocument, NewSetting};
-use crate::model::{LiveSetting, SOURCE_VALUE, Target};
+use crate::model::{LiveSetting, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Target, TargetRef};
 use crate::secrets::Redacted;
 use crate::state::{LastApplied, RecordedValue};
 use crate::untrusted::portal_text;
@@ -72,6 +72,8 @@ pub enum Imported {
 #[derive(Debug)]
 pub struct Document {
     pub target: Target,
+    /// How the manifest names the target (`import --portable`); IDs when `None`.
+    pub reference: Option<TargetRef>,
     pub settings: BTreeMap<String, Imported>,
 }
 
@@ -97,6 +99,7 @@ impl Document {
             .collect();
         NewDocument {
             target: self.target,
+            reference: self.reference.clone(),
             settings,
         }
     }
@@ -376,6 +379,7 @@ fn document(
         out.insert(code.clone(), imported);
     }
     Document {
+        reference: None,
         target,
         settings: out,
     }
@@ -392,6 +396,36 @@ fn env_name(target: Target, code: &str) -> String {
         "PAYSYNC_PS{}_PT{}_{code}",
         target.pay_system, target.person_type
     )
+}
+
+/// The portable name of `target` on the portal of `catalog` (`import --portable`): the
+/// pay system by its `XML_ID`, the payer type by its `xmlId` or else its `code` (0 stays
+/// 0); `None` when neither has one.
+pub fn portable_reference(catalog: &Catalog, target: Target) -> Option<TargetRef> {
+    let pay_system = match catalog
+        .pay_systems
+        .get(&target.pay_system)
+        .and_then(|p| p.xml_id.clone())
+    {
+        Some(x) => PaySystemRef::XmlId(x),
+        None => PaySystemRef::Id(target.pay_system),
+    };
+    let person_type = catalog
+        .person_types
+        .as_ref()
+        .and_then(|types| types.get(&target.person_type))
+        .filter(|_| target.person_type != 0)
+        .and_then(|p| match (&p.xml_id, &p.code) {
+            (Some(x), _) => Some(PersonTypeRef::XmlId(x.clone())),
+            (None, Some(c)) => Some(PersonTypeRef::Code(c.clone())),
+            (None, None) => None,
+        })
+        .unwrap_or(PersonTypeRef::Id(target.person_type));
+    let reference = TargetRef {
+        pay_system,
+        person_type,
+    };
+    reference.ids().is_none().then_some(reference)
 }
 
 #[cfg(test)]

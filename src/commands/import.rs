@@ -44,7 +44,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     };
     let rt = runtime()?;
     // Payer types are needed only to enumerate targets for --all.
-    let catalog = rt.block_on(live::fetch(&client, settings.all))?;
+    let catalog = rt.block_on(live::fetch(&client, settings.all || settings.portable))?;
     let targets = import::targets(&catalog, &settings.targets, settings.all)?;
 
     tracing::info!(targets = targets.len(), "reading live settings");
@@ -70,7 +70,12 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         extra_secrets: settings.secrets.iter().cloned().collect(),
         skip_empty: settings.all,
     };
-    let (documents, skipped) = import::documents(&catalog, &live, &choices);
+    let (mut documents, skipped) = import::documents(&catalog, &live, &choices);
+    if settings.portable {
+        for doc in &mut documents {
+            doc.reference = import::portable_reference(&catalog, doc.target);
+        }
+    }
     report.skipped = skipped;
 
     // One file per pay system; every file is checked before any is written.
@@ -125,6 +130,16 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
 
     if let Some((store, _lock, mut state, fingerprinter)) = adopting {
         import::adopt(&mut state, &fingerprinter, client.portal(), &documents);
+        // Each adopted target's reference and file, as apply records them.
+        for doc in &documents {
+            state.records.insert(
+                doc.target,
+                crate::state::TargetRecord {
+                    reference: doc.reference.as_ref().map(ToString::to_string),
+                    manifest: Some(path_of(doc.target.pay_system).display().to_string()),
+                },
+            );
+        }
         // The names read are recorded, so later plans show them.
         let mut names = catalog.names();
         names.fill_from(&state.names);

@@ -24,6 +24,7 @@ pub fn run(kind: SchemaKind, ctx: &Context<'_>) -> Result<i32, Error> {
 pub fn schema(kind: SchemaKind) -> serde_json::Value {
     match kind {
         SchemaKind::Manifest => manifest::json_schema(),
+        SchemaKind::Project => crate::project::json_schema(),
         SchemaKind::Plan => document::<PlanDocument>(),
         SchemaKind::Drift => document::<DriftDocument<'static>>(),
         SchemaKind::Apply => document::<ApplyDocument>(),

@@ -215,6 +215,8 @@ pub fn reader_order(schema: serde_json::Value) -> serde_json::Value {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDocument {
     pub target: Target,
+    /// Written instead of the IDs where set (`import --portable`).
+    pub reference: Option<crate::model::TargetRef>,
     /// Setting code (`[A-Z0-9_]`) → setting.
     pub settings: BTreeMap<String, NewSetting>,
 }

@@ -514,6 +514,7 @@ fn written_manifests_read_back_as_written() {
             settings.insert((*code).to_owned(), setting);
         }
         documents.push(NewDocument {
+            reference: None,
             target: Target {
                 pay_system: 11,
                 person_type: i as u64,

@@ -470,9 +470,23 @@ fn write_options() -> serde_saphyr::SerializerOptions {
 struct OutDocument<'a> {
     api_version: &'static str,
     kind: &'static str,
-    pay_system: u64,
-    person_type: u64,
+    pay_system: OutId<'a>,
+    person_type: OutId<'a>,
     settings: BTreeMap<&'a str, OutSetting<'a>>,
+}
+
+/// `paySystem`/`personType`: an ID, or a reference `{ xmlId: "..." }` / `{ code: "..." }`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutId<'a> {
+    Id(u64),
+    Reference(FlowMap<BTreeMap<&'static str, DoubleQuoted<&'a str>>>),
+}
+
+impl<'a> OutId<'a> {
+    fn reference(key: &'static str, value: &'a str) -> Self {
+        OutId::Reference(FlowMap(BTreeMap::from([(key, DoubleQuoted(value))])))
+    }
 }
 
 #[derive(Serialize)]
@@ -516,11 +530,31 @@ impl<'a> From<&'a NewDocument> for OutDocument<'a> {
                 (code.as_str(), out)
             })
             .collect();
+        use crate::model::{PaySystemRef, PersonTypeRef};
+        let (pay_system, person_type) = match &document.reference {
+            None => (
+                OutId::Id(document.target.pay_system),
+                OutId::Id(document.target.person_type),
+            ),
+            Some(r) => (
+                match &r.pay_system {
+                    PaySystemRef::Id(id) => OutId::Id(*id),
+                    PaySystemRef::XmlId(x) => OutId::reference("xmlId", x),
+                },
+                match &r.person_type {
+                    PersonTypeRef::Id(id) => OutId::Id(*id),
+                    PersonTypeRef::XmlId(x) | PersonTypeRef::Either(x) => {
+                        OutId::reference("xmlId", x)
+                    }
+                    PersonTypeRef::Code(c) => OutId::reference("code", c),
+                },
+            ),
+        };
         OutDocument {
             api_version: API_VERSION,
             kind: KIND,
-            pay_system: document.target.pay_system,
-            person_type: document.target.person_type,
+            pay_system,
+            person_type,
             settings,
         }
     }

@@ -459,7 +459,7 @@ fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
     }
     let whole = match plan.about.run_url.as_deref().filter(|u| plain_url(u)) {
         Some(url) => format!(
-            "the saved plan uploaded by [the CI run]({url}) (artifact `paysync-plan`; read it with `paysync show plan.json`)"
+            "the saved plan uploaded by [the CI run]({url}) (read it with `paysync show plan.json`)"
         ),
         None => "the saved plan (`paysync plan --out plan.json`, then `paysync show plan.json`)"
             .to_owned(),

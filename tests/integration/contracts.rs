@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::support::{CANARY, Manifest, Outcome, World, manifest, repo_root};
 
-const KINDS: [(&str, &str); 5] = [
+const KINDS: [(&str, &str); 6] = [
     ("manifest", "schema/paysync.schema.json"),
+    ("project", "schema/project.schema.json"),
     ("plan", "schema/plan.schema.json"),
     ("drift", "schema/drift.schema.json"),
     ("apply", "schema/apply.schema.json"),
@@ -51,6 +52,19 @@ fn every_committed_schema_is_what_the_code_generates() {
             "{file} differs from what the code generates; run `cargo run -- schema {kind} > {file}`"
         );
     }
+}
+
+#[test]
+fn the_example_project_file_validates_against_its_schema() {
+    let text =
+        std::fs::read_to_string(repo_root().join("examples/environments/paysync.yaml")).unwrap();
+    let doc: Value = serde_saphyr::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&committed("project")).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let bad: Value = serde_json::json!({"apiVersion": "paysync/v1", "kind": "Project",
+        "environments": {"x": {"sources": [], "state": "s", "extra": 1}}});
+    assert!(!validator.is_valid(&bad));
 }
 
 #[test]

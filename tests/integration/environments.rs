@@ -430,3 +430,170 @@ fn the_project_file_is_checked_with_its_location_and_environments_are_listed() {
         out.stdout
     );
 }
+
+#[test]
+fn import_portable_writes_references_that_plan_and_apply_on_another_portal() {
+    let (test, prod) = portals();
+    let w = World::new();
+    // Settings on the test portal, imported portably and adopted.
+    let run_on = |portal: &EmulatorHandle, args: &[&str]| {
+        Outcome::from(
+            w.paysync()
+                .env("PAYSYNC_WEBHOOK_URL", portal.webhook_url())
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    w.write(
+        "seed/m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    run_on(
+        &test,
+        &["apply", "--auto-approve", "--state", "seed.json", "seed"],
+    )
+    .expect_code(0);
+    run_on(
+        &test,
+        &[
+            "import",
+            "--portable",
+            "--target",
+            "11:1",
+            "--out",
+            "manifests",
+            "--adopt",
+        ],
+    )
+    .expect_code(0);
+    let text = w.read("manifests/paysystem-11.yaml");
+    assert!(
+        text.contains("paySystem: {xmlId: \"acme_card_b2c\"}"),
+        "{text}"
+    );
+    assert!(text.contains("personType: {xmlId: \"fiz\"}"), "{text}");
+    // Offline, the adopted state resolves the reference: nothing to do.
+    let out = w.run(&["plan", "manifests"]);
+    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+    // The same manifest applies to the production portal's own IDs.
+    run_on(
+        &prod,
+        &[
+            "apply",
+            "--auto-approve",
+            "--state",
+            "prod.json",
+            "manifests",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(
+        prod.setting(21, 7, "PS_WORK_MODE_IFRAME")
+            .and_then(|(_, v)| v)
+            .as_deref(),
+        Some("REGULAR")
+    );
+}
+
+/// A reference the state recorded for another target (the pay system was re-created
+/// under a new ID): said, planned for the new target, never written to the old one.
+#[test]
+fn a_reference_that_moved_is_shown_and_never_written_to_the_old_id() {
+    let w = World::new();
+    let (test, prod) = portals();
+    project(&w);
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "test", "--auto-approve"],
+    )
+    .expect_code(0);
+    // Pretend the state recorded the reference for pay system 13 (since re-created as 11).
+    let state = w
+        .read("state/test.state.json")
+        .replace("\"paySystem\": 11", "\"paySystem\": 13");
+    w.write("state/test.state.json", &state);
+    test.clear_requests();
+    let out = run(&w, &test, &prod, &["plan", "--env", "test", "--refresh"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(
+            "Warning: xmlId:acme_card_b2c/xmlId:fiz is now paySystem 11 / personType 1 (the state recorded paySystem 13 / personType 1)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("no longer managed"), "{}", out.stdout);
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "test", "--auto-approve", "--refresh"],
+    )
+    .expect_code(0);
+    let written: Vec<String> = test
+        .requests()
+        .iter()
+        .flat_map(|r| r.batch.clone())
+        .filter(|c| c.method == "sale.paysystem.settings.update")
+        .map(|c| c.params["ID"].to_string())
+        .collect();
+    assert!(written.iter().all(|id| id.contains("11")), "{written:?}");
+    assert!(test.setting(13, 1, "PS_WORK_MODE_IFRAME").is_none());
+    let state: serde_json::Value = serde_json::from_str(&w.read("state/test.state.json")).unwrap();
+    let targets = state["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1, "{state}");
+    assert_eq!(targets[0]["paySystem"], 11, "{state}");
+    assert_eq!(
+        targets[0]["reference"], "xmlId:acme_card_b2c/xmlId:fiz",
+        "{state}"
+    );
+}
+
+/// Offline and never applied, a reference cannot be resolved: the plan shows the target
+/// "resolved at apply" with its settings, and apply of that saved plan resolves it.
+#[test]
+fn an_unresolved_reference_is_planned_as_resolved_at_apply() {
+    let w = World::new();
+    let (test, prod) = portals();
+    project(&w);
+    let out = Outcome::from(
+        w.paysync()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .args(["plan", "--env", "prod", "--out", "p.json"])
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("xmlId:acme_card_b2c/xmlId:fiz  (resolved at apply)  (manifests/acme.yaml:1)\n  + PS_WORK_MODE_IFRAME = \"REGULAR\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("1 target named by reference, resolved at apply."),
+        "{}",
+        out.stdout
+    );
+    let md = w
+        .run(&["plan", "--env", "prod", "--format", "markdown"])
+        .stdout;
+    assert!(md.contains("(resolved at apply): 2 to add"), "{md}");
+    run(
+        &w,
+        &test,
+        &prod,
+        &["apply", "--env", "prod", "--plan", "p.json"],
+    )
+    .expect_code(0);
+    assert_eq!(
+        prod.setting(21, 7, "PS_WORK_MODE_IFRAME")
+            .and_then(|(_, v)| v)
+            .as_deref(),
+        Some("REGULAR")
+    );
+    assert!(test.requests().is_empty());
+}
