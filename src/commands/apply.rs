@@ -345,7 +345,7 @@ fn finish(
         term.out(&apply_report::json(plan, Some(&report)));
     }
     let color = term.color_stderr() && !term.json_messages();
-    let render = |report: &ApplyReport| apply_report::render(report, color);
+    let render = |report: &ApplyReport| apply_report::render(report, color, &plan.about);
     if report.is_complete() {
         term.message("INFO", &render(&report), report_fields(&report));
         Ok(exit::SUCCESS)

@@ -55,7 +55,9 @@ pub fn question(summary: &Summary, host: &str, environment: Option<&str>) -> Str
 /// The closing lines of an apply, for stderr (all of them, complete or not, go to one
 /// stream): what failed and why, then one summary line, `Apply complete: ...` (green
 /// when `color`), `Apply incomplete: ...` (red) or `Apply stopped: ...` (yellow).
-pub fn render(report: &ApplyReport, color: bool) -> String {
+/// The last line names where the apply wrote: `... 3 requests sent to portal HOST
+/// (environment prod).`
+pub fn render(report: &ApplyReport, color: bool, about: &crate::plan::About) -> String {
     let mut out = String::new();
     for f in &report.failed {
         let _ = write!(
@@ -124,9 +126,16 @@ pub fn render(report: &ApplyReport, color: bool) -> String {
     } else {
         Style::new()
     };
+    let mut place = String::new();
+    if let Some(host) = about.host() {
+        let _ = write!(place, " to portal {}", escape_controls(host));
+    }
+    if let Some(env) = &about.environment {
+        let _ = write!(place, " (environment {})", escape_controls(env));
+    }
     let _ = writeln!(
         out,
-        "{style}{head}{style:#} {}, {} sent.",
+        "{style}{head}{style:#} {}, {} sent{place}.",
         outcome.join(", "),
         plural(report.requests, "request"),
     );
@@ -287,18 +296,18 @@ mod tests {
 
     #[test]
     fn the_summary_line_is_coloured_only_when_asked() {
-        let plain = render(&report(true), false);
+        let plain = render(&report(true), false, &Default::default());
         assert_eq!(
             plain,
             "Apply complete: 1 target changed (2 settings written), 0 failed, 1 request sent.\n"
         );
-        let green = render(&report(true), true);
+        let green = render(&report(true), true, &Default::default());
         assert!(
             green.starts_with("\u{1b}[1m\u{1b}[32mApply complete:\u{1b}[0m "),
             "{green:?}"
         );
-        let red = render(&report(false), true);
+        let red = render(&report(false), true, &Default::default());
         assert!(red.contains("\u{1b}[31mApply incomplete:"), "{red:?}");
-        assert!(!render(&report(false), false).contains('\u{1b}'));
+        assert!(!render(&report(false), false, &Default::default()).contains('\u{1b}'));
     }
 }

@@ -55,6 +55,15 @@ impl Painter {
 pub fn render(plan: &Plan, color: bool) -> String {
     let p = Painter { color };
     let mut out = String::new();
+    // With environments, which one and where first (without, the plan reads as always).
+    if let Some(env) = &plan.about.environment {
+        let mut header = format!("Environment {}", escape_controls(env));
+        if let Some(host) = plan.about.host() {
+            let _ = write!(header, " · portal {}", escape_controls(host));
+        }
+        p.paint(&mut out, BOLD, header);
+        out.push_str("\n\n");
+    }
     let attention = plan.attention_by_risk();
     if !attention.is_empty() {
         p.paint(&mut out, BOLD, "Needs attention:");

@@ -322,6 +322,12 @@ fn where_it_writes_is_said_and_a_plan_for_another_environment_is_refused() {
         "{md}"
     );
 
+    let text = run(&w, &test, &prod, &["plan", "--env", "test", "--refresh"]).stdout;
+    let host = test.base_url().replace("http://", "");
+    assert!(
+        text.starts_with(&format!("Environment test · portal {host}\n\n")),
+        "{text}"
+    );
     let before = prod.requests().len();
     let out = run(
         &w,

@@ -171,14 +171,16 @@ fn per_batch_log_lines_only_with_v_and_each_request_with_vv() {
     let vv = apply_at(&["-vv"]);
 
     // Default: one progress line per batch and the report, nothing else.
-    let lines: Vec<&str> = default.stderr.lines().collect();
+    // The portal's port differs from run to run.
+    let stderr = regex_free_portal(&default.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines,
         [
             "sent batch 1/3 (50 targets): 50 confirmed",
             "sent batch 2/3 (50 targets): 50 confirmed",
             "sent batch 3/3 (50 targets): 50 confirmed",
-            "Apply complete: 150 targets changed (150 settings written), 0 failed, 3 requests sent.",
+            "Apply complete: 150 targets changed (150 settings written), 0 failed, 3 requests sent to portal [portal].",
         ],
         "{}",
         default.stderr
@@ -381,4 +383,43 @@ fn a_wrong_webhook_code_is_said_in_words_without_either_code() {
         assert_no_code(&out, &[CODE, wrong, "/rest/1/"]);
     }
     assert!(w.updates().is_empty());
+}
+
+/// `text` with `portal 127.0.0.1:PORT` written as `portal [portal]`.
+fn regex_free_portal(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        match line.find("portal 127.0.0.1:") {
+            Some(at) => {
+                let rest = &line[at + "portal 127.0.0.1:".len()..];
+                let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                out.push_str(&line[..at]);
+                out.push_str("portal [portal]");
+                out.push_str(&rest[digits..]);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_apply_prompt_names_the_environment() {
+    let w = two_targets();
+    w.write(
+        "paysync.yaml",
+        "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  stage:\n    sources: [m]\n    state: stage.state.json\n",
+    );
+    let mut cmd = w.paysync_std();
+    cmd.env("TERM", "xterm-256color");
+    cmd.args(["apply", "--env", "stage"]);
+    let run = run_on_terminal(cmd, Some((PROMPT, "yes")));
+    assert_eq!(run.code, 0, "{}", run.screen);
+    let question = format!(
+        "Apply 3 settings to 2 targets on portal {} (environment stage)?",
+        host(&w)
+    );
+    assert!(run.screen.contains(&question), "{}", run.screen);
+    assert!(w.path("stage.state.json").exists());
 }

@@ -44,7 +44,7 @@ fn a_lost_answer_is_reported_as_unknown_and_every_attempt_is_counted() {
     assert!(!out.stderr.contains("not sent because"), "{}", out.stderr);
     assert!(
         out.stderr.contains(
-            "0 targets changed (0 settings written), 0 failed, 1 unknown, 2 requests sent."
+            "0 targets changed (0 settings written), 0 failed, 1 unknown, 2 requests sent to portal 127.0.0.1:"
         ),
         "{}",
         out.stderr
