@@ -346,7 +346,15 @@ fn details(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
     shown.sort_by_key(|t| t.risk());
     left.shown_targets = shown.len();
     for (i, t) in shown.iter().enumerate() {
-        let lines: Vec<String> = t.changes.iter().filter(|c| folded(c)).map(line).collect();
+        let lines: Vec<String> = t
+            .changes
+            .iter()
+            .filter(|c| folded(c))
+            .map(|c| match super::plan_text::overlay_origin(t, c) {
+                Some(at) => format!("{}  (from {})", line(c), escaped(at)),
+                None => line(c),
+            })
+            .collect();
         let fence = fence_for(&lines);
         let open = format!(
             "<details><summary>{}</summary>\n\n{fence}diff\n",

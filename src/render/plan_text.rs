@@ -19,7 +19,7 @@ use anstyle::{AnsiColor, Effects, Style};
 use similar::{ChangeTag, TextDiff};
 
 use crate::model::SOURCE_VALUE;
-use crate::plan::{Action, Change, Plan, Summary, Value};
+use crate::plan::{Action, Change, Plan, Summary, TargetPlan, Value};
 use crate::render::{push_quoted, push_quoted_inner, target_label};
 use crate::untrusted::escape_controls;
 use crate::wording::plural;
@@ -107,6 +107,12 @@ pub fn render(plan: &Plan, color: bool) -> String {
         for change in shown {
             out.push_str("  ");
             change_line(&mut out, change, &p);
+            // A value set by another file than the target's (an environment's overlay)
+            // says where it comes from.
+            if let Some(at) = overlay_origin(target, change) {
+                out.push_str("  ");
+                p.paint(&mut out, DIM, format_args!("({})", escape_controls(at)));
+            }
             out.push('\n');
         }
         out.push('\n');
@@ -250,6 +256,13 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
             shown(out, c.after.as_ref(), p);
         }
     }
+}
+
+/// `file:line` of a change declared in another file than its target's document.
+pub(crate) fn overlay_origin<'a>(target: &TargetPlan, change: &'a Change) -> Option<&'a str> {
+    let at = change.at.as_deref()?;
+    let file = at.rsplit_once(':').map_or(at, |(file, _)| file);
+    (Some(file) != target.file()).then_some(at)
 }
 
 fn same_source(c: &Change) -> bool {
