@@ -200,6 +200,8 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     if !state.fingerprints.same_derivation(&saved.fingerprints) {
         return Err(stale(Staleness::Fingerprints));
     }
+    // The portal written to, for the report (a plan made offline may not have known it).
+    saved.plan.about.portal = Some(client.portal());
     // Targets the plan names by a reference it could not resolve offline are resolved on
     // the portal now; one that is not there stops the run before the first write.
     if !saved.plan.unresolved.is_empty() {

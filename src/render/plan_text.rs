@@ -152,13 +152,19 @@ pub fn summary_line(s: &Summary) -> String {
     let mut line = if s.has_changes() {
         let settings = s.to_add + s.to_change;
         let mut parts = Vec::new();
-        if settings > 0 || s.no_longer_managed == 0 {
+        if settings > 0 || (s.no_longer_managed == 0 && s.to_resolve == 0) {
             parts.push(format!(
                 "{} to change, {} ({} to add, {} to change)",
                 plural(s.targets_to_change, "target"),
                 plural(settings, "setting"),
                 s.to_add,
                 s.to_change
+            ));
+        }
+        if s.to_resolve > 0 {
+            parts.push(format!(
+                "{} named by reference, resolved at apply",
+                plural(s.to_resolve, "target")
             ));
         }
         if s.no_longer_managed > 0 {
@@ -168,13 +174,6 @@ pub fn summary_line(s: &Summary) -> String {
     } else {
         "No changes.".to_owned()
     };
-    if s.to_resolve > 0 {
-        let _ = write!(
-            line,
-            " {} named by reference, resolved at apply.",
-            plural(s.to_resolve, "target")
-        );
-    }
     if s.drifted > 0 {
         let _ = write!(
             line,
