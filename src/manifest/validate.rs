@@ -83,15 +83,8 @@ impl Validator {
         };
         if let Some(reference) = reference {
             if let Some(first) = self.first_referenced.get(&reference) {
-                self.diagnostics.push(
-                    Diagnostic::new(
-                        Code::DuplicateTarget,
-                        at,
-                        format!("{reference} is declared more than once"),
-                    )
-                    .help("declare each target in one document: merge the settings of both")
-                    .note(first.clone(), "first declared here"),
-                );
+                self.diagnostics
+                    .push(declared_twice(&reference, at, first.clone()));
                 return;
             }
             self.first_referenced.insert(reference, at);
@@ -101,15 +94,8 @@ impl Validator {
             return;
         }
         if let Some(first) = self.first_declared.get(&target) {
-            self.diagnostics.push(
-                Diagnostic::new(
-                    Code::DuplicateTarget,
-                    at,
-                    format!("{target} is declared more than once"),
-                )
-                .help("declare each target in one document: merge the settings of both")
-                .note(first.clone(), "first declared here"),
-            );
+            self.diagnostics
+                .push(declared_twice(&target, at, first.clone()));
             return;
         }
         self.first_declared.insert(target, at);
@@ -817,4 +803,19 @@ fn removal(node: &Located<Node>) -> Option<bool> {
         }
         _ => None,
     }
+}
+
+/// A target (or reference) declared a second time, at `at`; `first` is the first.
+pub(super) fn declared_twice(
+    what: &dyn std::fmt::Display,
+    at: Origin,
+    first: Origin,
+) -> Diagnostic {
+    Diagnostic::new(
+        Code::DuplicateTarget,
+        at,
+        format!("{what} is declared more than once"),
+    )
+    .help("declare each target in one document: merge the settings of both")
+    .note(first, "first declared here")
 }

@@ -86,6 +86,11 @@ fn run(w: &World, test: &EmulatorHandle, prod: &EmulatorHandle, args: &[&str]) -
     )
 }
 
+/// `apply --env ENV --auto-approve`, which must succeed.
+fn apply(w: &World, test: &EmulatorHandle, prod: &EmulatorHandle, env: &str) {
+    run(w, test, prod, &["apply", "--env", env, "--auto-approve"]).expect_code(0);
+}
+
 fn update_count(portal: &EmulatorHandle) -> usize {
     portal
         .requests()
@@ -106,20 +111,8 @@ fn one_project_applies_each_environment_to_its_own_ids_and_plans_offline() {
     let (test, prod) = portals();
     project(&w);
 
-    run(
-        &w,
-        &test,
-        &prod,
-        &["apply", "--env", "test", "--auto-approve"],
-    )
-    .expect_code(0);
-    run(
-        &w,
-        &test,
-        &prod,
-        &["apply", "--env", "prod", "--auto-approve"],
-    )
-    .expect_code(0);
+    apply(&w, &test, &prod, "test");
+    apply(&w, &test, &prod, "prod");
 
     // Each portal holds its values under its own IDs.
     let value = |p: &EmulatorHandle, ps, pt, code| p.setting(ps, pt, code).and_then(|(_, v)| v);
@@ -525,13 +518,7 @@ fn a_reference_that_moved_is_shown_and_never_written_to_the_old_id() {
     let w = World::new();
     let (test, prod) = portals();
     project(&w);
-    run(
-        &w,
-        &test,
-        &prod,
-        &["apply", "--env", "test", "--auto-approve"],
-    )
-    .expect_code(0);
+    apply(&w, &test, &prod, "test");
     // Pretend the state recorded the reference for pay system 13 (since re-created as 11).
     let state = w
         .read("state/test.state.json")
