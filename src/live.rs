@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::bitrix::envelope::{BatchEntry, PortalError, parse_settings};
 use crate::bitrix::request::{
     MAX_BATCH, METHOD_BATCH, METHOD_HANDLER_LIST, METHOD_PAY_SYSTEM_LIST, METHOD_PERSON_TYPE_LIST,
-    METHOD_SETTINGS_GET, PERSON_TYPE_PAGE, target_key,
+    METHOD_SETTINGS_GET, target_key,
 };
 use crate::bitrix::{Client, ClientError, Request};
 use crate::manifest::Resolution;
@@ -204,10 +204,15 @@ pub async fn validate(
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
 pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, ClientError> {
     tracing::info!("reading handlers and pay systems");
-    let handlers = parse_handlers(&client.call(&Request::handler_list()).await?)
-        .map_err(|detail| decode(METHOD_HANDLER_LIST, detail))?;
-    let pay_systems = parse_pay_systems(&client.call(&Request::pay_system_list()).await?)
-        .map_err(|detail| decode(METHOD_PAY_SYSTEM_LIST, detail))?;
+    let mut handlers = Vec::new();
+    for page in read_pages(client, Request::handler_list()).await? {
+        handlers.extend(parse_handlers(&page).map_err(|d| decode(METHOD_HANDLER_LIST, d))?);
+    }
+    let mut pay_systems = BTreeMap::new();
+    for page in read_pages(client, Request::pay_system_list()).await? {
+        pay_systems
+            .extend(parse_pay_systems(&page).map_err(|d| decode(METHOD_PAY_SYSTEM_LIST, d))?);
+    }
     let person_types = if person_types {
         Some(read_person_types(client).await?)
     } else {
@@ -222,20 +227,45 @@ pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Clien
 
 /// Every payer type of `sale.persontype.list`, page by page.
 pub async fn read_person_types(client: &Client) -> Result<BTreeMap<u64, PersonType>, ClientError> {
-    let mut ids = BTreeMap::new();
-    let mut start = 0;
-    // Pages of 50 until a short one; the bound only stops a portal that never ends.
-    for _ in 0..10_000 {
-        let page = parse_person_types(&client.call(&Request::person_type_list(start)).await?)
-            .map_err(|detail| decode(METHOD_PERSON_TYPE_LIST, detail))?;
-        let full = page.len() >= PERSON_TYPE_PAGE;
-        ids.extend(page);
-        if !full {
-            break;
-        }
-        start += PERSON_TYPE_PAGE;
+    let mut types = BTreeMap::new();
+    for page in read_pages(client, Request::person_type_list(0)).await? {
+        types.extend(parse_person_types(&page).map_err(|d| decode(METHOD_PERSON_TYPE_LIST, d))?);
     }
-    Ok(ids)
+    Ok(types)
+}
+
+/// At most this many pages of one list are read (of 50 rows: half a million rows).
+const MAX_PAGES: usize = 10_000;
+
+/// The `result` of every page of a list: `first`, then the same request from the
+/// envelope's `next` while the portal gives one (bitrix24-api.md §7). A `next` that
+/// does not move forward, or more than [`MAX_PAGES`] pages, is an error, not a loop.
+async fn read_pages(client: &Client, first: Request) -> Result<Vec<Value>, ClientError> {
+    let method = first.method.clone();
+    let mut pages = Vec::new();
+    let mut request = first;
+    let mut start = 0;
+    while pages.len() < MAX_PAGES {
+        let (result, page) = client.call_page(&request).await?;
+        pages.push(result);
+        match page.next {
+            None => return Ok(pages),
+            Some(next) if next > start => {
+                start = next;
+                request = request.from_start(next);
+            }
+            Some(next) => {
+                return Err(decode(
+                    &method,
+                    format!("the answer's `next` ({next}) does not move past {start}"),
+                ));
+            }
+        }
+    }
+    Err(decode(
+        &method,
+        format!("the list goes on for more than {MAX_PAGES} pages"),
+    ))
 }
 
 fn decode(method: &str, detail: String) -> ClientError {

@@ -280,6 +280,12 @@ impl EmulatorHandle {
     }
 
     /// Switches the `settings.get` response shape.
+    /// Pages `sale.paysystem.list` by `size` rows (`start`, `next`, `total`), as a portal
+    /// may; `None` returns every row at once (the default).
+    pub fn set_pay_system_page(&self, size: Option<usize>) {
+        self.shared.lock().pay_system_page = size;
+    }
+
     pub fn set_settings_shape(&self, shape: SettingsShape) {
         self.shared.lock().settings_shape = shape;
     }

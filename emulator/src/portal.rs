@@ -192,6 +192,9 @@ pub(crate) struct Portal {
     pub(crate) webhook: WebhookSeed,
     pub(crate) oauth: OAuth,
     pub(crate) settings_shape: SettingsShape,
+    /// `sale.paysystem.list` page size, when it pages (its docs page says "max 50 per
+    /// page", the source returns everything: `None`, the default).
+    pub(crate) pay_system_page: Option<usize>,
     pub(crate) batch_length_mode: BatchLengthMode,
     pub(crate) faults: Faults,
     pub(crate) log: Vec<RecordedRequest>,
@@ -278,6 +281,7 @@ impl Portal {
             webhook: seed.webhook,
             oauth,
             settings_shape: seed.settings_shape,
+            pay_system_page: None,
             batch_length_mode: seed.batch_length_mode,
             faults: Faults::default(),
             log: Vec::new(),

@@ -95,7 +95,7 @@ impl Client {
         halt: bool,
         methods: &[String],
     ) -> Result<BatchOutcome, ClientError> {
-        let result = self
+        let (result, _) = self
             .execute(&batch_request(commands, halt), methods)
             .await?;
         let keys: Vec<String> = commands.iter().map(|(key, _)| key.clone()).collect();

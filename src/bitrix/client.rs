@@ -42,6 +42,7 @@ use serde_json::Value;
 
 use super::clock::{Clock, ClockSleeper, SystemClock};
 use super::credentials::Credentials;
+use super::envelope::{Page, Timing};
 use super::error::{ClientError, Credential, Refusal, human};
 use super::oauth::{RefreshError, TokenStore, request_refresh, save_tokens};
 use super::operating::{DEFAULT_OPERATING_LIMIT, OperatingBudget};
@@ -173,9 +174,23 @@ impl Client {
     /// Calls one method and returns its `result`, retrying transient failures within the
     /// retry bounds.
     pub async fn call(&self, request: &Request) -> Result<Value, ClientError> {
+        self.call_page(request).await.map(|(value, _)| value)
+    }
+
+    /// [`Client::call`], with the envelope's `next` and `total` (for list methods).
+    pub async fn call_page(&self, request: &Request) -> Result<(Value, Page), ClientError> {
         check_method(&request.method)?;
         self.execute(request, &[request.method.to_ascii_lowercase()])
             .await
+            .map(|(value, timing)| {
+                (
+                    value,
+                    Page {
+                        next: timing.next,
+                        total: timing.total,
+                    },
+                )
+            })
     }
 
     /// The retry loop around [`Client::attempt`]. `methods` are the (lower-case) methods
@@ -189,7 +204,7 @@ impl Client {
         &self,
         request: &Request,
         methods: &[String],
-    ) -> Result<Value, ClientError> {
+    ) -> Result<(Value, Timing), ClientError> {
         let started = self.clock.now();
         let budget = Mutex::new(RetryBudget::new(self.retry));
         let max_attempts = self.retry.max_attempts;
@@ -271,7 +286,11 @@ impl Client {
 
     /// One attempt ([`Client::attempt_once`]), a refusal of the credentials (after any
     /// token refresh) turned into [`ClientError::Refused`], which says what to check.
-    async fn attempt(&self, request: &Request, methods: &[String]) -> Result<Value, ClientError> {
+    async fn attempt(
+        &self,
+        request: &Request,
+        methods: &[String],
+    ) -> Result<(Value, Timing), ClientError> {
         self.attempt_once(request, methods)
             .await
             .map_err(|error| match error {
@@ -298,7 +317,7 @@ impl Client {
         &self,
         request: &Request,
         methods: &[String],
-    ) -> Result<Value, ClientError> {
+    ) -> Result<(Value, Timing), ClientError> {
         self.pause_for_operating_budget(methods).await;
         self.not_interrupted(&request.method)?;
         let Some(tokens) = &self.tokens else {
@@ -399,7 +418,7 @@ impl Client {
         &self,
         request: &Request,
         token: Option<&Redacted<String>>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<(Value, Timing), ClientError> {
         let method = &request.method;
         let url = self
             .credentials
@@ -446,7 +465,7 @@ impl Client {
             }
             Err(_) => {}
         }
-        result.map(|(value, _)| value)
+        result
     }
 
     /// One HTTP request, the only place a request leaves the process for the portal:

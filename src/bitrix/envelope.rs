@@ -90,6 +90,14 @@ impl CallError {
     }
 }
 
+/// Where a list continues: the envelope's `next` (the `start` of the next page) and
+/// `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Page {
+    pub next: Option<u64>,
+    pub total: Option<u64>,
+}
+
 /// The execution-time fields of a success envelope's `time` (bitrix24-api.md §1.5, §9.2).
 /// Both are optional: which fields appear varies by method and environment.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -98,14 +106,28 @@ pub struct Timing {
     pub operating: Option<f64>,
     /// Unix time when the oldest one-minute bucket leaves `operating`.
     pub operating_reset_at: Option<f64>,
+    /// A list method's `next`: the `start` of the next page, when there is one.
+    pub next: Option<u64>,
+    /// A list method's `total`: how many rows the list has.
+    pub total: Option<u64>,
 }
 
 impl Timing {
     /// Reads `time` leniently: a missing or odd `time`, or a field that is not a number
     /// (or a numeric string), counts as absent.
     fn from_envelope(object: &Map<String, Value>) -> Timing {
+        let count = |name: &str| match object.get(name) {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        let (next, total) = (count("next"), count("total"));
         let Some(Value::Object(time)) = object.get("time") else {
-            return Timing::default();
+            return Timing {
+                next,
+                total,
+                ..Timing::default()
+            };
         };
         let number = |name: &str| {
             match time.get(name) {
@@ -118,6 +140,8 @@ impl Timing {
         Timing {
             operating: number("operating"),
             operating_reset_at: number("operating_reset_at"),
+            next,
+            total,
         }
     }
 }

@@ -49,8 +49,8 @@ pub use credentials::{
     portal_address, same_portal,
 };
 pub use envelope::{
-    BatchEntry, BatchOutcome, CallError, PortalError, Timing, parse_batch_result, parse_response,
-    parse_settings,
+    BatchEntry, BatchOutcome, CallError, Page, PortalError, Timing, parse_batch_result,
+    parse_response, parse_settings,
 };
 pub use error::ClientError;
 pub use oauth::RefreshError;

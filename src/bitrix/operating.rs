@@ -74,7 +74,7 @@ impl OperatingBudget {
     /// Remembers a success envelope's figures for `method`; absent fields keep the
     /// previous ones.
     pub(crate) fn record(&mut self, method: &str, timing: Timing) {
-        if timing == Timing::default() {
+        if timing.operating.is_none() && timing.operating_reset_at.is_none() {
             return;
         }
         let record = self.methods.entry(method.to_ascii_lowercase()).or_default();
@@ -150,6 +150,7 @@ mod tests {
         Timing {
             operating,
             operating_reset_at: reset_at,
+            ..Timing::default()
         }
     }
 

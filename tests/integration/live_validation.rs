@@ -224,3 +224,48 @@ fn payer_types_are_read_page_by_page() {
     );
     assert!(out.stderr.contains("--> bad/a.yaml:1:1"), "{}", out.stderr);
 }
+
+/// A portal that pages `sale.paysystem.list` by 50: every page is read (`next` followed),
+/// so pay systems past the first 50 are known.
+#[test]
+fn pay_systems_are_read_page_by_page_when_the_portal_pages_them() {
+    let mut seed = Seed::demo();
+    let acme = seed.pay_systems[1].clone();
+    for id in 13..=72 {
+        let mut ps = acme.clone();
+        ps.id = id;
+        ps.name = format!("AcmePay shop {id}");
+        ps.xml_id = Some(format!("shop_{id}"));
+        seed.pay_systems.push(ps);
+    }
+    let w = World::with_seed(seed);
+    w.portal.set_pay_system_page(Some(50));
+    w.write(
+        "ok/a.yaml",
+        &format!(
+            "{}---\n{}",
+            manifest(70, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+            manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")])
+        ),
+    );
+    let out = w.run(&["validate", "--live", "ok"]);
+    let pages: Vec<serde_json::Value> = w
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "sale.paysystem.list")
+        .map(|r| r.params)
+        .collect();
+    assert_eq!(out.code, 0, "{pages:?} {}", out.stderr);
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert_eq!(pages[1]["start"], 50, "{pages:?}");
+    // A reference on the second page resolves too.
+    w.write(
+        "ref/a.yaml",
+        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: { xmlId: shop_71 }\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: TEST\n",
+    );
+    w.run(&["apply", "--auto-approve", "ref"]).expect_code(0);
+    assert_eq!(
+        w.portal_value(71, 1, "PS_WORK_MODE_IFRAME").as_deref(),
+        Some("TEST")
+    );
+}

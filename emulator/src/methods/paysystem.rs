@@ -185,8 +185,18 @@ pub(super) fn list(portal: &mut Portal, call: &Call<'_>) -> Result<Output, ApiEr
         .filter(|r| conditions.iter().all(|c| c.matches(r)))
         .collect();
     sort_rows(&mut rows, &order, "ID");
-    let rendered = rows
+    let total = rows.len();
+    let page = portal.pay_system_page;
+    let offset = match page {
+        // The family upper-cases parameter keys.
+        Some(_) => usize::try_from(php::int(call.get("START").or(call.get("start"))).unwrap_or(0))
+            .unwrap_or(0),
+        None => 0,
+    };
+    let rendered: Vec<Value> = rows
         .into_iter()
+        .skip(offset)
+        .take(page.unwrap_or(usize::MAX))
         .map(|r| {
             let fields: Vec<&str> = if select.is_empty() {
                 ALLOWED_FIELDS.to_vec()
@@ -205,7 +215,13 @@ pub(super) fn list(portal: &mut Portal, call: &Call<'_>) -> Result<Output, ApiEr
             Value::Object(out)
         })
         .collect();
-    Ok(Output::new(Value::Array(rendered)))
+    match page {
+        Some(size) => {
+            let next = (offset + size < total).then_some((offset + size) as u64);
+            Ok(Output::paged(Value::Array(rendered), total as u64, next))
+        }
+        None => Ok(Output::new(Value::Array(rendered))),
+    }
 }
 
 /// `SETTINGS` entries must be arrays: `code → {TYPE, VALUE}`.
