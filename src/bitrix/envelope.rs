@@ -402,21 +402,24 @@ mod tests {
             ),
             Timing {
                 operating: Some(12.25),
-                operating_reset_at: Some(1_700_000_600.0)
+                operating_reset_at: Some(1_700_000_600.0),
+                ..Timing::default()
             }
         );
         assert_eq!(
             timing(br#"{"result": 1, "time": {"operating": 0}}"#),
             Timing {
                 operating: Some(0.0),
-                operating_reset_at: None
+                operating_reset_at: None,
+                ..Timing::default()
             }
         );
         assert_eq!(
             timing(br#"{"result": 1, "time": {"operating": "3.5", "operating_reset_at": "x"}}"#),
             Timing {
                 operating: Some(3.5),
-                operating_reset_at: None
+                operating_reset_at: None,
+                ..Timing::default()
             }
         );
         for body in [
@@ -426,6 +429,9 @@ mod tests {
         ] {
             assert_eq!(timing(body), Timing::default());
         }
+        // A list's `next` and `total` are kept.
+        let page = timing(br#"{"result": [], "total": 60, "next": 50}"#);
+        assert_eq!((page.next, page.total), (Some(50), Some(60)));
     }
 
     #[test]
