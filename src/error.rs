@@ -46,6 +46,21 @@ pub enum Error {
     /// project has environments, an unknown environment, ...).
     #[error("{0}")]
     Environment(String),
+    /// Apply wrote the others, but left these out: their answers could not be read.
+    #[error(
+        "{} not written: the portal's answer for {} could not be read ({}; see the warning above); \
+         the other targets were applied",
+        plural(targets.len(), "target"),
+        if targets.len() == 1 { "it" } else { "them" },
+        targets.join(", ")
+    )]
+    NotWritten { targets: Vec<String> },
+    /// `import` of a target whose answer cannot be read.
+    #[error("cannot import {target}: the portal's answer cannot be read ({why})")]
+    UnreadableTarget {
+        target: crate::model::Target,
+        why: String,
+    },
     /// `apply` without `--plan` in a protected environment.
     #[error(
         "environment {env} is protected: apply a reviewed saved plan (`paysync plan --env {env} \
@@ -204,7 +219,7 @@ impl Error {
             Error::Manifests(_) | Error::SavedPlan(_) => exit::INVALID_INPUT,
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
             Error::StalePlan { .. } => exit::STALE_PLAN,
-            Error::PartialApply { .. } => exit::PARTIAL_APPLY,
+            Error::PartialApply { .. } | Error::NotWritten { .. } => exit::PARTIAL_APPLY,
             Error::Args(_) | Error::Environment(_) => exit::USAGE,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,

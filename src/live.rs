@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::bitrix::envelope::{BatchEntry, PortalError, parse_settings};
 use crate::bitrix::request::{
     MAX_BATCH, METHOD_BATCH, METHOD_HANDLER_LIST, METHOD_PAY_SYSTEM_LIST, METHOD_PERSON_TYPE_LIST,
-    METHOD_SETTINGS_GET, target_key,
+    target_key,
 };
 use crate::bitrix::{Client, ClientError, Request};
 use crate::manifest::Resolution;
@@ -283,7 +283,7 @@ fn decode(method: &str, detail: String) -> ClientError {
 pub async fn read_settings(
     client: &Client,
     targets: &[Target],
-) -> Result<BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, PortalError>>, ClientError> {
+) -> Result<BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, ReadError>>, ClientError> {
     let targets: Vec<Target> = targets
         .iter()
         .copied()
@@ -300,13 +300,12 @@ pub async fn read_settings(
         for (target, (key, _)) in chunk.iter().zip(&commands) {
             let _span = target.span().entered();
             let settings = match outcome.entries.get(key) {
+                // One answer of an unexpected shape makes that target unreadable, not
+                // the whole read.
                 Some(BatchEntry::Ok(result)) => {
-                    Ok(parse_settings(result).map_err(|e| ClientError::Decode {
-                        method: METHOD_SETTINGS_GET.into(),
-                        detail: format!("{target}: {e}"),
-                    })?)
+                    parse_settings(result).map_err(|e| ReadError::Unreadable(e.to_string()))
                 }
-                Some(BatchEntry::Failed(error)) => Err(error.clone()),
+                Some(BatchEntry::Failed(error)) => Err(ReadError::Refused(error.clone())),
                 Some(BatchEntry::NotRun) | None => {
                     return Err(ClientError::Decode {
                         method: METHOD_BATCH.into(),
@@ -320,6 +319,16 @@ pub async fn read_settings(
         }
     }
     Ok(read)
+}
+
+/// Why one target's settings could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadError {
+    /// The portal refused to read it (`ACCESS_DENIED`, `ERROR_CHECK_FAILURE`, ...).
+    Refused(PortalError),
+    /// The portal answered, in a shape paysync cannot read (a list where a value
+    /// belongs, say): what was wrong, in words.
+    Unreadable(String),
 }
 
 /// An ID the portal may send as a number or a decimal string.

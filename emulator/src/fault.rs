@@ -45,6 +45,9 @@ pub enum FaultAction {
     /// `sale.paysystem.settings.update` only: run the normal checks, write the first
     /// code of `SETTINGS`, then answer `result: false` (the source's partial failure).
     ResultFalse,
+    /// Answer `result` as this call's result, without running the method (an answer of
+    /// an unexpected shape).
+    Result(serde_json::Value),
     /// Answer an HTML error page (`text/html`) with `status`, doing nothing else.
     Html { status: u16 },
     /// Wait this long (real time), then go on as usual.
@@ -174,6 +177,12 @@ impl Fault {
     pub fn result_false() -> Fault {
         Fault::new(FaultScope::Call, FaultAction::ResultFalse)
             .method("sale.paysystem.settings.update")
+    }
+
+    /// The call answers `result` instead of running (e.g. a `settings.get` whose `VALUE`
+    /// is a list); scope it with [`Fault::method`] and [`Fault::pay_system`].
+    pub fn result(result: serde_json::Value) -> Fault {
+        Fault::new(FaultScope::Call, FaultAction::Result(result))
     }
 
     fn new(scope: FaultScope, action: FaultAction) -> Fault {

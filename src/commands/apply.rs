@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::steps::{
-    Context, Runtime, Scope, about, check_live, check_portal, declared_secrets, declared_value,
-    load_manifests, not_interrupted, not_returned, recorded_env_secrets, refresh, render_plan,
-    resolve_connected, runtime,
+    Context, Runtime, Scope, Unreadable, about, check_live, check_portal, declared_secrets,
+    declared_value, load_manifests, not_interrupted, not_returned, recorded_env_secrets, refresh,
+    render_plan, resolve_connected, runtime, set_aside,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -27,23 +27,37 @@ use crate::state::store::StateStore;
 use crate::state::{LastApplied, TargetRecord};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
-    let Applied { plan, report } = apply(settings, ctx)?;
+    let Applied {
+        plan,
+        report,
+        unreadable,
+    } = apply(settings, ctx)?;
     let json = settings.inputs.format == Format::Json;
-    match report {
-        Some(report) => finish(report, &plan, json, ctx),
+    let code = match report {
+        Some(report) => finish(report, &plan, json, ctx)?,
         None => {
             if json {
                 ctx.term.out(&apply_report::json(&plan, None));
             }
-            Ok(exit::SUCCESS)
+            exit::SUCCESS
         }
+    };
+    // Targets set aside because their answer could not be read were not written: the
+    // apply is not complete.
+    if !unreadable.is_empty() {
+        return Err(Error::NotWritten {
+            targets: unreadable.keys().map(ToString::to_string).collect(),
+        });
     }
+    Ok(code)
 }
 
 /// What an apply did: the plan, and the report (`None` when the plan was empty).
 pub struct Applied {
     pub plan: Plan,
     pub report: Option<ApplyReport>,
+    /// Targets left out because the portal's answer for them could not be read.
+    pub unreadable: Unreadable,
 }
 
 /// Applies as `paysync apply` does and returns the plan and the report, without judging
@@ -117,27 +131,26 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     state.carry_over(&fingerprinter, |target, code, recorded| {
         declared_value(&desired, target, code, recorded, secrets.values())
     });
-    let values = DesiredValues::new(&desired, |r| {
+    let mut values = DesiredValues::new(&desired, |r| {
         secrets
             .fingerprint(r, &fingerprinter)
             .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
     });
 
+    let mut recorded = scope.recorded(&state);
+    let mut unreadable = Unreadable::new();
     let live = if inputs.refresh {
-        Some(refresh(&rt, &client, &values, ctx.term)?)
+        let (live, set) = refresh(&rt, &client, &values, ctx.term)?;
+        warnings.extend(not_returned(&values, &live));
+        // Never written blind: a target whose answer cannot be read is left out.
+        set_aside(&set, &mut values, &mut recorded, &mut warnings);
+        unreadable = set;
+        Some(live)
     } else {
         None
     };
-    let mut plan = plan::compute(
-        &values,
-        &scope.recorded(&state),
-        live.as_ref(),
-        &fingerprinter,
-    );
+    let mut plan = plan::compute(&values, &recorded, live.as_ref(), &fingerprinter);
     plan.about = about(Some(client.portal()), inputs.environment.clone());
-    if let Some(live) = &live {
-        warnings.extend(not_returned(&values, live));
-    }
     plan.warnings = warnings;
     // The names read now replace the recorded ones.
     names.fill_from(&state.names);
@@ -145,7 +158,11 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     plan.names = names;
     show_plan(&plan, inputs.format, ctx);
     if plan.targets.is_empty() {
-        return Ok(Applied { plan, report: None });
+        return Ok(Applied {
+            plan,
+            report: None,
+            unreadable,
+        });
     }
     if plan.summary().has_changes() && !settings.auto_approve {
         // No environments yet: the question takes one when they come.
@@ -174,6 +191,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     Ok(Applied {
         plan,
         report: Some(report),
+        unreadable,
     })
 }
 
@@ -224,6 +242,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         return Ok(Applied {
             plan: saved.plan,
             report: None,
+            unreadable: Unreadable::new(),
         });
     }
     // Recorded fingerprints of another kind, for the secrets this plan writes.
@@ -260,6 +279,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     Ok(Applied {
         plan: saved.plan,
         report: Some(report),
+        unreadable: Unreadable::new(),
     })
 }
 

@@ -32,7 +32,7 @@ use crate::state::store::StateStore;
 
 pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let store = StateStore::new(&settings.state);
-    let Some(state) = store.load()? else {
+    let Some(mut state) = store.load()? else {
         return Err(Error::NoStateFile {
             path: store.path().to_owned(),
             needed_for: StateNeededFor::Drift,
@@ -49,11 +49,15 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         .filter(|(_, settings)| !settings.is_empty())
         .map(|(target, _)| *target)
         .collect();
-    let live = if targets.is_empty() {
-        BTreeMap::new()
+    let (live, unreadable) = if targets.is_empty() {
+        (BTreeMap::new(), BTreeMap::new())
     } else {
         runtime()?.block_on(read_targets(&client, &targets))?
     };
+    // A target whose answer cannot be read is not compared (warned by the read).
+    state
+        .targets
+        .retain(|target, _| !unreadable.contains_key(target));
     let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
     let mut report = compare(&state.targets, &live, &fingerprinter);
     report.portal = client.portal();

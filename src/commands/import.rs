@@ -24,7 +24,7 @@ use crate::error::{Error, exit};
 use crate::files::write_atomically;
 use crate::fingerprint;
 use crate::import::{self, Choices, Document, ImportError, ImportReport, WrittenFile};
-use crate::live;
+use crate::live::{self, ReadError};
 use crate::render;
 use crate::state::store::StateStore;
 
@@ -58,11 +58,17 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
             }
             // With --all, a pay system of another app's handler (OAuth) is refused; it is
             // not ours to import, so it is skipped rather than failing the whole import.
-            Err(error) if settings.all && error.code == "ACCESS_DENIED" => {
+            Err(ReadError::Refused(error)) if settings.all && error.code == "ACCESS_DENIED" => {
                 tracing::warn!(%target, "skipping a target the portal refused to read (ACCESS_DENIED)");
                 report.denied.push(target);
             }
-            Err(error) => return Err(Error::Refresh { target, error }),
+            Err(ReadError::Refused(error)) => return Err(Error::Refresh { target, error }),
+            Err(ReadError::Unreadable(why)) => {
+                return Err(Error::UnreadableTarget {
+                    target,
+                    why: crate::untrusted::escape_controls(&why).into_owned(),
+                });
+            }
         }
     }
     let choices = Choices {

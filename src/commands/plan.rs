@@ -7,6 +7,7 @@ use std::path::Path;
 use super::steps::{
     Context, Scope, about, check_live, check_portal, declared_secrets, declared_value,
     load_manifests, not_interrupted, not_returned, refresh, render_plan, resolve_recorded, runtime,
+    set_aside,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -88,20 +89,18 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         None if empty.contains(r) => SecretCheck::Empty,
         None => SecretCheck::Unreadable,
     });
+    let mut values = values;
+    let mut recorded = scope.recorded(&last);
     let live = match &connected {
         Some((rt, client)) => {
-            let live = refresh(rt, client, &values, ctx.term)?;
+            let (live, unreadable) = refresh(rt, client, &values, ctx.term)?;
             warnings.extend(not_returned(&values, &live));
+            set_aside(&unreadable, &mut values, &mut recorded, &mut warnings);
             Some(live)
         }
         None => None,
     };
-    let mut plan = plan::compute(
-        &values,
-        &scope.recorded(&last),
-        live.as_ref(),
-        &fingerprinter,
-    );
+    let mut plan = plan::compute(&values, &recorded, live.as_ref(), &fingerprinter);
     names.fill_from(&last.names);
     plan.about = about(portal, inputs.environment.clone());
     plan.names = names;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
 use crate::error::Error;
-use crate::live::Catalog;
+use crate::live::{Catalog, ReadError};
 use crate::manifest;
 use crate::manifest::Resolution;
 use crate::model::{
@@ -216,35 +216,72 @@ pub(crate) async fn check_live(
     }
 }
 
+/// The live settings of the targets read, and the targets whose answer could not be
+/// read (with what was wrong): those are never compared, planned or written.
+pub(crate) type LiveRead = (BTreeMap<Target, BTreeMap<String, LiveSetting>>, Unreadable);
+
+/// Targets whose `settings.get` answer had an unexpected shape, with what was wrong.
+pub(crate) type Unreadable = BTreeMap<Target, String>;
+
 /// Reads the live settings of `targets`, batched; a target the portal refuses to read
-/// stops the command.
-pub(crate) async fn read_targets(
-    client: &Client,
-    targets: &[Target],
-) -> Result<BTreeMap<Target, BTreeMap<String, LiveSetting>>, Error> {
+/// stops the command, one whose answer cannot be read is set aside (the others go on).
+pub(crate) async fn read_targets(client: &Client, targets: &[Target]) -> Result<LiveRead, Error> {
     tracing::info!(targets = targets.len(), "reading live settings");
     let mut live = BTreeMap::new();
+    let mut unreadable = BTreeMap::new();
     for (target, result) in crate::live::read_settings(client, targets).await? {
         match result {
             Ok(settings) => {
                 live.insert(target, settings);
             }
-            Err(error) => return Err(Error::Refresh { target, error }),
+            Err(ReadError::Unreadable(why)) => {
+                let _span = target.span().entered();
+                tracing::warn!("the portal's answer for this target cannot be read: {why}");
+                unreadable.insert(target, why);
+            }
+            Err(ReadError::Refused(error)) => return Err(Error::Refresh { target, error }),
         }
     }
-    Ok(live)
+    Ok((live, unreadable))
 }
 
 /// Reads the live settings of the declared targets (`--refresh`).
-pub(crate) async fn read_live(client: &Client, desired: &DesiredValues) -> Result<Live, Error> {
+pub(crate) async fn read_live(
+    client: &Client,
+    desired: &DesiredValues,
+) -> Result<(Live, Unreadable), Error> {
     let targets: Vec<Target> = desired.targets.keys().copied().collect();
-    let live = Live {
-        targets: read_targets(client, &targets).await?,
-    };
+    let (targets, unreadable) = read_targets(client, &targets).await?;
+    let live = Live { targets };
     for warning in not_returned(desired, &live) {
         tracing::warn!("{warning}");
     }
-    Ok(live)
+    Ok((live, unreadable))
+}
+
+/// Sets aside the targets whose answer could not be read: out of the desired values and
+/// the recorded settings the planner sees (so nothing is planned or written for them),
+/// each said in a warning with its manifest place.
+pub(crate) fn set_aside(
+    unreadable: &Unreadable,
+    values: &mut DesiredValues,
+    recorded: &mut BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    warnings: &mut Vec<String>,
+) {
+    for (target, why) in unreadable {
+        let place = values
+            .targets
+            .remove(target)
+            .and_then(|d| d.manifest)
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        recorded.remove(target);
+        warnings.push(format!(
+            "{target}{place}: the portal's answer cannot be read ({}): not planned, nothing is \
+             written to it",
+            crate::untrusted::escape_controls(why)
+        ));
+    }
 }
 
 /// A managed code the portal does not return is not compared: one warning per code (for
@@ -290,13 +327,13 @@ pub(crate) fn about(portal: Option<String>, environment: Option<String>) -> Abou
 }
 
 /// `--refresh`, after [`check_live`]: the live settings of the declared targets, with a
-/// spinner on a terminal.
+/// spinner on a terminal, and the targets whose answer could not be read.
 pub(crate) fn refresh(
     rt: &Runtime,
     client: &Client,
     values: &DesiredValues,
     term: &Terminal,
-) -> Result<Live, Error> {
+) -> Result<(Live, Unreadable), Error> {
     let _reading = ReadingLive::start(term, values.targets.len());
     rt.block_on(read_live(client, values))
 }

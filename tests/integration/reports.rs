@@ -83,3 +83,61 @@ fn a_refused_request_is_never_shown_as_an_applied_batch() {
     assert!(!out.stderr.contains("applied"), "{}", out.stderr);
     assert!(!out.stderr.contains("sent batch"), "{}", out.stderr);
 }
+
+/// One target whose `settings.get` answer has an unexpected shape (a list where a value
+/// belongs) does not sink the read: the others are planned and applied, that one is
+/// named (with its manifest place) and never written.
+#[test]
+fn one_unreadable_answer_sets_aside_only_its_target() {
+    let w = World::new();
+    w.write(
+        "m/acme.yaml",
+        &format!(
+            "{}---\n{}",
+            manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+            manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")])
+        ),
+    );
+    w.portal.inject(
+        Fault::result(serde_json::json!({
+            "PS_WORK_MODE_IFRAME": {"TYPE": "VALUE", "VALUE": ["a", "list"]}
+        }))
+        .method("sale.paysystem.settings.get")
+        .pay_system(12)
+        .forever(),
+    );
+    let out = w.run(&["plan", "--refresh", "m"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("paySystem 11"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Warning: paySystem 12 / personType 0 (m/acme.yaml:")
+            && out.stdout.contains("the portal's answer cannot be read"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("paySystem 12 / personType 0  ("),
+        "{}",
+        out.stdout
+    );
+
+    let out = w.run(&["apply", "--auto-approve", "--refresh", "m"]);
+    out.expect_code(6);
+    assert!(
+        out.stderr
+            .contains("1 target not written: the portal's answer for it could not be read"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.portal_value(11, 1, "PS_WORK_MODE_IFRAME").as_deref(),
+        Some("REGULAR")
+    );
+    let written: Vec<serde_json::Value> = w.updates();
+    assert!(
+        written.iter().all(|u| u["ID"] != 12 && u["ID"] != "12"),
+        "{written:?}"
+    );
+    assert_eq!(written.len(), 1, "{written:?}");
+}

@@ -19,7 +19,7 @@ pub(crate) use batch::decode_sub_calls;
 pub(crate) use system::KNOWN_SCOPES;
 
 use crate::envelope::{ApiError, Output};
-use crate::fault::{FaultScope, FaultTarget};
+use crate::fault::{FaultAction, FaultScope, FaultTarget};
 use crate::php;
 use crate::portal::{Caller, Portal};
 use crate::record::RecordedSubCall;
@@ -213,9 +213,10 @@ pub(crate) fn execute(
         .faults
         .take(FaultScope::Call, &fault_target(method, &prepared))
     {
-        match action.as_error() {
-            Some(error) => return Err(error),
-            None => result_false = true,
+        match (action.as_error(), action) {
+            (Some(error), _) => return Err(error),
+            (None, FaultAction::Result(result)) => return Ok(Output::new(result)),
+            (None, _) => result_false = true,
         }
     }
     if method == BATCH {
