@@ -265,6 +265,10 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (needed when not on a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// After the writes, read back every written target (one batched settings.get per
+    /// 50 targets) and report each code the portal does not hold as sent (exit 6).
+    #[arg(long, env = "PAYSYNC_VERIFY")]
+    pub verify: bool,
 }
 
 /// Arguments of `paysync schema`.
@@ -514,6 +518,8 @@ pub struct ApplySettings {
     pub auto_approve: bool,
     /// The environment is `protected`: apply only from a saved plan.
     pub protected: bool,
+    /// Read back what was written and compare.
+    pub verify: bool,
 }
 
 impl ApplyArgs {
@@ -523,6 +529,7 @@ impl ApplyArgs {
             plan: self.plan.clone(),
             auto_approve: self.auto_approve,
             protected: env.is_some_and(|e| e.protected),
+            verify: self.verify,
         }
     }
 }

@@ -55,6 +55,12 @@ pub enum Error {
         targets.join(", ")
     )]
     NotWritten { targets: Vec<String> },
+    /// `apply --verify` found written codes the portal does not hold as sent.
+    #[error(
+        "{} not kept by the portal as sent (see above); apply is incomplete",
+        plural(*codes, "setting")
+    )]
+    NotKept { codes: usize },
     /// `import` of a target whose answer cannot be read.
     #[error("cannot import {target}: the portal's answer cannot be read ({why})")]
     UnreadableTarget {
@@ -219,7 +225,9 @@ impl Error {
             Error::Manifests(_) | Error::SavedPlan(_) => exit::INVALID_INPUT,
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
             Error::StalePlan { .. } => exit::STALE_PLAN,
-            Error::PartialApply { .. } | Error::NotWritten { .. } => exit::PARTIAL_APPLY,
+            Error::PartialApply { .. } | Error::NotWritten { .. } | Error::NotKept { .. } => {
+                exit::PARTIAL_APPLY
+            }
             Error::Args(_) | Error::Environment(_) => exit::USAGE,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,

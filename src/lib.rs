@@ -30,6 +30,7 @@ pub mod render;
 pub mod secrets;
 pub mod state;
 pub mod untrusted;
+pub mod verify;
 pub mod wording;
 
 pub use commands::run;

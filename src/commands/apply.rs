@@ -16,6 +16,7 @@ use crate::bitrix::Client;
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
 use crate::fingerprint::{self, Fingerprinter};
+use crate::live::ReadError;
 use crate::manifest::{Code, Diagnostic, Diagnostics, Resolution};
 use crate::model::{Names, Origin, Target, TargetRef};
 use crate::plan::saved::{SavedPlan, Staleness};
@@ -25,12 +26,14 @@ use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
 use crate::state::store::StateStore;
 use crate::state::{LastApplied, TargetRecord};
+use crate::verify::{self, Found, Mismatch};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let Applied {
         plan,
         report,
         unreadable,
+        mismatches,
     } = apply(settings, ctx)?;
     let json = settings.inputs.format == Format::Json;
     let code = match report {
@@ -42,6 +45,17 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
             exit::SUCCESS
         }
     };
+    // `--verify`: codes the portal does not hold as sent.
+    if !mismatches.is_empty() {
+        ctx.term.message(
+            "ERROR",
+            &render_mismatches(&mismatches),
+            serde_json::json!({ "not_kept": mismatches.len() }),
+        );
+        return Err(Error::NotKept {
+            codes: mismatches.len(),
+        });
+    }
     // Targets set aside because their answer could not be read were not written: the
     // apply is not complete.
     if !unreadable.is_empty() {
@@ -58,6 +72,8 @@ pub struct Applied {
     pub report: Option<ApplyReport>,
     /// Targets left out because the portal's answer for them could not be read.
     pub unreadable: Unreadable,
+    /// `--verify`: written codes the portal does not hold as sent.
+    pub mismatches: Vec<Mismatch>,
 }
 
 /// Applies as `paysync apply` does and returns the plan and the report, without judging
@@ -162,6 +178,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
             plan,
             report: None,
             unreadable,
+            mismatches: Vec::new(),
         });
     }
     if plan.summary().has_changes() && !settings.auto_approve {
@@ -188,10 +205,16 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         fingerprinter: &fingerprinter,
     };
     let report = execute(&rt, &plan, &mut state, &with, ctx)?;
+    let mismatches = if settings.verify {
+        verify_writes(&rt, &plan, &report, &mut state, &with)?
+    } else {
+        Vec::new()
+    };
     Ok(Applied {
         plan,
         report: Some(report),
         unreadable,
+        mismatches,
     })
 }
 
@@ -243,6 +266,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
             plan: saved.plan,
             report: None,
             unreadable: Unreadable::new(),
+            mismatches: Vec::new(),
         });
     }
     // Recorded fingerprints of another kind, for the secrets this plan writes.
@@ -276,10 +300,16 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         fingerprinter: &fingerprinter,
     };
     let report = execute(&rt, &saved.plan, &mut state, &with, ctx)?;
+    let mismatches = if settings.verify {
+        verify_writes(&rt, &saved.plan, &report, &mut state, &with)?
+    } else {
+        Vec::new()
+    };
     Ok(Applied {
         plan: saved.plan,
         report: Some(report),
         unreadable: Unreadable::new(),
+        mismatches,
     })
 }
 
@@ -456,4 +486,84 @@ async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, E
     }
     plan.targets.sort_by_key(|t| t.target);
     Ok(catalog.names())
+}
+
+/// `--verify`: reads back every target the portal confirmed (batched `settings.get`) and
+/// compares it with what was sent; the codes it does not hold are taken out of the state
+/// (saved), so the next plan shows them again.
+fn verify_writes(
+    rt: &Runtime,
+    plan: &Plan,
+    report: &ApplyReport,
+    state: &mut LastApplied,
+    with: &Applying<'_>,
+) -> Result<Vec<Mismatch>, Error> {
+    let targets: Vec<Target> = verify::written(plan, &report.applied)
+        .into_iter()
+        .map(|(target, _)| target)
+        .collect();
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    tracing::info!(
+        targets = targets.len(),
+        "reading back what was written (--verify)"
+    );
+    let read = rt.block_on(crate::live::read_settings(with.client, &targets))?;
+    let read: verify::ReadBack = read
+        .into_iter()
+        .map(|(target, result)| {
+            let result = result.map_err(|error| match error {
+                ReadError::Refused(e) => format!("{}: {}", e.code, e.description),
+                ReadError::Unreadable(why) => why,
+            });
+            (target, result)
+        })
+        .collect();
+    let mismatches = verify::compare(plan, &report.applied, &read, state, with.fingerprinter);
+    if !mismatches.is_empty() {
+        verify::forget_mismatches(state, &mismatches);
+        with.store.save(state)?;
+    }
+    Ok(mismatches)
+}
+
+/// One line per code the portal does not hold as sent, then the count.
+fn render_mismatches(mismatches: &[Mismatch]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for m in mismatches {
+        let at =
+            m.at.as_deref()
+                .map(|a| format!(" ({})", crate::untrusted::escape_controls(a)))
+                .unwrap_or_default();
+        let what = match &m.found {
+            Found::Missing => "the portal does not return it: its handler does not declare it, so \
+                               the portal keeps it where nothing reads it"
+                .to_owned(),
+            Found::Other(value) => format!(
+                "the portal holds {:?} instead",
+                crate::untrusted::escape_controls(value)
+            ),
+            Found::OtherSecret => "the portal holds another value (a secret: not shown)".to_owned(),
+            Found::Unreadable(why) => format!(
+                "it could not be read back ({})",
+                crate::untrusted::escape_controls(why)
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "error: {} {}{at}: written, but {what}",
+            m.target,
+            crate::untrusted::escape_controls(&m.code)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Verify: {} not kept as sent; the state no longer records {}, so the next plan shows {} again.",
+        crate::wording::plural(mismatches.len(), "setting"),
+        if mismatches.len() == 1 { "it" } else { "them" },
+        if mismatches.len() == 1 { "it" } else { "them" },
+    );
+    out
 }

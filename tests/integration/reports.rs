@@ -141,3 +141,59 @@ fn one_unreadable_answer_sets_aside_only_its_target() {
     );
     assert_eq!(written.len(), 1, "{written:?}");
 }
+
+/// `apply --verify`: a written code the handler does not declare (the portal answers
+/// `true`, stores it, never returns it) is named with its place, exit 6, and the next
+/// plan shows it again.
+#[test]
+fn verify_names_a_code_the_portal_does_not_keep_and_the_next_plan_shows_it() {
+    let w = World::new();
+    w.write(
+        "m/acme.yaml",
+        &manifest(
+            11,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "REGULAR"),
+                ("NOT_DECLARED_CODE", "x"),
+            ],
+        ),
+    );
+    let out = w.run(&["apply", "--auto-approve", "--verify", "m"]);
+    out.expect_code(6);
+    assert!(
+        out.stderr.contains(
+            "error: paySystem 11 / personType 1 NOT_DECLARED_CODE (m/acme.yaml:7): written, but \
+             the portal does not return it"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("PS_WORK_MODE_IFRAME (m/"),
+        "{}",
+        out.stderr
+    );
+    let reads = w
+        .requests()
+        .iter()
+        .flat_map(|r| r.batch.clone())
+        .filter(|c| c.method == "sale.paysystem.settings.get")
+        .count();
+    assert_eq!(reads, 1, "one read back");
+    let out = w.run(&["plan", "m"]);
+    assert!(
+        out.stdout.contains("+ NOT_DECLARED_CODE = \"x\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("PS_WORK_MODE_IFRAME"),
+        "{}",
+        out.stdout
+    );
+    // Without --verify, the same apply trusts the answer (exit 0).
+    let w2 = World::new();
+    w2.write("m/acme.yaml", &w.read("m/acme.yaml"));
+    w2.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+}
