@@ -26,7 +26,7 @@ use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
 use crate::state::store::StateStore;
 use crate::state::{LastApplied, TargetRecord};
-use crate::verify::{self, Found, Mismatch};
+use crate::verify::{self, Mismatch};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let Applied {
@@ -49,7 +49,7 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
     if !mismatches.is_empty() {
         ctx.term.message(
             "ERROR",
-            &render_mismatches(&mismatches),
+            &apply_report::mismatches(&mismatches),
             serde_json::json!({ "not_kept": mismatches.len() }),
         );
         return Err(Error::NotKept {
@@ -526,44 +526,4 @@ fn verify_writes(
         with.store.save(state)?;
     }
     Ok(mismatches)
-}
-
-/// One line per code the portal does not hold as sent, then the count.
-fn render_mismatches(mismatches: &[Mismatch]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    for m in mismatches {
-        let at =
-            m.at.as_deref()
-                .map(|a| format!(" ({})", crate::untrusted::escape_controls(a)))
-                .unwrap_or_default();
-        let what = match &m.found {
-            Found::Missing => "the portal does not return it: its handler does not declare it, so \
-                               the portal keeps it where nothing reads it"
-                .to_owned(),
-            Found::Other(value) => format!(
-                "the portal holds {:?} instead",
-                crate::untrusted::escape_controls(value)
-            ),
-            Found::OtherSecret => "the portal holds another value (a secret: not shown)".to_owned(),
-            Found::Unreadable(why) => format!(
-                "it could not be read back ({})",
-                crate::untrusted::escape_controls(why)
-            ),
-        };
-        let _ = writeln!(
-            out,
-            "error: {} {}{at}: written, but {what}",
-            m.target,
-            crate::untrusted::escape_controls(&m.code)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "Verify: {} not kept as sent; the state no longer records {}, so the next plan shows {} again.",
-        crate::wording::plural(mismatches.len(), "setting"),
-        if mismatches.len() == 1 { "it" } else { "them" },
-        if mismatches.len() == 1 { "it" } else { "them" },
-    );
-    out
 }

@@ -11,6 +11,7 @@ use crate::plan::Plan;
 use crate::plan::Summary;
 use crate::plan::document::{Header, PlanDocument};
 use crate::untrusted::escape_controls;
+use crate::verify::{Found, Mismatch};
 use crate::wording::plural;
 
 /// At most this many targets are named in one line; the rest are counted.
@@ -246,6 +247,46 @@ pub fn json(plan: &Plan, report: Option<&ApplyReport>) -> String {
     text.push('\n');
     text
 }
+/// One line per code the portal does not hold as sent, then the count.
+pub fn mismatches(mismatches: &[Mismatch]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for m in mismatches {
+        let at =
+            m.at.as_deref()
+                .map(|a| format!(" ({})", crate::untrusted::escape_controls(a)))
+                .unwrap_or_default();
+        let what = match &m.found {
+            Found::Missing => "the portal does not return it: its handler does not declare it, so \
+                               the portal keeps it where nothing reads it"
+                .to_owned(),
+            Found::Other(value) => format!(
+                "the portal holds {:?} instead",
+                crate::untrusted::escape_controls(value)
+            ),
+            Found::OtherSecret => "the portal holds another value (a secret: not shown)".to_owned(),
+            Found::Unreadable(why) => format!(
+                "it could not be read back ({})",
+                crate::untrusted::escape_controls(why)
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "error: {} {}{at}: written, but {what}",
+            m.target,
+            crate::untrusted::escape_controls(&m.code)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Verify: {} not kept as sent; the state no longer records {}, so the next plan shows {} again.",
+        crate::wording::plural(mismatches.len(), "setting"),
+        if mismatches.len() == 1 { "it" } else { "them" },
+        if mismatches.len() == 1 { "it" } else { "them" },
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
