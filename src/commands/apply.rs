@@ -36,11 +36,23 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
         mismatches,
     } = apply(settings, ctx)?;
     let json = settings.inputs.format == Format::Json;
+    let set_aside: Vec<Target> = unreadable.keys().copied().collect();
     let code = match report {
-        Some(report) => finish(report, &plan, json, ctx)?,
+        Some(report) => {
+            if json {
+                ctx.term.out(&apply_report::json(
+                    &plan,
+                    Some(&report),
+                    &mismatches,
+                    &set_aside,
+                ));
+            }
+            finish(report, &plan, ctx)?
+        }
         None => {
             if json {
-                ctx.term.out(&apply_report::json(&plan, None));
+                ctx.term
+                    .out(&apply_report::json(&plan, None, &mismatches, &set_aside));
             }
             exit::SUCCESS
         }
@@ -386,16 +398,8 @@ fn execute(
 /// stream, so a reader of one stream sees either), coloured on a colour terminal. stdout
 /// holds the plan only; with `json`, the plan and the report as one document, whatever
 /// the outcome.
-fn finish(
-    mut report: ApplyReport,
-    plan: &Plan,
-    json: bool,
-    ctx: &Context<'_>,
-) -> Result<i32, Error> {
+fn finish(mut report: ApplyReport, plan: &Plan, ctx: &Context<'_>) -> Result<i32, Error> {
     let term = ctx.term;
-    if json {
-        term.out(&apply_report::json(plan, Some(&report)));
-    }
     let color = term.color_stderr() && !term.json_messages();
     let render = |report: &ApplyReport| apply_report::render(report, color, &plan.about);
     if report.is_complete() {

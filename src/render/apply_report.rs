@@ -185,6 +185,24 @@ pub struct ApplyResult {
     pub interrupted: Option<String>,
     /// HTTP requests sent, every attempt and retry included.
     pub requests: u64,
+    /// `--verify`: written codes the portal does not hold as sent.
+    pub not_kept: Vec<NotKept>,
+    /// Targets set aside because the portal's answer for them could not be read: not
+    /// written.
+    pub unreadable: Vec<TargetId>,
+}
+
+/// A written code the portal does not hold as sent (`--verify`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct NotKept {
+    #[serde(flatten)]
+    pub target: TargetId,
+    pub code: String,
+    /// `file:line` where the code is declared.
+    pub manifest: Option<String>,
+    /// `missing` (not returned: its handler does not declare it), `other` (another
+    /// value), `unreadable` (the answer could not be read).
+    pub found: &'static str,
 }
 
 #[derive(serde::Serialize, schemars::JsonSchema)]
@@ -215,14 +233,20 @@ pub struct FailedTarget {
     pub manifest: Option<String>,
 }
 
-/// `apply --format json`: the plan and the report as one pretty-printed document.
-pub fn json(plan: &Plan, report: Option<&ApplyReport>) -> String {
+/// `apply --format json`: the plan and the report as one pretty-printed document, with
+/// what `--verify` found and the targets set aside.
+pub fn json(
+    plan: &Plan,
+    report: Option<&ApplyReport>,
+    not_kept: &[Mismatch],
+    unreadable: &[Target],
+) -> String {
     let ids = |targets: &[Target]| targets.iter().map(TargetId::from).collect();
     let document = ApplyDocument {
         header: Header::new(FORMAT_VERSION, &plan.about),
         plan: PlanDocument::from(plan),
         result: report.map(|r| ApplyResult {
-            complete: r.is_complete(),
+            complete: r.is_complete() && not_kept.is_empty() && unreadable.is_empty(),
             applied: ids(&r.applied),
             settings_written: r.settings_written,
             state_only: ids(&r.state_only),
@@ -241,6 +265,20 @@ pub fn json(plan: &Plan, report: Option<&ApplyReport>) -> String {
             stopped_by_error: r.aborted.as_ref().map(ToString::to_string),
             interrupted: r.interrupted.map(|s| s.to_string()),
             requests: r.requests,
+            not_kept: not_kept
+                .iter()
+                .map(|m| NotKept {
+                    target: TargetId::from(&m.target),
+                    code: m.code.clone(),
+                    manifest: m.at.clone(),
+                    found: match m.found {
+                        Found::Missing => "missing",
+                        Found::Other(_) | Found::OtherSecret => "other",
+                        Found::Unreadable(_) => "unreadable",
+                    },
+                })
+                .collect(),
+            unreadable: ids(unreadable),
         }),
     };
     let mut text = serde_json::to_string_pretty(&document).expect("apply result serialises");

@@ -196,4 +196,35 @@ fn every_json_output_validates_against_its_committed_schema() {
     let out = plan(&["apply", "--auto-approve", "--format", "json", "m"]);
     let doc = valid("apply", &out.stdout);
     assert!(doc["plan"]["targets"].is_array(), "{}", out.stdout);
+
+    // --verify: a code the portal does not keep is in the one document too.
+    w.write(
+        "m/acme.yaml",
+        &manifest(
+            11,
+            1,
+            &[("PS_WORK_MODE_IFRAME", "REGULAR"), ("NOT_DECLARED", "x")],
+        ),
+    );
+    let out = plan(&[
+        "apply",
+        "--auto-approve",
+        "--verify",
+        "--format",
+        "json",
+        "m",
+    ]);
+    out.expect_code(6);
+    let doc = valid("apply", &out.stdout);
+    assert_eq!(doc["result"]["complete"], false, "{}", out.stdout);
+    assert_eq!(
+        doc["result"]["not_kept"][0]["code"], "NOT_DECLARED",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        doc["result"]["not_kept"][0]["found"], "missing",
+        "{}",
+        out.stdout
+    );
 }
