@@ -607,7 +607,8 @@ pub fn accept_client_endpoint(base: &Url, raw: &str) -> Result<Url, EndpointRefu
     }
     let portal = base.host_str().unwrap_or_default();
     let same_host = host.eq_ignore_ascii_case(portal);
-    if !same_host && !(is_bitrix24_cloud_host(portal) && is_bitrix24_cloud_host(&host)) {
+    let cloud_move = is_bitrix24_cloud_host(portal) && is_bitrix24_cloud_host(&host);
+    if !(same_host || cloud_move) {
         return Err(EndpointRefusal::OtherHost {
             host: shown,
             portal: portal.to_owned(),
