@@ -26,8 +26,8 @@ stale, 6 partial apply, 7 drift found, 64 usage error, 130 interrupted (SIGINT),
 PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN (OAuth; \
 add PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET to refresh an expired \
 token, PAYSYNC_TOKEN_FILE to keep the rotated tokens, PAYSYNC_OAUTH_URL for another token \
-endpoint). PAYSYNC_FINGERPRINT_KEY, a secret of your own, keys the secrets' fingerprints in \
-the state and saved plans."
+endpoint; `paysync auth refresh` renews them on demand). PAYSYNC_FINGERPRINT_KEY, a secret \
+of your own, keys the secrets' fingerprints in the state and saved plans."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -102,6 +102,9 @@ pub enum Command {
     /// The environments of the project file (paysync.yaml).
     #[command(subcommand)]
     Env(EnvCommand),
+    /// OAuth tokens: refresh the pair on demand (for a scheduled job).
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff), or one subcommand's, or write them all (--dir).
@@ -113,6 +116,34 @@ pub enum Command {
 pub enum EnvCommand {
     /// List the environments: sources, state, credentials' variables, protection.
     List,
+}
+
+/// `paysync auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Refresh the OAuth token pair now and save it to the token file
+    /// (PAYSYNC_TOKEN_FILE), so that an idle integration keeps a working refresh token.
+    Refresh(AuthRefreshArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Bitrix24 refresh tokens stop working 180 days after they were issued, and \
+every refresh rotates them. A run that finds its access token expired refreshes on its own; an \
+integration that runs rarely, or only plans offline, needs this command from a scheduled job \
+(monthly is plenty; every run that connects warns once the stored refresh token is older than 150 \
+days). It needs OAuth credentials that can refresh (PAYSYNC_PORTAL_URL, PAYSYNC_CLIENT_ID, \
+PAYSYNC_CLIENT_SECRET and a refresh token) and PAYSYNC_TOKEN_FILE: the old refresh token stops \
+working once the new one is issued, so the new pair is written there atomically (mode 0600). It \
+sends one request to the token endpoint, none to the portal, and prints no token. Exit codes: 0 \
+refreshed (or not due with --if-older-than), 1 refused, unreachable, not configured, or the token \
+file could not be written."
+)]
+pub struct AuthRefreshArgs {
+    /// Refresh only when the token file's refresh token is at least DAYS old (as the file
+    /// records; a file that does not say is refreshed). Without it, always refresh.
+    #[arg(long, value_name = "DAYS")]
+    pub if_older_than: Option<u32>,
 }
 
 /// `paysync state ...`.

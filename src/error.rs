@@ -40,6 +40,10 @@ pub mod exit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `paysync auth refresh` cannot do its job: credentials that cannot refresh, no
+    /// token file, or a refreshed pair that could not be saved.
+    #[error("{0}")]
+    AuthRefresh(String),
     #[error("{0}")]
     Manifests(Diagnostics),
     /// The command line and the project file do not fit together (no `--env` where the

@@ -326,6 +326,13 @@ impl EmulatorHandle {
         self.shared.lock().oauth.token_lifetime = lifetime;
     }
 
+    /// The `client_endpoint` the token endpoint answers from now on: `Some(url)` (say
+    /// another emulator's `rest_endpoint()`, a portal that moved), or `None` for this
+    /// portal's own `rest_endpoint()` (the default).
+    pub fn set_client_endpoint(&self, endpoint: Option<String>) {
+        self.shared.lock().client_endpoint = endpoint;
+    }
+
     /// Makes one access token (seeded or issued) expired from now on; `false` if unknown.
     pub fn expire_access_token(&self, token: &str) -> bool {
         let mut portal = self.shared.lock();

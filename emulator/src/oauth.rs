@@ -10,6 +10,8 @@
 //!   tokens issued by the endpoint expire `token_lifetime` after issue, by the clock;
 //! - a refresh token works once: refreshing replaces it with the new one (rotation); the
 //!   previous access token stays valid until it expires;
+//! - a refresh token lives `refresh_token_lifetime` (180 days, §2.2) from its issue, by
+//!   the clock; seeded ones count from the portal's start;
 //! - errors: missing parameters or another grant type → 400 `invalid_request`; unknown
 //!   client or wrong secret → 401 `invalid_client`; unknown, reused or another app's
 //!   refresh token → 400 `invalid_grant`.
@@ -27,6 +29,9 @@ use crate::seed::{OAuthAppSeed, OAuthTokenSeed, Seed};
 
 /// The default lifetime of an issued access token (`expires_in`).
 pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The lifetime of a refresh token (bitrix24-api.md §2.2: 180 days).
+pub(crate) const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(180 * 86_400);
 
 /// The stable portal identifier the token endpoint reports.
 const MEMBER_ID: &str = "7f3c1b9a2d4e4f60a8b5c6d7e8f90123";
@@ -68,11 +73,13 @@ impl From<OAuthTokenSeed> for AccessToken {
     }
 }
 
-/// Who a refresh token belongs to.
+/// Who a refresh token belongs to, and until when it works.
 #[derive(Debug, Clone)]
 struct Grant {
     client_id: String,
     user_id: u64,
+    /// Unix time (since the epoch) from which the refresh token is expired.
+    expires_at: Duration,
 }
 
 /// Applications, live refresh tokens, issued access tokens and counters.
@@ -83,6 +90,8 @@ pub(crate) struct OAuth {
     /// Live refresh token → its grant. Debug prints the map; see the `Debug` impl.
     refresh: Secrets<Grant>,
     pub(crate) token_lifetime: Duration,
+    /// How long a refresh token works after its issue.
+    pub(crate) refresh_token_lifetime: Duration,
     /// Successful refreshes.
     pub(crate) refreshes: u64,
     /// Every request to the token endpoint.
@@ -105,7 +114,11 @@ pub(crate) struct TokenResponse {
 }
 
 impl OAuth {
-    pub(crate) fn from_seed(seed: &Seed) -> OAuth {
+    /// The seed's tokens and apps; seeded refresh tokens count as issued at `now`.
+    pub(crate) fn from_seed(seed: &Seed, now: Duration) -> OAuth {
+        let refresh_token_lifetime = seed
+            .refresh_token_lifetime
+            .map_or(DEFAULT_REFRESH_TOKEN_LIFETIME, Duration::from_secs);
         let refresh = seed
             .oauth_refresh_tokens
             .iter()
@@ -113,6 +126,7 @@ impl OAuth {
                 let grant = Grant {
                     client_id: t.client_id.clone(),
                     user_id: t.user_id.unwrap_or(seed.webhook.user_id),
+                    expires_at: now + refresh_token_lifetime,
                 };
                 (t.refresh_token.clone(), grant)
             })
@@ -129,6 +143,7 @@ impl OAuth {
             token_lifetime: seed
                 .token_lifetime
                 .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs),
+            refresh_token_lifetime,
             refreshes: 0,
             requests: 0,
         }
@@ -217,7 +232,7 @@ impl OAuth {
             .refresh
             .0
             .get(&refresh_token)
-            .filter(|g| g.client_id == app.client_id)
+            .filter(|g| g.client_id == app.client_id && now < g.expires_at)
             .cloned()
             .ok_or_else(|| {
                 ApiError::new(
@@ -237,6 +252,10 @@ impl OAuth {
             scopes: app.scopes.clone(),
             expires_at: Some(expires_at),
         });
+        let grant = Grant {
+            expires_at: now + self.refresh_token_lifetime,
+            ..grant
+        };
         self.refresh.0.insert(new_refresh.clone(), grant.clone());
         let scope = match &app.scopes {
             Some(scopes) => scopes.join(","),
@@ -307,8 +326,8 @@ mod tests {
             client_id: "app.1".into(),
             user_id: None,
         });
-        let mut oauth = OAuth::from_seed(&seed);
         let now = Duration::from_secs(1_000);
+        let mut oauth = OAuth::from_seed(&seed, now);
         let request = params(&[
             ("grant_type", "refresh_token"),
             ("client_id", "app.1"),
@@ -334,5 +353,57 @@ mod tests {
         );
         assert_eq!(oauth.refreshes, 1);
         assert_ne!(random_token(), random_token());
+    }
+
+    /// Refresh tokens live 180 days from their issue (seeded ones: from the start).
+    #[test]
+    fn refresh_tokens_expire_after_180_days() {
+        let mut seed = Seed::demo();
+        seed.oauth_apps.push(OAuthAppSeed {
+            client_id: "app.1".into(),
+            client_secret: "cs".into(),
+            scopes: None,
+        });
+        for token in ["rt-old", "rt-young"] {
+            seed.oauth_refresh_tokens.push(OAuthRefreshTokenSeed {
+                refresh_token: token.into(),
+                client_id: "app.1".into(),
+                user_id: None,
+            });
+        }
+        let start = Duration::from_secs(1_767_225_600);
+        let mut oauth = OAuth::from_seed(&seed, start);
+        let day = Duration::from_secs(86_400);
+        let request = |token: &str| {
+            params(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "app.1"),
+                ("client_secret", "cs"),
+                ("refresh_token", token),
+            ])
+        };
+        let expired = oauth.refresh(&request("rt-old"), start + 180 * day, "http://x/rest/");
+        assert_eq!(
+            (expired.status, &expired.body["error"]),
+            (400, &json!("invalid_grant"))
+        );
+        // A day before the end it works, and the new token lives 180 days from now.
+        let ok = oauth.refresh(&request("rt-young"), start + 179 * day, "http://x/rest/");
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        let rotated = ok.body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let later = start + (179 + 179) * day;
+        let ok = oauth.refresh(&request(&rotated), later, "http://x/rest/");
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        let rotated = ok.body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let too_late = later + 180 * day;
+        let expired = oauth.refresh(&request(&rotated), too_late, "http://x/rest/");
+        assert_eq!(expired.status, 400, "{}", expired.body);
+        assert_eq!(oauth.refreshes, 2);
     }
 }

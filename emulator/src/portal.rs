@@ -201,6 +201,8 @@ pub(crate) struct Portal {
     pub(crate) clock: Clock,
     /// `http://127.0.0.1:PORT`, for the token endpoint's `client_endpoint`.
     pub(crate) base_url: String,
+    /// The `client_endpoint` the token endpoint answers instead of `<base_url>/rest/`.
+    pub(crate) client_endpoint: Option<String>,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) bucket: LeakyBucket,
     /// 503s sent by the bucket.
@@ -212,7 +214,7 @@ pub(crate) struct Portal {
 impl Portal {
     /// Builds the state from a seed (validate the seed first).
     pub(crate) fn from_seed(seed: Seed, clock: Clock, base_url: String) -> Portal {
-        let oauth = OAuth::from_seed(&seed);
+        let oauth = OAuth::from_seed(&seed, clock.now());
         let mut store = Store::default();
         let mut next_handler_id = seed.handlers.iter().filter_map(|h| h.id).max().unwrap_or(0) + 1;
         for h in seed.handlers {
@@ -287,6 +289,7 @@ impl Portal {
             log: Vec::new(),
             clock,
             base_url,
+            client_endpoint: seed.client_endpoint,
             rate_limit: seed.rate_limit,
             bucket: LeakyBucket::default(),
             limit_rejections: 0,

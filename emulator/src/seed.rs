@@ -80,10 +80,11 @@ pub enum SettingsShape {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchLengthMode {
-    /// The whole request fails with 400 `ERROR_BATCH_LENGTH_EXCEEDED` (default).
-    #[default]
+    /// The whole request fails with 400 `ERROR_BATCH_LENGTH_EXCEEDED`.
     Reject,
-    /// The first 50 run; each entry beyond 50 gets `ERROR_BATCH_LENGTH_EXCEEDED` in `result_error`.
+    /// The first 50 run; each entry beyond 50 gets `ERROR_BATCH_LENGTH_EXCEEDED` in
+    /// `result_error` (default: what the current batch.md says).
+    #[default]
     PerEntry,
 }
 
@@ -327,6 +328,14 @@ pub struct Seed {
     /// Lifetime in seconds of access tokens issued by the token endpoint (default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_lifetime: Option<u64>,
+    /// Lifetime in seconds of refresh tokens, seeded ones counted from the portal's start
+    /// (default 180 days, 15552000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_lifetime: Option<u64>,
+    /// The `client_endpoint` the token endpoint answers (default: this portal's
+    /// `<base>/rest/`); another portal's address stands in for a portal that moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_endpoint: Option<String>,
     /// The §9.1 leaky bucket; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
@@ -526,10 +535,12 @@ impl Seed {
             ],
             settings: Vec::new(),
             settings_shape: SettingsShape::Object,
-            batch_length_mode: BatchLengthMode::Reject,
+            batch_length_mode: BatchLengthMode::PerEntry,
             oauth_apps: Vec::new(),
             oauth_refresh_tokens: Vec::new(),
             token_lifetime: None,
+            refresh_token_lifetime: None,
+            client_endpoint: None,
             rate_limit: None,
             operating_limit: None,
         }

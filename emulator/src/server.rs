@@ -336,7 +336,10 @@ fn process(portal: &mut Portal, incoming: Incoming) -> (u16, Value) {
             }
             None => {
                 let now = portal.now();
-                let client_endpoint = format!("{}/rest/", portal.base_url);
+                let client_endpoint = portal
+                    .client_endpoint
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/rest/", portal.base_url));
                 let answer = portal
                     .oauth
                     .refresh(&incoming.params, now, &client_endpoint);

@@ -42,14 +42,18 @@ use serde_json::Value;
 
 use super::clock::{Clock, ClockSleeper, SystemClock};
 use super::credentials::Credentials;
+use super::credentials::accept_client_endpoint;
 use super::envelope::{Page, Timing};
 use super::error::{ClientError, Credential, Refusal, human};
-use super::oauth::{RefreshError, TokenStore, request_refresh, save_tokens};
+use super::oauth::{
+    NewTokens, RefreshError, TokenStore, request_refresh, save_tokens, warn_about_refresh_token_age,
+};
 use super::operating::{DEFAULT_OPERATING_LIMIT, OperatingBudget};
 use super::request::Request;
 use super::retry::{Decision, RetryBudget, RetryConfig, error_policy, retry_reason};
 use super::stats::{ClientStats, Counters, add_time, bump, millis};
 use super::throttle::{Rate, Throttle};
+use super::token_file::unix_seconds;
 use super::transport::{
     Answer, FOLLOWED_REDIRECTS, Transport, check_method, interpret, same_origin,
 };
@@ -90,11 +94,16 @@ impl Client {
     pub fn new(credentials: Credentials) -> Result<Client, ClientError> {
         let transport = Transport::new(credentials.is_loopback(), credentials.address_variable())?;
         let tokens = credentials.access_token().map(|token| {
-            Arc::new(TokenStore::new(
+            let endpoint = credentials.endpoint();
+            Arc::new(TokenStore::with_endpoint(
                 token.clone(),
                 credentials.refresh().map(|r| r.refresh_token.clone()),
+                (endpoint != credentials.base()).then(|| endpoint.clone()),
             ))
         });
+        if let Some(refresh) = credentials.refresh() {
+            warn_about_refresh_token_age(refresh, unix_seconds());
+        }
         Ok(Client {
             transport,
             credentials: Arc::new(credentials),
@@ -154,6 +163,17 @@ impl Client {
     /// (`PAYSYNC_WEBHOOK_URL` or `PAYSYNC_PORTAL_URL`).
     pub fn address_variable(&self) -> &'static str {
         self.credentials.address_variable()
+    }
+
+    /// How the OAuth access token is refreshed, when these are refreshable OAuth
+    /// credentials.
+    pub fn refresh_config(&self) -> Option<&super::credentials::RefreshConfig> {
+        self.credentials.refresh()
+    }
+
+    /// Whether the client authenticates with an OAuth access token (not a webhook).
+    pub fn uses_oauth(&self) -> bool {
+        self.tokens.is_some()
     }
 
     /// The request-rate limit the throttle keeps to.
@@ -345,9 +365,24 @@ impl Client {
         generation: u64,
         code: &str,
     ) -> Result<Redacted<String>, ClientError> {
+        self.refresh_exchange(tokens, generation, code)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// [`Client::refresh_token`], also returning this caller's refresh, when it ran it:
+    /// the new pair (with the endpoint now in use) and whether the token file was saved.
+    async fn refresh_exchange(
+        &self,
+        tokens: &TokenStore,
+        generation: u64,
+        code: &str,
+    ) -> Result<(Redacted<String>, Option<(NewTokens, std::io::Result<()>)>), ClientError> {
         let config = self.credentials.refresh();
         let (http, counters) = (self.transport.http(), &self.counters);
-        tokens
+        let ran = Mutex::new(None);
+        let ran_ref = &ran;
+        let token = tokens
             .refresh_after(generation, code, move |refresh_token| async move {
                 let Some(config) = config else {
                     return Err(RefreshError::NotConfigured {
@@ -355,14 +390,82 @@ impl Client {
                     });
                 };
                 bump(&counters.refreshes);
-                let new = request_refresh(http, config, &refresh_token).await?;
-                save_tokens(config.token_file.as_ref(), &new);
+                let mut new = request_refresh(http, config, &refresh_token).await?;
+                new.endpoint = self.checked_endpoint(tokens, new.client_endpoint.as_deref());
+                let saved = save_tokens(config.token_file.as_ref(), &new);
                 tracing::info!("refreshed the OAuth access token");
+                *lock(ran_ref) = Some((new.clone(), saved));
                 Ok(new)
             })
             .await
             .map(|(_, token)| token)
-            .map_err(ClientError::Refresh)
+            .map_err(ClientError::Refresh)?;
+        Ok((
+            token,
+            ran.into_inner().unwrap_or_else(PoisonError::into_inner),
+        ))
+    }
+
+    /// The REST base after a refresh answer that named `client_endpoint`: it, when
+    /// [`accept_client_endpoint`] accepts it (a warning when it moves calls to another
+    /// origin); otherwise the one in use before (a warning names the refused host).
+    fn checked_endpoint(&self, tokens: &TokenStore, offered: Option<&str>) -> Option<Url> {
+        let before = tokens.endpoint();
+        let Some(offered) = offered else {
+            return before;
+        };
+        let base = self.credentials.base();
+        match accept_client_endpoint(base, offered) {
+            Ok(url) => {
+                let current = before.as_ref().unwrap_or(base);
+                if !same_origin(current, &url) {
+                    tracing::warn!(
+                        "the OAuth server named the portal's REST address {} \
+                         (client_endpoint): the following calls go there",
+                        super::credentials::host_port(&url)
+                    );
+                }
+                Some(url)
+            }
+            Err(refusal) => {
+                tracing::warn!(
+                    "ignored the refresh answer's client_endpoint: {refusal}; calls stay on {}",
+                    super::credentials::host_port(before.as_ref().unwrap_or(base))
+                );
+                before
+            }
+        }
+    }
+
+    /// Refreshes the OAuth token pair now, whether or not the access token expired
+    /// (`paysync auth refresh`), and saves it to the token file. One request to the token
+    /// endpoint, no retry. Only for OAuth credentials with refresh configured (the
+    /// caller checks; otherwise [`RefreshError::NotConfigured`]).
+    pub async fn refresh_now(&self) -> Result<Refreshed, ClientError> {
+        let Some(tokens) = &self.tokens else {
+            return Err(ClientError::Refresh(RefreshError::NotConfigured {
+                code: "auth refresh".to_owned(),
+            }));
+        };
+        let (generation, _) = tokens.current();
+        let (_, ran) = self
+            .refresh_exchange(tokens, generation, "auth refresh")
+            .await?;
+        let (new, saved) = ran.ok_or_else(|| {
+            // Only when another caller of this client refreshed at the same time.
+            ClientError::Refresh(RefreshError::Unreadable { status: 0 })
+        })?;
+        Ok(Refreshed {
+            expires: new.expires,
+            refresh_obtained_at: new.refresh_obtained_at,
+            endpoint: new
+                .endpoint
+                .as_ref()
+                .unwrap_or(self.credentials.base())
+                .origin()
+                .ascii_serialization(),
+            saved: saved.map_err(|e| e.to_string()),
+        })
     }
 
     /// Before an attempt: if a method of the request has nearly used its time budget,
@@ -420,9 +523,11 @@ impl Client {
         token: Option<&Redacted<String>>,
     ) -> Result<(Value, Timing), ClientError> {
         let method = &request.method;
-        let url = self
-            .credentials
-            .base()
+        // OAuth: the REST base a refresh answer (or the token file) named, if any.
+        let endpoint = self.tokens.as_ref().and_then(|t| t.endpoint());
+        let url = endpoint
+            .as_ref()
+            .unwrap_or(self.credentials.base())
             .join(&method.to_ascii_lowercase())
             .map_err(|_| ClientError::InvalidMethod {
                 method: method.clone(),
@@ -481,6 +586,19 @@ impl Client {
         bump(&self.counters.requests);
         self.transport.post(method, url, body).await
     }
+}
+
+/// What [`Client::refresh_now`] did. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Unix time the new access token expires, when the answer said.
+    pub expires: Option<i64>,
+    /// Unix time the new refresh token was obtained (now), when the answer had one.
+    pub refresh_obtained_at: Option<i64>,
+    /// The origin (`scheme://host[:port]`) calls go to from now on.
+    pub endpoint: String,
+    /// Whether the token file was written (the error's text when not).
+    pub saved: Result<(), String>,
 }
 
 /// Locks a mutex holding plain bookkeeping, which stays valid even if a holder panicked.

@@ -52,6 +52,18 @@ pub struct RefreshConfig {
     pub(crate) refresh_token: Redacted<String>,
     pub(crate) token_url: Url,
     pub(crate) token_file: Option<PathBuf>,
+    /// Where the refresh token came from, and when it was obtained if known.
+    pub(crate) refresh_origin: RefreshOrigin,
+}
+
+/// Where the current refresh token came from (for the warning before it expires).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOrigin {
+    /// The environment (`PAYSYNC_REFRESH_TOKEN`): its age is unknown.
+    Environment,
+    /// The token file, which records when it was obtained (Unix time) or, when written
+    /// by an older paysync, does not (`None`).
+    TokenFile { obtained_at: Option<i64> },
 }
 
 impl RefreshConfig {
@@ -80,6 +92,7 @@ impl RefreshConfig {
             refresh_token: Redacted::new(refresh_token),
             token_url: Url::parse(DEFAULT_TOKEN_URL).expect("the default token URL is valid"),
             token_file: None,
+            refresh_origin: RefreshOrigin::Environment,
         })
     }
 
@@ -109,6 +122,20 @@ impl RefreshConfig {
     pub fn token_file(&self) -> Option<&Path> {
         self.token_file.as_deref()
     }
+
+    /// The refresh token was read from the token file, which says when it was obtained
+    /// (`None`: a file written before paysync recorded it).
+    pub fn with_refresh_obtained_at(self, obtained_at: Option<i64>) -> RefreshConfig {
+        RefreshConfig {
+            refresh_origin: RefreshOrigin::TokenFile { obtained_at },
+            ..self
+        }
+    }
+
+    /// Where the refresh token came from, and when it was obtained if known.
+    pub fn refresh_origin(&self) -> RefreshOrigin {
+        self.refresh_origin
+    }
 }
 
 impl fmt::Debug for RefreshConfig {
@@ -119,6 +146,7 @@ impl fmt::Debug for RefreshConfig {
             .field("refresh_token", &self.refresh_token)
             .field("token_url", &self.token_url.as_str())
             .field("token_file", &self.token_file)
+            .field("refresh_origin", &self.refresh_origin)
             .finish()
     }
 }
@@ -130,13 +158,17 @@ pub enum Credentials {
     /// trailing slash); a method name is appended to it.
     Webhook { base: Redacted<Url> },
     /// An OAuth access token, sent as `auth` in every JSON body (bitrix24-api.md §2.2).
-    /// `base` is `https://portal/rest/`. With `refresh`, an expired token is refreshed
-    /// once and the call retried; without, `expired_token` ends the run with a message
-    /// naming the variables to set.
+    /// `base` is `https://portal/rest/`, the configured portal (its identity in the state
+    /// file). `endpoint` is the REST base a refresh answer named (`client_endpoint`,
+    /// kept in the token file) when it passed [`accept_client_endpoint`]: calls go there
+    /// instead of `base`. With `refresh`, an expired token is refreshed once and the call
+    /// retried; without, `expired_token` ends the run with a message naming the
+    /// variables to set.
     AccessToken {
         base: Url,
         token: Redacted<String>,
         refresh: Option<Box<RefreshConfig>>,
+        endpoint: Option<Url>,
     },
 }
 
@@ -259,8 +291,11 @@ fn credentials_from_lookup(
             if let Some(url) = get(ENV_OAUTH_URL)? {
                 config = config.with_token_url(&url)?;
             }
-            if let Some(path) = token_file {
-                config = config.with_token_file(path);
+            if let Some(path) = &token_file {
+                config = config.with_token_file(path.clone());
+            }
+            if let Some(stored) = &stored {
+                config = config.with_refresh_obtained_at(stored.refresh_obtained_at);
             }
             Some(config)
         }
@@ -285,7 +320,20 @@ fn credentials_from_lookup(
             });
         }
     };
-    oauth(portal.trim(), access.trim(), refresh, ENV_PORTAL_URL)
+    let mut credentials = oauth(portal.trim(), access.trim(), refresh, ENV_PORTAL_URL)?;
+    if let (Some(raw), Credentials::AccessToken { base, endpoint, .. }) = (
+        stored.as_ref().and_then(|s| s.client_endpoint.as_deref()),
+        &mut credentials,
+    ) {
+        match accept_client_endpoint(base, raw) {
+            Ok(url) => *endpoint = Some(url),
+            Err(refusal) => tracing::warn!(
+                "the token file's client_endpoint is not used: {refusal}; calls go to {}",
+                host_port(base)
+            ),
+        }
+    }
+    Ok(credentials)
 }
 
 impl Credentials {
@@ -331,6 +379,18 @@ impl Credentials {
         match self {
             Credentials::Webhook { base } => base.expose(),
             Credentials::AccessToken { base, .. } => base,
+        }
+    }
+
+    /// The REST base calls go to at first: the accepted `client_endpoint` of the token
+    /// file, else [`Credentials::base`]. Holds the webhook code: never show or log it.
+    pub(crate) fn endpoint(&self) -> &Url {
+        match self {
+            Credentials::AccessToken {
+                endpoint: Some(endpoint),
+                ..
+            } => endpoint,
+            _ => self.base(),
         }
     }
 
@@ -456,6 +516,7 @@ fn oauth(
         base: url,
         token: Redacted::new(token.to_owned()),
         refresh: refresh.map(Box::new),
+        endpoint: None,
     })
 }
 
@@ -466,6 +527,94 @@ pub(crate) fn host_port(url: &Url) -> String {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     }
+}
+
+/// The zones of Bitrix24's cloud: a cloud portal is `<name>.bitrix24.<zone>`.
+pub const BITRIX24_CLOUD_ZONES: &[&str] = &[
+    "com", "ru", "de", "eu", "es", "fr", "it", "pl", "by", "kz", "ua", "uk", "co.uk", "in", "cn",
+    "jp", "vn", "id", "co", "mx", "com.br", "com.tr",
+];
+
+/// Whether `host` is a Bitrix24 cloud portal's host (`<name>.bitrix24.<zone>`, one of
+/// [`BITRIX24_CLOUD_ZONES`]).
+pub fn is_bitrix24_cloud_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    BITRIX24_CLOUD_ZONES.iter().any(|zone| {
+        host.strip_suffix(&format!(".bitrix24.{zone}"))
+            .is_some_and(|name| !name.is_empty() && !name.contains('.'))
+    })
+}
+
+/// Why a `client_endpoint` from a refresh answer (or the token file) is not used. Shows
+/// the offered host only (escaped), never the rest of the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointRefusal {
+    #[error("the client_endpoint the OAuth server named is not a URL")]
+    NotAUrl,
+    #[error(
+        "client_endpoint {host} is not https (plain http only on loopback, for a loopback portal)"
+    )]
+    Insecure { host: String },
+    #[error("client_endpoint {host} has a user name, password, query or fragment")]
+    UnexpectedParts { host: String },
+    #[error("client_endpoint {host} is not a REST base (…/rest/)")]
+    NotRest { host: String },
+    #[error(
+        "client_endpoint {host} is another host than the portal {portal}, and not a move \
+         between Bitrix24 cloud portals"
+    )]
+    OtherHost { host: String, portal: String },
+}
+
+/// Checks a `client_endpoint` (bitrix24-api.md §2.3: the REST base for the calls after
+/// a refresh) against the configured portal `base` before any token is sent there. An
+/// attacker who controls the refresh answer (a hostile proxy, a misconfigured
+/// `PAYSYNC_OAUTH_URL`) could otherwise send every later call, token and settings
+/// included, to a host of their choosing. Accepted only when all of these hold:
+///
+/// - it is an `https` URL (plain `http` only to a loopback address when the configured
+///   portal is itself on loopback: tests and local emulators) with no user info, query or
+///   fragment, and its path is `/rest/` (`/rest` is completed);
+/// - its host is the configured portal's host (any port, case-insensitive), **or** both
+///   hosts are Bitrix24 cloud portals (`<name>.bitrix24.<zone>`, [`BITRIX24_CLOUD_ZONES`]):
+///   a cloud portal renamed within the cloud. An on-premise portal's endpoint can only
+///   keep its host.
+pub fn accept_client_endpoint(base: &Url, raw: &str) -> Result<Url, EndpointRefusal> {
+    let mut url = Url::parse(raw.trim()).map_err(|_| EndpointRefusal::NotAUrl)?;
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()).map(str::to_owned) else {
+        return Err(EndpointRefusal::NotAUrl);
+    };
+    let shown = crate::untrusted::portal_text(&host);
+    let secure = match url.scheme() {
+        "https" => true,
+        "http" => is_loopback(&url) && is_loopback(base),
+        _ => false,
+    };
+    if !secure {
+        return Err(EndpointRefusal::Insecure { host: shown });
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(EndpointRefusal::UnexpectedParts { host: shown });
+    }
+    match url.path() {
+        "/rest/" => {}
+        "/rest" => url.set_path("/rest/"),
+        _ => return Err(EndpointRefusal::NotRest { host: shown }),
+    }
+    let portal = base.host_str().unwrap_or_default();
+    let same_host = host.eq_ignore_ascii_case(portal);
+    let cloud_move = is_bitrix24_cloud_host(portal) && is_bitrix24_cloud_host(&host);
+    if !(same_host || cloud_move) {
+        return Err(EndpointRefusal::OtherHost {
+            host: shown,
+            portal: portal.to_owned(),
+        });
+    }
+    Ok(url)
 }
 
 /// A portal address as recorded in a state file (`scheme://host[:port]`), checked like a
@@ -986,6 +1135,154 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(CANARY), "{text}");
+    }
+
+    #[test]
+    fn client_endpoints_are_accepted_only_for_the_portal_or_a_cloud_move() {
+        let cloud = Url::parse("https://acme.bitrix24.com/rest/").unwrap();
+        let onprem = Url::parse("https://crm.acme.example/rest/").unwrap();
+        let loopback = Url::parse("http://127.0.0.1:8080/rest/").unwrap();
+        let ok = |base: &Url, raw: &str| {
+            accept_client_endpoint(base, raw)
+                .unwrap_or_else(|e| panic!("{raw}: {e}"))
+                .to_string()
+        };
+        assert_eq!(
+            ok(&cloud, "https://acme.bitrix24.com/rest/"),
+            "https://acme.bitrix24.com/rest/"
+        );
+        assert_eq!(
+            ok(&cloud, "https://ACME.bitrix24.com/rest"),
+            "https://acme.bitrix24.com/rest/"
+        );
+        assert_eq!(
+            ok(&cloud, "https://acme-new.bitrix24.de/rest/"),
+            "https://acme-new.bitrix24.de/rest/"
+        );
+        assert_eq!(
+            ok(&onprem, "https://crm.acme.example:8443/rest/"),
+            "https://crm.acme.example:8443/rest/"
+        );
+        assert_eq!(
+            ok(&loopback, "http://127.0.0.1:9000/rest/"),
+            "http://127.0.0.1:9000/rest/"
+        );
+
+        let refused = |base: &Url, raw: &str| {
+            let err = accept_client_endpoint(base, raw).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains(CANARY), "{text}");
+            err
+        };
+        assert!(matches!(
+            refused(&cloud, "https://evil.example/rest/"),
+            EndpointRefusal::OtherHost { .. }
+        ));
+        // A cloud portal is not moved to a look-alike, nor an on-premise one into the cloud.
+        assert!(matches!(
+            refused(&cloud, "https://acme.bitrix24.com.evil.example/rest/"),
+            EndpointRefusal::OtherHost { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "https://a.b.bitrix24.com/rest/"),
+            EndpointRefusal::OtherHost { .. }
+        ));
+        assert!(matches!(
+            refused(&onprem, "https://acme.bitrix24.com/rest/"),
+            EndpointRefusal::OtherHost { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "http://acme.bitrix24.com/rest/"),
+            EndpointRefusal::Insecure { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "http://127.0.0.1/rest/"),
+            EndpointRefusal::Insecure { .. }
+        ));
+        assert!(matches!(
+            refused(&loopback, "http://localhost:9000/rest/"),
+            EndpointRefusal::OtherHost { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "ftp://acme.bitrix24.com/rest/"),
+            EndpointRefusal::Insecure { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "https://acme.bitrix24.com/rest/1/CANARYCODE123/"),
+            EndpointRefusal::NotRest { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "https://acme.bitrix24.com/rest/?auth=CANARYCODE123"),
+            EndpointRefusal::UnexpectedParts { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "https://u:CANARYCODE123@acme.bitrix24.com/rest/"),
+            EndpointRefusal::UnexpectedParts { .. }
+        ));
+        assert!(matches!(
+            refused(&cloud, "CANARYCODE123"),
+            EndpointRefusal::NotAUrl
+        ));
+        assert_eq!(
+            refused(&cloud, "https://evil.example/rest/").to_string(),
+            "client_endpoint evil.example is another host than the portal acme.bitrix24.com, \
+             and not a move between Bitrix24 cloud portals"
+        );
+        assert!(is_bitrix24_cloud_host("acme.bitrix24.com.br"));
+        assert!(!is_bitrix24_cloud_host("bitrix24.com"));
+    }
+
+    #[test]
+    fn the_token_file_supplies_the_endpoint_and_the_refresh_token_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let path_text = path.display().to_string();
+        let vars = [
+            (ENV_PORTAL_URL, "https://acme.bitrix24.com"),
+            (ENV_CLIENT_ID, "app"),
+            (ENV_CLIENT_SECRET, "sec"),
+            (ENV_TOKEN_FILE, path_text.as_str()),
+        ];
+        std::fs::write(
+            &path,
+            r#"{"access_token": "a", "refresh_token": "r", "refresh_token_obtained_at": 1700000000,
+                "client_endpoint": "https://acme2.bitrix24.com/rest/"}"#,
+        )
+        .unwrap();
+        let c = credentials_from_lookup(env(&vars)).unwrap();
+        assert_eq!(c.endpoint().as_str(), "https://acme2.bitrix24.com/rest/");
+        assert_eq!(
+            c.portal(),
+            "https://acme.bitrix24.com",
+            "the portal stays as configured"
+        );
+        assert_eq!(
+            refresh_of(&c).refresh_origin(),
+            RefreshOrigin::TokenFile {
+                obtained_at: Some(1_700_000_000)
+            }
+        );
+        // An endpoint the rule refuses is not used; an older file: age unknown.
+        std::fs::write(
+            &path,
+            r#"{"access_token": "a", "refresh_token": "r", "client_endpoint": "https://evil.example/rest/"}"#,
+        )
+        .unwrap();
+        let c = credentials_from_lookup(env(&vars)).unwrap();
+        assert_eq!(c.endpoint().as_str(), "https://acme.bitrix24.com/rest/");
+        assert_eq!(
+            refresh_of(&c).refresh_origin(),
+            RefreshOrigin::TokenFile { obtained_at: None }
+        );
+        let c = credentials_from_lookup(env(&[
+            (ENV_PORTAL_URL, "https://q.example"),
+            (ENV_ACCESS_TOKEN, "tok"),
+            (ENV_REFRESH_TOKEN, "ref"),
+            (ENV_CLIENT_ID, "app.1"),
+            (ENV_CLIENT_SECRET, "sec"),
+        ]))
+        .unwrap();
+        assert_eq!(refresh_of(&c).refresh_origin(), RefreshOrigin::Environment);
     }
 
     #[test]

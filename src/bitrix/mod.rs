@@ -42,11 +42,12 @@ pub mod transport;
 #[cfg(test)]
 mod testserver;
 
-pub use client::Client;
+pub use client::{Client, Refreshed};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{
-    ConfigError, Credentials, RefreshConfig, credentials_from_env, credentials_from_env_named,
-    portal_address, same_portal,
+    ConfigError, Credentials, EndpointRefusal, RefreshConfig, RefreshOrigin,
+    accept_client_endpoint, credentials_from_env, credentials_from_env_named, portal_address,
+    same_portal,
 };
 pub use envelope::{
     BatchEntry, BatchOutcome, CallError, Page, PortalError, Timing, parse_batch_result,

@@ -27,9 +27,24 @@
 //!
 //! # The token file
 //! Every refreshed pair is written to the token file ([`super::token_file`]), if one is
-//! configured. If it cannot be written, the run goes on with the new tokens (they are
-//! valid for an hour) and the failure is logged as an error: the next run would need
-//! re-authorisation, and stopping now would not avoid that.
+//! configured, with when the refresh token was obtained and the REST base the answer
+//! named (`client_endpoint`, once [`accept_client_endpoint`] accepted it). If it cannot
+//! be written, the run goes on with the new tokens (they are valid for an hour) and the
+//! failure is logged as an error: the next run would need re-authorisation, and stopping
+//! now would not avoid that (`paysync auth refresh` fails instead: writing the file is
+//! its whole job).
+//!
+//! # `client_endpoint`
+//! The refresh answer names the REST base for the following calls. The client checks it
+//! with [`accept_client_endpoint`] (https, the configured portal's host or a move between
+//! Bitrix24 cloud portals): accepted, the following calls go there and the token file
+//! keeps it for later runs; refused, a warning names the offered host and calls stay
+//! where they were.
+//!
+//! # The refresh token's age
+//! A refresh token lives 180 days; an integration that never refreshes must do so
+//! before then. [`warn_about_refresh_token_age`] warns when the token file's refresh
+//! token is older than 150 days.
 
 use std::fmt;
 use std::future::Future;
@@ -37,8 +52,14 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use reqwest::Url;
+
 use super::body::{BodyError, read_bounded};
-use super::credentials::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, RefreshConfig};
+#[cfg(doc)]
+use super::credentials::accept_client_endpoint;
+use super::credentials::{
+    ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, RefreshConfig, RefreshOrigin,
+};
 use super::token_file::{StoredTokens, unix_seconds, write_token_file};
 use crate::secrets::Redacted;
 
@@ -124,6 +145,12 @@ impl RefreshError {
     }
 }
 
+/// How long a refresh token lives (bitrix24-api.md §2.2).
+pub const REFRESH_TOKEN_LIFETIME_DAYS: i64 = 180;
+/// From this age on, a stored refresh token is warned about.
+pub const REFRESH_TOKEN_WARN_DAYS: i64 = 150;
+const DAY: i64 = 86_400;
+
 /// A successful refresh.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct NewTokens {
@@ -131,12 +158,21 @@ pub(crate) struct NewTokens {
     pub refresh_token: Redacted<String>,
     /// Unix time the access token expires: `expires`, or now + `expires_in`.
     pub expires: Option<i64>,
+    /// Unix time the refresh token was obtained: now when the answer carried a new one.
+    pub refresh_obtained_at: Option<i64>,
+    /// `client_endpoint` as the answer gave it (untrusted, unchecked).
+    pub client_endpoint: Option<String>,
+    /// The REST base calls go to from now on, once checked (set by the client): the
+    /// accepted `client_endpoint`, else the one in use before.
+    pub endpoint: Option<Url>,
 }
 
 impl fmt::Debug for NewTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewTokens")
             .field("expires", &self.expires)
+            .field("refresh_obtained_at", &self.refresh_obtained_at)
+            .field("endpoint", &self.endpoint.as_ref().map(Url::as_str))
             .finish_non_exhaustive()
     }
 }
@@ -188,11 +224,21 @@ pub(crate) fn parse_refresh_answer(
         return Err(RefreshError::Unreadable { status });
     };
     let int = |name: &str| object.get(name).and_then(Value::as_i64);
-    let expires = int("expires").or_else(|| int("expires_in").map(|s| unix_seconds() + s));
+    let now = unix_seconds();
+    let expires = int("expires").or_else(|| int("expires_in").map(|s| now + s));
+    let new_refresh = text("refresh_token");
     Ok(NewTokens {
         access_token,
-        refresh_token: text("refresh_token").unwrap_or_else(|| old_refresh.clone()),
+        refresh_obtained_at: new_refresh.as_ref().map(|_| now),
+        refresh_token: new_refresh.unwrap_or_else(|| old_refresh.clone()),
         expires,
+        client_endpoint: object
+            .get("client_endpoint")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        endpoint: None,
     })
 }
 
@@ -256,32 +302,93 @@ pub(crate) async fn request_refresh(
     )
 }
 
-/// Saves a refreshed pair to the token file, if one is configured; a failure is logged,
-/// not returned (see the module docs).
-pub(crate) fn save_tokens(path: Option<&PathBuf>, tokens: &NewTokens) {
-    let Some(path) = path else { return };
+/// Saves a refreshed pair to the token file, if one is configured. A failure is logged
+/// (the run goes on, see the module docs) and returned, for the caller whose whole job
+/// was the refresh.
+pub(crate) fn save_tokens(path: Option<&PathBuf>, tokens: &NewTokens) -> std::io::Result<()> {
+    let Some(path) = path else { return Ok(()) };
     let stored = StoredTokens {
         access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         expires: tokens.expires,
         saved_at: Some(unix_seconds()),
+        refresh_obtained_at: tokens.refresh_obtained_at,
+        client_endpoint: tokens.endpoint.as_ref().map(Url::to_string),
     };
-    match write_token_file(path, &stored) {
+    let written = write_token_file(path, &stored);
+    match &written {
         Ok(()) => tracing::debug!(path = %path.display(), "saved the refreshed tokens"),
         Err(e) => tracing::error!(
             path = %path.display(),
-            "cannot save the refreshed OAuth tokens: {e}; this run goes on, but the old \
-             refresh token no longer works, so the next run will need a re-authorised token"
+            "cannot save the refreshed OAuth tokens: {e}; the old refresh token no longer \
+             works, so the next run will need a re-authorised token"
         ),
+    }
+    written
+}
+
+/// The age of the stored refresh token, as a warning (or, for a token file that does
+/// not record it, an info note) to log. `None`: nothing to say (young, from the
+/// environment, or an obtained-at in the future).
+pub(crate) fn refresh_token_age_note(
+    config: &RefreshConfig,
+    now: i64,
+) -> Option<(tracing::Level, String)> {
+    let RefreshOrigin::TokenFile { obtained_at } = config.refresh_origin() else {
+        return None;
+    };
+    let file = config
+        .token_file()
+        .map_or_else(String::new, |p| format!(" ({})", p.display()));
+    let Some(obtained_at) = obtained_at else {
+        return Some((
+            tracing::Level::INFO,
+            format!(
+                "the token file{file} does not record when its refresh token was obtained, so \
+                 paysync cannot warn before its {REFRESH_TOKEN_LIFETIME_DAYS} days run out; \
+                 the next refresh records it (`paysync auth refresh`)"
+            ),
+        ));
+    };
+    let age = (now - obtained_at).div_euclid(DAY);
+    if age < REFRESH_TOKEN_WARN_DAYS {
+        return None;
+    }
+    let message = if age < REFRESH_TOKEN_LIFETIME_DAYS {
+        let left = REFRESH_TOKEN_LIFETIME_DAYS - age;
+        format!(
+            "the OAuth refresh token in the token file{file} was obtained {age} days ago; \
+             Bitrix24 refresh tokens stop working after {REFRESH_TOKEN_LIFETIME_DAYS} days \
+             (about {left} left): renew it with `paysync auth refresh` (for instance from a \
+             scheduled job)"
+        )
+    } else {
+        format!(
+            "the OAuth refresh token in the token file{file} was obtained {age} days ago, \
+             more than the {REFRESH_TOKEN_LIFETIME_DAYS} days Bitrix24 refresh tokens live: \
+             it has probably expired; if refreshing fails (invalid_grant), re-authorise the app"
+        )
+    };
+    Some((tracing::Level::WARN, message))
+}
+
+/// Logs [`refresh_token_age_note`], if any.
+pub(crate) fn warn_about_refresh_token_age(config: &RefreshConfig, now: i64) {
+    match refresh_token_age_note(config, now) {
+        Some((tracing::Level::WARN, message)) => tracing::warn!("{message}"),
+        Some((_, message)) => tracing::info!("{message}"),
+        None => {}
     }
 }
 
-/// The current token pair and its generation (bumped on every refresh).
+/// The current token pair and its generation (bumped on every refresh), and the REST
+/// base calls go to (`None`: the configured portal's).
 #[derive(Clone)]
 struct Current {
     generation: u64,
     access: Redacted<String>,
     refresh: Option<Redacted<String>>,
+    endpoint: Option<Url>,
 }
 
 /// The OAuth tokens of one client, shared by its clones, refreshed single-flight.
@@ -301,12 +408,23 @@ impl fmt::Debug for TokenStore {
 }
 
 impl TokenStore {
+    #[cfg(test)]
     pub(crate) fn new(access: Redacted<String>, refresh: Option<Redacted<String>>) -> TokenStore {
+        TokenStore::with_endpoint(access, refresh, None)
+    }
+
+    /// A store whose calls go to `endpoint` (`None`: the configured portal's REST base).
+    pub(crate) fn with_endpoint(
+        access: Redacted<String>,
+        refresh: Option<Redacted<String>>,
+        endpoint: Option<Url>,
+    ) -> TokenStore {
         TokenStore {
             current: std::sync::Mutex::new(Current {
                 generation: 0,
                 access,
                 refresh,
+                endpoint,
             }),
             gate: tokio::sync::Mutex::new(None),
         }
@@ -322,6 +440,12 @@ impl TokenStore {
     pub(crate) fn current(&self) -> (u64, Redacted<String>) {
         let current = self.lock();
         (current.generation, current.access.clone())
+    }
+
+    /// The REST base calls go to now, when a refresh answer (or the token file) moved it
+    /// from the configured portal's.
+    pub(crate) fn endpoint(&self) -> Option<Url> {
+        self.lock().endpoint.clone()
     }
 
     /// A token newer than generation `seen`. If a refresh happened since `seen`, its
@@ -361,6 +485,9 @@ impl TokenStore {
                 current.generation += 1;
                 current.access = new.access_token;
                 current.refresh = Some(new.refresh_token);
+                if new.endpoint.is_some() {
+                    current.endpoint = new.endpoint;
+                }
                 *gate = None;
                 Ok((current.generation, current.access.clone()))
             }
@@ -391,6 +518,9 @@ mod tests {
             access_token: r(access),
             refresh_token: r(refresh),
             expires: Some(1),
+            refresh_obtained_at: Some(1),
+            client_endpoint: None,
+            endpoint: None,
         }
     }
 
@@ -403,6 +533,12 @@ mod tests {
         assert_eq!(new.access_token.expose(), "A2");
         assert_eq!(new.refresh_token.expose(), "R2");
         assert_eq!(new.expires, Some(1_700_003_600));
+        assert_eq!(
+            new.client_endpoint.as_deref(),
+            Some("https://p.example/rest/")
+        );
+        assert!(new.refresh_obtained_at.unwrap() >= unix_seconds() - 5);
+        assert_eq!(new.endpoint, None, "checked by the client, not here");
 
         // Only `expires_in`: expires is computed; no refresh token: the old one stays.
         let new = parse_refresh_answer(
@@ -413,6 +549,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(new.refresh_token.expose(), "R1");
+        assert_eq!(
+            new.refresh_obtained_at, None,
+            "the old token's age is not known here"
+        );
         assert!(new.expires.unwrap() > unix_seconds() + 3500);
     }
 
@@ -516,11 +656,51 @@ mod tests {
             refresh_token: r(CANARY),
             expires: Some(5),
             saved_at: None,
+            refresh_obtained_at: None,
+            client_endpoint: None,
         };
         let new = new_tokens(CANARY, CANARY);
         let store = TokenStore::new(r(CANARY), Some(r(CANARY)));
         let text = format!("{stored:?} {stored:#?} {new:?} {store:?}");
         assert!(!text.contains(CANARY), "{text}");
+    }
+
+    #[test]
+    fn the_refresh_token_age_is_warned_about_after_150_days() {
+        let now = 1_800_000_000;
+        let config = |obtained_at: Option<i64>| {
+            RefreshConfig::new("app", CANARY, CANARY)
+                .unwrap()
+                .with_token_file("/run/tokens.json")
+                .with_refresh_obtained_at(obtained_at)
+        };
+        let days = |d: i64| Some(now - d * DAY);
+        assert_eq!(refresh_token_age_note(&config(days(149)), now), None);
+        assert_eq!(refresh_token_age_note(&config(Some(now + DAY)), now), None);
+        let (level, text) = refresh_token_age_note(&config(days(150)), now).unwrap();
+        assert_eq!(level, tracing::Level::WARN);
+        assert_eq!(
+            text,
+            "the OAuth refresh token in the token file (/run/tokens.json) was obtained 150 days \
+             ago; Bitrix24 refresh tokens stop working after 180 days (about 30 left): renew it \
+             with `paysync auth refresh` (for instance from a scheduled job)"
+        );
+        let (level, text) = refresh_token_age_note(&config(days(200)), now).unwrap();
+        assert_eq!(level, tracing::Level::WARN);
+        assert!(
+            text.contains("200 days ago") && text.contains("re-authorise"),
+            "{text}"
+        );
+        let (level, text) = refresh_token_age_note(&config(None), now).unwrap();
+        assert_eq!(level, tracing::Level::INFO);
+        assert!(text.contains("does not record"), "{text}");
+        // From the environment: its age is unknown, and there is nothing to say.
+        let from_env = RefreshConfig::new("app", CANARY, CANARY).unwrap();
+        assert_eq!(refresh_token_age_note(&from_env, now), None);
+        for d in [150, 200] {
+            let (_, text) = refresh_token_age_note(&config(days(d)), now).unwrap();
+            assert!(!text.contains(CANARY), "{text}");
+        }
     }
 
     /// Two calls that failed with the same token at the same time: one refresh, both

@@ -1,10 +1,15 @@
 //! The token file (`PAYSYNC_TOKEN_FILE`): the OAuth token pair kept between runs.
 //!
-//! JSON `{"access_token", "refresh_token", "expires"?, "saved_at"?}` (`expires`: Unix
-//! time the access token expires; `saved_at`: Unix time of the write), written
-//! atomically with mode 0600 after every successful refresh ([`super::oauth`]), read at
-//! start by [`super::credentials`], where it takes precedence over the environment's
-//! tokens, which are older. A leaf module: it knows nothing of either.
+//! JSON `{"access_token", "refresh_token", "expires"?, "saved_at"?,
+//! "refresh_token_obtained_at"?, "client_endpoint"?}` (`expires`: Unix time the access
+//! token expires; `saved_at`: Unix time of the write; `refresh_token_obtained_at`: Unix
+//! time the refresh token was issued, for the warning before its 180 days run out;
+//! `client_endpoint`: the REST base the last refresh answer named, once accepted),
+//! written atomically with mode 0600 after every successful refresh ([`super::oauth`],
+//! `paysync auth refresh`), read at start by [`super::credentials`], where it takes
+//! precedence over the environment's tokens, which are older. A leaf module: it knows
+//! nothing of either. Files written before the last two fields existed are read as
+//! "unknown" for both.
 //!
 //! Errors describe a bad file by field name and position, never by content.
 
@@ -39,7 +44,16 @@ pub struct StoredTokens {
     pub expires: Option<i64>,
     /// Unix time the file was written, when known.
     pub saved_at: Option<i64>,
+    /// Unix time the refresh token was obtained (issued by a refresh), when known.
+    pub refresh_obtained_at: Option<i64>,
+    /// The REST base (`https://<portal>/rest/`) the refresh answer named
+    /// (`client_endpoint`), as accepted by [`super::credentials::accept_client_endpoint`];
+    /// checked again when read. Not a secret.
+    pub client_endpoint: Option<String>,
 }
+
+/// The field recording when the refresh token was obtained.
+pub const OBTAINED_AT_FIELD: &str = "refresh_token_obtained_at";
 
 impl fmt::Debug for StoredTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +62,8 @@ impl fmt::Debug for StoredTokens {
             .field("refresh_token", &self.refresh_token)
             .field("expires", &self.expires)
             .field("saved_at", &self.saved_at)
+            .field("refresh_obtained_at", &self.refresh_obtained_at)
+            .field("client_endpoint", &self.client_endpoint)
             .finish()
     }
 }
@@ -94,11 +110,18 @@ pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, TokenFileErr
             .ok_or_else(|| bad(format!("`{name}` must be a Unix time"))),
         Some(_) => Err(bad(format!("`{name}` must be a Unix time"))),
     };
+    let client_endpoint = match object.get("client_endpoint") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(_) => return Err(bad("`client_endpoint` must be a URL".into())),
+    };
     Ok(Some(StoredTokens {
         access_token: token("access_token")?,
         refresh_token: token("refresh_token")?,
         expires: number("expires")?,
         saved_at: number("saved_at")?,
+        refresh_obtained_at: number(OBTAINED_AT_FIELD)?,
+        client_endpoint,
     }))
 }
 
@@ -119,6 +142,12 @@ pub fn write_token_file(path: &Path, tokens: &StoredTokens) -> std::io::Result<(
     }
     if let Some(saved_at) = tokens.saved_at {
         object.insert("saved_at".into(), Value::from(saved_at));
+    }
+    if let Some(obtained) = tokens.refresh_obtained_at {
+        object.insert(OBTAINED_AT_FIELD.into(), Value::from(obtained));
+    }
+    if let Some(endpoint) = &tokens.client_endpoint {
+        object.insert("client_endpoint".into(), Value::String(endpoint.clone()));
     }
     let mut text = serde_json::to_string_pretty(&Value::Object(object))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
@@ -155,6 +184,8 @@ mod tests {
             refresh_token: r(CANARY),
             expires: Some(5),
             saved_at: None,
+            refresh_obtained_at: None,
+            client_endpoint: None,
         };
         let text = format!("{stored:?} {stored:#?}");
         assert!(!text.contains(CANARY), "{text}");
@@ -170,6 +201,8 @@ mod tests {
             refresh_token: r("R1"),
             expires: Some(1_700_003_600),
             saved_at: Some(1_700_000_000),
+            refresh_obtained_at: Some(1_699_999_000),
+            client_endpoint: Some("https://p.example/rest/".into()),
         };
         write_token_file(&path, &stored).unwrap();
         assert_eq!(read_token_file(&path).unwrap(), Some(stored));
@@ -177,7 +210,9 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"access_token": "A1", "refresh_token": "R1",
-                "expires": 1_700_003_600, "saved_at": 1_700_000_000})
+                "expires": 1_700_003_600, "saved_at": 1_700_000_000,
+                "refresh_token_obtained_at": 1_699_999_000,
+                "client_endpoint": "https://p.example/rest/"})
         );
         #[cfg(unix)]
         {
@@ -185,10 +220,14 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        // `expires` and `saved_at` are optional.
+        // `expires`, `saved_at` and the newer fields are optional (older files).
         std::fs::write(&path, r#"{"access_token":"A","refresh_token":"R"}"#).unwrap();
         let read = read_token_file(&path).unwrap().unwrap();
         assert_eq!((read.expires, read.saved_at), (None, None));
+        assert_eq!(
+            (read.refresh_obtained_at, read.client_endpoint),
+            (None, None)
+        );
     }
 
     #[test]
@@ -218,6 +257,18 @@ mod tests {
                     "{{\"access_token\": \"a\", \"refresh_token\": \"b\", \"expires\": \"{CANARY}\"}}"
                 ),
                 "`expires` must be a Unix time",
+            ),
+            (
+                format!(
+                    "{{\"access_token\": \"a\", \"refresh_token\": \"b\", \"refresh_token_obtained_at\": \"{CANARY}\"}}"
+                ),
+                "`refresh_token_obtained_at` must be a Unix time",
+            ),
+            (
+                format!(
+                    "{{\"access_token\": \"a\", \"refresh_token\": \"b\", \"client_endpoint\": [\"{CANARY}\"]}}"
+                ),
+                "`client_endpoint` must be a URL",
             ),
         ];
         for (content, expected) in cases {

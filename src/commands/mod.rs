@@ -12,6 +12,7 @@
 //! Nothing below this module imports it.
 
 pub mod apply;
+pub mod auth;
 pub mod drift;
 pub mod import;
 pub mod manuals;
@@ -24,7 +25,7 @@ pub mod validate;
 
 pub use steps::{Context, Portal};
 
-use crate::cli::{Cli, Command, EnvCommand, StateCommand};
+use crate::cli::{AuthCommand, Cli, Command, EnvCommand, StateCommand};
 use crate::error::Error;
 use crate::project::{self, Environment, Project};
 use crate::render::terminal::Terminal;
@@ -83,7 +84,7 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
 fn environment(cli: &Cli) -> Result<(Option<Project>, Option<Environment>), Error> {
     let needs = match &cli.command {
         Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Import(_) => true,
-        Command::State(_) => true,
+        Command::State(_) | Command::Auth(_) => true,
         Command::Validate(args) => args.live || cli.global.env.is_some(),
         Command::Env(_) => true,
         _ => false,
@@ -142,6 +143,7 @@ fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> R
             state::move_portal(&args.resolve(env), &ctx)
         }
         Command::Env(EnvCommand::List) => Ok(crate::error::exit::SUCCESS), // handled above
+        Command::Auth(AuthCommand::Refresh(args)) => auth::refresh(&args, &ctx),
         Command::Completions(args) => manuals::completions(args.shell, &ctx),
         Command::Man(args) => manuals::man(&args, &ctx),
         Command::Schema(args) => schema::run(args.kind, &ctx),

@@ -1,7 +1,10 @@
 //! `batch` (bitrix24-api.md §8): up to 50 `key → "method?query"` sub-calls run in order,
 //! each decoded exactly like a form body, with `halt`, `$result[key][field]` substitution,
 //! nested batch refused per entry, and the five result maps (each `[]` when empty).
-//! More than 50 sub-calls: a whole-request 400 or per-entry errors, per the seed switch.
+//! A failed sub-call appears in `result_error` only: no `result_time` entry (the docs'
+//! examples of failed batches show `result_time: []`).
+//! More than 50 sub-calls: per-entry `ERROR_BATCH_LENGTH_EXCEEDED` for the entries beyond
+//! 50 (the default, as batch.md says), or a whole-request 400, per the seed switch.
 
 use serde_json::{Map, Value, json};
 
@@ -123,8 +126,8 @@ pub(super) fn run(
                 result_time.insert(sub.key, timing.finish_sub_call());
             }
             Err(error) => {
-                result_error.insert(sub.key.clone(), error.body());
-                result_time.insert(sub.key, timing.finish_sub_call());
+                // No `result_time` entry: only calls that succeeded are timed.
+                result_error.insert(sub.key, error.body());
                 if halt {
                     break;
                 }

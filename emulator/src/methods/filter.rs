@@ -69,7 +69,7 @@ impl Condition {
         }
     }
 
-    /// Renames the field (used for the `LOGOTYPE`/`TARIFF` aliases).
+    /// Renames the field (used for the `TARIFF` alias).
     pub(super) fn rename(&mut self, field: &str) {
         self.field = field.to_owned();
     }

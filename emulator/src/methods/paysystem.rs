@@ -11,7 +11,10 @@ use crate::envelope::{ApiError, Output};
 use crate::php;
 use crate::portal::{Mapping, PaySystem, Portal, check_owner};
 
-/// `ALLOWED_PAYSYSTEM_FIELDS`, in the order rows are rendered (internal names).
+/// `ALLOWED_PAYSYSTEM_FIELDS` of the current source, in the order rows are rendered
+/// (internal names). No `LOGOTIP`: only the older source allowed it (shown as
+/// `LOGOTYPE`); the docs' list has no logo, so `LOGOTYPE` in SELECT, FILTER or ORDER is
+/// `ERROR_CHECK_FAILURE` like any other unknown field.
 const ALLOWED_FIELDS: &[&str] = &[
     "ID",
     "PERSON_TYPE_ID",
@@ -31,7 +34,6 @@ const ALLOWED_FIELDS: &[&str] = &[
     "HAVE_PRICE",
     "HAVE_RESULT_RECEIVE",
     "ENCODING",
-    "LOGOTIP",
     "ACTIVE",
     "ALLOW_EDIT_PAYMENT",
     "IS_CASH",
@@ -44,7 +46,6 @@ const ALLOWED_FIELDS: &[&str] = &[
 /// Incoming alias → internal field name.
 fn incoming(field: &str) -> &str {
     match field {
-        "LOGOTYPE" => "LOGOTIP",
         "TARIFF" => "TARIF",
         other => other,
     }
@@ -53,7 +54,6 @@ fn incoming(field: &str) -> &str {
 /// Internal field name → the name a row shows.
 fn outgoing(field: &str) -> &str {
     match field {
-        "LOGOTIP" => "LOGOTYPE",
         "TARIF" => "TARIFF",
         other => other,
     }

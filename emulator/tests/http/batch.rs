@@ -34,10 +34,10 @@ async fn results_errors_and_empty_maps() {
     );
     assert_eq!(batch["result_total"], json!({"types": 2}));
     assert_eq!(batch["result_next"], json!([]), "empty maps are []");
-    assert_eq!(
-        keys(&batch["result_time"]),
-        ["types", "get", "bad", "after"]
-    );
+    // A failed sub-call is timed nowhere: no `result_time` entry (the docs' failed
+    // batches show `result_time: []`).
+    assert_eq!(keys(&batch["result_time"]), ["types", "get", "after"]);
+    assert!(batch["result_time"].get("bad").is_none());
     assert!(batch["result_time"]["get"].get("operating").is_none());
     assert_eq!(
         batch["result"]["get"]["PAYMENT_ID"]["VALUE"],
@@ -87,8 +87,32 @@ async fn halt_stops_at_the_first_error_and_a_cmd_list_gives_lists() {
 
 #[tokio::test]
 async fn more_than_fifty_sub_calls() {
+    // The default, as batch.md says: the first 50 run, each entry beyond 50 fails on its own.
     let portal = common::demo();
     let cmd: Map<String, Value> = (0..51).map(|i| (format!("c{i}"), json!("scope"))).collect();
+    let (status, body) = portal.call("batch", json!({"cmd": cmd.clone()})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["result"].as_object().map(Map::len), Some(50));
+    assert_eq!(
+        body["result"]["result_error"],
+        json!({"c50": {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"}})
+    );
+    assert!(
+        body["result"]["result_time"].get("c50").is_none(),
+        "an entry beyond 50 never ran"
+    );
+    let cmd52: Vec<Value> = (0..52).map(|_| json!("scope")).collect();
+    let (_, body) = portal.call("batch", json!({"cmd": cmd52})).await;
+    assert_eq!(
+        body["result"]["result_error"].as_object().map(Map::len),
+        Some(2)
+    );
+
+    // The whole-request 400 stays as a switch: the handle's and the seed's.
+    portal
+        .emulator
+        .set_batch_length_mode(BatchLengthMode::Reject);
+    portal.emulator.clear_requests();
     let (status, body) = portal.call("batch", json!({"cmd": cmd.clone()})).await;
     assert_eq!(
         (status, &body["error"]),
@@ -100,27 +124,12 @@ async fn more_than_fifty_sub_calls() {
         51,
         "decoded sub-calls are still recorded"
     );
-
-    portal
-        .emulator
-        .set_batch_length_mode(BatchLengthMode::PerEntry);
-    let (status, body) = portal.call("batch", json!({"cmd": cmd})).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["result"]["result"].as_object().map(Map::len), Some(50));
-    assert_eq!(
-        body["result"]["result_error"],
-        json!({"c50": {"error": "ERROR_BATCH_LENGTH_EXCEEDED", "error_description": "Max batch length exceeded"}})
-    );
-
+    assert_eq!(Seed::demo().batch_length_mode, BatchLengthMode::PerEntry);
     let mut seed = Seed::demo();
-    seed.batch_length_mode = BatchLengthMode::PerEntry;
+    seed.batch_length_mode = BatchLengthMode::Reject;
     let portal = common::start(seed);
-    let cmd: Vec<Value> = (0..52).map(|_| json!("scope")).collect();
-    let (_, body) = portal.call("batch", json!({"cmd": cmd})).await;
-    assert_eq!(
-        body["result"]["result_error"].as_object().map(Map::len),
-        Some(2)
-    );
+    let (status, _) = portal.call("batch", json!({"cmd": cmd})).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]
@@ -205,5 +214,70 @@ async fn results_can_feed_later_sub_calls() {
     assert_eq!(
         recorded.params["ID"], "$result[list][0][ID]",
         "the log keeps what was sent"
+    );
+}
+
+/// The portal substitutes `$result[...]` after decoding a sub-call's parameters, so
+/// percent-encoding does not protect a setting value that looks like a reference: inside
+/// a batch it is replaced by an earlier sub-call's result (`true` becomes "1"); sent as a
+/// direct call, it is stored exactly.
+#[tokio::test]
+async fn result_references_in_setting_values_are_substituted_inside_batch() {
+    let portal = common::demo();
+    let update = |ps: u64, pt: u64, code: &str, value: &str| {
+        format!(
+            "sale.paysystem.settings.update?ID={ps}&PERSON_TYPE_ID={pt}&SETTINGS[{code}][TYPE]=VALUE&SETTINGS[{code}][VALUE]={}",
+            enc(value)
+        )
+    };
+    let (status, body) = portal
+        .call(
+            "batch",
+            json!({"halt": 1, "cmd": {
+                "ps11_pt1": update(11, 1, "PS_WORK_MODE_IFRAME", "REGULAR"),
+                "whole": update(12, 2, "REST_SERVICE_KEY_IFRAME", "$result[ps11_pt1]"),
+                "inside": update(12, 2, "REST_SERVICE_ID_IFRAME", "shop-$result[ps11_pt1]-x"),
+                "unknown": update(11, 1, "REST_SERVICE_ID_IFRAME", "$result[nope]"),
+            }}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["result_error"], json!([]), "{body}");
+    let stored = |ps, pt, code| {
+        portal
+            .emulator
+            .setting(ps, pt, code)
+            .and_then(|(_, value)| value)
+    };
+    assert_eq!(
+        stored(12, 2, "REST_SERVICE_KEY_IFRAME").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        stored(12, 2, "REST_SERVICE_ID_IFRAME").as_deref(),
+        Some("shop-1-x")
+    );
+    assert_eq!(
+        stored(11, 1, "REST_SERVICE_ID_IFRAME").as_deref(),
+        Some("$result[nope]"),
+        "a reference to no earlier result stays as written"
+    );
+    let recorded = &portal.emulator.requests()[0].batch[1];
+    assert_eq!(
+        recorded.params["SETTINGS"]["REST_SERVICE_KEY_IFRAME"]["VALUE"], "$result[ps11_pt1]",
+        "the log keeps what was sent"
+    );
+
+    // A direct call: no substitution, the value lands exactly.
+    let (status, body) = portal
+        .call(
+            "sale.paysystem.settings.update",
+            json!({"ID": 12, "PERSON_TYPE_ID": 2, "SETTINGS": {"REST_SERVICE_KEY_IFRAME": {"TYPE": "VALUE", "VALUE": "$result[ps11_pt1]"}}}),
+        )
+        .await;
+    assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        stored(12, 2, "REST_SERVICE_KEY_IFRAME").as_deref(),
+        Some("$result[ps11_pt1]")
     );
 }

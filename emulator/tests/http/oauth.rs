@@ -276,3 +276,64 @@ async fn only_faults_that_name_the_token_endpoint_reach_it() {
     let (status, _) = refresh(&portal, &text(&body, "refresh_token")).await;
     assert_eq!(status, 200, "the faulted request did not spend the token");
 }
+
+/// Refresh tokens live 180 days by the portal's clock: the seeded one counts from the
+/// start, a rotated one from its refresh; `refresh_token_lifetime` changes it.
+#[tokio::test]
+async fn refresh_tokens_expire_after_180_days() {
+    let day = Duration::from_secs(86_400);
+    let (portal, clock) = common::start_virtual(seed());
+    clock.advance(179 * day);
+    let (status, body) = refresh(&portal, CANARY_REFRESH).await;
+    assert_eq!(status, 200, "{body}");
+    let rotated = text(&body, "refresh_token");
+    clock.advance(180 * day - Duration::from_secs(1));
+    let (status, body) = refresh(&portal, &rotated).await;
+    assert_eq!(status, 200, "{body}");
+    let rotated = text(&body, "refresh_token");
+    clock.advance(180 * day);
+    assert_error(
+        &refresh(&portal, &rotated).await,
+        400,
+        "invalid_grant",
+        "Invalid refresh token (unknown, already used or expired)",
+    );
+
+    let (portal, clock) = common::start_virtual(seed());
+    clock.advance(180 * day);
+    let (status, body) = refresh(&portal, CANARY_REFRESH).await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_grant")));
+
+    let mut short = seed();
+    short.refresh_token_lifetime = Some(60);
+    let (portal, clock) = common::start_virtual(short);
+    clock.advance(Duration::from_secs(60));
+    let (status, _) = refresh(&portal, CANARY_REFRESH).await;
+    assert_eq!(status, 400);
+}
+
+/// The token endpoint's `client_endpoint`: this portal's REST base, or what the seed or
+/// the handle sets (a portal that moved).
+#[tokio::test]
+async fn the_client_endpoint_can_name_another_portal() {
+    let mut moved = seed();
+    moved.client_endpoint = Some("https://moved.bitrix24.com/rest/".into());
+    let (portal, _clock) = common::start_virtual(moved);
+    let (status, body) = refresh(&portal, CANARY_REFRESH).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["client_endpoint"], "https://moved.bitrix24.com/rest/");
+    let rotated = text(&body, "refresh_token");
+
+    portal.emulator.set_client_endpoint(None);
+    let (_, body) = refresh(&portal, &rotated).await;
+    assert_eq!(
+        body["client_endpoint"],
+        json!(portal.emulator.rest_endpoint())
+    );
+    let rotated = text(&body, "refresh_token");
+    portal
+        .emulator
+        .set_client_endpoint(Some("http://127.0.0.1:1/rest/".into()));
+    let (_, body) = refresh(&portal, &rotated).await;
+    assert_eq!(body["client_endpoint"], "http://127.0.0.1:1/rest/");
+}

@@ -30,10 +30,12 @@ async fn list_returns_everything_with_int_fields() {
     assert_eq!(acme["ACTION_FILE"], "acmepay");
     assert_eq!(acme["XML_ID"], "acme_card_b2c");
     assert_eq!(acme["ENTITY_REGISTRY_TYPE"], "ORDER");
+    // The current source's fields: no logo under either name (the older source's
+    // LOGOTIP, shown as LOGOTYPE, is gone); TARIF is shown as TARIFF.
     assert!(
-        acme.get("LOGOTYPE").is_some()
-            && acme.get("TARIFF").is_some()
+        acme.get("LOGOTYPE").is_none()
             && acme.get("LOGOTIP").is_none()
+            && acme.get("TARIFF").is_some()
     );
     assert_eq!(body["result"][0]["IS_CASH"], "Y");
 }
@@ -44,13 +46,13 @@ async fn list_select_filter_and_order() {
     let (status, body) = portal
         .call(
             "sale.paysystem.list",
-            json!({"select": ["id", "NAME", "logotype"], "filter": {"=ACTION_FILE": "acmepay"}, "order": {"ID": "desc"}}),
+            json!({"select": ["id", "NAME", "tariff"], "filter": {"=ACTION_FILE": "acmepay"}, "order": {"ID": "desc"}}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(ids(&body), [12, 11]);
     let keys: Vec<&String> = body["result"][0].as_object().expect("row").keys().collect();
-    assert_eq!(keys, ["ID", "NAME", "LOGOTYPE"]);
+    assert_eq!(keys, ["ID", "NAME", "TARIFF"]);
 
     let (_, body) = portal
         .call(
@@ -89,6 +91,21 @@ async fn list_rejects_unknown_fields() {
         400,
         "ERROR_CHECK_FAILURE",
         "CODE not allowed for order",
+    );
+    // No logo field in the list (only the older source had LOGOTIP, shown as LOGOTYPE).
+    for field in ["LOGOTYPE", "LOGOTIP"] {
+        assert_error(
+            &list(json!({"SELECT": ["ID", field]})).await,
+            400,
+            "ERROR_CHECK_FAILURE",
+            &format!("{field} not allowed for select"),
+        );
+    }
+    assert_error(
+        &list(json!({"FILTER": {"LOGOTYPE": "x"}})).await,
+        400,
+        "ERROR_CHECK_FAILURE",
+        "LOGOTYPE not allowed for filter",
     );
 }
 
