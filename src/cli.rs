@@ -265,6 +265,17 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (needed when not on a terminal).
     #[arg(long)]
     pub auto_approve: bool,
+    /// Send up to K write requests (batches of 50 targets) at once, still within the
+    /// portal's request bucket (--rate) and time budget; the state is saved after each
+    /// confirmed one, in whatever order they complete. 1 sends them one after another.
+    #[arg(
+        long,
+        value_name = "K",
+        env = "PAYSYNC_PARALLELISM",
+        default_value_t = crate::apply::DEFAULT_PARALLELISM,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64)
+    )]
+    pub parallelism: usize,
 }
 
 /// Arguments of `paysync schema`.
@@ -514,6 +525,8 @@ pub struct ApplySettings {
     pub auto_approve: bool,
     /// The environment is `protected`: apply only from a saved plan.
     pub protected: bool,
+    /// Write requests in flight at once (`--parallelism`, at least 1).
+    pub parallelism: usize,
 }
 
 impl ApplyArgs {
@@ -523,6 +536,7 @@ impl ApplyArgs {
             plan: self.plan.clone(),
             auto_approve: self.auto_approve,
             protected: env.is_some_and(|e| e.protected),
+            parallelism: self.parallelism,
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
         plan: None,
         auto_approve: true,
         protected: false,
+        parallelism: 1,
     };
     let term = Terminal::silent();
     let ctx = Context {

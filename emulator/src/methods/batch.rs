@@ -176,7 +176,9 @@ fn substitute(value: Value, refs: &References<'_>) -> Value {
         Value::String(s) if s.contains("$result[") || s.contains("$error[") => {
             substitute_str(s, refs)
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| substitute(v, refs)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| substitute(v, refs)).collect())
+        }
         Value::Object(map) => Value::Object(substitute_map(map, refs)),
         other => other,
     }
@@ -278,7 +280,10 @@ mod tests {
             json!("ACCESS_DENIED")
         );
         assert_eq!(
-            substitute(json!("e=$error[bad][error], r=$result[add], $5 $"), &results),
+            substitute(
+                json!("e=$error[bad][error], r=$result[add], $5 $"),
+                &results
+            ),
             json!("e=ACCESS_DENIED, r=5, $5 $")
         );
         assert_eq!(
