@@ -7,24 +7,33 @@
 //! 2. Targets that need no write (only forgotten or recorded codes, or unchecked secrets
 //!    that turn out unchanged) are committed to the state first.
 //! 3. Targets with writes become one `sale.paysystem.settings.update` each, carrying only
-//!    the codes to write, grouped into `batch` requests of at most 50 commands.
-//! 4. After each batch the state is saved with exactly the targets the portal confirmed
-//!    (`result: true`).
-//! 5. The caller's [`Progress`] is told the batch count first, then each batch's outcome
-//!    (rendering is `render::progress`'s; apply only reports).
-//! 6. After SIGINT/SIGTERM ([`crate::interrupt`]) no new batch is sent; the answer of the
-//!    batch in flight is awaited for at most [`IN_FLIGHT_GRACE`], its confirmed targets
-//!    are saved, and the report says what was applied, what was not sent and what is
-//!    unknown.
+//!    the codes to write, grouped into `batch` requests of at most 50 commands. A write
+//!    with a value (or type) containing `$result[` or `$error[` goes as a direct call of
+//!    its own instead: inside a batch the portal would substitute it as a reference
+//!    (bitrix24-api.md §8) and store something else.
+//! 4. Up to [`Sending::parallelism`] requests are in flight at once (1: one after another,
+//!    in plan order). Each takes its slot in the client's leaky bucket and time budget
+//!    before it leaves, so concurrency never sends faster than the portal allows. After
+//!    each request's answer, in whatever order they come, the state is saved with exactly
+//!    the targets the portal confirmed (`result: true`).
+//! 5. The caller's [`Progress`] is told the request count first, then each request's
+//!    outcome as it completes (`done` counts completed requests, so it rises by one
+//!    whatever the order; rendering is `render::progress`'s; apply only reports).
+//! 6. After SIGINT/SIGTERM ([`crate::interrupt`]) no new request is sent; the answers of
+//!    those in flight are awaited for at most [`IN_FLIGHT_GRACE`], their confirmed
+//!    targets are saved, and the report says what was applied, what was not sent and
+//!    what is unknown.
 //!
 //! # Guarantees
 //! - The state never records a write the portal did not confirm; a re-run sends only the
 //!   rest. `settings.update` is an idempotent upsert, so re-sending a write whose answer was
 //!   lost is safe.
 //! - A target's failure (its command's error in the batch, or `result: false`) does not
-//!   stop the other targets; a failure of a whole request (transport, auth) stops the run
-//!   after saving what earlier batches confirmed.
-//! - The report tells each target's fate as it is known: confirmed, failed (with the
+//!   stop the other targets; a failure of a whole request (transport, auth) stops the run:
+//!   no new request is sent, those already in flight are awaited and recorded, and what
+//!   earlier requests confirmed stays saved.
+//! - The report lists targets in plan order whatever order the answers came in, and tells
+//!   each target's fate as it is known: confirmed, failed (with the
 //!   portal's reason), unknown (the request was sent but its answer was lost or cut
 //!   short), or not sent. `requests` counts every HTTP request, retries included.
 //! - No secret value reaches the state, the report or a log.
@@ -37,9 +46,15 @@
 //! [`ApplyReport::aborted`]; only a failure to save the state is an `Err`.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 
 use crate::bitrix::request::target_key;
-use crate::bitrix::{BatchEntry, Client, ClientError, MAX_BATCH, PortalError, Request};
+use crate::bitrix::{
+    BatchEntry, BatchOutcome, Client, ClientError, MAX_BATCH, PortalError, Request,
+    looks_like_batch_reference,
+};
 use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::interrupt::{self, IN_FLIGHT_GRACE, Signal};
 use crate::model::Target;
@@ -245,17 +260,150 @@ impl Progress for NoProgress {
     fn batch_done(&mut self, _done: usize, _total: usize, _summary: BatchSummary) {}
 }
 
-/// Applies `plan`, saving `state` through `store` after every confirmed batch, and telling
-/// `progress` about each batch sent.
+/// How writes go to the portal.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending<'a> {
+    pub client: &'a Client,
+    /// At most this many requests (batches, or direct calls) in flight at once
+    /// (`apply --parallelism`); 1 sends them one after another, in plan order. The client's
+    /// throttle and time budget hold whatever the number: every request takes its slot in
+    /// the shared leaky bucket before it leaves.
+    pub parallelism: usize,
+}
+
+/// The default of `apply --parallelism`: enough for the 50/2 bucket's burst to go out at
+/// network latency (20 batches of 50 in 5 round trips) without a long queue of answers
+/// awaited after a signal.
+pub const DEFAULT_PARALLELISM: usize = 4;
+
+/// One request of an apply: a `batch` of up to [`MAX_BATCH`] writes, or one write sent
+/// as a direct call because a value would be read as a batch reference
+/// ([`looks_like_batch_reference`]).
+struct Unit {
+    /// Indexes into the pending writes, in plan order.
+    writes: Vec<usize>,
+    direct: bool,
+}
+
+/// Whether `write` must go as a direct call: one of its values (or types) contains
+/// `$result[` or `$error[`, which the portal would substitute inside a batch.
+fn needs_direct_call(write: &PendingWrite<'_>) -> bool {
+    write.settings.values().any(|(source, value)| {
+        looks_like_batch_reference(source) || looks_like_batch_reference(value.expose())
+    })
+}
+
+/// The requests for `pending`: batches of up to [`MAX_BATCH`] in plan order, then one
+/// direct call per write that cannot ride in a batch.
+fn units(pending: &[PendingWrite<'_>]) -> Vec<Unit> {
+    let (direct, batched): (Vec<usize>, Vec<usize>) =
+        (0..pending.len()).partition(|i| needs_direct_call(&pending[*i]));
+    let mut units: Vec<Unit> = batched
+        .chunks(MAX_BATCH)
+        .map(|chunk| Unit {
+            writes: chunk.to_vec(),
+            direct: false,
+        })
+        .collect();
+    units.extend(direct.into_iter().map(|i| Unit {
+        writes: vec![i],
+        direct: true,
+    }));
+    units
+}
+
+/// What became of one request: its entries by key, a request-level failure, or None when
+/// no answer came within [`IN_FLIGHT_GRACE`] of a signal.
+type Sent = Option<Result<BatchOutcome, ClientError>>;
+
+/// Sends one unit. A signal does not cut it short: its answer is awaited, for at most
+/// [`IN_FLIGHT_GRACE`] after the signal (then its targets' outcome is unknown). A direct
+/// call's answer is put in the shape of a batch entry: `result`, or the portal's refusal
+/// of this target (a 4xx error envelope), which fails the target, not the run.
+async fn send(client: &Client, commands: Vec<(String, Request)>, direct: bool) -> Sent {
+    let request = async {
+        if !direct {
+            return client.batch(&commands, false).await;
+        }
+        let mut outcome = BatchOutcome::default();
+        for (key, request) in &commands {
+            let entry = match client.call(request).await {
+                Ok(value) => BatchEntry::Ok(value),
+                Err(ClientError::Portal { error, .. })
+                    if error.http_status.is_none_or(|s| s < 500) =>
+                {
+                    BatchEntry::Failed(error)
+                }
+                Err(e) => return Err(e),
+            };
+            outcome.entries.insert(key.clone(), entry);
+        }
+        Ok(outcome)
+    };
+    tokio::select! {
+        result = request => Some(result),
+        () = async {
+            interrupt::wait().await;
+            tokio::time::sleep(IN_FLIGHT_GRACE).await;
+        } => None,
+    }
+}
+
+type Flight<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Requests in flight, each answered as soon as it completes, in whatever order.
+struct InFlight<'a, T> {
+    futures: Vec<Flight<'a, T>>,
+}
+
+impl<'a, T> InFlight<'a, T> {
+    fn new() -> Self {
+        InFlight {
+            futures: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.futures.len()
+    }
+
+    fn push(&mut self, future: impl Future<Output = T> + 'a) {
+        self.futures.push(Box::pin(future));
+    }
+
+    /// The output of the first request to complete; None when nothing is in flight.
+    async fn next(&mut self) -> Option<T> {
+        if self.futures.is_empty() {
+            return None;
+        }
+        std::future::poll_fn(|cx| {
+            for i in 0..self.futures.len() {
+                if let Poll::Ready(output) = self.futures[i].as_mut().poll(cx) {
+                    drop(self.futures.swap_remove(i));
+                    return Poll::Ready(Some(output));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Applies `plan`, saving `state` through `store` after every confirmed request, and
+/// telling `progress` about each request sent. Up to `sending.parallelism` requests are
+/// in flight at once; each one's answer is recorded (and the state saved) as it comes,
+/// in whatever order.
 pub async fn execute(
     plan: &Plan,
     state: &mut LastApplied,
     store: &StateStore,
-    client: &Client,
+    sending: Sending<'_>,
     secrets: &ResolvedSecrets,
     fingerprinter: &Fingerprinter,
     progress: &mut dyn Progress,
 ) -> Result<ApplyReport, StateError> {
+    let client = sending.client;
+    let parallelism = sending.parallelism.max(1);
     let mut report = ApplyReport::default();
     let mut pending = Vec::new();
     if fingerprinter.is_keyed() {
@@ -271,9 +419,10 @@ pub async fn execute(
             pending.push(PendingWrite { plan: tp, settings });
         }
     }
-    // Every save bumps the serial: at most one before the batches and one per batch.
+    let units = units(&pending);
+    // Every save bumps the serial: at most one before the requests and one per request.
     // A serial that cannot take them all stops the run before anything is sent.
-    store.check_serial(state, pending.len().div_ceil(MAX_BATCH) as u64 + 1)?;
+    store.check_serial(state, units.len() as u64 + 1)?;
     if state.portal.is_none() {
         state.portal = Some(client.portal());
     }
@@ -281,46 +430,63 @@ pub async fn execute(
         store.save(state)?;
     }
 
-    let batches: Vec<&[PendingWrite]> = pending.chunks(MAX_BATCH).collect();
-    let total = batches.len();
+    let total = units.len();
     let requests_before = client.stats().requests;
     progress.started(total, pending.len());
-    for (index, batch) in batches.into_iter().enumerate() {
-        let targets = || batch.iter().map(|w| w.plan.target);
-        if report.interrupted.is_none() {
-            report.interrupted = interrupt::received();
+    let mut queue = units.iter().enumerate();
+    let mut in_flight: InFlight<'_, (usize, Sent)> = InFlight::new();
+    let mut done = 0;
+    loop {
+        // Send while there is room, the run goes on and requests are left.
+        while in_flight.len() < parallelism {
+            if report.interrupted.is_none() {
+                report.interrupted = interrupt::received();
+            }
+            if report.aborted.is_some() || report.interrupted.is_some() {
+                break;
+            }
+            let Some((index, unit)) = queue.next() else {
+                break;
+            };
+            let commands: Vec<(String, Request)> = unit
+                .writes
+                .iter()
+                .map(|&i| {
+                    let w = &pending[i];
+                    (
+                        target_key(w.plan.target),
+                        Request::settings_update(w.plan.target, &w.settings),
+                    )
+                })
+                .collect();
+            if unit.direct {
+                tracing::info!(
+                    request = index + 1,
+                    of = total,
+                    "sending settings.update on its own: a value contains $result[ or $error[, \
+                     which the portal would substitute inside a batch"
+                );
+            } else {
+                tracing::info!(
+                    batch = index + 1,
+                    of = total,
+                    commands = commands.len(),
+                    "sending settings.update batch"
+                );
+            }
+            let direct = unit.direct;
+            in_flight.push(async move { (index, send(client, commands, direct).await) });
         }
-        if report.aborted.is_some() || report.interrupted.is_some() {
-            report.not_attempted.extend(targets());
-            continue;
-        }
-        let commands: Vec<(String, Request)> = batch
-            .iter()
-            .map(|w| {
-                (
-                    target_key(w.plan.target),
-                    Request::settings_update(w.plan.target, &w.settings),
-                )
-            })
-            .collect();
-        tracing::info!(
-            batch = index + 1,
-            of = total,
-            commands = commands.len(),
-            "sending settings.update batch"
-        );
-        let mut summary = BatchSummary {
-            targets: batch.len(),
-            ..BatchSummary::default()
+        let Some((index, sent)) = in_flight.next().await else {
+            break;
         };
-        // A signal does not cut the batch in flight short: its answer is awaited, for
-        // at most IN_FLIGHT_GRACE (then its targets' outcome is unknown).
-        let sent = tokio::select! {
-            result = client.batch(&commands, false) => Some(result),
-            () = async {
-                interrupt::wait().await;
-                tokio::time::sleep(IN_FLIGHT_GRACE).await;
-            } => None,
+        done += 1;
+        let unit = &units[index];
+        let writes = || unit.writes.iter().map(|&i| &pending[i]);
+        let targets = || writes().map(|w| w.plan.target);
+        let mut summary = BatchSummary {
+            targets: unit.writes.len(),
+            ..BatchSummary::default()
         };
         let outcome = match sent {
             Some(Ok(outcome)) => outcome,
@@ -332,32 +498,35 @@ pub async fn execute(
                 );
                 report.interrupted = interrupt::received();
                 report.unknown.extend(targets());
-                summary.unknown = batch.len();
-                progress.batch_done(index + 1, total, summary);
+                summary.unknown = unit.writes.len();
+                progress.batch_done(done, total, summary);
                 continue;
             }
             Some(Err(e)) => {
                 if e.may_have_reached_portal() {
                     tracing::error!(batch = index + 1, error = %e, "batch sent, but its answer was lost: outcome unknown");
                     report.unknown.extend(targets());
-                    summary.unknown = batch.len();
+                    summary.unknown = unit.writes.len();
                 } else {
                     tracing::error!(batch = index + 1, error = %e, "batch request failed");
                     report.not_attempted.extend(targets());
-                    summary.not_sent = batch.len();
+                    summary.not_sent = unit.writes.len();
                 }
                 match e {
                     ClientError::Interrupted { .. } => report.interrupted = interrupt::received(),
-                    e => report.aborted = Some(e),
+                    // The first request-level failure stops the run; others in flight
+                    // at the same time are logged above.
+                    e if report.aborted.is_none() => report.aborted = Some(e),
+                    _ => {}
                 }
-                progress.batch_done(index + 1, total, summary);
+                progress.batch_done(done, total, summary);
                 continue;
             }
         };
-        for (write, (key, _)) in batch.iter().zip(&commands) {
+        for write in writes() {
             let target = write.plan.target;
             let _span = target.span().entered();
-            let failure = match outcome.entries.get(key) {
+            let failure = match outcome.entries.get(&target_key(target)) {
                 Some(BatchEntry::Ok(serde_json::Value::Bool(true))) => None,
                 Some(BatchEntry::Ok(other)) => Some(PortalError {
                     code: "RESULT_NOT_TRUE".into(),
@@ -396,11 +565,29 @@ pub async fn execute(
         if summary.confirmed > 0 {
             store.save(state)?;
         }
-        progress.batch_done(index + 1, total, summary);
+        progress.batch_done(done, total, summary);
+    }
+    // Requests never sent because the run stopped.
+    for (_, unit) in queue {
+        report
+            .not_attempted
+            .extend(unit.writes.iter().map(|&i| pending[i].plan.target));
     }
     if report.interrupted.is_none() {
         report.interrupted = interrupt::received();
     }
+    // Answers came in any order: the report lists targets in plan order.
+    let order: BTreeMap<Target, usize> = plan
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, tp)| (tp.target, i))
+        .collect();
+    let position = |t: &Target| order.get(t).copied().unwrap_or(usize::MAX);
+    report.applied.sort_by_key(position);
+    report.unknown.sort_by_key(position);
+    report.not_attempted.sort_by_key(position);
+    report.failed.sort_by_key(|f| position(&f.target));
     report.requests = client.stats().requests - requests_before;
     Ok(report)
 }

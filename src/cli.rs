@@ -300,6 +300,17 @@ pub struct ApplyArgs {
     /// 50 targets) and report each code the portal does not hold as sent (exit 6).
     #[arg(long, env = "PAYSYNC_VERIFY")]
     pub verify: bool,
+    /// Send up to K write requests (batches of 50 targets) at once, still within the
+    /// portal's request bucket (--rate) and time budget; the state is saved after each
+    /// confirmed one, in whatever order they complete. 1 sends them one after another.
+    #[arg(
+        long,
+        value_name = "K",
+        env = "PAYSYNC_PARALLELISM",
+        default_value_t = crate::apply::DEFAULT_PARALLELISM,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64)
+    )]
+    pub parallelism: usize,
 }
 
 /// Arguments of `paysync schema`.
@@ -551,6 +562,8 @@ pub struct ApplySettings {
     pub protected: bool,
     /// Read back what was written and compare.
     pub verify: bool,
+    /// Write requests in flight at once (`--parallelism`, at least 1).
+    pub parallelism: usize,
 }
 
 impl ApplyArgs {
@@ -561,6 +574,7 @@ impl ApplyArgs {
             auto_approve: self.auto_approve,
             protected: env.is_some_and(|e| e.protected),
             verify: self.verify,
+            parallelism: self.parallelism,
         }
     }
 }

@@ -11,6 +11,8 @@
 //!   `plan::compute` and `render::plan_text::render`.
 //! - `throughput`: applying N changed targets (N ∈ {50, 1000, 5000}) to the emulator with
 //!   its 50/2 leaky bucket on, side by side with a per-target client.
+//! - `latency`: the same apply with 300 ms added to every request, `--parallelism 1`
+//!   side by side with the default (issue 12.6).
 //! - `fingerprint`: the CPU one guessed secret costs someone holding a state file or a
 //!   saved plan, with the default Argon2id parameters, beside state format 1's HMAC.
 //!
@@ -39,6 +41,9 @@ fn main() {
     }
     if wants("throughput") {
         throughput::run();
+    }
+    if wants("latency") {
+        throughput::latency();
     }
     if wants("fingerprint") {
         fingerprint::run();

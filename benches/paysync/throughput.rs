@@ -8,6 +8,12 @@
 //! divides every throttled wait by SCALE and leaves request and 503 counts unchanged; the
 //! per-target client at N = 5000 would otherwise need about 41 minutes. Times in part B
 //! are shown as measured and scaled back to 2/s.
+//!
+//! Part C (`latency`, its own part of the harness) adds network latency: the emulator holds every request 300 ms (a request-scope
+//! `Fault::delay`, before its leaky bucket counts it, as a request on the wire would
+//! arrive) and paysync runs at the real 50/2 rate with `--parallelism 1` (one batch after
+//! another) side by side with the default 4 batches in flight. Real time: the slowest
+//! run, N = 5000 one at a time, takes about 30 s.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,7 +21,7 @@ use std::time::{Duration, Instant};
 use paysync::bitrix::{Client, Credentials, Rate, Request};
 use paysync::model::Target;
 use paysync::secrets::Redacted;
-use paysync_emulator::{EmulatorHandle, PaySystemSeed, RateLimit, Seed};
+use paysync_emulator::{EmulatorHandle, Fault, PaySystemSeed, RateLimit, Seed};
 
 use crate::report;
 
@@ -57,9 +63,21 @@ fn portal(n: u64, drain: f64) -> EmulatorHandle {
     portal
 }
 
+/// The latency part C adds to every request.
+const LATENCY: Duration = Duration::from_millis(300);
+
 /// The real `paysync apply` binary on N targets, each with one changed code.
 fn paysync_apply(n: u64, drain: f64) -> Figures {
+    paysync_apply_with(n, drain, None, &[])
+}
+
+/// [`paysync_apply`] with every request held `latency` by the emulator and `extra`
+/// arguments to apply.
+fn paysync_apply_with(n: u64, drain: f64, latency: Option<Duration>, extra: &[&str]) -> Figures {
     let portal = portal(n, drain);
+    if let Some(latency) = latency {
+        portal.inject(Fault::delay(latency));
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
     for id in FIRST_ID..FIRST_ID + n {
@@ -75,6 +93,7 @@ fn paysync_apply(n: u64, drain: f64) -> Figures {
         .env("NO_COLOR", "1")
         .args(["-q", "apply", "--auto-approve", "--rate"])
         .arg(format!("50/{drain}"))
+        .args(extra)
         .arg("targets.yaml")
         .output()
         .unwrap();
@@ -170,5 +189,31 @@ pub fn run() {
             single.requests as f64 / batched.requests as f64,
             single.wall.as_secs_f64() / batched.wall.as_secs_f64()
         ));
+    }
+}
+
+/// Part C: 300 ms per request at the real 50/2 rate, one batch at a time against the
+/// default parallelism.
+pub fn latency() {
+    report(&format!(
+        "throughput C: paysync apply, emulator bucket 50 burst / 2 per s, {} ms added to every request (real time)",
+        LATENCY.as_millis()
+    ));
+    report(
+        "       N  parallelism  requests  503s    wall s  floor s  (floor = max(bucket, requests / parallelism x latency))",
+    );
+    for n in [1000, 5000] {
+        for parallelism in [1, paysync::apply::DEFAULT_PARALLELISM] {
+            let k = parallelism.to_string();
+            let f = paysync_apply_with(n, 2.0, Some(LATENCY), &["--parallelism", &k]);
+            let rounds = f.requests.div_ceil(parallelism) as f64 * LATENCY.as_secs_f64();
+            report(&format!(
+                "{n:>8}  {parallelism:>11}  {:>8}  {:>4}  {:>8.2}  {:>7.2}",
+                f.requests,
+                f.rejected,
+                f.wall.as_secs_f64(),
+                floor(f.requests, 2.0).max(rounds)
+            ));
+        }
     }
 }

@@ -55,7 +55,7 @@ pub use envelope::{
 };
 pub use error::ClientError;
 pub use oauth::RefreshError;
-pub use request::{MAX_BATCH, Request, batch_request};
+pub use request::{MAX_BATCH, Request, batch_request, looks_like_batch_reference};
 pub use retry::{Decision, RetryConfig, error_policy};
 pub use stats::ClientStats;
 pub use throttle::{Rate, RateParseError};

@@ -167,6 +167,16 @@ impl Request {
     }
 }
 
+/// Whether the portal would take part of `text` for a batch reference: inside `batch` it
+/// replaces `$result[key]...` and `$error[key]...` in a sub-call's parameters *after*
+/// decoding them (bitrix24-api.md §8), so no encoding protects such a value; a request
+/// carrying one must be sent on its own, not as a sub-call. Matched without regard to
+/// case, which errs on the side of a direct call.
+pub fn looks_like_batch_reference(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("$result[") || lower.contains("$error[")
+}
+
 /// The key of a target's command in a `batch` (`ps11_pt1`): one per target, so a
 /// batch's answers are matched back to their targets.
 pub fn target_key(target: Target) -> String {
@@ -266,6 +276,29 @@ mod tests {
         let r = Request::person_type_list(50);
         assert_eq!(r.method, "sale.persontype.list");
         assert_eq!(r.params["start"], json!(50));
+    }
+
+    #[test]
+    fn batch_references_are_recognised_in_any_case() {
+        for text in [
+            "$result[ps101_pt1]",
+            "a $error[x][error] b",
+            "$RESULT[k]",
+            "$Error[k]",
+            "$result[",
+        ] {
+            assert!(looks_like_batch_reference(text), "{text}");
+        }
+        for text in [
+            "$result",
+            "result[k]",
+            "$ result[k]",
+            "$errors[k]",
+            "%24result[k]",
+            "",
+        ] {
+            assert!(!looks_like_batch_reference(text), "{text}");
+        }
     }
 
     #[test]

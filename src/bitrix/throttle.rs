@@ -393,6 +393,38 @@ mod tests {
         assert_eq!(clone.rate(), Rate::STANDARD);
     }
 
+    /// Concurrent callers (apply's batches in flight) share one bucket: 4 tasks taking 15
+    /// slots each wait exactly as 60 sequential acquisitions do, never going over the
+    /// burst: 50 at once, then one every half second.
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_acquisitions_share_the_bucket() {
+        let clock = Arc::new(SystemClock::new());
+        let throttle = Throttle::new(Rate::STANDARD);
+        let start = tokio::time::Instant::now();
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (throttle, clock) = (throttle.clone(), Arc::clone(&clock));
+                tokio::spawn(async move {
+                    let mut sent_at = Vec::new();
+                    for _ in 0..15 {
+                        throttle.acquire(clock.as_ref()).await;
+                        sent_at.push(start.elapsed());
+                    }
+                    sent_at
+                })
+            })
+            .collect();
+        let mut sent_at = Vec::new();
+        for task in tasks {
+            sent_at.extend(task.await.unwrap());
+        }
+        sent_at.sort();
+        assert!(sent_at[..50].iter().all(Duration::is_zero));
+        for (k, at) in sent_at[50..].iter().enumerate() {
+            assert_eq!(*at, secs(0.5 * (k as f64 + 1.0)), "request {}", 50 + k);
+        }
+    }
+
     /// After a 503 the next request waits for a slot, even from an idle bucket.
     #[tokio::test(start_paused = true)]
     async fn fill_makes_the_next_request_wait() {

@@ -213,6 +213,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     let with = Applying {
         store: &store,
         client: &client,
+        parallelism: settings.parallelism,
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
@@ -308,6 +309,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     let with = Applying {
         store: &store,
         client: &client,
+        parallelism: settings.parallelism,
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
@@ -357,6 +359,8 @@ fn changed_secrets(
 struct Applying<'a> {
     store: &'a StateStore,
     client: &'a Client,
+    /// `--parallelism`.
+    parallelism: usize,
     secrets: &'a ResolvedSecrets,
     fingerprinter: &'a Fingerprinter,
 }
@@ -385,7 +389,10 @@ fn execute(
         plan,
         state,
         with.store,
-        with.client,
+        apply::Sending {
+            client: with.client,
+            parallelism: with.parallelism,
+        },
         with.secrets,
         with.fingerprinter,
         &mut progress,

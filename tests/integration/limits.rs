@@ -73,6 +73,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
         auto_approve: true,
         protected: false,
         verify: false,
+        parallelism: 1,
     };
     let term = Terminal::silent();
     let ctx = Context {

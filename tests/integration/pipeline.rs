@@ -407,3 +407,66 @@ fn refresh_understands_the_documented_plain_string_shape() {
         plan.stdout
     );
 }
+
+/// Regression (issue 12.1): inside `batch` the portal substitutes `$result[key]` and
+/// `$error[key]` in a sub-call's parameters after decoding them, so a value that merely
+/// looks like a reference was stored as something else ("$result[ps100_pt1]" became
+/// "1", the earlier sub-call's `true`), apply said it was done and the next refresh
+/// showed drift. Such a write now goes as a direct call, a secret's value included; the
+/// other targets still ride in one batch.
+#[test]
+fn a_value_that_looks_like_a_batch_reference_lands_exactly() {
+    let w = World::with_seed(crate::seeds::many_pay_systems(4));
+    let by_reference = "$result[ps100_pt1]";
+    let in_text = "a $error[ps100_pt1][error] b";
+    let secret = "$RESULT[ps100_pt1][0]";
+    w.write("keys/k.txt", secret);
+    w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(100, 1)
+            .literal("REST_SERVICE_ID_IFRAME", "plain")
+            .target(101, 1)
+            .literal("REST_SERVICE_ID_IFRAME", by_reference)
+            .target(102, 1)
+            .source("REST_SERVICE_ID_IFRAME", "VALUE", in_text)
+            .target(103, 1)
+            .literal("REST_SERVICE_ID_IFRAME", "plain too")
+            .secret("REST_SERVICE_KEY_IFRAME", "file:keys/k.txt")
+            .text(),
+    );
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    out.expect_code(0);
+    for (ps, code, value) in [
+        (100, "REST_SERVICE_ID_IFRAME", "plain"),
+        (101, "REST_SERVICE_ID_IFRAME", by_reference),
+        (102, "REST_SERVICE_ID_IFRAME", in_text),
+        (103, "REST_SERVICE_ID_IFRAME", "plain too"),
+        (103, "REST_SERVICE_KEY_IFRAME", secret),
+    ] {
+        assert_eq!(
+            stored(&w, ps, 1, code),
+            (Some("VALUE".into()), Some(value.into())),
+            "{ps}/1 {code}"
+        );
+    }
+    // One batch for the plain target, one direct call for each of the others.
+    let requests = w.requests();
+    let methods: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "batch",
+            "sale.paysystem.settings.update",
+            "sale.paysystem.settings.update",
+            "sale.paysystem.settings.update"
+        ],
+        "{}",
+        out.stderr
+    );
+    assert_eq!(requests[0].batch.len(), 1);
+    // The state records what the portal holds: a refresh finds nothing to do.
+    let plan = w.run(&["plan", "--refresh", "m.yaml"]);
+    plan.expect_code(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+}

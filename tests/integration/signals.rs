@@ -109,14 +109,15 @@ fn temp_files(dir: &Path) -> Vec<String> {
 
 /// SIGINT or SIGTERM in the middle of an apply: the batch in flight is finished and
 /// recorded, no new batch is sent, the lock is released, the exit code says which signal,
-/// and the next plan shows exactly the rest.
+/// and the next plan shows exactly the rest. One batch at a time (`--parallelism 1`, the
+/// order before issue 12.6); see below for several in flight.
 fn a_signal_mid_apply_stops_cleanly(signal: &str, code: i32) {
     let w = World::with_seed(crate::seeds::many_pay_systems(150));
     manifests(&w, 150, "v1");
     // Three batches of 50, each taking a second on the portal.
     w.portal
         .inject(Fault::delay(Duration::from_millis(1000)).method("batch"));
-    let child = spawn(&w, &["apply", "--auto-approve", "m"]);
+    let child = spawn(&w, &["apply", "--auto-approve", "--parallelism", "1", "m"]);
     // The second batch has reached the portal, which holds it for a second: in flight.
     wait_until(Duration::from_secs(30), "the second batch", || {
         w.portal.requests_received() >= 2
@@ -178,6 +179,69 @@ fn sigint_mid_apply_finishes_the_batch_in_flight_and_exits_130() {
 #[test]
 fn sigterm_mid_apply_finishes_the_batch_in_flight_and_exits_143() {
     a_signal_mid_apply_stops_cleanly("TERM", 143);
+}
+
+/// Issue 12.6: with several batches in flight (`--parallelism 3`), SIGTERM sends no new
+/// batch, awaits every batch in flight (the first one answering last), and the state
+/// records exactly the targets the portal confirmed, however the answers were ordered;
+/// the next run sends only the rest and converges.
+#[cfg(unix)]
+#[test]
+fn a_signal_with_several_batches_in_flight_records_exactly_what_the_portal_confirmed() {
+    let w = World::with_seed(crate::seeds::many_pay_systems(300));
+    manifests(&w, 300, "v1");
+    // Six batches of 50, each a second on the portal; the first one (pay system 100)
+    // a second more, so it answers after the two sent with it.
+    w.portal
+        .inject(Fault::delay(Duration::from_millis(1000)).method("batch"));
+    w.portal.inject(
+        Fault::delay(Duration::from_millis(1000))
+            .method("sale.paysystem.settings.update")
+            .pay_system(100),
+    );
+    let child = spawn(&w, &["apply", "--auto-approve", "--parallelism", "3", "m"]);
+    // Three batches reached the portal at once and are held there: all in flight.
+    wait_until(Duration::from_secs(30), "three batches in flight", || {
+        w.portal.requests_received() >= 3
+    });
+    send(&child, "TERM");
+    let (out, _) = finish(child, Duration::from_secs(30));
+    assert_eq!(out.code, 143, "{out:?}");
+    assert!(out.stderr.contains("stopped by SIGTERM"), "{}", out.stderr);
+    // Exactly what the portal holds is recorded: the three batches in flight, no more.
+    let done = recorded(&w);
+    let on_portal: Vec<u64> = (100..400)
+        .filter(|ps| w.portal_value(*ps, 1, "REST_SERVICE_ID_IFRAME").as_deref() == Some("v1"))
+        .collect();
+    let recorded_ids: Vec<u64> = done.iter().map(|(ps, _)| *ps).collect();
+    assert_eq!(recorded_ids, on_portal, "{}", out.stderr);
+    assert_eq!(done.len(), 150, "{}", out.stderr);
+    assert!(done.iter().all(|(_, v)| v == "v1"));
+    assert_eq!(
+        w.portal.requests_received(),
+        3,
+        "a batch was sent after the signal"
+    );
+    assert!(
+        out.stderr.contains("150 targets not sent"),
+        "{}",
+        out.stderr
+    );
+    assert!(!w.path("paysync.state.json.lock").exists());
+    let plan = w.run(&["plan", "m"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("Plan: 150 targets to change"),
+        "{}",
+        plan.stdout
+    );
+    w.portal.clear_faults();
+    w.portal.clear_requests();
+    w.run(&["apply", "--auto-approve", "--parallelism", "3", "m"])
+        .expect_code(0);
+    assert_eq!(w.updates().len(), 150, "only the rest is sent again");
+    w.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
+    assert_eq!(recorded(&w).len(), 300);
 }
 
 /// A second signal does not wait for the batch in flight.

@@ -1,5 +1,7 @@
 //! `batch` (bitrix24-api.md §8): up to 50 `key → "method?query"` sub-calls run in order,
-//! each decoded exactly like a form body, with `halt`, `$result[key][field]` substitution,
+//! each decoded exactly like a form body, with `halt`, `$result[key][field]` and
+//! `$error[key][field]` substitution (after decoding, so percent-encoding does not protect
+//! a value that looks like a reference),
 //! nested batch refused per entry, and the five result maps (each `[]` when empty).
 //! A failed sub-call appears in `result_error` only: no `result_time` entry (the docs'
 //! examples of failed batches show `result_time: []`).
@@ -113,7 +115,13 @@ pub(super) fn run(
             continue;
         }
         let timing = Timing::start(&portal.clock);
-        let params = substitute_map(sub.params, &result);
+        let params = substitute_map(
+            sub.params,
+            &References {
+                results: &result,
+                errors: &result_error,
+            },
+        );
         match execute(portal, caller, &sub.method, &params, true, &mut Vec::new()) {
             Ok(output) => {
                 if let Some(total) = output.total {
@@ -143,43 +151,69 @@ pub(super) fn run(
     })))
 }
 
-const REFERENCE: &str = "$result";
+/// The maps a `$result[...]` or `$error[...]` reference reads from: the earlier
+/// sub-calls' results and errors.
+struct References<'a> {
+    results: &'a Map<String, Value>,
+    errors: &'a Map<String, Value>,
+}
 
-fn substitute_map(params: Map<String, Value>, results: &Map<String, Value>) -> Map<String, Value> {
+impl<'a> References<'a> {
+    /// The reference prefixes, each with the map it reads from.
+    fn prefixes(&self) -> [(&'static str, &'a Map<String, Value>); 2] {
+        [("$result", self.results), ("$error", self.errors)]
+    }
+}
+
+fn substitute_map(params: Map<String, Value>, refs: &References<'_>) -> Map<String, Value> {
     params
         .into_iter()
-        .map(|(k, v)| (k, substitute(v, results)))
+        .map(|(k, v)| (k, substitute(v, refs)))
         .collect()
 }
 
-/// Replaces `$result[key][field]...` references in string leaves with earlier results.
-fn substitute(value: Value, results: &Map<String, Value>) -> Value {
+/// Replaces `$result[key][field]...` and `$error[key][field]...` references in string
+/// leaves with earlier results or errors.
+fn substitute(value: Value, refs: &References<'_>) -> Value {
     match value {
-        Value::String(s) if s.contains("$result[") => substitute_str(s, results),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| substitute(v, results)).collect())
+        Value::String(s) if s.contains("$result[") || s.contains("$error[") => {
+            substitute_str(s, refs)
         }
-        Value::Object(map) => Value::Object(substitute_map(map, results)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| substitute(v, refs)).collect())
+        }
+        Value::Object(map) => Value::Object(substitute_map(map, refs)),
         other => other,
     }
 }
 
-fn substitute_str(s: String, results: &Map<String, Value>) -> Value {
+/// The reference starting at `start`, if any: its path, end offset and the map it reads.
+fn reference_at<'m>(
+    s: &str,
+    start: usize,
+    refs: &References<'m>,
+) -> Option<(Vec<String>, usize, &'m Map<String, Value>)> {
+    refs.prefixes().into_iter().find_map(|(prefix, map)| {
+        parse_reference(s, start, prefix).map(|(path, end)| (path, end, map))
+    })
+}
+
+fn substitute_str(s: String, refs: &References<'_>) -> Value {
     // A value that is exactly one reference takes the referenced value itself (even a list).
-    if let Some((path, end)) = parse_reference(&s, 0)
+    if let Some((path, end, map)) = reference_at(&s, 0, refs)
         && end == s.len()
-        && let Some(found) = resolve(results, &path)
+        && let Some(found) = resolve(map, &path)
     {
         return found.clone();
     }
     let mut out = String::with_capacity(s.len());
     let mut pos = 0;
-    while let Some(offset) = s[pos..].find(REFERENCE) {
+    while let Some(offset) = s[pos..].find('$') {
         let start = pos + offset;
         out.push_str(&s[pos..start]);
-        match parse_reference(&s, start) {
-            Some((path, end)) => {
-                match resolve(results, &path)
+        match reference_at(&s, start, refs) {
+            Some((path, end, map)) => {
+                match resolve(map, &path)
                     .filter(|v| !v.is_array() && !v.is_object())
                     .and_then(php::string)
                 {
@@ -189,8 +223,8 @@ fn substitute_str(s: String, results: &Map<String, Value>) -> Value {
                 pos = end;
             }
             None => {
-                out.push_str(REFERENCE);
-                pos = start + REFERENCE.len();
+                out.push('$');
+                pos = start + 1;
             }
         }
     }
@@ -198,10 +232,10 @@ fn substitute_str(s: String, results: &Map<String, Value>) -> Value {
     Value::String(out)
 }
 
-/// Parses `$result[a][b]...` at `start`; returns the path and the end offset.
-fn parse_reference(s: &str, start: usize) -> Option<(Vec<String>, usize)> {
-    let mut rest = s.get(start..)?.strip_prefix(REFERENCE)?;
-    let mut end = start + REFERENCE.len();
+/// Parses `<prefix>[a][b]...` at `start`; returns the path and the end offset.
+fn parse_reference(s: &str, start: usize, prefix: &str) -> Option<(Vec<String>, usize)> {
+    let mut rest = s.get(start..)?.strip_prefix(prefix)?;
+    let mut end = start + prefix.len();
     let mut path = Vec::new();
     while let Some(inner) = rest.strip_prefix('[') {
         let close = inner.find(']')?;
@@ -235,6 +269,30 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
+        let errors = match json!({"bad": {"error": "ACCESS_DENIED"}}) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let refs = References {
+            results: &results,
+            errors: &errors,
+        };
+        let substitute = |v: Value, _: &Map<String, Value>| substitute(v, &refs);
+        assert_eq!(
+            substitute(json!("$error[bad][error]"), &results),
+            json!("ACCESS_DENIED")
+        );
+        assert_eq!(
+            substitute(
+                json!("e=$error[bad][error], r=$result[add], $5 $"),
+                &results
+            ),
+            json!("e=ACCESS_DENIED, r=5, $5 $")
+        );
+        assert_eq!(
+            substitute(json!("$error[add]"), &results),
+            json!("$error[add]")
+        );
         assert_eq!(
             substitute(json!("$result[list][0][ID]"), &results),
             json!(11)
