@@ -203,26 +203,126 @@ pub async fn validate(
 
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
 pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, ClientError> {
+    Ok(fetch_with_reads(client, person_types, &[]).await?.0)
+}
+
+/// The settings read for each target: the settings, or why not.
+pub type Reads = BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, ReadError>>;
+
+/// The catalog requests' keys in the first batch.
+const CATALOG_KEYS: [&str; 3] = [
+    "catalog_handlers",
+    "catalog_pay_systems",
+    "catalog_person_types",
+];
+
+/// [`fetch`], with the settings of the first of `targets` read in the same first batch
+/// (`--refresh`: one request where there were four); returns which were read. A list
+/// with more pages continues with its own requests.
+pub async fn fetch_with_reads(
+    client: &Client,
+    person_types: bool,
+    targets: &[Target],
+) -> Result<(Catalog, Reads), ClientError> {
     tracing::info!("reading handlers and pay systems");
+    let mut lists = vec![
+        (CATALOG_KEYS[0], Request::handler_list()),
+        (CATALOG_KEYS[1], Request::pay_system_list()),
+    ];
+    if person_types {
+        lists.push((CATALOG_KEYS[2], Request::person_type_list(0)));
+    }
+    let first: Vec<Target> = targets
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(MAX_BATCH - lists.len())
+        .collect();
+    let mut commands: Vec<(String, Request)> = lists
+        .iter()
+        .map(|(key, request)| ((*key).to_owned(), request.clone()))
+        .collect();
+    commands.extend(
+        first
+            .iter()
+            .map(|t| (target_key(*t), Request::settings_get(*t))),
+    );
+    let outcome = client.batch(&commands, false).await?;
+    // Each list: its first page from the batch, the rest (if any) page by page.
+    let mut pages = BTreeMap::new();
+    for (key, request) in &lists {
+        let method = request.method.clone();
+        let first_page = match outcome.entries.get(*key) {
+            Some(BatchEntry::Ok(result)) => result.clone(),
+            Some(BatchEntry::Failed(error)) => {
+                return Err(ClientError::Portal {
+                    method,
+                    error: error.clone(),
+                });
+            }
+            Some(BatchEntry::NotRun) | None => {
+                return Err(decode(&method, "the batch gave no answer for it".into()));
+            }
+        };
+        let mut all = vec![first_page];
+        if let Some(next) = outcome.next.get(*key) {
+            all.extend(read_pages(client, request.clone().from_start(*next)).await?);
+        }
+        pages.insert(*key, all);
+    }
     let mut handlers = Vec::new();
-    for page in read_pages(client, Request::handler_list()).await? {
-        handlers.extend(parse_handlers(&page).map_err(|d| decode(METHOD_HANDLER_LIST, d))?);
+    for page in &pages[CATALOG_KEYS[0]] {
+        handlers.extend(parse_handlers(page).map_err(|d| decode(METHOD_HANDLER_LIST, d))?);
     }
     let mut pay_systems = BTreeMap::new();
-    for page in read_pages(client, Request::pay_system_list()).await? {
-        pay_systems
-            .extend(parse_pay_systems(&page).map_err(|d| decode(METHOD_PAY_SYSTEM_LIST, d))?);
+    for page in &pages[CATALOG_KEYS[1]] {
+        pay_systems.extend(parse_pay_systems(page).map_err(|d| decode(METHOD_PAY_SYSTEM_LIST, d))?);
     }
-    let person_types = if person_types {
-        Some(read_person_types(client).await?)
-    } else {
-        None
+    let person_types = match pages.get(CATALOG_KEYS[2]) {
+        Some(all) => {
+            let mut types = BTreeMap::new();
+            for page in all {
+                types.extend(
+                    parse_person_types(page).map_err(|d| decode(METHOD_PERSON_TYPE_LIST, d))?,
+                );
+            }
+            Some(types)
+        }
+        None => None,
     };
-    Ok(Catalog {
-        handlers,
-        pay_systems,
-        person_types,
-    })
+    let mut reads = Reads::new();
+    for target in first {
+        let _span = target.span().entered();
+        reads.insert(target, target_read(&outcome, target)?);
+    }
+    Ok((
+        Catalog {
+            handlers,
+            pay_systems,
+            person_types,
+        },
+        reads,
+    ))
+}
+
+/// What the batch `outcome` says of `target`'s `settings.get`.
+fn target_read(
+    outcome: &crate::bitrix::BatchOutcome,
+    target: Target,
+) -> Result<Result<BTreeMap<String, LiveSetting>, ReadError>, ClientError> {
+    match outcome.entries.get(&target_key(target)) {
+        // One answer of an unexpected shape makes that target unreadable, not the whole
+        // read.
+        Some(BatchEntry::Ok(result)) => {
+            Ok(parse_settings(result).map_err(|e| ReadError::Unreadable(e.to_string())))
+        }
+        Some(BatchEntry::Failed(error)) => Ok(Err(ReadError::Refused(error.clone()))),
+        Some(BatchEntry::NotRun) | None => Err(ClientError::Decode {
+            method: METHOD_BATCH.into(),
+            detail: format!("the portal reported neither a result nor an error for {target}"),
+        }),
+    }
 }
 
 /// Every payer type of `sale.persontype.list`, page by page.
@@ -280,10 +380,7 @@ fn decode(method: &str, detail: String) -> ClientError {
 /// for a built-in pay system, `ERROR_CHECK_FAILURE` for an unknown one, ...) maps to
 /// its error; a failure of a whole request is the `Err`. Duplicate targets are read
 /// once.
-pub async fn read_settings(
-    client: &Client,
-    targets: &[Target],
-) -> Result<BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, ReadError>>, ClientError> {
+pub async fn read_settings(client: &Client, targets: &[Target]) -> Result<Reads, ClientError> {
     let targets: Vec<Target> = targets
         .iter()
         .copied()
@@ -297,25 +394,9 @@ pub async fn read_settings(
             .map(|t| (target_key(*t), Request::settings_get(*t)))
             .collect();
         let outcome = client.batch(&commands, false).await?;
-        for (target, (key, _)) in chunk.iter().zip(&commands) {
+        for target in chunk {
             let _span = target.span().entered();
-            let settings = match outcome.entries.get(key) {
-                // One answer of an unexpected shape makes that target unreadable, not
-                // the whole read.
-                Some(BatchEntry::Ok(result)) => {
-                    parse_settings(result).map_err(|e| ReadError::Unreadable(e.to_string()))
-                }
-                Some(BatchEntry::Failed(error)) => Err(ReadError::Refused(error.clone())),
-                Some(BatchEntry::NotRun) | None => {
-                    return Err(ClientError::Decode {
-                        method: METHOD_BATCH.into(),
-                        detail: format!(
-                            "the portal reported neither a result nor an error for {target}"
-                        ),
-                    });
-                }
-            };
-            read.insert(*target, settings);
+            read.insert(*target, target_read(&outcome, *target)?);
         }
     }
     Ok(read)

@@ -177,6 +177,8 @@ pub fn parse_envelope(status: u16, body: &[u8]) -> Result<(Value, Timing), CallE
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BatchOutcome {
     pub entries: BTreeMap<String, BatchEntry>,
+    /// `result_next`: for a list sub-call with more rows, the `start` of its next page.
+    pub next: BTreeMap<String, u64>,
 }
 
 /// One sub-call's fate.
@@ -209,9 +211,21 @@ pub fn parse_batch_result(keys: &[String], result: &Value) -> Result<BatchOutcom
     };
     let results = keyed_map(outer, "result")?;
     let errors = keyed_map(outer, "result_error")?;
-    for name in ["result_total", "result_next", "result_time"] {
+    for name in ["result_total", "result_time"] {
         keyed_map(outer, name)?;
     }
+    let next = keyed_map(outer, "result_next")?
+        .into_iter()
+        .filter(|(key, _)| keys.contains(key))
+        .filter_map(|(key, value)| {
+            let start = match value {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }?;
+            Some((key, start))
+        })
+        .collect();
 
     let mut entries = BTreeMap::new();
     for key in keys {
@@ -224,7 +238,7 @@ pub fn parse_batch_result(keys: &[String], result: &Value) -> Result<BatchOutcom
         };
         entries.insert(key.clone(), entry);
     }
-    Ok(BatchOutcome { entries })
+    Ok(BatchOutcome { entries, next })
 }
 
 /// One of the batch maps as key → value: missing or `null` is empty, a list is keyed by

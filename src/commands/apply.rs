@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::steps::{
-    Context, Runtime, Scope, Unreadable, about, check_live, check_portal, declared_secrets,
+    Context, Runtime, Scope, Unreadable, about, check_live_reading, check_portal, declared_secrets,
     declared_value, load_manifests, not_interrupted, not_returned, recorded_env_secrets, refresh,
     render_plan, resolve_connected, runtime, set_aside,
 };
@@ -127,15 +127,24 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     // stops the run before the first write.
     let rt = runtime()?;
     let mut warnings = Vec::new();
-    let mut names = if inputs.refresh {
-        rt.block_on(check_live(&client, &mut desired, &state, &mut warnings))?
-    } else {
-        rt.block_on(resolve_connected(
+    let (mut names, prefetched) = if inputs.refresh {
+        rt.block_on(check_live_reading(
             &client,
             &mut desired,
             &state,
             &mut warnings,
+            true,
         ))?
+    } else {
+        (
+            rt.block_on(resolve_connected(
+                &client,
+                &mut desired,
+                &state,
+                &mut warnings,
+            ))?,
+            Default::default(),
+        )
     };
     let scope = Scope::new(inputs, &desired, &state)?;
     scope.narrow(&mut desired);
@@ -168,7 +177,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     let mut recorded = scope.recorded(&state);
     let mut unreadable = Unreadable::new();
     let live = if inputs.refresh {
-        let (live, set) = refresh(&rt, &client, &values, ctx.term)?;
+        let (live, set) = refresh(&rt, &client, &values, prefetched, ctx.term)?;
         warnings.extend(not_returned(&values, &live));
         // Never written blind: a target whose answer cannot be read is left out.
         set_aside(&set, &mut values, &mut recorded, &mut warnings);

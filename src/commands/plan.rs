@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::steps::{
-    Context, Scope, about, check_live, check_portal, declared_secrets, declared_value,
+    Context, Scope, about, check_live_reading, check_portal, declared_secrets, declared_value,
     load_manifests, not_interrupted, not_returned, refresh, render_plan, resolve_recorded, runtime,
     set_aside,
 };
@@ -48,8 +48,15 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         check_portal(&store, &last, &client.portal())?;
         portal = Some(client.portal());
         let rt = runtime()?;
-        names = rt.block_on(check_live(&client, &mut desired, &last, &mut warnings))?;
-        Some((rt, client))
+        let (read, prefetched) = rt.block_on(check_live_reading(
+            &client,
+            &mut desired,
+            &last,
+            &mut warnings,
+            true,
+        ))?;
+        names = read;
+        Some((rt, client, prefetched))
     } else {
         resolve_recorded(&mut desired, &last)?;
         None
@@ -91,9 +98,9 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     });
     let mut values = values;
     let mut recorded = scope.recorded(&last);
-    let live = match &connected {
-        Some((rt, client)) => {
-            let (live, unreadable) = refresh(rt, client, &values, ctx.term)?;
+    let live = match connected {
+        Some((rt, client, prefetched)) => {
+            let (live, unreadable) = refresh(&rt, &client, &values, prefetched, ctx.term)?;
             warnings.extend(not_returned(&values, &live));
             set_aside(&unreadable, &mut values, &mut recorded, &mut warnings);
             Some(live)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
 use crate::error::Error;
-use crate::live::{Catalog, ReadError};
+use crate::live::{Catalog, ReadError, Reads};
 use crate::manifest;
 use crate::manifest::Resolution;
 use crate::model::{
@@ -206,11 +206,32 @@ pub(crate) async fn check_live(
     state: &LastApplied,
     warnings: &mut Vec<String>,
 ) -> Result<Names, Error> {
-    let catalog = crate::live::fetch(client, needs_person_types(desired)).await?;
+    Ok(check_live_reading(client, desired, state, warnings, false)
+        .await?
+        .0)
+}
+
+/// [`check_live`]; with `prefetch` (`--refresh`, and no reference to resolve first) the
+/// settings of the first declared targets are read in the catalog's batch, for
+/// [`refresh`].
+pub(crate) async fn check_live_reading(
+    client: &Client,
+    desired: &mut Desired,
+    state: &LastApplied,
+    warnings: &mut Vec<String>,
+    prefetch: bool,
+) -> Result<(Names, Reads), Error> {
+    let targets: Vec<Target> = if prefetch && desired.pending.is_empty() {
+        desired.targets.keys().copied().collect()
+    } else {
+        Vec::new()
+    };
+    let (catalog, reads) =
+        crate::live::fetch_with_reads(client, needs_person_types(desired), &targets).await?;
     resolve_live(desired, &catalog, state, warnings)?;
     let problems = crate::live::check(desired, &catalog);
     if problems.0.is_empty() {
-        Ok(catalog.names())
+        Ok((catalog.names(), reads))
     } else {
         Err(Error::Manifests(problems))
     }
@@ -227,9 +248,15 @@ pub(crate) type Unreadable = BTreeMap<Target, String>;
 /// stops the command, one whose answer cannot be read is set aside (the others go on).
 pub(crate) async fn read_targets(client: &Client, targets: &[Target]) -> Result<LiveRead, Error> {
     tracing::info!(targets = targets.len(), "reading live settings");
+    sort_reads(crate::live::read_settings(client, targets).await?)
+}
+
+/// Reads sorted into settings, unreadable targets (set aside, warned) and refusals (the
+/// first stops the command).
+fn sort_reads(reads: Reads) -> Result<LiveRead, Error> {
     let mut live = BTreeMap::new();
     let mut unreadable = BTreeMap::new();
-    for (target, result) in crate::live::read_settings(client, targets).await? {
+    for (target, result) in reads {
         match result {
             Ok(settings) => {
                 live.insert(target, settings);
@@ -245,13 +272,26 @@ pub(crate) async fn read_targets(client: &Client, targets: &[Target]) -> Result<
     Ok((live, unreadable))
 }
 
-/// Reads the live settings of the declared targets (`--refresh`).
+/// Reads the live settings of the declared targets (`--refresh`); those `prefetched` in
+/// the catalog's batch are not read again.
 pub(crate) async fn read_live(
     client: &Client,
     desired: &DesiredValues,
+    mut prefetched: Reads,
 ) -> Result<(Live, Unreadable), Error> {
-    let targets: Vec<Target> = desired.targets.keys().copied().collect();
-    let (targets, unreadable) = read_targets(client, &targets).await?;
+    prefetched.retain(|target, _| desired.targets.contains_key(target));
+    let rest: Vec<Target> = desired
+        .targets
+        .keys()
+        .filter(|t| !prefetched.contains_key(*t))
+        .copied()
+        .collect();
+    tracing::info!(targets = desired.targets.len(), "reading live settings");
+    let mut reads = prefetched;
+    if !rest.is_empty() {
+        reads.extend(crate::live::read_settings(client, &rest).await?);
+    }
+    let (targets, unreadable) = sort_reads(reads)?;
     let live = Live { targets };
     for warning in not_returned(desired, &live) {
         tracing::warn!("{warning}");
@@ -332,10 +372,11 @@ pub(crate) fn refresh(
     rt: &Runtime,
     client: &Client,
     values: &DesiredValues,
+    prefetched: Reads,
     term: &Terminal,
 ) -> Result<(Live, Unreadable), Error> {
     let _reading = ReadingLive::start(term, values.targets.len());
-    rt.block_on(read_live(client, values))
+    rt.block_on(read_live(client, values, prefetched))
 }
 
 /// The plan in the chosen format.

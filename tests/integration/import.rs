@@ -191,12 +191,7 @@ fn all_covers_rest_pay_systems_and_skips_the_built_in_one() {
     assert!(!ids.iter().any(|id| id == "1"), "{ids:?}");
     // personType 0 and both payer types of both REST pay systems were read.
     assert_eq!(ids.len(), 6, "{ids:?}");
-    assert!(
-        w.portal
-            .requests()
-            .iter()
-            .any(|r| r.method == "sale.persontype.list")
-    );
+    assert!(w.calls().iter().any(|(m, _)| m == "sale.persontype.list"));
     // Targets with nothing of their own (only inherited values) are skipped.
     let desired = paysync::manifest::load(&[w.path("imported")]).unwrap();
     let targets: Vec<(u64, u64)> = desired

@@ -114,6 +114,20 @@ impl World {
         Outcome::from(output)
     }
 
+    /// Every method the portal ran, in order: each request's, or for a `batch`, each
+    /// sub-call's, with its parameters.
+    pub fn calls(&self) -> Vec<(String, serde_json::Value)> {
+        let mut out = Vec::new();
+        for r in self.portal.requests() {
+            if r.method == "batch" {
+                out.extend(r.batch.into_iter().map(|c| (c.method, c.params)));
+            } else {
+                out.push((r.method, r.params));
+            }
+        }
+        out
+    }
+
     /// Requests the portal received whose method is not a read.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.portal.requests()
