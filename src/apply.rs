@@ -29,7 +29,10 @@
 //!
 //! # Guarantees
 //! - The state never records a write the portal did not confirm; a re-run sends only the
-//!   rest. `settings.update` is an idempotent upsert, so re-sending a write whose answer was
+//!   rest. After a kill, the journal holds every confirmed request whose line was
+//!   complete: readers replay it and the next lock holder folds it into the state file
+//!   ([`crate::state::store`]). A line torn by the kill is ignored, and its targets are
+//!   sent again, as when a kill lands between the portal's answer and the record. `settings.update` is an idempotent upsert, so re-sending a write whose answer was
 //!   lost is safe.
 //! - A target's failure (its command's error in the batch, or `result: false`) does not
 //!   stop the other targets; a failure of a whole request (transport, auth) stops the run:

@@ -1,7 +1,9 @@
 //! The state file: what paysync last applied, per target and code.
 //!
 //! Format (JSON, `format: 2`): `lineage` (random, fixed at creation), `serial` (bumped on
-//! every write), `portal` (scheme://host\[:port\] of the portal it was applied to, never
+//! every write, and by every [`JournalEntry`] an apply appends: the state file written at
+//! the end of the run, or folding a journal a kill left, keeps the last entry's serial,
+//! so serials are those a save per confirmed request would give), `portal` (scheme://host\[:port\] of the portal it was applied to, never
 //! credentials), `fingerprints` (how secret fingerprints are made: Argon2id parameters
 //! and the per-state salt, see [`crate::fingerprint`]), `portal_moves` (the addresses the
 //! state was moved from with `paysync state move-portal`) and per target the recorded
