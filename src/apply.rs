@@ -14,8 +14,11 @@
 //! 4. Up to [`Sending::parallelism`] requests are in flight at once (1: one after another,
 //!    in plan order). Each takes its slot in the client's leaky bucket and time budget
 //!    before it leaves, so concurrency never sends faster than the portal allows. After
-//!    each request's answer, in whatever order they come, the state is saved with exactly
-//!    the targets the portal confirmed (`result: true`).
+//!    each request's answer, in whatever order they come, exactly the targets the portal
+//!    confirmed (`result: true`) are recorded: one line appended to the state journal and
+//!    synced before the next answer is looked at (linear cost; see
+//!    [`crate::state::store`]). At the end of the run the state file is written once and
+//!    the journal removed.
 //! 5. The caller's [`Progress`] is told the request count first, then each request's
 //!    outcome as it completes (`done` counts completed requests, so it rises by one
 //!    whatever the order; rendering is `render::progress`'s; apply only reports).
@@ -26,7 +29,10 @@
 //!
 //! # Guarantees
 //! - The state never records a write the portal did not confirm; a re-run sends only the
-//!   rest. `settings.update` is an idempotent upsert, so re-sending a write whose answer was
+//!   rest. After a kill, the journal holds every confirmed request whose line was
+//!   complete: readers replay it and the next lock holder folds it into the state file
+//!   ([`crate::state::store`]). A line torn by the kill is ignored, and its targets are
+//!   sent again, as when a kill lands between the portal's answer and the record. `settings.update` is an idempotent upsert, so re-sending a write whose answer was
 //!   lost is safe.
 //! - A target's failure (its command's error in the batch, or `result: false`) does not
 //!   stop the other targets; a failure of a whole request (transport, auth) stops the run:
@@ -389,10 +395,11 @@ impl<'a, T> InFlight<'a, T> {
     }
 }
 
-/// Applies `plan`, saving `state` through `store` after every confirmed request, and
+/// Applies `plan`, recording in `store`'s journal what every request confirmed, and
 /// telling `progress` about each request sent. Up to `sending.parallelism` requests are
-/// in flight at once; each one's answer is recorded (and the state saved) as it comes,
-/// in whatever order.
+/// in flight at once; each one's answer is recorded (one journal line, synced) as it
+/// comes, in whatever order. The state file is written once at the end. The caller
+/// folded any journal a stopped run left ([`StateStore::prepare_writes`]).
 pub async fn execute(
     plan: &Plan,
     state: &mut LastApplied,
@@ -420,7 +427,8 @@ pub async fn execute(
         }
     }
     let units = units(&pending);
-    // Every save bumps the serial: at most one before the requests and one per request.
+    // Every save and journal entry bumps the serial: at most one before the requests and
+    // one per request (the final write of the state keeps the last entry's serial).
     // A serial that cannot take them all stops the run before anything is sent.
     store.check_serial(state, units.len() as u64 + 1)?;
     if state.portal.is_none() {
@@ -436,6 +444,7 @@ pub async fn execute(
     let mut queue = units.iter().enumerate();
     let mut in_flight: InFlight<'_, (usize, Sent)> = InFlight::new();
     let mut done = 0;
+    let mut journal = store.journal();
     loop {
         // Send while there is room, the run goes on and requests are left.
         while in_flight.len() < parallelism {
@@ -523,6 +532,7 @@ pub async fn execute(
                 continue;
             }
         };
+        let mut confirmed = Vec::new();
         for write in writes() {
             let target = write.plan.target;
             let _span = target.span().entered();
@@ -547,6 +557,7 @@ pub async fn execute(
                 None => {
                     commit(state, write.plan, secrets, fingerprinter);
                     report.applied.push(target);
+                    confirmed.push(target);
                     report.settings_written += write.settings.len();
                     summary.confirmed += 1;
                     tracing::debug!("confirmed");
@@ -563,10 +574,12 @@ pub async fn execute(
             }
         }
         if summary.confirmed > 0 {
-            store.save(state)?;
+            journal.append(state, confirmed)?;
         }
         progress.batch_done(done, total, summary);
     }
+    // Every confirmed request is in the journal: the state file takes them in one write.
+    journal.finish(state)?;
     // Requests never sent because the run stopped.
     for (_, unit) in queue {
         report

@@ -13,6 +13,8 @@
 //!   its 50/2 leaky bucket on, side by side with a per-target client.
 //! - `latency`: the same apply with 300 ms added to every request, `--parallelism 1`
 //!   side by side with the default (issue 12.6).
+//! - `state`: the bytes an apply of 20,000 and 40,000 targets writes to the state
+//!   directory, beside the final state size, and its CPU time (issue 13: the journal).
 //! - `fingerprint`: the CPU one guessed secret costs someone holding a state file or a
 //!   saved plan, with the default Argon2id parameters, beside state format 1's HMAC.
 //!
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod fingerprint;
+mod state_writes;
 mod throughput;
 
 const CHILD_ENV: &str = "PAYSYNC_BENCH_CHILD";
@@ -44,6 +47,9 @@ fn main() {
     }
     if wants("latency") {
         throughput::latency();
+    }
+    if wants("state") {
+        state_writes::run();
     }
     if wants("fingerprint") {
         fingerprint::run();

@@ -1,7 +1,9 @@
 //! The state file: what paysync last applied, per target and code.
 //!
 //! Format (JSON, `format: 2`): `lineage` (random, fixed at creation), `serial` (bumped on
-//! every write), `portal` (scheme://host\[:port\] of the portal it was applied to, never
+//! every write, and by every [`JournalEntry`] an apply appends: the state file written at
+//! the end of the run, or folding a journal a kill left, keeps the last entry's serial,
+//! so serials are those a save per confirmed request would give), `portal` (scheme://host\[:port\] of the portal it was applied to, never
 //! credentials), `fingerprints` (how secret fingerprints are made: Argon2id parameters
 //! and the per-state salt, see [`crate::fingerprint`]), `portal_moves` (the addresses the
 //! state was moved from with `paysync state move-portal`) and per target the recorded
@@ -110,6 +112,34 @@ pub struct StateFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub portal_moves: Vec<PortalMove>,
     pub targets: Vec<RecordedTarget>,
+}
+
+/// One line of the state journal (`<state>.journal`, see [`store`]): what one confirmed
+/// request of an apply recorded. The header (lineage, serial, portal, fingerprint scheme)
+/// is the state's after the entry, so a journal left without a state file still rebuilds
+/// one; `targets` are the confirmed targets as the state records them afterwards (whole,
+/// like in the state file), `removed` those it no longer records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalEntry {
+    pub lineage: String,
+    /// The state's serial after this entry: one more than before it, exactly as the
+    /// full write it replaces would have bumped it.
+    pub serial: u64,
+    pub portal: Option<String>,
+    pub fingerprints: FingerprintScheme,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<RecordedTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<JournalTarget>,
+}
+
+/// A target a journal entry no longer records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JournalTarget {
+    pub pay_system: u64,
+    pub person_type: u64,
 }
 
 /// A state file of format 1, as read.
@@ -233,21 +263,99 @@ impl LastApplied {
             portal_moves: self.portal_moves.clone(),
             targets: self
                 .targets
-                .iter()
-                .map(|(target, settings)| RecordedTarget {
-                    pay_system: target.pay_system,
-                    person_type: target.person_type,
-                    pay_system_name: self.names.pay_system(target.pay_system).map(Into::into),
-                    person_type_name: self.names.person_type(target.person_type).map(Into::into),
-                    reference: self.records.get(target).and_then(|r| r.reference.clone()),
-                    manifest: self.records.get(target).and_then(|r| r.manifest.clone()),
-                    settings: settings
-                        .iter()
-                        .map(|(code, value)| (code.clone(), without_legacy(value)))
-                        .collect(),
-                })
+                .keys()
+                .filter_map(|target| self.recorded_target(*target))
                 .collect(),
         }
+    }
+
+    /// What the state records for `target`, as written in the file (none when it records
+    /// nothing for it).
+    pub fn recorded_target(&self, target: Target) -> Option<RecordedTarget> {
+        let settings = self.targets.get(&target)?;
+        Some(RecordedTarget {
+            pay_system: target.pay_system,
+            person_type: target.person_type,
+            pay_system_name: self.names.pay_system(target.pay_system).map(Into::into),
+            person_type_name: self.names.person_type(target.person_type).map(Into::into),
+            reference: self.records.get(&target).and_then(|r| r.reference.clone()),
+            manifest: self.records.get(&target).and_then(|r| r.manifest.clone()),
+            settings: settings
+                .iter()
+                .map(|(code, value)| (code.clone(), without_legacy(value)))
+                .collect(),
+        })
+    }
+
+    /// The journal entry that records `targets` as the state holds them now, and bumps
+    /// the serial to `self.serial` (the caller bumped it). See [`JournalEntry`].
+    pub fn journal_entry(&self, targets: impl IntoIterator<Item = Target>) -> JournalEntry {
+        let mut recorded = Vec::new();
+        let mut removed = Vec::new();
+        for target in targets {
+            match self.recorded_target(target) {
+                Some(t) => recorded.push(t),
+                None => removed.push(JournalTarget {
+                    pay_system: target.pay_system,
+                    person_type: target.person_type,
+                }),
+            }
+        }
+        JournalEntry {
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            portal: self.portal.clone(),
+            fingerprints: self.fingerprints.clone(),
+            targets: recorded,
+            removed,
+        }
+    }
+
+    /// A state that holds nothing but what `entry`'s header says: the base of a journal
+    /// found without a state file (the run that wrote it was killed before its first
+    /// full write).
+    pub fn from_journal_header(entry: &JournalEntry) -> LastApplied {
+        LastApplied {
+            lineage: entry.lineage.clone(),
+            serial: entry.serial.saturating_sub(1),
+            portal: entry.portal.clone(),
+            fingerprints: entry.fingerprints.clone(),
+            legacy_key: None,
+            portal_moves: Vec::new(),
+            targets: BTreeMap::new(),
+            names: Names::default(),
+            records: BTreeMap::new(),
+        }
+    }
+
+    /// Replays one journal entry: its targets replace the recorded ones, its removed
+    /// targets go, the header (serial, portal, fingerprint scheme) is taken over.
+    /// Returns false, changing nothing, when the entry is already in the state (its
+    /// serial is not above the state's: a full write after it) — replaying is idempotent.
+    pub fn replay(&mut self, entry: JournalEntry) -> bool {
+        if entry.serial <= self.serial {
+            return false;
+        }
+        self.serial = entry.serial;
+        self.portal = entry.portal;
+        self.fingerprints = entry.fingerprints;
+        for t in entry.removed {
+            let target = Target {
+                pay_system: t.pay_system,
+                person_type: t.person_type,
+            };
+            self.targets.remove(&target);
+            self.records.remove(&target);
+        }
+        let (targets, names, records) = keyed(entry.targets);
+        for (target, settings) in targets {
+            self.records.remove(&target);
+            self.targets.insert(target, settings);
+        }
+        self.records.extend(records);
+        self.names.pay_systems.extend(names.pay_systems);
+        self.names.person_types.extend(names.person_types);
+        true
     }
 
     /// The targets the state records for references, by reference (`xmlId:acme_card/1`).

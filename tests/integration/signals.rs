@@ -396,3 +396,101 @@ fn a_temporary_file_left_by_a_kill_is_removed_by_the_next_run() {
     w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
     assert_eq!(temp_files(w.dir.path()), [".plan.json.paysync-0th3r.tmp"]);
 }
+
+/// Complete lines of the state journal next to the state file.
+fn journal_lines(w: &World) -> usize {
+    std::fs::read(w.path("paysync.state.json.journal"))
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
+
+fn state_serial(w: &World) -> u64 {
+    StateStore::new(w.path("paysync.state.json"))
+        .load()
+        .unwrap()
+        .unwrap()
+        .serial
+}
+
+/// Issue 13: apply records confirmed batches in an append-only journal and writes the
+/// state file once at the end. SIGKILL after two batches were journaled (the third is
+/// held on the portal, unanswered): the state file on disk is still the previous run's,
+/// yet every reader (`plan`, `drift`) — and the next run, which folds the journal first —
+/// sees exactly the batches the portal confirmed, with the serial two per-batch saves
+/// would have given; the next apply sends only the rest and converges.
+#[cfg(unix)]
+#[test]
+fn sigkill_mid_apply_leaves_a_journal_holding_exactly_what_the_portal_confirmed() {
+    let w = World::with_seed(crate::seeds::many_pay_systems(250));
+    manifests(&w, 250, "v0");
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    assert!(!w.path("paysync.state.json.journal").exists());
+    let before = state_serial(&w);
+    let file_before = w.read("paysync.state.json");
+
+    manifests(&w, 250, "v1");
+    // Five batches, one at a time, each held 800 ms on the portal before it is processed
+    // (time enough to see the second journal line and kill before the third batch lands).
+    w.portal
+        .inject(Fault::delay(Duration::from_millis(800)).method("batch"));
+    let mut child = spawn(&w, &["apply", "--auto-approve", "--parallelism", "1", "m"]);
+    wait_until(Duration::from_secs(30), "two journaled batches", || {
+        journal_lines(&w) >= 2
+    });
+    send(&child, "KILL");
+    let _ = child.wait();
+    assert_eq!(journal_lines(&w), 2, "the kill came too late");
+    // The state file itself was not rewritten per batch.
+    assert_eq!(w.read("paysync.state.json"), file_before);
+
+    // The third batch had reached the portal and is held there: it may still land after
+    // the kill, unanswered (its outcome unknown to paysync, as when an answer is lost).
+    std::thread::sleep(Duration::from_millis(1200));
+    // Readers see the journal: the state records exactly the two batches the portal
+    // confirmed (answered), never more than the portal holds.
+    let on_portal: Vec<u64> = (100..350)
+        .filter(|ps| w.portal_value(*ps, 1, "REST_SERVICE_ID_IFRAME").as_deref() == Some("v1"))
+        .collect();
+    let recorded_v1: Vec<u64> = recorded(&w)
+        .into_iter()
+        .filter(|(_, v)| v == "v1")
+        .map(|(ps, _)| ps)
+        .collect();
+    assert_eq!(recorded_v1, (100..200).collect::<Vec<u64>>());
+    assert!(
+        on_portal == recorded_v1 || on_portal == (100..250).collect::<Vec<u64>>(),
+        "{on_portal:?}"
+    );
+    assert_eq!(recorded(&w).len(), 250);
+    assert_eq!(state_serial(&w), before + 2);
+    // drift reads the journal too: none of the confirmed targets shows as drifted (the
+    // state file alone would show all 100). Only an unanswered third batch that landed
+    // after the kill does. Readers fold nothing.
+    let drift = w.run(&["drift"]);
+    if on_portal.len() == 100 {
+        drift.expect_code(0);
+    } else {
+        drift.expect_code(7);
+        assert!(drift.stdout.contains("paySystem 249 "), "{}", drift.stdout);
+    }
+    assert!(!drift.stdout.contains("paySystem 1"), "{}", drift.stdout);
+    assert!(w.path("paysync.state.json.journal").exists());
+    assert_eq!(w.read("paysync.state.json"), file_before);
+    let plan = w.run(&["plan", "m"]);
+    assert!(
+        plan.stdout.contains("Plan: 150 targets to change"),
+        "{}",
+        plan.stdout
+    );
+
+    // The next run folds the journal under the lock, sends only the rest and converges.
+    w.portal.clear_faults();
+    w.portal.clear_requests();
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    assert_eq!(w.updates().len(), 150, "only the rest is sent again");
+    assert!(!w.path("paysync.state.json.journal").exists());
+    assert_eq!(state_serial(&w), before + 2 + 3);
+    assert!(recorded(&w).iter().all(|(_, v)| v == "v1") && recorded(&w).len() == 250);
+    w.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
+    assert!(temp_files(w.dir.path()).is_empty());
+}
