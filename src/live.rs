@@ -701,7 +701,7 @@ fn describe(pay_system: &PaySystem) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use serde_json::json;
 
@@ -711,7 +711,7 @@ mod tests {
 
     fn origin(line: usize) -> Origin {
         Origin {
-            file: PathBuf::from("m/acme.yaml"),
+            file: Path::new("m/acme.yaml").into(),
             line,
             column: 3,
             len: 0,
