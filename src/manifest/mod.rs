@@ -451,11 +451,19 @@ fn patch(
         if base.settings.remove(&code).is_none() {
             problems.push(removes_nothing(&code, at));
         } else {
-            base.setting_origins.remove(&code);
+            base.setting_origins.retain(|(c, _)| *c != code);
         }
     }
     base.settings.extend(overlay.settings);
-    base.setting_origins.extend(overlay.setting_origins);
+    // The overlay's origins replace the base's for the codes it sets; kept sorted by code.
+    let overlay_origins = overlay.setting_origins;
+    base.setting_origins.retain(|(c, _)| {
+        overlay_origins
+            .binary_search_by(|(o, _)| o.as_str().cmp(c))
+            .is_err()
+    });
+    base.setting_origins.extend(overlay_origins);
+    base.setting_origins.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
 fn removes_nothing(code: &str, at: Origin) -> Diagnostic {

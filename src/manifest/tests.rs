@@ -187,7 +187,7 @@ fn multiple_documents_and_origins() {
         }
     );
     assert_eq!(
-        first.setting_origins["A"],
+        *first.origin_of("A").unwrap(),
         Origin {
             file: file.as_path().into(),
             line: 7,
@@ -196,7 +196,7 @@ fn multiple_documents_and_origins() {
         }
     );
     assert_eq!(
-        first.setting_origins["B"],
+        *first.origin_of("B").unwrap(),
         Origin {
             file: file.as_path().into(),
             line: 8,

@@ -200,7 +200,7 @@ impl Checker {
             reference: reference.clone(),
             origin: start,
             settings,
-            setting_origins,
+            setting_origins: setting_origins.into_iter().collect(),
             removed,
         });
         Some(Declared {
