@@ -382,7 +382,8 @@ pub struct DesiredTargetValues {
     pub manifest: Option<String>,
     /// How the manifest names the target, when by reference.
     pub reference: Option<String>,
-    pub settings: BTreeMap<String, Value>,
+    /// Code → desired value, sorted by code. A list rather than a map, like `origins`.
+    pub settings: Vec<(String, Value)>,
     /// Where each code is declared (`file:line`; with overlays, the source that set it),
     /// sorted by code. A list rather than a map: a map allocates room for 11 entries
     /// however few it holds, about 500 bytes per target of one code (issue 13).
@@ -570,9 +571,12 @@ pub fn compute(
         // for 20 codes, 27 MB on the 10,000-target benchmark (`cargo bench --bench paysync
         // -- offline`).
         let mut changes =
-            Vec::with_capacity(wanted.as_ref().map_or(0, BTreeMap::len).max(recorded.len()));
+            Vec::with_capacity(wanted.as_ref().map_or(0, Vec::len).max(recorded.len()));
         for (code, rec) in recorded {
-            if wanted.as_ref().is_none_or(|w| !w.contains_key(code)) {
+            if wanted
+                .as_ref()
+                .is_none_or(|w| w.binary_search_by(|(c, _)| c.as_str().cmp(code)).is_err())
+            {
                 changes.push(Change {
                     code: code.clone(),
                     action: Action::Forget,

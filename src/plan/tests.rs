@@ -266,7 +266,7 @@ fn rules() {
                     origins: Vec::new(),
                     reference: None,
                     manifest: None,
-                    settings: BTreeMap::from([("CODE".to_string(), want.clone())]),
+                    settings: vec![("CODE".to_string(), want.clone())],
                 },
             );
         }
@@ -296,7 +296,7 @@ fn live_secret_value_never_enters_the_plan() {
                 origins: Vec::new(),
                 reference: None,
                 manifest: None,
-                settings: BTreeMap::from([("KEY".to_string(), secret("K", Some("s1")))]),
+                settings: vec![("KEY".to_string(), secret("K", Some("s1")))],
             },
         )]),
     };
@@ -331,11 +331,11 @@ fn removed_target_forgets_every_code_and_summary_counts() {
                 origins: Vec::new(),
                 reference: None,
                 manifest: Some("m.yaml:1".into()),
-                settings: BTreeMap::from([
+                settings: vec![
                     ("A".to_string(), plain("1")),
                     ("B".to_string(), plain("2")),
                     ("C".to_string(), plain("3")),
-                ]),
+                ],
             },
         )]),
     };
