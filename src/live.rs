@@ -634,11 +634,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
             continue;
         };
         for (code, setting) in &declared.settings {
-            let origin = declared
-                .setting_origins
-                .get(code)
-                .unwrap_or(&declared.origin)
-                .clone();
+            let origin = declared.origin_of(code).unwrap_or(&declared.origin).clone();
             let Some(DeclaredCode { input, .. }) = handler.codes.get(code) else {
                 found.push(
                     Diagnostic::new(
@@ -701,7 +697,7 @@ fn describe(pay_system: &PaySystem) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::path::Path;
 
     use serde_json::json;
 
@@ -711,7 +707,7 @@ mod tests {
 
     fn origin(line: usize) -> Origin {
         Origin {
-            file: PathBuf::from("m/acme.yaml"),
+            file: Path::new("m/acme.yaml").into(),
             line,
             column: 3,
             len: 0,
@@ -755,7 +751,7 @@ mod tests {
             target,
             origin: origin(1),
             settings: BTreeMap::new(),
-            setting_origins: BTreeMap::new(),
+            setting_origins: Vec::new(),
         };
         for (i, (code, source, value)) in settings.iter().enumerate() {
             let value = match value.strip_prefix("secret:") {
@@ -771,8 +767,9 @@ mod tests {
                     value,
                 },
             );
-            d.setting_origins.insert((*code).to_owned(), origin(7 + i));
+            d.setting_origins.push(((*code).to_owned(), origin(7 + i)));
         }
+        d.setting_origins.sort_by(|a, b| a.0.cmp(&b.0));
         Desired {
             targets: BTreeMap::from([(target, d)]),
             pending: Vec::new(),

@@ -176,7 +176,7 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
         Diagnostics(vec![Diagnostic::new(
             Code::InvalidValue,
             Origin {
-                file: path.to_owned(),
+                file: path.into(),
                 line,
                 column,
                 len: 0,

@@ -1,10 +1,13 @@
 //! paysync's benchmark harness (`cargo bench --bench paysync`): prints figures, asserts
 //! nothing. See BENCHMARKS.md for the published numbers and how to read them.
 //!
-//! - `offline`: an offline plan of 10,000 targets × 20 codes (200,000 settings) against a
-//!   bare YAML parse of the same files, each measured in a fresh child process so its peak
-//!   memory (VmHWM) is its own. The bare parse is the floor paysync builds on: each file
-//!   read and parsed by serde-saphyr (`from_str_multiple`, default options) into generic
+//! - `offline`: offline plans of the shapes of issue 13 (200,000 settings in 100 files of
+//!   100 documents, in one file of 5,000 documents, as 200,000 targets of one code; 10
+//!   files of 1,000 documents against 9 of 1,111; 1M settings) against a bare YAML parse
+//!   of the same files, each measured in a fresh child process so its peak memory
+//!   (VmHWM) and CPU time (all threads) are its own. The bare parse is the floor paysync builds on: each file
+//!   read and parsed by serde-saphyr (`from_str_multiple`, default options but budgets
+//!   that admit every shape) into generic
 //!   `serde_json::Value`s, one file after another on one thread, nothing kept. The plan
 //!   is what `paysync plan` does offline, timed to the end (dropping its data included):
 //!   `manifest::load` (which reads and checks files on every core), `DesiredValues::new`,
@@ -68,6 +71,23 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time of this process so far (user + system, every thread), in milliseconds
+/// (Linux: `/proc/self/stat`, in clock ticks of 10 ms), or 0.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) as f64 * 10.0
+}
+
 /// Writes `files` manifest files with `docs` documents of `codes` settings each.
 fn generate(dir: &Path, files: usize, docs: usize, codes: usize) -> u64 {
     let mut bytes = 0;
@@ -119,8 +139,17 @@ fn child(mode: &str) {
             let mut docs = 0;
             for file in manifest_files(&dir) {
                 let text = std::fs::read_to_string(&file).unwrap();
+                // Default options but budgets that admit every shape (the default
+                // allows 1,024 documents and 250,000 nodes in a string).
+                let options = serde_saphyr::options! {
+                    budget: serde_saphyr::budget! {
+                        max_documents: usize::MAX,
+                        max_events: usize::MAX,
+                        max_nodes: usize::MAX,
+                    },
+                };
                 let parsed: Vec<serde_json::Value> =
-                    serde_saphyr::from_str_multiple(&text).unwrap();
+                    serde_saphyr::from_str_multiple_with_options(&text, options).unwrap();
                 docs += parsed.len();
             }
             format!("{docs} documents")
@@ -150,6 +179,8 @@ fn child(mode: &str) {
             };
             let plan = commands::plan::plan(&settings, &ctx).expect("plan runs");
             let summary = plan.summary();
+            // As `paysync plan` does at the end of the command (`commands::plan::run`).
+            std::mem::forget(plan);
             format!(
                 "{} settings to add in {} targets",
                 summary.to_add, summary.targets_to_change
@@ -162,15 +193,16 @@ fn child(mode: &str) {
     use std::io::Write;
     writeln!(
         out,
-        "{} {} {}",
+        "{} {} {} {}",
         elapsed.as_secs_f64() * 1000.0,
+        cpu_ms(),
         peak_rss_kib(),
         detail
     )
     .unwrap();
 }
 
-fn measure(mode: &str, dir: &Path) -> (Duration, u64, String) {
+fn measure(mode: &str, dir: &Path) -> Measured {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .env(CHILD_ENV, mode)
         .env("PAYSYNC_BENCH_DIR", dir)
@@ -182,52 +214,80 @@ fn measure(mode: &str, dir: &Path) -> (Duration, u64, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let mut parts = text.trim().splitn(3, ' ');
+    let mut parts = text.trim().splitn(4, ' ');
     let ms: f64 = parts.next().unwrap().parse().unwrap();
+    let cpu_ms: f64 = parts.next().unwrap().parse().unwrap();
     let kib: u64 = parts.next().unwrap().parse().unwrap();
     (
         Duration::from_secs_f64(ms / 1000.0),
+        Duration::from_secs_f64(cpu_ms / 1000.0),
         kib,
         parts.next().unwrap_or("").to_owned(),
     )
 }
 
+/// The offline shapes of issue 13: (label, files, documents per file, codes per document).
+const SHAPES: [(&str, usize, usize, usize); 6] = [
+    ("100 files x 100 documents x 20 codes", 100, 100, 20),
+    ("1 file x 5,000 documents x 20 codes", 1, 5_000, 20),
+    ("400 files x 500 documents x 1 code", 400, 500, 1),
+    ("10 files x 1,000 documents x 20 codes", 10, 1_000, 20),
+    ("9 files x 1,111 documents x 20 codes", 9, 1_111, 20),
+    (
+        "500 files x 100 documents x 20 codes (1M settings)",
+        500,
+        100,
+        20,
+    ),
+];
+
+/// One measurement: wall time, CPU time (all threads), peak RSS in KiB, detail.
+type Measured = (Duration, Duration, u64, String);
+
 fn offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let bytes = generate(dir.path(), 100, 100, 20);
-    report(&format!(
-        "offline plan: 10,000 targets x 20 codes = 200,000 settings in 100 files ({:.1} MiB)",
-        bytes as f64 / (1024.0 * 1024.0)
-    ));
-    let runs = 3;
-    let mut best_parse = (Duration::MAX, 0, String::new());
-    let mut best_plan = (Duration::MAX, 0, String::new());
-    for _ in 0..runs {
-        let p = measure("parse", dir.path());
-        if p.0 < best_parse.0 {
-            best_parse = p;
-        }
-        let q = measure("plan", dir.path());
-        if q.0 < best_plan.0 {
-            best_plan = q;
-        }
-    }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report(&format!(
-        "  bare parse, 1 thread (serde-saphyr from_str_multiple -> serde_json::Value): {:>8.1} ms, peak {:>7.1} MiB ({})",
-        best_parse.0.as_secs_f64() * 1000.0,
-        best_parse.1 as f64 / 1024.0,
-        best_parse.2
+        "offline plan (load on {cores} core(s): load+validate+plan+render) against a bare parse (1 thread: serde-saphyr from_str_multiple -> serde_json::Value); each run a fresh child process, best CPU of 3 (1 for 1M settings)"
     ));
+    report(
+        "  shape                                                settings   MiB   parse cpu ms  wall ms  peak MiB |  plan cpu ms  wall ms  peak MiB | cpu ratio",
+    );
+    let mut cpu = Vec::new();
+    for (label, files, docs, codes) in SHAPES {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = generate(dir.path(), files, docs, codes);
+        let runs = if files * docs * codes >= 1_000_000 {
+            1
+        } else {
+            3
+        };
+        let best = |mode: &str| {
+            (0..runs)
+                .map(|_| measure(mode, dir.path()))
+                .min_by_key(|m| m.1)
+                .unwrap()
+        };
+        let parse = best("parse");
+        let plan = best("plan");
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mib = |k: u64| k as f64 / 1024.0;
+        report(&format!(
+            "  {label:<52} {:>8} {:>5.1} {:>12.1} {:>8.1} {:>9.1} | {:>11.1} {:>8.1} {:>9.1} | {:>8.2}x",
+            files * docs * codes,
+            bytes as f64 / (1024.0 * 1024.0),
+            ms(parse.1),
+            ms(parse.0),
+            mib(parse.2),
+            ms(plan.1),
+            ms(plan.0),
+            mib(plan.2),
+            plan.1.as_secs_f64() / parse.1.as_secs_f64(),
+        ));
+        cpu.push(plan.1);
+    }
     report(&format!(
-        "  paysync offline plan, load on {cores} core(s) (load+validate+plan+render):   {:>8.1} ms, peak {:>7.1} MiB ({})",
-        best_plan.0.as_secs_f64() * 1000.0,
-        best_plan.1 as f64 / 1024.0,
-        best_plan.2
-    ));
-    report(&format!(
-        "  ratio plan / bare parse: {:.2}x (best of {runs} runs each)",
-        best_plan.0.as_secs_f64() / best_parse.0.as_secs_f64()
+        "  cliff: plan CPU of 9 x 1,111 documents / 10 x 1,000 documents (same 200k settings): {:.2}x",
+        cpu[4].as_secs_f64() / cpu[3].as_secs_f64()
     ));
 }
 

@@ -168,7 +168,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     state.carry_over(&fingerprinter, |target, code, recorded| {
         declared_value(&desired, target, code, recorded, secrets.values())
     });
-    let mut values = DesiredValues::new(&desired, |r| {
+    let mut values = DesiredValues::new(desired, |r| {
         secrets
             .fingerprint(r, &fingerprinter)
             .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
@@ -186,7 +186,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     } else {
         None
     };
-    let mut plan = plan::compute(&values, &recorded, live.as_ref(), &fingerprinter);
+    let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
     plan.about = about(Some(client.portal()), inputs.environment.clone());
     plan.warnings = warnings;
     // The names read now replace the recorded ones.
@@ -474,7 +474,7 @@ async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, E
                 .and_then(|(f, l)| Some((f.to_owned(), l.parse().ok()?)))
                 .unwrap_or((manifest, 1));
             Origin {
-                file: file.into(),
+                file: std::path::PathBuf::from(file).into(),
                 line,
                 column: 1,
                 len: 0,

@@ -20,13 +20,17 @@ use crate::state::store::StateStore;
 
 pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let plan = plan(settings, ctx)?;
-    Ok(
-        if settings.detailed_exitcode && plan.summary().has_changes() {
-            exit::CHANGES_PRESENT
-        } else {
-            exit::SUCCESS
-        },
-    )
+    let code = if settings.detailed_exitcode && plan.summary().has_changes() {
+        exit::CHANGES_PRESENT
+    } else {
+        exit::SUCCESS
+    };
+    // The process ends right after this command: the plan (every change of every target,
+    // hundreds of thousands of allocations on a large plan) is left for the OS to reclaim
+    // rather than freed one allocation at a time, which was about 5% of a large offline
+    // plan's CPU (issue 13). It holds plain data only (no file, lock or connection).
+    std::mem::forget(plan);
+    Ok(code)
 }
 
 /// Plans as `paysync plan` does (shown, saved with `--out`) and returns the plan: the
@@ -89,7 +93,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     last.carry_over(&fingerprinter, |target, code, recorded| {
         declared_value(&desired, target, code, recorded, &resolved)
     });
-    let values = DesiredValues::new(&desired, |r| match resolved.get(r) {
+    let values = DesiredValues::new(desired, |r| match resolved.get(r) {
         Some(v) => fingerprinter
             .fingerprint(v)
             .map_or(SecretCheck::Unreadable, SecretCheck::Checked),
@@ -107,7 +111,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         }
         None => None,
     };
-    let mut plan = plan::compute(&values, &recorded, live.as_ref(), &fingerprinter);
+    let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
     names.fill_from(&last.names);
     plan.about = about(portal, inputs.environment.clone());
     plan.names = names;

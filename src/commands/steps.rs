@@ -330,7 +330,7 @@ pub(crate) fn not_returned(desired: &DesiredValues, live: &Live) -> Vec<String> 
     let mut warnings = Vec::new();
     for (target, d) in &desired.targets {
         if let Some(got) = live.targets.get(target) {
-            for code in d.settings.keys().filter(|c| !got.contains_key(*c)) {
+            for (code, _) in d.settings.iter().filter(|(c, _)| !got.contains_key(c)) {
                 warnings.push(format!(
                     "{target}: the portal did not return {}; its handler may not declare it, so \
                      drift cannot be checked",

@@ -72,10 +72,6 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
 /// Targets, settings and files of valid manifests.
 fn counts(desired: &Desired) -> (usize, usize, usize) {
     let codes: usize = desired.targets.values().map(|t| t.settings.len()).sum();
-    let files: BTreeSet<&Path> = desired
-        .targets
-        .values()
-        .map(|t| t.origin.file.as_path())
-        .collect();
+    let files: BTreeSet<&Path> = desired.targets.values().map(|t| &*t.origin.file).collect();
     (desired.targets.len(), codes, files.len())
 }

@@ -26,6 +26,7 @@ mod tests;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
@@ -188,10 +189,13 @@ fn check_file(file: &Path) -> CheckedFile {
         Err(_) => return unreadable("not UTF-8 text".to_owned()),
     };
     let mut problems = Vec::new();
+    // One copy of the path, shared by the origin of every setting of the file.
+    let file: Arc<Path> = Arc::from(file);
+    let file = &file;
     let parsed = yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(&text));
     if parsed.documents.is_empty() && parsed.errors.is_empty() {
         let start = Origin {
-            file: file.to_path_buf(),
+            file: Arc::clone(file),
             line: 1,
             column: 1,
             len: 0,
@@ -327,7 +331,7 @@ fn whole_path(code: Code, path: &Path, message: String) -> Diagnostic {
     Diagnostic::new(
         code,
         Origin {
-            file: path.to_path_buf(),
+            file: path.into(),
             line: 0,
             column: 0,
             len: 0,
@@ -447,11 +451,19 @@ fn patch(
         if base.settings.remove(&code).is_none() {
             problems.push(removes_nothing(&code, at));
         } else {
-            base.setting_origins.remove(&code);
+            base.setting_origins.retain(|(c, _)| *c != code);
         }
     }
     base.settings.extend(overlay.settings);
-    base.setting_origins.extend(overlay.setting_origins);
+    // The overlay's origins replace the base's for the codes it sets; kept sorted by code.
+    let overlay_origins = overlay.setting_origins;
+    base.setting_origins.retain(|(c, _)| {
+        overlay_origins
+            .binary_search_by(|(o, _)| o.as_str().cmp(c))
+            .is_err()
+    });
+    base.setting_origins.extend(overlay_origins);
+    base.setting_origins.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
 fn removes_nothing(code: &str, at: Origin) -> Diagnostic {

@@ -154,7 +154,7 @@ fn validate_one(file: &Path, body: &str) -> Desired {
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     let mut validator = validate::Validator::default();
     for document in parsed.documents {
-        validator.declare(validate::check(file, document));
+        validator.declare(validate::check(&file.into(), document));
     }
     assert!(
         validator.diagnostics.is_empty(),
@@ -180,25 +180,25 @@ fn multiple_documents_and_origins() {
     assert_eq!(
         first.origin,
         Origin {
-            file: file.clone(),
+            file: file.as_path().into(),
             line: 2,
             column: 1,
             len: 0,
         }
     );
     assert_eq!(
-        first.setting_origins["A"],
+        *first.origin_of("A").unwrap(),
         Origin {
-            file: file.clone(),
+            file: file.as_path().into(),
             line: 7,
             column: 3,
             len: 1,
         }
     );
     assert_eq!(
-        first.setting_origins["B"],
+        *first.origin_of("B").unwrap(),
         Origin {
-            file: file.clone(),
+            file: file.as_path().into(),
             line: 8,
             column: 3,
             len: 1,
@@ -211,7 +211,7 @@ fn multiple_documents_and_origins() {
     assert_eq!(
         second.origin,
         Origin {
-            file,
+            file: file.into(),
             line: 10,
             column: 1,
             len: 0,
@@ -275,7 +275,7 @@ fn missing_paths_and_empty_directories() {
     let missing = dir.path().join("nope");
     let err = discover(std::slice::from_ref(&missing)).unwrap_err();
     assert_eq!(err.0[0].code, Code::NotFound);
-    assert_eq!(err.0[0].origin.file, missing);
+    assert_eq!(*err.0[0].origin.file, *missing);
     let err = load(&[dir.path().to_path_buf()]).unwrap_err();
     assert_eq!(err.0[0].code, Code::NoManifests);
 }

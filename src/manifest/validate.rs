@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::diagnostic::{Code, Diagnostic};
 use super::located::{Located, Node};
@@ -47,7 +48,7 @@ struct Declared {
 /// Checks one document of `file`. Its text (codes, values, sources) is moved out of the
 /// document into the settings rather than copied: one to three fewer allocations per
 /// setting, which the document would free right after anyway.
-pub(super) fn check(file: &Path, document: Located<RawDocument>) -> CheckedDocument {
+pub(super) fn check(file: &Arc<Path>, document: Located<RawDocument>) -> CheckedDocument {
     let mut checker = Checker::default();
     let declared = checker.document(file, document);
     CheckedDocument {
@@ -118,7 +119,7 @@ type Settings = (
 );
 
 impl Checker {
-    fn document(&mut self, file: &Path, document: Located<RawDocument>) -> Option<Declared> {
+    fn document(&mut self, file: &Arc<Path>, document: Located<RawDocument>) -> Option<Declared> {
         // The document as a whole is pointed at, not spanned.
         let start = Origin {
             len: 0,
@@ -199,7 +200,7 @@ impl Checker {
             reference: reference.clone(),
             origin: start,
             settings,
-            setting_origins,
+            setting_origins: setting_origins.into_iter().collect(),
             removed,
         });
         Some(Declared {
@@ -211,7 +212,7 @@ impl Checker {
     }
 
     /// `paySystem`: an ID, or `{ xmlId: ... }`.
-    fn pay_system(&mut self, file: &Path, node: &Located<Node>) -> Option<PaySystemRef> {
+    fn pay_system(&mut self, file: &Arc<Path>, node: &Located<Node>) -> Option<PaySystemRef> {
         if let Some((key, value)) = self.reference(file, node, "paySystem", &["xmlId"]) {
             debug_assert_eq!(key, "xmlId");
             return Some(PaySystemRef::XmlId(value));
@@ -223,7 +224,7 @@ impl Checker {
     }
 
     /// `personType`: an ID, `default` (0), or `{ xmlId: ... }` / `{ code: ... }`.
-    fn person_type(&mut self, file: &Path, node: &Located<Node>) -> Option<PersonTypeRef> {
+    fn person_type(&mut self, file: &Arc<Path>, node: &Located<Node>) -> Option<PersonTypeRef> {
         if matches!(&node.value, Node::Str(s) if s == "default") {
             return Some(PersonTypeRef::Id(0));
         }
@@ -244,7 +245,7 @@ impl Checker {
     /// that is not one, `None` (not reported) for anything that is not a mapping.
     fn reference(
         &mut self,
-        file: &Path,
+        file: &Arc<Path>,
         node: &Located<Node>,
         field: &str,
         keys: &[&str],
@@ -300,7 +301,7 @@ impl Checker {
     fn push(
         &mut self,
         code: Code,
-        file: &Path,
+        file: &Arc<Path>,
         at: &Located<impl Sized>,
         message: String,
         help: impl Into<String>,
@@ -310,7 +311,7 @@ impl Checker {
     }
 
     /// `paySystem` (≥ 1) and `personType` (≥ 0).
-    fn id(&mut self, file: &Path, node: &Located<Node>, field: &str, min: u64) -> Option<u64> {
+    fn id(&mut self, file: &Arc<Path>, node: &Located<Node>, field: &str, min: u64) -> Option<u64> {
         // Decimal only, as written: YAML also reads `0x65`, `0o1` or `+5` as integers,
         // which setting values refuse too.
         if let Node::Int { value, spelling } = &node.value
@@ -344,7 +345,7 @@ impl Checker {
         None
     }
 
-    fn settings(&mut self, file: &Path, node: &mut Located<Node>) -> Settings {
+    fn settings(&mut self, file: &Arc<Path>, node: &mut Located<Node>) -> Settings {
         let mut declared = Settings::default();
         let Node::Map(entries) = &mut node.value else {
             let message = format!(
@@ -392,18 +393,18 @@ impl Checker {
             declared.1.insert(code.clone(), origin(file, key));
             declared.0.insert(code, setting);
         }
-        // Rebuilt in one go: a map filled one key at a time in order is left with its
+        // The settings rebuilt in one go: a map filled one key at a time in order is left with its
         // nodes about half empty, which cost 18 MB (7% of the peak) on the 200,000-setting
         // benchmark (`cargo bench --bench paysync -- offline`).
         let (settings, origins, removed) = declared;
         (
             settings.into_iter().collect(),
-            origins.into_iter().collect(),
+            origins, // made a sorted list by the caller
             removed,
         )
     }
 
-    fn code(&mut self, file: &Path, key: &mut Located<Node>) -> Option<String> {
+    fn code(&mut self, file: &Arc<Path>, key: &mut Located<Node>) -> Option<String> {
         let text = match &mut key.value {
             Node::Str(s) => std::mem::take(s),
             Node::Int { spelling, .. } => std::mem::take(spelling),
@@ -448,7 +449,12 @@ impl Checker {
         None
     }
 
-    fn setting(&mut self, file: &Path, dir: &Path, node: &mut Located<Node>) -> Option<Setting> {
+    fn setting(
+        &mut self,
+        file: &Arc<Path>,
+        dir: &Path,
+        node: &mut Located<Node>,
+    ) -> Option<Setting> {
         let Node::Map(fields) = &mut node.value else {
             let value = self.text(file, node)?;
             return Some(Setting {
@@ -520,7 +526,7 @@ impl Checker {
     }
 
     /// `type`: an upper-case identifier.
-    fn source(&mut self, file: &Path, node: &mut Located<Node>) -> Option<String> {
+    fn source(&mut self, file: &Arc<Path>, node: &mut Located<Node>) -> Option<String> {
         let valid = |s: &str| {
             s.starts_with(|c: char| c.is_ascii_uppercase())
                 && s.bytes()
@@ -559,7 +565,7 @@ impl Checker {
         None
     }
 
-    fn secret(&mut self, file: &Path, dir: &Path, node: &Located<Node>) -> Option<SecretRef> {
+    fn secret(&mut self, file: &Arc<Path>, dir: &Path, node: &Located<Node>) -> Option<SecretRef> {
         let error = match &node.value {
             Node::Str(reference) => match SecretRef::parse(reference, dir) {
                 Ok(secret) => {
@@ -620,7 +626,7 @@ impl Checker {
     }
 
     /// A setting value: text, or an integer written in plain decimal.
-    fn text(&mut self, file: &Path, node: &mut Located<Node>) -> Option<String> {
+    fn text(&mut self, file: &Arc<Path>, node: &mut Located<Node>) -> Option<String> {
         const NULL_HELP: &str =
             "write \"\" for an empty value, or remove the line to stop managing this code";
         let (message, help) = match &mut node.value {
@@ -666,9 +672,9 @@ impl Checker {
 }
 
 /// The diagnostic for a document (or the rest of a file) the YAML layer could not read.
-pub(super) fn yaml_diagnostic(file: &Path, error: YamlError) -> Diagnostic {
+pub(super) fn yaml_diagnostic(file: &Arc<Path>, error: YamlError) -> Diagnostic {
     let at = Origin {
-        file: file.to_path_buf(),
+        file: Arc::clone(file),
         line: error.line,
         column: error.column,
         len: error.len,
@@ -721,9 +727,9 @@ fn is_decimal_integer(text: &str) -> bool {
 }
 
 /// Where `at` is, spanning what it spans.
-fn origin<T>(file: &Path, at: &Located<T>) -> Origin {
+fn origin<T>(file: &Arc<Path>, at: &Located<T>) -> Origin {
     Origin {
-        file: file.to_path_buf(),
+        file: Arc::clone(file),
         line: at.line,
         column: at.column,
         len: at.len,

@@ -284,10 +284,14 @@ fn tags(text: &str) -> Vec<YamlError> {
 /// gives the same documents and locations either way (in unit tests, [`parse`] checks
 /// this on every file it reads this way). It must never accept a file the reader would
 /// refuse, and the budgets are where they differ: the string parser counts them over the
-/// whole file, the reader per document, so the string parser is the stricter, except
-/// for the reader's input size cap, checked here, and the reader's alias/anchor ratio
-/// check of each document, which needs `alias_anchor_min_aliases` aliases: this pass
-/// allows fewer than that in the whole file.
+/// whole file, the reader per document. Aliases, anchors and depth keep the reader's
+/// figures here, which over the whole file is the stricter; the reader's input size cap
+/// is checked here, and its alias/anchor ratio check of each document needs
+/// `alias_anchor_min_aliases` aliases: this pass allows fewer than that in the whole
+/// file. Documents, events and nodes are counted over the whole file with budgets raised
+/// to what the size limit allows (so a valid file is parsed once, however many documents
+/// it holds), and the reader's per-document event budget is kept by bounding each
+/// document's text ([`MAX_WHOLE_DOCUMENT_BYTES`]).
 fn read_whole(text: &str) -> Option<ParsedFile> {
     if text.len() >= MAX_INPUT_BYTES {
         return None;
@@ -295,14 +299,85 @@ fn read_whole(text: &str) -> Option<ParsedFile> {
     let mut options = options();
     if let Some(budget) = options.budget.as_mut() {
         budget.max_aliases = budget.alias_anchor_min_aliases.saturating_sub(1);
+        // The reader counts documents, events and nodes per document (it ignores
+        // `max_documents`); counted over the whole file here, they are raised to what the
+        // size limit allows, so that a valid file of any length is read once (issue 13: a
+        // file of 1,001 documents was read twice). The per-document budgets are kept by
+        // `within_document_budget` below.
+        budget.max_documents = MAX_INPUT_BYTES;
+        budget.max_events = WHOLE_FILE_EVENTS;
+        budget.max_nodes = WHOLE_FILE_EVENTS;
     }
     let documents =
         serde_saphyr::from_str_multiple_with_options::<Located<RawDocument>, Vec<_>>(text, options)
             .ok()?;
-    Some(ParsedFile {
+    within_document_budget(text, &documents).then_some(ParsedFile {
         documents,
         errors: Vec::new(),
     })
+}
+
+/// Events (and nodes) the whole-file pass allows in a file: more than a file within the
+/// size limit can hold (at most about 2 per byte, see [`MAX_WHOLE_DOCUMENT_BYTES`]).
+const WHOLE_FILE_EVENTS: usize = 4 * MAX_INPUT_BYTES;
+
+/// The most text one document may take for the whole-file pass to vouch for it.
+///
+/// The reader refuses a document of more than `max_events` (200,000) events; the
+/// whole-file pass cannot count events per document, so it bounds them by the
+/// document's text instead: every event but a collection's end consumes at least one
+/// byte (a scalar its text; an implicit null its `,`, `:`, `?` or `-`; a collection's
+/// start its `[`, `{`, `-` or first key), and each end pairs with a start, so a
+/// document has at most 2 events per byte (3 allowed here for margin), plus its start
+/// and end and the alias replays (at most `max_total_replayed_events`, 10,000, in the
+/// whole file). 60,000 bytes × 3 + 10,000 + 2 stays under 200,000. A manifest document
+/// is under a kilobyte for 20 settings, so only a document of thousands of settings
+/// (or hostile input) goes to the reader, which counts exactly.
+const MAX_WHOLE_DOCUMENT_BYTES: usize = 60_000;
+
+/// Whether every document of `text` (the text from where it starts to where the next
+/// one starts, so comments and `---` lines count too) is within
+/// [`MAX_WHOLE_DOCUMENT_BYTES`].
+fn within_document_budget(text: &str, documents: &[Located<RawDocument>]) -> bool {
+    if text.len() <= MAX_WHOLE_DOCUMENT_BYTES {
+        return true;
+    }
+    if documents.is_empty() {
+        return false;
+    }
+    // Byte offset of each document's first line; lines end at `\n`, `\r\n` or a lone
+    // `\r`, as YAML counts them.
+    let mut starts = Vec::with_capacity(documents.len());
+    let mut wanted = documents.iter().map(|d| d.line).peekable();
+    let (mut line, bytes) = (1, text.as_bytes());
+    let mut at = 0;
+    while let Some(&next) = wanted.peek() {
+        if next <= line {
+            starts.push(at);
+            wanted.next();
+            continue;
+        }
+        match bytes[at..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => {
+                at += i + 1;
+                if bytes[at - 1] == b'\r' && bytes.get(at) == Some(&b'\n') {
+                    at += 1;
+                }
+                line += 1;
+            }
+            None => {
+                // A line past the end: not expected; let the reader decide.
+                return false;
+            }
+        }
+    }
+    // The first document's span includes whatever precedes it (null documents,
+    // comments): more text only makes the bound more conservative.
+    starts[0] = 0;
+    starts.push(text.len());
+    starts
+        .windows(2)
+        .all(|w| w[1].saturating_sub(w[0]) <= MAX_WHOLE_DOCUMENT_BYTES)
 }
 
 /// Every document of a file, one at a time, resuming after a document that cannot be
@@ -647,5 +722,59 @@ pub(super) mod tests {
             "x".repeat(MAX_INPUT_BYTES)
         );
         assert!(read_whole(&large).is_none());
+        // One document over the reader's event budget (200,000 per document): the
+        // whole-file pass, whose event budget is the file's, leaves it to the reader,
+        // which refuses it.
+        let events = document(1, &format!("  A: [{}]\n", vec!["x"; 200_001].join(",")));
+        assert!(read_whole(&events).is_none());
+        assert!(
+            matches!(
+                &parse(&events).errors[..],
+                [YamlError {
+                    problem: YamlProblem::Limit(_),
+                    ..
+                }]
+            ),
+            "{:?}",
+            parse(&events).errors
+        );
+    }
+
+    /// Issue 13: a valid file is parsed once however many documents it holds (a file
+    /// over 1,000 documents or 200,000 events used to fail the whole-file pass partway
+    /// and be parsed again document by document).
+    #[test]
+    fn long_valid_files_are_read_whole() {
+        let file = |documents: usize, codes: usize| {
+            let document = |pay_system: usize| {
+                let mut text = format!(
+                    "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {pay_system}\npersonType: 1\nsettings:\n"
+                );
+                for c in 0..codes {
+                    text.push_str(&format!(
+                        "  CODE_{c:02}: {{ type: VALUE, value: \"{c:05}\" }}\n"
+                    ));
+                }
+                text
+            };
+            (1..=documents)
+                .map(document)
+                .collect::<Vec<_>>()
+                .join("---\n")
+        };
+        // Over 1,000 documents, and over 200,000 events in the file.
+        for (documents, codes) in [(1_001, 1), (2_000, 20)] {
+            let text = file(documents, codes);
+            let whole = read_whole(&text).expect("read whole");
+            assert_eq!(whole.documents.len(), documents);
+        }
+        // CRLF and lone CR line ends count as lines too.
+        for end in ["\r\n", "\r"] {
+            let text = file(1_200, 1).replace('\n', end);
+            assert_eq!(
+                read_whole(&text).expect("read whole").documents.len(),
+                1_200
+            );
+        }
     }
 }

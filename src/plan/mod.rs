@@ -382,55 +382,56 @@ pub struct DesiredTargetValues {
     pub manifest: Option<String>,
     /// How the manifest names the target, when by reference.
     pub reference: Option<String>,
-    pub settings: BTreeMap<String, Value>,
-    /// Where each code is declared (`file:line`; with overlays, the source that set it).
-    pub origins: BTreeMap<String, String>,
+    /// Code → desired value, sorted by code. A list rather than a map, like `origins`.
+    pub settings: Vec<(String, Value)>,
+    /// Where each code is declared (`file:line`; with overlays, the source that set it),
+    /// sorted by code. A list rather than a map: a map allocates room for 11 entries
+    /// however few it holds, about 500 bytes per target of one code (issue 13).
+    pub origins: Vec<(String, String)>,
 }
 
 impl DesiredValues {
     /// Turns declared settings into plan values. `check` says what is known of a
     /// secret's value now.
+    ///
+    /// Takes the declarations by value: codes, sources and values move into the plan's
+    /// inputs rather than being copied (issue 13: two to three allocations per setting).
     pub fn new(
-        desired: &Desired,
+        desired: Desired,
         mut check: impl FnMut(&SecretRef) -> SecretCheck,
     ) -> DesiredValues {
-        let mut values = |d: &crate::model::DesiredTarget| {
+        let mut values = |d: crate::model::DesiredTarget| {
             let settings = d
                 .settings
-                .iter()
+                .into_iter()
                 .map(|(code, setting)| {
-                    let value = match &setting.value {
-                        SettingValue::Plain(v) => Value::Plain {
-                            source: setting.source.clone(),
-                            value: v.clone(),
+                    let value = match setting.value {
+                        SettingValue::Plain(value) => Value::Plain {
+                            source: setting.source,
+                            value,
                         },
-                        SettingValue::Secret(r) => {
-                            let (fingerprint, empty) = match check(r) {
+                        SettingValue::Secret(secret) => {
+                            let (fingerprint, empty) = match check(&secret) {
                                 SecretCheck::Checked(f) => (Some(f), false),
                                 SecretCheck::Unreadable => (None, false),
                                 SecretCheck::Empty => (None, true),
                             };
                             Value::Secret {
-                                source: setting.source.clone(),
-                                secret: r.clone(),
+                                source: setting.source,
+                                secret,
                                 fingerprint,
                                 empty,
                             }
                         }
                     };
-                    (code.clone(), value)
+                    (code, value)
                 })
                 .collect();
             let manifest = Some(format!("{}:{}", d.origin.file.display(), d.origin.line));
             let origins = d
                 .setting_origins
-                .iter()
-                .map(|(code, origin)| {
-                    (
-                        code.clone(),
-                        format!("{}:{}", origin.file.display(), origin.line),
-                    )
-                })
+                .into_iter()
+                .map(|(code, origin)| (code, format!("{}:{}", origin.file.display(), origin.line)))
                 .collect();
             DesiredTargetValues {
                 manifest,
@@ -441,11 +442,28 @@ impl DesiredValues {
         };
         let targets = desired
             .targets
-            .iter()
-            .map(|(target, d)| (*target, values(d)))
+            .into_iter()
+            .map(|(target, d)| (target, values(d)))
             .collect();
-        let pending = desired.pending.iter().map(values).collect();
+        let pending = desired.pending.into_iter().map(values).collect();
         DesiredValues { targets, pending }
+    }
+}
+
+/// A target's [`DesiredTargetValues::origins`], taken in order of code.
+struct Origins(std::iter::Peekable<std::vec::IntoIter<(String, String)>>);
+
+impl Origins {
+    fn new(origins: Vec<(String, String)>) -> Self {
+        Origins(origins.into_iter().peekable())
+    }
+
+    /// Where `code` is declared; codes are asked for in increasing order.
+    fn take(&mut self, code: &str) -> Option<String> {
+        while self.0.peek().is_some_and(|(c, _)| c.as_str() < code) {
+            self.0.next();
+        }
+        self.0.next_if(|(c, _)| c == code).map(|(_, at)| at)
     }
 }
 
@@ -522,15 +540,20 @@ pub(crate) fn live_equals_recorded(
 /// Computes the plan. `live` is `Some` with `--refresh`; a code missing from a live
 /// target's map was not reported by the portal and is not compared.
 pub fn compute(
-    desired: &DesiredValues,
+    desired: DesiredValues,
     last_applied: &BTreeMap<Target, BTreeMap<String, RecordedValue>>,
     live: Option<&Live>,
     fp: &Fingerprinter,
 ) -> Plan {
+    // The desired values are taken by value: each change moves its code, value and
+    // location out of them instead of copying them (issue 13).
+    let DesiredValues {
+        targets: mut desired_targets,
+        pending,
+    } = desired;
     let empty = BTreeMap::new();
     let mut targets = Vec::new();
-    let all: std::collections::BTreeSet<Target> = desired
-        .targets
+    let all: std::collections::BTreeSet<Target> = desired_targets
         .keys()
         .chain(last_applied.keys())
         .copied()
@@ -538,43 +561,43 @@ pub fn compute(
     for target in all {
         let recorded = last_applied.get(&target).unwrap_or(&empty);
         let live_target = live.and_then(|l| l.targets.get(&target));
-        let (manifest, reference, wanted, origins) = match desired.targets.get(&target) {
-            Some(d) => (
-                d.manifest.clone(),
-                d.reference.clone(),
-                Some(&d.settings),
-                Some(&d.origins),
-            ),
-            None => (None, None, None, None),
+        let (manifest, reference, wanted, origins) = match desired_targets.remove(&target) {
+            Some(d) => (d.manifest, d.reference, Some(d.settings), d.origins),
+            None => (None, None, None, Vec::new()),
         };
+        let mut origins = Origins::new(origins);
         // Room for the usual cases (every code added, or every code forgotten) at once: a
         // `Change` is over 200 bytes, and growing by doubling left 12 of 32 places unused
         // for 20 codes, 27 MB on the 10,000-target benchmark (`cargo bench --bench paysync
         // -- offline`).
-        let mut changes = Vec::with_capacity(wanted.map_or(0, BTreeMap::len).max(recorded.len()));
+        let mut changes =
+            Vec::with_capacity(wanted.as_ref().map_or(0, Vec::len).max(recorded.len()));
+        for (code, rec) in recorded {
+            if wanted
+                .as_ref()
+                .is_none_or(|w| w.binary_search_by(|(c, _)| c.as_str().cmp(code)).is_err())
+            {
+                changes.push(Change {
+                    code: code.clone(),
+                    action: Action::Forget,
+                    at: None,
+                    before: Some(Value::from_recorded(rec)),
+                    after: None,
+                });
+            }
+        }
         if let Some(wanted) = wanted {
             for (code, want) in wanted {
-                let live_setting = live_target.and_then(|m| m.get(code));
-                let live_eq_want = live_setting.and_then(|l| live_equals_value(want, l, fp));
-                let change = |action, before| Change {
-                    code: code.clone(),
-                    action,
-                    at: origins.and_then(|o| o.get(code).cloned()),
-                    before,
-                    after: Some(want.clone()),
-                };
-                match recorded.get(code) {
-                    None if live_eq_want == Some(true) => {
-                        changes.push(change(Action::Record, None))
-                    }
-                    None => changes.push(change(Action::Add, None)),
-                    Some(rec) => match equals_recorded(want, rec) {
+                let live_setting = live_target.and_then(|m| m.get(&code));
+                let live_eq_want = live_setting.and_then(|l| live_equals_value(&want, l, fp));
+                let decided = match recorded.get(&code) {
+                    None if live_eq_want == Some(true) => Some((Action::Record, None)),
+                    None => Some((Action::Add, None)),
+                    Some(rec) => match equals_recorded(&want, rec) {
                         Some(false) if live_eq_want == Some(true) => {
-                            changes.push(change(Action::Record, Some(Value::from_recorded(rec))))
+                            Some((Action::Record, Some(Value::from_recorded(rec))))
                         }
-                        Some(false) => {
-                            changes.push(change(Action::Update, Some(Value::from_recorded(rec))))
-                        }
+                        Some(false) => Some((Action::Update, Some(Value::from_recorded(rec)))),
                         Some(true) => {
                             // Compare live with what we last applied.
                             if let Some(l) = live_setting
@@ -593,21 +616,22 @@ pub fn compute(
                                         value: l.value.as_deref().map(live_text),
                                     }
                                 };
-                                changes.push(change(Action::Drift, Some(before)));
-                            } else if let Value::Secret { secret, .. } = want
+                                Some((Action::Drift, Some(before)))
+                            } else if let Value::Secret { secret, .. } = &want
                                 && let RecordedValue::Secret {
                                     secret: rec_ref, ..
                                 } = rec
                                 && secret.to_string() != *rec_ref
                             {
                                 // Same value under a new reference: record it.
-                                changes
-                                    .push(change(Action::Record, Some(Value::from_recorded(rec))));
+                                Some((Action::Record, Some(Value::from_recorded(rec))))
+                            } else {
+                                None
                             }
                         }
                         None => {
                             let same_ref = matches!(
-                                (want, rec),
+                                (&want, rec),
                                 (Value::Secret { secret, .. }, RecordedValue::Secret { secret: r, .. })
                                     if secret.to_string() == *r
                             );
@@ -616,21 +640,20 @@ pub fn compute(
                             } else {
                                 Action::Update
                             };
-                            changes.push(change(action, Some(Value::from_recorded(rec))));
+                            Some((action, Some(Value::from_recorded(rec))))
                         }
                     },
+                };
+                if let Some((action, before)) = decided {
+                    let at = origins.take(&code);
+                    changes.push(Change {
+                        code,
+                        action,
+                        at,
+                        before,
+                        after: Some(want),
+                    });
                 }
-            }
-        }
-        for (code, rec) in recorded {
-            if wanted.is_none_or(|w| !w.contains_key(code)) {
-                changes.push(Change {
-                    code: code.clone(),
-                    action: Action::Forget,
-                    at: None,
-                    before: Some(Value::from_recorded(rec)),
-                    after: None,
-                });
             }
         }
         if !changes.is_empty() {
@@ -644,27 +667,29 @@ pub fn compute(
         }
     }
     // Targets whose reference is not resolved yet: every setting is added.
-    let unresolved = desired
-        .pending
-        .iter()
-        .map(|d| TargetPlan {
-            target: Target {
-                pay_system: 0,
-                person_type: 0,
-            },
-            manifest: d.manifest.clone(),
-            reference: d.reference.clone(),
-            changes: d
-                .settings
-                .iter()
-                .map(|(code, value)| Change {
-                    code: code.clone(),
-                    action: Action::Add,
-                    at: d.origins.get(code).cloned(),
-                    before: None,
-                    after: Some(value.clone()),
-                })
-                .collect(),
+    let unresolved = pending
+        .into_iter()
+        .map(|d| {
+            let mut origins = Origins::new(d.origins);
+            TargetPlan {
+                target: Target {
+                    pay_system: 0,
+                    person_type: 0,
+                },
+                manifest: d.manifest,
+                reference: d.reference,
+                changes: d
+                    .settings
+                    .into_iter()
+                    .map(|(code, value)| Change {
+                        at: origins.take(&code),
+                        code,
+                        action: Action::Add,
+                        before: None,
+                        after: Some(value),
+                    })
+                    .collect(),
+            }
         })
         .collect();
     Plan {

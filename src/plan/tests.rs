@@ -263,10 +263,10 @@ fn rules() {
             desired.targets.insert(
                 T,
                 DesiredTargetValues {
-                    origins: BTreeMap::new(),
+                    origins: Vec::new(),
                     reference: None,
                     manifest: None,
-                    settings: BTreeMap::from([("CODE".to_string(), want.clone())]),
+                    settings: vec![("CODE".to_string(), want.clone())],
                 },
             );
         }
@@ -277,7 +277,7 @@ fn rules() {
         let live_state = case.live.as_ref().map(|l| Live {
             targets: BTreeMap::from([(T, BTreeMap::from([("CODE".to_string(), l.clone())]))]),
         });
-        let plan = compute(&desired, &last, live_state.as_ref(), &key());
+        let plan = compute(desired.clone(), &last, live_state.as_ref(), &key());
         let got = plan.targets.first().map(|t| {
             assert_eq!(t.changes.len(), 1, "{}", case.name);
             t.changes[0].action
@@ -293,10 +293,10 @@ fn live_secret_value_never_enters_the_plan() {
         targets: BTreeMap::from([(
             T,
             DesiredTargetValues {
-                origins: BTreeMap::new(),
+                origins: Vec::new(),
                 reference: None,
                 manifest: None,
-                settings: BTreeMap::from([("KEY".to_string(), secret("K", Some("s1")))]),
+                settings: vec![("KEY".to_string(), secret("K", Some("s1")))],
             },
         )]),
     };
@@ -310,7 +310,7 @@ fn live_secret_value_never_enters_the_plan() {
             BTreeMap::from([("KEY".to_string(), live(Some("CANARY-live")))]),
         )]),
     };
-    let plan = compute(&desired, &last, Some(&live_state), &key());
+    let plan = compute(desired.clone(), &last, Some(&live_state), &key());
     let json = serde_json::to_string(&document::PlanDocument::from(&plan)).unwrap();
     assert!(json.contains("\"drift\""), "{json}");
     assert!(!json.contains("CANARY"), "{json}");
@@ -328,14 +328,14 @@ fn removed_target_forgets_every_code_and_summary_counts() {
         targets: BTreeMap::from([(
             T,
             DesiredTargetValues {
-                origins: BTreeMap::new(),
+                origins: Vec::new(),
                 reference: None,
                 manifest: Some("m.yaml:1".into()),
-                settings: BTreeMap::from([
+                settings: vec![
                     ("A".to_string(), plain("1")),
                     ("B".to_string(), plain("2")),
                     ("C".to_string(), plain("3")),
-                ]),
+                ],
             },
         )]),
     };
@@ -355,7 +355,7 @@ fn removed_target_forgets_every_code_and_summary_counts() {
             ]),
         ),
     ]);
-    let plan = compute(&desired, &last, None, &key());
+    let plan = compute(desired.clone(), &last, None, &key());
     let summary = plan.summary();
     assert_eq!(
         summary,
@@ -388,7 +388,7 @@ fn removed_target_forgets_every_code_and_summary_counts() {
 
 #[test]
 fn empty_inputs_plan_nothing() {
-    let plan = compute(&DesiredValues::default(), &BTreeMap::new(), None, &key());
+    let plan = compute(DesiredValues::default(), &BTreeMap::new(), None, &key());
     assert!(plan.targets.is_empty());
     assert!(!plan.summary().has_changes());
 }

@@ -314,7 +314,7 @@ mod tests {
             code: Code::InvalidValue,
             message: "100% of a,b: c\nforged\u{1b}[2J".into(),
             origin: Origin {
-                file: PathBuf::from("m/a,b:c.yaml"),
+                file: Path::new("m/a,b:c.yaml").into(),
                 line: 3,
                 column: 5,
                 len: 2,
@@ -348,7 +348,7 @@ mod tests {
         let file = dir.path().join("m.yaml");
         std::fs::write(&file, "a: 1\n\tsetings: {}\n").unwrap();
         let origin = Origin {
-            file: file.clone(),
+            file: file.as_path().into(),
             line: 2,
             column: 2,
             len: 7,

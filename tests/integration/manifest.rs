@@ -93,7 +93,7 @@ fn the_whole_corpus_is_reported_at_once() {
     for file in &corpus {
         let first_of_pair = file.ends_with("duplicate-target/a.yaml");
         assert!(
-            first_of_pair || diagnostics.0.iter().any(|d| d.origin.file == *file),
+            first_of_pair || diagnostics.0.iter().any(|d| *d.origin.file == **file),
             "nothing reported for {}",
             file.display()
         );
