@@ -750,7 +750,7 @@ mod tests {
             removed: BTreeMap::new(),
             target,
             origin: origin(1),
-            settings: BTreeMap::new(),
+            settings: Default::default(),
             setting_origins: Vec::new(),
         };
         for (i, (code, source, value)) in settings.iter().enumerate() {

@@ -19,7 +19,7 @@ fn load_text(text: &str) -> (tempfile::TempDir, Result<Desired, Diagnostics>) {
     (dir, result)
 }
 
-fn settings_of(body: &str) -> std::collections::BTreeMap<String, Setting> {
+fn settings_of(body: &str) -> crate::model::SettingMap {
     let text = format!("{HEADER}paySystem: 11\npersonType: 1\nsettings:\n{body}");
     let (_dir, result) = load_text(&text);
     let desired = result.unwrap_or_else(|d| panic!("{:#?}", d.0));

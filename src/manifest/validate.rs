@@ -199,7 +199,7 @@ impl Checker {
             target,
             reference: reference.clone(),
             origin: start,
-            settings,
+            settings: settings.into_iter().collect(),
             setting_origins: setting_origins.into_iter().collect(),
             removed,
         });
