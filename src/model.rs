@@ -371,7 +371,8 @@ impl std::ops::Index<&str> for SettingMap {
     type Output = Setting;
     /// The setting of `code`; panics when there is none (as a map's index does).
     fn index(&self, code: &str) -> &Setting {
-        self.get(code).unwrap_or_else(|| panic!("no setting {code}"))
+        self.get(code)
+            .unwrap_or_else(|| panic!("no setting {code}"))
     }
 }
 
