@@ -190,17 +190,6 @@ impl Catalog {
     }
 }
 
-/// Reads the catalog, then checks `desired` against it: every problem, located (none
-/// when the manifests fit the portal), and the names read. Sends only reads.
-pub async fn validate(
-    client: &Client,
-    desired: &Desired,
-) -> Result<(Diagnostics, Names), ClientError> {
-    let need_person_types = desired.targets.keys().any(|t| t.person_type != 0);
-    let catalog = fetch(client, need_person_types).await?;
-    Ok((check(desired, &catalog), catalog.names()))
-}
-
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
 pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, ClientError> {
     Ok(fetch_with_reads(client, person_types, &[]).await?.0)
@@ -323,15 +312,6 @@ fn target_read(
             detail: format!("the portal reported neither a result nor an error for {target}"),
         }),
     }
-}
-
-/// Every payer type of `sale.persontype.list`, page by page.
-pub async fn read_person_types(client: &Client) -> Result<BTreeMap<u64, PersonType>, ClientError> {
-    let mut types = BTreeMap::new();
-    for page in read_pages(client, Request::person_type_list(0)).await? {
-        types.extend(parse_person_types(&page).map_err(|d| decode(METHOD_PERSON_TYPE_LIST, d))?);
-    }
-    Ok(types)
 }
 
 /// At most this many pages of one list are read (of 50 rows: half a million rows).

@@ -15,32 +15,13 @@
 
 use std::time::{Duration, Instant};
 
-use paysync_emulator::{EmulatorHandle, PaySystemSeed, Seed};
+use paysync_emulator::EmulatorHandle;
 
 use crate::report;
+use crate::throughput::{FIRST_ID, seed};
 
 const SIZES: [u64; 2] = [20_000, 40_000];
-const FIRST_ID: u64 = 100;
 const RUNS: usize = 3;
-
-fn seed(n: u64) -> Seed {
-    let mut seed = Seed::demo();
-    let template = seed
-        .pay_systems
-        .iter()
-        .find(|p| p.id == 11)
-        .unwrap()
-        .clone();
-    for id in FIRST_ID..FIRST_ID + n {
-        seed.pay_systems.push(PaySystemSeed {
-            id,
-            name: format!("AcmePay {id}"),
-            xml_id: None,
-            ..template.clone()
-        });
-    }
-    seed
-}
 
 struct Figures {
     requests: usize,

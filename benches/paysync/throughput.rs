@@ -27,7 +27,8 @@ use crate::report;
 
 const SIZES: [u64; 3] = [50, 1000, 5000];
 const SCALE: f64 = 20.0;
-const FIRST_ID: u64 = 100;
+/// The first pay system ID the benchmark portals add (one per target).
+pub(crate) const FIRST_ID: u64 = 100;
 
 struct Figures {
     requests: usize,
@@ -35,7 +36,8 @@ struct Figures {
     wall: Duration,
 }
 
-fn seed(n: u64) -> Seed {
+/// The demo portal with `n` more AcmePay pay systems from [`FIRST_ID`] on.
+pub(crate) fn seed(n: u64) -> Seed {
     let mut seed = Seed::demo();
     let template = seed
         .pay_systems

@@ -17,7 +17,7 @@ use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
 use crate::fingerprint::{self, Fingerprinter};
 use crate::live::ReadError;
-use crate::manifest::{Code, Diagnostic, Diagnostics, Resolution};
+use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
 use crate::model::{Names, Origin, Target, TargetRef};
 use crate::plan::saved::{SavedPlan, Staleness};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
@@ -468,11 +468,11 @@ async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, E
     for mut target in std::mem::take(&mut plan.unresolved) {
         let written = target.reference.clone().unwrap_or_default();
         let at = || {
-            let manifest = target.manifest.clone().unwrap_or_default();
-            let (file, line) = manifest
-                .rsplit_once(':')
-                .and_then(|(f, l)| Some((f.to_owned(), l.parse().ok()?)))
-                .unwrap_or((manifest, 1));
+            let manifest = target.manifest.as_deref().unwrap_or_default();
+            let (file, line) = match plan::split_location(manifest) {
+                (file, Some(line)) => (file, line),
+                (_, None) => (manifest, 1),
+            };
             Origin {
                 file: std::path::PathBuf::from(file).into(),
                 line,
@@ -493,11 +493,7 @@ async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, E
                 at(),
                 format!("{written} is {resolved}, which the plan also names by ID"),
             )),
-            Resolution::Refused(why) => {
-                problems.push(Diagnostic::new(Code::UnknownReference, at(), why).help(
-                    "check the pay system's XML_ID or the payer type's xmlId/code on this portal",
-                ))
-            }
+            Resolution::Refused(why) => problems.push(manifest::unknown_reference(at(), why)),
             Resolution::Unknown => {}
         }
     }

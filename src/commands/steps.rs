@@ -450,20 +450,17 @@ pub(crate) struct Scope {
     paths: Vec<PathBuf>,
 }
 
-/// `path` without `.` components, for comparing paths as given.
-fn plain(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
-}
-
 impl Scope {
     pub(crate) fn new(
         inputs: &crate::cli::Inputs,
         desired: &Desired,
         state: &LastApplied,
     ) -> Result<Scope, Error> {
-        let paths = inputs.paths.iter().map(|p| plain(p)).collect();
+        let paths = inputs
+            .paths
+            .iter()
+            .map(|p| manifest::normalized(p))
+            .collect();
         if inputs.targets.is_empty() {
             return Ok(Scope {
                 selected: None,
@@ -546,7 +543,7 @@ impl Scope {
             .and_then(|r| r.manifest.as_deref())
         {
             Some(file) => {
-                let file = plain(Path::new(file));
+                let file = manifest::normalized(Path::new(file));
                 self.paths.iter().any(|p| file.starts_with(p))
             }
             None => true,

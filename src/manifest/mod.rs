@@ -320,7 +320,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>)
 }
 
 /// The path without `.` components, for sorting and de-duplication.
-fn normalized(path: &Path) -> PathBuf {
+pub(crate) fn normalized(path: &Path) -> PathBuf {
     path.components()
         .filter(|c| *c != Component::CurDir)
         .collect()
@@ -380,10 +380,9 @@ pub fn resolve(
                 declared.target = target;
                 desired.targets.insert(target, declared);
             }
-            Resolution::Refused(why) => problems.push(
-                Diagnostic::new(Code::UnknownReference, declared.origin.clone(), why)
-                    .help("check the pay system's XML_ID (sale.paysystem.list) or the payer type's xmlId/code (sale.persontype.list) on this portal"),
-            ),
+            Resolution::Refused(why) => {
+                problems.push(unknown_reference(declared.origin.clone(), why));
+            }
             Resolution::Unknown => desired.pending.push(declared),
         }
     }
@@ -439,6 +438,14 @@ pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
         }
     }
     finish(merged, problems)
+}
+
+/// A reference the portal does not resolve to one target, at `at`: `why`.
+pub(crate) fn unknown_reference(at: Origin, why: String) -> Diagnostic {
+    Diagnostic::new(Code::UnknownReference, at, why).help(
+        "check the pay system's XML_ID (sale.paysystem.list) or the payer type's xmlId/code \
+         (sale.persontype.list) on this portal",
+    )
 }
 
 /// Lays `overlay` over `base`.

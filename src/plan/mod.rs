@@ -194,11 +194,18 @@ pub struct TargetPlan {
     pub changes: Vec<Change>,
 }
 
+/// A `file:line` location split into the file and, when it ends with one, the line.
+pub fn split_location(at: &str) -> (&str, Option<usize>) {
+    match at.rsplit_once(':') {
+        Some((file, line)) => (file, line.parse().ok()),
+        None => (at, None),
+    }
+}
+
 impl TargetPlan {
     /// The manifest file of the target's document, when it is still declared.
     pub fn file(&self) -> Option<&str> {
-        let m = self.manifest.as_deref()?;
-        Some(m.rsplit_once(':').map_or(m, |(file, _)| file))
+        Some(split_location(self.manifest.as_deref()?).0)
     }
 
     /// Where `change` is declared: `file:line` of its code, or of the target's document

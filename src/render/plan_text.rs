@@ -260,8 +260,7 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
 /// `file:line` of a change declared in another file than its target's document.
 pub(crate) fn overlay_origin<'a>(target: &TargetPlan, change: &'a Change) -> Option<&'a str> {
     let at = change.at.as_deref()?;
-    let file = at.rsplit_once(':').map_or(at, |(file, _)| file);
-    (Some(file) != target.file()).then_some(at)
+    (Some(crate::plan::split_location(at).0) != target.file()).then_some(at)
 }
 
 fn same_source(c: &Change) -> bool {
