@@ -222,7 +222,7 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
             tp.target,
             TargetRecord {
                 reference: tp.reference.clone(),
-                manifest: tp.file().map(Into::into),
+                manifest: tp.file().map(|f| f.to_string_lossy().into_owned()),
             },
         );
     }
@@ -567,7 +567,7 @@ pub async fn execute(
                     summary.failed += 1;
                     report.failed.push(TargetFailure {
                         target,
-                        manifest: write.plan.manifest.clone(),
+                        manifest: write.plan.manifest.as_ref().map(ToString::to_string),
                         error,
                     });
                 }

@@ -731,7 +731,6 @@ mod tests {
             target,
             origin: origin(1),
             settings: Default::default(),
-            setting_origins: Vec::new(),
         };
         for (i, (code, source, value)) in settings.iter().enumerate() {
             let value = match value.strip_prefix("secret:") {
@@ -746,12 +745,11 @@ mod tests {
                     source: (*source).to_owned(),
                     value,
                 },
+                origin(7 + i),
             );
-            d.setting_origins.push(((*code).to_owned(), origin(7 + i)));
         }
-        d.setting_origins.sort_by(|a, b| a.0.cmp(&b.0));
         Desired {
-            targets: BTreeMap::from([(target, d)]),
+            targets: BTreeMap::from([(target, Box::new(d))]),
             pending: Vec::new(),
         }
     }

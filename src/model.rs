@@ -100,21 +100,70 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A manifest file and a line in it, shown as `file:line`: where a plan says a target
+/// or a code is declared. The path is shared with the target's other locations rather
+/// than written out for each (issue 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: Arc<Path>,
+    /// 1-based line.
+    pub line: usize,
+}
+
+impl From<&Origin> for Location {
+    fn from(origin: &Origin) -> Location {
+        Location {
+            file: origin.file.clone(),
+            line: origin.line,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+impl Location {
+    /// Reads `file:line`; `None` without a line after the last `:`.
+    pub fn parse(text: &str) -> Option<Location> {
+        let (file, line) = text.rsplit_once(':')?;
+        Some(Location {
+            file: Arc::from(Path::new(file)),
+            line: line.parse().ok()?,
+        })
+    }
+}
+
+impl serde::Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Location {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Location, D::Error> {
+        let text = String::deserialize(d)?;
+        Location::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected `file:line`, found {text:?}"))
+        })
+    }
+}
+
 /// The settings one manifest document declares for one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTarget {
     /// The target; for a target named by reference, set when the reference is resolved.
     pub target: Target,
-    /// How the manifest names the target, when not by IDs alone.
-    pub reference: Option<TargetRef>,
+    /// How the manifest names the target, when not by IDs alone. Boxed: most targets
+    /// are named by IDs, and the reference inline is about 50 bytes each (issue 13).
+    pub reference: Option<Box<TargetRef>>,
     /// Where the document starts.
     pub origin: Origin,
-    /// Setting code (upper-case) → declared setting.
+    /// Setting code (upper-case) → declared setting, and where it is declared (with
+    /// overlays, the source that set it).
     pub settings: SettingMap,
-    /// Setting code → where it was declared, sorted by code ([`DesiredTarget::origin_of`]).
-    /// A list rather than a map: a map allocates room for 11 entries however few it
-    /// holds, about 700 bytes for a target of one code (issue 13).
-    pub setting_origins: Vec<(String, Origin)>,
     /// Codes an overlay removes (`CODE: { remove: true }`) → where; empty once the
     /// sources are merged.
     pub removed: BTreeMap<String, Origin>,
@@ -123,17 +172,14 @@ pub struct DesiredTarget {
 impl DesiredTarget {
     /// Where `code` is declared.
     pub fn origin_of(&self, code: &str) -> Option<&Origin> {
-        self.setting_origins
-            .binary_search_by(|(c, _)| c.as_str().cmp(code))
-            .ok()
-            .map(|i| &self.setting_origins[i].1)
+        self.settings.origin_of(code)
     }
 }
 
 /// Everything the manifests declare, keyed by target (each target declared once).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Desired {
-    pub targets: BTreeMap<Target, DesiredTarget>,
+    pub targets: BTreeMap<Target, Box<DesiredTarget>>,
     /// Targets named by reference and not resolved yet ([`Desired::resolve`]), in the
     /// order declared.
     pub pending: Vec<DesiredTarget>,
@@ -307,12 +353,14 @@ impl TargetRef {
     }
 }
 
-/// A target's declared settings, code → setting, sorted by code: a sorted list rather
-/// than a map, because most targets declare a handful of codes and a map node reserves
-/// room for eleven (about 1.2 KB a target; `cargo bench --bench paysync -- offline`,
-/// 400 files × 500 documents × 1 code).
+/// A target's declared settings, code → setting and where it is declared, sorted by
+/// code: a sorted list rather than a map, because most targets declare a handful of
+/// codes and a map node reserves room for eleven (about 1.2 KB a target;
+/// `cargo bench --bench paysync -- offline`, 400 files × 500 documents × 1 code). Where a
+/// code is declared is kept beside it rather than in a second list, which cost another
+/// list and a copy of every code (issue 13).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SettingMap(Vec<(String, Setting)>);
+pub struct SettingMap(Vec<(String, Setting, Origin)>);
 
 impl SettingMap {
     pub fn new() -> SettingMap {
@@ -320,23 +368,32 @@ impl SettingMap {
     }
 
     fn find(&self, code: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(c, _)| c.as_str().cmp(code))
+        self.0.binary_search_by(|(c, _, _)| c.as_str().cmp(code))
     }
 
     pub fn get(&self, code: &str) -> Option<&Setting> {
         self.find(code).ok().map(|i| &self.0[i].1)
     }
 
+    /// Where `code` is declared.
+    pub fn origin_of(&self, code: &str) -> Option<&Origin> {
+        self.find(code).ok().map(|i| &self.0[i].2)
+    }
+
     pub fn contains_key(&self, code: &str) -> bool {
         self.find(code).is_ok()
     }
 
-    /// Sets `code`, replacing an earlier value; returns it.
-    pub fn insert(&mut self, code: String, setting: Setting) -> Option<Setting> {
+    /// Sets `code`, declared at `at`, replacing an earlier value (and where it was
+    /// declared); returns the earlier value.
+    pub fn insert(&mut self, code: String, setting: Setting, at: Origin) -> Option<Setting> {
         match self.find(&code) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, setting)),
+            Ok(i) => {
+                self.0[i].2 = at;
+                Some(std::mem::replace(&mut self.0[i].1, setting))
+            }
             Err(i) => {
-                self.0.insert(i, (code, setting));
+                self.0.insert(i, (code, setting, at));
                 None
             }
         }
@@ -355,15 +412,15 @@ impl SettingMap {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Setting)> {
-        self.0.iter().map(|(c, s)| (c, s))
+        self.0.iter().map(|(c, s, _)| (c, s))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(c, _)| c)
+        self.0.iter().map(|(c, _, _)| c)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Setting> {
-        self.0.iter().map(|(_, s)| s)
+        self.0.iter().map(|(_, s, _)| s)
     }
 }
 
@@ -376,10 +433,10 @@ impl std::ops::Index<&str> for SettingMap {
     }
 }
 
-impl FromIterator<(String, Setting)> for SettingMap {
+impl FromIterator<(String, Setting, Origin)> for SettingMap {
     /// Sorted by code; of a code given twice, the last value.
-    fn from_iter<I: IntoIterator<Item = (String, Setting)>>(iter: I) -> SettingMap {
-        let mut items: Vec<(String, Setting)> = iter.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (String, Setting, Origin)>>(iter: I) -> SettingMap {
+        let mut items: Vec<(String, Setting, Origin)> = iter.into_iter().collect();
         items.sort_by(|a, b| a.0.cmp(&b.0));
         // Keep the last of equal codes: reverse, dedup (keeps the first), reverse.
         items.reverse();
@@ -390,17 +447,17 @@ impl FromIterator<(String, Setting)> for SettingMap {
     }
 }
 
-impl Extend<(String, Setting)> for SettingMap {
-    fn extend<I: IntoIterator<Item = (String, Setting)>>(&mut self, iter: I) {
-        for (code, setting) in iter {
-            self.insert(code, setting);
+impl Extend<(String, Setting, Origin)> for SettingMap {
+    fn extend<I: IntoIterator<Item = (String, Setting, Origin)>>(&mut self, iter: I) {
+        for (code, setting, at) in iter {
+            self.insert(code, setting, at);
         }
     }
 }
 
 impl IntoIterator for SettingMap {
-    type Item = (String, Setting);
-    type IntoIter = std::vec::IntoIter<(String, Setting)>;
+    type Item = (String, Setting, Origin);
+    type IntoIter = std::vec::IntoIter<(String, Setting, Origin)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
@@ -409,10 +466,10 @@ impl IntoIterator for SettingMap {
 impl<'a> IntoIterator for &'a SettingMap {
     type Item = (&'a String, &'a Setting);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, Setting)>,
-        fn(&'a (String, Setting)) -> (&'a String, &'a Setting),
+        std::slice::Iter<'a, (String, Setting, Origin)>,
+        fn(&'a (String, Setting, Origin)) -> (&'a String, &'a Setting),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(c, s)| (c, s))
+        self.0.iter().map(|(c, s, _)| (c, s))
     }
 }

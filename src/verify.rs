@@ -80,6 +80,7 @@ pub fn compare(
                 .iter()
                 .find(|t| t.target == target)
                 .and_then(|t| t.location(c))
+                .map(ToString::to_string)
         };
         for change in changes {
             let Some(sent) = state.targets.get(&target).and_then(|s| s.get(&change.code)) else {

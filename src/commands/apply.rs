@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::steps::{
     Context, Runtime, Scope, Unreadable, about, check_live_reading, check_portal, declared_secrets,
     declared_value, load_manifests, not_interrupted, not_returned, recorded_env_secrets, refresh,
-    render_plan, resolve_connected, runtime, set_aside,
+    resolve_connected, runtime, set_aside,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -101,7 +101,7 @@ pub fn apply(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applied, Err
 /// document printed at the end.
 fn show_plan(plan: &Plan, format: Format, ctx: &Context<'_>) {
     if format != Format::Json {
-        ctx.term.out(&render_plan(plan, format, ctx.term));
+        super::steps::show_plan(plan, format, ctx.term);
     }
 }
 
@@ -467,18 +467,18 @@ async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, E
     let mut problems = Vec::new();
     for mut target in std::mem::take(&mut plan.unresolved) {
         let written = target.reference.clone().unwrap_or_default();
-        let at = || {
-            let manifest = target.manifest.as_deref().unwrap_or_default();
-            let (file, line) = match plan::split_location(manifest) {
-                (file, Some(line)) => (file, line),
-                (_, None) => (manifest, 1),
-            };
-            Origin {
-                file: std::path::PathBuf::from(file).into(),
-                line,
+        let at = || match &target.manifest {
+            Some(m) => Origin {
+                file: m.file.clone(),
+                line: m.line,
                 column: 1,
                 len: 0,
-            }
+            },
+            None => Origin {
+                line: 1,
+                column: 1,
+                ..Origin::default()
+            },
         };
         let found = TargetRef::parse(&written)
             .map(|r| catalog.resolve(&r))

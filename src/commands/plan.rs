@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::steps::{
     Context, Scope, about, check_live_reading, check_portal, declared_secrets, declared_value,
-    load_manifests, not_interrupted, not_returned, refresh, render_plan, resolve_recorded, runtime,
-    set_aside,
+    load_manifests, not_interrupted, not_returned, refresh, resolve_recorded, runtime, set_aside,
+    show_plan,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -116,7 +116,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     plan.about = about(portal, inputs.environment.clone());
     plan.names = names;
     plan.warnings = warnings;
-    ctx.term.out(&render_plan(&plan, inputs.format, ctx.term));
+    show_plan(&plan, inputs.format, ctx.term);
     append_job_summary(&plan);
     // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where
     // it is used, and no saved plan is written that apply would refuse.

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use super::steps::{Context, render_plan};
+use super::steps::{Context, show_plan};
 use crate::cli::Format;
 use crate::error::{Error, exit};
 use crate::plan::saved::SavedPlan;
 
 pub fn run(path: &Path, format: Format, ctx: &Context<'_>) -> Result<i32, Error> {
     let saved = SavedPlan::read(path)?;
-    ctx.term.out(&render_plan(&saved.plan, format, ctx.term));
+    show_plan(&saved.plan, format, ctx.term);
     Ok(exit::SUCCESS)
 }

@@ -380,6 +380,16 @@ pub(crate) fn refresh(
 }
 
 /// The plan in the chosen format.
+/// Shows the plan on stdout; text is written in parts as it is rendered.
+pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
+    match format {
+        Format::Text => {
+            plan_text::render_in_parts(plan, term.color_stdout(), |part| term.out(part))
+        }
+        _ => term.out(&render_plan(plan, format, term)),
+    }
+}
+
 pub(crate) fn render_plan(plan: &Plan, format: Format, term: &Terminal) -> String {
     match format {
         Format::Text => plan_text::render(plan, term.color_stdout()),
@@ -492,7 +502,7 @@ impl Scope {
             }
             for d in &desired.pending {
                 if let Some(r) = d.reference.as_ref().filter(|r| wanted.names(r)) {
-                    selected_pending.push(r.clone());
+                    selected_pending.push((**r).clone());
                 }
             }
             if (selected.len(), selected_pending.len()) == before && wanted.ids().is_none() {

@@ -378,7 +378,7 @@ pub fn resolve(
                     continue;
                 }
                 declared.target = target;
-                desired.targets.insert(target, declared);
+                desired.targets.insert(target, Box::new(declared));
             }
             Resolution::Refused(why) => {
                 problems.push(unknown_reference(declared.origin.clone(), why));
@@ -420,7 +420,7 @@ pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
     for layer in layers {
         for (target, declared) in layer.targets {
             match merged.targets.get_mut(&target) {
-                Some(base) => patch(base, declared, &mut problems),
+                Some(base) => patch(base, *declared, &mut problems),
                 None => {
                     merged.targets.insert(target, declared);
                 }
@@ -457,20 +457,10 @@ fn patch(
     for (code, at) in overlay.removed {
         if base.settings.remove(&code).is_none() {
             problems.push(removes_nothing(&code, at));
-        } else {
-            base.setting_origins.retain(|(c, _)| *c != code);
         }
     }
+    // The overlay's values, and where they are declared, replace the base's.
     base.settings.extend(overlay.settings);
-    // The overlay's origins replace the base's for the codes it sets; kept sorted by code.
-    let overlay_origins = overlay.setting_origins;
-    base.setting_origins.retain(|(c, _)| {
-        overlay_origins
-            .binary_search_by(|(o, _)| o.as_str().cmp(c))
-            .is_err()
-    });
-    base.setting_origins.extend(overlay_origins);
-    base.setting_origins.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
 fn removes_nothing(code: &str, at: Origin) -> Diagnostic {
@@ -487,6 +477,7 @@ fn finish(mut desired: Desired, mut problems: Vec<Diagnostic>) -> Result<Desired
     for declared in desired
         .targets
         .values_mut()
+        .map(|declared| &mut **declared)
         .chain(desired.pending.iter_mut())
     {
         for (code, at) in std::mem::take(&mut declared.removed) {

@@ -38,11 +38,11 @@ pub(super) struct CheckedDocument {
 struct Declared {
     /// The target (all zeros for one named by reference until it is resolved).
     target: Target,
-    reference: Option<TargetRef>,
+    reference: Option<Box<TargetRef>>,
     /// Where `paySystem` is.
     at: Origin,
     /// The declaration, when the document has no problem at all.
-    valid: Option<DesiredTarget>,
+    valid: Option<Box<DesiredTarget>>,
 }
 
 /// Checks one document of `file`. Its text (codes, values, sources) is moved out of the
@@ -88,9 +88,9 @@ impl Validator {
                     .push(declared_twice(&reference, at, first.clone()));
                 return;
             }
-            self.first_referenced.insert(reference, at);
+            self.first_referenced.insert(*reference, at);
             if let Some(valid) = valid {
-                self.desired.pending.push(valid);
+                self.desired.pending.push(*valid);
             }
             return;
         }
@@ -113,8 +113,7 @@ struct Checker {
 }
 
 type Settings = (
-    BTreeMap<String, Setting>,
-    BTreeMap<String, Origin>,
+    BTreeMap<String, (Setting, Origin)>,
     BTreeMap<String, Origin>,
 );
 
@@ -172,7 +171,7 @@ impl Checker {
             .person_type
             .as_ref()
             .and_then(|node| self.person_type(file, node));
-        let (settings, setting_origins, removed) = match &mut raw.settings {
+        let (settings, removed) = match &mut raw.settings {
             Some(node) => self.settings(file, node),
             None => Settings::default(),
         };
@@ -192,16 +191,20 @@ impl Checker {
                     pay_system: 0,
                     person_type: 0,
                 },
-                Some(reference),
+                Some(Box::new(reference)),
             ),
         };
-        let valid = self.diagnostics.is_empty().then_some(DesiredTarget {
-            target,
-            reference: reference.clone(),
-            origin: start,
-            settings: settings.into_iter().collect(),
-            setting_origins: setting_origins.into_iter().collect(),
-            removed,
+        let valid = self.diagnostics.is_empty().then(|| {
+            Box::new(DesiredTarget {
+                target,
+                reference: reference.clone(),
+                origin: start,
+                settings: settings
+                    .into_iter()
+                    .map(|(code, (setting, at))| (code, setting, at))
+                    .collect(),
+                removed,
+            })
         });
         Some(Declared {
             target,
@@ -367,7 +370,7 @@ impl Checker {
             if let Some(remove) = removal(value) {
                 match (code, remove) {
                     (Some(code), true) => {
-                        declared.2.insert(code, origin(file, key));
+                        declared.1.insert(code, origin(file, key));
                     }
                     (_, false) => self.push(
                         Code::InvalidValue,
@@ -390,18 +393,9 @@ impl Checker {
                 self.push(Code::DuplicateKey, file, key, message, "keep one of them");
                 continue;
             }
-            declared.1.insert(code.clone(), origin(file, key));
-            declared.0.insert(code, setting);
+            declared.0.insert(code, (setting, origin(file, key)));
         }
-        // The settings rebuilt in one go: a map filled one key at a time in order is left with its
-        // nodes about half empty, which cost 18 MB (7% of the peak) on the 200,000-setting
-        // benchmark (`cargo bench --bench paysync -- offline`).
-        let (settings, origins, removed) = declared;
-        (
-            settings.into_iter().collect(),
-            origins, // made a sorted list by the caller
-            removed,
-        )
+        declared
     }
 
     fn code(&mut self, file: &Arc<Path>, key: &mut Located<Node>) -> Option<String> {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::risk::Risk;
 use super::{About, Action, Change, Names, Plan, Summary, TargetPlan, Value};
 use crate::fingerprint::Fingerprint;
-use crate::model::Target;
+use crate::model::{Location, Target};
 use crate::secrets::SecretRef;
 
 /// The version of the plan document's format.
@@ -248,7 +248,7 @@ fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
         person_type: t.target.person_type,
         pay_system_name: plan.names.pay_system(t.target.pay_system).map(Into::into),
         person_type_name: plan.names.person_type(t.target.person_type).map(Into::into),
-        manifest: t.manifest.clone(),
+        manifest: t.manifest.as_ref().map(ToString::to_string),
         reference: t.reference.clone(),
         risk: t.risk(),
         changes: t
@@ -258,8 +258,8 @@ fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
                 code: c.code.clone(),
                 action: c.action,
                 risk: c.risk(),
-                manifest: t.location(c),
-                before: c.before.as_ref().map(DocumentValue::from),
+                manifest: t.location(c).map(ToString::to_string),
+                before: c.before.as_deref().map(DocumentValue::from),
                 after: c.after.as_ref().map(DocumentValue::from),
             })
             .collect(),
@@ -387,7 +387,7 @@ impl PlanDocument {
             for c in &t.changes {
                 let at = match c.action {
                     Action::Forget => None,
-                    _ => c.manifest.clone(),
+                    _ => c.manifest.as_deref().and_then(Location::parse),
                 };
                 changes.push(Change {
                     code: c.code.clone(),
@@ -396,7 +396,7 @@ impl PlanDocument {
                     before: c
                         .before
                         .as_ref()
-                        .map(|v| value(v, &c.code, c.action == Action::Drift))
+                        .map(|v| value(v, &c.code, c.action == Action::Drift).map(Box::new))
                         .transpose()?,
                     after: c
                         .after
@@ -407,7 +407,7 @@ impl PlanDocument {
             }
             all.push(TargetPlan {
                 target,
-                manifest: t.manifest.clone(),
+                manifest: t.manifest.as_deref().and_then(Location::parse),
                 reference: t.reference.clone(),
                 changes,
             });

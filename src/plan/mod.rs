@@ -12,12 +12,13 @@ pub mod risk;
 pub mod saved;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{Fingerprint, Fingerprinter};
 pub use crate::model::Names;
-use crate::model::{Desired, Live, LiveSetting, SettingValue, Target};
+use crate::model::{Desired, Live, LiveSetting, Location, SettingValue, Target};
 use crate::secrets::{Redacted, SecretRef};
 use crate::state::RecordedValue;
 use crate::untrusted::live_text;
@@ -170,10 +171,12 @@ pub struct Change {
     pub action: Action,
     /// `file:line` where the code is declared, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<String>,
+    pub at: Option<Location>,
     /// The value being replaced: recorded (state) or live (drift); absent for `add`.
+    /// Boxed: most changes of a large plan are additions, and a `Value` inline is about
+    /// 100 bytes each of them would carry empty (issue 13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<Value>,
+    pub before: Option<Box<Value>>,
     /// The desired value; absent for `forget`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
@@ -186,7 +189,7 @@ pub struct TargetPlan {
     pub target: Target,
     /// `file:line` of the manifest document, when the target is still declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<String>,
+    pub manifest: Option<Location>,
     /// How the manifest names it, when by reference (`xmlId:acme_card/1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
@@ -194,24 +197,16 @@ pub struct TargetPlan {
     pub changes: Vec<Change>,
 }
 
-/// A `file:line` location split into the file and, when it ends with one, the line.
-pub fn split_location(at: &str) -> (&str, Option<usize>) {
-    match at.rsplit_once(':') {
-        Some((file, line)) => (file, line.parse().ok()),
-        None => (at, None),
-    }
-}
-
 impl TargetPlan {
     /// The manifest file of the target's document, when it is still declared.
-    pub fn file(&self) -> Option<&str> {
-        Some(split_location(self.manifest.as_deref()?).0)
+    pub fn file(&self) -> Option<&Path> {
+        Some(&self.manifest.as_ref()?.file)
     }
 
     /// Where `change` is declared: `file:line` of its code, or of the target's document
     /// (a forgotten code), or `None` (a target no longer declared).
-    pub fn location(&self, change: &Change) -> Option<String> {
-        change.at.clone().or_else(|| self.manifest.clone())
+    pub fn location<'a>(&'a self, change: &'a Change) -> Option<&'a Location> {
+        change.at.as_ref().or(self.manifest.as_ref())
     }
 }
 
@@ -386,15 +381,17 @@ pub struct DesiredValues {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DesiredTargetValues {
-    pub manifest: Option<String>,
+    /// Where the target's document starts.
+    pub manifest: Option<Location>,
     /// How the manifest names the target, when by reference.
     pub reference: Option<String>,
-    /// Code → desired value, sorted by code. A list rather than a map, like `origins`.
+    /// Code → desired value, sorted by code. A list rather than a map: a map allocates
+    /// room for 11 entries however few it holds, about 500 bytes per target of one code
+    /// (issue 13).
     pub settings: Vec<(String, Value)>,
-    /// Where each code is declared (`file:line`; with overlays, the source that set it),
-    /// sorted by code. A list rather than a map: a map allocates room for 11 entries
-    /// however few it holds, about 500 bytes per target of one code (issue 13).
-    pub origins: Vec<(String, String)>,
+    /// Where each code of `settings` is declared (with overlays, the source that set
+    /// it), in the same order; may be shorter (the rest not known).
+    pub origins: Vec<Location>,
 }
 
 impl DesiredValues {
@@ -408,10 +405,11 @@ impl DesiredValues {
         mut check: impl FnMut(&SecretRef) -> SecretCheck,
     ) -> DesiredValues {
         let mut values = |d: crate::model::DesiredTarget| {
+            let mut origins = Vec::with_capacity(d.settings.len());
             let settings = d
                 .settings
                 .into_iter()
-                .map(|(code, setting)| {
+                .map(|(code, setting, at)| {
                     let value = match setting.value {
                         SettingValue::Plain(value) => Value::Plain {
                             source: setting.source,
@@ -431,47 +429,36 @@ impl DesiredValues {
                             }
                         }
                     };
+                    origins.push(Location::from(&at));
                     (code, value)
                 })
                 .collect();
-            let manifest = Some(format!("{}:{}", d.origin.file.display(), d.origin.line));
-            let origins = d
-                .setting_origins
-                .into_iter()
-                .map(|(code, origin)| (code, format!("{}:{}", origin.file.display(), origin.line)))
-                .collect();
             DesiredTargetValues {
-                manifest,
+                manifest: Some(Location::from(&d.origin)),
                 reference: d.reference.as_ref().map(ToString::to_string),
                 settings,
                 origins,
             }
         };
-        let targets = desired
-            .targets
-            .into_iter()
-            .map(|(target, d)| (target, values(d)))
-            .collect();
+        // Inserted one by one, in order: collecting would first gather every target in a
+        // list (22 MB for 200,000 targets) and then build the map beside it (issue 13).
+        let mut targets = BTreeMap::new();
+        for (target, d) in desired.targets {
+            targets.insert(target, values(*d));
+        }
         let pending = desired.pending.into_iter().map(values).collect();
         DesiredValues { targets, pending }
     }
 }
 
-/// A target's [`DesiredTargetValues::origins`], taken in order of code.
-struct Origins(std::iter::Peekable<std::vec::IntoIter<(String, String)>>);
-
-impl Origins {
-    fn new(origins: Vec<(String, String)>) -> Self {
-        Origins(origins.into_iter().peekable())
-    }
-
-    /// Where `code` is declared; codes are asked for in increasing order.
-    fn take(&mut self, code: &str) -> Option<String> {
-        while self.0.peek().is_some_and(|(c, _)| c.as_str() < code) {
-            self.0.next();
-        }
-        self.0.next_if(|(c, _)| c == code).map(|(_, at)| at)
-    }
+/// A target's desired settings, each with where it is declared when that is known.
+fn located(
+    settings: Vec<(String, Value)>,
+    origins: Vec<Location>,
+) -> impl Iterator<Item = ((String, Value), Option<Location>)> {
+    settings
+        .into_iter()
+        .zip(origins.into_iter().map(Some).chain(std::iter::repeat(None)))
 }
 
 /// Whether a desired value equals a recorded one; `None` when it cannot be known (an
@@ -555,24 +542,32 @@ pub fn compute(
     // The desired values are taken by value: each change moves its code, value and
     // location out of them instead of copying them (issue 13).
     let DesiredValues {
-        targets: mut desired_targets,
+        targets: desired_targets,
         pending,
     } = desired;
     let empty = BTreeMap::new();
     let mut targets = Vec::new();
-    let all: std::collections::BTreeSet<Target> = desired_targets
-        .keys()
-        .chain(last_applied.keys())
-        .copied()
-        .collect();
-    for target in all {
-        let recorded = last_applied.get(&target).unwrap_or(&empty);
+    // Every target declared or recorded, in order: the two sorted maps walked side by
+    // side, the declared one consumed as it goes (no third set of every target).
+    let mut declared = desired_targets.into_iter().peekable();
+    let mut recorded_targets = last_applied.iter().peekable();
+    loop {
+        let next_declared = declared.peek().map(|(t, _)| *t);
+        let next_recorded = recorded_targets.peek().map(|(t, _)| **t);
+        let target = match (next_declared, next_recorded) {
+            (Some(d), Some(r)) => d.min(r),
+            (Some(d), None) => d,
+            (None, Some(r)) => r,
+            (None, None) => break,
+        };
+        let recorded = recorded_targets
+            .next_if(|(t, _)| **t == target)
+            .map_or(&empty, |(_, r)| r);
         let live_target = live.and_then(|l| l.targets.get(&target));
-        let (manifest, reference, wanted, origins) = match desired_targets.remove(&target) {
-            Some(d) => (d.manifest, d.reference, Some(d.settings), d.origins),
+        let (manifest, reference, wanted, origins) = match declared.next_if(|(t, _)| *t == target) {
+            Some((_, d)) => (d.manifest, d.reference, Some(d.settings), d.origins),
             None => (None, None, None, Vec::new()),
         };
-        let mut origins = Origins::new(origins);
         // Room for the usual cases (every code added, or every code forgotten) at once: a
         // `Change` is over 200 bytes, and growing by doubling left 12 of 32 places unused
         // for 20 codes, 27 MB on the 10,000-target benchmark (`cargo bench --bench paysync
@@ -588,13 +583,13 @@ pub fn compute(
                     code: code.clone(),
                     action: Action::Forget,
                     at: None,
-                    before: Some(Value::from_recorded(rec)),
+                    before: Some(Box::new(Value::from_recorded(rec))),
                     after: None,
                 });
             }
         }
         if let Some(wanted) = wanted {
-            for (code, want) in wanted {
+            for ((code, want), at) in located(wanted, origins) {
                 let live_setting = live_target.and_then(|m| m.get(&code));
                 let live_eq_want = live_setting.and_then(|l| live_equals_value(&want, l, fp));
                 let decided = match recorded.get(&code) {
@@ -652,7 +647,7 @@ pub fn compute(
                     },
                 };
                 if let Some((action, before)) = decided {
-                    let at = origins.take(&code);
+                    let before = before.map(Box::new);
                     changes.push(Change {
                         code,
                         action,
@@ -676,27 +671,22 @@ pub fn compute(
     // Targets whose reference is not resolved yet: every setting is added.
     let unresolved = pending
         .into_iter()
-        .map(|d| {
-            let mut origins = Origins::new(d.origins);
-            TargetPlan {
-                target: Target {
-                    pay_system: 0,
-                    person_type: 0,
-                },
-                manifest: d.manifest,
-                reference: d.reference,
-                changes: d
-                    .settings
-                    .into_iter()
-                    .map(|(code, value)| Change {
-                        at: origins.take(&code),
-                        code,
-                        action: Action::Add,
-                        before: None,
-                        after: Some(value),
-                    })
-                    .collect(),
-            }
+        .map(|d| TargetPlan {
+            target: Target {
+                pay_system: 0,
+                person_type: 0,
+            },
+            manifest: d.manifest,
+            reference: d.reference,
+            changes: located(d.settings, d.origins)
+                .map(|((code, value), at)| Change {
+                    at,
+                    code,
+                    action: Action::Add,
+                    before: None,
+                    after: Some(value),
+                })
+                .collect(),
         })
         .collect();
     Plan {

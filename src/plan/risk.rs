@@ -112,7 +112,7 @@ impl Change {
             Action::Record => Risk::Record,
             Action::Unchecked => Risk::NotChecked,
             Action::Update | Action::Drift => {
-                let (before, after) = (self.before.as_ref(), self.after.as_ref());
+                let (before, after) = (self.before.as_deref(), self.after.as_ref());
                 let sources = (before.and_then(source), after.and_then(source));
                 if let (Some(b), Some(a)) = sources
                     && a != b
@@ -179,7 +179,7 @@ mod tests {
             code: code.into(),
             action,
             at: None,
-            before,
+            before: before.map(Box::new),
             after,
         }
     }

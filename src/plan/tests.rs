@@ -330,7 +330,7 @@ fn removed_target_forgets_every_code_and_summary_counts() {
             DesiredTargetValues {
                 origins: Vec::new(),
                 reference: None,
-                manifest: Some("m.yaml:1".into()),
+                manifest: Location::parse("m.yaml:1"),
                 settings: vec![
                     ("A".to_string(), plain("1")),
                     ("B".to_string(), plain("2")),

@@ -246,14 +246,14 @@ fn attention_item(plan: &Plan, t: &TargetPlan, c: &Change) -> String {
             let _ = write!(
                 item,
                 ": <code>{}</code> → <code>{}</code>",
-                text(&value(c.before.as_ref())),
+                text(&value(c.before.as_deref())),
                 text(&value(c.after.as_ref()))
             );
         }
     }
     match t.location(c) {
         Some(at) => {
-            let _ = write!(item, " (<code>{}</code>)", text(&at));
+            let _ = write!(item, " (<code>{}</code>)", text(&at.to_string()));
         }
         None => item.push_str(" (no longer declared in the manifests)"),
     }
@@ -351,7 +351,7 @@ fn details(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
             .iter()
             .filter(|c| folded(c))
             .map(|c| match super::plan_text::overlay_origin(t, c) {
-                Some(at) => format!("{}  (from {})", line(c), escaped(at)),
+                Some(at) => format!("{}  (from {})", line(c), escaped(&at.to_string())),
                 None => line(c),
             })
             .collect();
@@ -399,7 +399,12 @@ fn unresolved(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut
             "<details><summary><code>{}</code> (resolved at apply): {} to add ({})</summary>\n\n{fence}diff\n",
             text(t.reference.as_deref().unwrap_or_default()),
             t.changes.len(),
-            text(t.manifest.as_deref().unwrap_or_default())
+            text(
+                &t.manifest
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )
         );
         for l in &lines {
             fold.push_str(l);
@@ -443,7 +448,7 @@ fn fold_title(plan: &Plan, t: &TargetPlan) -> String {
         text(&target_label(&t.target, &plan.names)),
         parts.join(", "),
         match &t.manifest {
-            Some(m) => text(m),
+            Some(m) => text(&m.to_string()),
             None => "no longer declared in the manifests".to_owned(),
         }
     )
@@ -617,7 +622,7 @@ fn secret_ref(v: Option<&Value>) -> String {
 /// Whether a change replaces one secret value with another of the same source, shown as
 /// `(secret env:NAME, changed)` rather than `before -> after`.
 fn secret_to_secret(c: &Change) -> bool {
-    let before = match &c.before {
+    let before = match c.before.as_deref() {
         Some(Value::Secret { source, .. }) => Some(Some(source.as_str())),
         Some(Value::Hidden { source }) => Some(source.as_deref()),
         _ => None,
@@ -655,7 +660,7 @@ fn line(c: &Change) -> String {
             } else {
                 format!(
                     "! {code}: {} -> {}{}",
-                    value(c.before.as_ref()),
+                    value(c.before.as_deref()),
                     value(c.after.as_ref()),
                     if drift {
                         " (changed outside paysync)"
@@ -673,6 +678,7 @@ fn line(c: &Change) -> String {
 mod tests {
     use super::*;
     use crate::fingerprint::{Fingerprinter, cheap_scheme};
+    use crate::model::Location;
     use crate::model::Target;
     use crate::plan::TargetPlan;
     use crate::secrets::{Redacted, SecretRef};
@@ -706,7 +712,7 @@ mod tests {
             code: code.into(),
             action,
             at: None,
-            before,
+            before: before.map(Box::new),
             after,
         }
     }
@@ -717,7 +723,7 @@ mod tests {
                 pay_system: ps,
                 person_type: pt,
             },
-            manifest: manifest.map(Into::into),
+            manifest: manifest.and_then(Location::parse),
             reference: None,
             changes,
         }
@@ -996,7 +1002,7 @@ mod tests {
                                 Some(plain(&format!("old text {i} of pay system {ps}"))),
                                 Some(plain(&format!("new text {i} of pay system {ps}"))),
                             );
-                            c.at = Some(format!("manifests/ps{ps}.yaml:{}", 3 + i));
+                            c.at = Location::parse(&format!("manifests/ps{ps}.yaml:{}", 3 + i));
                             c
                         })
                         .collect(),
@@ -1014,7 +1020,7 @@ mod tests {
             }),
             Some(plain("0")),
         );
-        planted.at = Some("manifests/ps250.yaml:27".into());
+        planted.at = Location::parse("manifests/ps250.yaml:27");
         targets[250].changes.push(planted);
         targets[290].changes.push(change(
             "PS_CHANGE_STATUS_PAY",

@@ -18,7 +18,7 @@ use std::fmt::{self, Write};
 use anstyle::{AnsiColor, Effects, Style};
 use similar::{ChangeTag, TextDiff};
 
-use crate::model::SOURCE_VALUE;
+use crate::model::{Location, SOURCE_VALUE};
 use crate::plan::{Action, Change, Plan, Summary, TargetPlan, Value};
 use crate::render::{push_quoted, push_quoted_inner, target_label};
 use crate::untrusted::escape_controls;
@@ -53,8 +53,26 @@ impl Painter {
 /// Renders the plan for a terminal or a log. `color` adds ANSI styles. What needs
 /// attention is listed first (target, code, why, `file:line`), most serious first.
 pub fn render(plan: &Plan, color: bool) -> String {
+    let mut all = String::new();
+    render_in_parts(plan, color, |part| all.push_str(part));
+    all
+}
+
+/// A part of the text passed on by [`render_in_parts`] once it holds this many bytes.
+const PART: usize = 64 * 1024;
+
+/// [`render`], handed to `emit` in parts of about [`PART`] bytes, each ending at the end
+/// of a target: a plan of 200,000 targets is about 18 MB of text, which need not be held
+/// whole to be written (issue 13).
+pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
     let p = Painter { color };
     let mut out = String::new();
+    let mut pass_on = |out: &mut String| {
+        if out.len() >= PART {
+            emit(out);
+            out.clear();
+        }
+    };
     // With environments, which one and where first (without, the plan reads as always).
     if let Some(env) = &plan.about.environment {
         let mut header = format!("Environment {}", escape_controls(env));
@@ -81,7 +99,11 @@ pub fn render(plan: &Plan, color: bool) -> String {
             match t.location(c) {
                 Some(at) => {
                     out.push_str("  ");
-                    p.paint(&mut out, DIM, format_args!("({})", escape_controls(&at)));
+                    p.paint(
+                        &mut out,
+                        DIM,
+                        format_args!("({})", escape_controls(&at.to_string())),
+                    );
                 }
                 None => p.paint(&mut out, DIM, "  (no longer declared in the manifests)"),
             }
@@ -101,7 +123,11 @@ pub fn render(plan: &Plan, color: bool) -> String {
         p.paint(&mut out, BOLD, target_label(&target.target, &plan.names));
         if let Some(m) = &target.manifest {
             out.push_str("  ");
-            p.paint(&mut out, DIM, format_args!("({})", escape_controls(m)));
+            p.paint(
+                &mut out,
+                DIM,
+                format_args!("({})", escape_controls(&m.to_string())),
+            );
         }
         out.push('\n');
         for change in shown {
@@ -111,11 +137,16 @@ pub fn render(plan: &Plan, color: bool) -> String {
             // says where it comes from.
             if let Some(at) = overlay_origin(target, change) {
                 out.push_str("  ");
-                p.paint(&mut out, DIM, format_args!("({})", escape_controls(at)));
+                p.paint(
+                    &mut out,
+                    DIM,
+                    format_args!("({})", escape_controls(&at.to_string())),
+                );
             }
             out.push('\n');
         }
         out.push('\n');
+        pass_on(&mut out);
     }
     for target in &plan.unresolved {
         p.paint(
@@ -127,7 +158,11 @@ pub fn render(plan: &Plan, color: bool) -> String {
         p.paint(&mut out, CHANGE, "(resolved at apply)");
         if let Some(m) = &target.manifest {
             out.push_str("  ");
-            p.paint(&mut out, DIM, format_args!("({})", escape_controls(m)));
+            p.paint(
+                &mut out,
+                DIM,
+                format_args!("({})", escape_controls(&m.to_string())),
+            );
         }
         out.push('\n');
         for change in &target.changes {
@@ -136,6 +171,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
             out.push('\n');
         }
         out.push('\n');
+        pass_on(&mut out);
     }
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
@@ -143,7 +179,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         p.paint(&mut out, CHANGE, "Warning:");
         let _ = writeln!(out, " {}", escape_controls(warning));
     }
-    out
+    emit(&out);
 }
 
 /// `Plan: 3 targets to change, 7 settings (5 to add, 2 to change), 1 no longer managed.`
@@ -230,7 +266,7 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
                 "changed"
             };
             let both_secret = matches!(
-                (&c.before, &c.after),
+                (c.before.as_deref(), c.after.as_ref()),
                 (
                     Some(Value::Secret { .. } | Value::Hidden { .. }),
                     Some(Value::Secret { .. })
@@ -242,7 +278,7 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
                 secret_label(out, c.after.as_ref());
                 let _ = write!(out, ", {suffix})");
             } else {
-                let (before, after) = diffed(c.before.as_ref(), c.after.as_ref(), p);
+                let (before, after) = diffed(c.before.as_deref(), c.after.as_ref(), p);
                 let _ = write!(out, " {code}: {before} -> {after}");
                 if c.action == Action::Drift {
                     out.push(' ');
@@ -258,20 +294,20 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
 }
 
 /// `file:line` of a change declared in another file than its target's document.
-pub(crate) fn overlay_origin<'a>(target: &TargetPlan, change: &'a Change) -> Option<&'a str> {
-    let at = change.at.as_deref()?;
-    (Some(crate::plan::split_location(at).0) != target.file()).then_some(at)
+pub(crate) fn overlay_origin<'a>(target: &TargetPlan, change: &'a Change) -> Option<&'a Location> {
+    let at = change.at.as_ref()?;
+    (Some(&*at.file) != target.file()).then_some(at)
 }
 
 fn same_source(c: &Change) -> bool {
-    fn src(v: &Option<Value>) -> Option<&str> {
+    fn src(v: Option<&Value>) -> Option<&str> {
         match v {
             Some(Value::Secret { source, .. }) => Some(source),
             Some(Value::Hidden { source }) => source.as_deref(),
             _ => None,
         }
     }
-    match (src(&c.before), src(&c.after)) {
+    match (src(c.before.as_deref()), src(c.after.as_ref())) {
         (Some(a), Some(b)) => a == b,
         // A hidden live value with no reported source: compare values only.
         (None, Some(_)) => true,
