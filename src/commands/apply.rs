@@ -298,7 +298,9 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         .iter()
         .flat_map(|t| {
             t.changes.iter().filter_map(move |c| match &c.after {
-                Some(Value::Secret { secret, .. }) => Some(((t.target, c.code.as_str()), secret)),
+                Some(Value::Secret { secret, .. }) => {
+                    Some(((t.target, c.code.as_str()), &**secret))
+                }
                 _ => None,
             })
         })

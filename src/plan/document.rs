@@ -201,7 +201,7 @@ impl From<&Value> for DocumentValue {
             } => DocumentValue::Secret {
                 source: source.clone(),
                 secret: secret.to_string(),
-                path: match secret {
+                path: match &**secret {
                     SecretRef::File { path, .. } => Some(path.display().to_string()),
                     SecretRef::Env { .. } => None,
                 },
@@ -350,7 +350,7 @@ impl PlanDocument {
                             empty,
                         } => Value::Secret {
                             source: source.clone(),
-                            secret: reference(secret, path.as_deref())?,
+                            secret: Box::new(reference(secret, path.as_deref())?),
                             fingerprint: checked
                                 .then(|| {
                                     fingerprints

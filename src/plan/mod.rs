@@ -39,7 +39,9 @@ pub enum Value {
     Secret {
         #[serde(rename = "type")]
         source: String,
-        secret: SecretRef,
+        /// Boxed: a reference is about 50 bytes, and most values of a large plan are
+        /// plain (issue 13).
+        secret: Box<SecretRef>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fingerprint: Option<Fingerprint>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -93,10 +95,10 @@ impl Value {
             } => Value::Secret {
                 source: source.clone(),
                 // Only shown; a recorded reference is never resolved.
-                secret: SecretRef::parse(secret, std::path::Path::new("")).unwrap_or(
-                    SecretRef::Env {
+                secret: Box::new(
+                    SecretRef::parse(secret, std::path::Path::new("")).unwrap_or(SecretRef::Env {
                         name: secret.clone(),
-                    },
+                    }),
                 ),
                 fingerprint: fingerprint.clone(),
                 empty: false,
@@ -330,7 +332,7 @@ impl Plan {
             .flat_map(|t| &t.changes)
             .filter(|c| c.action != Action::Forget)
             .filter_map(|c| match &c.after {
-                Some(Value::Secret { secret, .. }) => Some(secret),
+                Some(Value::Secret { secret, .. }) => Some(&**secret),
                 _ => None,
             })
             .collect();
@@ -350,7 +352,7 @@ impl Plan {
                     secret,
                     empty: true,
                     ..
-                }) => Some(secret),
+                }) => Some(&**secret),
                 _ => None,
             })
             .collect();
@@ -423,7 +425,7 @@ impl DesiredValues {
                             };
                             Value::Secret {
                                 source: setting.source,
-                                secret,
+                                secret: Box::new(secret),
                                 fingerprint,
                                 empty,
                             }

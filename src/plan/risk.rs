@@ -187,7 +187,7 @@ mod tests {
     fn secret(empty: bool) -> Value {
         Value::Secret {
             source: "VALUE".into(),
-            secret: SecretRef::Env { name: "K".into() },
+            secret: Box::new(SecretRef::Env { name: "K".into() }),
             fingerprint: None,
             empty,
         }

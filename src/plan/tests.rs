@@ -28,7 +28,7 @@ fn plain(v: &str) -> Value {
 fn secret(name: &str, value: Option<&str>) -> Value {
     Value::Secret {
         source: "VALUE".into(),
-        secret: SecretRef::Env { name: name.into() },
+        secret: Box::new(SecretRef::Env { name: name.into() }),
         fingerprint: value.map(fp),
         empty: false,
     }

@@ -698,7 +698,7 @@ mod tests {
     fn secret(name: &str, value: Option<&str>) -> Value {
         Value::Secret {
             source: SOURCE_VALUE.into(),
-            secret: SecretRef::Env { name: name.into() },
+            secret: Box::new(SecretRef::Env { name: name.into() }),
             fingerprint: value.and_then(|v| {
                 Fingerprinter::new(cheap_scheme(), None, None)
                     .fingerprint(&Redacted::new(v.to_owned()))
@@ -839,9 +839,9 @@ mod tests {
                             Some(secret("ACME_KEY", Some("old"))),
                             Some(Value::Secret {
                                 source: SOURCE_VALUE.into(),
-                                secret: SecretRef::Env {
+                                secret: Box::new(SecretRef::Env {
                                     name: "ACME_KEY".into(),
-                                },
+                                }),
                                 fingerprint: Some(planned.clone()),
                                 empty: false,
                             }),
