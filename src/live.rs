@@ -688,7 +688,7 @@ mod tests {
     fn origin(line: usize) -> Origin {
         Origin {
             file: Path::new("m/acme.yaml").into(),
-            line,
+            line: Origin::narrow(line),
             column: 3,
             len: 0,
         }
@@ -756,7 +756,7 @@ mod tests {
 
     fn codes(d: &Diagnostics) -> Vec<(&'static str, usize)> {
         d.0.iter()
-            .map(|d| (d.code.as_str(), d.origin.line))
+            .map(|d| (d.code.as_str(), d.origin.line as usize))
             .collect()
     }
 

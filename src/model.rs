@@ -74,13 +74,21 @@ pub struct Setting {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Origin {
     pub file: Arc<Path>,
-    /// 1-based line.
-    pub line: usize,
+    /// 1-based line. Lines, columns and lengths are 32-bit (a manifest is at most 4 MiB):
+    /// an origin is kept for every target and every setting (issue 13).
+    pub line: u32,
     /// 1-based column, in characters.
-    pub column: usize,
+    pub column: u32,
     /// How many characters the thing spans from there (a key, a value); 0 for a point
     /// (the start of a document, a YAML syntax error). Diagnostics underline it.
-    pub len: usize,
+    pub len: u32,
+}
+
+impl Origin {
+    /// A line, column or length as an origin keeps it (saturating).
+    pub fn narrow(n: usize) -> u32 {
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
 }
 
 impl Default for Origin {
@@ -114,7 +122,7 @@ impl From<&Origin> for Location {
     fn from(origin: &Origin) -> Location {
         Location {
             file: origin.file.clone(),
-            line: origin.line,
+            line: origin.line as usize,
         }
     }
 }

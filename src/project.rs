@@ -177,8 +177,8 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
             Code::InvalidValue,
             Origin {
                 file: path.into(),
-                line,
-                column,
+                line: Origin::narrow(line),
+                column: Origin::narrow(column),
                 len: 0,
             },
             message,

@@ -472,7 +472,7 @@ async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, E
         let at = || match &target.manifest {
             Some(m) => Origin {
                 file: m.file.clone(),
-                line: m.line,
+                line: Origin::narrow(m.line),
                 column: 1,
                 len: 0,
             },

@@ -43,7 +43,13 @@ fn codes(result: &Result<Desired, Diagnostics>) -> Vec<(&'static str, usize, usi
     diagnostics
         .0
         .iter()
-        .map(|d| (d.code.as_str(), d.origin.line, d.origin.column))
+        .map(|d| {
+            (
+                d.code.as_str(),
+                d.origin.line as usize,
+                d.origin.column as usize,
+            )
+        })
         .collect()
 }
 

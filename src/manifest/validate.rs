@@ -669,9 +669,9 @@ impl Checker {
 pub(super) fn yaml_diagnostic(file: &Arc<Path>, error: YamlError) -> Diagnostic {
     let at = Origin {
         file: Arc::clone(file),
-        line: error.line,
-        column: error.column,
-        len: error.len,
+        line: Origin::narrow(error.line),
+        column: Origin::narrow(error.column),
+        len: Origin::narrow(error.len),
     };
     match error.problem {
         YamlProblem::Syntax(message) => Diagnostic::new(Code::YamlSyntax, at, format!("invalid YAML: {message}"))
@@ -724,9 +724,9 @@ fn is_decimal_integer(text: &str) -> bool {
 fn origin<T>(file: &Arc<Path>, at: &Located<T>) -> Origin {
     Origin {
         file: Arc::clone(file),
-        line: at.line,
-        column: at.column,
-        len: at.len,
+        line: Origin::narrow(at.line),
+        column: Origin::narrow(at.column),
+        len: Origin::narrow(at.len),
     }
 }
 

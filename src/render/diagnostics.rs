@@ -86,12 +86,14 @@ fn report<'a>(diagnostic: &'a Diagnostic, sources: &mut Sources) -> Vec<Group<'a
 fn place<'a>(origin: &Origin, show_line: bool, sources: &mut Sources) -> Element<'a> {
     let path = origin.file.display().to_string();
     let line = (show_line && origin.line > 0)
-        .then(|| sources.line(&origin.file, origin.line))
+        .then(|| sources.line(&origin.file, origin.line as usize))
         .flatten();
     let Some(line) = line else {
         let mut at = annotate_snippets::Origin::path(path);
         if origin.line > 0 {
-            at = at.line(origin.line).char_column(origin.column);
+            at = at
+                .line(origin.line as usize)
+                .char_column(origin.column as usize);
         }
         return at.into();
     };
@@ -105,9 +107,13 @@ fn place<'a>(origin: &Origin, show_line: bool, sources: &mut Sources) -> Element
             }
         })
         .collect();
-    let span = byte_span(&shown, origin.column.saturating_sub(1), origin.len);
+    let span = byte_span(
+        &shown,
+        (origin.column as usize).saturating_sub(1),
+        origin.len as usize,
+    );
     Snippet::source(shown)
-        .line_start(origin.line)
+        .line_start(origin.line as usize)
         .path(path)
         .annotation(AnnotationKind::Primary.span(span))
         .into()
@@ -187,9 +193,9 @@ pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>, about: &About) 
     fn place<'a>(origin: &Origin, message: &'a str) -> Place<'a> {
         Place {
             file: origin.file.display().to_string(),
-            line: origin.line,
-            column: origin.column,
-            span: origin.len,
+            line: origin.line as usize,
+            column: origin.column as usize,
+            span: origin.len as usize,
             message,
         }
     }
