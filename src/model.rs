@@ -481,3 +481,35 @@ impl<'a> IntoIterator for &'a SettingMap {
         self.0.iter().map(|(c, s, _)| (c, s))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_is_read_and_written_as_file_colon_line() {
+        for text in [
+            "m.yaml:3",
+            "envs/prod/acme.yaml:12",
+            "C:\\manifests\\a.yaml:7",
+            "a:b.yaml:1",
+        ] {
+            let at = Location::parse(text).unwrap();
+            assert_eq!(at.to_string(), text);
+            let json = serde_json::to_string(&at).unwrap();
+            assert_eq!(serde_json::from_str::<Location>(&json).unwrap(), at);
+        }
+        let at = Location::parse("a:b.yaml:12").unwrap();
+        assert_eq!((&*at.file, at.line), (Path::new("a:b.yaml"), 12));
+        for text in ["m.yaml", "m.yaml:", "m.yaml:x", ""] {
+            assert_eq!(Location::parse(text), None, "{text:?}");
+            assert!(serde_json::from_str::<Location>(&format!("{text:?}")).is_err());
+        }
+    }
+
+    #[test]
+    fn an_origin_past_u32_is_kept_saturated() {
+        assert_eq!(Origin::narrow(7), 7);
+        assert_eq!(Origin::narrow(usize::MAX), u32::MAX);
+    }
+}

@@ -396,3 +396,65 @@ fn diffed(before: Option<&Value>, after: Option<&Value>, p: &Painter) -> (String
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SOURCE_VALUE, Target};
+    use crate::plan::TargetPlan;
+
+    /// `targets` targets of one added code each, declared in `m.yaml`.
+    fn plan_of(targets: u64) -> Plan {
+        Plan {
+            targets: (0..targets)
+                .map(|i| TargetPlan {
+                    target: Target {
+                        pay_system: 1000 + i,
+                        person_type: 1,
+                    },
+                    manifest: Location::parse(&format!("m.yaml:{}", 1 + 7 * i)),
+                    reference: None,
+                    changes: vec![Change {
+                        code: "CODE_00".into(),
+                        action: Action::Add,
+                        at: Location::parse(&format!("m.yaml:{}", 6 + 7 * i)),
+                        before: None,
+                        after: Some(Value::Plain {
+                            source: SOURCE_VALUE.into(),
+                            value: format!("value-{i}"),
+                        }),
+                    }],
+                })
+                .collect(),
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_large_plan_is_written_in_parts_that_end_between_targets() {
+        let plan = plan_of(3_000);
+        let mut parts = Vec::new();
+        render_in_parts(&plan, false, |part| parts.push(part.to_owned()));
+        assert!(parts.len() > 1, "one part of {} bytes", parts[0].len());
+        // Every part but the last ends with a whole target and the blank line after it,
+        // so that a line (and anything scrubbed from it) is never cut in two.
+        for part in &parts[..parts.len() - 1] {
+            assert!(part.len() >= PART, "{} bytes", part.len());
+            assert!(part.ends_with("\n\n"), "{:?}", &part[part.len() - 40..]);
+        }
+        let whole = parts.concat();
+        assert_eq!(whole, render(&plan, false));
+        assert_eq!(whole.matches("+ CODE_00").count(), 3_000);
+        assert!(whole.contains("paySystem 3999 / personType 1  (m.yaml:20994)\n"));
+        assert!(whole.ends_with(&format!("{}\n", summary_line(&plan.summary()))));
+    }
+
+    #[test]
+    fn a_small_plan_is_written_in_one_part() {
+        let plan = plan_of(2);
+        let mut parts = Vec::new();
+        render_in_parts(&plan, false, |part| parts.push(part.to_owned()));
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].starts_with("paySystem 1000 / personType 1  (m.yaml:1)\n"));
+    }
+}
