@@ -386,7 +386,8 @@ pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
         Format::Text => {
             plan_text::render_in_parts(plan, term.color_stdout(), |part| term.out(part))
         }
-        _ => term.out(&render_plan(plan, format, term)),
+        Format::Json => plan_json::render_in_parts(plan, |part| term.out(part)),
+        Format::Markdown => term.out(&render_plan(plan, format, term)),
     }
 }
 

@@ -20,7 +20,86 @@ use crate::plan::document::PlanDocument;
 
 /// Renders the plan as pretty JSON with a trailing newline.
 pub fn render(plan: &Plan) -> String {
-    let mut out = serde_json::to_string_pretty(&PlanDocument::from(plan)).expect("plan serialises");
-    out.push('\n');
-    out
+    let mut all = String::new();
+    render_in_parts(plan, |part| all.push_str(part));
+    all
+}
+
+/// A part of the document passed on by [`render_in_parts`] once it holds this many bytes.
+const PART: usize = 64 * 1024;
+
+/// [`render`], handed to `emit` in parts of about [`PART`] bytes, each ending with a
+/// line: the document of a plan of 200,000 targets is about 80 MB, which need not be held
+/// whole to be written (issue 13). Pretty JSON escapes every newline inside a string, so
+/// a part never ends inside one.
+pub fn render_in_parts(plan: &Plan, emit: impl FnMut(&str)) {
+    let mut parts = Parts {
+        pending: Vec::with_capacity(PART + 4096),
+        emit,
+    };
+    serde_json::to_writer_pretty(&mut parts, &PlanDocument::from(plan)).expect("plan serialises");
+    parts.pending.push(b'\n');
+    parts.pass_on(parts.pending.len());
+}
+
+/// Collects the serialised bytes and passes them on a whole number of lines at a time.
+struct Parts<F: FnMut(&str)> {
+    pending: Vec<u8>,
+    emit: F,
+}
+
+impl<F: FnMut(&str)> Parts<F> {
+    /// Passes on the first `len` bytes pending (they end with a line, or the document).
+    fn pass_on(&mut self, len: usize) {
+        // serde_json writes UTF-8, and a part ends just after a b'\n', which is never
+        // inside a character.
+        (self.emit)(&String::from_utf8_lossy(&self.pending[..len]));
+        self.pending.drain(..len);
+    }
+}
+
+impl<F: FnMut(&str)> std::io::Write for Parts<F> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= PART
+            && let Some(end) = self.pending.iter().rposition(|&b| b == b'\n')
+        {
+            self.pass_on(end + 1);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::plan_text::tests::plan_of;
+
+    #[test]
+    fn a_large_json_plan_is_written_in_parts_of_whole_lines() {
+        let plan = plan_of(3_000);
+        let mut parts = Vec::new();
+        render_in_parts(&plan, |part| parts.push(part.to_owned()));
+        assert!(parts.len() > 1, "one part of {} bytes", parts[0].len());
+        for part in &parts {
+            assert!(
+                part.ends_with('\n'),
+                "{:?}",
+                &part[part.len().saturating_sub(40)..]
+            );
+        }
+        let whole = parts.concat();
+        assert_eq!(whole, render(&plan));
+        let document: serde_json::Value = serde_json::from_str(&whole).unwrap();
+        assert_eq!(document["targets"].as_array().unwrap().len(), 3_000);
+        assert_eq!(document["targets"][2999]["manifest"], "m.yaml:20994");
+        assert_eq!(
+            serde_json::from_value::<PlanDocument>(document).unwrap(),
+            PlanDocument::from(&plan)
+        );
+    }
 }

@@ -398,13 +398,13 @@ fn diffed(before: Option<&Value>, after: Option<&Value>, p: &Painter) -> (String
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{SOURCE_VALUE, Target};
     use crate::plan::TargetPlan;
 
     /// `targets` targets of one added code each, declared in `m.yaml`.
-    fn plan_of(targets: u64) -> Plan {
+    pub(crate) fn plan_of(targets: u64) -> Plan {
         Plan {
             targets: (0..targets)
                 .map(|i| TargetPlan {
