@@ -151,12 +151,14 @@ pub enum Error {
     NeedsApproval,
     #[error("apply cancelled; nothing was sent")]
     Cancelled,
-    /// The state's (or the saved plan's) fingerprints are keyed and the key is not set.
+    /// The state's (or the saved plan's) fingerprints are keyed and the key is not set;
+    /// `variable` is where it is read from (`PAYSYNC_FINGERPRINT_KEY`, or the variable
+    /// the environment maps it to).
     #[error(
-        "this state's secret fingerprints are keyed with PAYSYNC_FINGERPRINT_KEY, which is not \
-         set (or empty): set it to the key used before; nothing was sent to the portal"
+        "this state's secret fingerprints are keyed with {variable}, which is not set (or \
+         empty): set it to the key used before; nothing was sent to the portal"
     )]
-    FingerprintKeyMissing,
+    FingerprintKeyMissing { variable: String },
     /// SIGINT or SIGTERM stopped a command before it finished: nothing was written.
     #[error("stopped by {0} before it finished; nothing was written")]
     Interrupted(Signal),

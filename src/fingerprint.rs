@@ -264,13 +264,15 @@ impl fmt::Debug for Fingerprinter {
     }
 }
 
-/// The fingerprint key from the environment (`PAYSYNC_FINGERPRINT_KEY`); an empty one
-/// counts as unset (with a warning: CI systems give "" for a missing secret).
-pub fn key_from_env() -> Option<Redacted<Vec<u8>>> {
-    let value = std::env::var_os(ENV_FINGERPRINT_KEY)?;
+/// The fingerprint key from the environment variable `variable`
+/// (`PAYSYNC_FINGERPRINT_KEY`, or the variable an environment of the project maps it
+/// to); an empty one counts as unset (with a warning: CI systems give "" for a missing
+/// secret).
+pub fn key_from(variable: &str) -> Option<Redacted<Vec<u8>>> {
+    let value = std::env::var_os(variable)?;
     let value = value.to_string_lossy().into_owned();
     if value.is_empty() {
-        tracing::warn!("{ENV_FINGERPRINT_KEY} is set but empty; it is ignored");
+        tracing::warn!("{variable} is set but empty; it is ignored");
         return None;
     }
     crate::untrusted::remember_secret(&value);

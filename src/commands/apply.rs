@@ -15,7 +15,7 @@ use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
-use crate::fingerprint::{self, Fingerprinter};
+use crate::fingerprint::Fingerprinter;
 use crate::live::ReadError;
 use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
 use crate::model::{Names, Origin, Target, TargetRef};
@@ -164,7 +164,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     // Every secret is resolved before the first request.
     let refs = declared_secrets(&desired);
     let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
-    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty())?;
+    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
     state.carry_over(&fingerprinter, |target, code, recorded| {
         declared_value(&desired, target, code, recorded, secrets.values())
     });
@@ -277,8 +277,9 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     // The plan's fingerprints were made keyed if its scheme says so: checking them, and
     // recording new ones, then needs the key.
     state.fingerprints.keyed |= saved.fingerprints.keyed;
-    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty())?;
-    let changed = changed_secrets(&saved.plan, &secrets, &fingerprinter)?;
+    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
+    let changed = changed_secrets(&saved.plan, &secrets, &fingerprinter)
+        .ok_or_else(|| ctx.fingerprint_key_missing())?;
     if !changed.is_empty() {
         return Err(stale(Staleness::SecretsChanged(changed)));
     }
@@ -339,12 +340,13 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
 }
 
 /// The secrets (references as written, sorted) checked at plan time whose value is no
-/// longer the one the reviewer approved.
+/// longer the one the reviewer approved; `None` when a fingerprint cannot be checked
+/// (keyed, and the key is not set).
 fn changed_secrets(
     plan: &Plan,
     secrets: &ResolvedSecrets,
     fingerprinter: &Fingerprinter,
-) -> Result<Vec<String>, Error> {
+) -> Option<Vec<String>> {
     let mut changed = BTreeSet::new();
     for change in plan.targets.iter().flat_map(|t| &t.changes) {
         if let Some(Value::Secret {
@@ -359,11 +361,11 @@ fn changed_secrets(
                 Some(false) => {
                     changed.insert(secret.to_string());
                 }
-                None => return Err(Error::FingerprintKeyMissing),
+                None => return None,
             }
         }
     }
-    Ok(changed.into_iter().collect())
+    Some(changed.into_iter().collect())
 }
 
 /// What an apply writes with.
@@ -379,10 +381,14 @@ struct Applying<'a> {
 /// The fingerprinter an apply records with. A state whose fingerprints are keyed is never
 /// written without the key (nor quietly back to unkeyed fingerprints): when secrets are
 /// involved and the key is missing, nothing is sent.
-fn fingerprinter_for_writing(state: &LastApplied, secrets: bool) -> Result<Fingerprinter, Error> {
-    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+fn fingerprinter_for_writing(
+    state: &LastApplied,
+    secrets: bool,
+    ctx: &Context<'_>,
+) -> Result<Fingerprinter, Error> {
+    let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
     if secrets && !fingerprinter.can_fingerprint() {
-        return Err(Error::FingerprintKeyMissing);
+        return Err(ctx.fingerprint_key_missing());
     }
     Ok(fingerprinter)
 }

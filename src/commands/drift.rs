@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use super::steps::{Context, about, check_portal, read_targets, recorded_env_secrets, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, StateNeededFor, exit};
-use crate::fingerprint;
 use crate::model::Target;
 use crate::plan::drift::compare;
 use crate::render;
@@ -58,7 +57,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     state
         .targets
         .retain(|target, _| !unreadable.contains_key(target));
-    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
     let mut report = compare(&state.targets, &live, &fingerprinter);
     report.portal = client.portal();
     report.names = state.names.clone();

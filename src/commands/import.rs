@@ -22,7 +22,6 @@ use super::steps::{Context, check_portal, not_interrupted, runtime};
 use crate::cli::ImportSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
-use crate::fingerprint;
 use crate::import::{self, Choices, Document, ImportError, ImportReport, WrittenFile};
 use crate::live::{self, ReadError};
 use crate::render;
@@ -105,10 +104,10 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     // which is checked before anything is written.
     let adopting = match adopting {
         Some((store, lock, state)) => {
-            let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+            let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
             let has_secrets = documents.iter().any(|d| d.variables().next().is_some());
             if has_secrets && !fingerprinter.can_fingerprint() {
-                return Err(Error::FingerprintKeyMissing);
+                return Err(ctx.fingerprint_key_missing());
             }
             Some((store, lock, state, fingerprinter))
         }

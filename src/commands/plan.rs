@@ -12,7 +12,7 @@ use super::steps::{
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
-use crate::fingerprint::{self, ENV_FINGERPRINT_KEY, FingerprintScheme};
+use crate::fingerprint::FingerprintScheme;
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::plan::{self, DesiredValues, Names, Plan, SecretCheck};
 use crate::render::plan_markdown;
@@ -42,7 +42,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let existing = store.load()?;
     let had_state = existing.is_some();
     let mut last = existing.unwrap_or_default();
-    let fingerprinter = last.fingerprinter(fingerprint::key_from_env());
+    let fingerprinter = last.fingerprinter(ctx.fingerprint_key());
     let mut warnings = Vec::new();
     // References: resolved on the portal with --refresh, else as the state recorded them.
     let mut portal = last.portal.clone();
@@ -69,8 +69,9 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     scope.narrow(&mut desired);
     if !fingerprinter.can_fingerprint() {
         let warning = format!(
-            "this state's secret fingerprints are keyed with {ENV_FINGERPRINT_KEY}, which is \
-             not set: secrets are not checked"
+            "this state's secret fingerprints are keyed with {}, which is not set: secrets \
+             are not checked",
+            ctx.fingerprint_key_variable()
         );
         tracing::warn!("{warning}");
         warnings.push(warning);

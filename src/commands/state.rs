@@ -4,7 +4,6 @@ use super::steps::{Context, recorded_env_secrets, runtime};
 use crate::bitrix;
 use crate::cli::MovePortalSettings;
 use crate::error::{Error, StateNeededFor, exit};
-use crate::fingerprint;
 use crate::state::PortalMove;
 use crate::state::store::StateStore;
 
@@ -50,7 +49,7 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
             })
     })?;
     // A format-1 state is written as format 2 here: carry over what can be.
-    let fingerprinter = state.fingerprinter(fingerprint::key_from_env());
+    let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
     let recorded_env = recorded_env_secrets(&state);
     state.carry_over(&fingerprinter, |_, _, recorded| recorded_env.get(recorded));
     let before = state.portal.replace(requested.clone());

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
 use crate::error::Error;
+use crate::fingerprint::ENV_FINGERPRINT_KEY;
 use crate::live::{Catalog, ReadError, Reads};
 use crate::manifest;
 use crate::manifest::Resolution;
@@ -43,6 +44,29 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The variable the fingerprint key is read from: `PAYSYNC_FINGERPRINT_KEY`, or the
+    /// one the environment's `credentials` map it to (each portal its own key).
+    pub fn fingerprint_key_variable(&self) -> &str {
+        match &self.portal {
+            Portal::Named(names) => names
+                .get(ENV_FINGERPRINT_KEY)
+                .map_or(ENV_FINGERPRINT_KEY, String::as_str),
+            Portal::Environment | Portal::Client(_) => ENV_FINGERPRINT_KEY,
+        }
+    }
+
+    /// The fingerprint key, from [`Context::fingerprint_key_variable`].
+    pub fn fingerprint_key(&self) -> Option<Redacted<Vec<u8>>> {
+        crate::fingerprint::key_from(self.fingerprint_key_variable())
+    }
+
+    /// [`Error::FingerprintKeyMissing`] naming where the key is read from.
+    pub fn fingerprint_key_missing(&self) -> Error {
+        Error::FingerprintKeyMissing {
+            variable: self.fingerprint_key_variable().to_owned(),
+        }
+    }
+
     /// A client for the portal, keeping to `rate` (`--rate`) when it comes from the
     /// environment.
     pub fn connect(&self, rate: Rate) -> Result<Client, Error> {

@@ -606,3 +606,115 @@ fn an_unresolved_reference_is_planned_as_resolved_at_apply() {
     );
     assert!(test.requests().is_empty());
 }
+
+/// Each environment's secret fingerprints are keyed with its own key: `credentials` maps
+/// `PAYSYNC_FINGERPRINT_KEY` like the portal's variables, and the key read under
+/// paysync's own name is not used in its place.
+#[test]
+fn each_environment_keys_its_fingerprints_with_the_variable_it_maps() {
+    const PROD_KEY: &str = "CANARY-prod-fingerprint-key-7c1d";
+    const GENERIC_KEY: &str = "CANARY-generic-fingerprint-key-2b9e";
+    let (test, prod) = portals();
+    let w = World::new();
+    project(&w);
+    w.write(
+        "paysync.yaml",
+        &PROJECT.replace(
+            "{ PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL }",
+            "{ PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL, PAYSYNC_FINGERPRINT_KEY: PROD_FINGERPRINT_KEY }",
+        ),
+    );
+    w.write(
+        "manifests/acme.yaml",
+        &format!("{BASE}  REST_SERVICE_KEY_IFRAME: {{ secret: env:ACME_KEY }}\n"),
+    );
+    let run = |prod_key: Option<&str>, args: &[&str]| {
+        let mut cmd = w.paysync();
+        cmd.env_remove("PAYSYNC_WEBHOOK_URL")
+            .env("TEST_WEBHOOK_URL", test.webhook_url())
+            .env("PROD_WEBHOOK_URL", prod.webhook_url())
+            .env("ACME_KEY", "acme-secret-1")
+            .env("PAYSYNC_FINGERPRINT_KEY", GENERIC_KEY);
+        match prod_key {
+            Some(key) => cmd.env("PROD_FINGERPRINT_KEY", key),
+            None => cmd.env_remove("PROD_FINGERPRINT_KEY"),
+        };
+        let out = Outcome::from(cmd.args(args).output().unwrap());
+        for key in [PROD_KEY, GENERIC_KEY] {
+            assert!(
+                !out.stdout.contains(key) && !out.stderr.contains(key),
+                "a key leaked: {out:?}"
+            );
+        }
+        out
+    };
+    let fingerprint = |env: &str| {
+        let state: serde_json::Value =
+            serde_json::from_str(&w.read(&format!("state/{env}.state.json"))).unwrap();
+        assert_eq!(state["fingerprints"]["keyed"], true, "{env}: {state}");
+        let text = state.to_string();
+        assert!(!text.contains(PROD_KEY) && !text.contains(GENERIC_KEY));
+        state
+    };
+
+    run(
+        Some(PROD_KEY),
+        &["apply", "--env", "test", "--auto-approve"],
+    )
+    .expect_code(0);
+    run(
+        Some(PROD_KEY),
+        &["apply", "--env", "prod", "--auto-approve"],
+    )
+    .expect_code(0);
+    fingerprint("test");
+    fingerprint("prod");
+    // The same key is needed again: each state checks its secret with its own key.
+    for env in ["test", "prod"] {
+        let out = run(
+            Some(PROD_KEY),
+            &["plan", "--env", env, "--detailed-exitcode"],
+        );
+        out.expect_code(0);
+        assert!(out.stdout.contains("No changes."), "{env}: {}", out.stdout);
+    }
+    // Prod's key is read from PROD_FINGERPRINT_KEY only: without it, PAYSYNC_FINGERPRINT_KEY
+    // (the test portal's key here) is not used instead, the plan says which variable
+    // is missing, and apply sends nothing.
+    let out = run(None, &["plan", "--env", "prod"]);
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .contains("keyed with PROD_FINGERPRINT_KEY, which is not set"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("not checked"), "{}", out.stdout);
+    let before = update_count(&prod);
+    w.write(
+        "envs/prod/acme.yaml",
+        &format!("{PROD}  REST_SERVICE_ID_IFRAME: \"00999\"\n"),
+    );
+    let out = run(None, &["apply", "--env", "prod", "--auto-approve"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("keyed with PROD_FINGERPRINT_KEY, which is not set"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        update_count(&prod),
+        before,
+        "nothing is sent without the key"
+    );
+    // With a wrong key in PROD_FINGERPRINT_KEY the secret no longer matches its
+    // fingerprint (changed, shown as such), which proves the mapped key is the one used.
+    let out = run(Some(GENERIC_KEY), &["plan", "--env", "prod"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("(secret env:ACME_KEY, changed)"),
+        "{}",
+        out.stdout
+    );
+}
