@@ -67,8 +67,9 @@ pub struct RawEnvironment {
     pub sources: Vec<String>,
     /// The environment's state file, relative to the project file.
     pub state: String,
-    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, ..., PAYSYNC_FINGERPRINT_KEY) → the environment variable that holds it for this environment.
+    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY) → the environment variable that holds it for this environment; a variable not mapped is read under its own name.
     #[serde(default, deserialize_with = "variables")]
+    #[schemars(schema_with = "credentials_schema")]
     pub credentials: BTreeMap<String, String>,
     /// The portal's request-rate limit, as `--rate` (CAPACITY/PER_SECOND).
     #[serde(default, deserialize_with = "rate")]
@@ -109,6 +110,29 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(v)
 }
 
+/// paysync's variables an environment's `credentials` may map: the portal's credentials
+/// and the fingerprint key.
+const MAPPED: [&str; 9] = [
+    crate::bitrix::credentials::ENV_WEBHOOK_URL,
+    crate::bitrix::credentials::ENV_PORTAL_URL,
+    crate::bitrix::credentials::ENV_ACCESS_TOKEN,
+    crate::bitrix::credentials::ENV_REFRESH_TOKEN,
+    crate::bitrix::credentials::ENV_CLIENT_ID,
+    crate::bitrix::credentials::ENV_CLIENT_SECRET,
+    crate::bitrix::credentials::ENV_OAUTH_URL,
+    crate::bitrix::credentials::ENV_TOKEN_FILE,
+    crate::fingerprint::ENV_FINGERPRINT_KEY,
+];
+
+/// The schema of `credentials`: paysync's variables ([`MAPPED`]) → variable names.
+fn credentials_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "enum": MAPPED },
+        "additionalProperties": { "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+    })
+}
+
 fn variables<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let v = BTreeMap::<String, String>::deserialize(d)?;
     let name = |s: &str| {
@@ -117,9 +141,12 @@ fn variables<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     for (ours, theirs) in &v {
-        if !ours.starts_with("PAYSYNC_") || !name(ours) {
+        // Only the variables an environment can hold its own of: a misspelt one would be
+        // ignored, and the portal's variable read under paysync's name instead.
+        if !MAPPED.contains(&ours.as_str()) {
             return Err(serde::de::Error::custom(format!(
-                "{ours:?} is not one of paysync's variables (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, ...)"
+                "{ours:?} is not one of paysync's variables an environment maps: {}",
+                MAPPED.join(", ")
             )));
         }
         if !name(theirs) {

@@ -414,6 +414,28 @@ fn the_project_file_is_checked_with_its_location_and_environments_are_listed() {
     let out = w.run(&["plan", "--env", "prod"]);
     out.expect_code(3);
     assert!(out.stderr.contains("paysync.yaml:10:5"), "{}", out.stderr);
+    // A misspelt variable would be ignored (and the portal's read under paysync's own
+    // name): it is refused, with the ones an environment maps.
+    w.write(
+        "paysync.yaml",
+        &PROJECT.replace(
+            "{ PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL }",
+            "{ PAYSYNC_WEBHOK_URL: PROD_WEBHOOK_URL }",
+        ),
+    );
+    let out = w.run(&["plan", "--env", "prod"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains("paysync.yaml:11:")
+            && out
+                .stderr
+                .contains("\"PAYSYNC_WEBHOK_URL\" is not one of paysync's variables")
+            && out
+                .stderr
+                .contains("PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL"),
+        "{}",
+        out.stderr
+    );
     w.write("paysync.yaml", PROJECT);
     let out = w.run(&["plan"]);
     out.expect_code(64);
