@@ -60,11 +60,14 @@ impl<F: FnMut(&str)> Parts<F> {
 
 impl<F: FnMut(&str)> std::io::Write for Parts<F> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let before = self.pending.len();
         self.pending.extend_from_slice(bytes);
+        // Only the new bytes are searched for the last line end: a long line is not
+        // searched again at every write.
         if self.pending.len() >= PART
-            && let Some(end) = self.pending.iter().rposition(|&b| b == b'\n')
+            && let Some(end) = bytes.iter().rposition(|&b| b == b'\n')
         {
-            self.pass_on(end + 1);
+            self.pass_on(before + end + 1);
         }
         Ok(bytes.len())
     }
@@ -81,7 +84,12 @@ mod tests {
 
     #[test]
     fn a_large_json_plan_is_written_in_parts_of_whole_lines() {
-        let plan = plan_of(3_000);
+        let mut plan = plan_of(3_000);
+        // One line longer than a part.
+        plan.targets[10].changes[0].after = Some(crate::plan::Value::Plain {
+            source: "VALUE".into(),
+            value: "x".repeat(3 * PART),
+        });
         let mut parts = Vec::new();
         render_in_parts(&plan, |part| parts.push(part.to_owned()));
         assert!(parts.len() > 1, "one part of {} bytes", parts[0].len());
@@ -97,6 +105,12 @@ mod tests {
         let document: serde_json::Value = serde_json::from_str(&whole).unwrap();
         assert_eq!(document["targets"].as_array().unwrap().len(), 3_000);
         assert_eq!(document["targets"][2999]["manifest"], "m.yaml:20994");
+        assert_eq!(
+            document["targets"][10]["changes"][0]["after"]["value"]
+                .as_str()
+                .map(str::len),
+            Some(3 * PART)
+        );
         assert_eq!(
             serde_json::from_value::<PlanDocument>(document).unwrap(),
             PlanDocument::from(&plan)
