@@ -385,6 +385,11 @@ fn command_env(
         .collect();
     env.insert("PAYSYNC_WEBHOOK_URL".to_owned(), w.portal.webhook_url());
     env.insert("ACME_KEY".to_owned(), "ci-example-key".to_owned());
+    // Under the environment's own variable when the project file maps it.
+    env.insert(
+        "PAYSYNC_FINGERPRINT_KEY".to_owned(),
+        "ci-example-fingerprint-key".to_owned(),
+    );
     env.extend(
         command
             .matrix
