@@ -67,15 +67,6 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     };
     let scope = Scope::new(inputs, &desired, &last)?;
     scope.narrow(&mut desired);
-    if !fingerprinter.can_fingerprint() {
-        let warning = format!(
-            "this state's secret fingerprints are keyed with {}, which is not set: secrets \
-             are not checked",
-            ctx.fingerprint_key_variable()
-        );
-        tracing::warn!("{warning}");
-        warnings.push(warning);
-    }
     // Secrets that can be read now are compared by fingerprint; the others are "not
     // checked", and an empty one is shown as such and ends the plan with an error.
     let mut resolved = BTreeMap::new();
@@ -90,6 +81,17 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
             }
             Err(_) => {}
         }
+    }
+    // Said when it is why secrets that could be read are not checked: a pull-request plan
+    // with no secrets at all has nothing the key would change.
+    if !fingerprinter.can_fingerprint() && !resolved.is_empty() {
+        let warning = format!(
+            "this state's secret fingerprints are keyed with {}, which is not set: secrets \
+             are not checked",
+            ctx.fingerprint_key_variable()
+        );
+        tracing::warn!("{warning}");
+        warnings.push(warning);
     }
     last.carry_over(&fingerprinter, |target, code, recorded| {
         declared_value(&desired, target, code, recorded, &resolved)

@@ -159,6 +159,23 @@ fn a_fingerprint_key_leaves_no_key_material_and_is_required_once_used() {
         "{}",
         out.stderr
     );
+    // A plan with no secret at hand (a pull request's) is not told about the key: it
+    // would check nothing more with it.
+    let out = crate::support::Outcome::from(
+        w.paysync()
+            .env_remove("PAYSYNC_FINGERPRINT_KEY")
+            .env_remove("ACME_KEY")
+            .env_remove("OTHER_KEY")
+            .args(["plan", "m.yaml"])
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(0);
+    assert!(out.stdout.contains("not checked"), "{}", out.stdout);
+    assert!(
+        !out.stderr.contains("FINGERPRINT_KEY") && !out.stdout.contains("FINGERPRINT_KEY"),
+        "{out:?}"
+    );
     w.portal.clear_requests();
     for args in [
         &["apply", "--auto-approve", "m.yaml"][..],
