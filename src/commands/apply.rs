@@ -425,7 +425,8 @@ fn execute(
 fn finish(mut report: ApplyReport, plan: &Plan, ctx: &Context<'_>) -> Result<i32, Error> {
     let term = ctx.term;
     let color = term.color_stderr() && !term.json_messages();
-    let render = |report: &ApplyReport| apply_report::render(report, color, &plan.about);
+    let render =
+        |report: &ApplyReport| apply_report::render(report, color, &plan.about, &plan.names);
     if report.is_complete() {
         term.message("INFO", &render(&report), report_fields(&report));
         Ok(exit::SUCCESS)

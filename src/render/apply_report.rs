@@ -58,13 +58,21 @@ pub fn question(summary: &Summary, host: &str, environment: Option<&str>) -> Str
 /// when `color`), `Apply incomplete: ...` (red) or `Apply stopped: ...` (yellow).
 /// The last line names where the apply wrote: `... 3 requests sent to portal HOST
 /// (environment prod).`
-pub fn render(report: &ApplyReport, color: bool, about: &crate::plan::About) -> String {
+/// A failed target is named with the names known of its pay system and payer type.
+pub fn render(
+    report: &ApplyReport,
+    color: bool,
+    about: &crate::plan::About,
+    names: &crate::plan::Names,
+) -> String {
     let mut out = String::new();
     for f in &report.failed {
         let _ = write!(
             out,
             "error: {}: {}: {}",
-            f.target, f.error.code, f.error.description
+            super::target_label(&f.target, names),
+            f.error.code,
+            f.error.description
         );
         if let Some(m) = &f.manifest {
             let _ = write!(out, " ({})", crate::untrusted::escape_controls(m));
@@ -375,18 +383,74 @@ mod tests {
 
     #[test]
     fn the_summary_line_is_coloured_only_when_asked() {
-        let plain = render(&report(true), false, &Default::default());
+        let plain = render(
+            &report(true),
+            false,
+            &Default::default(),
+            &Default::default(),
+        );
         assert_eq!(
             plain,
             "Apply complete: 1 target changed (2 settings written), 0 failed, 1 request sent.\n"
         );
-        let green = render(&report(true), true, &Default::default());
+        let green = render(
+            &report(true),
+            true,
+            &Default::default(),
+            &Default::default(),
+        );
         assert!(
             green.starts_with("\u{1b}[1m\u{1b}[32mApply complete:\u{1b}[0m "),
             "{green:?}"
         );
-        let red = render(&report(false), true, &Default::default());
+        let red = render(
+            &report(false),
+            true,
+            &Default::default(),
+            &Default::default(),
+        );
         assert!(red.contains("\u{1b}[31mApply incomplete:"), "{red:?}");
-        assert!(!render(&report(false), false, &Default::default()).contains('\u{1b}'));
+        assert!(
+            !render(
+                &report(false),
+                false,
+                &Default::default(),
+                &Default::default()
+            )
+            .contains('\u{1b}')
+        );
+    }
+
+    #[test]
+    fn a_failed_target_is_named_with_the_names_known() {
+        let mut report = report(true);
+        report.failed.push(crate::apply::TargetFailure {
+            target: Target {
+                pay_system: 12,
+                person_type: 1,
+            },
+            manifest: Some("m/acme.yaml:9".into()),
+            error: crate::bitrix::envelope::PortalError {
+                code: "ACCESS_DENIED".into(),
+                description: "Access denied".into(),
+                http_status: None,
+            },
+        });
+        let mut names = crate::plan::Names::default();
+        names.pay_systems.insert(12, "AcmePay \u{1b}[31mB2B".into());
+        names.person_types.insert(1, "Individual".into());
+        let text = render(&report, false, &Default::default(), &names);
+        assert!(
+            text.starts_with(
+                "error: paySystem 12 \"AcmePay \\u001b[31mB2B\" / personType 1 \"Individual\": \
+                 ACCESS_DENIED: Access denied (m/acme.yaml:9)\n"
+            ),
+            "{text}"
+        );
+        let text = render(&report, false, &Default::default(), &Default::default());
+        assert!(
+            text.starts_with("error: paySystem 12 / personType 1: ACCESS_DENIED"),
+            "{text}"
+        );
     }
 }
