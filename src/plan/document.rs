@@ -218,16 +218,7 @@ impl From<&Value> for DocumentValue {
 
 impl From<&Plan> for PlanDocument {
     fn from(plan: &Plan) -> Self {
-        let summary = plan.summary();
         PlanDocument {
-            header: Header::new(FORMAT_VERSION, &plan.about),
-            refreshed: plan.refreshed,
-            summary: DocumentSummary {
-                has_changes: summary.has_changes(),
-                needs_attention: plan.attention().count(),
-                counts: summary,
-            },
-            warnings: plan.warnings.clone(),
             targets: plan
                 .targets
                 .iter()
@@ -238,7 +229,66 @@ impl From<&Plan> for PlanDocument {
                 .iter()
                 .map(|t| document_target(plan, t))
                 .collect(),
+            ..PlanDocument::head(plan)
         }
+    }
+}
+
+impl PlanDocument {
+    /// The document of `plan` without its targets.
+    fn head(plan: &Plan) -> PlanDocument {
+        let summary = plan.summary();
+        PlanDocument {
+            header: Header::new(FORMAT_VERSION, &plan.about),
+            refreshed: plan.refreshed,
+            summary: DocumentSummary {
+                has_changes: summary.has_changes(),
+                needs_attention: plan.attention().count(),
+                counts: summary,
+            },
+            warnings: plan.warnings.clone(),
+            targets: Vec::new(),
+            unresolved: Vec::new(),
+        }
+    }
+}
+
+/// The document of a plan (the JSON of [`PlanDocument::from`], field for field) made one
+/// target at a time as it is serialised, rather than built whole first: the document of
+/// a plan of 200,000 targets was a second copy of the plan (issue 13).
+pub struct StreamedDocument<'a>(pub &'a Plan);
+
+impl Serialize for StreamedDocument<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        let plan = self.0;
+        // Every field but the targets comes from the document itself, in its order, so
+        // the two cannot differ; the targets (empty there) are put in their place.
+        let head = serde_json::to_value(PlanDocument::head(plan)).map_err(S::Error::custom)?;
+        let serde_json::Value::Object(fields) = head else {
+            return Err(S::Error::custom("a plan document is an object"));
+        };
+        let mut map = s.serialize_map(Some(fields.len() + 1))?;
+        for (key, value) in &fields {
+            match key.as_str() {
+                "targets" => map.serialize_entry(key, &Targets(plan, &plan.targets))?,
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        // Last, and only when there are some (`skip_serializing_if` in the document).
+        if !plan.unresolved.is_empty() {
+            map.serialize_entry("unresolved", &Targets(plan, &plan.unresolved))?;
+        }
+        map.end()
+    }
+}
+
+/// Targets of a plan, each made into its document as it is serialised.
+struct Targets<'a>(&'a Plan, &'a [TargetPlan]);
+
+impl Serialize for Targets<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|t| document_target(self.0, t)))
     }
 }
 

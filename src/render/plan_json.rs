@@ -16,7 +16,7 @@
 //! ```
 
 use crate::plan::Plan;
-use crate::plan::document::PlanDocument;
+use crate::plan::document::StreamedDocument;
 
 /// Renders the plan as pretty JSON with a trailing newline.
 pub fn render(plan: &Plan) -> String {
@@ -37,7 +37,7 @@ pub fn render_in_parts(plan: &Plan, emit: impl FnMut(&str)) {
         pending: Vec::with_capacity(PART + 4096),
         emit,
     };
-    serde_json::to_writer_pretty(&mut parts, &PlanDocument::from(plan)).expect("plan serialises");
+    serde_json::to_writer_pretty(&mut parts, &StreamedDocument(plan)).expect("plan serialises");
     parts.pending.push(b'\n');
     parts.pass_on(parts.pending.len());
 }
@@ -80,11 +80,27 @@ impl<F: FnMut(&str)> std::io::Write for Parts<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::document::PlanDocument;
     use crate::render::plan_text::tests::plan_of;
 
     #[test]
     fn a_large_json_plan_is_written_in_parts_of_whole_lines() {
         let mut plan = plan_of(3_000);
+        // Every field there is, so that the document streamed and the one built whole can be
+        // compared byte for byte.
+        plan.about.portal = Some("https://example.bitrix24.com".into());
+        plan.about.environment = Some("prod".into());
+        plan.about.commit = Some("0123abc".into());
+        plan.about.run_url = Some("https://ci.example/run/1".into());
+        plan.warnings = vec!["a warning".into()];
+        plan.names.pay_systems.insert(1000, "AcmePay".into());
+        let mut unresolved = plan.targets[0].clone();
+        unresolved.target = crate::model::Target {
+            pay_system: 0,
+            person_type: 0,
+        };
+        unresolved.reference = Some("xmlId:acme_card/1".into());
+        plan.unresolved = vec![unresolved];
         // One line longer than a part.
         plan.targets[10].changes[0].after = Some(crate::plan::Value::Plain {
             source: "VALUE".into(),
@@ -102,8 +118,13 @@ mod tests {
         }
         let whole = parts.concat();
         assert_eq!(whole, render(&plan));
+        // Byte for byte the document built whole.
+        let built = serde_json::to_string_pretty(&PlanDocument::from(&plan)).unwrap() + "\n";
+        assert_eq!(whole, built);
         let document: serde_json::Value = serde_json::from_str(&whole).unwrap();
         assert_eq!(document["targets"].as_array().unwrap().len(), 3_000);
+        assert_eq!(document["unresolved"][0]["reference"], "xmlId:acme_card/1");
+        assert_eq!(document["run_url"], "https://ci.example/run/1");
         assert_eq!(document["targets"][2999]["manifest"], "m.yaml:20994");
         assert_eq!(
             document["targets"][10]["changes"][0]["after"]["value"]
