@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::steps::{
-    Context, Runtime, Scope, Unreadable, about, check_live_reading, check_portal, declared_secrets,
-    declared_value, load_manifests, not_interrupted, not_returned, recorded_env_secrets, refresh,
-    resolve_connected, runtime, set_aside,
+    Context, Prefetch, Runtime, Scope, Unreadable, about, check_live_reading, check_portal,
+    declared_secrets, declared_value, load_manifests, not_interrupted, not_returned,
+    recorded_env_secrets, refresh, resolve_connected, runtime, set_aside,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -133,7 +133,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
             &mut desired,
             &state,
             &mut warnings,
-            true,
+            Prefetch::Selected(&inputs.targets),
         ))?
     } else {
         (

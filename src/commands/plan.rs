@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::steps::{
-    Context, Scope, about, check_live_reading, check_portal, declared_secrets, declared_value,
-    load_manifests, not_interrupted, not_returned, refresh, resolve_recorded, runtime, set_aside,
-    show_plan,
+    Context, Prefetch, Scope, about, check_live_reading, check_portal, declared_secrets,
+    declared_value, load_manifests, not_interrupted, not_returned, refresh, resolve_recorded,
+    runtime, set_aside, show_plan,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -57,7 +57,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
             &mut desired,
             &last,
             &mut warnings,
-            true,
+            Prefetch::Selected(&inputs.targets),
         ))?;
         names = read;
         Some((rt, client, prefetched))

@@ -230,25 +230,50 @@ pub(crate) async fn check_live(
     state: &LastApplied,
     warnings: &mut Vec<String>,
 ) -> Result<Names, Error> {
-    Ok(check_live_reading(client, desired, state, warnings, false)
-        .await?
-        .0)
+    Ok(
+        check_live_reading(client, desired, state, warnings, Prefetch::None)
+            .await?
+            .0,
+    )
 }
 
-/// [`check_live`]; with `prefetch` (`--refresh`, and no reference to resolve first) the
-/// settings of the first declared targets are read in the catalog's batch, for
-/// [`refresh`].
+/// What [`check_live_reading`] reads beside the catalog.
+pub(crate) enum Prefetch<'a> {
+    /// Nothing: the catalog only.
+    None,
+    /// The settings of the declared targets that `--target` selects (all of them without
+    /// `--target`), for [`refresh`].
+    Selected(&'a [TargetRef]),
+}
+
+/// [`check_live`]; with [`Prefetch::Selected`] (`--refresh`, and no reference to resolve
+/// first) the settings of the first declared targets it selects are read in the
+/// catalog's batch, for [`refresh`]. A `--target` naming a target by reference selects
+/// nothing yet (the catalog resolves it): those are read afterwards.
 pub(crate) async fn check_live_reading(
     client: &Client,
     desired: &mut Desired,
     state: &LastApplied,
     warnings: &mut Vec<String>,
-    prefetch: bool,
+    prefetch: Prefetch<'_>,
 ) -> Result<(Names, Reads), Error> {
-    let targets: Vec<Target> = if prefetch && desired.pending.is_empty() {
-        desired.targets.keys().copied().collect()
-    } else {
-        Vec::new()
+    let targets: Vec<Target> = match prefetch {
+        Prefetch::Selected(selected) if desired.pending.is_empty() => {
+            match selected
+                .iter()
+                .map(TargetRef::ids)
+                .collect::<Option<Vec<_>>>()
+            {
+                Some(ids) => desired
+                    .targets
+                    .keys()
+                    .filter(|t| ids.is_empty() || ids.contains(t))
+                    .copied()
+                    .collect(),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
     };
     let (catalog, reads) =
         crate::live::fetch_with_reads(client, needs_person_types(desired), &targets).await?;

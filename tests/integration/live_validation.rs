@@ -300,3 +300,49 @@ fn the_catalog_rides_in_the_first_read_batch() {
         ]
     );
 }
+
+/// `--target` narrows what rides in the catalog's batch: the settings of the selected
+/// targets only, not of every declared one (read and thrown away before).
+#[test]
+fn a_target_subset_reads_only_its_own_settings() {
+    let w = World::new();
+    w.write("m/good.yaml", GOOD);
+    w.run(&["plan", "--refresh", "--target", "11:1", "m"])
+        .expect_code(0);
+    let requests = w.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let reads: Vec<&serde_json::Value> = requests[0]
+        .batch
+        .iter()
+        .filter(|c| c.method == "sale.paysystem.settings.get")
+        .map(|c| &c.params)
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(reads[0].to_string().contains("\"11\""), "{}", reads[0]);
+    // A subset named by reference is read once the catalog has resolved it.
+    w.write(
+        "m/good.yaml",
+        &GOOD.replacen("paySystem: 11", "paySystem: { xmlId: acme_card_b2c }", 1),
+    );
+    w.portal.clear_requests();
+    w.run(&[
+        "plan",
+        "--refresh",
+        "--target",
+        "xmlId:acme_card_b2c/1",
+        "m",
+    ])
+    .expect_code(0);
+    let gets: usize = w
+        .requests()
+        .iter()
+        .map(|r| {
+            r.batch
+                .iter()
+                .filter(|c| c.method == "sale.paysystem.settings.get")
+                .count()
+                + usize::from(r.method == "sale.paysystem.settings.get")
+        })
+        .sum();
+    assert_eq!(gets, 1);
+}
