@@ -17,11 +17,12 @@ use crate::wording::plural;
 /// At most this many targets are named in one line; the rest are counted.
 const LISTED: usize = 10;
 
-fn list(targets: &[Target]) -> String {
+/// The first [`LISTED`] of `targets`, each with the names known, and how many more.
+fn list(targets: &[Target], names: &crate::plan::Names) -> String {
     let mut shown = targets
         .iter()
         .take(LISTED)
-        .map(ToString::to_string)
+        .map(|t| super::target_label(t, names))
         .collect::<Vec<_>>()
         .join(", ");
     if targets.len() > LISTED {
@@ -100,7 +101,7 @@ pub fn render(
             } else {
                 "them"
             },
-            list(&report.unknown)
+            list(&report.unknown, names)
         );
     }
     if !report.not_attempted.is_empty() {
@@ -108,7 +109,7 @@ pub fn render(
             out,
             "{} not sent because the run stopped: {}",
             plural(report.not_attempted.len(), "target"),
-            list(&report.not_attempted)
+            list(&report.not_attempted, names)
         );
     }
     let mut outcome = vec![format!(
@@ -450,6 +451,20 @@ mod tests {
         let text = render(&report, false, &Default::default(), &Default::default());
         assert!(
             text.starts_with("error: paySystem 12 / personType 1: ACCESS_DENIED"),
+            "{text}"
+        );
+        // So is a target not sent.
+        report.failed.clear();
+        report.not_attempted.push(Target {
+            pay_system: 12,
+            person_type: 1,
+        });
+        let text = render(&report, false, &Default::default(), &names);
+        assert!(
+            text.contains(
+                "1 target not sent because the run stopped: paySystem 12 \"AcmePay \\u001b[31mB2B\" \
+                 / personType 1 \"Individual\"\n"
+            ),
             "{text}"
         );
     }
