@@ -428,23 +428,15 @@ pub(crate) fn refresh(
     rt.block_on(read_live(client, values, prefetched))
 }
 
-/// The plan in the chosen format.
-/// Shows the plan on stdout; text is written in parts as it is rendered.
+/// Shows the plan on stdout in the chosen format; text and JSON are written in parts as
+/// they are made.
 pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
     match format {
         Format::Text => {
             plan_text::render_in_parts(plan, term.color_stdout(), |part| term.out(part))
         }
         Format::Json => plan_json::render_in_parts(plan, |part| term.out(part)),
-        Format::Markdown => term.out(&render_plan(plan, format, term)),
-    }
-}
-
-pub(crate) fn render_plan(plan: &Plan, format: Format, term: &Terminal) -> String {
-    match format {
-        Format::Text => plan_text::render(plan, term.color_stdout()),
-        Format::Json => plan_json::render(plan),
-        Format::Markdown => plan_markdown::render(plan),
+        Format::Markdown => term.out(&plan_markdown::render(plan)),
     }
 }
 

@@ -199,6 +199,25 @@ pub struct TargetPlan {
     pub changes: Vec<Change>,
 }
 
+#[cfg(test)]
+impl Change {
+    /// A change declared nowhere, for tests.
+    pub(crate) fn new(
+        code: &str,
+        action: Action,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Change {
+        Change {
+            code: code.into(),
+            action,
+            at: None,
+            before: before.map(Box::new),
+            after,
+        }
+    }
+}
+
 impl TargetPlan {
     /// The manifest file of the target's document, when it is still declared.
     pub fn file(&self) -> Option<&Path> {

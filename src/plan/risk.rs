@@ -174,16 +174,6 @@ mod tests {
         }
     }
 
-    fn change(code: &str, action: Action, before: Option<Value>, after: Option<Value>) -> Change {
-        Change {
-            code: code.into(),
-            action,
-            at: None,
-            before: before.map(Box::new),
-            after,
-        }
-    }
-
     fn secret(empty: bool) -> Value {
         Value::Secret {
             source: "VALUE".into(),
@@ -198,12 +188,12 @@ mod tests {
         let v = |s| Some(plain("VALUE", s));
         let cases = [
             (
-                change("A", Action::Add, None, Some(secret(true))),
+                Change::new("A", Action::Add, None, Some(secret(true))),
                 Risk::EmptySecret,
             ),
-            (change("A", Action::Forget, v("x"), None), Risk::Forget),
+            (Change::new("A", Action::Forget, v("x"), None), Risk::Forget),
             (
-                change(
+                Change::new(
                     "PAYMENT_ID",
                     Action::Update,
                     Some(plain("PAYMENT", "ACCOUNT_NUMBER")),
@@ -212,11 +202,11 @@ mod tests {
                 Risk::SourceChange,
             ),
             (
-                change("A", Action::Update, v("x"), Some(secret(false))),
+                Change::new("A", Action::Update, v("x"), Some(secret(false))),
                 Risk::SecretChange,
             ),
             (
-                change(
+                Change::new(
                     "A",
                     Action::Drift,
                     Some(Value::Hidden { source: None }),
@@ -224,9 +214,9 @@ mod tests {
                 ),
                 Risk::SecretChange,
             ),
-            (change("A", Action::Drift, v("x"), v("y")), Risk::Drift),
+            (Change::new("A", Action::Drift, v("x"), v("y")), Risk::Drift),
             (
-                change(
+                Change::new(
                     "PS_WORK_MODE_IFRAME",
                     Action::Update,
                     v("TEST"),
@@ -235,20 +225,20 @@ mod tests {
                 Risk::KeyOrMode,
             ),
             (
-                change("PS_IS_TEST", Action::Update, v("Y"), v("N")),
+                Change::new("PS_IS_TEST", Action::Update, v("Y"), v("N")),
                 Risk::KeyOrMode,
             ),
             (
-                change("PAYMENT_ID", Action::Update, v("1"), v("2")),
+                Change::new("PAYMENT_ID", Action::Update, v("1"), v("2")),
                 Risk::ValueChange,
             ),
             (
-                change("MONKEY_BUSINESS", Action::Update, v("1"), v("2")),
+                Change::new("MONKEY_BUSINESS", Action::Update, v("1"), v("2")),
                 Risk::ValueChange,
             ),
-            (change("A", Action::Add, None, v("x")), Risk::Add),
+            (Change::new("A", Action::Add, None, v("x")), Risk::Add),
             (
-                change(
+                Change::new(
                     "A",
                     Action::Unchecked,
                     Some(secret(false)),
@@ -256,7 +246,7 @@ mod tests {
                 ),
                 Risk::NotChecked,
             ),
-            (change("A", Action::Record, None, v("x")), Risk::Record),
+            (Change::new("A", Action::Record, None, v("x")), Risk::Record),
         ];
         for (c, want) in cases {
             assert_eq!(c.risk(), want, "{c:?}");

@@ -17,6 +17,7 @@
 
 use crate::plan::Plan;
 use crate::plan::document::StreamedDocument;
+use crate::render::OUTPUT_PART;
 
 /// Renders the plan as pretty JSON with a trailing newline.
 pub fn render(plan: &Plan) -> String {
@@ -25,16 +26,12 @@ pub fn render(plan: &Plan) -> String {
     all
 }
 
-/// A part of the document passed on by [`render_in_parts`] once it holds this many bytes.
-const PART: usize = 64 * 1024;
-
-/// [`render`], handed to `emit` in parts of about [`PART`] bytes, each ending with a
-/// line: the document of a plan of 200,000 targets is about 80 MB, which need not be held
-/// whole to be written (issue 13). Pretty JSON escapes every newline inside a string, so
-/// a part never ends inside one.
+/// [`render`], handed to `emit` in parts of about [`OUTPUT_PART`] bytes, each ending with
+/// a line. Pretty JSON escapes every newline inside a string, so a part never ends inside
+/// one.
 pub fn render_in_parts(plan: &Plan, emit: impl FnMut(&str)) {
     let mut parts = Parts {
-        pending: Vec::with_capacity(PART + 4096),
+        pending: Vec::with_capacity(OUTPUT_PART + 4096),
         emit,
     };
     serde_json::to_writer_pretty(&mut parts, &StreamedDocument(plan)).expect("plan serialises");
@@ -64,7 +61,7 @@ impl<F: FnMut(&str)> std::io::Write for Parts<F> {
         self.pending.extend_from_slice(bytes);
         // Only the new bytes are searched for the last line end: a long line is not
         // searched again at every write.
-        if self.pending.len() >= PART
+        if self.pending.len() >= OUTPUT_PART
             && let Some(end) = bytes.iter().rposition(|&b| b == b'\n')
         {
             self.pass_on(before + end + 1);
@@ -104,7 +101,7 @@ mod tests {
         // One line longer than a part.
         plan.targets[10].changes[0].after = Some(crate::plan::Value::Plain {
             source: "VALUE".into(),
-            value: "x".repeat(3 * PART),
+            value: "x".repeat(3 * OUTPUT_PART),
         });
         let mut parts = Vec::new();
         render_in_parts(&plan, |part| parts.push(part.to_owned()));
@@ -130,7 +127,7 @@ mod tests {
             document["targets"][10]["changes"][0]["after"]["value"]
                 .as_str()
                 .map(str::len),
-            Some(3 * PART)
+            Some(3 * OUTPUT_PART)
         );
         assert_eq!(
             serde_json::from_value::<PlanDocument>(document).unwrap(),

@@ -707,16 +707,6 @@ mod tests {
         }
     }
 
-    fn change(code: &str, action: Action, before: Option<Value>, after: Option<Value>) -> Change {
-        Change {
-            code: code.into(),
-            action,
-            at: None,
-            before: before.map(Box::new),
-            after,
-        }
-    }
-
     fn target(ps: u64, pt: u64, manifest: Option<&str>, changes: Vec<Change>) -> TargetPlan {
         TargetPlan {
             target: Target {
@@ -741,7 +731,7 @@ mod tests {
                 1,
                 Some("manifests/acme.yaml:4"),
                 vec![
-                    change(
+                    Change::new(
                         "PAYMENT_ID",
                         Action::Add,
                         None,
@@ -750,13 +740,13 @@ mod tests {
                             value: "ACCOUNT_NUMBER".into(),
                         }),
                     ),
-                    change(
+                    Change::new(
                         "PS_WORK_MODE_IFRAME",
                         Action::Update,
                         Some(plain("TEST")),
                         Some(plain("REGULAR")),
                     ),
-                    change("OLD_CODE", Action::Forget, Some(plain("x")), None),
+                    Change::new("OLD_CODE", Action::Forget, Some(plain("x")), None),
                 ],
             )],
         }
@@ -818,7 +808,7 @@ mod tests {
                     1,
                     Some("manifests/acme.yaml:4"),
                     vec![
-                        change(
+                        Change::new(
                             "PS_WORK_MODE_IFRAME",
                             Action::Drift,
                             Some(Value::Live {
@@ -827,13 +817,13 @@ mod tests {
                             }),
                             Some(plain("REGULAR")),
                         ),
-                        change(
+                        Change::new(
                             "REST_SERVICE_ID_IFRAME",
                             Action::Record,
                             None,
                             Some(plain("00412")),
                         ),
-                        change(
+                        Change::new(
                             "REST_SERVICE_KEY_IFRAME",
                             Action::Update,
                             Some(secret("ACME_KEY", Some("old"))),
@@ -853,19 +843,19 @@ mod tests {
                     0,
                     Some("manifests/acme.yaml:12"),
                     vec![
-                        change(
+                        Change::new(
                             "API_TOKEN",
                             Action::Unchecked,
                             Some(secret("ACME_TOKEN", Some("t"))),
                             Some(secret("ACME_TOKEN", None)),
                         ),
-                        change(
+                        Change::new(
                             "NEW_KEY",
                             Action::Add,
                             None,
                             Some(secret("ACME_NEW_KEY", Some("n"))),
                         ),
-                        change(
+                        Change::new(
                             "REST_SERVICE_KEY_IFRAME",
                             Action::Drift,
                             Some(Value::Hidden {
@@ -879,7 +869,7 @@ mod tests {
                     13,
                     0,
                     None,
-                    vec![change(
+                    vec![Change::new(
                         "PS_CHANGE_STATUS_PAY",
                         Action::Forget,
                         Some(plain("Y")),
@@ -911,7 +901,7 @@ mod tests {
                         Some(&format!("manifests/ps{ps}.yaml:1")),
                         (0..20)
                             .map(|i| {
-                                change(
+                                Change::new(
                                     &format!("SETTING_{i:02}"),
                                     Action::Add,
                                     None,
@@ -996,7 +986,7 @@ mod tests {
                     Some(&format!("manifests/ps{ps}.yaml:1")),
                     (0..20)
                         .map(|i| {
-                            let mut c = change(
+                            let mut c = Change::new(
                                 &format!("DESCRIPTION_{i:02}"),
                                 Action::Update,
                                 Some(plain(&format!("old text {i} of pay system {ps}"))),
@@ -1011,7 +1001,7 @@ mod tests {
                 t
             })
             .collect();
-        let mut planted = change(
+        let mut planted = Change::new(
             "PAYMENT_ID",
             Action::Update,
             Some(Value::Plain {
@@ -1022,7 +1012,7 @@ mod tests {
         );
         planted.at = Location::parse("manifests/ps250.yaml:27");
         targets[250].changes.push(planted);
-        targets[290].changes.push(change(
+        targets[290].changes.push(Change::new(
             "PS_CHANGE_STATUS_PAY",
             Action::Forget,
             Some(plain("Y")),
@@ -1091,7 +1081,7 @@ mod tests {
                         100 + ps,
                         1,
                         Some(&format!("manifests/ps{ps}.yaml:1")),
-                        vec![change(
+                        vec![Change::new(
                             "REST_SERVICE_KEY_IFRAME",
                             Action::Unchecked,
                             Some(secret(&format!("KEY_{ps}"), Some("k"))),
@@ -1128,7 +1118,7 @@ mod tests {
                         ps,
                         0,
                         Some("m.yaml:1"),
-                        vec![change(
+                        vec![Change::new(
                             "X",
                             Action::Add,
                             None,
@@ -1157,7 +1147,7 @@ mod tests {
                 1,
                 Some("m.yaml:1"),
                 (0..5_000)
-                    .map(|i| change(&format!("C{i:04}"), Action::Add, None, Some(plain("v"))))
+                    .map(|i| Change::new(&format!("C{i:04}"), Action::Add, None, Some(plain("v"))))
                     .collect(),
             )],
         };
@@ -1185,8 +1175,8 @@ mod tests {
                     1,
                     Some("dir|x</summary></details>@me/m.yaml:1"),
                     vec![
-                        change("ODD|CODE`", Action::Add, None, Some(plain(hostile))),
-                        change(
+                        Change::new("ODD|CODE`", Action::Add, None, Some(plain(hostile))),
+                        Change::new(
                             "FIELD",
                             Action::Add,
                             None,
@@ -1195,7 +1185,7 @@ mod tests {
                                 value: "````\n````".into(),
                             }),
                         ),
-                        change(
+                        Change::new(
                             "LONG",
                             Action::Update,
                             Some(plain(&"x".repeat(500))),
@@ -1207,7 +1197,7 @@ mod tests {
                     12,
                     0,
                     Some("m.yaml:9"),
-                    vec![change("OK", Action::Add, None, Some(plain("y")))],
+                    vec![Change::new("OK", Action::Add, None, Some(plain("y")))],
                 ),
             ],
         };

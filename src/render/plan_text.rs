@@ -20,7 +20,7 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::model::{Location, SOURCE_VALUE};
 use crate::plan::{Action, Change, Plan, Summary, TargetPlan, Value};
-use crate::render::{push_quoted, push_quoted_inner, target_label};
+use crate::render::{OUTPUT_PART, push_quoted, push_quoted_inner, target_label};
 use crate::untrusted::escape_controls;
 use crate::wording::plural;
 
@@ -48,6 +48,16 @@ impl Painter {
             write!(out, "{text}")
         };
     }
+
+    /// `  (file:line)`, dimmed, after what it locates.
+    fn place(&self, out: &mut String, at: &Location) {
+        out.push_str("  ");
+        self.paint(
+            out,
+            DIM,
+            format_args!("({})", escape_controls(&at.to_string())),
+        );
+    }
 }
 
 /// Renders the plan for a terminal or a log. `color` adds ANSI styles. What needs
@@ -58,17 +68,13 @@ pub fn render(plan: &Plan, color: bool) -> String {
     all
 }
 
-/// A part of the text passed on by [`render_in_parts`] once it holds this many bytes.
-const PART: usize = 64 * 1024;
-
-/// [`render`], handed to `emit` in parts of about [`PART`] bytes, each ending at the end
-/// of a target: a plan of 200,000 targets is about 18 MB of text, which need not be held
-/// whole to be written (issue 13).
+/// [`render`], handed to `emit` in parts of about [`OUTPUT_PART`] bytes, each ending at
+/// the end of a target.
 pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
     let p = Painter { color };
     let mut out = String::new();
     let mut pass_on = |out: &mut String| {
-        if out.len() >= PART {
+        if out.len() >= OUTPUT_PART {
             emit(out);
             out.clear();
         }
@@ -97,14 +103,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
                 c.risk().reason()
             );
             match t.location(c) {
-                Some(at) => {
-                    out.push_str("  ");
-                    p.paint(
-                        &mut out,
-                        DIM,
-                        format_args!("({})", escape_controls(&at.to_string())),
-                    );
-                }
+                Some(at) => p.place(&mut out, at),
                 None => p.paint(&mut out, DIM, "  (no longer declared in the manifests)"),
             }
             out.push('\n');
@@ -122,12 +121,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
         }
         p.paint(&mut out, BOLD, target_label(&target.target, &plan.names));
         if let Some(m) = &target.manifest {
-            out.push_str("  ");
-            p.paint(
-                &mut out,
-                DIM,
-                format_args!("({})", escape_controls(&m.to_string())),
-            );
+            p.place(&mut out, m);
         }
         out.push('\n');
         for change in shown {
@@ -136,12 +130,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
             // A value set by another file than the target's (an environment's overlay)
             // says where it comes from.
             if let Some(at) = overlay_origin(target, change) {
-                out.push_str("  ");
-                p.paint(
-                    &mut out,
-                    DIM,
-                    format_args!("({})", escape_controls(&at.to_string())),
-                );
+                p.place(&mut out, at);
             }
             out.push('\n');
         }
@@ -157,12 +146,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
         out.push_str("  ");
         p.paint(&mut out, CHANGE, "(resolved at apply)");
         if let Some(m) = &target.manifest {
-            out.push_str("  ");
-            p.paint(
-                &mut out,
-                DIM,
-                format_args!("({})", escape_controls(&m.to_string())),
-            );
+            p.place(&mut out, m);
         }
         out.push('\n');
         for change in &target.changes {
@@ -439,7 +423,7 @@ pub(crate) mod tests {
         // Every part but the last ends with a whole target and the blank line after it,
         // so that a line (and anything scrubbed from it) is never cut in two.
         for part in &parts[..parts.len() - 1] {
-            assert!(part.len() >= PART, "{} bytes", part.len());
+            assert!(part.len() >= OUTPUT_PART, "{} bytes", part.len());
             assert!(part.ends_with("\n\n"), "{:?}", &part[part.len() - 40..]);
         }
         let whole = parts.concat();
