@@ -222,7 +222,7 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
             tp.target,
             TargetRecord {
                 reference: tp.reference.clone(),
-                manifest: tp.file().map(|f| f.to_string_lossy().into_owned()),
+                manifest: tp.file().map(|f| f.display().to_string()),
             },
         );
     }
