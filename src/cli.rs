@@ -5,7 +5,7 @@
 //! ([`Inputs`] is what plan and apply share). Nothing in this module touches the network
 //! or the state. Credentials never come from flags (SPEC §3): only from the environment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
@@ -204,21 +204,83 @@ pub enum ValidateFormat {
 
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state file (default: the environment's with --env, else paysync.state.json).
-    #[arg(long, value_name = "FILE", env = "PAYSYNC_STATE")]
+    /// The state file (default: the environment's with --env; else PAYSYNC_STATE, else
+    /// paysync.state.json). Under --env, --state overrides the environment's state file
+    /// (said in a warning); PAYSYNC_STATE does not.
+    #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
 }
 
 /// The state file without `--state`.
 pub const DEFAULT_STATE: &str = "paysync.state.json";
+/// The variable naming the state file when there is no environment.
+pub const ENV_STATE: &str = "PAYSYNC_STATE";
 
 impl StateArgs {
-    /// `--state`, else the environment's, else [`DEFAULT_STATE`].
+    /// `--state`; else the environment's; else, without an environment, `PAYSYNC_STATE`
+    /// or [`DEFAULT_STATE`]. An environment's state is its own: an exported
+    /// `PAYSYNC_STATE` (another environment's, say) never replaces it.
     pub fn path(&self, env: Option<&Environment>) -> PathBuf {
-        self.state
-            .clone()
-            .or_else(|| env.map(|e| e.state.clone()))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE))
+        self.path_from(env, std::env::var_os(ENV_STATE))
+    }
+
+    fn path_from(
+        &self,
+        env: Option<&Environment>,
+        exported: Option<std::ffi::OsString>,
+    ) -> PathBuf {
+        let exported = exported.filter(|v| !v.is_empty()).map(PathBuf::from);
+        match (&self.state, env) {
+            (Some(given), _) => given.clone(),
+            (None, Some(e)) => e.state.clone(),
+            (None, None) => exported.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE)),
+        }
+    }
+
+    /// What to tell the user about the state file chosen under an environment: `--state`
+    /// replacing the environment's (an explicit override, named in the output), or an
+    /// exported `PAYSYNC_STATE` that is not used.
+    pub fn notes(&self, env: Option<&Environment>) -> Vec<String> {
+        self.notes_from(env, std::env::var_os(ENV_STATE))
+    }
+
+    /// [`StateArgs::notes`], logged (for the commands that show no plan).
+    pub fn log_notes(&self, env: Option<&Environment>) {
+        for note in self.notes(env) {
+            tracing::warn!("{note}");
+        }
+    }
+
+    fn notes_from(
+        &self,
+        env: Option<&Environment>,
+        exported: Option<std::ffi::OsString>,
+    ) -> Vec<String> {
+        let Some(env) = env else {
+            return Vec::new();
+        };
+        let mut notes = Vec::new();
+        if let Some(given) = self.state.as_ref().filter(|given| **given != env.state) {
+            notes.push(format!(
+                "--state {} replaces environment {}'s state file {}",
+                given.display(),
+                env.name,
+                env.state.display()
+            ));
+        }
+        if let Some(exported) = exported
+            .filter(|v| !v.is_empty())
+            .filter(|v| Path::new(v) != env.state)
+        {
+            notes.push(format!(
+                "{ENV_STATE}={} is not used: environment {} keeps its state in {} (--state \
+                 FILE overrides it)",
+                Path::new(&exported).display(),
+                env.name,
+                env.state.display()
+            ));
+        }
+        notes
     }
 }
 
@@ -501,7 +563,12 @@ pub struct Inputs {
     /// Whether each path is a source of its own, later ones patching earlier ones (an
     /// environment's `sources`); otherwise all paths are one source.
     pub layered: bool,
+    /// PATHs given with `--env`: only the targets their documents declare, from the
+    /// environment's layered sources (`paths`).
+    pub subset: Option<Vec<PathBuf>>,
     pub state: PathBuf,
+    /// What to say about the state file chosen ([`StateArgs::notes`]).
+    pub notes: Vec<String>,
     pub refresh: bool,
     pub rate: Rate,
     pub format: Format,
@@ -512,24 +579,36 @@ pub struct Inputs {
 }
 
 impl InputArgs {
-    /// The inputs, in `env` when one is selected: its sources unless PATHs are given,
-    /// its state unless `--state`, its rate unless `--rate`.
+    /// The inputs, in `env` when one is selected: its sources (PATHs select a subset of
+    /// their targets), its state unless `--state`, its rate unless `--rate`.
     pub fn resolve(&self, env: Option<&Environment>) -> Inputs {
-        let default_paths = self.paths == [PathBuf::from(".")];
-        let (paths, layered) = match env {
-            Some(e) if default_paths => (e.sources.clone(), true),
-            _ => (self.paths.clone(), false),
-        };
+        let (paths, layered, subset) = sources(&self.paths, env);
         Inputs {
             paths,
             layered,
+            subset,
             state: self.state.path(env),
+            notes: self.state.notes(env),
             refresh: self.refresh,
             rate: self.portal.rate(env),
             format: self.format,
             targets: self.targets.clone(),
             environment: env.map(|e| e.name.clone()),
         }
+    }
+}
+
+/// The manifest sources: an environment's, layered, with the PATHs given (if any) as the
+/// subset to plan; without an environment, the PATHs as one source.
+fn sources(
+    given: &[PathBuf],
+    env: Option<&Environment>,
+) -> (Vec<PathBuf>, bool, Option<Vec<PathBuf>>) {
+    let default_paths = given == [PathBuf::from(".")];
+    match env {
+        Some(e) if default_paths => (e.sources.clone(), true, None),
+        Some(e) => (e.sources.clone(), true, Some(given.to_vec())),
+        None => (given.to_vec(), false, None),
     }
 }
 
@@ -585,6 +664,8 @@ pub struct ValidateSettings {
     pub paths: Vec<PathBuf>,
     /// See [`Inputs::layered`].
     pub layered: bool,
+    /// See [`Inputs::subset`].
+    pub subset: Option<Vec<PathBuf>>,
     pub live: bool,
     pub rate: Rate,
     pub format: ValidateFormat,
@@ -593,13 +674,11 @@ pub struct ValidateSettings {
 
 impl ValidateArgs {
     pub fn resolve(&self, env: Option<&Environment>) -> ValidateSettings {
-        let (paths, layered) = match env {
-            Some(e) if self.paths == [PathBuf::from(".")] => (e.sources.clone(), true),
-            _ => (self.paths.clone(), false),
-        };
+        let (paths, layered, subset) = sources(&self.paths, env);
         ValidateSettings {
             paths,
             layered,
+            subset,
             live: self.live,
             rate: self.portal.rate(env),
             format: self.format,
@@ -619,6 +698,7 @@ pub struct DriftSettings {
 
 impl DriftArgs {
     pub fn resolve(&self, env: Option<&Environment>) -> DriftSettings {
+        self.state.log_notes(env);
         DriftSettings {
             state: self.state.path(env),
             rate: self.portal.rate(env),
@@ -639,6 +719,7 @@ pub struct MovePortalSettings {
 
 impl MovePortalArgs {
     pub fn resolve(&self, env: Option<&Environment>) -> MovePortalSettings {
+        self.state.log_notes(env);
         MovePortalSettings {
             url: self.url.clone(),
             state: self.state.path(env),
@@ -701,6 +782,7 @@ impl ImportArgs {
             })
             .collect();
         targets.extend(self.target.iter().copied());
+        self.state.log_notes(env);
         Ok(ImportSettings {
             targets,
             all: self.all,

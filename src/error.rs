@@ -126,7 +126,7 @@ pub enum Error {
     CredentialsElsewhere {
         requested: String,
         credentials: String,
-        variable: &'static str,
+        variable: String,
     },
     /// A command that works on recorded state (drift, state move-portal) found none.
     #[error(

@@ -264,11 +264,12 @@ impl fmt::Debug for Fingerprinter {
     }
 }
 
-/// The fingerprint key from the environment variable `variable`
-/// (`PAYSYNC_FINGERPRINT_KEY`, or the variable an environment of the project maps it
-/// to); an empty one counts as unset (with a warning: CI systems give "" for a missing
-/// secret).
-pub fn key_from(variable: &str) -> Option<Redacted<Vec<u8>>> {
+/// The fingerprint key from where `vars` reads `PAYSYNC_FINGERPRINT_KEY` (its own name,
+/// or the variable an environment of the project maps it to; an environment that does
+/// not map it has none); an empty one counts as unset (with a warning: CI systems give
+/// "" for a missing secret).
+pub fn key_from(vars: &crate::bitrix::Variables) -> Option<Redacted<Vec<u8>>> {
+    let variable = vars.name(ENV_FINGERPRINT_KEY)?;
     let value = std::env::var_os(variable)?;
     let value = value.to_string_lossy().into_owned();
     if value.is_empty() {

@@ -8,15 +8,22 @@
 //! kind: Project
 //! environments:
 //!   test:
+//!     portal: https://shop-test.bitrix24.com
 //!     sources: [manifests, envs/test]
 //!     state: state/test.state.json
 //!     credentials: { PAYSYNC_WEBHOOK_URL: TEST_WEBHOOK_URL }
 //!   prod:
+//!     portal: https://shop.bitrix24.com
 //!     sources: [manifests, envs/prod]
 //!     state: state/prod.state.json
 //!     credentials: { PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL }
 //!     protected: true
 //! ```
+//!
+//! Under an environment, paysync reads its credentials and fingerprint key **only**
+//! through `credentials` (a variable it does not map is not read under any name:
+//! [`crate::bitrix::variables`]), and `portal` pins the portal those credentials may
+//! point at (the AWS provider's `allowed_account_ids`: right credentials, wrong account).
 //!
 //! Paths are relative to the project file. The file is found from the current directory
 //! upward, or given with `--project FILE`. Reading it is the only I/O here; every problem
@@ -54,20 +61,25 @@ pub struct RawProject {
     #[schemars(with = "String", extend("const" = "Project"))]
     pub kind: String,
     /// Environment name → environment.
-    pub environments: BTreeMap<String, RawEnvironment>,
+    #[schemars(with = "BTreeMap<String, RawEnvironment>")]
+    pub environments: BTreeMap<String, serde_saphyr::Spanned<RawEnvironment>>,
 }
 
 /// One environment: one portal, its manifests and its state.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvironment {
+    /// The portal this environment writes to, e.g. `https://shop-test.bitrix24.com` (only the scheme, host and port count): credentials that point at another portal (the webhook URL, the OAuth portal URL, a token file's client_endpoint) are refused before the first request.
+    #[serde(default, deserialize_with = "portal")]
+    #[schemars(with = "Option<String>", extend("format" = "uri"))]
+    pub portal: Option<String>,
     /// Manifest files or directories, in order, relative to the project file; a later source may patch the targets of an earlier one.
     #[serde(deserialize_with = "non_empty")]
     #[schemars(length(min = 1))]
     pub sources: Vec<String>,
     /// The environment's state file, relative to the project file.
     pub state: String,
-    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY) → the environment variable that holds it for this environment; a variable not mapped is read under its own name.
+    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY) → the environment variable that holds it for this environment. Only mapped variables are read: one this environment does not map is not read under any name (map `PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL` to use paysync's own name); an empty variable counts as not set.
     #[serde(default, deserialize_with = "variables")]
     #[schemars(schema_with = "credentials_schema")]
     pub credentials: BTreeMap<String, String>,
@@ -158,6 +170,13 @@ fn variables<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>
     Ok(v)
 }
 
+fn portal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::bitrix::portal_address(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("`portal`: {e}")))
+}
+
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
     let text = String::deserialize(d)?;
     text.parse::<Rate>()
@@ -169,6 +188,10 @@ fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Environment {
     pub name: String,
+    /// The portal the environment pins (`scheme://host[:port]`), if any.
+    pub portal: Option<String>,
+    /// Where the environment is declared in the project file.
+    pub origin: Origin,
     pub sources: Vec<PathBuf>,
     pub state: PathBuf,
     pub credentials: BTreeMap<String, String>,
@@ -249,9 +272,19 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
     let environments = raw
         .environments
         .into_iter()
-        .map(|(name, e)| {
+        .map(|(name, spanned)| {
+            let at = |n: u64| Origin::narrow(usize::try_from(n).unwrap_or(usize::MAX).max(1));
+            let origin = Origin {
+                file: path.into(),
+                line: at(spanned.referenced.line()),
+                column: at(spanned.referenced.column()),
+                len: 0,
+            };
+            let e = spanned.value;
             let environment = Environment {
                 name: name.clone(),
+                portal: e.portal,
+                origin,
                 sources: e.sources.iter().map(|s| join(s)).collect(),
                 state: join(&e.state),
                 credentials: e.credentials,

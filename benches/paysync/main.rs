@@ -166,6 +166,8 @@ fn child(mode: &str) {
                     rate: paysync::bitrix::Rate::default(),
                     format: Format::Text,
                     layered: false,
+                    subset: None,
+                    notes: Vec::new(),
                     targets: Vec::new(),
                     environment: None,
                 },

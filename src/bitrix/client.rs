@@ -160,9 +160,15 @@ impl Client {
     }
 
     /// The environment variable that holds the portal's address in these credentials
-    /// (`PAYSYNC_WEBHOOK_URL` or `PAYSYNC_PORTAL_URL`).
-    pub fn address_variable(&self) -> &'static str {
+    /// (`PAYSYNC_WEBHOOK_URL` or `PAYSYNC_PORTAL_URL`, or the environment's names).
+    pub fn address_variable(&self) -> String {
         self.credentials.address_variable()
+    }
+
+    /// How messages name paysync's variable `var` for these credentials (see
+    /// [`super::variables::Variables::shown`]).
+    pub fn shown_variable(&self, var: &str) -> String {
+        self.credentials.vars().shown(var)
     }
 
     /// How the OAuth access token is refreshed, when these are refreshable OAuth
@@ -318,11 +324,16 @@ impl Client {
                     Some(refusal) => ClientError::Refused {
                         method,
                         refusal,
-                        credential: if self.tokens.is_some() {
-                            Credential::AccessToken
+                        credential: Box::new(if self.tokens.is_some() {
+                            Credential::AccessToken {
+                                token: self.shown_variable(super::credentials::ENV_ACCESS_TOKEN),
+                                token_file: self.shown_variable(super::credentials::ENV_TOKEN_FILE),
+                            }
                         } else {
-                            Credential::Webhook
-                        },
+                            Credential::Webhook {
+                                variable: self.address_variable(),
+                            }
+                        }),
                         error,
                     },
                     None => ClientError::Portal { method, error },
@@ -387,6 +398,7 @@ impl Client {
                 let Some(config) = config else {
                     return Err(RefreshError::NotConfigured {
                         code: code.to_owned(),
+                        names: Default::default(),
                     });
                 };
                 bump(&counters.refreshes);
@@ -399,7 +411,7 @@ impl Client {
             })
             .await
             .map(|(_, token)| token)
-            .map_err(ClientError::Refresh)?;
+            .map_err(|e| ClientError::Refresh(e.named(self.credentials.vars())))?;
         Ok((
             token,
             ran.into_inner().unwrap_or_else(PoisonError::into_inner),
@@ -416,6 +428,16 @@ impl Client {
         };
         let base = self.credentials.base();
         match accept_client_endpoint(base, offered) {
+            // A pinned portal is never left for another origin, whatever the answer.
+            Ok(url) if self.credentials.is_pinned() && !same_origin(base, &url) => {
+                tracing::warn!(
+                    "ignored the refresh answer's client_endpoint {}: the environment pins the \
+                     portal {}; calls stay there",
+                    super::credentials::host_port(&url),
+                    super::credentials::host_port(base)
+                );
+                before
+            }
             Ok(url) => {
                 let current = before.as_ref().unwrap_or(base);
                 if !same_origin(current, &url) {
@@ -445,6 +467,7 @@ impl Client {
         let Some(tokens) = &self.tokens else {
             return Err(ClientError::Refresh(RefreshError::NotConfigured {
                 code: "auth refresh".to_owned(),
+                names: self.credentials.vars().into(),
             }));
         };
         let (generation, _) = tokens.current();
@@ -1215,13 +1238,13 @@ mod tests {
         let (a, b) = tokio::join!(client.call(&request_a), other.call(&request_b));
         for err in [a.unwrap_err(), b.unwrap_err()] {
             assert!(
-                matches!(err, ClientError::Refresh(RefreshError::InvalidGrant)),
+                matches!(err, ClientError::Refresh(RefreshError::InvalidGrant { .. })),
                 "{err:?}"
             );
             assert_eq!(
                 err.to_string(),
                 "the refresh token was rejected (invalid_grant): re-authorise the app and set \
-                 PAYSYNC_REFRESH_TOKEN / the token file"
+                 PAYSYNC_REFRESH_TOKEN / the token file (PAYSYNC_TOKEN_FILE)"
             );
             assert!(!everything(&err).contains("CANARY"));
         }

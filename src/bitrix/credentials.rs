@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use reqwest::Url;
 
 use super::token_file::{TokenFileError, read_token_file};
+pub use super::variables::Variables;
 use crate::secrets::Redacted;
 
 /// The environment variable holding an incoming-webhook URL.
@@ -54,6 +55,8 @@ pub struct RefreshConfig {
     pub(crate) token_file: Option<PathBuf>,
     /// Where the refresh token came from, and when it was obtained if known.
     pub(crate) refresh_origin: RefreshOrigin,
+    /// Where the variables were read from, for messages.
+    pub(crate) vars: Variables,
 }
 
 /// Where the current refresh token came from (for the warning before it expires).
@@ -77,7 +80,9 @@ impl RefreshConfig {
         let non_empty = |value: &str, var: &'static str| {
             let value = value.trim();
             if value.is_empty() {
-                Err(ConfigError::Empty { var })
+                Err(ConfigError::Empty {
+                    var: var.to_owned(),
+                })
             } else {
                 Ok(value.to_owned())
             }
@@ -93,16 +98,35 @@ impl RefreshConfig {
             token_url: Url::parse(DEFAULT_TOKEN_URL).expect("the default token URL is valid"),
             token_file: None,
             refresh_origin: RefreshOrigin::Environment,
+            vars: Variables::own(),
         })
+    }
+
+    /// The same, read from `vars` (messages name the variables read there).
+    pub fn named(self, vars: &Variables) -> RefreshConfig {
+        RefreshConfig {
+            vars: vars.clone(),
+            ..self
+        }
     }
 
     /// Another token endpoint (an on-premise portal's, or an emulator's): https, or
     /// plain http to a loopback address; no user info, query or fragment.
     pub fn with_token_url(self, url: &str) -> Result<RefreshConfig, ConfigError> {
+        self.with_token_url_from(url, ENV_OAUTH_URL)
+    }
+
+    /// [`RefreshConfig::with_token_url`], read from the variable `var` (named in errors).
+    pub fn with_token_url_from(self, url: &str, var: &str) -> Result<RefreshConfig, ConfigError> {
         Ok(RefreshConfig {
-            token_url: parse_checked(url.trim(), ENV_OAUTH_URL)?,
+            token_url: parse_checked(url.trim(), var)?,
             ..self
         })
+    }
+
+    /// How messages name paysync's `var` (see [`Variables::shown`]).
+    pub fn shown(&self, var: &str) -> String {
+        self.vars.shown(var)
     }
 
     /// Save every refreshed token pair to `path` (see [`super::oauth`]).
@@ -155,106 +179,172 @@ impl fmt::Debug for RefreshConfig {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// An incoming webhook: `base` is `https://portal/rest/<user_id>/<code>/` (with the
-    /// trailing slash); a method name is appended to it.
-    Webhook { base: Redacted<Url> },
+    /// trailing slash); a method name is appended to it. `vars`: where it was read from.
+    Webhook {
+        base: Redacted<Url>,
+        vars: Variables,
+    },
     /// An OAuth access token, sent as `auth` in every JSON body (bitrix24-api.md §2.2).
     /// `base` is `https://portal/rest/`, the configured portal (its identity in the state
     /// file). `endpoint` is the REST base a refresh answer named (`client_endpoint`,
     /// kept in the token file) when it passed [`accept_client_endpoint`]: calls go there
     /// instead of `base`. With `refresh`, an expired token is refreshed once and the call
     /// retried; without, `expired_token` ends the run with a message naming the
-    /// variables to set.
+    /// variables to set. `pinned`: the environment pins the portal, so no
+    /// `client_endpoint` may move calls to another origin.
     AccessToken {
         base: Url,
         token: Redacted<String>,
         refresh: Option<Box<RefreshConfig>>,
         endpoint: Option<Url>,
+        vars: Variables,
+        pinned: bool,
     },
 }
 
 /// Why credentials could not be taken from the environment or a URL. Never carries a
-/// webhook code or a token: URLs are shown through `masked`.
+/// webhook code or a token: URLs are shown through `masked`. Variables are named as read
+/// ([`Variables::shown`]: `TEST_WEBHOOK_URL` under `--env test`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "no portal credentials: set {ENV_WEBHOOK_URL} (https://<portal>/rest/<user_id>/<code>/), \
-         or {ENV_PORTAL_URL} and {ENV_ACCESS_TOKEN}"
-    )]
-    Missing,
+    /// No credentials: the variables read (`None`: an environment that does not map it)
+    /// are unset or empty.
+    #[error("{}", missing_message(environment.as_deref(), webhook.as_deref(), portal.as_deref(), token.as_deref()))]
+    Missing {
+        /// The environment whose mapping was read, if any.
+        environment: Option<String>,
+        webhook: Option<String>,
+        portal: Option<String>,
+        token: Option<String>,
+    },
     #[error("{var} is empty")]
-    Empty { var: &'static str },
+    Empty { var: String },
     #[error(
         "{set} set but {missing} not: refreshing the access token needs \
-         {ENV_REFRESH_TOKEN} (or a token file), {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}"
+         {refresh_token} (or a token file), {client_id} and {client_secret}"
     )]
-    IncompleteRefresh { set: String, missing: String },
+    IncompleteRefresh {
+        set: String,
+        missing: String,
+        refresh_token: String,
+        client_id: String,
+        client_secret: String,
+    },
     /// The token file exists but is not usable.
     #[error(transparent)]
     TokenFile(#[from] TokenFileError),
     #[error("{var} is not valid UTF-8")]
-    NotUnicode { var: &'static str },
+    NotUnicode { var: String },
     /// `reason` is the URL parser's fixed message; the input itself is not shown.
     #[error("{var} is not a valid URL ({reason})")]
-    InvalidUrl { var: &'static str, reason: String },
+    InvalidUrl { var: String, reason: String },
     #[error(
         "{var} ({shown}) must use https; plain http is allowed only for loopback addresses \
          (127.0.0.0/8, ::1, localhost)"
     )]
-    InsecureScheme { var: &'static str, shown: String },
+    InsecureScheme { var: String, shown: String },
     #[error("{var} ({shown}) must not contain a user name, password, query or fragment")]
-    UnexpectedUrlParts { var: &'static str, shown: String },
+    UnexpectedUrlParts { var: String, shown: String },
     #[error(
         "{var} ({shown}) is not an incoming-webhook URL: expected \
          https://<portal>/rest/<user_id>/<code>/ with nothing after the code"
     )]
-    BadWebhookPath { var: &'static str, shown: String },
+    BadWebhookPath { var: String, shown: String },
     #[error("{var} ({shown}) must be the portal's address, e.g. https://example.bitrix24.com")]
-    BadPortalPath { var: &'static str, shown: String },
-    #[error("{ENV_ACCESS_TOKEN} is set but {ENV_PORTAL_URL} is not")]
-    MissingPortalUrl,
+    BadPortalPath { var: String, shown: String },
+    #[error("{token} is set but {portal} is not")]
+    MissingPortalUrl { portal: String, token: String },
+    #[error("{portal} is set but {token} is not (nor is there a token file, {token_file})")]
+    MissingAccessToken {
+        portal: String,
+        token: String,
+        token_file: String,
+    },
+    /// The environment pins its portal (`portal:` in the project file) and the
+    /// credentials point at another one: refused before the first request.
     #[error(
-        "{ENV_PORTAL_URL} is set but {ENV_ACCESS_TOKEN} is not (nor is there a token file, \
-         {ENV_TOKEN_FILE})"
+        "environment {environment} is pinned to the portal {pinned} (`portal:` in the project \
+         file), but {var} points at {found}: nothing was sent; set {var} to that portal's \
+         credentials (or change the pin if the portal really moved)"
     )]
-    MissingAccessToken,
+    OtherPortal {
+        environment: String,
+        pinned: String,
+        var: String,
+        found: String,
+    },
 }
 
-/// Reads credentials from the environment (see the module docs). A webhook URL wins over
-/// OAuth variables; empty variables count as unset. For OAuth, an existing token file
-/// (`PAYSYNC_TOKEN_FILE`) supplies both tokens in place of `PAYSYNC_ACCESS_TOKEN` and
-/// `PAYSYNC_REFRESH_TOKEN`: it is newer, since the refresh token rotates.
+fn missing_message(
+    environment: Option<&str>,
+    webhook: Option<&str>,
+    portal: Option<&str>,
+    token: Option<&str>,
+) -> String {
+    let shape = "https://<portal>/rest/<user_id>/<code>/";
+    let oauth = match (portal, token) {
+        (Some(portal), Some(token)) => Some(format!("{portal} and {token}")),
+        _ => None,
+    };
+    let wanted = match (webhook, oauth) {
+        (Some(webhook), Some(oauth)) => format!("set {webhook} ({shape}), or {oauth}"),
+        (Some(webhook), None) => format!("set {webhook} ({shape})"),
+        (None, Some(oauth)) => format!("set {oauth}"),
+        (None, None) => String::new(),
+    };
+    match environment {
+        None => format!("no portal credentials: {wanted}"),
+        Some(env) if wanted.is_empty() => format!(
+            "environment {env} maps no portal credentials, and no other variable is read under \
+             it: map {ENV_WEBHOOK_URL} (or {ENV_PORTAL_URL} and {ENV_ACCESS_TOKEN}) to the \
+             variables holding its portal's in its `credentials` in the project file"
+        ),
+        Some(env) => format!(
+            "no portal credentials for environment {env}: {wanted} (unset and empty are the \
+             same; no other variable is read under an environment)"
+        ),
+    }
+}
+
+impl From<super::variables::NotUnicode> for ConfigError {
+    fn from(e: super::variables::NotUnicode) -> ConfigError {
+        ConfigError::NotUnicode { var: e.var }
+    }
+}
+
+/// Reads credentials from paysync's own variables (see the module docs): no environment.
 pub fn credentials_from_env() -> Result<Credentials, ConfigError> {
-    credentials_from_lookup(|var| match std::env::var(var) {
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
-    })
+    credentials_from_variables(&Variables::own(), None)
 }
 
-/// [`credentials_from_env`], reading each of paysync's variables from the variable
-/// `names` maps it to (an environment's `credentials` in the project file), or from its
-/// own name when `names` does not map it.
-pub fn credentials_from_env_named(
-    names: &std::collections::BTreeMap<String, String>,
+/// Reads credentials from the variables `vars` names (an environment's mapping: a
+/// variable it does not map is not read). With `pin` (the environment's `portal:`), the
+/// credentials must point at that portal, the token file's `client_endpoint` included.
+/// A webhook URL wins over OAuth variables; empty variables count as unset. For OAuth,
+/// an existing token file supplies both tokens in place of the access and refresh
+/// tokens: it is newer, since the refresh token rotates.
+pub fn credentials_from_variables(
+    vars: &Variables,
+    pin: Option<&str>,
 ) -> Result<Credentials, ConfigError> {
-    credentials_from_lookup(|var| {
-        let name = names.get(var).map_or(var, String::as_str);
-        match std::env::var(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
-        }
-    })
+    let credentials = credentials_from_lookup(vars, |var| vars.read(var).map_err(Into::into))?;
+    match (pin, vars.environment()) {
+        (Some(pin), environment) => credentials.pinned_to(pin, environment.unwrap_or_default()),
+        (None, _) => Ok(credentials),
+    }
 }
 
-/// [`credentials_from_env`] over any variable lookup, so it is testable without touching
-/// the process environment.
+/// [`credentials_from_variables`] over any variable lookup (paysync's variable → its
+/// value, unset, empty and unmapped as `None`), so it is testable without touching the
+/// process environment.
 fn credentials_from_lookup(
+    vars: &Variables,
     lookup: impl Fn(&'static str) -> Result<Option<String>, ConfigError>,
 ) -> Result<Credentials, ConfigError> {
     let get = |var| lookup(var).map(|v| v.filter(|s| !s.trim().is_empty()));
+    let shown = |var| vars.shown(var);
     if let Some(url) = get(ENV_WEBHOOK_URL)? {
-        return webhook(url.trim(), ENV_WEBHOOK_URL);
+        return webhook(url.trim(), &shown(ENV_WEBHOOK_URL), vars);
     }
     let token_file = get(ENV_TOKEN_FILE)?.map(|p| PathBuf::from(p.trim()));
     let stored = match &token_file {
@@ -268,9 +358,28 @@ fn credentials_from_lookup(
     };
     let (portal, access) = match (portal, access) {
         (Some(portal), Some(access)) => (portal, access),
-        (None, Some(_)) => return Err(ConfigError::MissingPortalUrl),
-        (Some(_), None) => return Err(ConfigError::MissingAccessToken),
-        (None, None) => return Err(ConfigError::Missing),
+        (None, Some(_)) => {
+            return Err(ConfigError::MissingPortalUrl {
+                portal: shown(ENV_PORTAL_URL),
+                token: shown(ENV_ACCESS_TOKEN),
+            });
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::MissingAccessToken {
+                portal: shown(ENV_PORTAL_URL),
+                token: shown(ENV_ACCESS_TOKEN),
+                token_file: shown(ENV_TOKEN_FILE),
+            });
+        }
+        (None, None) => {
+            let mapped = |var| vars.name(var).map(str::to_owned);
+            return Err(ConfigError::Missing {
+                environment: vars.environment().map(str::to_owned),
+                webhook: mapped(ENV_WEBHOOK_URL),
+                portal: mapped(ENV_PORTAL_URL),
+                token: mapped(ENV_ACCESS_TOKEN),
+            });
+        }
     };
     let refresh_token = match &stored {
         Some(stored) => Some(stored.refresh_token.expose().clone()),
@@ -287,9 +396,10 @@ fn credentials_from_lookup(
             (_, Some(client_id)),
             (_, Some(client_secret)),
         ] => {
-            let mut config = RefreshConfig::new(&client_id, &client_secret, &refresh_token)?;
+            let mut config =
+                RefreshConfig::new(&client_id, &client_secret, &refresh_token)?.named(vars);
             if let Some(url) = get(ENV_OAUTH_URL)? {
-                config = config.with_token_url(&url)?;
+                config = config.with_token_url_from(&url, &shown(ENV_OAUTH_URL))?;
             }
             if let Some(path) = &token_file {
                 config = config.with_token_file(path.clone());
@@ -308,7 +418,7 @@ fn credentials_from_lookup(
                 parts
                     .iter()
                     .filter(|(_, v)| v.is_some() == present)
-                    .map(|(name, _)| *name)
+                    .map(|(name, _)| shown(name))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -317,10 +427,19 @@ fn credentials_from_lookup(
             return Err(ConfigError::IncompleteRefresh {
                 set: format!("{set} {}", verb(&set)),
                 missing: format!("{missing} {}", verb(&missing)),
+                refresh_token: shown(ENV_REFRESH_TOKEN),
+                client_id: shown(ENV_CLIENT_ID),
+                client_secret: shown(ENV_CLIENT_SECRET),
             });
         }
     };
-    let mut credentials = oauth(portal.trim(), access.trim(), refresh, ENV_PORTAL_URL)?;
+    let mut credentials = oauth(
+        portal.trim(),
+        access.trim(),
+        refresh,
+        &shown(ENV_PORTAL_URL),
+        vars,
+    )?;
     if let (Some(raw), Credentials::AccessToken { base, endpoint, .. }) = (
         stored.as_ref().and_then(|s| s.client_endpoint.as_deref()),
         &mut credentials,
@@ -340,7 +459,7 @@ impl Credentials {
     /// Validates an incoming-webhook URL: `https` (or `http` to a loopback address), path
     /// `/rest/<digits>/<code>/`; the trailing slash is added when missing.
     pub fn from_webhook_url(s: &str) -> Result<Credentials, ConfigError> {
-        webhook(s.trim(), "webhook URL")
+        webhook(s.trim(), "webhook URL", &Variables::own())
     }
 
     /// Validates a portal address and pairs it with an OAuth access token that is not
@@ -357,7 +476,71 @@ impl Credentials {
         access_token: &str,
         refresh: Option<RefreshConfig>,
     ) -> Result<Credentials, ConfigError> {
-        oauth(portal.trim(), access_token.trim(), refresh, "portal URL")
+        oauth(
+            portal.trim(),
+            access_token.trim(),
+            refresh,
+            "portal URL",
+            &Variables::own(),
+        )
+    }
+
+    /// These credentials, checked against the portal an environment pins (`pin`, any
+    /// address whose origin is the portal's): the webhook or portal URL and an accepted
+    /// `client_endpoint` of the token file must have the pin's origin (scheme, host,
+    /// port). Refused otherwise, naming both origins, before anything is sent.
+    pub fn pinned_to(self, pin: &str, environment: &str) -> Result<Credentials, ConfigError> {
+        let refuse = |var: String, found: &Url| ConfigError::OtherPortal {
+            environment: environment.to_owned(),
+            pinned: crate::untrusted::portal_text(pin),
+            var,
+            found: found.origin().ascii_serialization(),
+        };
+        if !same_portal(&self.portal(), pin) {
+            return Err(refuse(self.vars().shown(self.address_key()), self.base()));
+        }
+        match self {
+            Credentials::AccessToken {
+                endpoint: Some(endpoint),
+                ref vars,
+                ..
+            } if !same_portal(&endpoint.origin().ascii_serialization(), pin) => Err(refuse(
+                format!(
+                    "the client_endpoint of the token file ({})",
+                    vars.shown(ENV_TOKEN_FILE)
+                ),
+                &endpoint,
+            )),
+            Credentials::AccessToken {
+                base,
+                token,
+                refresh,
+                endpoint,
+                vars,
+                ..
+            } => Ok(Credentials::AccessToken {
+                base,
+                token,
+                refresh,
+                endpoint,
+                vars,
+                pinned: true,
+            }),
+            webhook => Ok(webhook),
+        }
+    }
+
+    /// Where these credentials were read from.
+    pub fn vars(&self) -> &Variables {
+        match self {
+            Credentials::Webhook { vars, .. } | Credentials::AccessToken { vars, .. } => vars,
+        }
+    }
+
+    /// Whether an environment pins the portal (no `client_endpoint` may move calls to
+    /// another origin).
+    pub(crate) fn is_pinned(&self) -> bool {
+        matches!(self, Credentials::AccessToken { pinned: true, .. })
     }
 
     /// The portal's address, `scheme://host[:port]`, with no path and no credentials. It is
@@ -377,7 +560,7 @@ impl Credentials {
     /// caller must never show or log it.
     pub(crate) fn base(&self) -> &Url {
         match self {
-            Credentials::Webhook { base } => base.expose(),
+            Credentials::Webhook { base, .. } => base.expose(),
             Credentials::AccessToken { base, .. } => base,
         }
     }
@@ -411,12 +594,18 @@ impl Credentials {
         }
     }
 
-    /// The environment variable a user would update when the portal moves.
-    pub(crate) fn address_variable(&self) -> &'static str {
+    /// paysync's variable holding the portal's address in these credentials.
+    fn address_key(&self) -> &'static str {
         match self {
             Credentials::Webhook { .. } => ENV_WEBHOOK_URL,
             Credentials::AccessToken { .. } => ENV_PORTAL_URL,
         }
+    }
+
+    /// The environment variable a user would update when the portal moves, as read
+    /// (`TEST_WEBHOOK_URL` under an environment that maps it so).
+    pub(crate) fn address_variable(&self) -> String {
+        self.vars().shown(self.address_key())
     }
 
     /// True when the portal is on a loopback address (tests, local emulators).
@@ -459,7 +648,7 @@ impl fmt::Display for Credentials {
     }
 }
 
-fn webhook(s: &str, var: &'static str) -> Result<Credentials, ConfigError> {
+fn webhook(s: &str, var: &str, vars: &Variables) -> Result<Credentials, ConfigError> {
     let mut url = parse_checked(s, var)?;
     let segments: Vec<&str> = url
         .path_segments()
@@ -480,7 +669,7 @@ fn webhook(s: &str, var: &'static str) -> Result<Credentials, ConfigError> {
     };
     let Some(code) = code else {
         return Err(ConfigError::BadWebhookPath {
-            var,
+            var: var.to_owned(),
             shown: masked(&url),
         });
     };
@@ -491,6 +680,7 @@ fn webhook(s: &str, var: &'static str) -> Result<Credentials, ConfigError> {
     }
     Ok(Credentials::Webhook {
         base: Redacted::new(url),
+        vars: vars.clone(),
     })
 }
 
@@ -498,15 +688,20 @@ fn oauth(
     portal: &str,
     token: &str,
     refresh: Option<RefreshConfig>,
-    var: &'static str,
+    var: &str,
+    vars: &Variables,
 ) -> Result<Credentials, ConfigError> {
     if token.is_empty() {
-        return Err(ConfigError::MissingAccessToken);
+        return Err(ConfigError::MissingAccessToken {
+            portal: vars.shown(ENV_PORTAL_URL),
+            token: vars.shown(ENV_ACCESS_TOKEN),
+            token_file: vars.shown(ENV_TOKEN_FILE),
+        });
     }
     let mut url = parse_checked(portal, var)?;
     if !matches!(url.path(), "" | "/" | "/rest" | "/rest/") {
         return Err(ConfigError::BadPortalPath {
-            var,
+            var: var.to_owned(),
             shown: masked(&url),
         });
     }
@@ -517,6 +712,8 @@ fn oauth(
         token: Redacted::new(token.to_owned()),
         refresh: refresh.map(Box::new),
         endpoint: None,
+        vars: vars.clone(),
+        pinned: false,
     })
 }
 
@@ -646,11 +843,12 @@ pub fn same_portal(a: &str, b: &str) -> bool {
 
 /// Parses a URL and applies the rules shared by webhook and portal URLs: https or
 /// loopback http, no user info, query or fragment.
-fn parse_checked(s: &str, var: &'static str) -> Result<Url, ConfigError> {
+fn parse_checked(s: &str, var: &str) -> Result<Url, ConfigError> {
+    let var = var.to_owned();
     // The parser's messages are fixed texts ("relative URL without a base", ...) and
     // never quote the input.
     let url = Url::parse(s).map_err(|e| ConfigError::InvalidUrl {
-        var,
+        var: var.clone(),
         reason: e.to_string(),
     })?;
     if url.host_str().is_none_or(str::is_empty) {
@@ -903,7 +1101,7 @@ mod tests {
         ));
         assert!(matches!(
             Credentials::from_access_token("https://example.bitrix24.com", " "),
-            Err(ConfigError::MissingAccessToken)
+            Err(ConfigError::MissingAccessToken { .. })
         ));
     }
 
@@ -922,40 +1120,55 @@ mod tests {
 
     #[test]
     fn environment_lookup() {
-        let c = credentials_from_lookup(env(&[(ENV_WEBHOOK_URL, "https://p.example/rest/1/c")]))
-            .unwrap();
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[(ENV_WEBHOOK_URL, "https://p.example/rest/1/c")]),
+        )
+        .unwrap();
         assert!(matches!(c, Credentials::Webhook { .. }));
 
         // The webhook wins over OAuth variables.
-        let c = credentials_from_lookup(env(&[
-            (ENV_WEBHOOK_URL, "https://p.example/rest/1/c/"),
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_WEBHOOK_URL, "https://p.example/rest/1/c/"),
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+            ]),
+        )
         .unwrap();
         assert_eq!(c.portal(), "https://p.example");
 
-        let c = credentials_from_lookup(env(&[
-            (ENV_WEBHOOK_URL, ""),
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_WEBHOOK_URL, ""),
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+            ]),
+        )
         .unwrap();
         assert!(matches!(c, Credentials::AccessToken { .. }));
 
-        assert_eq!(credentials_from_lookup(env(&[])), Err(ConfigError::Missing));
-        assert_eq!(
-            credentials_from_lookup(env(&[(ENV_ACCESS_TOKEN, "tok")])),
-            Err(ConfigError::MissingPortalUrl)
-        );
-        assert_eq!(
-            credentials_from_lookup(env(&[(ENV_PORTAL_URL, "https://q.example")])),
-            Err(ConfigError::MissingAccessToken)
-        );
-        let err = credentials_from_lookup(env(&[(
-            ENV_WEBHOOK_URL,
-            "http://example.com/rest/1/CANARYCODE123/",
-        )]))
+        assert!(matches!(
+            credentials_from_lookup(&Variables::own(), env(&[])),
+            Err(ConfigError::Missing { .. })
+        ));
+        assert!(matches!(
+            credentials_from_lookup(&Variables::own(), env(&[(ENV_ACCESS_TOKEN, "tok")])),
+            Err(ConfigError::MissingPortalUrl { .. })
+        ));
+        assert!(matches!(
+            credentials_from_lookup(
+                &Variables::own(),
+                env(&[(ENV_PORTAL_URL, "https://q.example")])
+            ),
+            Err(ConfigError::MissingAccessToken { .. })
+        ));
+        let err = credentials_from_lookup(
+            &Variables::own(),
+            env(&[(ENV_WEBHOOK_URL, "http://example.com/rest/1/CANARYCODE123/")]),
+        )
         .unwrap_err();
         assert!(
             err.to_string()
@@ -969,13 +1182,16 @@ mod tests {
 
     #[test]
     fn oauth_refresh_from_the_environment() {
-        let c = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-            (ENV_REFRESH_TOKEN, "ref"),
-            (ENV_CLIENT_ID, "app.1"),
-            (ENV_CLIENT_SECRET, "sec"),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+                (ENV_REFRESH_TOKEN, "ref"),
+                (ENV_CLIENT_ID, "app.1"),
+                (ENV_CLIENT_SECRET, "sec"),
+            ]),
+        )
         .unwrap();
         let r = refresh_of(&c);
         assert_eq!(r.token_url().as_str(), DEFAULT_TOKEN_URL);
@@ -988,15 +1204,18 @@ mod tests {
             "OAuth access token (refreshable) for https://q.example"
         );
 
-        let c = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "http://127.0.0.1:8080"),
-            (ENV_ACCESS_TOKEN, "tok"),
-            (ENV_REFRESH_TOKEN, "ref"),
-            (ENV_CLIENT_ID, "app.1"),
-            (ENV_CLIENT_SECRET, "sec"),
-            (ENV_OAUTH_URL, "http://127.0.0.1:8080/oauth/token/"),
-            (ENV_TOKEN_FILE, "/nonexistent/dir/tokens.json"),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "http://127.0.0.1:8080"),
+                (ENV_ACCESS_TOKEN, "tok"),
+                (ENV_REFRESH_TOKEN, "ref"),
+                (ENV_CLIENT_ID, "app.1"),
+                (ENV_CLIENT_SECRET, "sec"),
+                (ENV_OAUTH_URL, "http://127.0.0.1:8080/oauth/token/"),
+                (ENV_TOKEN_FILE, "/nonexistent/dir/tokens.json"),
+            ]),
+        )
         .unwrap();
         let r = refresh_of(&c);
         assert_eq!(r.token_url().as_str(), "http://127.0.0.1:8080/oauth/token/");
@@ -1006,21 +1225,27 @@ mod tests {
         );
 
         // No refresh variables: a plain access token.
-        let c = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+            ]),
+        )
         .unwrap();
         assert!(c.refresh().is_none());
     }
 
     #[test]
     fn incomplete_refresh_variables_are_an_error() {
-        let err = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-            (ENV_REFRESH_TOKEN, "CANARYCODE123"),
-        ]))
+        let err = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+                (ENV_REFRESH_TOKEN, "CANARYCODE123"),
+            ]),
+        )
         .unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -1028,12 +1253,15 @@ mod tests {
              refreshing the access token needs PAYSYNC_REFRESH_TOKEN (or a token file), \
              PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET"
         );
-        let err = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-            (ENV_CLIENT_ID, "app"),
-            (ENV_CLIENT_SECRET, "CANARYCODE123"),
-        ]))
+        let err = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+                (ENV_CLIENT_ID, "app"),
+                (ENV_CLIENT_SECRET, "CANARYCODE123"),
+            ]),
+        )
         .unwrap_err();
         assert!(
             err.to_string().starts_with(
@@ -1056,16 +1284,13 @@ mod tests {
         let with = |url: &'static str| {
             let mut vars = base.to_vec();
             vars.push((ENV_OAUTH_URL, url));
-            credentials_from_lookup(env(&vars))
+            credentials_from_lookup(&Variables::own(), env(&vars))
         };
         assert!(with("https://oauth.example/oauth/token/").is_ok());
         assert!(with("http://localhost:9000/oauth/token/").is_ok());
         assert!(matches!(
             with("http://oauth.example/oauth/token/"),
-            Err(ConfigError::InsecureScheme {
-                var: ENV_OAUTH_URL,
-                ..
-            })
+            Err(ConfigError::InsecureScheme { var, .. }) if var == ENV_OAUTH_URL
         ));
         assert!(matches!(
             with("https://oauth.example/oauth/token/?client_secret=CANARYCODE123"),
@@ -1073,9 +1298,7 @@ mod tests {
         ));
         assert!(matches!(
             RefreshConfig::new("app", " ", "ref"),
-            Err(ConfigError::Empty {
-                var: ENV_CLIENT_SECRET
-            })
+            Err(ConfigError::Empty { var }) if var == ENV_CLIENT_SECRET
         ));
     }
 
@@ -1094,7 +1317,7 @@ mod tests {
             (ENV_TOKEN_FILE, path_text),
         ];
         // No file yet: the environment's tokens, and the file is where refreshes go.
-        let c = credentials_from_lookup(env(&vars)).unwrap();
+        let c = credentials_from_lookup(&Variables::own(), env(&vars)).unwrap();
         assert_eq!(c.access_token().unwrap().expose(), "env-access");
         assert_eq!(refresh_of(&c).refresh_token.expose(), "env-refresh");
         assert_eq!(refresh_of(&c).token_file(), Some(path.as_path()));
@@ -1104,30 +1327,36 @@ mod tests {
             r#"{"access_token": "file-access", "refresh_token": "file-refresh", "expires": 1, "saved_at": 0}"#,
         )
         .unwrap();
-        let c = credentials_from_lookup(env(&vars)).unwrap();
+        let c = credentials_from_lookup(&Variables::own(), env(&vars)).unwrap();
         assert_eq!(c.access_token().unwrap().expose(), "file-access");
         assert_eq!(refresh_of(&c).refresh_token.expose(), "file-refresh");
 
         // The file makes PAYSYNC_ACCESS_TOKEN and PAYSYNC_REFRESH_TOKEN optional.
-        let c = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_CLIENT_ID, "app"),
-            (ENV_CLIENT_SECRET, "sec"),
-            (ENV_TOKEN_FILE, path_text),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_CLIENT_ID, "app"),
+                (ENV_CLIENT_SECRET, "sec"),
+                (ENV_TOKEN_FILE, path_text),
+            ]),
+        )
         .unwrap();
         assert_eq!(c.access_token().unwrap().expose(), "file-access");
         // A file alone, without the app's credentials: the token, not refreshable.
-        let c = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_TOKEN_FILE, path_text),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_TOKEN_FILE, path_text),
+            ]),
+        )
         .unwrap();
         assert!(c.refresh().is_none());
 
         // A file that exists but is not a token file is an error, not a fallback.
         std::fs::write(&path, "CANARYCODE123").unwrap();
-        let err = credentials_from_lookup(env(&vars)).unwrap_err();
+        let err = credentials_from_lookup(&Variables::own(), env(&vars)).unwrap_err();
         assert!(matches!(err, ConfigError::TokenFile(_)), "{err:?}");
         let text = format!("{err} {err:?}");
         assert!(
@@ -1249,7 +1478,7 @@ mod tests {
                 "client_endpoint": "https://acme2.bitrix24.com/rest/"}"#,
         )
         .unwrap();
-        let c = credentials_from_lookup(env(&vars)).unwrap();
+        let c = credentials_from_lookup(&Variables::own(), env(&vars)).unwrap();
         assert_eq!(c.endpoint().as_str(), "https://acme2.bitrix24.com/rest/");
         assert_eq!(
             c.portal(),
@@ -1268,19 +1497,22 @@ mod tests {
             r#"{"access_token": "a", "refresh_token": "r", "client_endpoint": "https://evil.example/rest/"}"#,
         )
         .unwrap();
-        let c = credentials_from_lookup(env(&vars)).unwrap();
+        let c = credentials_from_lookup(&Variables::own(), env(&vars)).unwrap();
         assert_eq!(c.endpoint().as_str(), "https://acme.bitrix24.com/rest/");
         assert_eq!(
             refresh_of(&c).refresh_origin(),
             RefreshOrigin::TokenFile { obtained_at: None }
         );
-        let c = credentials_from_lookup(env(&[
-            (ENV_PORTAL_URL, "https://q.example"),
-            (ENV_ACCESS_TOKEN, "tok"),
-            (ENV_REFRESH_TOKEN, "ref"),
-            (ENV_CLIENT_ID, "app.1"),
-            (ENV_CLIENT_SECRET, "sec"),
-        ]))
+        let c = credentials_from_lookup(
+            &Variables::own(),
+            env(&[
+                (ENV_PORTAL_URL, "https://q.example"),
+                (ENV_ACCESS_TOKEN, "tok"),
+                (ENV_REFRESH_TOKEN, "ref"),
+                (ENV_CLIENT_ID, "app.1"),
+                (ENV_CLIENT_SECRET, "sec"),
+            ]),
+        )
         .unwrap();
         assert_eq!(refresh_of(&c).refresh_origin(), RefreshOrigin::Environment);
     }

@@ -30,17 +30,17 @@ pub enum ClientError {
     Transport {
         method: String,
         portal: String,
-        variable: &'static str,
+        variable: String,
         error: reqwest::Error,
     },
     /// The portal refused the credentials, or what they may do: a wrong or revoked webhook
     /// code or access token (401), a missing scope, a user without the rights. Says what
     /// to check; never shows the credentials.
-    #[error("{}", refusal_message(method, *refusal, *credential, error))]
+    #[error("{}", refusal_message(*refusal, credential, error))]
     Refused {
         method: String,
         refusal: Refusal,
-        credential: Credential,
+        credential: Box<Credential>,
         error: PortalError,
     },
     /// No answer within the request timeout (`after`).
@@ -76,7 +76,7 @@ pub enum ClientError {
     Moved {
         method: String,
         new_address: String,
-        variable: &'static str,
+        variable: String,
     },
     /// A redirect within the portal's origin that was not followed: a second one in a
     /// row, or one without a usable `Location`.
@@ -152,42 +152,41 @@ impl Refusal {
     }
 }
 
-/// Which credentials were sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which credentials were sent, with the variables that hold them (as read: the
+/// environment's names under `--env`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// An incoming webhook: the code in `PAYSYNC_WEBHOOK_URL`.
-    Webhook,
-    /// An OAuth access token.
-    AccessToken,
+    /// An incoming webhook: the code in `variable`.
+    Webhook { variable: String },
+    /// An OAuth access token, from `token` or the token file (`token_file`).
+    AccessToken { token: String, token_file: String },
 }
 
-fn refusal_message(
-    method: &str,
-    refusal: Refusal,
-    credential: Credential,
-    error: &PortalError,
-) -> String {
+/// What a refusal says. It does not start with the method (`batch: ...`): the
+/// credentials are refused whatever the call, and the method says nothing a user can act
+/// on.
+fn refusal_message(refusal: Refusal, credential: &Credential, error: &PortalError) -> String {
     let (what, owner) = match credential {
-        Credential::Webhook => ("webhook code", "webhook"),
-        Credential::AccessToken => ("access token", "app"),
+        Credential::Webhook { .. } => ("webhook code", "webhook"),
+        Credential::AccessToken { .. } => ("access token", "app"),
     };
     match (refusal, credential) {
-        (Refusal::Credentials, Credential::Webhook) => format!(
-            "{method}: the portal refused the {what} ({error}): check the webhook code in \
-             PAYSYNC_WEBHOOK_URL (a webhook that was deleted, edited by another user or \
-             expired has a new code or none)"
+        (Refusal::Credentials, Credential::Webhook { variable }) => format!(
+            "the portal refused the {what} ({error}): check the webhook code in {variable} (a \
+             webhook that was deleted, edited by another user or expired has a new code or \
+             none)"
         ),
-        (Refusal::Credentials, Credential::AccessToken) => format!(
-            "{method}: the portal refused the {what} ({error}): check PAYSYNC_ACCESS_TOKEN \
-             (or the tokens in PAYSYNC_TOKEN_FILE), or re-authorise the app"
+        (Refusal::Credentials, Credential::AccessToken { token, token_file }) => format!(
+            "the portal refused the {what} ({error}): check {token} (or the tokens in \
+             {token_file}), or re-authorise the app"
         ),
         (Refusal::Scope, _) => format!(
-            "{method}: the portal refused the {what}: the {owner} lacks this method's scope \
-             ({error}); paysync needs the pay_system and sale scopes"
+            "the portal refused the {what}: the {owner} lacks this method's scope ({error}); \
+             paysync needs the pay_system and sale scopes"
         ),
         (Refusal::Rights, _) => format!(
-            "{method}: the portal refused the {what}: its user lacks the rights ({error}); \
-             paysync needs a CRM administrator allowed to modify settings"
+            "the portal refused the {what}: its user lacks the rights ({error}); paysync needs \
+             a CRM administrator allowed to modify settings"
         ),
     }
 }
@@ -383,33 +382,39 @@ mod tests {
             description: "text".into(),
             http_status: Some(status),
         };
+        let webhook = || Credential::Webhook {
+            variable: "TEST_WEBHOOK_URL".into(),
+        };
         let refused = |code, status, credential| {
             let error = error(code, status);
             ClientError::Refused {
                 method: "batch".into(),
                 refusal: Refusal::of(&error).expect("a refusal"),
-                credential,
+                credential: Box::new(credential),
                 error,
             }
             .to_string()
         };
+        assert!(refused("NO_AUTH_FOUND", 401, webhook()).starts_with(
+            "the portal refused the webhook code (NO_AUTH_FOUND: text): check the \
+                 webhook code in TEST_WEBHOOK_URL"
+        ));
         assert!(
-            refused("NO_AUTH_FOUND", 401, Credential::Webhook).starts_with(
-                "batch: the portal refused the webhook code (NO_AUTH_FOUND: text): check the \
-                 webhook code in PAYSYNC_WEBHOOK_URL"
+            refused(
+                "expired_token",
+                401,
+                Credential::AccessToken {
+                    token: "PAYSYNC_ACCESS_TOKEN".into(),
+                    token_file: "PAYSYNC_TOKEN_FILE".into()
+                }
             )
+            .contains("refused the access token (expired_token: text): check PAYSYNC_ACCESS_TOKEN")
         );
         assert!(
-            refused("expired_token", 401, Credential::AccessToken).contains(
-                "refused the access token (expired_token: text): check PAYSYNC_ACCESS_TOKEN"
-            )
+            refused("insufficient_scope", 403, webhook()).contains("pay_system and sale scopes")
         );
         assert!(
-            refused("insufficient_scope", 403, Credential::Webhook)
-                .contains("pay_system and sale scopes")
-        );
-        assert!(
-            refused("INVALID_CREDENTIALS", 403, Credential::Webhook)
+            refused("INVALID_CREDENTIALS", 403, webhook())
                 .contains("its user lacks the rights (INVALID_CREDENTIALS: text)")
         );
         assert_eq!(Refusal::of(&error("ACCESS_DENIED", 403)), None);

@@ -38,6 +38,7 @@ pub mod stats;
 pub mod throttle;
 pub mod token_file;
 pub mod transport;
+pub mod variables;
 
 #[cfg(test)]
 mod testserver;
@@ -46,7 +47,7 @@ pub use client::{Client, Refreshed};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{
     ConfigError, Credentials, EndpointRefusal, RefreshConfig, RefreshOrigin,
-    accept_client_endpoint, credentials_from_env, credentials_from_env_named, portal_address,
+    accept_client_endpoint, credentials_from_env, credentials_from_variables, portal_address,
     same_portal,
 };
 pub use envelope::{
@@ -59,3 +60,4 @@ pub use request::{MAX_BATCH, Request, batch_request, looks_like_batch_reference}
 pub use retry::{Decision, RetryConfig, error_policy};
 pub use stats::ClientStats;
 pub use throttle::{Rate, RateParseError};
+pub use variables::Variables;

@@ -72,22 +72,27 @@ pub enum RefreshError {
     /// The portal reported the token expired and no refresh credentials are configured.
     #[error(
         "the access token was refused ({code}) and cannot be refreshed: set \
-         {ENV_REFRESH_TOKEN}, {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} to refresh it \
-         automatically, or a fresh PAYSYNC_ACCESS_TOKEN"
+         {}, {} and {} to refresh it automatically, or a fresh {}",
+        names.refresh_token, names.client_id, names.client_secret, names.access_token
     )]
-    NotConfigured { code: String },
+    NotConfigured {
+        code: String,
+        names: Box<RefreshNames>,
+    },
     /// `invalid_grant`: the refresh token is invalid, expired or already used.
     #[error(
-        "the refresh token was rejected (invalid_grant): re-authorise the app and set \
-         {ENV_REFRESH_TOKEN} / the token file"
+        "the refresh token was rejected (invalid_grant): re-authorise the app and set {} / \
+         the token file ({})",
+        names.refresh_token, names.token_file
     )]
-    InvalidGrant,
+    InvalidGrant { names: Box<RefreshNames> },
     /// `invalid_client`: wrong client ID or secret, or the app is not installed.
     #[error(
-        "the app's credentials were rejected (invalid_client): check {ENV_CLIENT_ID} and \
-         {ENV_CLIENT_SECRET}, and that the app is still installed on the portal"
+        "the app's credentials were rejected (invalid_client): check {} and {}, and that the \
+         app is still installed on the portal",
+        names.client_id, names.client_secret
     )]
-    InvalidClient,
+    InvalidClient { names: Box<RefreshNames> },
     /// Another error from the token endpoint, e.g. `PAYMENT_REQUIRED` (the app's paid
     /// period ended) or `invalid_request`.
     #[error("the OAuth server refused to refresh the access token: {code}{}", describe(.description))]
@@ -106,6 +111,41 @@ pub enum RefreshError {
     Transport { error: reqwest::Error },
 }
 
+/// How refresh errors name the variables involved: paysync's own names, or an
+/// environment's ([`RefreshError::named`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshNames {
+    pub refresh_token: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub access_token: String,
+    pub token_file: String,
+}
+
+impl Default for RefreshNames {
+    fn default() -> RefreshNames {
+        RefreshNames::from(&super::variables::Variables::own())
+    }
+}
+
+impl From<&super::variables::Variables> for Box<RefreshNames> {
+    fn from(vars: &super::variables::Variables) -> Box<RefreshNames> {
+        Box::new(RefreshNames::from(vars))
+    }
+}
+
+impl From<&super::variables::Variables> for RefreshNames {
+    fn from(vars: &super::variables::Variables) -> RefreshNames {
+        RefreshNames {
+            refresh_token: vars.shown(ENV_REFRESH_TOKEN),
+            client_id: vars.shown(ENV_CLIENT_ID),
+            client_secret: vars.shown(ENV_CLIENT_SECRET),
+            access_token: vars.shown(super::credentials::ENV_ACCESS_TOKEN),
+            token_file: vars.shown(super::credentials::ENV_TOKEN_FILE),
+        }
+    }
+}
+
 fn describe(description: &str) -> String {
     if description.is_empty() {
         String::new()
@@ -115,6 +155,21 @@ fn describe(description: &str) -> String {
 }
 
 impl RefreshError {
+    /// The same error naming the variables as `vars` reads them (an environment's).
+    pub fn named(self, vars: &super::variables::Variables) -> RefreshError {
+        match self {
+            RefreshError::NotConfigured { code, .. } => RefreshError::NotConfigured {
+                code,
+                names: vars.into(),
+            },
+            RefreshError::InvalidGrant { .. } => RefreshError::InvalidGrant { names: vars.into() },
+            RefreshError::InvalidClient { .. } => {
+                RefreshError::InvalidClient { names: vars.into() }
+            }
+            other => other,
+        }
+    }
+
     /// Worth trying again later: the endpoint was unreachable, slow, or failing (5xx).
     /// A refused refresh needs a human.
     pub fn is_transient(&self) -> bool {
@@ -128,11 +183,16 @@ impl RefreshError {
     /// A copy of a permanent error, to hand to the callers waiting behind the refresh.
     fn permanent_copy(&self) -> Option<RefreshError> {
         match self {
-            RefreshError::NotConfigured { code } => {
-                Some(RefreshError::NotConfigured { code: code.clone() })
-            }
-            RefreshError::InvalidGrant => Some(RefreshError::InvalidGrant),
-            RefreshError::InvalidClient => Some(RefreshError::InvalidClient),
+            RefreshError::NotConfigured { code, names } => Some(RefreshError::NotConfigured {
+                code: code.clone(),
+                names: names.clone(),
+            }),
+            RefreshError::InvalidGrant { names } => Some(RefreshError::InvalidGrant {
+                names: names.clone(),
+            }),
+            RefreshError::InvalidClient { names } => Some(RefreshError::InvalidClient {
+                names: names.clone(),
+            }),
             RefreshError::Refused { code, description } => Some(RefreshError::Refused {
                 code: code.clone(),
                 description: description.clone(),
@@ -197,8 +257,12 @@ pub(crate) fn parse_refresh_answer(
             other => other.to_string(),
         };
         return Err(match code.as_str() {
-            "invalid_grant" => RefreshError::InvalidGrant,
-            "invalid_client" => RefreshError::InvalidClient,
+            "invalid_grant" => RefreshError::InvalidGrant {
+                names: Default::default(),
+            },
+            "invalid_client" => RefreshError::InvalidClient {
+                names: Default::default(),
+            },
             _ => RefreshError::Refused {
                 code: scrub(&code, secrets),
                 description: object
@@ -477,6 +541,7 @@ impl TokenStore {
         let Some(refresh_token) = refresh_token else {
             return Err(RefreshError::NotConfigured {
                 code: code.to_owned(),
+                names: Default::default(),
             });
         };
         match refresh(refresh_token).await {
@@ -596,7 +661,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "the refresh token was rejected (invalid_grant): re-authorise the app and set \
-             PAYSYNC_REFRESH_TOKEN / the token file"
+             PAYSYNC_REFRESH_TOKEN / the token file (PAYSYNC_TOKEN_FILE)"
         );
         let err =
             parse_refresh_answer(400, br#"{"error":"invalid_client"}"#, &r("R"), &[]).unwrap_err();
@@ -624,8 +689,18 @@ mod tests {
         assert!(RefreshError::Unreadable { status: 503 }.is_transient());
         assert!(RefreshError::Unreadable { status: 429 }.is_transient());
         assert!(!RefreshError::Unreadable { status: 404 }.is_transient());
-        assert!(!RefreshError::InvalidGrant.is_transient());
-        assert!(!RefreshError::InvalidClient.is_transient());
+        assert!(
+            !RefreshError::InvalidGrant {
+                names: Default::default()
+            }
+            .is_transient()
+        );
+        assert!(
+            !RefreshError::InvalidClient {
+                names: Default::default()
+            }
+            .is_transient()
+        );
         assert!(RefreshError::Timeout.permanent_copy().is_none());
         assert!(
             RefreshError::Unreadable { status: 503 }
@@ -633,8 +708,11 @@ mod tests {
                 .is_none()
         );
         assert!(matches!(
-            RefreshError::InvalidGrant.permanent_copy(),
-            Some(RefreshError::InvalidGrant)
+            RefreshError::InvalidGrant {
+                names: Default::default()
+            }
+            .permanent_copy(),
+            Some(RefreshError::InvalidGrant { .. })
         ));
     }
 
@@ -754,7 +832,9 @@ mod tests {
                 .refresh_after(0, "expired_token", |_| async move {
                     refreshes.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    Err(RefreshError::InvalidGrant)
+                    Err(RefreshError::InvalidGrant {
+                        names: Default::default(),
+                    })
                 })
                 .await
         };
@@ -763,11 +843,11 @@ mod tests {
             run(store.clone(), refreshes.clone())
         );
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
-        assert!(matches!(a, Err(RefreshError::InvalidGrant)));
-        assert!(matches!(b, Err(RefreshError::InvalidGrant)));
+        assert!(matches!(a, Err(RefreshError::InvalidGrant { .. })));
+        assert!(matches!(b, Err(RefreshError::InvalidGrant { .. })));
         assert!(matches!(
             run(store.clone(), refreshes.clone()).await,
-            Err(RefreshError::InvalidGrant)
+            Err(RefreshError::InvalidGrant { .. })
         ));
         assert_eq!(refreshes.load(Ordering::SeqCst), 1);
     }

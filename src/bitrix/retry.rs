@@ -347,11 +347,22 @@ mod tests {
                 Backoff,
             ),
             (ClientError::Refresh(RefreshError::Timeout), Backoff),
-            (ClientError::Refresh(RefreshError::InvalidGrant), Fail),
-            (ClientError::Refresh(RefreshError::InvalidClient), Fail),
+            (
+                ClientError::Refresh(RefreshError::InvalidGrant {
+                    names: Default::default(),
+                }),
+                Fail,
+            ),
+            (
+                ClientError::Refresh(RefreshError::InvalidClient {
+                    names: Default::default(),
+                }),
+                Fail,
+            ),
             (
                 ClientError::Refresh(RefreshError::NotConfigured {
                     code: "expired_token".into(),
+                    names: Default::default(),
                 }),
                 Fail,
             ),
@@ -359,7 +370,7 @@ mod tests {
                 ClientError::Moved {
                     method: "batch".into(),
                     new_address: "https://new.example".into(),
-                    variable: "PAYSYNC_WEBHOOK_URL",
+                    variable: "PAYSYNC_WEBHOOK_URL".into(),
                 },
                 Fail,
             ),

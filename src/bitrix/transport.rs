@@ -50,11 +50,11 @@ pub(super) struct Transport {
     http: reqwest::Client,
     max_response: u64,
     /// The environment variable holding the portal's address, named in connection errors.
-    variable: &'static str,
+    variable: String,
 }
 
 impl Transport {
-    pub(super) fn new(loopback: bool, variable: &'static str) -> Result<Transport, ClientError> {
+    pub(super) fn new(loopback: bool, variable: String) -> Result<Transport, ClientError> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_rustls()
             .timeout(REQUEST_TIMEOUT)
@@ -97,7 +97,7 @@ impl Transport {
     ) -> Result<Answer, ClientError> {
         let started = Instant::now();
         let portal = host_port(&url);
-        let transport_error = |e| transport_error(method, &portal, self.variable, e);
+        let transport_error = |e| transport_error(method, &portal, &self.variable, e);
         // Serialised here (not by reqwest's `.json`) so its size can be logged.
         let body = serde_json::to_vec(body).expect("a JSON value serialises");
         let sent = body.len();
@@ -186,7 +186,7 @@ pub(super) fn same_origin(a: &Url, b: &Url) -> bool {
 pub(super) fn transport_error(
     method: &str,
     portal: &str,
-    variable: &'static str,
+    variable: &str,
     error: reqwest::Error,
 ) -> ClientError {
     let error = error.without_url();
@@ -199,7 +199,7 @@ pub(super) fn transport_error(
         ClientError::Transport {
             method: method.to_owned(),
             portal: portal.to_owned(),
-            variable,
+            variable: variable.to_owned(),
             error,
         }
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::steps::{
     Context, Prefetch, Runtime, Scope, Unreadable, about, check_live_reading, check_portal,
     declared_secrets, declared_value, load_manifests, not_interrupted, not_returned,
-    recorded_env_secrets, refresh, resolve_connected, runtime, set_aside,
+    recorded_env_secrets, refresh, resolve_connected, runtime, set_aside, state_notes,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -112,7 +112,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
             env: inputs.environment.clone().unwrap_or_default(),
         });
     }
-    let mut desired = load_manifests(&inputs.paths, inputs.layered)?;
+    let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
     if !settings.auto_approve && !ctx.term.interactive() {
         return Err(Error::NeedsApproval);
     }
@@ -126,7 +126,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     // References are resolved on the portal before anything is planned; an unknown one
     // stops the run before the first write.
     let rt = runtime()?;
-    let mut warnings = Vec::new();
+    let mut warnings = state_notes(inputs);
     let (mut names, prefetched) = if inputs.refresh {
         rt.block_on(check_live_reading(
             &client,
@@ -174,7 +174,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
             .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
     });
 
-    let mut recorded = scope.recorded(&state);
+    let mut recorded = scope.recorded(&state, &values);
     let mut unreadable = Unreadable::new();
     let live = if inputs.refresh {
         let (live, set) = refresh(&rt, &client, &values, prefetched, ctx.term)?;

@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::steps::{Context, runtime};
 use crate::bitrix::credentials::{
-    ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, ENV_TOKEN_FILE, ENV_WEBHOOK_URL,
+    ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, ENV_TOKEN_FILE,
 };
 use crate::bitrix::oauth::REFRESH_TOKEN_LIFETIME_DAYS;
 use crate::bitrix::{Rate, RefreshOrigin};
@@ -26,20 +26,25 @@ pub fn refresh(args: &AuthRefreshArgs, ctx: &Context<'_>) -> Result<i32, Error> 
     if !client.uses_oauth() {
         return Err(Error::AuthRefresh(format!(
             "auth refresh is for OAuth credentials; these are an incoming webhook \
-             ({ENV_WEBHOOK_URL}), which has no token to refresh"
+             ({}), which has no token to refresh",
+            client.address_variable()
         )));
     }
+    let var = |name| client.shown_variable(name);
     let Some(config) = client.refresh_config() else {
         return Err(Error::AuthRefresh(format!(
-            "cannot refresh the OAuth tokens: set {ENV_REFRESH_TOKEN} (or a token file), \
-             {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}; nothing was sent"
+            "cannot refresh the OAuth tokens: set {} (or a token file), {} and {}; nothing was \
+             sent",
+            var(ENV_REFRESH_TOKEN),
+            var(ENV_CLIENT_ID),
+            var(ENV_CLIENT_SECRET)
         )));
     };
     let Some(file) = config.token_file().map(|p| p.display().to_string()) else {
         return Err(Error::AuthRefresh(format!(
-            "auth refresh needs {ENV_TOKEN_FILE}: the refresh token rotates, so the new pair \
-             must be saved (the old refresh token stops working once it is issued); nothing \
-             was sent"
+            "auth refresh needs {}: the refresh token rotates, so the new pair must be saved \
+             (the old refresh token stops working once it is issued); nothing was sent",
+            var(ENV_TOKEN_FILE)
         )));
     };
     let now = crate::bitrix::token_file::unix_seconds();

@@ -47,12 +47,18 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
             term.out(&crate::render::environments::list(project));
             return Ok(crate::error::exit::SUCCESS);
         }
+        if let (Command::Validate(_), Some(project), Some(_)) = (&cli.command, &project, &env) {
+            warn_unpinned(project);
+        }
         let env = env.as_ref();
         let ctx = Context {
             term,
             portal: match env {
-                Some(e) if !e.credentials.is_empty() => Portal::Named(e.credentials.clone()),
-                _ => Portal::Environment,
+                Some(e) => Portal::Named {
+                    vars: crate::bitrix::Variables::of_environment(&e.name, &e.credentials),
+                    pin: e.portal.clone(),
+                },
+                None => Portal::Environment,
             },
         };
         dispatch(cli.command, env, &ctx)
@@ -85,7 +91,8 @@ fn environment(cli: &Cli) -> Result<(Option<Project>, Option<Environment>), Erro
     let needs = match &cli.command {
         Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Import(_) => true,
         Command::State(_) | Command::Auth(_) => true,
-        Command::Validate(args) => args.live || cli.global.env.is_some(),
+        // A project's manifests are layered per environment: validating them needs one.
+        Command::Validate(_) => true,
         Command::Env(_) => true,
         _ => false,
     };
@@ -125,6 +132,24 @@ fn environment(cli: &Cli) -> Result<(Option<Project>, Option<Environment>), Erro
             project.names()
         ))),
         (None, None, _) => Ok((None, None)),
+    }
+}
+
+/// `validate` of a project: a warning for each environment that can write (it maps
+/// credentials) but pins no portal, so nothing stops its credentials from pointing at
+/// another environment's portal.
+fn warn_unpinned(project: &Project) {
+    for e in project.environments.values() {
+        if e.portal.is_none() && !e.credentials.is_empty() {
+            tracing::warn!(
+                "{}:{}:{}: environment {} maps credentials but pins no portal: add `portal: \
+                 https://<its portal>` so that credentials of another portal are refused",
+                e.origin.file.display(),
+                e.origin.line,
+                e.origin.column,
+                crate::untrusted::escape_controls(&e.name)
+            );
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::steps::{
     Context, Prefetch, Scope, about, check_live_reading, check_portal, declared_secrets,
     declared_value, load_manifests, not_interrupted, not_returned, refresh, resolve_recorded,
-    runtime, set_aside, show_plan,
+    runtime, set_aside, show_plan, state_notes,
 };
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
@@ -37,13 +37,13 @@ pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
 /// command path for in-process callers.
 pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let inputs = &settings.inputs;
-    let mut desired = load_manifests(&inputs.paths, inputs.layered)?;
+    let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
     let store = StateStore::new(&inputs.state);
     let existing = store.load()?;
     let had_state = existing.is_some();
     let mut last = existing.unwrap_or_default();
     let fingerprinter = last.fingerprinter(ctx.fingerprint_key());
-    let mut warnings = Vec::new();
+    let mut warnings = state_notes(inputs);
     // References: resolved on the portal with --refresh, else as the state recorded them.
     let mut portal = last.portal.clone();
     let mut names = Names::default();
@@ -104,7 +104,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         None => SecretCheck::Unreadable,
     });
     let mut values = values;
-    let mut recorded = scope.recorded(&last);
+    let mut recorded = scope.recorded(&last, &values);
     let live = match connected {
         Some((rt, client, prefetched)) => {
             let (live, unreadable) = refresh(&rt, &client, &values, prefetched, ctx.term)?;

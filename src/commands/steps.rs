@@ -26,13 +26,16 @@ use crate::state::{LastApplied, RecordedValue};
 /// How a command reaches the portal.
 #[derive(Debug, Clone)]
 pub enum Portal {
-    /// The credentials in the environment (SPEC §3), at the command's `--rate`.
+    /// The credentials in paysync's own variables (SPEC §3), at the command's `--rate`.
     Environment,
     /// A client the caller configured; `--rate` is the client's own.
     Client(Client),
-    /// The credentials in the variables an environment names (paysync's variable → the
-    /// variable holding it), at the command's `--rate`.
-    Named(BTreeMap<String, String>),
+    /// The credentials in the variables an environment maps (and only those: SPEC §8),
+    /// checked against the portal it pins (`pin`), at the command's `--rate`.
+    Named {
+        vars: bitrix::Variables,
+        pin: Option<String>,
+    },
 }
 
 /// What a command runs with besides its settings: where output goes, how to reach the
@@ -44,26 +47,31 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The variable the fingerprint key is read from: `PAYSYNC_FINGERPRINT_KEY`, or the
-    /// one the environment's `credentials` map it to (each portal its own key).
-    pub fn fingerprint_key_variable(&self) -> &str {
+    /// Where paysync's variables are read from: their own names, or only the
+    /// environment's mapping.
+    fn vars(&self) -> bitrix::Variables {
         match &self.portal {
-            Portal::Named(names) => names
-                .get(ENV_FINGERPRINT_KEY)
-                .map_or(ENV_FINGERPRINT_KEY, String::as_str),
-            Portal::Environment | Portal::Client(_) => ENV_FINGERPRINT_KEY,
+            Portal::Named { vars, .. } => vars.clone(),
+            Portal::Environment | Portal::Client(_) => bitrix::Variables::own(),
         }
     }
 
-    /// The fingerprint key, from [`Context::fingerprint_key_variable`].
+    /// How messages name the variable the fingerprint key is read from:
+    /// `PAYSYNC_FINGERPRINT_KEY`, or the one the environment's `credentials` map it to
+    /// (each portal its own key; an environment that does not map it reads none).
+    pub fn fingerprint_key_variable(&self) -> String {
+        self.vars().shown(ENV_FINGERPRINT_KEY)
+    }
+
+    /// The fingerprint key, read as [`Context::fingerprint_key_variable`] says.
     pub fn fingerprint_key(&self) -> Option<Redacted<Vec<u8>>> {
-        crate::fingerprint::key_from(self.fingerprint_key_variable())
+        crate::fingerprint::key_from(&self.vars())
     }
 
     /// [`Error::FingerprintKeyMissing`] naming where the key is read from.
     pub fn fingerprint_key_missing(&self) -> Error {
         Error::FingerprintKeyMissing {
-            variable: self.fingerprint_key_variable().to_owned(),
+            variable: self.fingerprint_key_variable(),
         }
     }
 
@@ -76,8 +84,8 @@ impl Context<'_> {
                 Ok(Client::new(credentials)?.with_rate(rate))
             }
             Portal::Client(client) => Ok(client.clone()),
-            Portal::Named(names) => {
-                let credentials = bitrix::credentials_from_env_named(names)?;
+            Portal::Named { vars, pin } => {
+                let credentials = bitrix::credentials_from_variables(vars, pin.as_deref())?;
                 Ok(Client::new(credentials)?.with_rate(rate))
             }
         }
@@ -128,17 +136,48 @@ pub(crate) fn not_interrupted() -> Result<(), Error> {
     }
 }
 
-/// Loads the manifests (with `layered`, each path a source laid over the ones before);
-/// a signal received meanwhile stops the command here.
-pub(crate) fn load_manifests(paths: &[PathBuf], layered: bool) -> Result<Desired, Error> {
+/// Loads the manifests (with `layered`, each path a source laid over the ones before;
+/// with `subset`, only the targets those files declare); a signal received meanwhile
+/// stops the command here. A subset PATH outside the sources is a usage error.
+pub(crate) fn load_manifests(
+    paths: &[PathBuf],
+    layered: bool,
+    subset: Option<&[PathBuf]>,
+) -> Result<Desired, Error> {
+    let subset = subset
+        .map(|given| manifest::Subset::new(given, paths))
+        .transpose()
+        .map_err(|e| match e {
+            manifest::SubsetError::Outside { path } => Error::Environment(format!(
+                "{} is not among the environment's sources ({}): with --env, a PATH selects \
+                 targets of the environment's own manifests",
+                path.display(),
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            manifest::SubsetError::Manifests(diagnostics) => Error::Manifests(diagnostics),
+        })?;
     let desired = if layered {
-        manifest::load_layers(paths)
+        manifest::load_layers(paths, subset.as_ref())
     } else {
         manifest::load(paths)
     }
     .map_err(Error::Manifests)?;
     not_interrupted()?;
     Ok(desired)
+}
+
+/// What is said about the state file chosen (`--state` replacing an environment's, an
+/// exported `PAYSYNC_STATE` not used): logged, and returned as the plan's first warnings,
+/// so that a reviewer sees a plan made against another state file.
+pub(crate) fn state_notes(inputs: &crate::cli::Inputs) -> Vec<String> {
+    for note in &inputs.notes {
+        tracing::warn!("{note}");
+    }
+    inputs.notes.clone()
 }
 
 /// Offline: the references the manifests use, resolved as the state recorded them;
@@ -508,8 +547,12 @@ impl Scope {
         desired: &Desired,
         state: &LastApplied,
     ) -> Result<Scope, Error> {
+        // With `--env` and PATHs, the subset's files are those read: a recorded target
+        // of another of the environment's files is not forgotten.
         let paths = inputs
-            .paths
+            .subset
+            .as_ref()
+            .unwrap_or(&inputs.paths)
             .iter()
             .map(|p| manifest::normalized(p))
             .collect();
@@ -572,15 +615,20 @@ impl Scope {
         }
     }
 
-    /// The recorded settings of the targets in scope, for the planner.
+    /// The recorded settings of the targets in scope, for the planner: every declared
+    /// target's (wherever the state says it was declared: an overlay of a subset, a
+    /// document moved to another file), and those the scope covers.
     pub(crate) fn recorded(
         &self,
         state: &LastApplied,
+        declared: &DesiredValues,
     ) -> BTreeMap<Target, BTreeMap<String, RecordedValue>> {
         state
             .targets
             .iter()
-            .filter(|(target, _)| self.covers(state, **target))
+            .filter(|(target, _)| {
+                declared.targets.contains_key(*target) || self.covers(state, **target)
+            })
             .map(|(target, settings)| (*target, settings.clone()))
             .collect()
     }

@@ -60,7 +60,11 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
 
 /// The manifests, checked (and checked against the portal with `--live`).
 fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Error> {
-    let mut desired = load_manifests(&settings.paths, settings.layered)?;
+    let mut desired = load_manifests(
+        &settings.paths,
+        settings.layered,
+        settings.subset.as_deref(),
+    )?;
     if settings.live {
         let client = ctx.connect(settings.rate)?;
         let state = crate::state::LastApplied::default();
@@ -69,9 +73,17 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
     Ok(desired)
 }
 
-/// Targets, settings and files of valid manifests.
+/// Targets, settings and files of valid manifests: those named by IDs and those named
+/// by a reference not resolved offline alike.
 fn counts(desired: &Desired) -> (usize, usize, usize) {
-    let codes: usize = desired.targets.values().map(|t| t.settings.len()).sum();
-    let files: BTreeSet<&Path> = desired.targets.values().map(|t| &*t.origin.file).collect();
-    (desired.targets.len(), codes, files.len())
+    let targets = || {
+        desired
+            .targets
+            .values()
+            .map(|t| &**t)
+            .chain(desired.pending.iter())
+    };
+    let codes: usize = targets().map(|t| t.settings.len()).sum();
+    let files: BTreeSet<&Path> = targets().map(|t| &*t.origin.file).collect();
+    (targets().count(), codes, files.len())
 }

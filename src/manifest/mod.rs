@@ -398,7 +398,10 @@ pub fn resolve(
 /// source declares again (by the same IDs, or the same reference) is patched code by
 /// code — a value replaces the earlier one (and where it comes from), `{ remove: true }`
 /// removes the code. A target only a later source declares is added.
-pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
+///
+/// With `subset` (the PATHs given with `--env`), only the targets a document in those
+/// files declares (as a base or an overlay) are kept, each with every layer applied.
+pub fn load_layers(sources: &[PathBuf], subset: Option<&Subset>) -> Result<Desired, Diagnostics> {
     let mut problems = Vec::new();
     let mut layers = Vec::new();
     for (i, source) in sources.iter().enumerate() {
@@ -417,7 +420,11 @@ pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
         return Err(Diagnostics::sorted(problems));
     }
     let mut merged = Desired::default();
+    let mut chosen = Chosen::default();
     for layer in layers {
+        if let Some(subset) = subset {
+            chosen.note(subset, &layer);
+        }
         for (target, declared) in layer.targets {
             match merged.targets.get_mut(&target) {
                 Some(base) => patch(base, *declared, &mut problems),
@@ -437,7 +444,92 @@ pub fn load_layers(sources: &[PathBuf]) -> Result<Desired, Diagnostics> {
             }
         }
     }
+    if subset.is_some() {
+        merged.targets.retain(|t, _| chosen.targets.contains(t));
+        merged
+            .pending
+            .retain(|d| chosen.references.contains(&d.reference));
+    }
     finish(merged, problems)
+}
+
+/// The manifest files a subset of an environment's sources names (`--env NAME PATH...`),
+/// compared by their canonical paths, so `./envs/test`, `envs/test/` and an absolute path
+/// name the same files.
+#[derive(Debug, Clone, Default)]
+pub struct Subset {
+    files: std::collections::BTreeSet<PathBuf>,
+    /// Canonical path → whether it is in the subset, for the files met so far.
+    seen: std::cell::RefCell<std::collections::HashMap<Arc<Path>, bool>>,
+}
+
+impl Subset {
+    /// The files `paths` name (discovered like manifests). Each path must lie within one
+    /// of `sources` (an environment's): otherwise `Err` names the first that does not.
+    pub fn new(paths: &[PathBuf], sources: &[PathBuf]) -> Result<Subset, SubsetError> {
+        let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| normalized(p));
+        let roots: Vec<PathBuf> = sources.iter().map(|s| canonical(s)).collect();
+        for path in paths {
+            let path_c = canonical(path);
+            if !roots.iter().any(|root| path_c.starts_with(root)) {
+                return Err(SubsetError::Outside { path: path.clone() });
+            }
+        }
+        let files = discover(paths)
+            .map_err(SubsetError::Manifests)?
+            .iter()
+            .map(|f| canonical(f))
+            .collect();
+        Ok(Subset {
+            files,
+            seen: Default::default(),
+        })
+    }
+
+    /// Whether the manifest file `file` is one of the subset's.
+    fn contains(&self, file: &Arc<Path>) -> bool {
+        if let Some(known) = self.seen.borrow().get(file) {
+            return *known;
+        }
+        let inside = fs::canonicalize(file)
+            .map(|c| self.files.contains(&c))
+            .unwrap_or(false);
+        self.seen.borrow_mut().insert(file.clone(), inside);
+        inside
+    }
+}
+
+/// Why a subset of an environment's manifests cannot be read.
+#[derive(Debug)]
+pub enum SubsetError {
+    /// A PATH outside every source of the environment.
+    Outside { path: PathBuf },
+    /// The PATHs themselves could not be read.
+    Manifests(Diagnostics),
+}
+
+/// The targets and references a subset's documents declare.
+#[derive(Default)]
+struct Chosen {
+    targets: std::collections::BTreeSet<Target>,
+    references: Vec<Option<Box<TargetRef>>>,
+}
+
+impl Chosen {
+    fn note(&mut self, subset: &Subset, layer: &Desired) {
+        for (target, declared) in &layer.targets {
+            if subset.contains(&declared.origin.file) {
+                self.targets.insert(*target);
+            }
+        }
+        for declared in &layer.pending {
+            if subset.contains(&declared.origin.file)
+                && !self.references.contains(&declared.reference)
+            {
+                self.references.push(declared.reference.clone());
+            }
+        }
+    }
 }
 
 /// A reference the portal does not resolve to one target, at `at`: `why`.

@@ -28,6 +28,14 @@ pub fn list(project: &Project) -> String {
             .iter()
             .map(|s| escape_controls(&s.display().to_string()).into_owned())
             .collect();
+        let _ = writeln!(
+            out,
+            "  portal:      {}",
+            e.portal.as_deref().map_or(
+                "not pinned (any portal its credentials point at)".into(),
+                escape_controls
+            )
+        );
         let _ = writeln!(out, "  sources:     {}", sources.join(", "));
         let _ = writeln!(
             out,
@@ -35,7 +43,7 @@ pub fn list(project: &Project) -> String {
             escape_controls(&e.state.display().to_string())
         );
         if e.credentials.is_empty() {
-            out.push_str("  credentials: the PAYSYNC_* variables\n");
+            out.push_str("  credentials: none mapped (it cannot connect to a portal)\n");
         } else {
             let vars: Vec<String> = e
                 .credentials

@@ -357,6 +357,30 @@ fn copy_tree(w: &World, from: &std::path::Path, to: &str) {
     }
 }
 
+/// Points every environment's pin (`portal:`) at `portal`: the example pins real portals,
+/// which the world's emulator plays.
+fn pin_to(w: &World, portal: &str) {
+    let text = w.read("paysync.yaml");
+    let pins = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("portal: "))
+        .count();
+    assert!(
+        pins >= 2,
+        "{ENVIRONMENTS}/paysync.yaml pins every environment's portal"
+    );
+    let pinned: String = text
+        .lines()
+        .map(|line| match line.find("portal: ") {
+            Some(at) if line[..at].trim().is_empty() => {
+                format!("{}portal: {portal}\n", &line[..at])
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    w.write("paysync.yaml", &pinned);
+}
+
 /// The project file of the world (a copy of `examples/environments/paysync.yaml`).
 fn project(w: &World) -> Value {
     serde_saphyr::from_str(&w.read("paysync.yaml")).expect("paysync.yaml is valid YAML")
@@ -421,6 +445,7 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
     let environments = found.iter().any(|c| c.env().is_some());
     if environments {
         copy_tree(&w, &repo_root().join(ENVIRONMENTS), "");
+        pin_to(&w, &w.portal.base_url());
     } else {
         copy_tree(&w, &repo_root().join("examples/manifests"), "manifests");
     }

@@ -66,6 +66,8 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
             rate: Rate::default(),
             format: Format::Text,
             layered: false,
+            subset: None,
+            notes: Vec::new(),
             targets: Vec::new(),
             environment: None,
         },

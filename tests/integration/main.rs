@@ -14,6 +14,7 @@ mod fingerprints;
 mod hostile;
 mod import;
 mod install;
+mod isolation;
 mod json_logs;
 mod limits;
 mod live_validation;

@@ -409,7 +409,7 @@ fn the_apply_prompt_names_the_environment() {
     let w = two_targets();
     w.write(
         "paysync.yaml",
-        "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  stage:\n    sources: [m]\n    state: stage.state.json\n",
+        "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  stage:\n    sources: [m]\n    state: stage.state.json\n    credentials: { PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL }\n",
     );
     let mut cmd = w.paysync_std();
     cmd.env("TERM", "xterm-256color");
