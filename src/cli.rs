@@ -21,9 +21,9 @@ use crate::wording::plural;
 #[command(
     after_help = "Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, \
 2 changes present (plan --detailed-exitcode), 3 invalid input, 4 state locked, 5 saved plan \
-stale, 6 partial apply, 7 drift found, 64 usage error, 130 interrupted (SIGINT), 143 terminated \
-(SIGTERM).\n\nCredentials come from the environment: \
-PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN (OAuth; \
+stale, 6 partial apply, 7 drift found, 8 not compared (plan --refresh or drift could not read some \
+targets' live settings), 64 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).\n\nCredentials come from the environment (under --env, only \
+through the variables the environment maps): PAYSYNC_WEBHOOK_URL (incoming webhook) or PAYSYNC_PORTAL_URL + PAYSYNC_ACCESS_TOKEN (OAuth; \
 add PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID and PAYSYNC_CLIENT_SECRET to refresh an expired \
 token, PAYSYNC_TOKEN_FILE to keep the rotated tokens, PAYSYNC_OAUTH_URL for another token \
 endpoint; `paysync auth refresh` renews them on demand). PAYSYNC_FINGERPRINT_KEY, a secret \
@@ -343,7 +343,8 @@ pub struct PlanArgs {
     /// Also save the plan to FILE, for `apply --plan FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Exit 2 when there are changes, 0 when there are none.
+    /// Exit 2 when there are changes, 0 when there are none (8 when, with --refresh,
+    /// some targets could not be compared: never 0 or 2 then).
     #[arg(long)]
     pub detailed_exitcode: bool,
 }
@@ -440,7 +441,7 @@ pub enum DriftFormat {
 #[command(
     after_help = "Compares the portal with the state file only (the settings paysync last applied); \
 manifests are not read. Takes no lock, writes nothing, sends only reads.\n\nExit codes: 0 no drift, \
-7 drift found, 1 error."
+7 drift found, 8 some targets not compared (their live settings could not be read), 1 error."
 )]
 pub struct DriftArgs {
     #[command(flatten)]

@@ -31,6 +31,9 @@ pub mod exit {
     pub const STALE_PLAN: i32 = 5;
     pub const PARTIAL_APPLY: i32 = 6;
     pub const DRIFT_FOUND: i32 = 7;
+    /// `plan --refresh` or `drift` could not compare some targets (their live settings
+    /// could not be read): a gate never passes on what it did not compare.
+    pub const NOT_COMPARED: i32 = 8;
     pub const USAGE: i32 = 64;
     /// Stopped by SIGINT (128 + 2).
     pub const INTERRUPTED: i32 = crate::interrupt::Signal::Interrupt.exit_code();
@@ -59,6 +62,16 @@ pub enum Error {
         targets.join(", ")
     )]
     NotWritten { targets: Vec<String> },
+    /// `plan --refresh` or `drift` could not read the live settings of these targets, so
+    /// they were not compared (the output above says which, and why).
+    #[error(
+        "{} not compared: the portal's answer for {} could not be read ({}; see above); \
+         the comparison is incomplete",
+        plural(targets.len(), "target"),
+        if targets.len() == 1 { "it" } else { "them" },
+        targets.join(", ")
+    )]
+    NotCompared { targets: Vec<String> },
     /// `apply --verify` found written codes the portal does not hold as sent.
     #[error(
         "{} not kept by the portal as sent (see above); apply is incomplete",
@@ -88,6 +101,18 @@ pub enum Error {
         path: PathBuf,
         planned: Option<String>,
         current: Option<String>,
+    },
+    /// A saved plan made for another portal than the credentials point at.
+    #[error(
+        "saved plan {} was made for the portal {planned}, but the credentials ({variable}) \
+         point at {portal}: plan again against that portal; nothing was sent",
+        path.display()
+    )]
+    PlanForOtherPortal {
+        path: PathBuf,
+        planned: String,
+        portal: String,
+        variable: String,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -235,6 +260,7 @@ impl Error {
                 exit::PARTIAL_APPLY
             }
             Error::Args(_) | Error::Environment(_) => exit::USAGE,
+            Error::NotCompared { .. } => exit::NOT_COMPARED,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,
         }

@@ -1,6 +1,50 @@
-//! How counts read in messages: `1 target`, `2 targets`. A leaf module.
+//! How counts read in messages (`1 target`, `2 targets`) and what a misspelt name is
+//! nearest to (`did you mean ...?`). A leaf module.
 
 use std::fmt::Display;
+
+/// Of `candidates`, those nearest to `wanted`, best first, at most `limit`: by edit
+/// distance (case-insensitive), ties kept in the candidates' order. With `close_only`,
+/// only those a typo away (distance at most a third of the longer name, and at least
+/// one): for "did you mean"; without, the nearest whatever they are (to name a few
+/// that exist).
+pub fn nearest<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    limit: usize,
+    close_only: bool,
+) -> Vec<&'a str> {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| *c != wanted)
+        .map(|c| (strsim::levenshtein(&wanted_lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| {
+            !close_only || *d <= (wanted.chars().count().max(c.chars().count()) / 3).max(1)
+        })
+        .collect();
+    scored.sort_by_key(|(d, _)| *d);
+    let mut out: Vec<&str> = Vec::new();
+    for (_, c) in scored {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+        if out.len() == limit {
+            break;
+        }
+    }
+    out
+}
+
+/// ` (did you mean `A`?)`, or ` (did you mean `A` or `B`?)`, for the names nearest to
+/// `wanted` a typo away; empty when none is.
+pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    match nearest(wanted, candidates, 2, true).as_slice() {
+        [] => String::new(),
+        [one] => format!(" (did you mean `{one}`?)"),
+        [one, two, ..] => format!(" (did you mean `{one}` or `{two}`?)"),
+    }
+}
 
 /// `n` and `noun`, the noun in the plural unless `n` is 1 (`1 setting`, `0 settings`).
 pub fn plural<N: Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
@@ -11,6 +55,21 @@ pub fn plural<N: Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nearest_names_are_suggested() {
+        let fields = ["apiVersion", "kind", "paySystem", "personType", "settings"];
+        assert_eq!(nearest("paysystem", fields, 2, true), ["paySystem"]);
+        assert_eq!(
+            did_you_mean("setings", fields),
+            " (did you mean `settings`?)"
+        );
+        assert_eq!(did_you_mean("zzz", fields), "");
+        assert_eq!(
+            nearest("99:1", ["11:1", "12:0", "98:1"], 2, false),
+            ["98:1", "11:1"]
+        );
+    }
 
     #[test]
     fn one_and_many() {

@@ -47,7 +47,7 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
                     &set_aside,
                 ));
             }
-            finish(report, &plan, ctx)?
+            finish(report, &plan, &mismatches, ctx)?
         }
         None => {
             if json {
@@ -57,17 +57,6 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
             exit::SUCCESS
         }
     };
-    // `--verify`: codes the portal does not hold as sent.
-    if !mismatches.is_empty() {
-        ctx.term.message(
-            "ERROR",
-            &apply_report::mismatches(&mismatches),
-            serde_json::json!({ "not_kept": mismatches.len() }),
-        );
-        return Err(Error::NotKept {
-            codes: mismatches.len(),
-        });
-    }
     // Targets set aside because their answer could not be read were not written: the
     // apply is not complete.
     if !unreadable.is_empty() {
@@ -255,6 +244,20 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         reason,
     };
     let client = ctx.connect(settings.inputs.rate)?;
+    // A plan made for another portal (its state's, or the one it read with --refresh) is
+    // refused before anything is read or sent, whether or not a state says so.
+    if let Some(planned) = [saved.portal.as_deref(), saved.plan.about.portal.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|planned| !crate::bitrix::same_portal(planned, &client.portal()))
+    {
+        return Err(Error::PlanForOtherPortal {
+            path: path.to_owned(),
+            planned: crate::untrusted::portal_text(planned),
+            portal: client.portal(),
+            variable: client.address_variable(),
+        });
+    }
     let store = StateStore::new(&settings.inputs.state);
     let _lock = store.lock()?;
     store.prepare_writes()?;
@@ -421,15 +424,41 @@ fn execute(
 /// to stderr whatever the outcome (`Apply complete` and `Apply incomplete` on one
 /// stream, so a reader of one stream sees either), coloured on a colour terminal. stdout
 /// holds the plan only; with `json`, the plan and the report as one document, whatever
-/// the outcome.
-fn finish(mut report: ApplyReport, plan: &Plan, ctx: &Context<'_>) -> Result<i32, Error> {
+/// the outcome. `--verify`'s findings (`mismatches`) come first, and make an apply whose
+/// every request was confirmed incomplete: one summary, which agrees with the exit code.
+fn finish(
+    mut report: ApplyReport,
+    plan: &Plan,
+    mismatches: &[Mismatch],
+    ctx: &Context<'_>,
+) -> Result<i32, Error> {
     let term = ctx.term;
     let color = term.color_stderr() && !term.json_messages();
-    let render =
-        |report: &ApplyReport| apply_report::render(report, color, &plan.about, &plan.names);
-    if report.is_complete() {
+    let render = |report: &ApplyReport| {
+        let mut text = if mismatches.is_empty() {
+            String::new()
+        } else {
+            apply_report::mismatches(mismatches)
+        };
+        text.push_str(&apply_report::render(
+            report,
+            color,
+            &plan.about,
+            &plan.names,
+            mismatches.len(),
+        ));
+        text
+    };
+    if report.is_complete() && mismatches.is_empty() {
         term.message("INFO", &render(&report), report_fields(&report));
         Ok(exit::SUCCESS)
+    } else if report.is_complete() {
+        let mut fields = report_fields(&report);
+        fields["not_kept"] = mismatches.len().into();
+        term.message("ERROR", &render(&report), fields);
+        Err(Error::NotKept {
+            codes: mismatches.len(),
+        })
     } else if let Some(signal) = report.interrupted {
         term.message("ERROR", &render(&report), report_fields(&report));
         Err(Error::ApplyInterrupted(signal))

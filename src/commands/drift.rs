@@ -16,7 +16,8 @@
 //! - A recorded code the portal does not return (its handler no longer declares it)
 //!   cannot be compared: it is listed as not checked, and is not drift.
 //!
-//! Exit codes: 0 no drift, 7 drift found ([`exit::DRIFT_FOUND`]), 1 error (no state
+//! Exit codes: 0 no drift, 7 drift found ([`exit::DRIFT_FOUND`]), 8 some targets not
+//! compared (their answers could not be read: [`exit::NOT_COMPARED`]), 1 error (no state
 //! file, state of another portal, a target the portal refuses, ...).
 
 use std::collections::BTreeMap;
@@ -59,6 +60,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         .retain(|target, _| !unreadable.contains_key(target));
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
     let mut report = compare(&state.targets, &live, &fingerprinter);
+    report.not_compared = unreadable.into_iter().collect();
     report.portal = client.portal();
     report.names = state.names.clone();
     for (target, code) in &report.not_returned {
@@ -71,6 +73,16 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         }
     };
     ctx.term.out(&text);
+    // A target not compared is never "no drift" (nor merely "drift"): exit 8.
+    if !report.not_compared.is_empty() {
+        return Err(Error::NotCompared {
+            targets: report
+                .not_compared
+                .iter()
+                .map(|(target, _)| target.to_string())
+                .collect(),
+        });
+    }
     Ok(if report.has_drift() {
         exit::DRIFT_FOUND
     } else {

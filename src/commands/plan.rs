@@ -105,11 +105,13 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     });
     let mut values = values;
     let mut recorded = scope.recorded(&last, &values);
+    let mut not_compared = Vec::new();
     let live = match connected {
         Some((rt, client, prefetched)) => {
             let (live, unreadable) = refresh(&rt, &client, &values, prefetched, ctx.term)?;
             warnings.extend(not_returned(&values, &live));
             set_aside(&unreadable, &mut values, &mut recorded, &mut warnings);
+            not_compared = unreadable.keys().map(ToString::to_string).collect();
             Some(live)
         }
         None => None,
@@ -128,6 +130,13 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     if !empty.is_empty() {
         return Err(Error::EmptySecrets {
             references: empty.iter().map(ToString::to_string).collect(),
+        });
+    }
+    // Targets whose live settings could not be read were not compared: the plan is
+    // incomplete, whatever it shows for the others (and it is not saved).
+    if !not_compared.is_empty() {
+        return Err(Error::NotCompared {
+            targets: not_compared,
         });
     }
     if let Some(out) = &settings.out {

@@ -528,6 +528,37 @@ pub(crate) fn recorded_env_secrets(state: &LastApplied) -> BTreeMap<String, Reda
         .collect()
 }
 
+/// `--target` naming no target of the manifests or the state: a usage error naming the
+/// nearest that exist, never a silent "No changes.".
+fn no_such_target(wanted: &TargetRef, desired: &Desired, state: &LastApplied) -> Error {
+    let ids = |t: &Target| format!("{}:{}", t.pay_system, t.person_type);
+    let mut known: Vec<String> = desired.targets.keys().map(ids).collect();
+    known.extend(state.targets.keys().map(ids));
+    known.extend(
+        desired
+            .targets
+            .values()
+            .filter_map(|d| d.reference.as_ref())
+            .chain(desired.pending.iter().filter_map(|d| d.reference.as_ref()))
+            .map(ToString::to_string),
+    );
+    known.extend(state.records.values().filter_map(|r| r.reference.clone()));
+    let shown = match wanted.ids() {
+        Some(t) => ids(&t),
+        None => wanted.to_string(),
+    };
+    let nearest = crate::wording::nearest(&shown, known.iter().map(String::as_str), 3, false);
+    let hint = if nearest.is_empty() {
+        "the manifests and the state declare none".to_owned()
+    } else {
+        format!("the nearest declared: {}", nearest.join(", "))
+    };
+    Error::Environment(format!(
+        "--target {shown} matches no target of the manifests or the state ({hint}); nothing \
+         was planned"
+    ))
+}
+
 /// What a plan covers: with `--target`, only those targets; otherwise every declared
 /// target, and of the recorded ones only those whose manifest file was among the files
 /// read (a file given, or one under a directory given) or that the state does not know
@@ -566,9 +597,15 @@ impl Scope {
         let mut selected = BTreeSet::new();
         let mut selected_pending = Vec::new();
         for wanted in &inputs.targets {
-            let before = (selected.len(), selected_pending.len());
+            // Whether `wanted` names anything: a target the manifests or the state have
+            // by these IDs (or may, while a reference is not resolved yet, offline), or
+            // one they name by this reference.
+            let mut found = false;
             if let Some(target) = wanted.ids() {
                 selected.insert(target);
+                found = desired.targets.contains_key(&target)
+                    || state.targets.contains_key(&target)
+                    || !desired.pending.is_empty();
             }
             let named = |reference: Option<&str>| {
                 reference
@@ -578,22 +615,23 @@ impl Scope {
             for (target, d) in &desired.targets {
                 if d.reference.as_ref().is_some_and(|r| wanted.names(r)) {
                     selected.insert(*target);
+                    found = true;
                 }
             }
             for (target, record) in &state.records {
                 if named(record.reference.as_deref()) {
                     selected.insert(*target);
+                    found = true;
                 }
             }
             for d in &desired.pending {
                 if let Some(r) = d.reference.as_ref().filter(|r| wanted.names(r)) {
                     selected_pending.push((**r).clone());
+                    found = true;
                 }
             }
-            if (selected.len(), selected_pending.len()) == before && wanted.ids().is_none() {
-                return Err(Error::Environment(format!(
-                    "--target {wanted}: no target of the manifests or the state is named so"
-                )));
+            if !found {
+                return Err(no_such_target(wanted, desired, state));
             }
         }
         Ok(Scope {

@@ -38,6 +38,8 @@ pub struct DriftReport {
     pub drifted: Vec<Drifted>,
     /// Recorded codes the portal did not return: not compared.
     pub not_returned: Vec<(Target, String)>,
+    /// Targets whose live settings could not be read, with why: not compared at all.
+    pub not_compared: Vec<(Target, String)>,
 }
 
 impl DriftReport {

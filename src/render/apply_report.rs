@@ -65,6 +65,7 @@ pub fn render(
     color: bool,
     about: &crate::plan::About,
     names: &crate::plan::Names,
+    not_kept: usize,
 ) -> String {
     let mut out = String::new();
     for f in &report.failed {
@@ -124,7 +125,13 @@ pub fn render(
     if !report.not_attempted.is_empty() {
         outcome.push(format!("{} not sent", report.not_attempted.len()));
     }
-    let (head, style) = if report.is_complete() {
+    if not_kept > 0 {
+        outcome.push(format!(
+            "{} not kept by the portal as sent",
+            plural(not_kept, "setting")
+        ));
+    }
+    let (head, style) = if report.is_complete() && not_kept == 0 {
         ("Apply complete:", AnsiColor::Green.on_default())
     } else if report.interrupted.is_some() {
         ("Apply stopped:", AnsiColor::Yellow.on_default())
@@ -383,12 +390,29 @@ mod tests {
     }
 
     #[test]
+    fn an_apply_with_settings_not_kept_is_never_complete() {
+        let text = render(
+            &report(true),
+            false,
+            &Default::default(),
+            &Default::default(),
+            2,
+        );
+        assert_eq!(
+            text,
+            "Apply incomplete: 1 target changed (2 settings written), 0 failed, 2 settings not \
+             kept by the portal as sent, 1 request sent.\n"
+        );
+    }
+
+    #[test]
     fn the_summary_line_is_coloured_only_when_asked() {
         let plain = render(
             &report(true),
             false,
             &Default::default(),
             &Default::default(),
+            0,
         );
         assert_eq!(
             plain,
@@ -399,6 +423,7 @@ mod tests {
             true,
             &Default::default(),
             &Default::default(),
+            0,
         );
         assert!(
             green.starts_with("\u{1b}[1m\u{1b}[32mApply complete:\u{1b}[0m "),
@@ -409,6 +434,7 @@ mod tests {
             true,
             &Default::default(),
             &Default::default(),
+            0,
         );
         assert!(red.contains("\u{1b}[31mApply incomplete:"), "{red:?}");
         assert!(
@@ -416,7 +442,8 @@ mod tests {
                 &report(false),
                 false,
                 &Default::default(),
-                &Default::default()
+                &Default::default(),
+                0
             )
             .contains('\u{1b}')
         );
@@ -440,7 +467,7 @@ mod tests {
         let mut names = crate::plan::Names::default();
         names.pay_systems.insert(12, "AcmePay \u{1b}[31mB2B".into());
         names.person_types.insert(1, "Individual".into());
-        let text = render(&report, false, &Default::default(), &names);
+        let text = render(&report, false, &Default::default(), &names, 0);
         assert!(
             text.starts_with(
                 "error: paySystem 12 \"AcmePay \\u001b[31mB2B\" / personType 1 \"Individual\": \
@@ -448,7 +475,7 @@ mod tests {
             ),
             "{text}"
         );
-        let text = render(&report, false, &Default::default(), &Default::default());
+        let text = render(&report, false, &Default::default(), &Default::default(), 0);
         assert!(
             text.starts_with("error: paySystem 12 / personType 1: ACCESS_DENIED"),
             "{text}"
@@ -459,7 +486,7 @@ mod tests {
             pay_system: 12,
             person_type: 1,
         });
-        let text = render(&report, false, &Default::default(), &names);
+        let text = render(&report, false, &Default::default(), &names, 0);
         assert!(
             text.contains(
                 "1 target not sent because the run stopped: paySystem 12 \"AcmePay \\u001b[31mB2B\" \

@@ -25,8 +25,11 @@
 //!            {"paySystem": 11, "personType": 1, "code": "REST_SERVICE_KEY_IFRAME",
 //!             "recorded": {"type": "VALUE", "secret": "env:ACME_KEY"},
 //!             "live": {"type": "VALUE", "hidden": true}}],
-//!  "not_returned": []}
+//!  "not_returned": [], "not_compared": []}
 //! ```
+//!
+//! `not_compared` lists the targets whose answers could not be read (with the reason);
+//! when it is not empty the command exits 8, whatever else it found.
 //!
 //! A live `type` is null when the portal did not report it, a live `value` null when the
 //! setting is unset. Secret values and fingerprints are never included. Fields may be
@@ -105,6 +108,20 @@ pub fn text(report: &DriftReport) -> String {
             let _ = writeln!(out, "  ? {} ({target})", escape_controls(code));
         }
     }
+    if !report.not_compared.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("Not compared (the portal's answer for these targets could not be read):\n");
+        for (target, why) in &report.not_compared {
+            let _ = writeln!(
+                out,
+                "  ! {}: {}",
+                target_label(target, &report.names),
+                escape_controls(why)
+            );
+        }
+    }
     if !out.is_empty() {
         out.push('\n');
     }
@@ -113,7 +130,22 @@ pub fn text(report: &DriftReport) -> String {
         plural(report.settings_checked, "setting"),
         plural(report.targets_checked, "target")
     );
-    if report.has_drift() {
+    if !report.not_compared.is_empty() {
+        let drift = if report.has_drift() {
+            format!(
+                "{} in {} changed outside paysync",
+                plural(report.drifted.len(), "setting"),
+                plural(report.targets_drifted(), "target")
+            )
+        } else {
+            "no drift among them".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "Incomplete: {} not compared; {checked}, {drift}.",
+            plural(report.not_compared.len(), "target")
+        );
+    } else if report.has_drift() {
         let _ = writeln!(
             out,
             "Drift: {} in {} changed outside paysync ({checked}).",
@@ -145,6 +177,24 @@ pub struct DriftDocument<'a> {
     summary: JsonSummary,
     drift: Vec<JsonDrift<'a>>,
     not_returned: Vec<JsonCode<'a>>,
+    /// Targets whose live settings could not be read, so not compared at all (exit 8).
+    not_compared: Vec<JsonNotCompared<'a>>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct JsonNotCompared<'a> {
+    #[serde(rename = "paySystem")]
+    pay_system: u64,
+    #[serde(rename = "personType")]
+    person_type: u64,
+    /// The pay system's name, when the state recorded it.
+    #[serde(rename = "paySystemName", skip_serializing_if = "Option::is_none")]
+    pay_system_name: Option<&'a str>,
+    /// The payer type's name, when the state recorded it.
+    #[serde(rename = "personTypeName", skip_serializing_if = "Option::is_none")]
+    person_type_name: Option<&'a str>,
+    /// What was wrong with the portal's answer (escaped portal text).
+    reason: String,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -155,6 +205,8 @@ struct JsonSummary {
     targets_drifted: usize,
     drifted: usize,
     not_returned: usize,
+    /// Targets not compared (their answers could not be read).
+    not_compared: usize,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -277,9 +329,21 @@ pub fn json(report: &DriftReport, about: About) -> String {
             targets_drifted: report.targets_drifted(),
             drifted: report.drifted.len(),
             not_returned: report.not_returned.len(),
+            not_compared: report.not_compared.len(),
         },
         drift,
         not_returned,
+        not_compared: report
+            .not_compared
+            .iter()
+            .map(|(target, why)| JsonNotCompared {
+                pay_system: target.pay_system,
+                person_type: target.person_type,
+                pay_system_name: report.names.pay_system(target.pay_system),
+                person_type_name: report.names.person_type(target.person_type),
+                reason: escape_controls(why).into_owned(),
+            })
+            .collect(),
     };
     let mut s = serde_json::to_string_pretty(&json).expect("the report serialises");
     s.push('\n');
@@ -337,6 +401,7 @@ mod tests {
                 },
             ],
             not_returned: vec![],
+            not_compared: vec![],
         }
     }
 

@@ -11,6 +11,7 @@ mod drift;
 mod environments;
 mod exit_codes;
 mod fingerprints;
+mod gates;
 mod hostile;
 mod import;
 mod install;

@@ -106,8 +106,31 @@ fn one_unreadable_answer_sets_aside_only_its_target() {
         .pay_system(12)
         .forever(),
     );
+    // Not compared is never a passing gate: exit 8, with or without
+    // --detailed-exitcode, and no saved plan.
     let out = w.run(&["plan", "--refresh", "m"]);
-    out.expect_code(0);
+    out.expect_code(8);
+    assert!(
+        out.stderr.contains(
+            "1 target not compared: the portal's answer for it could not be read \
+             (paySystem 12 / personType 0"
+        ),
+        "{}",
+        out.stderr
+    );
+    let detailed = w.run(&[
+        "plan",
+        "--refresh",
+        "--detailed-exitcode",
+        "--out",
+        "p.json",
+        "m",
+    ]);
+    detailed.expect_code(8);
+    assert!(
+        !w.path("p.json").exists(),
+        "an incomplete plan is not saved"
+    );
     assert!(out.stdout.contains("paySystem 11"), "{}", out.stdout);
     assert!(
         out.stdout
@@ -171,6 +194,23 @@ fn verify_names_a_code_the_portal_does_not_keep_and_the_next_plan_shows_it() {
     );
     assert!(
         !out.stderr.contains("PS_WORK_MODE_IFRAME (m/"),
+        "{}",
+        out.stderr
+    );
+    // One summary, which agrees with the exit code: never "Apply complete ... 0 failed"
+    // before the codes not kept.
+    assert!(!out.stderr.contains("Apply complete"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("Apply incomplete:").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "Apply incomplete: 1 target changed (2 settings written), 0 failed, 1 setting not \
+             kept by the portal as sent"
+        ),
         "{}",
         out.stderr
     );
