@@ -143,6 +143,13 @@ pub struct ApplyReport {
     pub interrupted: Option<Signal>,
     /// HTTP requests sent to the portal, every attempt and retry included.
     pub requests: u64,
+    /// Targets the portal confirmed whose record could not be written (the journal
+    /// could not take the line: a full disk, a file-size limit). Not in `applied`; the
+    /// next plan shows them again, and a re-run sends them again (an idempotent upsert).
+    pub not_recorded: Vec<Target>,
+    /// Why the state could not be written; it stopped the run (no request was sent
+    /// after it).
+    pub record_error: Option<StateError>,
 }
 
 impl ApplyReport {
@@ -150,8 +157,10 @@ impl ApplyReport {
         self.failed.is_empty()
             && self.unknown.is_empty()
             && self.not_attempted.is_empty()
+            && self.not_recorded.is_empty()
             && self.aborted.is_none()
             && self.interrupted.is_none()
+            && self.record_error.is_none()
     }
 }
 
@@ -451,7 +460,10 @@ pub async fn execute(
             if report.interrupted.is_none() {
                 report.interrupted = interrupt::received();
             }
-            if report.aborted.is_some() || report.interrupted.is_some() {
+            if report.aborted.is_some()
+                || report.interrupted.is_some()
+                || report.record_error.is_some()
+            {
                 break;
             }
             let Some((index, unit)) = queue.next() else {
@@ -574,12 +586,31 @@ pub async fn execute(
             }
         }
         if summary.confirmed > 0 {
-            journal.append(state, confirmed)?;
+            let recorded = match &report.record_error {
+                Some(_) => Err(None),
+                None => journal
+                    .append(state, confirmed.iter().copied())
+                    .map_err(Some),
+            };
+            if let Err(error) = recorded {
+                // Confirmed by the portal, but not recorded: never reported as applied
+                // (the state does not hold them), and nothing more is sent.
+                if let Some(error) = error {
+                    tracing::error!(%error, "cannot record what the portal confirmed; no new request is sent");
+                    report.record_error = Some(error);
+                }
+                report.applied.retain(|t| !confirmed.contains(t));
+                report.not_recorded.extend(confirmed);
+            }
         }
         progress.batch_done(done, total, summary);
     }
     // Every confirmed request is in the journal: the state file takes them in one write.
-    journal.finish(state)?;
+    // After a record error the journal keeps what it holds (readers replay it, the next
+    // lock holder folds it) and nothing more is written.
+    if report.record_error.is_none() {
+        journal.finish(state)?;
+    }
     // Requests never sent because the run stopped.
     for (_, unit) in queue {
         report
@@ -600,6 +631,7 @@ pub async fn execute(
     report.applied.sort_by_key(position);
     report.unknown.sort_by_key(position);
     report.not_attempted.sort_by_key(position);
+    report.not_recorded.sort_by_key(position);
     report.failed.sort_by_key(|f| position(&f.target));
     report.requests = client.stats().requests - requests_before;
     Ok(report)

@@ -195,6 +195,19 @@ pub enum Error {
     ApplyInterrupted(Signal),
     #[error("cannot read live settings of {target}: {error}")]
     Refresh { target: Target, error: PortalError },
+    /// The state could not be written during an apply (a full disk, a file-size limit):
+    /// the run stopped sending.
+    #[error(
+        "apply stopped: {error}; {} confirmed by the portal but not recorded, so the next \
+         plan shows {} again and the next apply re-sends {}",
+        plural(*not_recorded, "target"),
+        if *not_recorded == 1 { "it" } else { "them" },
+        if *not_recorded == 1 { "it" } else { "them" }
+    )]
+    NotRecorded {
+        error: StateError,
+        not_recorded: usize,
+    },
     #[error(
         "apply incomplete: {failed} of {total} targets not confirmed (failed, unknown or not \
          sent); the state records what the portal confirmed, re-run to retry the rest"
@@ -256,9 +269,10 @@ impl Error {
             Error::Manifests(_) | Error::SavedPlan(_) => exit::INVALID_INPUT,
             Error::State(StateError::Locked { .. }) => exit::LOCKED,
             Error::StalePlan { .. } => exit::STALE_PLAN,
-            Error::PartialApply { .. } | Error::NotWritten { .. } | Error::NotKept { .. } => {
-                exit::PARTIAL_APPLY
-            }
+            Error::PartialApply { .. }
+            | Error::NotWritten { .. }
+            | Error::NotKept { .. }
+            | Error::NotRecorded { .. } => exit::PARTIAL_APPLY,
             Error::Args(_) | Error::Environment(_) => exit::USAGE,
             Error::NotCompared { .. } => exit::NOT_COMPARED,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),

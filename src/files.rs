@@ -202,6 +202,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Symbolic links named like the temporary files of `path`'s writes: nothing paysync
+/// makes (its temporary files are created new, never through a link), so the caller
+/// refuses them rather than removing or writing through them.
+pub fn temp_links(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let target = resolve_links(path);
+    let prefix = temp_prefix(&target);
+    let mut links = Vec::new();
+    for entry in fs::read_dir(parent_dir(&target))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix)
+            && name.ends_with(TEMP_SUFFIX)
+            && entry.file_type().is_ok_and(|t| t.is_symlink())
+        {
+            links.push(entry.path());
+        }
+    }
+    Ok(links)
+}
+
 /// Removes the temporary files a killed write of `path` left behind. Only the caller
 /// that owns `path` exclusively (holds its lock) may call this: a concurrent writer's
 /// temporary file would go too. Returns how many were removed.

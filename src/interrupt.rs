@@ -16,6 +16,9 @@
 //!    still whole (writes are atomic renames), the kernel releases the lock, and the
 //!    next run that takes the lock removes any temporary file left behind.
 //!
+//! SIGXFSZ (a write past `ulimit -f`) is taken over too, so that such a write fails with
+//! an error paysync reports instead of killing it silently.
+//!
 //! On platforms without Unix signals [`install`] does nothing and the defaults apply.
 
 use std::sync::Once;
@@ -117,6 +120,17 @@ pub fn install() {
 #[cfg(unix)]
 fn install_handlers() {
     use signal_hook::consts::{SIGINT, SIGTERM};
+
+    // A write past `ulimit -f` raises SIGXFSZ, whose default action kills the process
+    // without a word (and with the state lock's holder gone mid-record). With a handler
+    // of our own the write fails with EFBIG instead, which apply reports like a full
+    // disk: confirmed targets not recorded, nothing more sent.
+    if let Err(error) = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ) {
+        tracing::warn!(%error, "cannot take over SIGXFSZ; a file-size limit would stop paysync at once");
+    }
     use signal_hook::iterator::Signals;
 
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {

@@ -60,6 +60,35 @@ use super::transport::{
 use crate::secrets::Redacted;
 use crate::untrusted::portal_text;
 
+/// How long a refresh waits for another run's refresh of the same token file.
+const TOKEN_FILE_PATIENCE: Duration = Duration::from_secs(90);
+
+/// Under the token file's lock: the pair in the file, when another run refreshed since
+/// this one read its refresh token (the file's refresh token is another one), so this run
+/// takes it instead of spending its own, which the refresh rotated away.
+fn refreshed_meanwhile(
+    config: &super::credentials::RefreshConfig,
+    ours: &Redacted<String>,
+) -> Result<Option<NewTokens>, RefreshError> {
+    let Some(path) = config.token_file() else {
+        return Ok(None);
+    };
+    let stored = super::token_file::read_token_file(path).map_err(|e| RefreshError::TokenFile {
+        path: path.to_owned(),
+        error: e.reason,
+    })?;
+    Ok(stored
+        .filter(|s| s.refresh_token.expose() != ours.expose())
+        .map(|s| NewTokens {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires: s.expires,
+            refresh_obtained_at: s.refresh_obtained_at,
+            client_endpoint: s.client_endpoint,
+            endpoint: None,
+        }))
+}
+
 /// A connection to one portal. Clones share the throttle bucket, the operating budget,
 /// the OAuth tokens and the statistics; configure a client (`with_*`) before cloning it
 /// or sending anything.
@@ -401,6 +430,29 @@ impl Client {
                         names: Default::default(),
                     });
                 };
+                // Runs sharing a token file refresh one at a time; the one that waited
+                // takes the pair the other saved instead of spending its own (rotated,
+                // now dead) refresh token.
+                let _turn = match config.token_file() {
+                    Some(path) => Some(
+                        super::token_file::lock_token_file(path, TOKEN_FILE_PATIENCE)
+                            .await
+                            .map_err(|e| RefreshError::TokenFile {
+                                path: path.to_owned(),
+                                error: e.to_string(),
+                            })?,
+                    ),
+                    None => None,
+                };
+                if let Some(saved) = refreshed_meanwhile(config, &refresh_token)? {
+                    tracing::info!(
+                        "another run sharing the token file refreshed the access token: using its pair"
+                    );
+                    let mut new = saved;
+                    new.endpoint = self.checked_endpoint(tokens, new.client_endpoint.as_deref());
+                    *lock(ran_ref) = Some((new.clone(), Ok(())));
+                    return Ok(new);
+                }
                 bump(&counters.refreshes);
                 let mut new = request_refresh(http, config, &refresh_token).await?;
                 new.endpoint = self.checked_endpoint(tokens, new.client_endpoint.as_deref());

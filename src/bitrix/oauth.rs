@@ -109,6 +109,16 @@ pub enum RefreshError {
         super::cause::root_cause(error)
     )]
     Transport { error: reqwest::Error },
+    /// The token file could not be locked for the refresh (or re-read under the lock).
+    #[error(
+        "cannot refresh the access token with the token file {} ({error}); nothing was \
+         refreshed, so the refresh token still works",
+        path.display()
+    )]
+    TokenFile {
+        path: std::path::PathBuf,
+        error: String,
+    },
 }
 
 /// How refresh errors name the variables involved: paysync's own names, or an

@@ -125,6 +125,60 @@ pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, TokenFileErr
     }))
 }
 
+/// Holds the token file's lock (`<token file>.lock`, an OS lock the kernel releases if
+/// the process dies) until dropped: refreshes of runs sharing one token file take turns.
+#[derive(Debug)]
+pub struct TokenFileLock {
+    _file: std::fs::File,
+}
+
+/// Takes the token file's lock, waiting (on the async runtime, polling) for another run's
+/// refresh to finish: Bitrix24 rotates the refresh token, so two runs refreshing with the
+/// same one would have the second refused (`invalid_grant`) while the file holds a
+/// working pair. Whoever takes the lock second re-reads the file first. Gives up after
+/// `patience` (a refresh takes one request to the token endpoint).
+pub async fn lock_token_file(
+    path: &Path,
+    patience: std::time::Duration,
+) -> std::io::Result<TokenFileLock> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(&lock_path).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot create its lock file {}: {e}", lock_path.display()),
+        )
+    })?;
+    let started = tokio::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(TokenFileLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < patience => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "another run holds its lock {} for more than {}s",
+                        lock_path.display(),
+                        patience.as_secs()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
 /// Writes the token file atomically (temporary file, fsync, rename). The temporary file
 /// is created with mode 0600 on Unix, and the rename keeps it.
 pub fn write_token_file(path: &Path, tokens: &StoredTokens) -> std::io::Result<()> {

@@ -216,7 +216,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         fingerprinter: &fingerprinter,
     };
     let report = execute(&rt, &plan, &mut state, &with, ctx)?;
-    let mismatches = if settings.verify {
+    let mismatches = if settings.verify && report.record_error.is_none() {
         verify_writes(&rt, &plan, &report, &mut state, &with)?
     } else {
         Vec::new()
@@ -329,7 +329,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         fingerprinter: &fingerprinter,
     };
     let report = execute(&rt, &saved.plan, &mut state, &with, ctx)?;
-    let mismatches = if settings.verify {
+    let mismatches = if settings.verify && report.record_error.is_none() {
         verify_writes(&rt, &saved.plan, &report, &mut state, &with)?
     } else {
         Vec::new()
@@ -459,6 +459,12 @@ fn finish(
         Err(Error::NotKept {
             codes: mismatches.len(),
         })
+    } else if let Some(error) = report.record_error.take() {
+        term.message("ERROR", &render(&report), report_fields(&report));
+        Err(Error::NotRecorded {
+            error,
+            not_recorded: report.not_recorded.len(),
+        })
     } else if let Some(signal) = report.interrupted {
         term.message("ERROR", &render(&report), report_fields(&report));
         Err(Error::ApplyInterrupted(signal))
@@ -493,6 +499,7 @@ fn report_fields(report: &ApplyReport) -> serde_json::Value {
         "failed": names(report.failed.iter().map(|f| &f.target)),
         "unknown": names(report.unknown.iter()),
         "not_sent": names(report.not_attempted.iter()),
+        "not_recorded": names(report.not_recorded.iter()),
         "requests": report.requests,
     })
 }

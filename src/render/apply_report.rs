@@ -105,6 +105,20 @@ pub fn render(
             list(&report.unknown, names)
         );
     }
+    if !report.not_recorded.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} confirmed by the portal but not recorded (the state could not be written); the \
+             next plan shows {} again: {}",
+            plural(report.not_recorded.len(), "target"),
+            if report.not_recorded.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+            list(&report.not_recorded, names)
+        );
+    }
     if !report.not_attempted.is_empty() {
         let _ = writeln!(
             out,
@@ -125,6 +139,9 @@ pub fn render(
     if !report.not_attempted.is_empty() {
         outcome.push(format!("{} not sent", report.not_attempted.len()));
     }
+    if !report.not_recorded.is_empty() {
+        outcome.push(format!("{} not recorded", report.not_recorded.len()));
+    }
     if not_kept > 0 {
         outcome.push(format!(
             "{} not kept by the portal as sent",
@@ -133,7 +150,7 @@ pub fn render(
     }
     let (head, style) = if report.is_complete() && not_kept == 0 {
         ("Apply complete:", AnsiColor::Green.on_default())
-    } else if report.interrupted.is_some() {
+    } else if report.interrupted.is_some() || report.record_error.is_some() {
         ("Apply stopped:", AnsiColor::Yellow.on_default())
     } else {
         ("Apply incomplete:", AnsiColor::Red.on_default())
@@ -195,7 +212,10 @@ pub struct ApplyResult {
     pub unknown: Vec<TargetId>,
     /// Targets not sent because the run stopped.
     pub not_sent: Vec<TargetId>,
-    /// The request-level failure that stopped the run.
+    /// Targets the portal confirmed whose record could not be written (the state could
+    /// not be written: a full disk, a file-size limit): the next plan shows them again.
+    pub not_recorded: Vec<TargetId>,
+    /// The request-level failure that stopped the run, or the failure to write the state.
     pub stopped_by_error: Option<String>,
     /// The signal that stopped the run (`SIGINT`, `SIGTERM`).
     pub interrupted: Option<String>,
@@ -278,7 +298,12 @@ pub fn json(
                 .collect(),
             unknown: ids(&r.unknown),
             not_sent: ids(&r.not_attempted),
-            stopped_by_error: r.aborted.as_ref().map(ToString::to_string),
+            not_recorded: ids(&r.not_recorded),
+            stopped_by_error: r
+                .aborted
+                .as_ref()
+                .map(ToString::to_string)
+                .or_else(|| r.record_error.as_ref().map(ToString::to_string)),
             interrupted: r.interrupted.map(|s| s.to_string()),
             requests: r.requests,
             not_kept: not_kept

@@ -311,23 +311,6 @@ impl LastApplied {
         }
     }
 
-    /// A state that holds nothing but what `entry`'s header says: the base of a journal
-    /// found without a state file (the run that wrote it was killed before its first
-    /// full write).
-    pub fn from_journal_header(entry: &JournalEntry) -> LastApplied {
-        LastApplied {
-            lineage: entry.lineage.clone(),
-            serial: entry.serial.saturating_sub(1),
-            portal: entry.portal.clone(),
-            fingerprints: entry.fingerprints.clone(),
-            legacy_key: None,
-            portal_moves: Vec::new(),
-            targets: BTreeMap::new(),
-            names: Names::default(),
-            records: BTreeMap::new(),
-        }
-    }
-
     /// Replays one journal entry: its targets replace the recorded ones, its removed
     /// targets go, the header (serial, portal, fingerprint scheme) is taken over.
     /// Returns false, changing nothing, when the entry is already in the state (its

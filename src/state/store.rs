@@ -119,6 +119,21 @@ pub enum StateError {
     /// The journal next to the state cannot be read or replayed.
     #[error("state journal {} {message}", path.display())]
     Journal { path: PathBuf, message: String },
+    /// A file paysync keeps next to the state (journal, lock, temporary file) is a
+    /// symlink: never followed, since a planted link would make paysync write state
+    /// content wherever it points.
+    #[error(
+        "{what} {} is a symbolic link; paysync never follows links for the files it keeps \
+         next to the state (one could make it write anywhere): remove it{}",
+        path.display(),
+        if *what == "state journal" {
+            ", after checking that it is not a journal a stopped run left (a real one is a \
+             regular file)"
+        } else {
+            ""
+        }
+    )]
+    Symlink { path: PathBuf, what: &'static str },
     #[error("state file {} is locked by another paysync run ({holder}); wait for it to finish", path.display())]
     Locked { path: PathBuf, holder: String },
     #[error("cannot lock state file {}: {error}", path.display())]
@@ -163,6 +178,7 @@ impl StateStore {
         mut state: Option<LastApplied>,
     ) -> Result<(Option<LastApplied>, bool), StateError> {
         let path = self.journal_path();
+        refuse_link(&path, "state journal")?;
         let bytes = match read_regular(&path, MAX_STATE_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.is_not_found() => return Ok((state, false)),
@@ -187,8 +203,21 @@ impl StateStore {
             );
         }
         let mut replayed = 0;
-        for entry in entries {
-            let current = state.get_or_insert_with(|| LastApplied::from_journal_header(&entry));
+        for (line, entry) in entries {
+            // A journal only ever follows a state file: the first confirmed request of a
+            // new state is written as the file itself. One without its state file is
+            // not rebuilt into a state silently.
+            let Some(current) = state.as_mut() else {
+                return Err(StateError::Journal {
+                    path,
+                    message: format!(
+                        "records confirmed requests, but its state file {} is missing: restore \
+                         the state file (from a backup, or where your CI keeps it) and run \
+                         again; if the state was removed on purpose, remove the journal too",
+                        self.path.display()
+                    ),
+                });
+            };
             if entry.lineage != current.lineage {
                 return Err(StateError::Journal {
                     path,
@@ -198,6 +227,32 @@ impl StateStore {
                         entry.lineage,
                         self.path.display(),
                         current.lineage
+                    ),
+                });
+            }
+            if let (Some(journal), Some(file)) = (&entry.portal, &current.portal)
+                && !crate::bitrix::same_portal(journal, file)
+            {
+                return Err(StateError::Journal {
+                    path,
+                    message: format!(
+                        "line {line} records writes to {}, but the state file {} is of {}: it \
+                         belongs to another state; move it away",
+                        crate::untrusted::portal_text(journal),
+                        self.path.display(),
+                        crate::untrusted::portal_text(file)
+                    ),
+                });
+            }
+            if entry.serial > current.serial.saturating_add(1) {
+                return Err(StateError::Journal {
+                    path,
+                    message: format!(
+                        "line {line} has serial {}, but the state is at {}: the entries in \
+                         between are missing (a journal of another copy of this state, or an \
+                         edited one); restore the state file that goes with it, or move the \
+                         journal away to discard what it records",
+                        entry.serial, current.serial
                     ),
                 });
             }
@@ -382,6 +437,16 @@ impl StateStore {
             dir: dir.clone(),
             error: source,
         };
+        match crate::files::temp_links(&target) {
+            Ok(links) if !links.is_empty() => {
+                return Err(StateError::Symlink {
+                    path: links[0].clone(),
+                    what: "temporary file",
+                });
+            }
+            Ok(_) => {}
+            Err(e) => return Err(not_writable(e)),
+        }
         match remove_stale_temps(&target) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -416,6 +481,7 @@ impl StateStore {
             path: self.path.clone(),
             error: source,
         };
+        refuse_link(&lock_path, "lock file")?;
         // An environment's state may live in a directory of its own (`state/prod.state.json`):
         // created on the first write.
         if let Some(parent) = lock_path.parent()
@@ -425,13 +491,14 @@ impl StateStore {
             fs::create_dir_all(parent).map_err(err)?;
         }
         loop {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lock_path)
-                .map_err(err)?;
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).truncate(false);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.custom_flags(libc::O_NOFOLLOW);
+            }
+            let mut file = options.open(&lock_path).map_err(err)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
@@ -484,12 +551,17 @@ pub struct Journal {
 impl Journal {
     /// Records `targets` (just committed to `state`) as one journal line: bumps the
     /// serial, appends the line and syncs it before returning. On failure the serial is
-    /// left as it was.
+    /// left as it was. A state that has no file yet (its first apply) is written whole
+    /// instead: a journal always follows a state file, so a journal without one is an
+    /// error, never a state rebuilt from it.
     pub fn append(
         &mut self,
         state: &mut LastApplied,
         targets: impl IntoIterator<Item = Target>,
     ) -> Result<(), StateError> {
+        if self.file.is_none() && !resolve_links(&self.store.path).exists() {
+            return self.store.save(state);
+        }
         self.store.check_serial(state, 1)?;
         state.serial += 1;
         let result = self.write_line(state, targets);
@@ -517,6 +589,8 @@ impl Journal {
             self.file = Some(open_journal(&path).map_err(err)?);
         }
         let file = self.file.as_mut().expect("opened above");
+        // Written in one call where possible; a short write (a full disk) leaves a torn
+        // line, which readers ignore.
         file.write_all(&line).map_err(err)?;
         file.sync_data().map_err(err)
     }
@@ -548,7 +622,8 @@ fn open_journal(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        // Never through a symlink (checked before, and refused here by the kernel too).
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     let existed = path.exists();
     let mut file = options.open(path)?;
@@ -568,16 +643,33 @@ fn open_journal(path: &Path) -> io::Result<File> {
 /// The complete lines of a journal, parsed, and how many bytes a torn last line (one
 /// without its newline) holds; an error names the first complete line that is not an
 /// entry (1-based).
-fn parse_journal(bytes: &[u8]) -> Result<(Vec<JournalEntry>, usize), (usize, String)> {
+/// The entries of a journal, each with its line number (1-based).
+type NumberedEntries = Vec<(usize, JournalEntry)>;
+
+/// Each entry comes with its line number (1-based).
+fn parse_journal(bytes: &[u8]) -> Result<(NumberedEntries, usize), (usize, String)> {
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     let mut entries = Vec::new();
     for (i, line) in bytes[..complete].split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        entries.push(serde_json::from_slice(line).map_err(|e| (i + 1, e.to_string()))?);
+        let entry = serde_json::from_slice(line).map_err(|e| (i + 1, e.to_string()))?;
+        entries.push((i + 1, entry));
     }
     Ok((entries, bytes.len() - complete))
+}
+
+/// Refuses `path` when it is a symbolic link (dangling or not): see
+/// [`StateError::Symlink`].
+fn refuse_link(path: &Path, what: &'static str) -> Result<(), StateError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(StateError::Symlink {
+            path: path.to_owned(),
+            what,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn sync_dir(path: &Path) {
@@ -770,18 +862,129 @@ mod tests {
     }
 
     #[test]
-    fn a_journal_without_a_state_file_rebuilds_it() {
+    fn the_first_record_of_a_new_state_is_the_state_file_itself() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path().join("s.json"));
         let mut state = LastApplied::new();
         state.portal = Some("https://example.bitrix24.ru".into());
         record(&mut state, 7, "x");
-        store.journal().append(&mut state, [target(7)]).unwrap();
+        let mut journal = store.journal();
+        journal.append(&mut state, [target(7)]).unwrap();
+        assert!(store.path().exists() && !store.journal_path().exists());
+        assert_eq!(store.load().unwrap().unwrap(), state);
+        record(&mut state, 8, "y");
+        journal.append(&mut state, [target(8)]).unwrap();
+        assert!(store.journal_path().exists());
+        assert_eq!(store.load().unwrap().unwrap(), state);
+        assert_eq!(state.serial, 2);
+    }
+
+    /// Regression: a deleted state was rebuilt from a leftover journal, a serial gap or a
+    /// line of another portal was folded silently.
+    #[test]
+    fn journal_replay_is_strict_about_a_missing_state_a_serial_gap_and_another_portal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("s.json"));
+        killed_run(&store);
+        let journal = fs::read(store.journal_path()).unwrap();
+        // The state file deleted: the journal is not rebuilt into a state.
+        fs::remove_file(store.path()).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("its state file") && err.contains("is missing: restore the state file"),
+            "{err}"
+        );
+        assert!(store.prepare_writes().is_err());
         assert!(!store.path().exists());
-        assert_eq!(store.load().unwrap().unwrap(), state);
-        store.prepare_writes().unwrap();
-        assert_eq!(store.load().unwrap().unwrap(), state);
-        assert_eq!(state.serial, 1);
+        // A gap: the first entry (serial 2) gone.
+        let state = killed_run(&StateStore::new(dir.path().join("t.json")));
+        let other = StateStore::new(dir.path().join("t.json"));
+        let text = String::from_utf8(fs::read(other.journal_path()).unwrap()).unwrap();
+        let second = text.lines().nth(1).unwrap();
+        fs::write(other.journal_path(), format!("{second}\n")).unwrap();
+        let err = other.load().unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "line 1 has serial 3, but the state is at 1: the entries in between are missing"
+            ),
+            "{err}"
+        );
+        assert_eq!(state.serial, 3);
+        // A line of another portal than the state file's.
+        let store = StateStore::new(dir.path().join("u.json"));
+        let mut state = LastApplied::new();
+        state.portal = Some("https://one.bitrix24.com".into());
+        store.save(&mut state).unwrap();
+        let mut line: serde_json::Value =
+            serde_json::from_slice(journal.split(|b| *b == b'\n').next().unwrap()).unwrap();
+        line["lineage"] = state.lineage.clone().into();
+        line["portal"] = "https://two.bitrix24.com".into();
+        fs::write(store.journal_path(), format!("{line}\n")).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(
+            err.contains("line 1 records writes to https://two.bitrix24.com, but the state file"),
+            "{err}"
+        );
+    }
+
+    /// Regression: a planted dangling link as `<state>.journal` made apply create the
+    /// link's target anywhere and fill it with state content.
+    #[cfg(unix)]
+    #[test]
+    fn links_next_to_the_state_are_refused_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join("s.json"));
+        let mut state = LastApplied::new();
+        store.save(&mut state).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, store.journal_path()).unwrap();
+        let err = store.load().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StateError::Symlink {
+                    what: "state journal",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(store.prepare_writes().is_err());
+        record(&mut state, 1, "x");
+        assert!(store.journal().append(&mut state, [target(1)]).is_err());
+        assert!(!elsewhere.exists(), "the link was followed");
+        fs::remove_file(store.journal_path()).unwrap();
+        // The lock file.
+        let lock = lock_path(store.path());
+        std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+        let err = store.lock().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StateError::Symlink {
+                    what: "lock file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!elsewhere.exists(), "the link was followed");
+        fs::remove_file(&lock).unwrap();
+        // A temporary file's name.
+        let temp = dir.path().join(".s.json.paysync-abc123.tmp");
+        std::os::unix::fs::symlink(&elsewhere, &temp).unwrap();
+        let err = store.prepare_writes().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StateError::Symlink {
+                    what: "temporary file",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!elsewhere.exists(), "the link was followed");
     }
 
     #[test]

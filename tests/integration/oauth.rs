@@ -565,7 +565,8 @@ fn auth_refresh_renews_the_pair_on_demand() {
     let o = w.run(&["auth", "refresh"]);
     o.expect_code(1);
     assert!(o.stderr.contains("incoming webhook"), "{}", o.stderr);
-    // A token file that cannot be written: refreshed, but exit 1 saying so.
+    // A token file that cannot be written (its directory is missing): nothing is
+    // refreshed, so the refresh token is not spent on a pair that would be lost.
     let mut cmd = w.paysync();
     cmd.env_remove("PAYSYNC_WEBHOOK_URL")
         .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
@@ -579,14 +580,16 @@ fn auth_refresh_renews_the_pair_on_demand() {
     let o = Outcome::from(cmd.output().unwrap());
     o.expect_code(1);
     assert!(
-        o.stderr.contains("cannot write the token file"),
+        o.stderr.contains("cannot create its lock file")
+            && o.stderr
+                .contains("nothing was refreshed, so the refresh token still works"),
         "{}",
         o.stderr
     );
     for secret in [ACCESS, REFRESH, CLIENT_SECRET] {
         assert!(!o.stderr.contains(secret) && !o.stdout.contains(secret));
     }
-    assert_eq!(w.portal.token_refreshes(), 1);
+    assert_eq!(w.portal.token_refreshes(), 0, "nothing was refreshed");
 }
 
 /// The emulator's refresh tokens expire after 180 days (virtual clock): paysync's
@@ -603,4 +606,72 @@ fn a_refresh_token_past_180_days_is_refused() {
         o.stderr
     );
     assert_eq!(w.portal.token_refreshes(), 0);
+}
+
+/// Regression: two runs sharing a token file refreshed with the same refresh token; the
+/// second was refused (`invalid_grant`, "re-authorise the app") while the file held a
+/// working pair. Refreshes now take turns on the token file's lock, and the run that
+/// waited takes the pair the other saved.
+#[test]
+fn a_refresh_waits_for_another_run_sharing_the_token_file_and_takes_its_pair() {
+    const ACCESS2: &str = "CANARY-access-second-5e1a";
+    const REFRESH2: &str = "CANARY-refresh-second-77c0";
+    let mut seed = oauth_seed();
+    // The other run already rotated REFRESH away: only its new pair works.
+    seed.oauth_refresh_tokens.clear();
+    seed.oauth_refresh_tokens.push(OAuthRefreshTokenSeed {
+        refresh_token: REFRESH2.into(),
+        client_id: CLIENT_ID.into(),
+        user_id: None,
+    });
+    seed.oauth_tokens.push(OAuthTokenSeed {
+        client_id: Some(CLIENT_ID.into()),
+        ..OAuthTokenSeed::new(ACCESS2)
+    });
+    let w = World::with_seed(seed);
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    w.portal.expire_access_token(ACCESS);
+    let tokens = serde_json::json!({"access_token": ACCESS, "refresh_token": REFRESH});
+    w.write("tokens.json", &tokens.to_string());
+    // The other run holds the token file's lock while it refreshes.
+    let lock = std::fs::File::create(w.path("tokens.json.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut cmd = w.paysync_std();
+    cmd.env_remove("PAYSYNC_WEBHOOK_URL")
+        .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
+        .env("PAYSYNC_CLIENT_ID", CLIENT_ID)
+        .env("PAYSYNC_CLIENT_SECRET", CLIENT_SECRET)
+        .env("PAYSYNC_OAUTH_URL", w.portal.oauth_endpoint())
+        .env("PAYSYNC_TOKEN_FILE", w.path("tokens.json"))
+        .args(["plan", "--refresh", "m.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Our run met the expired token (its first call answered) ...
+    let started = std::time::Instant::now();
+    while w.portal.requests_received() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "paysync never called the portal"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // ... while the other run saves its new pair and lets go.
+    let rotated = serde_json::json!({"access_token": ACCESS2, "refresh_token": REFRESH2});
+    w.write("tokens.json", &rotated.to_string());
+    lock.unlock().unwrap();
+    let out = Outcome::from(child.wait_with_output().unwrap());
+    out.expect_code(0);
+    assert!(!out.stderr.contains("re-authorise"), "{}", out.stderr);
+    assert_eq!(
+        w.portal.refresh_requests(),
+        0,
+        "the saved pair was taken, not refreshed again"
+    );
+    for secret in [ACCESS, ACCESS2, REFRESH, REFRESH2, CLIENT_SECRET] {
+        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+    }
 }

@@ -281,3 +281,106 @@ fn a_state_path_that_is_a_symlink_is_written_through() {
     w.run(&["plan", "--detailed-exitcode", "m.yaml"])
         .expect_code(0);
 }
+
+/// 120 targets on pay systems 100..220, each with `mode`.
+fn many_targets(w: &World, mode: &str) {
+    let docs: Vec<String> = (100..220)
+        .map(|ps| manifest(ps, 1, &[("PS_WORK_MODE_IFRAME", mode)]))
+        .collect();
+    w.write("m/all.yaml", &docs.join("---\n"));
+}
+
+/// Regression: a write past `ulimit -f` (SIGXFSZ) killed paysync silently mid-apply, and
+/// a full disk ended it with a bare write error and no report. Now the run stops
+/// sending, reports the targets confirmed but not recorded, exits 6, and the next plan
+/// shows them again.
+#[test]
+fn a_file_size_limit_mid_apply_stops_sending_and_says_what_was_not_recorded() {
+    let w = World::with_seed(crate::seeds::many_pay_systems(120));
+    many_targets(&w, "TEST");
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    let state_before = w.read("paysync.state.json");
+    many_targets(&w, "REGULAR");
+    w.portal.clear_requests();
+    // The state file (well over the limit) is only read; the first journal line of 50
+    // targets does not fit in 2 blocks.
+    let mut cmd = w.paysync_std();
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let mut sh = std::process::Command::new("sh");
+    sh.current_dir(w.path(""));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let out = crate::support::Outcome::from(
+        sh.args([
+            "-c",
+            "ulimit -f 2; exec \"$0\" \"$@\"",
+            env!("CARGO_BIN_EXE_paysync"),
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "1",
+            "m",
+        ])
+        .output()
+        .unwrap(),
+    );
+    out.expect_code(6);
+    assert!(
+        out.stderr
+            .contains("50 targets confirmed by the portal but not recorded")
+            && out.stderr.contains("File too large"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("70 targets not sent because the run stopped"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.requests().len(),
+        1,
+        "nothing is sent after the record failed"
+    );
+    assert_eq!(w.read("paysync.state.json"), state_before);
+    // The next plan shows the 50 again (their record never completed) with the 70.
+    let plan = w.run(&["plan", "m"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("Plan: 120 targets to change"),
+        "{}",
+        plan.stdout
+    );
+    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    let plan = w.run(&["plan", "--refresh", "m"]);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+}
+
+/// Regression: a planted dangling `<state>.journal` link made apply create the link's
+/// target anywhere and fill it with state content.
+#[cfg(unix)]
+#[test]
+fn a_journal_that_is_a_symlink_is_refused_and_nothing_is_sent() {
+    let w = World::applied();
+    w.set_mode("TEST");
+    let elsewhere = w.path("planted/elsewhere.json");
+    std::os::unix::fs::symlink(&elsewhere, w.path("paysync.state.json.journal")).unwrap();
+    w.portal.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("paysync.state.json.journal is a symbolic link; paysync never follows links"),
+        "{}",
+        out.stderr
+    );
+    assert!(w.updates().is_empty(), "nothing is sent");
+    assert!(!elsewhere.exists());
+    let out = w.run(&["plan", "m.yaml"]);
+    out.expect_code(1);
+}
