@@ -58,7 +58,7 @@ use std::task::Poll;
 
 use crate::bitrix::request::target_key;
 use crate::bitrix::{
-    BatchEntry, BatchOutcome, Client, ClientError, MAX_BATCH, PortalError, Request,
+    BatchEntry, BatchOutcome, Client, ClientError, MAX_BATCH, PortalError, Refusal, Request,
     looks_like_batch_reference,
 };
 use crate::fingerprint::{Fingerprint, Fingerprinter};
@@ -583,6 +583,31 @@ pub async fn execute(
                         error,
                     });
                 }
+            }
+        }
+        // A refusal every call of the run would get (the credentials, their scope, their
+        // user's rights, the method itself) stops the run after this batch, with what to
+        // check, instead of failing every target batch after batch.
+        if report.aborted.is_none() {
+            let failures: Vec<&PortalError> = report
+                .failed
+                .iter()
+                .rev()
+                .take(summary.failed)
+                .map(|f| &f.error)
+                .collect();
+            let all_denied = summary.failed == unit.writes.len()
+                && failures.iter().all(|e| e.code == "ACCESS_DENIED");
+            if let Some((refusal, error)) = failures
+                .iter()
+                .find_map(|e| Refusal::of_run(e, all_denied).map(|r| (r, (*e).clone())))
+            {
+                tracing::error!(code = %error.code, "refused for every call: no new request is sent");
+                report.aborted = Some(client.refused(
+                    "sale.paysystem.settings.update".to_owned(),
+                    refusal,
+                    error,
+                ));
             }
         }
         if summary.confirmed > 0 {

@@ -43,7 +43,7 @@ use serde_json::Value;
 use super::clock::{Clock, ClockSleeper, SystemClock};
 use super::credentials::Credentials;
 use super::credentials::accept_client_endpoint;
-use super::envelope::{Page, Timing};
+use super::envelope::{Page, PortalError, Timing};
 use super::error::{ClientError, Credential, Refusal, human};
 use super::oauth::{
     NewTokens, RefreshError, TokenStore, request_refresh, save_tokens, warn_about_refresh_token_age,
@@ -350,25 +350,32 @@ impl Client {
             .await
             .map_err(|error| match error {
                 ClientError::Portal { method, error } => match Refusal::of(&error) {
-                    Some(refusal) => ClientError::Refused {
-                        method,
-                        refusal,
-                        credential: Box::new(if self.tokens.is_some() {
-                            Credential::AccessToken {
-                                token: self.shown_variable(super::credentials::ENV_ACCESS_TOKEN),
-                                token_file: self.shown_variable(super::credentials::ENV_TOKEN_FILE),
-                            }
-                        } else {
-                            Credential::Webhook {
-                                variable: self.address_variable(),
-                            }
-                        }),
-                        error,
-                    },
+                    Some(refusal) => self.refused(method, refusal, error),
                     None => ClientError::Portal { method, error },
                 },
                 error => error,
             })
+    }
+
+    /// A refusal of these credentials (or of the portal itself), which says what to
+    /// check, naming the variables as read.
+    pub fn refused(&self, method: String, refusal: Refusal, error: PortalError) -> ClientError {
+        ClientError::Refused {
+            method,
+            refusal,
+            credential: Box::new(if self.tokens.is_some() {
+                Credential::AccessToken {
+                    token: self.shown_variable(super::credentials::ENV_ACCESS_TOKEN),
+                    token_file: self.shown_variable(super::credentials::ENV_TOKEN_FILE),
+                    portal: self.address_variable(),
+                }
+            } else {
+                Credential::Webhook {
+                    variable: self.address_variable(),
+                }
+            }),
+            error,
+        }
     }
 
     /// One attempt: pause for a nearly spent time budget, send, and on a refused OAuth
@@ -719,28 +726,24 @@ mod tests {
         let request = update(11, 1, "REST_SERVICE_KEY", "SECRETVALUE456");
 
         let err = client.call(&request).await.unwrap_err();
-        let ClientError::GaveUp {
-            attempts: 2, last, ..
-        } = &err
-        else {
-            panic!("expected GaveUp after 2 attempts, got {err:?}");
-        };
+        // A refused connection is not retried: it is reported at once. (A machine where
+        // the connect times out instead retries and gives up.)
         assert!(
             matches!(
-                **last,
-                ClientError::Transport { .. } | ClientError::Timeout { .. }
+                &err,
+                ClientError::Transport { .. } | ClientError::GaveUp { attempts: 2, .. }
             ),
-            "{err:?}"
+            "expected a refused connection, got {err:?}"
         );
-        // The portal by host and port, the cause in words, what to check, then the
-        // attempts (a timeout instead of a refusal reads "gave up after ..." first).
+        // The portal by host and port, the cause in words, what to check.
         let text = err.to_string();
         assert!(
-            text.contains("cannot connect to portal 127.0.0.1:1 (connection refused; gave up after 2 attempts over ")
-                && text.ends_with("): check PAYSYNC_WEBHOOK_URL and the network")
+            text == "cannot connect to portal 127.0.0.1:1 (connection refused): check \
+                     PAYSYNC_WEBHOOK_URL and the network"
                 || text.starts_with("gave up after 2 attempts over "),
             "{err}"
         );
+        assert_eq!(client.stats().retries, 0, "a refused connection is not retried");
         let mut text = everything(&err);
         text.push_str(&format!("{request:?}"));
 
@@ -763,8 +766,8 @@ mod tests {
 
         let logged = logs.text();
         assert!(
-            logged.contains("retrying"),
-            "the retry should be logged: {logged}"
+            logged.contains("cannot connect to portal 127.0.0.1:1"),
+            "the failure should be logged: {logged}"
         );
         text.push_str(&logged);
         assert!(!text.contains(CANARY), "{text}");

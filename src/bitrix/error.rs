@@ -137,6 +137,12 @@ pub enum Refusal {
     /// 403 `INVALID_CREDENTIALS`, `user_access_error`: the user behind the credentials
     /// lacks the rights.
     Rights,
+    /// 403 `ACCESS_DENIED` for the method itself (every target refused alike, or the
+    /// portal's plan has no REST access).
+    Method,
+    /// 500 `PORTAL_DELETED`: the portal (or its public part) is closed. Nothing was
+    /// written; no retry will change it.
+    PortalClosed,
 }
 
 impl Refusal {
@@ -146,8 +152,27 @@ impl Refusal {
             "insufficient_scope" => Some(Refusal::Scope),
             "INVALID_CREDENTIALS" | "user_access_error" => Some(Refusal::Rights),
             "NO_AUTH_FOUND" => Some(Refusal::Credentials),
+            "PORTAL_DELETED" => Some(Refusal::PortalClosed),
             _ if error.http_status == Some(401) => Some(Refusal::Credentials),
             _ => None,
+        }
+    }
+
+    /// The refusal a command's error inside a `batch` is when every call of the run
+    /// would get it too (the credentials, their scope or their user's rights): apply
+    /// stops after that batch instead of failing every target batch after batch.
+    /// `ACCESS_DENIED` alone concerns one pay system (another app's handler, bitrix24-api.md
+    /// §5); it stops the run when every command of the batch got it (`all_denied`) or
+    /// when the portal says REST itself is not available.
+    pub fn of_run(error: &PortalError, all_denied: bool) -> Option<Refusal> {
+        match error.code.as_str() {
+            "ACCESS_DENIED"
+                if all_denied || error.description.contains("only on commercial plans") =>
+            {
+                Some(Refusal::Method)
+            }
+            "ACCESS_DENIED" | "PORTAL_DELETED" => None,
+            _ => Refusal::of(error),
         }
     }
 }
@@ -158,8 +183,13 @@ impl Refusal {
 pub enum Credential {
     /// An incoming webhook: the code in `variable`.
     Webhook { variable: String },
-    /// An OAuth access token, from `token` or the token file (`token_file`).
-    AccessToken { token: String, token_file: String },
+    /// An OAuth access token, from `token` or the token file (`token_file`), for the
+    /// portal in `portal`.
+    AccessToken {
+        token: String,
+        token_file: String,
+        portal: String,
+    },
 }
 
 /// What a refusal says. It does not start with the method (`batch: ...`): the
@@ -176,7 +206,12 @@ fn refusal_message(refusal: Refusal, credential: &Credential, error: &PortalErro
              webhook that was deleted, edited by another user or expired has a new code or \
              none)"
         ),
-        (Refusal::Credentials, Credential::AccessToken { token, token_file }) => format!(
+        (
+            Refusal::Credentials,
+            Credential::AccessToken {
+                token, token_file, ..
+            },
+        ) => format!(
             "the portal refused the {what} ({error}): check {token} (or the tokens in \
              {token_file}), or re-authorise the app"
         ),
@@ -187,6 +222,22 @@ fn refusal_message(refusal: Refusal, credential: &Credential, error: &PortalErro
         (Refusal::Rights, _) => format!(
             "the portal refused the {what}: its user lacks the rights ({error}); paysync needs \
              a CRM administrator allowed to modify settings"
+        ),
+        (Refusal::Method, _) => format!(
+            "the portal refused the method for every target ({error}): the {owner}'s user \
+             lacks the rights to change pay-system settings, or the portal's plan has no REST \
+             access"
+        ),
+        (Refusal::PortalClosed, Credential::Webhook { variable })
+        | (
+            Refusal::PortalClosed,
+            Credential::AccessToken {
+                portal: variable, ..
+            },
+        ) => format!(
+            "the portal is closed ({error}): it was deleted, or its public part was closed; \
+             nothing was written. Check the portal's address in {variable} with its \
+             administrator"
         ),
     }
 }
@@ -224,9 +275,10 @@ fn transport_message(
 ) -> String {
     let retries = retries.map_or_else(String::new, |r| format!("; {r}"));
     if error.is_connect() {
+        // Not prefixed with the method: a portal that cannot be reached is so for every
+        // call, and `batch:` says nothing a user can act on.
         format!(
-            "{method}: cannot connect to portal {portal} ({}{retries}): check {variable} and \
-             the network",
+            "cannot connect to portal {portal} ({}{retries}): check {variable} and the network",
             connect_reason(error)
         )
     } else {
@@ -238,6 +290,13 @@ fn transport_message(
 }
 
 impl ClientError {
+    /// Whether nothing listens at the portal's address (the connection was refused):
+    /// not a transient fault worth a minute of backoff, and nothing was sent.
+    pub fn is_connection_refused(&self) -> bool {
+        matches!(self, ClientError::Transport { error, .. }
+            if error.is_connect() && connect_reason(error) == "connection refused")
+    }
+
     /// For the retry log: why the connection failed, with the portal's host.
     pub(super) fn connect_failure(&self) -> Option<String> {
         match self {
@@ -405,7 +464,8 @@ mod tests {
                 401,
                 Credential::AccessToken {
                     token: "PAYSYNC_ACCESS_TOKEN".into(),
-                    token_file: "PAYSYNC_TOKEN_FILE".into()
+                    token_file: "PAYSYNC_TOKEN_FILE".into(),
+                    portal: "PAYSYNC_PORTAL_URL".into(),
                 }
             )
             .contains("refused the access token (expired_token: text): check PAYSYNC_ACCESS_TOKEN")

@@ -54,7 +54,7 @@ pub use envelope::{
     BatchEntry, BatchOutcome, CallError, Page, PortalError, Timing, parse_batch_result,
     parse_response, parse_settings,
 };
-pub use error::ClientError;
+pub use error::{ClientError, Refusal};
 pub use oauth::RefreshError;
 pub use request::{MAX_BATCH, Request, batch_request, looks_like_batch_reference};
 pub use retry::{Decision, RetryConfig, error_policy};

@@ -68,7 +68,8 @@ impl Decision {
 /// | `OVERLOAD_LIMIT` (a manual block), `PORTAL_DELETED` | Fail |
 /// | any other portal error with HTTP ≥ 500 | Backoff |
 /// | non-JSON or empty answer with HTTP 2xx, 429 or ≥ 500; any unreadable 5xx | Backoff |
-/// | timeout, transport failure (refused, reset, closed before the answer) | Backoff |
+/// | a refused connection (nothing listens at the portal's address) | Fail, at once |
+/// | timeout, other transport failures (reset, closed before the answer, host not found) | Backoff |
 /// | token endpoint unreachable or failing (5xx) | Backoff |
 /// | every other 4xx, auth and permission errors, a refused refresh, redirects, local mistakes, an exhausted retry budget | Fail |
 ///
@@ -96,6 +97,10 @@ pub fn error_policy(error: &ClientError) -> Decision {
                 Decision::Fail
             }
         }
+        // Nothing listens there: a minute of backoff would only delay the report (a
+        // refused connection is not a rate-limit storm; nothing was sent, a re-run is
+        // safe).
+        e @ ClientError::Transport { .. } if e.is_connection_refused() => Decision::Fail,
         ClientError::Timeout { .. } | ClientError::Transport { .. } => Decision::Backoff,
         ClientError::Refresh(e) if e.is_transient() => Decision::Backoff,
         _ => Decision::Fail,

@@ -26,6 +26,7 @@ mod moved;
 mod oauth;
 mod pipeline;
 mod plans;
+mod protocol;
 mod reports;
 mod secrets;
 mod seeds;
