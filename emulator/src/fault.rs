@@ -16,9 +16,70 @@
 //! The OAuth token endpoint is another server in reality (`oauth.bitrix.info`): only
 //! faults that name it, `.method("oauth.token")`, apply to it.
 
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::envelope::{ApiError, ErrorCode};
+
+/// A gate requests can be held at ([`Fault::hold`]) until a test opens it: "in flight"
+/// for as long as the test needs, with no clock involved, so a test never races a
+/// real-time window. Clones share the gate.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    open: AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Opens the gate: every request held at it goes on, and later ones pass at once.
+    pub fn open(&self) {
+        self.0.open.store(true, Ordering::SeqCst);
+        self.0.opened.notify_waiters();
+    }
+
+    /// Whether the gate is open.
+    pub fn is_open(&self) -> bool {
+        self.0.open.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the gate is open.
+    pub(crate) async fn passed(&self) {
+        loop {
+            let opened = self.0.opened.notified();
+            tokio::pin!(opened);
+            // Registered before the flag is read, so an opening in between still wakes us.
+            opened.as_mut().enable();
+            if self.is_open() {
+                return;
+            }
+            opened.await;
+        }
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
 
 /// Where a fault is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +113,8 @@ pub enum FaultAction {
     Html { status: u16 },
     /// Wait this long (real time), then go on as usual.
     Delay(Duration),
+    /// Wait until the gate is opened, then go on as usual.
+    Hold(Gate),
     /// Handle the request fully, then close the connection without any response.
     LostResponse,
     /// Answer `status` (302 by default) with `Location: <base_url><original path and
@@ -129,6 +192,13 @@ impl Fault {
     /// request runs to completion even if the client gives up meanwhile.
     pub fn delay(d: Duration) -> Fault {
         Fault::new(FaultScope::Request, FaultAction::Delay(d))
+    }
+
+    /// Holds the request (counted as received, not yet handled) until `gate` is opened,
+    /// then handles it normally (after any delay). Like a delay, it does not end the
+    /// matching.
+    pub fn hold(gate: &Gate) -> Fault {
+        Fault::new(FaultScope::Request, FaultAction::Hold(gate.clone()))
     }
 
     /// Handles the request fully (writes happen, the request log shows the status the
@@ -306,7 +376,9 @@ impl Faults {
 /// The request-scope faults that matched one HTTP request.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct RequestFaults {
-    /// Real-time waits, in order, before anything else.
+    /// Gates to pass, before anything else.
+    pub(crate) holds: Vec<Gate>,
+    /// Real-time waits, in order, after the gates.
     pub(crate) delays: Vec<Duration>,
     /// The first non-delay match: what answers the request instead of the portal.
     pub(crate) terminal: Option<FaultAction>,
@@ -346,6 +418,7 @@ impl Faults {
             }
             match action {
                 FaultAction::Delay(d) => found.delays.push(d),
+                FaultAction::Hold(gate) => found.holds.push(gate),
                 other => {
                     found.terminal = Some(other);
                     break;

@@ -53,7 +53,7 @@ mod server;
 
 pub use clock::{Clock, VirtualClock};
 pub use envelope::ErrorCode;
-pub use fault::{Fault, FaultAction, FaultScope};
+pub use fault::{Fault, FaultAction, FaultScope, Gate};
 pub use handle::{Emulator, EmulatorHandle};
 pub use limits::{OperatingLimit, ParseRateLimitError, RateLimit};
 pub use record::{AuthMode, RecordedRequest, RecordedSubCall};

@@ -241,6 +241,9 @@ async fn serve_request(shared: Arc<Shared>, incoming: Incoming) -> Response {
         }
         request_faults(&mut portal, &incoming)
     };
+    for gate in &found.holds {
+        gate.passed().await;
+    }
     for delay in &found.delays {
         tokio::time::sleep(*delay).await;
     }

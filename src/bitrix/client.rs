@@ -743,7 +743,11 @@ mod tests {
                 || text.starts_with("gave up after 2 attempts over "),
             "{err}"
         );
-        assert_eq!(client.stats().retries, 0, "a refused connection is not retried");
+        assert_eq!(
+            client.stats().retries,
+            0,
+            "a refused connection is not retried"
+        );
         let mut text = everything(&err);
         text.push_str(&format!("{request:?}"));
 

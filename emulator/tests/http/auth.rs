@@ -209,9 +209,19 @@ fn plain_test_functions_can_use_the_emulator() {
     drop(portal);
     // The server keeps running while a clone lives; shutdown stops it.
     let addr = clone.addr();
-    assert!(std::net::TcpStream::connect(addr).is_ok());
+    let mut open = std::net::TcpStream::connect(addr).expect("the server runs");
     clone.shutdown();
-    assert!(std::net::TcpStream::connect(addr).is_err());
+    // The connection opened before is closed by the server going away. (Connecting
+    // anew is no proof: another test's server may have the port by then.)
+    use std::io::{Read, Write};
+    let _ = open.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    open.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(open.read(&mut buf), Ok(0) | Err(_)),
+        "still answering"
+    );
 }
 
 #[tokio::test]
