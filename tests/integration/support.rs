@@ -396,11 +396,8 @@ pub fn run_on_terminal(
     // What the command wrote before it exited: everything until the reader ends (EIO
     // once no process holds the terminal side), however long the reader takes to be
     // scheduled; the bound only guards against a terminal kept open by another process.
-    loop {
-        match chunks.recv_timeout(Duration::from_secs(30)) {
-            Ok(chunk) => screen.extend(chunk),
-            Err(_) => break,
-        }
+    while let Ok(chunk) = chunks.recv_timeout(Duration::from_secs(30)) {
+        screen.extend(chunk);
     }
     drop(master);
     drop(chunks);
