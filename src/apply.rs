@@ -76,10 +76,11 @@ pub struct ResolvedSecrets {
 }
 
 impl ResolvedSecrets {
-    /// Resolves all references; on failure returns every reference that failed.
+    /// Resolves all references; on failure returns every reference that failed, with
+    /// its error.
     pub fn resolve<'a>(
         refs: impl IntoIterator<Item = &'a SecretRef>,
-    ) -> Result<ResolvedSecrets, Vec<ResolveError>> {
+    ) -> Result<ResolvedSecrets, Vec<(SecretRef, ResolveError)>> {
         let mut values = BTreeMap::new();
         let mut errors = Vec::new();
         for r in refs {
@@ -87,7 +88,7 @@ impl ResolvedSecrets {
                 Ok(v) => {
                     values.insert(r.clone(), v);
                 }
-                Err(e) => errors.push(e),
+                Err(e) => errors.push((r.clone(), e)),
             }
         }
         if errors.is_empty() {

@@ -17,7 +17,7 @@ use crate::interrupt::Signal;
 use crate::manifest::Diagnostics;
 use crate::model::Target;
 use crate::plan::saved::{SavedPlanError, Staleness};
-use crate::secrets::ResolveError;
+use crate::secrets::Unresolved;
 use crate::state::store::StateError;
 use crate::wording::plural;
 
@@ -121,7 +121,7 @@ pub enum Error {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error("{}", secrets_message(.0))]
-    Secrets(Vec<ResolveError>),
+    Secrets(Vec<Unresolved>),
     /// `plan` found secrets set but empty: the plan is shown, but apply would refuse it.
     #[error(
         "{} {} empty: {}; apply sends nothing while a secret it needs is empty. Set {}, or \
@@ -250,7 +250,7 @@ impl std::fmt::Display for StateNeededFor {
     }
 }
 
-fn secrets_message(errors: &[ResolveError]) -> String {
+fn secrets_message(errors: &[Unresolved]) -> String {
     let mut s = format!(
         "{} could not be resolved; nothing was sent to the portal:",
         plural(errors.len(), "secret")

@@ -157,7 +157,8 @@ fn variables<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>
         // ignored, and the portal's variable read under paysync's name instead.
         if !MAPPED.contains(&ours.as_str()) {
             return Err(serde::de::Error::custom(format!(
-                "{ours:?} is not one of paysync's variables an environment maps: {}",
+                "{ours:?} is not one of paysync's variables an environment maps{}: {}",
+                crate::wording::did_you_mean(ours, MAPPED),
                 MAPPED.join(", ")
             )));
         }

@@ -44,8 +44,10 @@ pub enum SecretRefError {
 /// Why a secret could not be resolved. Never carries the value.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("environment variable {name} (secret env:{name}) is not set")]
-    EnvMissing { name: String },
+    /// `hint`: ` (did you mean `NAME`?)` when a variable of a near name is set (names
+    /// only: no value is ever looked at), else empty.
+    #[error("environment variable {name} (secret env:{name}) is not set{hint}")]
+    EnvMissing { name: String, hint: String },
     #[error("environment variable {name} (secret env:{name}) is not valid UTF-8")]
     EnvNotUnicode { name: String },
     #[error("cannot read secret file:{written} ({}): {error}", path.display())]
@@ -65,6 +67,44 @@ pub enum ResolveError {
          unexposed secret); set it, or write a literal `value: \"\"` to clear the key on purpose"
     )]
     Empty { reference: String },
+}
+
+/// A secret that could not be resolved, with where the manifests (or the saved plan)
+/// reference it (`file:line`, in order).
+#[derive(Debug)]
+pub struct Unresolved {
+    pub error: ResolveError,
+    pub places: Vec<String>,
+}
+
+impl fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.places.as_slice() {
+            [] => write!(f, "{}", self.error),
+            [one] => write!(f, "{one}: {}", self.error),
+            [first, rest @ ..] => write!(
+                f,
+                "{first}: {} (also referenced at {})",
+                self.error,
+                shown_places(rest)
+            ),
+        }
+    }
+}
+
+/// `a:1, b:2` or, past three, `a:1, b:2, c:3 and 7 more`.
+pub fn shown_places(places: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = places
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if places.len() > SHOWN {
+        text.push_str(&format!(" and {} more", places.len() - SHOWN));
+    }
+    text
 }
 
 impl ResolveError {
@@ -122,7 +162,13 @@ impl SecretRef {
             SecretRef::Env { name } => match std::env::var(name) {
                 Ok(value) => Ok(Redacted::new(value)),
                 Err(std::env::VarError::NotPresent) => {
-                    Err(ResolveError::EnvMissing { name: name.clone() })
+                    let names: Vec<String> = std::env::vars_os()
+                        .filter_map(|(name, _)| name.into_string().ok())
+                        .collect();
+                    Err(ResolveError::EnvMissing {
+                        name: name.clone(),
+                        hint: crate::wording::did_you_mean(name, names.iter().map(String::as_str)),
+                    })
                 }
                 Err(std::env::VarError::NotUnicode(_)) => {
                     Err(ResolveError::EnvNotUnicode { name: name.clone() })

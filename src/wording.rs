@@ -5,7 +5,7 @@ use std::fmt::Display;
 
 /// Of `candidates`, those nearest to `wanted`, best first, at most `limit`: by edit
 /// distance (case-insensitive), ties kept in the candidates' order. With `close_only`,
-/// only those a typo away (distance at most a third of the longer name, and at least
+/// only those a typo away (distance at most a quarter of the longer name, and at least
 /// one): for "did you mean"; without, the nearest whatever they are (to name a few
 /// that exist).
 pub fn nearest<'a>(
@@ -14,32 +14,44 @@ pub fn nearest<'a>(
     limit: usize,
     close_only: bool,
 ) -> Vec<&'a str> {
-    let wanted_lower = wanted.to_lowercase();
-    let mut scored: Vec<(usize, &str)> = candidates
+    scored(wanted, candidates, close_only)
         .into_iter()
-        .filter(|c| *c != wanted)
-        .map(|c| (strsim::levenshtein(&wanted_lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| {
-            !close_only || *d <= (wanted.chars().count().max(c.chars().count()) / 3).max(1)
-        })
-        .collect();
-    scored.sort_by_key(|(d, _)| *d);
-    let mut out: Vec<&str> = Vec::new();
-    for (_, c) in scored {
-        if !out.contains(&c) {
-            out.push(c);
-        }
-        if out.len() == limit {
-            break;
-        }
-    }
-    out
+        .map(|(_, c)| c)
+        .take(limit)
+        .collect()
 }
 
-/// ` (did you mean `A`?)`, or ` (did you mean `A` or `B`?)`, for the names nearest to
-/// `wanted` a typo away; empty when none is.
+/// The candidates with their distance to `wanted`, nearest first, each once.
+fn scored<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    close_only: bool,
+) -> Vec<(usize, &'a str)> {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = Vec::new();
+    for c in candidates {
+        if c == wanted || scored.iter().any(|(_, s)| *s == c) {
+            continue;
+        }
+        let d = strsim::levenshtein(&wanted_lower, &c.to_lowercase());
+        if !close_only || d <= (wanted.chars().count().max(c.chars().count()) / 4).max(1) {
+            scored.push((d, c));
+        }
+    }
+    scored.sort_by_key(|(d, _)| *d);
+    scored
+}
+
+/// ` (did you mean `A`?)`, or ` (did you mean `A` or `B`?)` when two are as near, for
+/// the names nearest to `wanted` a typo away; empty when none is.
 pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    match nearest(wanted, candidates, 2, true).as_slice() {
+    let scored = scored(wanted, candidates, true);
+    let best: Vec<&str> = scored
+        .iter()
+        .take_while(|(d, _)| Some(*d) == scored.first().map(|(d, _)| *d))
+        .map(|(_, c)| *c)
+        .collect();
+    match best.as_slice() {
         [] => String::new(),
         [one] => format!(" (did you mean `{one}`?)"),
         [one, two, ..] => format!(" (did you mean `{one}` or `{two}`?)"),

@@ -152,7 +152,9 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
 
     // Every secret is resolved before the first request.
     let refs = declared_secrets(&desired);
-    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
+    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
+        super::steps::unresolved(errors, &super::steps::secret_places(&desired))
+    })?;
     let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
     state.carry_over(&fingerprinter, |target, code, recorded| {
         declared_value(&desired, target, code, recorded, secrets.values())
@@ -276,7 +278,9 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     }
 
     let refs = saved.plan.secret_refs();
-    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(Error::Secrets)?;
+    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
+        super::steps::unresolved(errors, &super::steps::planned_secret_places(&saved.plan))
+    })?;
     // The plan's fingerprints were made keyed if its scheme says so: checking them, and
     // recording new ones, then needs the key.
     state.fingerprints.keyed |= saved.fingerprints.keyed;

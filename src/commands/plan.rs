@@ -128,8 +128,15 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     not_interrupted()?;
     let empty = plan.empty_secret_refs();
     if !empty.is_empty() {
+        let places = super::steps::planned_secret_places(&plan);
         return Err(Error::EmptySecrets {
-            references: empty.iter().map(ToString::to_string).collect(),
+            references: empty
+                .iter()
+                .map(|r| match places.get(*r).filter(|p| !p.is_empty()) {
+                    Some(at) => format!("{r} ({})", crate::secrets::shown_places(at)),
+                    None => r.to_string(),
+                })
+                .collect(),
         });
     }
     // Targets whose live settings could not be read were not compared: the plan is

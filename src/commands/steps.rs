@@ -479,6 +479,66 @@ pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
     }
 }
 
+/// Where the manifests reference each secret: `file:line` of every setting naming it,
+/// in the manifests' order.
+pub(crate) fn secret_places(desired: &Desired) -> BTreeMap<SecretRef, Vec<String>> {
+    let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
+    for t in desired.targets.values() {
+        for (code, setting) in t.settings.iter() {
+            if let SettingValue::Secret(r) = &setting.value {
+                let at = t
+                    .origin_of(code)
+                    .map(|o| format!("{}:{}", o.file.display(), o.line))
+                    .unwrap_or_default();
+                places.entry(r.clone()).or_default().push(at);
+            }
+        }
+    }
+    for list in places.values_mut() {
+        list.retain(|p| !p.is_empty());
+        list.sort();
+        list.dedup();
+    }
+    places
+}
+
+/// Where a plan's changes reference each secret (`file:line`), for messages.
+pub(crate) fn planned_secret_places(plan: &Plan) -> BTreeMap<SecretRef, Vec<String>> {
+    let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
+    for change in plan.targets.iter().flat_map(|t| &t.changes) {
+        if let (Some(crate::plan::Value::Secret { secret, .. }), Some(at)) =
+            (&change.after, &change.at)
+        {
+            places
+                .entry((**secret).clone())
+                .or_default()
+                .push(at.to_string());
+        }
+    }
+    for list in places.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    places
+}
+
+/// Secrets that could not be resolved, as the error that names each with where it is
+/// referenced.
+pub(crate) fn unresolved(
+    errors: Vec<(SecretRef, crate::secrets::ResolveError)>,
+    places: &BTreeMap<SecretRef, Vec<String>>,
+) -> Error {
+    Error::Secrets(
+        errors
+            .into_iter()
+            .map(|(r, error)| crate::secrets::Unresolved {
+                places: places.get(&r).cloned().unwrap_or_default(),
+                error,
+            })
+            .collect(),
+    )
+}
+
 /// Every secret reference the manifests declare, each once.
 pub(crate) fn declared_secrets(desired: &Desired) -> Vec<&SecretRef> {
     let refs: BTreeSet<&SecretRef> = desired

@@ -389,7 +389,19 @@ fn read_each(text: &str, lines: &[&str]) -> ParsedFile {
     {
         match result {
             Ok(document) => parsed.documents.push(document),
-            Err(error) => parsed.errors.push(yaml_error(&error, lines)),
+            Err(error) => {
+                let error = yaml_error(&error, lines);
+                // The deserializer stops at a document's first unknown field: the others
+                // are found in its text, so that every one is reported at once.
+                let more = match &error.problem {
+                    YamlProblem::UnknownField { field, expected } if error.column == 1 => {
+                        other_unknown_fields(lines, error.line, field, expected)
+                    }
+                    _ => Vec::new(),
+                };
+                parsed.errors.push(error);
+                parsed.errors.extend(more);
+            }
         }
     }
     parsed
@@ -455,20 +467,24 @@ fn yaml_error(error: &Error, lines: &[&str]) -> YamlError {
         | Error::AliasExpansionLimitExceeded { .. }
         | Error::AliasReplayStackDepthExceeded { .. }
         | Error::IOError { .. } => YamlProblem::Limit(message()),
-        _ => {
-            let source_line = lines.get(line - 1).unwrap_or(&"");
-            match source_line.chars().position(|c| c == '\t') {
-                Some(tab) if message().contains("tab") => {
+        _ if message().contains("tab") => {
+            // The parser may notice a tab a line late or early (`while scanning a plain
+            // scalar, found a tab` points at the scalar before it): the tab is shown where
+            // it is, the nearest one in a line's leading blanks first, else the nearest
+            // one at all.
+            match tab_near(lines, line) {
+                Some((line, column)) => {
                     return YamlError {
                         problem: YamlProblem::TabIndent,
                         line,
-                        column: tab + 1,
+                        column,
                         len: 1,
                     };
                 }
-                _ => YamlProblem::Syntax(message()),
+                None => YamlProblem::Syntax(message()),
             }
         }
+        _ => YamlProblem::Syntax(message()),
     };
     // A key the parser reports only the start of spans its text, when it is written
     // plainly there.
@@ -495,6 +511,71 @@ fn yaml_error(error: &Error, lines: &[&str]) -> YamlError {
 }
 
 /// Messages may quote the user's text: keep control characters out of the terminal.
+/// The top-level keys of the document around `line` (1-based) other than `reported`
+/// that are not among `expected`, each located: plain `key:` lines at the first column,
+/// between the `---` (or the file's start) before `line` and the one after it.
+fn other_unknown_fields(
+    lines: &[&str],
+    line: usize,
+    reported: &str,
+    expected: &[&'static str],
+) -> Vec<YamlError> {
+    let separator = |text: &str| {
+        text == "---" || text == "..." || text.starts_with("--- ") || text.starts_with("---\t")
+    };
+    let at = line.saturating_sub(1).min(lines.len());
+    let start = (0..at)
+        .rev()
+        .find(|&i| separator(lines[i]))
+        .map_or(0, |i| i + 1);
+    let end = (at..lines.len())
+        .find(|&i| separator(lines[i]))
+        .unwrap_or(lines.len());
+    let mut found = Vec::new();
+    for (i, text) in lines.iter().enumerate().take(end).skip(start) {
+        let Some((key, _)) = text.split_once(':') else {
+            continue;
+        };
+        let plain = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if plain && i + 1 != line && key != reported && !expected.contains(&key) {
+            found.push(YamlError {
+                problem: YamlProblem::UnknownField {
+                    field: key.to_owned(),
+                    expected: expected.to_vec(),
+                },
+                line: i + 1,
+                column: 1,
+                len: key.chars().count(),
+            });
+        }
+    }
+    found
+}
+
+/// The tab nearest to `line` (1-based): in a line's leading blanks (where YAML refuses
+/// it) first, else anywhere; as (line, column), both 1-based.
+fn tab_near(lines: &[&str], line: usize) -> Option<(usize, usize)> {
+    let in_indent = |text: &str| {
+        let blanks: String = text
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
+        blanks.chars().position(|c| c == '\t')
+    };
+    let anywhere = |text: &str| text.chars().position(|c| c == '\t');
+    let reported = line.max(1) - 1;
+    let by_distance = |found: &dyn Fn(&str) -> Option<usize>| {
+        (0..lines.len())
+            .filter_map(|i| found(lines[i]).map(|column| (i.abs_diff(reported), i, column)))
+            .min()
+            .map(|(_, i, column)| (i + 1, column + 1))
+    };
+    by_distance(&in_indent).or_else(|| by_distance(&anywhere))
+}
+
 fn sanitize(text: &str) -> String {
     text.chars()
         .flat_map(|c| {

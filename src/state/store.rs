@@ -523,11 +523,10 @@ impl StateStore {
             }
             file.set_len(0).map_err(err)?;
             let holder = format!(
-                "pid {} user {} since {}",
+                "pid {} user {} on {} since {}",
                 std::process::id(),
-                std::env::var("USER")
-                    .or_else(|_| std::env::var("USERNAME"))
-                    .unwrap_or_else(|_| "unknown".into()),
+                user_name(),
+                whoami::hostname().unwrap_or_else(|_| "an unknown host".into()),
                 humantime::format_rfc3339_seconds(std::time::SystemTime::now())
             );
             file.write_all(holder.as_bytes()).map_err(err)?;
@@ -679,6 +678,26 @@ fn sync_dir(path: &Path) {
     }
     #[cfg(not(unix))]
     let _ = path;
+}
+
+/// Who runs paysync, for the lock's holder line: the OS's name for the user (a CI
+/// container often has no `$USER`), else `$USER`/`$USERNAME`, else the user ID.
+fn user_name() -> String {
+    whoami::username()
+        .ok()
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|n| !n.is_empty()))
+        .or_else(|| std::env::var("USERNAME").ok().filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                if let Ok(meta) = fs::metadata("/proc/self") {
+                    return format!("with uid {}", meta.uid());
+                }
+            }
+            "unknown".to_owned()
+        })
 }
 
 /// Holds the apply lock until dropped.

@@ -22,6 +22,7 @@ mod live_validation;
 mod manifest;
 mod manners;
 mod markdown;
+mod messages;
 mod moved;
 mod oauth;
 mod pipeline;

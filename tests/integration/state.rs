@@ -384,3 +384,50 @@ fn a_journal_that_is_a_symlink_is_refused_and_nothing_is_sent() {
     let out = w.run(&["plan", "m.yaml"]);
     out.expect_code(1);
 }
+
+/// Regression: the lock message said "user unknown" where `$USER` is not set (a CI
+/// container); it names the user the OS knows, and the host.
+#[test]
+fn the_lock_message_names_the_user_without_a_user_variable() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    let gate = paysync_emulator::Gate::new();
+    w.portal
+        .inject(paysync_emulator::Fault::hold(&gate).method("batch"));
+    let mut first = w.paysync_std();
+    first
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .args(["apply", "--auto-approve", "m.yaml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = first.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while w.portal.requests_received() == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = w.run(&["apply", "--auto-approve", "m.yaml"]);
+    gate.open();
+    assert!(first.wait().unwrap().success());
+    out.expect_code(4);
+    let holder = out
+        .stderr
+        .split("locked by another paysync run (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(
+        holder.starts_with(&format!("pid {} user ", first.id()))
+            && !holder.contains("user unknown")
+            && holder.contains(" on ")
+            && holder.contains(" since "),
+        "{}",
+        out.stderr
+    );
+}
