@@ -206,39 +206,41 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// makes (its temporary files are created new, never through a link), so the caller
 /// refuses them rather than removing or writing through them.
 pub fn temp_links(path: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(temp_entries(path)?
+        .into_iter()
+        .filter(|(_, kind)| kind.is_symlink())
+        .map(|(path, _)| path)
+        .collect())
+}
+
+/// The entries next to `path`'s final target named like its temporary files, with
+/// their types (links not followed).
+fn temp_entries(path: &Path) -> io::Result<Vec<(PathBuf, fs::FileType)>> {
     let target = resolve_links(path);
     let prefix = temp_prefix(&target);
-    let mut links = Vec::new();
+    let mut found = Vec::new();
     for entry in fs::read_dir(parent_dir(&target))? {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(&prefix)
             && name.ends_with(TEMP_SUFFIX)
-            && entry.file_type().is_ok_and(|t| t.is_symlink())
+            && let Ok(kind) = entry.file_type()
         {
-            links.push(entry.path());
+            found.push((entry.path(), kind));
         }
     }
-    Ok(links)
+    Ok(found)
 }
 
 /// Removes the temporary files a killed write of `path` left behind. Only the caller
 /// that owns `path` exclusively (holds its lock) may call this: a concurrent writer's
 /// temporary file would go too. Returns how many were removed.
 pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
-    let target = resolve_links(path);
-    let prefix = temp_prefix(&target);
     let mut removed = 0;
-    for entry in fs::read_dir(parent_dir(&target))? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&prefix)
-            && name.ends_with(TEMP_SUFFIX)
-            && entry.file_type().is_ok_and(|t| t.is_file())
-        {
-            fs::remove_file(entry.path())?;
+    for (path, kind) in temp_entries(path)? {
+        if kind.is_file() {
+            fs::remove_file(path)?;
             removed += 1;
         }
     }

@@ -39,7 +39,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::model::{LiveSetting, SOURCE_VALUE};
+use crate::model::{LiveSetting, SOURCE_VALUE, Target};
 use crate::plan::About;
 use crate::plan::document::Header;
 use crate::plan::drift::DriftReport;
@@ -183,16 +183,8 @@ pub struct DriftDocument<'a> {
 
 #[derive(Serialize, schemars::JsonSchema)]
 struct JsonNotCompared<'a> {
-    #[serde(rename = "paySystem")]
-    pay_system: u64,
-    #[serde(rename = "personType")]
-    person_type: u64,
-    /// The pay system's name, when the state recorded it.
-    #[serde(rename = "paySystemName", skip_serializing_if = "Option::is_none")]
-    pay_system_name: Option<&'a str>,
-    /// The payer type's name, when the state recorded it.
-    #[serde(rename = "personTypeName", skip_serializing_if = "Option::is_none")]
-    person_type_name: Option<&'a str>,
+    #[serde(flatten)]
+    at: JsonTarget<'a>,
     /// What was wrong with the portal's answer (escaped portal text).
     reason: String,
 }
@@ -209,8 +201,9 @@ struct JsonSummary {
     not_compared: usize,
 }
 
+// A target, with the names the state recorded.
 #[derive(Serialize, schemars::JsonSchema)]
-struct JsonCode<'a> {
+struct JsonTarget<'a> {
     #[serde(rename = "paySystem")]
     pay_system: u64,
     #[serde(rename = "personType")]
@@ -221,6 +214,23 @@ struct JsonCode<'a> {
     /// The payer type's name, when the state recorded it.
     #[serde(rename = "personTypeName", skip_serializing_if = "Option::is_none")]
     person_type_name: Option<&'a str>,
+}
+
+impl<'a> JsonTarget<'a> {
+    fn new(target: Target, names: &'a crate::model::Names) -> JsonTarget<'a> {
+        JsonTarget {
+            pay_system: target.pay_system,
+            person_type: target.person_type,
+            pay_system_name: names.pay_system(target.pay_system),
+            person_type_name: names.person_type(target.person_type),
+        }
+    }
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct JsonCode<'a> {
+    #[serde(flatten)]
+    at: JsonTarget<'a>,
     code: &'a str,
 }
 
@@ -292,10 +302,7 @@ pub fn json(report: &DriftReport, about: About) -> String {
             };
             JsonDrift {
                 at: JsonCode {
-                    pay_system: d.target.pay_system,
-                    person_type: d.target.person_type,
-                    pay_system_name: report.names.pay_system(d.target.pay_system),
-                    person_type_name: report.names.person_type(d.target.person_type),
+                    at: JsonTarget::new(d.target, &report.names),
                     code: &d.code,
                 },
                 recorded,
@@ -307,10 +314,7 @@ pub fn json(report: &DriftReport, about: About) -> String {
         .not_returned
         .iter()
         .map(|(target, code)| JsonCode {
-            pay_system: target.pay_system,
-            person_type: target.person_type,
-            pay_system_name: report.names.pay_system(target.pay_system),
-            person_type_name: report.names.person_type(target.person_type),
+            at: JsonTarget::new(*target, &report.names),
             code,
         })
         .collect();
@@ -337,10 +341,7 @@ pub fn json(report: &DriftReport, about: About) -> String {
             .not_compared
             .iter()
             .map(|(target, why)| JsonNotCompared {
-                pay_system: target.pay_system,
-                person_type: target.person_type,
-                pay_system_name: report.names.pay_system(target.pay_system),
-                person_type_name: report.names.person_type(target.person_type),
+                at: JsonTarget::new(*target, &report.names),
                 reason: escape_controls(why).into_owned(),
             })
             .collect(),

@@ -6,14 +6,6 @@ use paysync_emulator::Fault;
 
 use crate::support::{World, manifest};
 
-/// 120 targets on pay systems 100..220: three batches.
-fn many(w: &World) {
-    let docs: Vec<String> = (100..220)
-        .map(|ps| manifest(ps, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]))
-        .collect();
-    w.write("m/all.yaml", &docs.join("---\n"));
-}
-
 #[test]
 fn a_deleted_portal_is_a_clear_stop_not_an_unknown_outcome() {
     let w = World::new();
@@ -40,8 +32,7 @@ fn a_deleted_portal_is_a_clear_stop_not_an_unknown_outcome() {
 
 #[test]
 fn a_missing_scope_inside_a_batch_stops_the_run_after_that_batch() {
-    let w = World::with_seed(crate::seeds::many_pay_systems(120));
-    many(&w);
+    let w = crate::seeds::many_targets(120, "REGULAR");
     w.portal.inject(
         Fault::error(
             "insufficient_scope",
@@ -78,8 +69,7 @@ fn a_missing_scope_inside_a_batch_stops_the_run_after_that_batch() {
 
 #[test]
 fn access_denied_for_every_target_of_a_batch_stops_the_run_but_one_pay_system_does_not() {
-    let w = World::with_seed(crate::seeds::many_pay_systems(120));
-    many(&w);
+    let w = crate::seeds::many_targets(120, "REGULAR");
     // One pay system of another app's handler: that target fails, the others go on.
     w.portal.inject(
         Fault::error("ACCESS_DENIED", 403, "Access denied")
@@ -93,8 +83,7 @@ fn access_denied_for_every_target_of_a_batch_stops_the_run_but_one_pay_system_do
     assert!(out.stderr.contains("119 targets changed"), "{}", out.stderr);
     assert!(!out.stderr.contains("the run stopped"), "{}", out.stderr);
     // The method refused for every target: the run stops after the first batch.
-    let w = World::with_seed(crate::seeds::many_pay_systems(120));
-    many(&w);
+    let w = crate::seeds::many_targets(120, "REGULAR");
     w.portal.inject(
         Fault::error("ACCESS_DENIED", 403, "Access denied")
             .method("sale.paysystem.settings.update")

@@ -22,6 +22,23 @@ pub fn many_pay_systems(n: u64) -> Seed {
     seed
 }
 
+/// A world on [`many_pay_systems`]`(n)` whose `m/all.yaml` declares each of the `n`
+/// pay systems × payer type 1 with `PS_WORK_MODE_IFRAME` = `mode`: `n / 50` batches
+/// and one more for the rest.
+pub fn many_targets(n: u64, mode: &str) -> crate::support::World {
+    let w = crate::support::World::with_seed(many_pay_systems(n));
+    declare_many(&w, n, mode);
+    w
+}
+
+/// Rewrites the `m/all.yaml` of [`many_targets`] with `mode`.
+pub fn declare_many(w: &crate::support::World, n: u64, mode: &str) {
+    let docs: Vec<String> = (100..100 + n)
+        .map(|ps| crate::support::manifest(ps, 1, &[("PS_WORK_MODE_IFRAME", mode)]))
+        .collect();
+    w.write("m/all.yaml", &docs.join("---\n"));
+}
+
 /// The demo portal with a given webhook code (for canary tests).
 pub fn with_webhook_code(code: &str) -> Seed {
     let mut seed = Seed::demo();

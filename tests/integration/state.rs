@@ -282,25 +282,16 @@ fn a_state_path_that_is_a_symlink_is_written_through() {
         .expect_code(0);
 }
 
-/// 120 targets on pay systems 100..220, each with `mode`.
-fn many_targets(w: &World, mode: &str) {
-    let docs: Vec<String> = (100..220)
-        .map(|ps| manifest(ps, 1, &[("PS_WORK_MODE_IFRAME", mode)]))
-        .collect();
-    w.write("m/all.yaml", &docs.join("---\n"));
-}
-
 /// Regression: a write past `ulimit -f` (SIGXFSZ) killed paysync silently mid-apply, and
 /// a full disk ended it with a bare write error and no report. Now the run stops
 /// sending, reports the targets confirmed but not recorded, exits 6, and the next plan
 /// shows them again.
 #[test]
 fn a_file_size_limit_mid_apply_stops_sending_and_says_what_was_not_recorded() {
-    let w = World::with_seed(crate::seeds::many_pay_systems(120));
-    many_targets(&w, "TEST");
+    let w = crate::seeds::many_targets(120, "TEST");
     w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
     let state_before = w.read("paysync.state.json");
-    many_targets(&w, "REGULAR");
+    crate::seeds::declare_many(&w, 120, "REGULAR");
     w.portal.clear_requests();
     // The state file (well over the limit) is only read; the first journal line of 50
     // targets does not fit in 2 blocks.
