@@ -140,7 +140,7 @@ fn exit_64_usage() {
 }
 
 /// The codes and their one-line meanings, as documented.
-const DOCUMENTED: [(i32, &str); 11] = [
+const DOCUMENTED: [(i32, &str); 12] = [
     (exit::SUCCESS, "success"),
     (exit::ERROR, "error"),
     (exit::CHANGES_PRESENT, "changes present"),
@@ -149,6 +149,7 @@ const DOCUMENTED: [(i32, &str); 11] = [
     (exit::STALE_PLAN, "stale"),
     (exit::PARTIAL_APPLY, "partial apply"),
     (exit::DRIFT_FOUND, "drift found"),
+    (exit::NOT_COMPARED, "not compared"),
     (exit::USAGE, "usage"),
     (exit::INTERRUPTED, "interrupted"),
     (exit::TERMINATED, "terminated"),
