@@ -120,10 +120,12 @@ pub enum SchemeError {
 }
 
 impl FingerprintScheme {
-    /// A new scheme: [`DEFAULT_PARAMS`] and a random salt.
+    /// A new scheme: [`DEFAULT_PARAMS`] and a random salt: the 16 bytes of a version-4
+    /// UUID, 122 of them random from the operating system's source (the tree's one
+    /// random dependency, also behind the state's lineage), far more than a salt needs
+    /// to be unique per state.
     pub fn generate() -> FingerprintScheme {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).expect("the operating system's random source failed");
+        let salt = uuid::Uuid::new_v4().into_bytes();
         FingerprintScheme::with_salt(DEFAULT_PARAMS, &salt)
     }
 
@@ -268,7 +270,7 @@ impl fmt::Debug for Fingerprinter {
 /// or the variable an environment of the project maps it to; an environment that does
 /// not map it has none); an empty one counts as unset (with a warning: CI systems give
 /// "" for a missing secret).
-pub fn key_from(vars: &crate::bitrix::Variables) -> Option<Redacted<Vec<u8>>> {
+pub fn key_from(vars: &crate::variables::Variables) -> Option<Redacted<Vec<u8>>> {
     let variable = vars.name(ENV_FINGERPRINT_KEY)?;
     let value = std::env::var_os(variable)?;
     let value = value.to_string_lossy().into_owned();

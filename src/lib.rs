@@ -16,6 +16,7 @@ pub mod apply;
 pub mod bitrix;
 pub mod cli;
 pub mod commands;
+pub mod encoding;
 pub mod error;
 pub mod files;
 pub mod fingerprint;
@@ -30,6 +31,7 @@ pub mod render;
 pub mod secrets;
 pub mod state;
 pub mod untrusted;
+pub mod variables;
 pub mod verify;
 pub mod wording;
 

@@ -22,7 +22,7 @@
 //!
 //! Under an environment, paysync reads its credentials and fingerprint key **only**
 //! through `credentials` (a variable it does not map is not read under any name:
-//! [`crate::bitrix::variables`]), and `portal` pins the portal those credentials may
+//! [`crate::variables`]), and `portal` pins the portal those credentials may
 //! point at (the AWS provider's `allowed_account_ids`: right credentials, wrong account).
 //!
 //! Paths are relative to the project file. The file is found from the current directory

@@ -62,7 +62,7 @@ pub fn remember_secret(secret: &str) {
     let forms = [
         secret.to_owned(),
         json_inner(secret),
-        crate::bitrix::encoding::encode_component(secret),
+        crate::encoding::encode_component(secret),
     ];
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
     let before = registry.needles.len();

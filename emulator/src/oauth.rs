@@ -259,7 +259,7 @@ impl OAuth {
         self.refresh.0.insert(new_refresh.clone(), grant.clone());
         let scope = match &app.scopes {
             Some(scopes) => scopes.join(","),
-            None => crate::methods::KNOWN_SCOPES.join(","),
+            None => crate::seed::KNOWN_SCOPES.join(","),
         };
         Ok(json!({
             "access_token": access_token,

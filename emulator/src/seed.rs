@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 use crate::limits::{OperatingLimit, RateLimit};
 
+/// Every scope the emulated portal knows (an OAuth app without `scopes` has them all).
+pub const KNOWN_SCOPES: &[&str] = &["pay_system", "sale"];
+
 /// Why a seed could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {

@@ -195,7 +195,7 @@ impl Client {
     }
 
     /// How messages name paysync's variable `var` for these credentials (see
-    /// [`super::variables::Variables::shown`]).
+    /// [`crate::variables::Variables::shown`]).
     pub fn shown_variable(&self, var: &str) -> String {
         self.credentials.vars().shown(var)
     }

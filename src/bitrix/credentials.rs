@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use reqwest::Url;
 
 use super::token_file::{TokenFileError, read_token_file};
-pub use super::variables::Variables;
 use crate::secrets::Redacted;
+pub use crate::variables::Variables;
 
 /// The environment variable holding an incoming-webhook URL.
 pub const ENV_WEBHOOK_URL: &str = "PAYSYNC_WEBHOOK_URL";
@@ -306,8 +306,8 @@ fn missing_message(
     }
 }
 
-impl From<super::variables::NotUnicode> for ConfigError {
-    fn from(e: super::variables::NotUnicode) -> ConfigError {
+impl From<crate::variables::NotUnicode> for ConfigError {
+    fn from(e: crate::variables::NotUnicode) -> ConfigError {
         ConfigError::NotUnicode { var: e.var }
     }
 }

@@ -5,7 +5,7 @@
 //! - [`credentials`]: where to send requests and how to authenticate; HTTPS rules; the
 //!   environment variables. [`token_file`]: the OAuth tokens kept between runs.
 //! - [`request`]: [`Request`]s built as data, `batch` commands in PHP query syntax
-//!   ([`encoding`]: the percent-encoding PHP decodes).
+//!   ([`crate::encoding`]: the percent-encoding PHP decodes).
 //! - [`envelope`]: pure parsing of answers, batch results and `settings.get` payloads.
 //! - [`throttle`]: the leaky bucket that keeps requests under the portal's rate limit.
 //! - [`operating`]: the per-method execution-time budget seen in answers.
@@ -27,7 +27,6 @@ mod cause;
 pub mod client;
 pub mod clock;
 pub mod credentials;
-pub mod encoding;
 pub mod envelope;
 pub mod error;
 pub mod oauth;
@@ -38,11 +37,11 @@ pub mod stats;
 pub mod throttle;
 pub mod token_file;
 pub mod transport;
-pub mod variables;
 
 #[cfg(test)]
 mod testserver;
 
+pub use crate::variables::Variables;
 pub use client::{Client, Refreshed};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{
@@ -60,4 +59,3 @@ pub use request::{MAX_BATCH, Request, batch_request, looks_like_batch_reference}
 pub use retry::{Decision, RetryConfig, error_policy};
 pub use stats::ClientStats;
 pub use throttle::{Rate, RateParseError};
-pub use variables::Variables;

@@ -134,18 +134,18 @@ pub struct RefreshNames {
 
 impl Default for RefreshNames {
     fn default() -> RefreshNames {
-        RefreshNames::from(&super::variables::Variables::own())
+        RefreshNames::from(&crate::variables::Variables::own())
     }
 }
 
-impl From<&super::variables::Variables> for Box<RefreshNames> {
-    fn from(vars: &super::variables::Variables) -> Box<RefreshNames> {
+impl From<&crate::variables::Variables> for Box<RefreshNames> {
+    fn from(vars: &crate::variables::Variables) -> Box<RefreshNames> {
         Box::new(RefreshNames::from(vars))
     }
 }
 
-impl From<&super::variables::Variables> for RefreshNames {
-    fn from(vars: &super::variables::Variables) -> RefreshNames {
+impl From<&crate::variables::Variables> for RefreshNames {
+    fn from(vars: &crate::variables::Variables) -> RefreshNames {
         RefreshNames {
             refresh_token: vars.shown(ENV_REFRESH_TOKEN),
             client_id: vars.shown(ENV_CLIENT_ID),
@@ -166,7 +166,7 @@ fn describe(description: &str) -> String {
 
 impl RefreshError {
     /// The same error naming the variables as `vars` reads them (an environment's).
-    pub fn named(self, vars: &super::variables::Variables) -> RefreshError {
+    pub fn named(self, vars: &crate::variables::Variables) -> RefreshError {
         match self {
             RefreshError::NotConfigured { code, .. } => RefreshError::NotConfigured {
                 code,

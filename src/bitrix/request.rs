@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use super::encoding::encode_component;
+use crate::encoding::encode_component;
 use crate::model::Target;
 use crate::secrets::Redacted;
 

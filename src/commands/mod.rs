@@ -55,7 +55,7 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
             term,
             portal: match env {
                 Some(e) => Portal::Named {
-                    vars: crate::bitrix::Variables::of_environment(&e.name, &e.credentials),
+                    vars: crate::variables::Variables::of_environment(&e.name, &e.credentials),
                     pin: e.portal.clone(),
                 },
                 None => Portal::Environment,

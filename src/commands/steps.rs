@@ -33,7 +33,7 @@ pub enum Portal {
     /// The credentials in the variables an environment maps (and only those: SPEC §8),
     /// checked against the portal it pins (`pin`), at the command's `--rate`.
     Named {
-        vars: bitrix::Variables,
+        vars: crate::variables::Variables,
         pin: Option<String>,
     },
 }
@@ -49,10 +49,10 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// Where paysync's variables are read from: their own names, or only the
     /// environment's mapping.
-    fn vars(&self) -> bitrix::Variables {
+    fn vars(&self) -> crate::variables::Variables {
         match &self.portal {
             Portal::Named { vars, .. } => vars.clone(),
-            Portal::Environment | Portal::Client(_) => bitrix::Variables::own(),
+            Portal::Environment | Portal::Client(_) => crate::variables::Variables::own(),
         }
     }
 

@@ -14,9 +14,14 @@ use std::path::Path;
 use crate::support::repo_root;
 
 /// Module name (`bitrix::client`, `lib`, `main`) → the file's text, tests and comments
-/// removed.
+/// removed, of paysync's `src/`.
 fn modules() -> BTreeMap<String, (String, bool)> {
-    let src = repo_root().join("src");
+    modules_of("src")
+}
+
+/// [`modules`] of another source folder of the repository (`emulator/src`).
+fn modules_of(root: &str) -> BTreeMap<String, (String, bool)> {
+    let src = repo_root().join(root);
     let mut found = BTreeMap::new();
     walk(&src, &src, &mut found);
     found
@@ -240,7 +245,11 @@ fn resolve(module: &str, dir_module: bool, path: &str, names: &BTreeSet<String>)
 
 /// Module → the modules it imports.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
-    let modules = modules();
+    graph_of(modules())
+}
+
+/// [`graph`] of any module set.
+fn graph_of(modules: BTreeMap<String, (String, bool)>) -> BTreeMap<String, BTreeSet<String>> {
     let names: BTreeSet<String> = modules.keys().cloned().collect();
     let mut edges = BTreeMap::new();
     for (module, (text, dir_module)) in &modules {
@@ -335,6 +344,42 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 
 fn top(module: &str) -> &str {
     module.split("::").next().unwrap_or(module)
+}
+
+/// The graph between top-level modules (a folder or a top-level file is one; `lib` and
+/// `main`, which only wire them, are left out).
+fn top_level(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut tops: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, to) in edges {
+        if matches!(from.as_str(), "lib" | "main") {
+            continue;
+        }
+        let entry = tops.entry(top(from).to_owned()).or_default();
+        for target in to {
+            if top(target) != top(from) && !matches!(target.as_str(), "lib" | "main") {
+                entry.insert(top(target).to_owned());
+            }
+        }
+    }
+    tops
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules_of_src_or_the_emulator() {
+    for root in ["src", "emulator/src"] {
+        let edges = graph_of(modules_of(root));
+        if let Some(cycle) = find_cycle(&edges) {
+            panic!("{root}: import cycle: {}", cycle.join(" -> "));
+        }
+        let tops = top_level(&edges);
+        assert!(tops.len() > 8, "{root}: found only {:?}", tops.keys());
+        if let Some(cycle) = find_cycle(&tops) {
+            panic!(
+                "{root}: import cycle between top-level modules: {}",
+                cycle.join(" -> ")
+            );
+        }
+    }
 }
 
 #[test]

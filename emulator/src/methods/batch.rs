@@ -10,13 +10,23 @@
 
 use serde_json::{Map, Value, json};
 
-use super::execute;
 use crate::envelope::{ApiError, Output, Timing};
 use crate::fault::normalize_method;
 use crate::php;
 use crate::portal::{Caller, Portal};
 use crate::record::RecordedSubCall;
 use crate::seed::BatchLengthMode;
+
+/// How a sub-call is run: [`super::execute`], passed in by the dispatcher (so that this
+/// file and the method table do not import each other).
+pub(super) type Execute = fn(
+    &mut Portal,
+    &Caller,
+    &str,
+    &Map<String, Value>,
+    bool,
+    &mut Vec<RecordedSubCall>,
+) -> Result<Output, ApiError>;
 
 /// Bitrix's maximum number of sub-calls in one batch.
 pub(crate) const MAX_BATCH: usize = 50;
@@ -86,6 +96,7 @@ pub(super) fn run(
     caller: &Caller,
     raw: &Map<String, Value>,
     sub_calls: &mut Vec<RecordedSubCall>,
+    execute: Execute,
 ) -> Result<Output, ApiError> {
     let halt = php::truthy(raw.get("halt"));
     let decoded: Vec<SubCall> = commands(raw.get("cmd"))

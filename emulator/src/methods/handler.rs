@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Call;
+use super::call::Call;
 use crate::envelope::{ApiError, Output};
 use crate::php;
 use crate::portal::{Handler, Portal, check_owner};

@@ -6,6 +6,7 @@
 //! prepared parameters and return an [`Output`] or an [`ApiError`], never HTTP.
 
 mod batch;
+mod call;
 mod filter;
 mod handler;
 mod paysystem;
@@ -16,28 +17,13 @@ mod system;
 use serde_json::{Map, Value};
 
 pub(crate) use batch::decode_sub_calls;
-pub(crate) use system::KNOWN_SCOPES;
 
 use crate::envelope::{ApiError, Output};
 use crate::fault::{FaultAction, FaultScope, FaultTarget};
 use crate::php;
 use crate::portal::{Caller, Portal};
 use crate::record::RecordedSubCall;
-
-/// One call as a method implementation sees it.
-pub(crate) struct Call<'a> {
-    pub(crate) caller: &'a Caller,
-    /// Parameters after the family's key preparation.
-    pub(crate) params: &'a Map<String, Value>,
-    /// A [`crate::FaultAction::ResultFalse`] fault matched this call.
-    pub(crate) result_false: bool,
-}
-
-impl Call<'_> {
-    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.params.get(key)
-    }
-}
+use call::Call;
 
 type MethodFn = fn(&mut Portal, &Call<'_>) -> Result<Output, ApiError>;
 
@@ -220,7 +206,7 @@ pub(crate) fn execute(
         }
     }
     if method == BATCH {
-        return batch::run(portal, caller, raw, sub_calls);
+        return batch::run(portal, caller, raw, sub_calls, execute);
     }
     let spec = lookup(method).ok_or_else(ApiError::method_not_found)?;
     if !caller.has_scope(spec.scope) {
@@ -237,15 +223,11 @@ pub(crate) fn execute(
             caller,
             params: &prepared,
             result_false,
+            scope_of,
         },
     );
     portal.charge_operating(caller, method);
     outcome
-}
-
-/// `true` for every method the emulator implements (batch included).
-pub(crate) fn exists(method: &str) -> bool {
-    scope_of(method).is_some()
 }
 
 #[cfg(test)]

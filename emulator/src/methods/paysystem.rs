@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Call;
+use super::call::Call;
 use super::filter::{Condition, is_descending, sort_rows};
 use crate::envelope::{ApiError, Output};
 use crate::php;

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Call;
+use super::call::Call;
 use super::paysystem::settings_entries;
 use crate::envelope::{ApiError, Output};
 use crate::php;

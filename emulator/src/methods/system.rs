@@ -3,14 +3,12 @@
 
 use serde_json::json;
 
-use super::{Call, exists, scope_of};
+use super::call::Call;
 use crate::envelope::{ApiError, Output};
 use crate::fault::normalize_method;
 use crate::php;
 use crate::portal::Portal;
-
-/// Every scope the emulated portal knows.
-pub(crate) const KNOWN_SCOPES: &[&str] = &["pay_system", "sale"];
+use crate::seed::KNOWN_SCOPES;
 
 pub(super) fn scope(_portal: &mut Portal, call: &Call<'_>) -> Result<Output, ApiError> {
     let full = php::truthy(call.get("full"));
@@ -27,8 +25,9 @@ pub(super) fn method_get(_portal: &mut Portal, call: &Call<'_>) -> Result<Output
         .and_then(php::string)
         .map(|n| normalize_method(&n))
         .unwrap_or_default();
-    let is_existing = exists(&name);
-    let is_available = scope_of(&name).is_some_and(|scope| call.caller.has_scope(scope));
+    let scope = (call.scope_of)(&name);
+    let is_existing = scope.is_some();
+    let is_available = scope.is_some_and(|scope| call.caller.has_scope(scope));
     Ok(Output::new(
         json!({"isExisting": is_existing, "isAvailable": is_available}),
     ))
@@ -36,6 +35,7 @@ pub(super) fn method_get(_portal: &mut Portal, call: &Call<'_>) -> Result<Output
 
 #[cfg(test)]
 mod tests {
+    use super::super::scope_of;
     use super::*;
 
     #[test]
