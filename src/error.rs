@@ -43,16 +43,15 @@ pub mod exit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `paysync auth refresh` cannot do its job: credentials that cannot refresh, no
-    /// token file, or a refreshed pair that could not be saved.
-    #[error("{0}")]
-    AuthRefresh(String),
+    #[error(transparent)]
+    AuthRefresh(#[from] AuthRefreshError),
     #[error("{0}")]
     Manifests(Diagnostics),
     /// The command line and the project file do not fit together (no `--env` where the
-    /// project has environments, an unknown environment, ...).
-    #[error("{0}")]
-    Environment(String),
+    /// project has environments, an unknown environment, a PATH or `--target` that
+    /// matches nothing, ...): a usage error.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
     /// Apply wrote the others, but left these out: their answers could not be read.
     #[error(
         "{} not written: the portal's answer for {} could not be read ({}; see the warning above); \
@@ -232,6 +231,73 @@ pub enum Error {
     Args(#[from] crate::cli::ArgsError),
 }
 
+/// The command line and the project file do not fit together (exit 64).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    #[error("no project file (paysync.yaml in this directory or a parent, or --project FILE)")]
+    NoProject,
+    #[error(
+        "--env {name}: no project file declares environments here (paysync.yaml in this \
+         directory or a parent, or --project FILE)"
+    )]
+    EnvWithoutProject { name: String },
+    #[error("{} has no environment {name:?}; it has: {names}", project.display())]
+    UnknownEnvironment {
+        project: PathBuf,
+        name: String,
+        names: String,
+    },
+    #[error(
+        "{} declares environments ({names}): choose one with --env NAME (or PAYSYNC_ENV)",
+        project.display()
+    )]
+    EnvironmentNeeded { project: PathBuf, names: String },
+    /// A PATH given with `--env` outside the environment's sources.
+    #[error(
+        "{} is not among the environment's sources ({sources}): with --env, a PATH selects \
+         targets of the environment's own manifests",
+        path.display()
+    )]
+    OutsideSources { path: PathBuf, sources: String },
+    /// `--target` naming no target of the manifests or the state.
+    #[error(
+        "--target {target} matches no target of the manifests or the state ({hint}); nothing \
+         was planned"
+    )]
+    NoSuchTarget { target: String, hint: String },
+}
+
+/// Why `paysync auth refresh` cannot do its job (exit 1). `variables` are named as read
+/// (an environment's, under `--env`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthRefreshError {
+    #[error(
+        "auth refresh is for OAuth credentials; these are an incoming webhook ({variable}), \
+         which has no token to refresh"
+    )]
+    Webhook { variable: String },
+    #[error(
+        "cannot refresh the OAuth tokens: set {refresh_token} (or a token file), {client_id} \
+         and {client_secret}; nothing was sent"
+    )]
+    NotRefreshable {
+        refresh_token: String,
+        client_id: String,
+        client_secret: String,
+    },
+    #[error(
+        "auth refresh needs {token_file}: the refresh token rotates, so the new pair must be \
+         saved (the old refresh token stops working once it is issued); nothing was sent"
+    )]
+    NoTokenFile { token_file: String },
+    #[error(
+        "refreshed the OAuth tokens, but cannot write the token file {file}: {error}; the old \
+         refresh token no longer works, so the app must be re-authorised unless this is fixed \
+         and a run refreshes within the hour"
+    )]
+    NotSaved { file: String, error: String },
+}
+
 /// What a command needed the state file for ([`Error::NoStateFile`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateNeededFor {
@@ -273,7 +339,7 @@ impl Error {
             | Error::NotWritten { .. }
             | Error::NotKept { .. }
             | Error::NotRecorded { .. } => exit::PARTIAL_APPLY,
-            Error::Args(_) | Error::Environment(_) => exit::USAGE,
+            Error::Args(_) | Error::Usage(_) => exit::USAGE,
             Error::NotCompared { .. } => exit::NOT_COMPARED,
             Error::Interrupted(signal) | Error::ApplyInterrupted(signal) => signal.exit_code(),
             _ => exit::ERROR,

@@ -302,17 +302,6 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
 }
 
 impl Project {
-    /// The environment `name`, or why not.
-    pub fn environment(&self, name: &str) -> Result<&Environment, String> {
-        self.environments.get(name).ok_or_else(|| {
-            format!(
-                "{} has no environment {name:?}; it has: {}",
-                self.path.display(),
-                self.names()
-            )
-        })
-    }
-
     /// The environments' names, comma-separated.
     pub fn names(&self) -> String {
         self.environments

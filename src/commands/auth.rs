@@ -16,7 +16,7 @@ use crate::bitrix::credentials::{
 use crate::bitrix::oauth::REFRESH_TOKEN_LIFETIME_DAYS;
 use crate::bitrix::{Rate, RefreshOrigin};
 use crate::cli::AuthRefreshArgs;
-use crate::error::{Error, exit};
+use crate::error::{AuthRefreshError, Error, exit};
 
 const DAY: i64 = 86_400;
 
@@ -24,28 +24,25 @@ const DAY: i64 = 86_400;
 pub fn refresh(args: &AuthRefreshArgs, ctx: &Context<'_>) -> Result<i32, Error> {
     let client = ctx.connect(Rate::default())?;
     if !client.uses_oauth() {
-        return Err(Error::AuthRefresh(format!(
-            "auth refresh is for OAuth credentials; these are an incoming webhook \
-             ({}), which has no token to refresh",
-            client.address_variable()
-        )));
+        return Err(AuthRefreshError::Webhook {
+            variable: client.address_variable(),
+        }
+        .into());
     }
     let var = |name| client.shown_variable(name);
     let Some(config) = client.refresh_config() else {
-        return Err(Error::AuthRefresh(format!(
-            "cannot refresh the OAuth tokens: set {} (or a token file), {} and {}; nothing was \
-             sent",
-            var(ENV_REFRESH_TOKEN),
-            var(ENV_CLIENT_ID),
-            var(ENV_CLIENT_SECRET)
-        )));
+        return Err(AuthRefreshError::NotRefreshable {
+            refresh_token: var(ENV_REFRESH_TOKEN),
+            client_id: var(ENV_CLIENT_ID),
+            client_secret: var(ENV_CLIENT_SECRET),
+        }
+        .into());
     };
     let Some(file) = config.token_file().map(|p| p.display().to_string()) else {
-        return Err(Error::AuthRefresh(format!(
-            "auth refresh needs {}: the refresh token rotates, so the new pair must be saved \
-             (the old refresh token stops working once it is issued); nothing was sent",
-            var(ENV_TOKEN_FILE)
-        )));
+        return Err(AuthRefreshError::NoTokenFile {
+            token_file: var(ENV_TOKEN_FILE),
+        }
+        .into());
     };
     let now = crate::bitrix::token_file::unix_seconds();
     if let (
@@ -67,11 +64,11 @@ pub fn refresh(args: &AuthRefreshArgs, ctx: &Context<'_>) -> Result<i32, Error> 
     }
     let refreshed = runtime()?.block_on(client.refresh_now())?;
     if let Err(e) = &refreshed.saved {
-        return Err(Error::AuthRefresh(format!(
-            "refreshed the OAuth tokens, but cannot write the token file {file}: {e}; the old \
-             refresh token no longer works, so the app must be re-authorised unless this is \
-             fixed and a run refreshes within the hour"
-        )));
+        return Err(AuthRefreshError::NotSaved {
+            file,
+            error: e.clone(),
+        }
+        .into());
     }
     let mut text = format!(
         "Refreshed the OAuth tokens for {} and saved them to {file}.\n",

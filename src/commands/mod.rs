@@ -26,7 +26,7 @@ pub mod validate;
 pub use steps::{Context, Portal};
 
 use crate::cli::{AuthCommand, Cli, Command, EnvCommand, StateCommand};
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::project::{self, Environment, Project};
 use crate::render::terminal::Terminal;
 
@@ -36,13 +36,11 @@ use crate::render::terminal::Terminal;
 /// first stops them cleanly, with exit code 130 or 143 (whatever else went wrong), the
 /// second at once.
 pub fn run(cli: Cli, term: &Terminal) -> i32 {
-    if !matches!(
-        cli.command,
-        Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Show(_)
-    ) {
+    let (uses_project, takes_signals) = needs(&cli.command);
+    if takes_signals {
         crate::interrupt::install();
     }
-    let result = environment(&cli).and_then(|(project, env)| {
+    let result = environment(&cli, uses_project).and_then(|(project, env)| {
         if let (Command::Env(EnvCommand::List), Some(project)) = (&cli.command, &project) {
             term.out(&crate::render::environments::list(project));
             return Ok(crate::error::exit::SUCCESS);
@@ -87,16 +85,11 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
 /// file (`--project`, or paysync.yaml found from the current directory upward). Without
 /// a project file there is none and everything works as without environments; with one,
 /// the commands that use a state or a portal need `--env`.
-fn environment(cli: &Cli) -> Result<(Option<Project>, Option<Environment>), Error> {
-    let needs = match &cli.command {
-        Command::Plan(_) | Command::Apply(_) | Command::Drift(_) | Command::Import(_) => true,
-        Command::State(_) | Command::Auth(_) => true,
-        // A project's manifests are layered per environment: validating them needs one.
-        Command::Validate(_) => true,
-        Command::Env(_) => true,
-        _ => false,
-    };
-    if !needs {
+fn environment(
+    cli: &Cli,
+    uses_project: bool,
+) -> Result<(Option<Project>, Option<Environment>), Error> {
+    if !uses_project {
         return Ok((None, None));
     }
     let path = match &cli.global.project {
@@ -111,27 +104,43 @@ fn environment(cli: &Cli) -> Result<(Option<Project>, Option<Environment>), Erro
     };
     match (&cli.global.env, project, &cli.command) {
         (_, Some(project), Command::Env(_)) => Ok((Some(project), None)),
-        (_, None, Command::Env(_)) => Err(Error::Environment(
-            "no project file (paysync.yaml in this directory or a parent, or --project FILE)"
-                .to_owned(),
-        )),
-        (Some(name), Some(project), _) => {
-            let env = project
-                .environment(name)
-                .cloned()
-                .map_err(Error::Environment)?;
-            Ok((Some(project), Some(env)))
+        (_, None, Command::Env(_)) => Err(UsageError::NoProject.into()),
+        (Some(name), Some(project), _) => match project.environments.get(name).cloned() {
+            Some(env) => Ok((Some(project), Some(env))),
+            None => Err(UsageError::UnknownEnvironment {
+                project: project.path.clone(),
+                name: name.clone(),
+                names: project.names(),
+            }
+            .into()),
+        },
+        (Some(name), None, _) => Err(UsageError::EnvWithoutProject { name: name.clone() }.into()),
+        (None, Some(project), _) => Err(UsageError::EnvironmentNeeded {
+            project: project.path.clone(),
+            names: project.names(),
         }
-        (Some(name), None, _) => Err(Error::Environment(format!(
-            "--env {name}: no project file declares environments here (paysync.yaml in this \
-             directory or a parent, or --project FILE)"
-        ))),
-        (None, Some(project), _) => Err(Error::Environment(format!(
-            "{} declares environments ({}): choose one with --env NAME (or PAYSYNC_ENV)",
-            project.path.display(),
-            project.names()
-        ))),
+        .into()),
         (None, None, _) => Ok((None, None)),
+    }
+}
+
+/// What a command needs around it: the project file (its environments), and the
+/// signal handlers (commands that may take time stop cleanly at SIGINT/SIGTERM). Every
+/// command is listed: a new one must say both.
+fn needs(command: &Command) -> (bool, bool) {
+    match command {
+        Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Drift(_)
+        | Command::Import(_)
+        | Command::State(_)
+        | Command::Auth(_)
+        // A project's manifests are layered per environment: validating them needs one.
+        | Command::Validate(_)
+        | Command::Env(_) => (true, true),
+        Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Show(_) => {
+            (false, false)
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
-use crate::error::Error;
+use crate::error::{Error, UsageError};
 use crate::fingerprint::ENV_FINGERPRINT_KEY;
 use crate::live::{Catalog, ReadError, Reads};
 use crate::manifest;
@@ -148,16 +148,15 @@ pub(crate) fn load_manifests(
         .map(|given| manifest::Subset::new(given, paths))
         .transpose()
         .map_err(|e| match e {
-            manifest::SubsetError::Outside { path } => Error::Environment(format!(
-                "{} is not among the environment's sources ({}): with --env, a PATH selects \
-                 targets of the environment's own manifests",
-                path.display(),
-                paths
+            manifest::SubsetError::Outside { path } => UsageError::OutsideSources {
+                path,
+                sources: paths
                     .iter()
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+                    .join(", "),
+            }
+            .into(),
             manifest::SubsetError::Manifests(diagnostics) => Error::Manifests(diagnostics),
         })?;
     let desired = if layered {
@@ -613,10 +612,11 @@ fn no_such_target(wanted: &TargetRef, desired: &Desired, state: &LastApplied) ->
     } else {
         format!("the nearest declared: {}", nearest.join(", "))
     };
-    Error::Environment(format!(
-        "--target {shown} matches no target of the manifests or the state ({hint}); nothing \
-         was planned"
-    ))
+    UsageError::NoSuchTarget {
+        target: shown,
+        hint,
+    }
+    .into()
 }
 
 /// What a plan covers: with `--target`, only those targets; otherwise every declared
