@@ -274,7 +274,7 @@ pub fn adopt(
                     },
                     Imported::Secret { env, value } => RecordedValue::Secret {
                         source: SOURCE_VALUE.to_owned(),
-                        secret: format!("env:{env}"),
+                        secret: crate::secrets::SecretRef::Env { name: env.clone() },
                         fingerprint: fingerprinter.fingerprint(value),
                     },
                 };

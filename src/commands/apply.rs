@@ -320,7 +320,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     state.carry_over(&fingerprinter, |target, code, recorded| {
         planned
             .get(&(target, code))
-            .filter(|r| r.to_string() == recorded)
+            .filter(|r| r.same_as_written(recorded))
             .and_then(|r| secrets.get(r))
             .or_else(|| recorded_env.get(recorded))
     });

@@ -553,17 +553,17 @@ pub(crate) fn declared_secrets(desired: &Desired) -> Vec<&SecretRef> {
 }
 
 /// The value this run read for the secret a manifest declares at `target`/`code`, if it
-/// is still the one recorded (`recorded`, the reference as written).
+/// is still the one recorded (`recorded`, the same reference as written).
 pub(crate) fn declared_value<'a>(
     desired: &Desired,
     target: Target,
     code: &str,
-    recorded: &str,
+    recorded: &SecretRef,
     values: &'a BTreeMap<SecretRef, Redacted<String>>,
 ) -> Option<&'a Redacted<String>> {
     let setting = desired.targets.get(&target)?.settings.get(code)?;
     match &setting.value {
-        SettingValue::Secret(r) if r.to_string() == recorded => values.get(r),
+        SettingValue::Secret(r) if r.same_as_written(recorded) => values.get(r),
         _ => None,
     }
 }
@@ -572,15 +572,14 @@ pub(crate) fn declared_value<'a>(
 /// reference as written: for carrying fingerprints over where no manifest names the
 /// secret (a `file:` path is relative to a manifest the state does not name), and so that
 /// they are scrubbed from what the portal sends.
-pub(crate) fn recorded_env_secrets(state: &LastApplied) -> BTreeMap<String, Redacted<String>> {
+pub(crate) fn recorded_env_secrets(state: &LastApplied) -> BTreeMap<SecretRef, Redacted<String>> {
     state
         .targets
         .values()
         .flat_map(|settings| settings.values())
         .filter_map(|v| match v {
-            RecordedValue::Secret { secret, .. } if secret.starts_with("env:") => {
-                let r = SecretRef::parse(secret, Path::new("")).ok()?;
-                Some((secret.clone(), r.resolve().ok()?))
+            RecordedValue::Secret { secret, .. } if matches!(secret, SecretRef::Env { .. }) => {
+                Some((secret.clone(), secret.resolve().ok()?))
             }
             _ => None,
         })

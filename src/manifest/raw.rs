@@ -159,9 +159,9 @@ fn setting_schema() -> Schema {
                 "type": "object",
                 "properties": {
                     "secret": {
-                        "description": "`env:NAME` (environment variable) or `file:PATH` (file contents, one trailing newline stripped; PATH relative to the manifest).",
+                        "description": format!("{}.", crate::secrets::described_forms()),
                         "type": "string",
-                        "pattern": "^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$",
+                        "pattern": crate::secrets::pattern(),
                     },
                     "type": {
                         "description": "A secret is always a literal value.",

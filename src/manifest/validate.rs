@@ -588,7 +588,8 @@ impl Checker {
             },
             other => {
                 let message = format!(
-                    "`secret` must be a reference such as `env:NAME` or `file:PATH`, found {}",
+                    "`secret` must be a reference such as {}, found {}",
+                    crate::secrets::forms(),
                     describe(other)
                 );
                 self.push(
@@ -604,7 +605,7 @@ impl Checker {
         let (message, help) = match error {
             // Not echoed: what was written may be the secret itself.
             SecretRefError::UnknownSource { .. } => (
-                "`secret` must be a reference: `env:NAME` or `file:PATH`".to_owned(),
+                format!("`secret` must be a reference: {}", crate::secrets::forms()),
                 "keep the secret itself out of the manifest: put it in an environment variable or a file and reference that",
             ),
             error @ SecretRefError::BadEnvName { .. } => {

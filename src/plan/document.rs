@@ -363,7 +363,7 @@ impl SavedFingerprint {
 pub enum DocumentError {
     #[error("format_version {0} is not one this paysync reads (1)")]
     Version(u32),
-    #[error("{0:?} is not a secret reference (`env:NAME` or `file:PATH`)")]
+    #[error("{:?} is not a secret reference ({})", .0, crate::secrets::forms())]
     Reference(String),
     #[error("the value of {code} of {target} has no type")]
     NoType { target: Target, code: String },
@@ -475,15 +475,15 @@ impl PlanDocument {
     }
 }
 
+/// A reference as a plan document writes it (`secret`, with the `path` read for a
+/// `file:` one), parsed by the one grammar.
 fn reference(secret: &str, path: Option<&str>) -> Result<SecretRef, DocumentError> {
-    if let Some(name) = secret.strip_prefix("env:") {
-        return Ok(SecretRef::Env { name: name.into() });
-    }
-    match (secret.strip_prefix("file:"), path) {
-        (Some(written), Some(path)) => Ok(SecretRef::File {
-            written: written.into(),
-            path: PathBuf::from(path),
+    let bad = || DocumentError::Reference(secret.to_owned());
+    match secret.parse().map_err(|_| bad())? {
+        SecretRef::File { written, .. } => Ok(SecretRef::File {
+            written,
+            path: PathBuf::from(path.ok_or_else(bad)?),
         }),
-        _ => Err(DocumentError::Reference(secret.to_owned())),
+        r @ SecretRef::Env { .. } => Ok(r),
     }
 }

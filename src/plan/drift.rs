@@ -125,7 +125,7 @@ mod tests {
         let key = Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None);
         let secret = RecordedValue::Secret {
             source: "VALUE".into(),
-            secret: "env:ACME_KEY".into(),
+            secret: "env:ACME_KEY".parse().unwrap(),
             fingerprint: key.fingerprint(&Redacted::new("k-1".to_owned())),
         };
         let recorded = BTreeMap::from([

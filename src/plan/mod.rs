@@ -75,7 +75,7 @@ impl Value {
                 ..
             } => Some(RecordedValue::Secret {
                 source: source.clone(),
-                secret: secret.to_string(),
+                secret: (**secret).clone(),
                 fingerprint: Some(fingerprint.or(planned.as_ref())?.clone()),
             }),
             Value::Live { .. } | Value::Hidden { .. } => None,
@@ -95,11 +95,7 @@ impl Value {
             } => Value::Secret {
                 source: source.clone(),
                 // Only shown; a recorded reference is never resolved.
-                secret: Box::new(
-                    SecretRef::parse(secret, std::path::Path::new("")).unwrap_or(SecretRef::Env {
-                        name: secret.clone(),
-                    }),
-                ),
+                secret: Box::new(secret.clone()),
                 fingerprint: fingerprint.clone(),
                 empty: false,
             },
@@ -644,7 +640,7 @@ pub fn compute(
                                 && let RecordedValue::Secret {
                                     secret: rec_ref, ..
                                 } = rec
-                                && secret.to_string() != *rec_ref
+                                && !secret.same_as_written(rec_ref)
                             {
                                 // Same value under a new reference: record it.
                                 Some((Action::Record, Some(Value::from_recorded(rec))))
@@ -656,7 +652,7 @@ pub fn compute(
                             let same_ref = matches!(
                                 (&want, rec),
                                 (Value::Secret { secret, .. }, RecordedValue::Secret { secret: r, .. })
-                                    if secret.to_string() == *r
+                                    if secret.same_as_written(r)
                             );
                             let action = if same_ref {
                                 Action::Unchecked

@@ -44,7 +44,7 @@ fn rec_plain(v: &str) -> RecordedValue {
 fn rec_secret(name: &str, value: &str) -> RecordedValue {
     RecordedValue::Secret {
         source: "VALUE".into(),
-        secret: format!("env:{name}"),
+        secret: format!("env:{name}").parse().unwrap(),
         fingerprint: Some(fp(value)),
     }
 }

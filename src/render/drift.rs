@@ -85,7 +85,7 @@ pub fn text(report: &DriftReport) -> String {
                     out,
                     "  ~ {} (secret {}, changed outside paysync)",
                     escape_controls(&d.code),
-                    escape_controls(secret)
+                    escape_controls(&secret.to_string())
                 );
             }
             RecordedValue::Plain { source, value } => {
@@ -253,7 +253,7 @@ enum JsonRecorded<'a> {
     Secret {
         #[serde(rename = "type")]
         source: &'a str,
-        secret: &'a str,
+        secret: String,
     },
 }
 
@@ -297,6 +297,7 @@ pub fn json(report: &DriftReport, about: About) -> String {
                     (JsonRecorded::Plain { source, value }, false)
                 }
                 RecordedValue::Secret { source, secret, .. } => {
+                    let secret = secret.to_string();
                     (JsonRecorded::Secret { source, secret }, true)
                 }
             };
@@ -391,7 +392,7 @@ mod tests {
                     code: "KEY".into(),
                     recorded: RecordedValue::Secret {
                         source: "VALUE".into(),
-                        secret: "env:ACME_KEY".into(),
+                        secret: "env:ACME_KEY".parse().unwrap(),
                         fingerprint: key.fingerprint(&Redacted::new("old".to_owned())),
                     },
                     live: LiveSetting {

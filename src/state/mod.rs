@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{Fingerprint, FingerprintScheme, Fingerprinter, LegacyKey};
 use crate::model::{Names, Target};
-use crate::secrets::Redacted;
+use crate::secrets::{Redacted, SecretRef};
 
 /// The state format this version writes.
 pub const STATE_FORMAT: u32 = 2;
@@ -43,7 +43,10 @@ pub enum RecordedValue {
     Secret {
         #[serde(rename = "type")]
         source: String,
-        secret: String,
+        /// Read and written by the one reference grammar: a state that records a
+        /// reference paysync cannot read is refused when it is loaded.
+        #[serde(with = "crate::secrets::as_text")]
+        secret: SecretRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fingerprint: Option<Fingerprint>,
     },
@@ -363,7 +366,7 @@ impl LastApplied {
     pub fn carry_over<'a>(
         &mut self,
         fingerprinter: &Fingerprinter,
-        value_of: impl Fn(Target, &str, &str) -> Option<&'a Redacted<String>>,
+        value_of: impl Fn(Target, &str, &SecretRef) -> Option<&'a Redacted<String>>,
     ) {
         for (target, settings) in &mut self.targets {
             for (code, recorded) in settings.iter_mut() {
@@ -429,7 +432,7 @@ mod tests {
     fn secret(reference: &str, fingerprint: Option<Fingerprint>) -> RecordedValue {
         RecordedValue::Secret {
             source: "VALUE".into(),
-            secret: reference.into(),
+            secret: reference.parse().unwrap(),
             fingerprint,
         }
     }
@@ -468,11 +471,11 @@ mod tests {
             ]),
         );
         // With the key: A matches and is re-made keyed; B changed (no match) and stays.
-        let values = BTreeMap::from([
-            ("env:A", r("a")),
-            ("env:B", r("b2")),
-            ("env:C", r("c")),
-            ("env:D", r("d")),
+        let values: BTreeMap<SecretRef, _> = BTreeMap::from([
+            ("env:A".parse().unwrap(), r("a")),
+            ("env:B".parse().unwrap(), r("b2")),
+            ("env:C".parse().unwrap(), r("c")),
+            ("env:D".parse().unwrap(), r("d")),
         ]);
         let mut with_key = state.clone();
         with_key.carry_over(&keyed, |_, _, reference| values.get(reference));
