@@ -17,7 +17,7 @@
 //!    each request's answer, in whatever order they come, exactly the targets the portal
 //!    confirmed (`result: true`) are recorded: one line appended to the state journal and
 //!    synced before the next answer is looked at (linear cost; see
-//!    [`crate::state::store`]). At the end of the run the state file is written once and
+//!    [`crate::state::file`]). At the end of the run the state file is written once and
 //!    the journal removed.
 //! 5. The caller's [`Progress`] is told the request count first, then each request's
 //!    outcome as it completes (`done` counts completed requests, so it rises by one
@@ -31,7 +31,7 @@
 //! - The state never records a write the portal did not confirm; a re-run sends only the
 //!   rest. After a kill, the journal holds every confirmed request whose line was
 //!   complete: readers replay it and the next lock holder folds it into the state file
-//!   ([`crate::state::store`]). A line torn by the kill is ignored, and its targets are
+//!   ([`crate::state::file`]). A line torn by the kill is ignored, and its targets are
 //!   sent again, as when a kill lands between the portal's answer and the record. `settings.update` is an idempotent upsert, so re-sending a write whose answer was
 //!   lost is safe.
 //! - A target's failure (its command's error in the batch, or `result: false`) does not
@@ -66,8 +66,8 @@ use crate::interrupt::{self, IN_FLIGHT_GRACE, Signal};
 use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
 use crate::secrets::{Redacted, ResolveError, SecretRef};
-use crate::state::store::{StateError, StateStore};
 use crate::state::{LastApplied, RecordedValue, TargetRecord};
+use crate::state::{StateBackend, StateError};
 
 /// Every secret a plan needs, resolved.
 #[derive(Debug, Default)]
@@ -409,11 +409,11 @@ impl<'a, T> InFlight<'a, T> {
 /// telling `progress` about each request sent. Up to `sending.parallelism` requests are
 /// in flight at once; each one's answer is recorded (one journal line, synced) as it
 /// comes, in whatever order. The state file is written once at the end. The caller
-/// folded any journal a stopped run left ([`StateStore::prepare_writes`]).
+/// folded any journal a stopped run left ([`crate::state::StateBackend::prepare_writes`]).
 pub async fn execute(
     plan: &Plan,
     state: &mut LastApplied,
-    store: &StateStore,
+    store: &dyn StateBackend,
     sending: Sending<'_>,
     secrets: &ResolvedSecrets,
     fingerprinter: &Fingerprinter,
@@ -614,9 +614,7 @@ pub async fn execute(
         if summary.confirmed > 0 {
             let recorded = match &report.record_error {
                 Some(_) => Err(None),
-                None => journal
-                    .append(state, confirmed.iter().copied())
-                    .map_err(Some),
+                None => journal.append(state, &confirmed).map_err(Some),
             };
             if let Err(error) = recorded {
                 // Confirmed by the portal, but not recorded: never reported as applied

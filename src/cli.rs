@@ -13,6 +13,7 @@ use clap_complete::Shell;
 use crate::bitrix::Rate;
 use crate::model::{Target, TargetRef};
 use crate::project::Environment;
+use crate::state::StateLocation;
 use crate::wording::plural;
 
 /// Keep Bitrix24 pay-system settings in Git: plan and apply YAML manifests.
@@ -220,20 +221,22 @@ impl StateArgs {
     /// `--state`; else the environment's; else, without an environment, `PAYSYNC_STATE`
     /// or [`DEFAULT_STATE`]. An environment's state is its own: an exported
     /// `PAYSYNC_STATE` (another environment's, say) never replaces it.
-    pub fn path(&self, env: Option<&Environment>) -> PathBuf {
-        self.path_from(env, std::env::var_os(ENV_STATE))
+    pub fn location(&self, env: Option<&Environment>) -> StateLocation {
+        self.location_from(env, std::env::var_os(ENV_STATE))
     }
 
-    fn path_from(
+    fn location_from(
         &self,
         env: Option<&Environment>,
         exported: Option<std::ffi::OsString>,
-    ) -> PathBuf {
+    ) -> StateLocation {
         let exported = exported.filter(|v| !v.is_empty()).map(PathBuf::from);
         match (&self.state, env) {
-            (Some(given), _) => given.clone(),
+            (Some(given), _) => StateLocation::parse(given.clone()),
             (None, Some(e)) => e.state.clone(),
-            (None, None) => exported.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE)),
+            (None, None) => {
+                StateLocation::parse(exported.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE)))
+            }
         }
     }
 
@@ -260,24 +263,28 @@ impl StateArgs {
             return Vec::new();
         };
         let mut notes = Vec::new();
-        if let Some(given) = self.state.as_ref().filter(|given| **given != env.state) {
+        if let Some(given) = self
+            .state
+            .as_ref()
+            .filter(|given| StateLocation::parse((*given).clone()) != env.state)
+        {
             notes.push(format!(
                 "--state {} replaces environment {}'s state file {}",
                 given.display(),
                 env.name,
-                env.state.display()
+                env.state
             ));
         }
         if let Some(exported) = exported
             .filter(|v| !v.is_empty())
-            .filter(|v| Path::new(v) != env.state)
+            .filter(|v| StateLocation::parse(PathBuf::from(v)) != env.state)
         {
             notes.push(format!(
                 "{ENV_STATE}={} is not used: environment {} keeps its state in {} (--state \
                  FILE overrides it)",
                 Path::new(&exported).display(),
                 env.name,
-                env.state.display()
+                env.state
             ));
         }
         notes
@@ -567,7 +574,7 @@ pub struct Inputs {
     /// PATHs given with `--env`: only the targets their documents declare, from the
     /// environment's layered sources (`paths`).
     pub subset: Option<Vec<PathBuf>>,
-    pub state: PathBuf,
+    pub state: StateLocation,
     /// What to say about the state file chosen ([`StateArgs::notes`]).
     pub notes: Vec<String>,
     pub refresh: bool,
@@ -588,7 +595,7 @@ impl InputArgs {
             paths,
             layered,
             subset,
-            state: self.state.path(env),
+            state: self.state.location(env),
             notes: self.state.notes(env),
             refresh: self.refresh,
             rate: self.portal.rate(env),
@@ -691,7 +698,7 @@ impl ValidateArgs {
 /// `paysync drift`, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DriftSettings {
-    pub state: PathBuf,
+    pub state: StateLocation,
     pub rate: Rate,
     pub format: DriftFormat,
     pub environment: Option<String>,
@@ -701,7 +708,7 @@ impl DriftArgs {
     pub fn resolve(&self, env: Option<&Environment>) -> DriftSettings {
         self.state.log_notes(env);
         DriftSettings {
-            state: self.state.path(env),
+            state: self.state.location(env),
             rate: self.portal.rate(env),
             format: self.format,
             environment: env.map(|e| e.name.clone()),
@@ -714,7 +721,7 @@ impl DriftArgs {
 pub struct MovePortalSettings {
     /// The new address as given (checked by the command).
     pub url: String,
-    pub state: PathBuf,
+    pub state: StateLocation,
     pub rate: Rate,
 }
 
@@ -723,7 +730,7 @@ impl MovePortalArgs {
         self.state.log_notes(env);
         MovePortalSettings {
             url: self.url.clone(),
-            state: self.state.path(env),
+            state: self.state.location(env),
             rate: self.portal.rate(env),
         }
     }
@@ -758,7 +765,7 @@ pub struct ImportSettings {
     pub secrets: Vec<String>,
     pub include_inherited: bool,
     pub adopt: bool,
-    pub state: PathBuf,
+    pub state: StateLocation,
     pub rate: Rate,
     pub schema_ref: String,
     /// Write `xmlId` references instead of IDs where the portal has them.
@@ -792,7 +799,7 @@ impl ImportArgs {
             secrets: self.secrets.iter().map(|c| c.to_uppercase()).collect(),
             include_inherited: self.include_inherited,
             adopt: self.adopt,
-            state: self.state.path(env),
+            state: self.state.location(env),
             rate: self.portal.rate(env),
             schema_ref: self.schema_ref.clone(),
             portable: self.portable,

@@ -18,7 +18,7 @@ use crate::manifest::Diagnostics;
 use crate::model::Target;
 use crate::plan::saved::{SavedPlanError, Staleness};
 use crate::secrets::Unresolved;
-use crate::state::store::StateError;
+use crate::state::{StateError, StateLocation};
 use crate::wording::plural;
 
 /// Documented exit codes (README, `paysync --help`).
@@ -132,13 +132,12 @@ pub enum Error {
     )]
     EmptySecrets { references: Vec<String> },
     #[error(
-        "the state file {} was made for {state_portal}, but the credentials point at {portal}; \
+        "the state file {state} was made for {state_portal}, but the credentials point at {portal}; \
          use the state file of that portal (--state), or, if the portal has moved to \
-         {portal}, run `paysync state move-portal {portal}`",
-        state.display()
+         {portal}, run `paysync state move-portal {portal}`"
     )]
     ForeignPortal {
-        state: PathBuf,
+        state: StateLocation,
         state_portal: String,
         portal: String,
     },
@@ -154,12 +153,11 @@ pub enum Error {
     },
     /// A command that works on recorded state (drift, state move-portal) found none.
     #[error(
-        "there is no state file {}: nothing has been applied with it, so there is nothing \
-         to {needed_for} (check --state or PAYSYNC_STATE)",
-        path.display()
+        "there is no state file {state}: nothing has been applied with it, so there is \
+         nothing to {needed_for} (check --state or PAYSYNC_STATE)"
     )]
     NoStateFile {
-        path: PathBuf,
+        state: StateLocation,
         needed_for: StateNeededFor,
     },
     /// The new portal did not answer a read with the credentials.

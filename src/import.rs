@@ -123,7 +123,7 @@ pub struct ImportReport {
     /// Targets left out with nothing set of their own (`--all`).
     pub skipped: Vec<Target>,
     /// With `--adopt`: how many targets were recorded, in which state file.
-    pub adopted: Option<(usize, PathBuf)>,
+    pub adopted: Option<(usize, crate::state::StateLocation)>,
     /// The environment variables secrets were written as: (variable, target, code).
     pub variables: Vec<(String, Target, String)>,
 }

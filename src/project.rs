@@ -194,7 +194,7 @@ pub struct Environment {
     /// Where the environment is declared in the project file.
     pub origin: Origin,
     pub sources: Vec<PathBuf>,
-    pub state: PathBuf,
+    pub state: crate::state::StateLocation,
     pub credentials: BTreeMap<String, String>,
     pub rate: Option<Rate>,
     pub protected: bool,
@@ -287,7 +287,7 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
                 portal: e.portal,
                 origin,
                 sources: e.sources.iter().map(|s| join(s)).collect(),
-                state: join(&e.state),
+                state: crate::state::StateLocation::parse(join(&e.state)),
                 credentials: e.credentials,
                 rate: e.rate,
                 protected: e.protected,

@@ -161,7 +161,7 @@ fn child(mode: &str) {
             let settings = PlanSettings {
                 inputs: Inputs {
                     paths: vec![dir.clone()],
-                    state: dir.join("paysync.state.json"),
+                    state: dir.join("paysync.state.json").into(),
                     refresh: false,
                     rate: paysync::bitrix::Rate::default(),
                     format: Format::Text,

@@ -24,7 +24,7 @@ use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
 use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
-use crate::state::store::StateStore;
+use crate::state::StateBackend;
 use crate::state::{LastApplied, TargetRecord};
 use crate::verify::{self, Mismatch};
 
@@ -106,11 +106,11 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         return Err(Error::NeedsApproval);
     }
     let client = ctx.connect(inputs.rate)?;
-    let store = StateStore::new(&inputs.state);
+    let store = crate::state::open(&inputs.state);
     let _lock = store.lock()?;
     store.prepare_writes()?;
     let mut state = store.load()?.unwrap_or_default();
-    check_portal(&store, &state, &client.portal())?;
+    check_portal(&*store, &state, &client.portal())?;
 
     // References are resolved on the portal before anything is planned; an unknown one
     // stops the run before the first write.
@@ -211,7 +211,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         }
     }
     let with = Applying {
-        store: &store,
+        store: &*store,
         client: &client,
         parallelism: settings.parallelism,
         secrets: &secrets,
@@ -260,11 +260,11 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
             variable: client.address_variable(),
         });
     }
-    let store = StateStore::new(&settings.inputs.state);
+    let store = crate::state::open(&settings.inputs.state);
     let _lock = store.lock()?;
     store.prepare_writes()?;
     let mut state = saved.base_state(store.load()?.as_ref()).map_err(stale)?;
-    check_portal(&store, &state, &client.portal())?;
+    check_portal(&*store, &state, &client.portal())?;
     if !state.fingerprints.same_derivation(&saved.fingerprints) {
         return Err(stale(Staleness::Fingerprints));
     }
@@ -326,7 +326,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     });
     let rt = runtime()?;
     let with = Applying {
-        store: &store,
+        store: &*store,
         client: &client,
         parallelism: settings.parallelism,
         secrets: &secrets,
@@ -377,7 +377,7 @@ fn changed_secrets(
 
 /// What an apply writes with.
 struct Applying<'a> {
-    store: &'a StateStore,
+    store: &'a dyn StateBackend,
     client: &'a Client,
     /// `--parallelism`.
     parallelism: usize,

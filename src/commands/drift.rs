@@ -28,18 +28,17 @@ use crate::error::{Error, StateNeededFor, exit};
 use crate::model::Target;
 use crate::plan::drift::compare;
 use crate::render;
-use crate::state::store::StateStore;
 
 pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
-    let store = StateStore::new(&settings.state);
+    let store = crate::state::open(&settings.state);
     let Some(mut state) = store.load()? else {
         return Err(Error::NoStateFile {
-            path: store.path().to_owned(),
+            state: store.location().clone(),
             needed_for: StateNeededFor::Drift,
         });
     };
     let client = ctx.connect(settings.rate)?;
-    check_portal(&store, &state, &client.portal())?;
+    check_portal(&*store, &state, &client.portal())?;
     // The recorded `env:` secrets the environment has are read only to be scrubbed from
     // whatever the portal sends (a key pasted into another setting, say).
     drop(recorded_env_secrets(&state));

@@ -25,18 +25,17 @@ use crate::files::write_atomically;
 use crate::import::{self, Choices, Document, ImportError, ImportReport, WrittenFile};
 use crate::live::{self, ReadError};
 use crate::render;
-use crate::state::store::StateStore;
 
 pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let client = ctx.connect(settings.rate)?;
     // With --adopt, the lock is taken and the state checked (writable, of this portal)
     // before the first request.
     let adopting = if settings.adopt {
-        let store = StateStore::new(&settings.state);
+        let store = crate::state::open(&settings.state);
         let lock = store.lock()?;
         store.prepare_writes()?;
         let state = store.load()?.unwrap_or_default();
-        check_portal(&store, &state, &client.portal())?;
+        check_portal(&*store, &state, &client.portal())?;
         Some((store, lock, state))
     } else {
         None
@@ -150,7 +149,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         names.fill_from(&state.names);
         state.names = names;
         store.save(&mut state)?;
-        tracing::info!(path = %store.path().display(), targets = documents.len(), "adopted the imported settings");
+        tracing::info!(path = %store.location(), targets = documents.len(), "adopted the imported settings");
         report.adopted = Some((documents.len(), settings.state.clone()));
     }
     report.variables = documents

@@ -16,7 +16,6 @@ use crate::fingerprint::FingerprintScheme;
 use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::plan::{self, DesiredValues, Names, Plan, SecretCheck};
 use crate::render::plan_markdown;
-use crate::state::store::StateStore;
 
 pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let plan = plan(settings, ctx)?;
@@ -38,7 +37,7 @@ pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
 pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let inputs = &settings.inputs;
     let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
-    let store = StateStore::new(&inputs.state);
+    let store = crate::state::open(&inputs.state);
     let existing = store.load()?;
     let had_state = existing.is_some();
     let mut last = existing.unwrap_or_default();
@@ -49,7 +48,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     let mut names = Names::default();
     let connected = if inputs.refresh {
         let client = ctx.connect(inputs.rate)?;
-        check_portal(&store, &last, &client.portal())?;
+        check_portal(&*store, &last, &client.portal())?;
         portal = Some(client.portal());
         let rt = runtime()?;
         let (read, prefetched) = rt.block_on(check_live_reading(

@@ -5,7 +5,6 @@ use crate::bitrix;
 use crate::cli::MovePortalSettings;
 use crate::error::{Error, StateNeededFor, exit};
 use crate::state::PortalMove;
-use crate::state::store::StateStore;
 
 /// `paysync state move-portal URL`: re-points the state file at a portal's new address
 /// (the credentials must already point there), after checking that the portal answers
@@ -20,12 +19,12 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
             variable: client.address_variable(),
         });
     }
-    let store = StateStore::new(&settings.state);
+    let store = crate::state::open(&settings.state);
     let _lock = store.lock()?;
     store.prepare_writes()?;
     let Some(mut state) = store.load()? else {
         return Err(Error::NoStateFile {
-            path: store.path().to_owned(),
+            state: store.location().clone(),
             needed_for: StateNeededFor::MovePortal,
         });
     };
@@ -34,7 +33,7 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
     {
         ctx.term.out(&format!(
             "The state file {} already points at {recorded}; nothing to do.\n",
-            store.path().display()
+            store.location()
         ));
         return Ok(exit::SUCCESS);
     }
@@ -68,7 +67,7 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
     ctx.term.out(&format!(
         "Moved the state file {} from {} to {requested} (serial {}). Plans made before the move \
          are stale; plan again.\n",
-        store.path().display(),
+        store.location(),
         before.as_deref().unwrap_or("no portal"),
         state.serial
     ));

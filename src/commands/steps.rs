@@ -20,7 +20,7 @@ use crate::render::progress::ReadingLive;
 use crate::render::terminal::Terminal;
 use crate::render::{plan_json, plan_markdown, plan_text};
 use crate::secrets::{Redacted, SecretRef};
-use crate::state::store::StateStore;
+use crate::state::StateBackend;
 use crate::state::{LastApplied, RecordedValue};
 
 /// How a command reaches the portal.
@@ -245,13 +245,13 @@ pub(crate) async fn resolve_connected(
 
 /// Refuses state made for another portal.
 pub(crate) fn check_portal(
-    store: &StateStore,
+    store: &dyn StateBackend,
     state: &LastApplied,
     portal: &str,
 ) -> Result<(), Error> {
     match &state.portal {
         Some(recorded) if !bitrix::same_portal(recorded, portal) => Err(Error::ForeignPortal {
-            state: store.path().to_owned(),
+            state: store.location().clone(),
             state_portal: recorded.clone(),
             portal: portal.to_owned(),
         }),

@@ -40,7 +40,7 @@ pub fn list(project: &Project) -> String {
         let _ = writeln!(
             out,
             "  state:       {}",
-            escape_controls(&e.state.display().to_string())
+            escape_controls(&e.state.to_string())
         );
         if e.credentials.is_empty() {
             out.push_str("  credentials: none mapped (it cannot connect to a portal)\n");

@@ -37,12 +37,7 @@ pub fn render(report: &ImportReport) -> String {
         );
     }
     if let Some((targets, state)) = &report.adopted {
-        let _ = writeln!(
-            s,
-            "Adopted {} into {}.",
-            plural(*targets, "target"),
-            state.display()
-        );
+        let _ = writeln!(s, "Adopted {} into {}.", plural(*targets, "target"), state);
     }
     if !report.variables.is_empty() {
         s.push_str(
@@ -85,7 +80,7 @@ mod tests {
                 settings: 2,
             }],
             skipped: vec![t(11, 0), t(11, 2)],
-            adopted: Some((1, PathBuf::from("paysync.state.json"))),
+            adopted: Some((1, PathBuf::from("paysync.state.json").into())),
             variables: vec![("PAYSYNC_PS11_PT1_KEY".into(), t(11, 1), "KEY".into())],
         };
         assert_eq!(

@@ -6,7 +6,7 @@
 //! this module only checks that 7 is documented.
 
 use paysync::error::exit;
-use paysync::state::store::StateStore;
+use paysync::state::file::FileBackend;
 use paysync_emulator::Fault;
 
 use crate::support::{Manifest, World, manifest, repo_root};
@@ -87,7 +87,7 @@ fn exit_3_invalid_input() {
 fn exit_4_state_locked() {
     let w = World::new();
     one_target(&w);
-    let _held = StateStore::new(w.path("paysync.state.json"))
+    let _held = FileBackend::new(w.path("paysync.state.json"))
         .lock()
         .unwrap();
     w.run(&["apply", "--auto-approve", "m.yaml"])

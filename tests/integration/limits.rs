@@ -61,7 +61,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
     let settings = ApplySettings {
         inputs: Inputs {
             paths: vec![w.path(manifests)],
-            state: w.path("paysync.state.json"),
+            state: w.path("paysync.state.json").into(),
             refresh: false,
             rate: Rate::default(),
             format: Format::Text,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use paysync::state::store::StateStore;
+use paysync::state::file::FileBackend;
 use paysync_emulator::{Fault, Gate};
 
 use crate::support::{Outcome, World};
@@ -127,7 +127,7 @@ fn manifests(w: &World, n: u64, value: &str) {
 
 /// The targets the state file records, with their REST_SERVICE_ID_IFRAME value.
 fn recorded(w: &World) -> Vec<(u64, String)> {
-    let Some(state) = StateStore::new(w.path("paysync.state.json"))
+    let Some(state) = FileBackend::new(w.path("paysync.state.json"))
         .load()
         .expect("the state file is valid")
     else {
@@ -473,7 +473,7 @@ fn journal_lines(w: &World) -> usize {
 }
 
 fn state_serial(w: &World) -> u64 {
-    StateStore::new(w.path("paysync.state.json"))
+    FileBackend::new(w.path("paysync.state.json"))
         .load()
         .unwrap()
         .unwrap()

@@ -1,6 +1,6 @@
 //! State guarantees: saved plans pinned to their state, one portal per state, the lock.
 
-use paysync::state::store::StateStore;
+use paysync::state::file::FileBackend;
 use paysync_emulator::{EmulatorHandle, Seed};
 
 use crate::support::{World, manifest};
@@ -114,7 +114,7 @@ fn a_second_apply_fails_at_once_on_the_lock() {
         &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
     // Another holder of the same OS lock (this test process, as a concurrent apply would).
-    let held = StateStore::new(w.path("paysync.state.json"))
+    let held = FileBackend::new(w.path("paysync.state.json"))
         .lock()
         .unwrap();
     let started = std::time::Instant::now();

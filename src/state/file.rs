@@ -8,7 +8,7 @@
 //! The lock is an OS file lock (`File::try_lock`, released by the kernel when the process
 //! dies) on `<state>.lock` next to the file the path finally names, which also holds a
 //! line saying who took it. A second apply fails at once with that line instead of
-//! waiting. The holder of the lock first [prepares](StateStore::prepare_writes) the
+//! waiting. The holder of the lock first [prepares](FileBackend::prepare_writes) the
 //! state for writing: it removes temporary files a killed run left behind and proves, by
 //! creating one, that the directory is writable, before anything is sent to the portal.
 //!
@@ -26,12 +26,12 @@
 //! the state (its serial that of the last line) is written once, atomically, and the
 //! journal removed ([`Journal::finish`]).
 //!
-//! Reading: [`StateStore::load`] replays the journal over the state file in memory, so
+//! Reading: [`FileBackend::load`] replays the journal over the state file in memory, so
 //! every reader (plan, drift, show, and the writers) sees what a killed run confirmed.
 //! A line whose serial is not above the state's is already in it (a full write that
 //! happened before the journal was removed) and is skipped: replaying is idempotent.
 //! Every writer, under the lock and before it reads the state, folds a journal it finds
-//! into the state file ([`StateStore::prepare_writes`]), so the next run appends to an
+//! into the state file ([`FileBackend::prepare_writes`]), so the next run appends to an
 //! empty journal.
 //!
 //! A torn last line (no newline: the run was killed while writing it) is ignored. Its
@@ -46,109 +46,32 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
+use super::backend::{Journal, StateBackend, StateLock};
+use super::error::StateError;
+use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
+use super::location::StateLocation;
 use crate::files::{
-    ReadError, probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically,
+    probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically,
 };
 use crate::model::Target;
 
 /// The largest state file read (a million settings take about 150 MB).
 pub const MAX_STATE_BYTES: u64 = 1 << 30;
 
-/// Operational failures of the state store.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot read state file {}: {error}", path.display())]
-    Read { path: PathBuf, error: ReadError },
-    #[error("state file {} is not valid paysync state (line {line}, column {column}): {message}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error(
-        "state file {} has format {found}, but this paysync reads formats {LEGACY_STATE_FORMAT} \
-         and {STATE_FORMAT}; use a matching paysync version",
-        path.display()
-    )]
-    UnsupportedFormat { path: PathBuf, found: u64 },
-    /// The recorded fingerprint scheme cannot be used.
-    #[error("state file {} has unusable `fingerprints`: {error}", path.display())]
-    Scheme {
-        path: PathBuf,
-        error: crate::fingerprint::SchemeError,
-    },
-    #[error("cannot write state file {}: {error}", path.display())]
-    Write { path: PathBuf, error: io::Error },
-    /// Found before anything is sent: the directory does not take new files.
-    #[error(
-        "cannot write state file {}: its directory {} does not take new files ({error}); \
-         nothing was sent to the portal",
-        path.display(),
-        dir.display()
-    )]
-    NotWritable {
-        path: PathBuf,
-        dir: PathBuf,
-        error: io::Error,
-    },
-    /// Found before anything is sent: the file is marked read-only.
-    #[error(
-        "state file {} is read-only; make it writable (or use another --state); nothing was \
-         sent to the portal",
-        path.display()
-    )]
-    ReadOnly { path: PathBuf },
-    /// The path names something other than a regular file.
-    #[error("state file {} is {kind}, not a regular file", path.display())]
-    NotRegular { path: PathBuf, kind: &'static str },
-    /// The serial cannot be bumped any further (a state file edited by hand, or a hostile
-    /// one): it never wraps around.
-    #[error(
-        "state file {} has serial {serial}, which cannot be bumped {}; start a new state \
-         file (import --adopt) or fix the serial",
-        path.display(),
-        crate::wording::plural(*more, "more time")
-    )]
-    SerialOverflow {
-        path: PathBuf,
-        serial: u64,
-        more: u64,
-    },
-    /// The journal next to the state cannot be read or replayed.
-    #[error("state journal {} {message}", path.display())]
-    Journal { path: PathBuf, message: String },
-    /// A file paysync keeps next to the state (journal, lock, temporary file) is a
-    /// symlink: never followed, since a planted link would make paysync write state
-    /// content wherever it points.
-    #[error(
-        "{what} {} is a symbolic link; paysync never follows links for the files it keeps \
-         next to the state (one could make it write anywhere): remove it{}",
-        path.display(),
-        if *what == "state journal" {
-            ", after checking that it is not a journal a stopped run left (a real one is a \
-             regular file)"
-        } else {
-            ""
-        }
-    )]
-    Symlink { path: PathBuf, what: &'static str },
-    #[error("state file {} is locked by another paysync run ({holder}); wait for it to finish", path.display())]
-    Locked { path: PathBuf, holder: String },
-    #[error("cannot lock state file {}: {error}", path.display())]
-    Lock { path: PathBuf, error: io::Error },
-}
-
-/// The state file at one path.
+/// The state in a local file ([`StateLocation::File`]).
 #[derive(Debug, Clone)]
-pub struct StateStore {
+pub struct FileBackend {
     path: PathBuf,
+    location: StateLocation,
 }
 
-impl StateStore {
-    pub fn new(path: impl Into<PathBuf>) -> StateStore {
-        StateStore { path: path.into() }
+impl FileBackend {
+    pub fn new(path: impl Into<PathBuf>) -> FileBackend {
+        let path = path.into();
+        FileBackend {
+            location: StateLocation::File(path.clone()),
+            path,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -277,13 +200,13 @@ impl StateStore {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(source) => {
                 return Err(StateError::Read {
-                    path: self.path.clone(),
+                    state: self.location.clone(),
                     error: source,
                 });
             }
         };
         let text = String::from_utf8(bytes).map_err(|_| StateError::Parse {
-            path: self.path.clone(),
+            state: self.location.clone(),
             line: 1,
             column: 1,
             message: "not UTF-8 text".into(),
@@ -291,7 +214,7 @@ impl StateStore {
         // Check the format first so a newer file gets a clear message rather than a
         // complaint about an unknown field.
         let parse_error = |e: serde_json::Error| StateError::Parse {
-            path: self.path.clone(),
+            state: self.location.clone(),
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
@@ -311,13 +234,13 @@ impl StateStore {
             }
             Some(found) => {
                 return Err(StateError::UnsupportedFormat {
-                    path: self.path.clone(),
+                    state: self.location.clone(),
                     found,
                 });
             }
             None => {
                 return Err(StateError::Parse {
-                    path: self.path.clone(),
+                    state: self.location.clone(),
                     line: 1,
                     column: 1,
                     message: "missing numeric `format`".into(),
@@ -328,7 +251,7 @@ impl StateStore {
             .fingerprints
             .check()
             .map_err(|source| StateError::Scheme {
-                path: self.path.clone(),
+                state: self.location.clone(),
                 error: source,
             })?;
         Ok(Some(state))
@@ -373,7 +296,7 @@ impl StateStore {
 
     /// Folds a journal a stopped run left into the state file (one atomic write, the
     /// serial that of its last entry) and removes it. Only the lock holder calls this,
-    /// before it reads the state; [`StateStore::prepare_writes`] does.
+    /// before it reads the state; [`FileBackend::prepare_writes`] does.
     fn fold_journal(&self) -> Result<(), StateError> {
         let base = self.load_file()?;
         let base_serial = base.as_ref().map(|s| s.serial);
@@ -396,23 +319,11 @@ impl StateStore {
     }
 
     /// A journal to record an apply's confirmed requests in, one line each.
-    pub fn journal(&self) -> Journal {
-        Journal {
+    pub fn journal(&self) -> FileJournal {
+        FileJournal {
             store: self.clone(),
             file: None,
             entries: 0,
-        }
-    }
-
-    /// Whether `state`'s serial can be bumped `saves` more times.
-    pub fn check_serial(&self, state: &LastApplied, saves: u64) -> Result<(), StateError> {
-        match state.serial.checked_add(saves) {
-            Some(_) => Ok(()),
-            None => Err(StateError::SerialOverflow {
-                path: self.path.clone(),
-                serial: state.serial,
-                more: saves,
-            }),
         }
     }
 
@@ -433,7 +344,7 @@ impl StateStore {
         let target = resolve_links(&self.path);
         let dir = crate::files::parent_dir(&target).to_path_buf();
         let not_writable = |source| StateError::NotWritable {
-            path: self.path.clone(),
+            state: self.location.clone(),
             dir: dir.clone(),
             error: source,
         };
@@ -459,7 +370,7 @@ impl StateStore {
         probe_writable(&target).map_err(not_writable)?;
         match fs::metadata(&target) {
             Ok(meta) if !meta.is_file() => Err(StateError::NotRegular {
-                path: self.path.clone(),
+                state: self.location.clone(),
                 kind: if meta.is_dir() {
                     "a directory"
                 } else {
@@ -467,7 +378,7 @@ impl StateStore {
                 },
             }),
             Ok(meta) if meta.permissions().readonly() => Err(StateError::ReadOnly {
-                path: self.path.clone(),
+                state: self.location.clone(),
             }),
             _ => Ok(()),
         }
@@ -475,10 +386,10 @@ impl StateStore {
 
     /// Takes the apply lock or fails at once, naming the holder. The lock file is next to
     /// the file the state path finally names, so two links to one state share one lock.
-    pub fn lock(&self) -> Result<StateLock, StateError> {
+    pub fn lock(&self) -> Result<FileLock, StateError> {
         let lock_path = lock_path(&resolve_links(&self.path));
         let err = |source| StateError::Lock {
-            path: self.path.clone(),
+            state: self.location.clone(),
             error: source,
         };
         refuse_link(&lock_path, "lock file")?;
@@ -506,7 +417,7 @@ impl StateStore {
                     let _ = file.read_to_string(&mut holder);
                     let holder = holder.trim();
                     return Err(StateError::Locked {
-                        path: self.path.clone(),
+                        state: self.location.clone(),
                         holder: if holder.is_empty() {
                             "holder unknown".into()
                         } else {
@@ -531,7 +442,7 @@ impl StateStore {
             );
             file.write_all(holder.as_bytes()).map_err(err)?;
             file.sync_all().map_err(err)?;
-            return Ok(StateLock {
+            return Ok(FileLock {
                 file,
                 path: lock_path,
             });
@@ -539,15 +450,15 @@ impl StateStore {
     }
 }
 
-/// The journal an apply appends its confirmed requests to ([`StateStore::journal`]).
+/// The journal an apply appends its confirmed requests to ([`FileBackend::journal`]).
 #[derive(Debug)]
-pub struct Journal {
-    store: StateStore,
+pub struct FileJournal {
+    store: FileBackend,
     file: Option<File>,
     entries: u64,
 }
 
-impl Journal {
+impl FileJournal {
     /// Records `targets` (just committed to `state`) as one journal line: bumps the
     /// serial, appends the line and syncs it before returning. On failure the serial is
     /// left as it was. A state that has no file yet (its first apply) is written whole
@@ -702,12 +613,12 @@ fn user_name() -> String {
 
 /// Holds the apply lock until dropped.
 #[derive(Debug)]
-pub struct StateLock {
+pub struct FileLock {
     file: File,
     path: PathBuf,
 }
 
-impl Drop for StateLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
         // Remove the file while still holding the lock, then release it.
         let _ = fs::remove_file(&self.path);
@@ -735,6 +646,46 @@ fn same_file(_file: &File, path: &Path) -> bool {
     path.exists()
 }
 
+impl StateBackend for FileBackend {
+    fn location(&self) -> &StateLocation {
+        &self.location
+    }
+
+    fn load(&self) -> Result<Option<LastApplied>, StateError> {
+        FileBackend::load(self)
+    }
+
+    fn save(&self, state: &mut LastApplied) -> Result<(), StateError> {
+        FileBackend::save(self, state)
+    }
+
+    fn lock(&self) -> Result<StateLock, StateError> {
+        FileBackend::lock(self).map(StateLock::new)
+    }
+
+    fn prepare_writes(&self) -> Result<(), StateError> {
+        FileBackend::prepare_writes(self)
+    }
+
+    fn journal(&self) -> Box<dyn Journal + '_> {
+        Box::new(FileBackend::journal(self))
+    }
+}
+
+impl Journal for FileJournal {
+    fn append(&mut self, state: &mut LastApplied, targets: &[Target]) -> Result<(), StateError> {
+        FileJournal::append(self, state, targets.iter().copied())
+    }
+
+    fn finish(self: Box<Self>, state: &LastApplied) -> Result<(), StateError> {
+        FileJournal::finish(*self, state)
+    }
+
+    fn entries(&self) -> u64 {
+        FileJournal::entries(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -742,7 +693,7 @@ mod tests {
     #[test]
     fn missing_file_loads_as_none_and_save_bumps_serial() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         assert!(store.load().unwrap().is_none());
         let mut state = LastApplied::new();
         store.save(&mut state).unwrap();
@@ -757,7 +708,7 @@ mod tests {
     #[test]
     fn second_lock_fails_at_once_and_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         let held = store.lock().unwrap();
         match store.lock() {
             Err(StateError::Locked { holder, .. }) => {
@@ -784,7 +735,7 @@ mod tests {
             target(pay_system),
             std::collections::BTreeMap::from([(
                 "CODE".to_owned(),
-                super::super::RecordedValue::Plain {
+                super::super::format::RecordedValue::Plain {
                     source: "VALUE".into(),
                     value: value.into(),
                 },
@@ -794,7 +745,7 @@ mod tests {
 
     /// A state saved once (serial 1), then two journal entries (serials 2 and 3), left
     /// as a killed run leaves them. Returns the state in memory after both entries.
-    fn killed_run(store: &StateStore) -> LastApplied {
+    fn killed_run(store: &FileBackend) -> LastApplied {
         let mut state = LastApplied::new();
         record(&mut state, 1, "old");
         store.save(&mut state).unwrap();
@@ -813,7 +764,7 @@ mod tests {
     fn journal_entries_are_replayed_by_every_load_and_folded_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let store = StateStore::new(&path);
+        let store = FileBackend::new(&path);
         let expected = killed_run(&store);
         assert_eq!(expected.serial, 3);
         // The file is at serial 1; a reader sees the journal too.
@@ -832,7 +783,7 @@ mod tests {
     #[test]
     fn entries_already_in_the_state_file_are_not_replayed_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         let mut expected = killed_run(&store);
         // A full write happened after the entries, but the run was killed before the
         // journal was removed: the entries are skipped, not re-applied over newer data.
@@ -849,7 +800,7 @@ mod tests {
     #[test]
     fn a_torn_last_journal_line_is_ignored_and_cut_before_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         let complete = killed_run(&store);
         let journal_path = store.journal_path();
         let mut bytes = fs::read(&journal_path).unwrap();
@@ -883,7 +834,7 @@ mod tests {
     #[test]
     fn the_first_record_of_a_new_state_is_the_state_file_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         let mut state = LastApplied::new();
         state.portal = Some("https://example.bitrix24.ru".into());
         record(&mut state, 7, "x");
@@ -903,7 +854,7 @@ mod tests {
     #[test]
     fn journal_replay_is_strict_about_a_missing_state_a_serial_gap_and_another_portal() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         killed_run(&store);
         let journal = fs::read(store.journal_path()).unwrap();
         // The state file deleted: the journal is not rebuilt into a state.
@@ -916,8 +867,8 @@ mod tests {
         assert!(store.prepare_writes().is_err());
         assert!(!store.path().exists());
         // A gap: the first entry (serial 2) gone.
-        let state = killed_run(&StateStore::new(dir.path().join("t.json")));
-        let other = StateStore::new(dir.path().join("t.json"));
+        let state = killed_run(&FileBackend::new(dir.path().join("t.json")));
+        let other = FileBackend::new(dir.path().join("t.json"));
         let text = String::from_utf8(fs::read(other.journal_path()).unwrap()).unwrap();
         let second = text.lines().nth(1).unwrap();
         fs::write(other.journal_path(), format!("{second}\n")).unwrap();
@@ -930,7 +881,7 @@ mod tests {
         );
         assert_eq!(state.serial, 3);
         // A line of another portal than the state file's.
-        let store = StateStore::new(dir.path().join("u.json"));
+        let store = FileBackend::new(dir.path().join("u.json"));
         let mut state = LastApplied::new();
         state.portal = Some("https://one.bitrix24.com".into());
         store.save(&mut state).unwrap();
@@ -952,7 +903,7 @@ mod tests {
     #[test]
     fn links_next_to_the_state_are_refused_never_followed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         let mut state = LastApplied::new();
         store.save(&mut state).unwrap();
         let elsewhere = dir.path().join("elsewhere");
@@ -1009,7 +960,7 @@ mod tests {
     #[test]
     fn a_journal_of_another_lineage_or_a_corrupt_line_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::new(dir.path().join("s.json"));
+        let store = FileBackend::new(dir.path().join("s.json"));
         killed_run(&store);
         // Another state file (a new lineage) put in place of the old one.
         let mut other = LastApplied::new();
@@ -1029,7 +980,7 @@ mod tests {
     fn rejects_other_formats_and_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let store = StateStore::new(&path);
+        let store = FileBackend::new(&path);
         fs::write(&path, r#"{"format": 99}"#).unwrap();
         assert!(matches!(
             store.load(),

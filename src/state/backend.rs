@@ -1,0 +1,111 @@
+//! The seam every store of a state plugs into: [`StateBackend`], built from a
+//! [`StateLocation`] in one place ([`super::open`]), with a file on the local disk as its first
+//! implementation ([`super::file::FileBackend`]).
+//!
+//! # Contract
+//!
+//! A backend keeps one state (a [`LastApplied`]) and what an apply confirmed so far,
+//! for any number of readers and one writer at a time:
+//!
+//! - [`StateBackend::load`] gives the state **as every reader must see it**: the last
+//!   whole state written, with everything recorded since (a journal) replayed over it in
+//!   memory. `Ok(None)` when there is no state yet. A reader never writes.
+//! - [`StateBackend::lock`] takes the writer's lock or fails at once naming its holder
+//!   ([`StateError::Locked`]); it is held until the returned [`StateLock`] is dropped,
+//!   and released by the store if the process dies (an OS lock, a lease).
+//! - [`StateBackend::prepare_writes`], by the lock holder before anything is sent to the
+//!   portal: prove the state can be written, and fold what a stopped run recorded into
+//!   the whole state, so the run starts from one object and an empty record.
+//! - [`StateBackend::save`] bumps the serial and writes the whole state, all or nothing
+//!   (a reader sees the old state or the new one). A store without rename writes it
+//!   conditionally (only over the object it read), so a broken lock can never overwrite
+//!   a newer state.
+//! - [`StateBackend::journal`] records an apply's confirmed requests as they come, one
+//!   [`Journal::append`] each, durable before the next answer is looked at (so a killed
+//!   run never leaves a state behind what the portal holds), each bumping the serial by
+//!   one; [`Journal::finish`] writes the whole state once at the end. A store that
+//!   cannot append (an object store) writes each record as an object of its own
+//!   (`<key>.journal/<serial>`) and `load` lists and replays them; the cost must stay
+//!   linear in the number of records, not quadratic.
+//!
+//! A record is replayed only over the state it follows: same lineage, same portal, the
+//! next serial; anything else is an error naming where it is, never folded silently.
+//!
+//! # Adding a backend
+//!
+//! A variant of [`StateLocation`] (how it is written in `--state` and `state:`), a file
+//! here implementing [`StateBackend`] and [`Journal`], and its arm in [`super::open`]. Its
+//! errors are [`StateError`] variants naming the [`StateLocation`].
+
+use std::fmt;
+
+use super::error::StateError;
+use super::format::LastApplied;
+use super::location::StateLocation;
+use crate::model::Target;
+
+/// One store of one state (see the module docs for the contract).
+pub trait StateBackend: fmt::Debug {
+    /// Where the state lives.
+    fn location(&self) -> &StateLocation;
+
+    /// The state with everything recorded since its last whole write replayed over it;
+    /// `Ok(None)` when there is none yet.
+    fn load(&self) -> Result<Option<LastApplied>, StateError>;
+
+    /// Bumps the serial and writes the whole state, all or nothing. The serial never
+    /// wraps: at its largest, this is an error and the state in memory is unchanged.
+    fn save(&self, state: &mut LastApplied) -> Result<(), StateError>;
+
+    /// Whether `state`'s serial can be bumped `saves` more times.
+    fn check_serial(&self, state: &LastApplied, saves: u64) -> Result<(), StateError> {
+        match state.serial.checked_add(saves) {
+            Some(_) => Ok(()),
+            None => Err(StateError::SerialOverflow {
+                state: self.location().clone(),
+                serial: state.serial,
+                more: saves,
+            }),
+        }
+    }
+
+    /// Takes the writer's lock or fails at once, naming its holder.
+    fn lock(&self) -> Result<StateLock, StateError>;
+
+    /// By the lock holder, before anything is sent: proves the state can be written and
+    /// folds what a stopped run recorded into the whole state.
+    fn prepare_writes(&self) -> Result<(), StateError>;
+
+    /// A record of an apply's confirmed requests.
+    fn journal(&self) -> Box<dyn Journal + '_>;
+}
+
+/// An apply's record of confirmed requests (see the module docs).
+pub trait Journal {
+    /// Records `targets` (just committed to `state`): bumps the serial and makes the
+    /// record durable before returning. On failure the serial is left as it was.
+    fn append(&mut self, state: &mut LastApplied, targets: &[Target]) -> Result<(), StateError>;
+
+    /// Ends the record: when it holds entries, `state` (which holds them all) is written
+    /// whole with the serial of the last one, and the record is cleared.
+    fn finish(self: Box<Self>, state: &LastApplied) -> Result<(), StateError>;
+
+    /// Records appended so far.
+    fn entries(&self) -> u64;
+}
+
+/// The writer's lock, held until dropped.
+pub struct StateLock(#[allow(dead_code)] Box<dyn std::any::Any>);
+
+impl StateLock {
+    /// A lock that a backend releases when `held` is dropped.
+    pub fn new(held: impl std::any::Any) -> StateLock {
+        StateLock(Box::new(held))
+    }
+}
+
+impl fmt::Debug for StateLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StateLock")
+    }
+}

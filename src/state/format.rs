@@ -1,0 +1,496 @@
+//! The state's format: [`LastApplied`] (what paysync last applied, per target and code),
+//! its file shapes (format 2 and the legacy format 1), the journal entry, and the rules
+//! that work on them in memory (replay, fingerprint carry-over). No I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::{Fingerprint, FingerprintScheme, Fingerprinter, LegacyKey};
+use crate::model::{Names, Target};
+use crate::secrets::{Redacted, SecretRef};
+
+/// The state format this version writes.
+pub const STATE_FORMAT: u32 = 2;
+/// The older format this version still reads (and migrates when it writes).
+pub const LEGACY_STATE_FORMAT: u32 = 1;
+
+/// A recorded (last-applied) setting value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordedValue {
+    /// A secret: its reference as written (`env:NAME`, `file:PATH`) and its fingerprint,
+    /// `None` when not known (the next apply writes it).
+    Secret {
+        #[serde(rename = "type")]
+        source: String,
+        /// Read and written by the one reference grammar: a state that records a
+        /// reference paysync cannot read is refused when it is loaded.
+        #[serde(with = "crate::secrets::as_text")]
+        secret: SecretRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<Fingerprint>,
+    },
+    /// A literal value or a field source.
+    Plain {
+        #[serde(rename = "type")]
+        source: String,
+        value: String,
+    },
+}
+
+/// The settings recorded for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedTarget {
+    pub pay_system: u64,
+    pub person_type: u64,
+    /// The pay system's name when it was last read from the portal (shown in plans).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_system_name: Option<String>,
+    /// The payer type's name, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_type_name: Option<String>,
+    /// How the manifest names the target when not by IDs (`xmlId:acme_card/1`): the
+    /// resolution offline plans use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The manifest file that declares it (as read), so that planning a subset of the
+    /// files forgets only targets of the files read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    pub settings: BTreeMap<String, RecordedValue>,
+}
+
+/// What the state knows of a target besides its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetRecord {
+    /// The reference the manifest named it by (see [`RecordedTarget::reference`]).
+    pub reference: Option<String>,
+    /// The manifest file that declared it.
+    pub manifest: Option<String>,
+}
+
+/// One `paysync state move-portal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalMove {
+    /// The address before (none when no portal was recorded).
+    pub from: Option<String>,
+    pub to: String,
+    /// When, RFC 3339 (UTC).
+    pub at: String,
+}
+
+/// The whole state file, format 2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    pub format: u32,
+    pub lineage: String,
+    pub serial: u64,
+    /// `scheme://host[:port]` of the portal this state was applied to; `None` before the
+    /// first apply.
+    pub portal: Option<String>,
+    pub fingerprints: FingerprintScheme,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub portal_moves: Vec<PortalMove>,
+    pub targets: Vec<RecordedTarget>,
+}
+
+/// One line of the state journal (`<state>.journal`, see [`super::file`]): what one confirmed
+/// request of an apply recorded. The header (lineage, serial, portal, fingerprint scheme)
+/// is the state's after the entry, so a journal left without a state file still rebuilds
+/// one; `targets` are the confirmed targets as the state records them afterwards (whole,
+/// like in the state file), `removed` those it no longer records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalEntry {
+    pub lineage: String,
+    /// The state's serial after this entry: one more than before it, exactly as the
+    /// full write it replaces would have bumped it.
+    pub serial: u64,
+    pub portal: Option<String>,
+    pub fingerprints: FingerprintScheme,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<RecordedTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<JournalTarget>,
+}
+
+/// A target a journal entry no longer records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JournalTarget {
+    pub pay_system: u64,
+    pub person_type: u64,
+}
+
+/// A state file of format 1, as read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFileV1 {
+    pub format: u32,
+    pub lineage: String,
+    pub serial: u64,
+    pub portal: Option<String>,
+    pub fingerprint_key: LegacyKey,
+    pub targets: Vec<RecordedTarget>,
+}
+
+/// The last-applied settings in memory, keyed for the planner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastApplied {
+    pub lineage: String,
+    pub serial: u64,
+    pub portal: Option<String>,
+    pub fingerprints: FingerprintScheme,
+    /// The HMAC key of a format-1 file: compares its fingerprints; never written.
+    pub legacy_key: Option<LegacyKey>,
+    pub portal_moves: Vec<PortalMove>,
+    pub targets: BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    /// The names of the pay systems and payer types of recorded targets, as last read.
+    pub names: Names,
+    /// Per recorded target: its reference and manifest file.
+    pub records: BTreeMap<Target, TargetRecord>,
+}
+
+type Keyed = BTreeMap<Target, BTreeMap<String, RecordedValue>>;
+
+fn keyed(targets: Vec<RecordedTarget>) -> (Keyed, Names, BTreeMap<Target, TargetRecord>) {
+    let mut names = Names::default();
+    let mut records = BTreeMap::new();
+    let targets = targets
+        .into_iter()
+        .map(|t| {
+            if let Some(name) = t.pay_system_name {
+                names.pay_systems.insert(t.pay_system, name);
+            }
+            if let Some(name) = t.person_type_name {
+                names.person_types.insert(t.person_type, name);
+            }
+            let target = Target {
+                pay_system: t.pay_system,
+                person_type: t.person_type,
+            };
+            if t.reference.is_some() || t.manifest.is_some() {
+                records.insert(
+                    target,
+                    TargetRecord {
+                        reference: t.reference,
+                        manifest: t.manifest,
+                    },
+                );
+            }
+            (target, t.settings)
+        })
+        .collect();
+    (targets, names, records)
+}
+
+impl LastApplied {
+    /// A brand-new, empty state with a fresh lineage and fingerprint scheme.
+    pub fn new() -> LastApplied {
+        LastApplied {
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            portal: None,
+            fingerprints: FingerprintScheme::generate(),
+            legacy_key: None,
+            portal_moves: Vec::new(),
+            targets: BTreeMap::new(),
+            names: Names::default(),
+            records: BTreeMap::new(),
+        }
+    }
+
+    pub fn from_file(file: StateFile) -> LastApplied {
+        let (targets, names, records) = keyed(file.targets);
+        LastApplied {
+            lineage: file.lineage,
+            serial: file.serial,
+            portal: file.portal,
+            fingerprints: file.fingerprints,
+            legacy_key: None,
+            portal_moves: file.portal_moves,
+            targets,
+            names,
+            records,
+        }
+    }
+
+    /// A format-1 state, migrated in memory (see the module docs).
+    pub fn from_v1(file: StateFileV1) -> LastApplied {
+        let (targets, names, records) = keyed(file.targets);
+        LastApplied {
+            fingerprints: FingerprintScheme::migrated(&file.lineage, &file.fingerprint_key),
+            lineage: file.lineage,
+            serial: file.serial,
+            portal: file.portal,
+            legacy_key: Some(file.fingerprint_key),
+            portal_moves: Vec::new(),
+            targets,
+            names,
+            records,
+        }
+    }
+
+    /// The file to write (format 2). A fingerprint only the format-1 key could check is
+    /// not written (the key never is): that secret is written at the next apply.
+    pub fn to_file(&self) -> StateFile {
+        StateFile {
+            format: STATE_FORMAT,
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            portal: self.portal.clone(),
+            fingerprints: self.fingerprints.clone(),
+            portal_moves: self.portal_moves.clone(),
+            targets: self
+                .targets
+                .keys()
+                .filter_map(|target| self.recorded_target(*target))
+                .collect(),
+        }
+    }
+
+    /// What the state records for `target`, as written in the file (none when it records
+    /// nothing for it).
+    pub fn recorded_target(&self, target: Target) -> Option<RecordedTarget> {
+        let settings = self.targets.get(&target)?;
+        Some(RecordedTarget {
+            pay_system: target.pay_system,
+            person_type: target.person_type,
+            pay_system_name: self.names.pay_system(target.pay_system).map(Into::into),
+            person_type_name: self.names.person_type(target.person_type).map(Into::into),
+            reference: self.records.get(&target).and_then(|r| r.reference.clone()),
+            manifest: self.records.get(&target).and_then(|r| r.manifest.clone()),
+            settings: settings
+                .iter()
+                .map(|(code, value)| (code.clone(), without_legacy(value)))
+                .collect(),
+        })
+    }
+
+    /// The journal entry that records `targets` as the state holds them now, and bumps
+    /// the serial to `self.serial` (the caller bumped it). See [`JournalEntry`].
+    pub fn journal_entry(&self, targets: impl IntoIterator<Item = Target>) -> JournalEntry {
+        let mut recorded = Vec::new();
+        let mut removed = Vec::new();
+        for target in targets {
+            match self.recorded_target(target) {
+                Some(t) => recorded.push(t),
+                None => removed.push(JournalTarget {
+                    pay_system: target.pay_system,
+                    person_type: target.person_type,
+                }),
+            }
+        }
+        JournalEntry {
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            portal: self.portal.clone(),
+            fingerprints: self.fingerprints.clone(),
+            targets: recorded,
+            removed,
+        }
+    }
+
+    /// Replays one journal entry: its targets replace the recorded ones, its removed
+    /// targets go, the header (serial, portal, fingerprint scheme) is taken over.
+    /// Returns false, changing nothing, when the entry is already in the state (its
+    /// serial is not above the state's: a full write after it) — replaying is idempotent.
+    pub fn replay(&mut self, entry: JournalEntry) -> bool {
+        if entry.serial <= self.serial {
+            return false;
+        }
+        self.serial = entry.serial;
+        self.portal = entry.portal;
+        self.fingerprints = entry.fingerprints;
+        for t in entry.removed {
+            let target = Target {
+                pay_system: t.pay_system,
+                person_type: t.person_type,
+            };
+            self.targets.remove(&target);
+            self.records.remove(&target);
+        }
+        let (targets, names, records) = keyed(entry.targets);
+        for (target, settings) in targets {
+            self.records.remove(&target);
+            self.targets.insert(target, settings);
+        }
+        self.records.extend(records);
+        self.names.pay_systems.extend(names.pay_systems);
+        self.names.person_types.extend(names.person_types);
+        true
+    }
+
+    /// The targets the state records for references, by reference (`xmlId:acme_card/1`).
+    pub fn resolutions(&self) -> BTreeMap<&str, Target> {
+        self.records
+            .iter()
+            .filter_map(|(t, r)| Some((r.reference.as_deref()?, *t)))
+            .collect()
+    }
+
+    /// A fingerprinter for this state's scheme, keyed when `key` is given
+    /// (`PAYSYNC_FINGERPRINT_KEY`).
+    pub fn fingerprinter(&self, key: Option<Redacted<Vec<u8>>>) -> Fingerprinter {
+        Fingerprinter::new(self.fingerprints.clone(), key, self.legacy_key.clone())
+    }
+
+    /// Carries recorded fingerprints of another kind (format 1, or unkeyed now that the
+    /// key is set) over to the kind `fingerprinter` makes, for every secret whose value
+    /// this run knows (`value_of(target, code, reference)`): a fingerprint that matches
+    /// the value is replaced by the current one; one that does not match, or that this
+    /// run cannot check (a keyed one without the key), stays as it is.
+    pub fn carry_over<'a>(
+        &mut self,
+        fingerprinter: &Fingerprinter,
+        value_of: impl Fn(Target, &str, &SecretRef) -> Option<&'a Redacted<String>>,
+    ) {
+        for (target, settings) in &mut self.targets {
+            for (code, recorded) in settings.iter_mut() {
+                let RecordedValue::Secret {
+                    secret,
+                    fingerprint: Some(old),
+                    ..
+                } = recorded
+                else {
+                    continue;
+                };
+                if fingerprinter.is_current(old) {
+                    continue;
+                }
+                let Some(value) = value_of(*target, code, secret) else {
+                    continue;
+                };
+                if fingerprinter.matches(old, value) != Some(true) {
+                    continue;
+                }
+                let Some(current) = fingerprinter.fingerprint(value) else {
+                    continue;
+                };
+                if let RecordedValue::Secret { fingerprint, .. } = recorded {
+                    *fingerprint = Some(current);
+                }
+            }
+        }
+    }
+}
+
+/// A recorded value as written in format 2: a format-1 fingerprint becomes unknown.
+fn without_legacy(value: &RecordedValue) -> RecordedValue {
+    match value {
+        RecordedValue::Secret {
+            source,
+            secret,
+            fingerprint: Some(f),
+        } if f.is_legacy() => RecordedValue::Secret {
+            source: source.clone(),
+            secret: secret.clone(),
+            fingerprint: None,
+        },
+        other => other.clone(),
+    }
+}
+
+impl Default for LastApplied {
+    fn default() -> Self {
+        LastApplied::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::cheap_scheme;
+
+    fn r(s: &str) -> Redacted<String> {
+        Redacted::new(s.to_owned())
+    }
+
+    fn secret(reference: &str, fingerprint: Option<Fingerprint>) -> RecordedValue {
+        RecordedValue::Secret {
+            source: "VALUE".into(),
+            secret: reference.parse().unwrap(),
+            fingerprint,
+        }
+    }
+
+    fn fingerprint_of(state: &LastApplied, code: &str) -> Option<Fingerprint> {
+        match &state.targets[&T][code] {
+            RecordedValue::Secret { fingerprint, .. } => fingerprint.clone(),
+            RecordedValue::Plain { .. } => None,
+        }
+    }
+
+    const T: Target = Target {
+        pay_system: 11,
+        person_type: 1,
+    };
+
+    #[test]
+    fn carry_over_converts_what_it_can_verify_and_keeps_the_rest() {
+        let key = || Some(Redacted::new(b"k".to_vec()));
+        let unkeyed = Fingerprinter::new(cheap_scheme(), None, None);
+        let keyed = Fingerprinter::new(cheap_scheme(), key(), None);
+        let mut state = LastApplied {
+            fingerprints: cheap_scheme(),
+            ..LastApplied::new()
+        };
+        let old_a = unkeyed.fingerprint(&r("a")).unwrap();
+        let old_b = unkeyed.fingerprint(&r("b")).unwrap();
+        let keyed_c = keyed.fingerprint(&r("c")).unwrap();
+        state.targets.insert(
+            T,
+            BTreeMap::from([
+                ("A".to_owned(), secret("env:A", Some(old_a))),
+                ("B".to_owned(), secret("env:B", Some(old_b.clone()))),
+                ("C".to_owned(), secret("env:C", Some(keyed_c.clone()))),
+                ("D".to_owned(), secret("env:D", None)),
+            ]),
+        );
+        // With the key: A matches and is re-made keyed; B changed (no match) and stays.
+        let values: BTreeMap<SecretRef, _> = BTreeMap::from([
+            ("env:A".parse().unwrap(), r("a")),
+            ("env:B".parse().unwrap(), r("b2")),
+            ("env:C".parse().unwrap(), r("c")),
+            ("env:D".parse().unwrap(), r("d")),
+        ]);
+        let mut with_key = state.clone();
+        with_key.carry_over(&keyed, |_, _, reference| values.get(reference));
+        assert_eq!(fingerprint_of(&with_key, "A"), keyed.fingerprint(&r("a")));
+        assert_eq!(fingerprint_of(&with_key, "B"), Some(old_b));
+        assert_eq!(fingerprint_of(&with_key, "C"), Some(keyed_c.clone()));
+        assert_eq!(fingerprint_of(&with_key, "D"), None);
+        // Without the key a keyed fingerprint is never dropped.
+        let mut without = state.clone();
+        without.carry_over(&unkeyed, |_, _, reference| values.get(reference));
+        assert_eq!(fingerprint_of(&without, "C"), Some(keyed_c));
+    }
+
+    #[test]
+    fn format_1_is_migrated_and_its_key_never_written() {
+        let v1: StateFileV1 = serde_json::from_value(serde_json::json!({
+            "format": 1, "lineage": "l-1", "serial": 4, "portal": null,
+            "fingerprint_key": "00ff", "targets": [
+                {"paySystem": 11, "personType": 1, "settings": {
+                    "K": {"type": "VALUE", "secret": "env:K", "fingerprint": "hmac-sha256:ab"}}}]
+        }))
+        .unwrap();
+        let state = LastApplied::from_v1(v1);
+        assert!(state.legacy_key.is_some());
+        let file = serde_json::to_string(&state.to_file()).unwrap();
+        assert!(!file.contains("00ff"), "{file}");
+        assert!(!file.contains("hmac-sha256"), "{file}");
+        assert!(file.contains("\"format\":2"), "{file}");
+        // Every run reading the same file migrates it the same way.
+        let again: StateFileV1 = serde_json::from_value(serde_json::json!({
+            "format": 1, "lineage": "l-1", "serial": 4, "portal": null,
+            "fingerprint_key": "00ff", "targets": []
+        }))
+        .unwrap();
+        assert_eq!(LastApplied::from_v1(again).fingerprints, state.fingerprints);
+    }
+}
