@@ -76,6 +76,11 @@ pub struct ResolvedSecrets {
 }
 
 impl ResolvedSecrets {
+    /// Secrets read elsewhere (a plan's, which reads what it can).
+    pub fn from_values(values: BTreeMap<SecretRef, Redacted<String>>) -> ResolvedSecrets {
+        ResolvedSecrets { values }
+    }
+
     /// Resolves all references; on failure returns every reference that failed, with
     /// its error.
     pub fn resolve<'a>(

@@ -6,10 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use super::prepare::{Connection, Prepared, Purpose, prepare};
 use super::steps::{
-    Context, Prefetch, Runtime, Scope, Unreadable, about, check_live_reading, check_portal,
-    declared_secrets, declared_value, load_manifests, not_interrupted, not_returned,
-    recorded_env_secrets, refresh, resolve_connected, runtime, set_aside, state_notes,
+    Context, Runtime, Unreadable, check_portal, not_interrupted, recorded_env_secrets, runtime,
 };
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
@@ -20,12 +19,12 @@ use crate::live::ReadError;
 use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
 use crate::model::{Names, Origin, Target, TargetRef};
 use crate::plan::saved::{SavedPlan, Staleness};
-use crate::plan::{self, DesiredValues, Plan, SecretCheck, Value};
+use crate::plan::{Plan, Value};
 use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
 use crate::state::StateBackend;
-use crate::state::{LastApplied, TargetRecord};
+use crate::state::LastApplied;
 use crate::verify::{self, Mismatch};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -101,89 +100,22 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
             env: inputs.environment.clone().unwrap_or_default(),
         });
     }
-    let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
-    if !settings.auto_approve && !ctx.term.interactive() {
-        return Err(Error::NeedsApproval);
-    }
-    let client = ctx.connect(inputs.rate)?;
-    let store = crate::state::open(&inputs.state);
-    let _lock = store.lock()?;
-    store.prepare_writes()?;
-    let mut state = store.load()?.unwrap_or_default();
-    check_portal(&*store, &state, &client.portal())?;
-
-    // References are resolved on the portal before anything is planned; an unknown one
-    // stops the run before the first write.
-    let rt = runtime()?;
-    let mut warnings = state_notes(inputs);
-    let (mut names, prefetched) = if inputs.refresh {
-        rt.block_on(check_live_reading(
-            &client,
-            &mut desired,
-            &state,
-            &mut warnings,
-            Prefetch::Selected(&inputs.targets),
-        ))?
-    } else {
-        (
-            rt.block_on(resolve_connected(
-                &client,
-                &mut desired,
-                &state,
-                &mut warnings,
-            ))?,
-            Default::default(),
-        )
+    let purpose = Purpose::Apply {
+        auto_approve: settings.auto_approve,
     };
-    let scope = Scope::new(inputs, &desired, &state)?;
-    scope.narrow(&mut desired);
-    // Each declared target's reference and manifest file, as recorded for later plans.
-    for (target, d) in &desired.targets {
-        if state.targets.contains_key(target) {
-            state.records.insert(
-                *target,
-                TargetRecord {
-                    reference: d.reference.as_ref().map(ToString::to_string),
-                    manifest: Some(d.origin.file.display().to_string()),
-                },
-            );
-        }
-    }
-
-    // Every secret is resolved before the first request.
-    let refs = declared_secrets(&desired);
-    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
-        super::steps::unresolved(errors, &super::steps::secret_places(&desired))
-    })?;
-    let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
-    state.carry_over(&fingerprinter, |target, code, recorded| {
-        declared_value(&desired, target, code, recorded, secrets.values())
-    });
-    let mut values = DesiredValues::new(desired, |r| {
-        secrets
-            .fingerprint(r, &fingerprinter)
-            .map_or(SecretCheck::Unreadable, SecretCheck::Checked)
-    });
-
-    let mut recorded = scope.recorded(&state, &values);
-    let mut unreadable = Unreadable::new();
-    let live = if inputs.refresh {
-        let (live, set) = refresh(&rt, &client, &values, prefetched, ctx.term)?;
-        warnings.extend(not_returned(&values, &live));
-        // Never written blind: a target whose answer cannot be read is left out.
-        set_aside(&set, &mut values, &mut recorded, &mut warnings);
-        unreadable = set;
-        Some(live)
-    } else {
-        None
-    };
-    let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
-    plan.about = about(Some(client.portal()), inputs.environment.clone());
-    plan.warnings = warnings;
-    // The names read now replace the recorded ones.
-    names.fill_from(&state.names);
-    state.names = names.clone();
-    plan.names = names;
+    let Prepared {
+        plan,
+        mut state,
+        store,
+        lock: _lock,
+        connection,
+        secrets,
+        fingerprinter,
+        unreadable,
+        ..
+    } = prepare(inputs, purpose, ctx)?;
+    // Purpose::Apply always connects (before it locks and reads the state).
+    let Connection { rt, client } = connection.expect("apply is connected");
     show_plan(&plan, inputs.format, ctx);
     if plan.targets.is_empty() {
         return Ok(Applied {

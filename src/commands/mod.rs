@@ -20,6 +20,7 @@ pub mod plan;
 pub mod schema;
 pub mod show;
 pub mod state;
+mod prepare;
 mod steps;
 pub mod validate;
 

@@ -1,0 +1,253 @@
+//! The preparation `plan` and `apply` share (uv's `sync` reusing `LockOperation` is the
+//! model): inputs → loaded manifests, the state, live reads, secrets, fingerprints, the
+//! plan. Each step is a call into the layer that owns its rule; this file only puts
+//! them in order.
+//!
+//! # Expected flow
+//! 1. The manifests are loaded (layered, a subset with `--env` PATHs).
+//! 2. `apply` only: without `--auto-approve` it needs a terminal; it connects, takes the
+//!    state's lock and prepares it for writing before reading it.
+//! 3. The state is read and refused if it was made for another portal.
+//! 4. References are resolved: on the portal when connected (`--refresh` also reads the
+//!    catalog and the settings of the first targets), else as the state recorded them.
+//! 5. The scope (`--target`, PATHs) narrows what is planned.
+//! 6. Secrets are read and fingerprinted; recorded fingerprints of another kind are
+//!    carried over for the secrets whose value this run knows.
+//! 7. With `--refresh`, the live settings are read; a target whose answer cannot be
+//!    read is set aside (never compared, planned or written).
+//! 8. The plan is computed, with where it was made, the names read and the warnings.
+//!
+//! # The differences ([`Purpose`])
+//! - **Secrets**: `plan` reads what it can (a missing one is "not checked", an empty one
+//!   shown as such, a source that may not be read at plan time not read at all);
+//!   `apply` reads every one before the first request and stops if one cannot be read.
+//! - **The lock**: `apply` takes it (and connects) before it reads the state.
+//! - **Names**: `apply` writes the names it read back into the state it will save.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::steps::{
+    Context, Prefetch, Runtime, Scope, Unreadable, about, check_live_reading, check_portal,
+    declared_secrets, declared_value, load_manifests, not_returned, refresh, resolve_connected,
+    resolve_recorded, runtime, set_aside, state_notes,
+};
+use crate::apply::ResolvedSecrets;
+use crate::bitrix::Client;
+use crate::cli::Inputs;
+use crate::error::Error;
+use crate::fingerprint::Fingerprinter;
+use crate::model::Names;
+use crate::plan::{self, DesiredValues, Plan, SecretCheck};
+use crate::state::{LastApplied, StateBackend, StateLock, TargetRecord};
+
+/// What the preparation is for (see the module docs for what differs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `paysync plan`: offline unless `--refresh`; reads no lock; lenient secrets.
+    Plan,
+    /// `paysync apply` (from manifests): connects and locks first; every secret read.
+    /// Without `auto_approve` it needs a terminal to ask on.
+    Apply { auto_approve: bool },
+}
+
+/// A connection to the portal, with the runtime its requests run on.
+pub(crate) struct Connection {
+    pub(crate) rt: Runtime,
+    pub(crate) client: Client,
+}
+
+/// What the preparation made, for the command to show, save or apply.
+pub(crate) struct Prepared {
+    pub(crate) plan: Plan,
+    /// The state planned against (for `apply`, with the references and names recorded;
+    /// the one to record into).
+    pub(crate) state: LastApplied,
+    /// Whether a state existed.
+    pub(crate) had_state: bool,
+    pub(crate) store: Box<dyn StateBackend>,
+    /// The writer's lock (`apply`), held until dropped.
+    pub(crate) lock: Option<StateLock>,
+    pub(crate) connection: Option<Connection>,
+    /// The secrets read (for `plan`, those it could).
+    pub(crate) secrets: ResolvedSecrets,
+    pub(crate) fingerprinter: Fingerprinter,
+    /// Targets set aside because their live settings could not be read.
+    pub(crate) unreadable: Unreadable,
+}
+
+/// Runs the preparation (see the module docs).
+pub(crate) fn prepare(
+    inputs: &Inputs,
+    purpose: Purpose,
+    ctx: &Context<'_>,
+) -> Result<Prepared, Error> {
+    let apply = matches!(purpose, Purpose::Apply { .. });
+    let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
+    if let Purpose::Apply { auto_approve: false } = purpose
+        && !ctx.term.interactive()
+    {
+        return Err(Error::NeedsApproval);
+    }
+    let store = crate::state::open(&inputs.state);
+    // apply: connected, locked and ready to write before the state is read; plan reads
+    // the state first, and connects only for --refresh.
+    let (connection, lock, existing) = if apply {
+        let client = ctx.connect(inputs.rate)?;
+        let lock = store.lock()?;
+        store.prepare_writes()?;
+        let existing = store.load()?;
+        let rt = runtime()?;
+        (Some(Connection { rt, client }), Some(lock), existing)
+    } else {
+        let existing = store.load()?;
+        let connection = if inputs.refresh {
+            let client = ctx.connect(inputs.rate)?;
+            Some(Connection {
+                rt: runtime()?,
+                client,
+            })
+        } else {
+            None
+        };
+        (connection, None, existing)
+    };
+    let mut connection = connection;
+    let had_state = existing.is_some();
+    let mut state = existing.unwrap_or_default();
+    if let Some(c) = &connection {
+        check_portal(&*store, &state, &c.client.portal())?;
+    }
+    let mut warnings = state_notes(inputs);
+
+    // References: resolved on the portal when connected, else as the state recorded them.
+    let (mut names, prefetched) = match &mut connection {
+        Some(c) if inputs.refresh => c.rt.block_on(check_live_reading(
+            &c.client,
+            &mut desired,
+            &state,
+            &mut warnings,
+            Prefetch::Selected(&inputs.targets),
+        ))?,
+        Some(c) => (
+            c.rt.block_on(resolve_connected(
+                &c.client,
+                &mut desired,
+                &state,
+                &mut warnings,
+            ))?,
+            Default::default(),
+        ),
+        None => {
+            resolve_recorded(&mut desired, &state)?;
+            (Names::default(), Default::default())
+        }
+    };
+    let scope = Scope::new(inputs, &desired, &state)?;
+    scope.narrow(&mut desired);
+    if apply {
+        // Each declared target's reference and manifest file, as recorded for later plans.
+        for (target, d) in &desired.targets {
+            if state.targets.contains_key(target) {
+                state.records.insert(
+                    *target,
+                    TargetRecord {
+                        reference: d.reference.as_ref().map(ToString::to_string),
+                        manifest: Some(d.origin.file.display().to_string()),
+                    },
+                );
+            }
+        }
+    }
+
+    // Secrets: apply reads every one before the first request; plan what it can.
+    let refs = declared_secrets(&desired);
+    let (secrets, empty, fingerprinter) = if apply {
+        let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
+            super::steps::unresolved(errors, &super::steps::secret_places(&desired))
+        })?;
+        let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
+        // A state whose fingerprints are keyed is never written without the key.
+        if !refs.is_empty() && !fingerprinter.can_fingerprint() {
+            return Err(ctx.fingerprint_key_missing());
+        }
+        (secrets, BTreeSet::new(), fingerprinter)
+    } else {
+        let mut resolved = BTreeMap::new();
+        let mut empty = BTreeSet::new();
+        for r in refs
+            .iter()
+            .filter(|r| r.source().readable_at_plan_time())
+        {
+            match r.resolve() {
+                Ok(value) => {
+                    resolved.insert((*r).clone(), value);
+                }
+                Err(e) if e.is_empty_value() => {
+                    empty.insert((*r).clone());
+                }
+                Err(_) => {}
+            }
+        }
+        let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
+        // Said when it is why secrets that could be read are not checked: a pull-request
+        // plan with no secrets at all has nothing the key would change.
+        if !fingerprinter.can_fingerprint() && !resolved.is_empty() {
+            let warning = format!(
+                "this state's secret fingerprints are keyed with {}, which is not set: secrets \
+                 are not checked",
+                ctx.fingerprint_key_variable()
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        (ResolvedSecrets::from_values(resolved), empty, fingerprinter)
+    };
+    state.carry_over(&fingerprinter, |target, code, recorded| {
+        declared_value(&desired, target, code, recorded, secrets.values())
+    });
+    let mut values = DesiredValues::new(desired, |r| match secrets.get(r) {
+        Some(v) => fingerprinter
+            .fingerprint(v)
+            .map_or(SecretCheck::Unreadable, SecretCheck::Checked),
+        None if empty.contains(r) => SecretCheck::Empty,
+        None => SecretCheck::Unreadable,
+    });
+
+    // --refresh: the live settings; a target whose answer cannot be read is set aside.
+    let mut recorded = scope.recorded(&state, &values);
+    let mut unreadable = Unreadable::new();
+    let live = match &connection {
+        Some(c) if inputs.refresh => {
+            let (live, set) = refresh(&c.rt, &c.client, &values, prefetched, ctx.term)?;
+            warnings.extend(not_returned(&values, &live));
+            set_aside(&set, &mut values, &mut recorded, &mut warnings);
+            unreadable = set;
+            Some(live)
+        }
+        _ => None,
+    };
+    let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
+    let portal = match &connection {
+        Some(c) => Some(c.client.portal()),
+        None => state.portal.clone(),
+    };
+    plan.about = about(portal, inputs.environment.clone());
+    plan.warnings = warnings;
+    names.fill_from(&state.names);
+    if apply {
+        // The names read now replace the recorded ones.
+        state.names = names.clone();
+    }
+    plan.names = names;
+    Ok(Prepared {
+        plan,
+        state,
+        had_state,
+        store,
+        lock,
+        connection,
+        secrets,
+        fingerprinter,
+        unreadable,
+    })
+}
