@@ -81,6 +81,16 @@ impl ResolvedSecrets {
         ResolvedSecrets { values }
     }
 
+    /// The values of those of `refs` that can be read now; the others are left out.
+    pub fn available<'a>(refs: impl IntoIterator<Item = &'a SecretRef>) -> ResolvedSecrets {
+        ResolvedSecrets {
+            values: refs
+                .into_iter()
+                .filter_map(|r| Some((r.clone(), r.resolve().ok()?)))
+                .collect(),
+        }
+    }
+
     /// Resolves all references; on failure returns every reference that failed, with
     /// its error.
     pub fn resolve<'a>(

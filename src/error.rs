@@ -258,11 +258,8 @@ pub enum UsageError {
     )]
     OutsideSources { path: PathBuf, sources: String },
     /// `--target` naming no target of the manifests or the state.
-    #[error(
-        "--target {target} matches no target of the manifests or the state ({hint}); nothing \
-         was planned"
-    )]
-    NoSuchTarget { target: String, hint: String },
+    #[error(transparent)]
+    NoSuchTarget(#[from] crate::plan::scope::NoSuchTarget),
 }
 
 /// Why `paysync auth refresh` cannot do its job (exit 1). `variables` are named as read

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod bitrix;
+pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod encoding;

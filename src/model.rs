@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::SecretRef;
+use crate::secrets::{Redacted, SecretRef};
 
 /// One pay system × one payer type: the unit a manifest document declares and the unit
 /// of one `sale.paysystem.settings.update` call.
@@ -191,6 +191,61 @@ pub struct Desired {
     /// Targets named by reference and not resolved yet ([`Desired::resolve`]), in the
     /// order declared.
     pub pending: Vec<DesiredTarget>,
+}
+
+impl Desired {
+    /// Where the manifests reference each secret: `file:line` of every setting naming it,
+    /// in the manifests' order.
+    pub fn secret_places(&self) -> BTreeMap<SecretRef, Vec<String>> {
+        let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
+        for t in self.targets.values() {
+            for (code, setting) in t.settings.iter() {
+                if let SettingValue::Secret(r) = &setting.value {
+                    let at = t
+                        .origin_of(code)
+                        .map(|o| format!("{}:{}", o.file.display(), o.line))
+                        .unwrap_or_default();
+                    places.entry(r.clone()).or_default().push(at);
+                }
+            }
+        }
+        for list in places.values_mut() {
+            list.retain(|p| !p.is_empty());
+            list.sort();
+            list.dedup();
+        }
+        places
+    }
+
+    /// Every secret reference the manifests declare, each once.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        let refs: std::collections::BTreeSet<&SecretRef> = self
+            .targets
+            .values()
+            .flat_map(|t| t.settings.values())
+            .filter_map(|s| match &s.value {
+                SettingValue::Secret(r) => Some(r),
+                SettingValue::Plain(_) => None,
+            })
+            .collect();
+        refs.into_iter().collect()
+    }
+
+    /// The value this run read for the secret the manifests declare at `target`/`code`,
+    /// if it is still the one recorded (`recorded`, the same reference as written).
+    pub fn secret_value<'a>(
+        &self,
+        target: Target,
+        code: &str,
+        recorded: &SecretRef,
+        values: &'a BTreeMap<SecretRef, Redacted<String>>,
+    ) -> Option<&'a Redacted<String>> {
+        let setting = self.targets.get(&target)?.settings.get(code)?;
+        match &setting.value {
+            SettingValue::Secret(r) if r.same_as_written(recorded) => values.get(r),
+            _ => None,
+        }
+    }
 }
 
 /// A setting as the portal reports it through `sale.paysystem.settings.get`.

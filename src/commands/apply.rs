@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
-use super::steps::{
-    Context, Runtime, Unreadable, check_portal, not_interrupted, recorded_env_secrets, runtime,
-};
+use super::steps::{Context, Runtime, Unreadable, check_portal, not_interrupted, runtime};
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
 use crate::cli::{ApplySettings, Format};
@@ -23,8 +21,8 @@ use crate::plan::{Plan, Value};
 use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
-use crate::state::StateBackend;
 use crate::state::LastApplied;
+use crate::state::StateBackend;
 use crate::verify::{self, Mismatch};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -211,7 +209,10 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
 
     let refs = saved.plan.secret_refs();
     let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
-        super::steps::unresolved(errors, &super::steps::planned_secret_places(&saved.plan))
+        Error::Secrets(crate::secrets::Unresolved::list(
+            errors,
+            &saved.plan.secret_places(),
+        ))
     })?;
     // The plan's fingerprints were made keyed if its scheme says so: checking them, and
     // recording new ones, then needs the key.
@@ -248,7 +249,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     let mut names = saved.plan.names.clone();
     names.fill_from(&state.names);
     state.names = names;
-    let recorded_env = recorded_env_secrets(&state);
+    let recorded_env = ResolvedSecrets::available(state.env_secrets());
     state.carry_over(&fingerprinter, |target, code, recorded| {
         planned
             .get(&(target, code))

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use super::steps::{Context, about, check_portal, read_targets, recorded_env_secrets, runtime};
+use super::steps::{Context, check_portal, read_targets, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, StateNeededFor, exit};
 use crate::model::Target;
@@ -41,7 +41,9 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     check_portal(&*store, &state, &client.portal())?;
     // The recorded `env:` secrets the environment has are read only to be scrubbed from
     // whatever the portal sends (a key pasted into another setting, say).
-    drop(recorded_env_secrets(&state));
+    drop(crate::apply::ResolvedSecrets::available(
+        state.env_secrets(),
+    ));
     let targets: Vec<Target> = state
         .targets
         .iter()
@@ -67,9 +69,10 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     }
     let text = match settings.format {
         DriftFormat::Text => render::drift::text(&report),
-        DriftFormat::Json => {
-            render::drift::json(&report, about(None, settings.environment.clone()))
-        }
+        DriftFormat::Json => render::drift::json(
+            &report,
+            crate::ci::about(None, settings.environment.clone()),
+        ),
     };
     ctx.term.out(&text);
     // A target not compared is never "no drift" (nor merely "drift"): exit 8.

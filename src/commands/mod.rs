@@ -17,10 +17,10 @@ pub mod drift;
 pub mod import;
 pub mod manuals;
 pub mod plan;
+mod prepare;
 pub mod schema;
 pub mod show;
 pub mod state;
-mod prepare;
 mod steps;
 pub mod validate;
 

@@ -9,8 +9,8 @@ use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
 use crate::fingerprint::FingerprintScheme;
-use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::plan::Plan;
+use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
 use crate::render::plan_markdown;
 
 pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -48,7 +48,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     not_interrupted()?;
     let empty = plan.empty_secret_refs();
     if !empty.is_empty() {
-        let places = super::steps::planned_secret_places(&plan);
+        let places = plan.secret_places();
         return Err(Error::EmptySecrets {
             references: empty
                 .iter()

@@ -27,9 +27,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::steps::{
-    Context, Prefetch, Runtime, Scope, Unreadable, about, check_live_reading, check_portal,
-    declared_secrets, declared_value, load_manifests, not_returned, refresh, resolve_connected,
-    resolve_recorded, runtime, set_aside, state_notes,
+    Context, Prefetch, Runtime, Unreadable, check_live_reading, check_portal, load_manifests,
+    refresh, resolve_connected, resolve_recorded, runtime, state_notes,
 };
 use crate::apply::ResolvedSecrets;
 use crate::bitrix::Client;
@@ -37,7 +36,9 @@ use crate::cli::Inputs;
 use crate::error::Error;
 use crate::fingerprint::Fingerprinter;
 use crate::model::Names;
+use crate::plan::scope::{Scope, not_returned, set_aside};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck};
+use crate::secrets::Unresolved;
 use crate::state::{LastApplied, StateBackend, StateLock, TargetRecord};
 
 /// What the preparation is for (see the module docs for what differs).
@@ -83,7 +84,9 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, Error> {
     let apply = matches!(purpose, Purpose::Apply { .. });
     let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
-    if let Purpose::Apply { auto_approve: false } = purpose
+    if let Purpose::Apply {
+        auto_approve: false,
+    } = purpose
         && !ctx.term.interactive()
     {
         return Err(Error::NeedsApproval);
@@ -142,7 +145,9 @@ pub(crate) fn prepare(
             (Names::default(), Default::default())
         }
     };
-    let scope = Scope::new(inputs, &desired, &state)?;
+    let read = inputs.subset.as_ref().unwrap_or(&inputs.paths);
+    let scope = Scope::new(&inputs.targets, read, &desired, &state)
+        .map_err(crate::error::UsageError::from)?;
     scope.narrow(&mut desired);
     if apply {
         // Each declared target's reference and manifest file, as recorded for later plans.
@@ -160,11 +165,10 @@ pub(crate) fn prepare(
     }
 
     // Secrets: apply reads every one before the first request; plan what it can.
-    let refs = declared_secrets(&desired);
+    let refs = desired.secret_refs();
     let (secrets, empty, fingerprinter) = if apply {
-        let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
-            super::steps::unresolved(errors, &super::steps::secret_places(&desired))
-        })?;
+        let secrets = ResolvedSecrets::resolve(refs.iter().copied())
+            .map_err(|errors| Error::Secrets(Unresolved::list(errors, &desired.secret_places())))?;
         let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
         // A state whose fingerprints are keyed is never written without the key.
         if !refs.is_empty() && !fingerprinter.can_fingerprint() {
@@ -174,10 +178,7 @@ pub(crate) fn prepare(
     } else {
         let mut resolved = BTreeMap::new();
         let mut empty = BTreeSet::new();
-        for r in refs
-            .iter()
-            .filter(|r| r.source().readable_at_plan_time())
-        {
+        for r in refs.iter().filter(|r| r.source().readable_at_plan_time()) {
             match r.resolve() {
                 Ok(value) => {
                     resolved.insert((*r).clone(), value);
@@ -203,7 +204,7 @@ pub(crate) fn prepare(
         (ResolvedSecrets::from_values(resolved), empty, fingerprinter)
     };
     state.carry_over(&fingerprinter, |target, code, recorded| {
-        declared_value(&desired, target, code, recorded, secrets.values())
+        desired.secret_value(target, code, recorded, secrets.values())
     });
     let mut values = DesiredValues::new(desired, |r| match secrets.get(r) {
         Some(v) => fingerprinter
@@ -231,7 +232,7 @@ pub(crate) fn prepare(
         Some(c) => Some(c.client.portal()),
         None => state.portal.clone(),
     };
-    plan.about = about(portal, inputs.environment.clone());
+    plan.about = crate::ci::about(portal, inputs.environment.clone());
     plan.warnings = warnings;
     names.fill_from(&state.names);
     if apply {

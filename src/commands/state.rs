@@ -1,6 +1,6 @@
 //! `paysync state ...`: work on the state file itself.
 
-use super::steps::{Context, recorded_env_secrets, runtime};
+use super::steps::{Context, runtime};
 use crate::bitrix;
 use crate::cli::MovePortalSettings;
 use crate::error::{Error, StateNeededFor, exit};
@@ -49,7 +49,7 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
     })?;
     // A format-1 state is written as format 2 here: carry over what can be.
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-    let recorded_env = recorded_env_secrets(&state);
+    let recorded_env = crate::apply::ResolvedSecrets::available(state.env_secrets());
     state.carry_over(&fingerprinter, |_, _, recorded| recorded_env.get(recorded));
     let before = state.portal.replace(requested.clone());
     state.portal_moves.push(PortalMove {

@@ -2,8 +2,8 @@
 //! points where a signal stops them, loading manifests, checking the state's portal,
 //! live validation and reads, showing a plan, and the secrets manifests declare.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
@@ -12,16 +12,14 @@ use crate::fingerprint::ENV_FINGERPRINT_KEY;
 use crate::live::{Catalog, ReadError, Reads};
 use crate::manifest;
 use crate::manifest::Resolution;
-use crate::model::{
-    Desired, Live, LiveSetting, Names, PersonTypeRef, SettingValue, Target, TargetRef,
-};
-use crate::plan::{About, DesiredValues, Plan};
+use crate::model::{Desired, Live, LiveSetting, Names, PersonTypeRef, Target, TargetRef};
+use crate::plan::{DesiredValues, Plan};
 use crate::render::progress::ReadingLive;
 use crate::render::terminal::Terminal;
 use crate::render::{plan_json, plan_markdown, plan_text};
-use crate::secrets::{Redacted, SecretRef};
+use crate::secrets::Redacted;
+use crate::state::LastApplied;
 use crate::state::StateBackend;
-use crate::state::{LastApplied, RecordedValue};
 
 /// How a command reaches the portal.
 #[derive(Debug, Clone)]
@@ -380,77 +378,10 @@ pub(crate) async fn read_live(
     }
     let (targets, unreadable) = sort_reads(reads)?;
     let live = Live { targets };
-    for warning in not_returned(desired, &live) {
+    for warning in crate::plan::scope::not_returned(desired, &live) {
         tracing::warn!("{warning}");
     }
     Ok((live, unreadable))
-}
-
-/// Sets aside the targets whose answer could not be read: out of the desired values and
-/// the recorded settings the planner sees (so nothing is planned or written for them),
-/// each said in a warning with its manifest place.
-pub(crate) fn set_aside(
-    unreadable: &Unreadable,
-    values: &mut DesiredValues,
-    recorded: &mut BTreeMap<Target, BTreeMap<String, RecordedValue>>,
-    warnings: &mut Vec<String>,
-) {
-    for (target, why) in unreadable {
-        let place = values
-            .targets
-            .remove(target)
-            .and_then(|d| d.manifest)
-            .map(|m| format!(" ({m})"))
-            .unwrap_or_default();
-        recorded.remove(target);
-        warnings.push(format!(
-            "{target}{place}: the portal's answer cannot be read ({}): not planned, nothing is \
-             written to it",
-            crate::untrusted::escape_controls(why)
-        ));
-    }
-}
-
-/// A managed code the portal does not return is not compared: one warning per code (for
-/// the log and the plan).
-pub(crate) fn not_returned(desired: &DesiredValues, live: &Live) -> Vec<String> {
-    let mut warnings = Vec::new();
-    for (target, d) in &desired.targets {
-        if let Some(got) = live.targets.get(target) {
-            for (code, _) in d.settings.iter().filter(|(c, _)| !got.contains_key(c)) {
-                warnings.push(format!(
-                    "{target}: the portal did not return {}; its handler may not declare it, so \
-                     drift cannot be checked",
-                    crate::untrusted::escape_controls(code)
-                ));
-            }
-        }
-    }
-    warnings
-}
-
-/// What a plan says about where it was made: the portal (`scheme://host[:port]`) and, in
-/// CI, the commit and a link to the run (GitHub Actions' and GitLab CI's standard
-/// variables).
-pub(crate) fn about(portal: Option<String>, environment: Option<String>) -> About {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let github_run = match (
-        var("GITHUB_SERVER_URL"),
-        var("GITHUB_REPOSITORY"),
-        var("GITHUB_RUN_ID"),
-    ) {
-        (Some(server), Some(repository), Some(run)) => Some(format!(
-            "{}/{repository}/actions/runs/{run}",
-            server.trim_end_matches('/')
-        )),
-        _ => None,
-    };
-    About {
-        portal,
-        environment,
-        commit: var("GITHUB_SHA").or_else(|| var("CI_COMMIT_SHA")),
-        run_url: github_run.or_else(|| var("CI_PIPELINE_URL")),
-    }
 }
 
 /// `--refresh`, after [`check_live`]: the live settings of the declared targets, with a
@@ -475,275 +406,5 @@ pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
         }
         Format::Json => plan_json::render_in_parts(plan, |part| term.out(part)),
         Format::Markdown => term.out(&plan_markdown::render(plan)),
-    }
-}
-
-/// Where the manifests reference each secret: `file:line` of every setting naming it,
-/// in the manifests' order.
-pub(crate) fn secret_places(desired: &Desired) -> BTreeMap<SecretRef, Vec<String>> {
-    let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
-    for t in desired.targets.values() {
-        for (code, setting) in t.settings.iter() {
-            if let SettingValue::Secret(r) = &setting.value {
-                let at = t
-                    .origin_of(code)
-                    .map(|o| format!("{}:{}", o.file.display(), o.line))
-                    .unwrap_or_default();
-                places.entry(r.clone()).or_default().push(at);
-            }
-        }
-    }
-    for list in places.values_mut() {
-        list.retain(|p| !p.is_empty());
-        list.sort();
-        list.dedup();
-    }
-    places
-}
-
-/// Where a plan's changes reference each secret (`file:line`), for messages.
-pub(crate) fn planned_secret_places(plan: &Plan) -> BTreeMap<SecretRef, Vec<String>> {
-    let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
-    for change in plan.targets.iter().flat_map(|t| &t.changes) {
-        if let (Some(crate::plan::Value::Secret { secret, .. }), Some(at)) =
-            (&change.after, &change.at)
-        {
-            places
-                .entry((**secret).clone())
-                .or_default()
-                .push(at.to_string());
-        }
-    }
-    for list in places.values_mut() {
-        list.sort();
-        list.dedup();
-    }
-    places
-}
-
-/// Secrets that could not be resolved, as the error that names each with where it is
-/// referenced.
-pub(crate) fn unresolved(
-    errors: Vec<(SecretRef, crate::secrets::ResolveError)>,
-    places: &BTreeMap<SecretRef, Vec<String>>,
-) -> Error {
-    Error::Secrets(
-        errors
-            .into_iter()
-            .map(|(r, error)| crate::secrets::Unresolved {
-                places: places.get(&r).cloned().unwrap_or_default(),
-                error,
-            })
-            .collect(),
-    )
-}
-
-/// Every secret reference the manifests declare, each once.
-pub(crate) fn declared_secrets(desired: &Desired) -> Vec<&SecretRef> {
-    let refs: BTreeSet<&SecretRef> = desired
-        .targets
-        .values()
-        .flat_map(|t| t.settings.values())
-        .filter_map(|s| match &s.value {
-            SettingValue::Secret(r) => Some(r),
-            SettingValue::Plain(_) => None,
-        })
-        .collect();
-    refs.into_iter().collect()
-}
-
-/// The value this run read for the secret a manifest declares at `target`/`code`, if it
-/// is still the one recorded (`recorded`, the same reference as written).
-pub(crate) fn declared_value<'a>(
-    desired: &Desired,
-    target: Target,
-    code: &str,
-    recorded: &SecretRef,
-    values: &'a BTreeMap<SecretRef, Redacted<String>>,
-) -> Option<&'a Redacted<String>> {
-    let setting = desired.targets.get(&target)?.settings.get(code)?;
-    match &setting.value {
-        SettingValue::Secret(r) if r.same_as_written(recorded) => values.get(r),
-        _ => None,
-    }
-}
-
-/// The values of the `env:` secrets the state records that the environment has, by
-/// reference as written: for carrying fingerprints over where no manifest names the
-/// secret (a `file:` path is relative to a manifest the state does not name), and so that
-/// they are scrubbed from what the portal sends.
-pub(crate) fn recorded_env_secrets(state: &LastApplied) -> BTreeMap<SecretRef, Redacted<String>> {
-    state
-        .targets
-        .values()
-        .flat_map(|settings| settings.values())
-        .filter_map(|v| match v {
-            RecordedValue::Secret { secret, .. } if matches!(secret, SecretRef::Env { .. }) => {
-                Some((secret.clone(), secret.resolve().ok()?))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// `--target` naming no target of the manifests or the state: a usage error naming the
-/// nearest that exist, never a silent "No changes.".
-fn no_such_target(wanted: &TargetRef, desired: &Desired, state: &LastApplied) -> Error {
-    let ids = |t: &Target| format!("{}:{}", t.pay_system, t.person_type);
-    let mut known: Vec<String> = desired.targets.keys().map(ids).collect();
-    known.extend(state.targets.keys().map(ids));
-    known.extend(
-        desired
-            .targets
-            .values()
-            .filter_map(|d| d.reference.as_ref())
-            .chain(desired.pending.iter().filter_map(|d| d.reference.as_ref()))
-            .map(ToString::to_string),
-    );
-    known.extend(state.records.values().filter_map(|r| r.reference.clone()));
-    let shown = match wanted.ids() {
-        Some(t) => ids(&t),
-        None => wanted.to_string(),
-    };
-    let nearest = crate::wording::nearest(&shown, known.iter().map(String::as_str), 3, false);
-    let hint = if nearest.is_empty() {
-        "the manifests and the state declare none".to_owned()
-    } else {
-        format!("the nearest declared: {}", nearest.join(", "))
-    };
-    UsageError::NoSuchTarget {
-        target: shown,
-        hint,
-    }
-    .into()
-}
-
-/// What a plan covers: with `--target`, only those targets; otherwise every declared
-/// target, and of the recorded ones only those whose manifest file was among the files
-/// read (a file given, or one under a directory given) or that the state does not know
-/// the file of. A recorded target outside the scope is left alone: never planned as no
-/// longer managed.
-pub(crate) struct Scope {
-    /// `--target`, resolved to targets (`None`: no `--target`).
-    selected: Option<BTreeSet<Target>>,
-    /// References of `--target` that match targets not resolved yet.
-    selected_pending: Vec<TargetRef>,
-    paths: Vec<PathBuf>,
-}
-
-impl Scope {
-    pub(crate) fn new(
-        inputs: &crate::cli::Inputs,
-        desired: &Desired,
-        state: &LastApplied,
-    ) -> Result<Scope, Error> {
-        // With `--env` and PATHs, the subset's files are those read: a recorded target
-        // of another of the environment's files is not forgotten.
-        let paths = inputs
-            .subset
-            .as_ref()
-            .unwrap_or(&inputs.paths)
-            .iter()
-            .map(|p| manifest::normalized(p))
-            .collect();
-        if inputs.targets.is_empty() {
-            return Ok(Scope {
-                selected: None,
-                selected_pending: Vec::new(),
-                paths,
-            });
-        }
-        let mut selected = BTreeSet::new();
-        let mut selected_pending = Vec::new();
-        for wanted in &inputs.targets {
-            // Whether `wanted` names anything: a target the manifests or the state have
-            // by these IDs (or may, while a reference is not resolved yet, offline), or
-            // one they name by this reference.
-            let mut found = false;
-            if let Some(target) = wanted.ids() {
-                selected.insert(target);
-                found = desired.targets.contains_key(&target)
-                    || state.targets.contains_key(&target)
-                    || !desired.pending.is_empty();
-            }
-            let named = |reference: Option<&str>| {
-                reference
-                    .and_then(|r| TargetRef::parse(r).ok())
-                    .is_some_and(|r| wanted.names(&r))
-            };
-            for (target, d) in &desired.targets {
-                if d.reference.as_ref().is_some_and(|r| wanted.names(r)) {
-                    selected.insert(*target);
-                    found = true;
-                }
-            }
-            for (target, record) in &state.records {
-                if named(record.reference.as_deref()) {
-                    selected.insert(*target);
-                    found = true;
-                }
-            }
-            for d in &desired.pending {
-                if let Some(r) = d.reference.as_ref().filter(|r| wanted.names(r)) {
-                    selected_pending.push((**r).clone());
-                    found = true;
-                }
-            }
-            if !found {
-                return Err(no_such_target(wanted, desired, state));
-            }
-        }
-        Ok(Scope {
-            selected: Some(selected),
-            selected_pending,
-            paths,
-        })
-    }
-
-    /// Drops the declared targets outside a `--target` selection.
-    pub(crate) fn narrow(&self, desired: &mut Desired) {
-        if let Some(selected) = &self.selected {
-            desired.targets.retain(|t, _| selected.contains(t));
-            desired.pending.retain(|d| {
-                d.reference
-                    .as_ref()
-                    .is_some_and(|r| self.selected_pending.contains(r))
-            });
-        }
-    }
-
-    /// The recorded settings of the targets in scope, for the planner: every declared
-    /// target's (wherever the state says it was declared: an overlay of a subset, a
-    /// document moved to another file), and those the scope covers.
-    pub(crate) fn recorded(
-        &self,
-        state: &LastApplied,
-        declared: &DesiredValues,
-    ) -> BTreeMap<Target, BTreeMap<String, RecordedValue>> {
-        state
-            .targets
-            .iter()
-            .filter(|(target, _)| {
-                declared.targets.contains_key(*target) || self.covers(state, **target)
-            })
-            .map(|(target, settings)| (*target, settings.clone()))
-            .collect()
-    }
-
-    fn covers(&self, state: &LastApplied, target: Target) -> bool {
-        if let Some(selected) = &self.selected {
-            return selected.contains(&target);
-        }
-        match state
-            .records
-            .get(&target)
-            .and_then(|r| r.manifest.as_deref())
-        {
-            Some(file) => {
-                let file = manifest::normalized(Path::new(file));
-                self.paths.iter().any(|p| file.starts_with(p))
-            }
-            None => true,
-        }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::steps::{Context, about, check_live, load_manifests, runtime};
+use super::steps::{Context, check_live, load_manifests, runtime};
 use crate::cli::{ValidateFormat, ValidateSettings};
 use crate::error::{Error, exit};
 use crate::manifest::Diagnostics;
@@ -19,7 +19,7 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
         .live
         .then(|| ctx.connect(settings.rate).ok().map(|c| c.portal()))
         .flatten();
-    let about = about(portal, settings.environment.clone());
+    let about = crate::ci::about(portal, settings.environment.clone());
     match (check(settings, ctx), settings.format) {
         (Ok(desired), ValidateFormat::Text) => {
             let (targets, codes, files) = counts(&desired);

@@ -10,6 +10,7 @@ pub mod document;
 pub mod drift;
 pub mod risk;
 pub mod saved;
+pub mod scope;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -354,6 +355,24 @@ impl Plan {
         refs.sort();
         refs.dedup();
         refs
+    }
+
+    /// Where the plan's changes reference each secret (`file:line`), for messages.
+    pub fn secret_places(&self) -> BTreeMap<SecretRef, Vec<String>> {
+        let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
+        for change in self.targets.iter().flat_map(|t| &t.changes) {
+            if let (Some(Value::Secret { secret, .. }), Some(at)) = (&change.after, &change.at) {
+                places
+                    .entry((**secret).clone())
+                    .or_default()
+                    .push(at.to_string());
+            }
+        }
+        for list in places.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        places
     }
 
     /// The secret references found empty at plan time, each once.

@@ -60,6 +60,23 @@ pub struct Unresolved {
     pub places: Vec<String>,
 }
 
+impl Unresolved {
+    /// Secrets that could not be resolved (as [`crate::apply::ResolvedSecrets`] reports
+    /// them), each with where it is referenced (`places`).
+    pub fn list(
+        errors: Vec<(SecretRef, ResolveError)>,
+        places: &std::collections::BTreeMap<SecretRef, Vec<String>>,
+    ) -> Vec<Unresolved> {
+        errors
+            .into_iter()
+            .map(|(r, error)| Unresolved {
+                places: places.get(&r).cloned().unwrap_or_default(),
+                error,
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Unresolved {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.places.as_slice() {

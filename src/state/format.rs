@@ -339,6 +339,25 @@ impl LastApplied {
         Fingerprinter::new(self.fingerprints.clone(), key, self.legacy_key.clone())
     }
 
+    /// The `env:` secrets the state records, each once: for carrying their fingerprints
+    /// over where no manifest names them (a `file:` path is relative to a manifest the
+    /// state does not name), and so that their values are scrubbed from what the portal
+    /// sends.
+    pub fn env_secrets(&self) -> Vec<&SecretRef> {
+        let refs: std::collections::BTreeSet<&SecretRef> = self
+            .targets
+            .values()
+            .flat_map(|settings| settings.values())
+            .filter_map(|v| match v {
+                RecordedValue::Secret { secret, .. } if matches!(secret, SecretRef::Env { .. }) => {
+                    Some(secret)
+                }
+                _ => None,
+            })
+            .collect();
+        refs.into_iter().collect()
+    }
+
     /// Carries recorded fingerprints of another kind (format 1, or unkeyed now that the
     /// key is set) over to the kind `fingerprinter` makes, for every secret whose value
     /// this run knows (`value_of(target, code, reference)`): a fingerprint that matches
