@@ -131,16 +131,6 @@ pub enum Error {
         if references.len() == 1 { "it" } else { "them" }
     )]
     EmptySecrets { references: Vec<String> },
-    #[error(
-        "the state file {state} was made for {state_portal}, but the credentials point at {portal}; \
-         use the state file of that portal (--state), or, if the portal has moved to \
-         {portal}, run `paysync state move-portal {portal}`"
-    )]
-    ForeignPortal {
-        state: StateLocation,
-        state_portal: String,
-        portal: String,
-    },
     /// `state move-portal URL` with credentials that point elsewhere.
     #[error(
         "the credentials ({variable}) point at {credentials}, not at {requested}: set them to \
@@ -291,6 +281,16 @@ pub enum AuthRefreshError {
          and a run refreshes within the hour"
     )]
     NotSaved { file: String, error: String },
+}
+
+impl From<crate::live::LiveError> for Error {
+    fn from(e: crate::live::LiveError) -> Error {
+        match e {
+            crate::live::LiveError::Client(error) => Error::Client(error),
+            crate::live::LiveError::Manifests(diagnostics) => Error::Manifests(diagnostics),
+            crate::live::LiveError::Refused { target, error } => Error::Refresh { target, error },
+        }
+    }
 }
 
 /// What a command needed the state file for ([`Error::NoStateFile`]).

@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
-use super::steps::{Context, Runtime, Unreadable, check_portal, not_interrupted, runtime};
+use super::steps::{Context, Runtime, not_interrupted, runtime};
 use crate::apply::{self, ApplyReport, ResolvedSecrets};
 use crate::bitrix::Client;
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
 use crate::fingerprint::Fingerprinter;
 use crate::live::ReadError;
+use crate::live::Unreadable;
 use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
 use crate::model::{Names, Origin, Target, TargetRef};
 use crate::plan::saved::{SavedPlan, Staleness};
@@ -194,7 +195,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     let _lock = store.lock()?;
     store.prepare_writes()?;
     let mut state = saved.base_state(store.load()?.as_ref()).map_err(stale)?;
-    check_portal(&*store, &state, &client.portal())?;
+    state.check_portal(store.location(), &client.portal())?;
     if !state.fingerprints.same_derivation(&saved.fingerprints) {
         return Err(stale(Staleness::Fingerprints));
     }

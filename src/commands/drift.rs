@@ -22,9 +22,10 @@
 
 use std::collections::BTreeMap;
 
-use super::steps::{Context, check_portal, read_targets, runtime};
+use super::steps::{Context, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, StateNeededFor, exit};
+use crate::live::read_targets;
 use crate::model::Target;
 use crate::plan::drift::compare;
 use crate::render;
@@ -38,7 +39,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         });
     };
     let client = ctx.connect(settings.rate)?;
-    check_portal(&*store, &state, &client.portal())?;
+    state.check_portal(store.location(), &client.portal())?;
     // The recorded `env:` secrets the environment has are read only to be scrubbed from
     // whatever the portal sends (a key pasted into another setting, say).
     drop(crate::apply::ResolvedSecrets::available(

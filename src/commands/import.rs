@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use super::steps::{Context, check_portal, not_interrupted, runtime};
+use super::steps::{Context, not_interrupted, runtime};
 use crate::cli::ImportSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
@@ -35,7 +35,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         let lock = store.lock()?;
         store.prepare_writes()?;
         let state = store.load()?.unwrap_or_default();
-        check_portal(&*store, &state, &client.portal())?;
+        state.check_portal(store.location(), &client.portal())?;
         Some((store, lock, state))
     } else {
         None

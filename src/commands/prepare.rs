@@ -27,14 +27,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::steps::{
-    Context, Prefetch, Runtime, Unreadable, check_live_reading, check_portal, load_manifests,
-    refresh, resolve_connected, resolve_recorded, runtime, state_notes,
+    Context, Runtime, load_manifests, refresh, resolve_recorded, runtime, state_notes,
 };
 use crate::apply::ResolvedSecrets;
 use crate::bitrix::Client;
 use crate::cli::Inputs;
 use crate::error::Error;
 use crate::fingerprint::Fingerprinter;
+use crate::live::{Prefetch, Unreadable, check_live_reading, resolve_connected};
 use crate::model::Names;
 use crate::plan::scope::{Scope, not_returned, set_aside};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck};
@@ -118,7 +118,7 @@ pub(crate) fn prepare(
     let had_state = existing.is_some();
     let mut state = existing.unwrap_or_default();
     if let Some(c) = &connection {
-        check_portal(&*store, &state, &c.client.portal())?;
+        state.check_portal(store.location(), &c.client.portal())?;
     }
     let mut warnings = state_notes(inputs);
 
@@ -127,7 +127,7 @@ pub(crate) fn prepare(
         Some(c) if inputs.refresh => c.rt.block_on(check_live_reading(
             &c.client,
             &mut desired,
-            &state,
+            &state.resolutions(),
             &mut warnings,
             Prefetch::Selected(&inputs.targets),
         ))?,
@@ -135,7 +135,7 @@ pub(crate) fn prepare(
             c.rt.block_on(resolve_connected(
                 &c.client,
                 &mut desired,
-                &state,
+                &state.resolutions(),
                 &mut warnings,
             ))?,
             Default::default(),

@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::steps::{Context, check_live, load_manifests, runtime};
+use super::steps::{Context, load_manifests, runtime};
 use crate::cli::{ValidateFormat, ValidateSettings};
 use crate::error::{Error, exit};
+use crate::live::{Prefetch, check_live_reading};
 use crate::manifest::Diagnostics;
 use crate::model::Desired;
 use crate::render::diagnostics;
@@ -68,7 +69,13 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
     if settings.live {
         let client = ctx.connect(settings.rate)?;
         let state = crate::state::LastApplied::default();
-        runtime()?.block_on(check_live(&client, &mut desired, &state, &mut Vec::new()))?;
+        runtime()?.block_on(check_live_reading(
+            &client,
+            &mut desired,
+            &state.resolutions(),
+            &mut Vec::new(),
+            Prefetch::None,
+        ))?;
     }
     Ok(desired)
 }

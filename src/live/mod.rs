@@ -33,11 +33,13 @@ mod catalog;
 mod check;
 mod parse;
 mod read;
+mod resolve;
 
 pub use catalog::*;
 pub use check::check;
 pub use parse::{parse_handlers, parse_pay_systems, parse_person_types};
 pub use read::*;
+pub use resolve::*;
 
 #[cfg(test)]
 mod tests;

@@ -99,6 +99,16 @@ pub enum StateError {
     )]
     Symlink { path: PathBuf, what: &'static str },
     #[error(
+        "the state file {state} was made for {state_portal}, but the credentials point at {portal}; \
+         use the state file of that portal (--state), or, if the portal has moved to \
+         {portal}, run `paysync state move-portal {portal}`"
+    )]
+    ForeignPortal {
+        state: StateLocation,
+        state_portal: String,
+        portal: String,
+    },
+    #[error(
         "state file {} is locked by another paysync run ({holder}); wait for it to finish",
         state
     )]

@@ -37,3 +37,20 @@ pub fn open(location: &StateLocation) -> Box<dyn StateBackend> {
         StateLocation::File(path) => Box::new(file::FileBackend::new(path.clone())),
     }
 }
+
+impl LastApplied {
+    /// Refuses a state made for another portal than `portal` (the credentials'), kept at
+    /// `location`.
+    pub fn check_portal(&self, location: &StateLocation, portal: &str) -> Result<(), StateError> {
+        match &self.portal {
+            Some(recorded) if !crate::bitrix::same_portal(recorded, portal) => {
+                Err(StateError::ForeignPortal {
+                    state: location.clone(),
+                    state_portal: recorded.clone(),
+                    portal: portal.to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
