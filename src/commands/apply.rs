@@ -3,7 +3,7 @@
 //!
 //! Every secret is resolved, and the state locked and checked, before the first request.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
@@ -15,8 +15,7 @@ use crate::error::{Error, exit};
 use crate::fingerprint::Fingerprinter;
 use crate::live::ReadError;
 use crate::live::Unreadable;
-use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
-use crate::model::{Names, Origin, Target, TargetRef};
+use crate::model::Target;
 use crate::plan::saved::{SavedPlan, Staleness};
 use crate::plan::{Plan, Value};
 use crate::render::apply_report;
@@ -204,7 +203,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     // Targets the plan names by a reference it could not resolve offline are resolved on
     // the portal now; one that is not there stops the run before the first write.
     if !saved.plan.unresolved.is_empty() {
-        let names = runtime()?.block_on(resolve_unresolved(&client, &mut saved.plan))?;
+        let names = runtime()?.block_on(crate::live::resolve_planned(&client, &mut saved.plan))?;
         saved.plan.names.fill_from(&names);
     }
 
@@ -219,8 +218,9 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     // recording new ones, then needs the key.
     state.fingerprints.keyed |= saved.fingerprints.keyed;
     let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
-    let changed = changed_secrets(&saved.plan, &secrets, &fingerprinter)
-        .ok_or_else(|| ctx.fingerprint_key_missing())?;
+    let changed =
+        crate::plan::saved::changed_secrets(&saved.plan, secrets.values(), &fingerprinter)
+            .ok_or_else(|| ctx.fingerprint_key_missing())?;
     if !changed.is_empty() {
         return Err(stale(Staleness::SecretsChanged(changed)));
     }
@@ -278,35 +278,6 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         unreadable: Unreadable::new(),
         mismatches,
     })
-}
-
-/// The secrets (references as written, sorted) checked at plan time whose value is no
-/// longer the one the reviewer approved; `None` when a fingerprint cannot be checked
-/// (keyed, and the key is not set).
-fn changed_secrets(
-    plan: &Plan,
-    secrets: &ResolvedSecrets,
-    fingerprinter: &Fingerprinter,
-) -> Option<Vec<String>> {
-    let mut changed = BTreeSet::new();
-    for change in plan.targets.iter().flat_map(|t| &t.changes) {
-        if let Some(Value::Secret {
-            secret,
-            fingerprint: Some(planned),
-            ..
-        }) = &change.after
-            && let Some(value) = secrets.get(secret)
-        {
-            match fingerprinter.matches(planned, value) {
-                Some(true) => {}
-                Some(false) => {
-                    changed.insert(secret.to_string());
-                }
-                None => return None,
-            }
-        }
-    }
-    Some(changed.into_iter().collect())
 }
 
 /// What an apply writes with.
@@ -440,51 +411,6 @@ fn report_fields(report: &ApplyReport) -> serde_json::Value {
         "not_recorded": names(report.not_recorded.iter()),
         "requests": report.requests,
     })
-}
-
-/// Resolves the targets `plan` names by a reference not resolved when it was made, on
-/// the portal of `client`, and makes them ordinary targets of the plan (every setting
-/// an `add`, as planned). Returns the names read.
-async fn resolve_unresolved(client: &Client, plan: &mut Plan) -> Result<Names, Error> {
-    let catalog = crate::live::fetch(client, true).await?;
-    let mut problems = Vec::new();
-    for mut target in std::mem::take(&mut plan.unresolved) {
-        let written = target.reference.clone().unwrap_or_default();
-        let at = || match &target.manifest {
-            Some(m) => Origin {
-                file: m.file.clone(),
-                line: Origin::narrow(m.line),
-                column: 1,
-                len: 0,
-            },
-            None => Origin {
-                line: 1,
-                column: 1,
-                ..Origin::default()
-            },
-        };
-        let found = TargetRef::parse(&written)
-            .map(|r| catalog.resolve(&r))
-            .unwrap_or_else(Resolution::Refused);
-        match found {
-            Resolution::Found(resolved) if plan.targets.iter().all(|t| t.target != resolved) => {
-                target.target = resolved;
-                plan.targets.push(target);
-            }
-            Resolution::Found(resolved) => problems.push(Diagnostic::new(
-                Code::DuplicateTarget,
-                at(),
-                format!("{written} is {resolved}, which the plan also names by ID"),
-            )),
-            Resolution::Refused(why) => problems.push(manifest::unknown_reference(at(), why)),
-            Resolution::Unknown => {}
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::Manifests(Diagnostics(problems)));
-    }
-    plan.targets.sort_by_key(|t| t.target);
-    Ok(catalog.names())
 }
 
 /// `--verify`: reads back every target the portal confirmed (batched `settings.get`) and

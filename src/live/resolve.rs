@@ -9,9 +9,9 @@ use super::catalog::Catalog;
 use super::check::check;
 use super::read::{ReadError, Reads, fetch, fetch_with_reads, read_settings};
 use crate::bitrix::{Client, ClientError, PortalError};
-use crate::manifest::{self, Diagnostics, Resolution};
-use crate::model::{Desired, Live, LiveSetting, Names, PersonTypeRef, Target, TargetRef};
-use crate::plan::DesiredValues;
+use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
+use crate::model::{Desired, Live, LiveSetting, Names, Origin, PersonTypeRef, Target, TargetRef};
+use crate::plan::{DesiredValues, Plan};
 
 /// Why a connected step could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -191,4 +191,49 @@ pub async fn read_live(
         tracing::warn!("{warning}");
     }
     Ok((live, unreadable))
+}
+
+/// Resolves the targets `plan` names by a reference not resolved when it was made, on
+/// the portal of `client`, and makes them ordinary targets of the plan (every setting
+/// an `add`, as planned). Returns the names read.
+pub async fn resolve_planned(client: &Client, plan: &mut Plan) -> Result<Names, LiveError> {
+    let catalog = fetch(client, true).await?;
+    let mut problems = Vec::new();
+    for mut target in std::mem::take(&mut plan.unresolved) {
+        let written = target.reference.clone().unwrap_or_default();
+        let at = || match &target.manifest {
+            Some(m) => Origin {
+                file: m.file.clone(),
+                line: Origin::narrow(m.line),
+                column: 1,
+                len: 0,
+            },
+            None => Origin {
+                line: 1,
+                column: 1,
+                ..Origin::default()
+            },
+        };
+        let found = TargetRef::parse(&written)
+            .map(|r| catalog.resolve(&r))
+            .unwrap_or_else(Resolution::Refused);
+        match found {
+            Resolution::Found(resolved) if plan.targets.iter().all(|t| t.target != resolved) => {
+                target.target = resolved;
+                plan.targets.push(target);
+            }
+            Resolution::Found(resolved) => problems.push(Diagnostic::new(
+                Code::DuplicateTarget,
+                at(),
+                format!("{written} is {resolved}, which the plan also names by ID"),
+            )),
+            Resolution::Refused(why) => problems.push(manifest::unknown_reference(at(), why)),
+            Resolution::Unknown => {}
+        }
+    }
+    if !problems.is_empty() {
+        return Err(LiveError::Manifests(Diagnostics(problems)));
+    }
+    plan.targets.sort_by_key(|t| t.target);
+    Ok(catalog.names())
 }

@@ -6,11 +6,14 @@
 //! moved on or whose secrets changed since. It never holds a secret value or key
 //! material (see [`crate::fingerprint`]).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::Plan;
 use super::document::{PlanDocument, SavedFingerprint};
-use crate::fingerprint::FingerprintScheme;
+use super::{Plan, Value};
+use crate::fingerprint::{FingerprintScheme, Fingerprinter};
+use crate::secrets::{Redacted, SecretRef};
 use crate::state::LastApplied;
 
 /// The largest saved plan read.
@@ -206,4 +209,33 @@ impl SavedPlan {
             })?;
         Ok(saved)
     }
+}
+
+/// The secrets (references as written, sorted) checked at plan time whose value is no
+/// longer the one the reviewer approved; `None` when a fingerprint cannot be checked
+/// (keyed, and the key is not set).
+pub fn changed_secrets(
+    plan: &Plan,
+    secrets: &BTreeMap<SecretRef, Redacted<String>>,
+    fingerprinter: &Fingerprinter,
+) -> Option<Vec<String>> {
+    let mut changed = std::collections::BTreeSet::new();
+    for change in plan.targets.iter().flat_map(|t| &t.changes) {
+        if let Some(Value::Secret {
+            secret,
+            fingerprint: Some(planned),
+            ..
+        }) = &change.after
+            && let Some(value) = secrets.get(secret)
+        {
+            match fingerprinter.matches(planned, value) {
+                Some(true) => {}
+                Some(false) => {
+                    changed.insert(secret.to_string());
+                }
+                None => return None,
+            }
+        }
+    }
+    Some(changed.into_iter().collect())
 }
