@@ -108,7 +108,15 @@ pub fn raise(signal: Signal) {
         .is_ok()
     {
         NOTIFY.notify_waiters();
+        token().cancel();
     }
+}
+
+/// The cancellation the first stop signal triggers, for the clients a command makes
+/// ([`crate::bitrix::Client::with_cancel`]): they send nothing new after it.
+pub fn token() -> crate::bitrix::Cancel {
+    static TOKEN: std::sync::OnceLock<crate::bitrix::Cancel> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(crate::bitrix::Cancel::new).clone()
 }
 
 /// Takes over SIGINT and SIGTERM for the rest of the process (once; later calls do

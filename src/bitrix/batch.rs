@@ -63,7 +63,7 @@ impl Client {
         let give_up_after = OPERATING_WINDOW + self.retry.operating_default_wait;
         for attempt in 2.. {
             if self.clock.now().saturating_sub(started) > give_up_after
-                || crate::interrupt::received().is_some()
+                || self.cancel.is_cancelled()
             {
                 break;
             }

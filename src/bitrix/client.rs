@@ -40,6 +40,7 @@ use backon::Retryable;
 use reqwest::Url;
 use serde_json::Value;
 
+use super::cancel::{Cancel, SecretSink};
 use super::clock::{Clock, ClockSleeper, SystemClock};
 use super::credentials::Credentials;
 use super::credentials::accept_client_endpoint;
@@ -102,6 +103,10 @@ pub struct Client {
     pub(super) operating: Arc<Mutex<OperatingBudget>>,
     tokens: Option<Arc<TokenStore>>,
     pub(super) counters: Arc<Counters>,
+    /// What stops it: nothing new is sent once cancelled.
+    pub(super) cancel: Cancel,
+    /// Where the secrets it learns (refreshed tokens) are reported.
+    secrets: SecretSink,
 }
 
 impl fmt::Debug for Client {
@@ -142,7 +147,22 @@ impl Client {
             operating: Arc::new(Mutex::new(OperatingBudget::new(DEFAULT_OPERATING_LIMIT))),
             tokens,
             counters: Arc::default(),
+            cancel: Cancel::default(),
+            secrets: SecretSink::default(),
         })
+    }
+
+    /// The same client stopping when `cancel` is cancelled: it sends nothing new, starts
+    /// no new attempt and cuts its waits short (SIGINT/SIGTERM, for the program).
+    pub fn with_cancel(mut self, cancel: Cancel) -> Client {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The same client reporting the secrets it learns (refreshed tokens) to `sink`.
+    pub fn with_secret_sink(mut self, sink: SecretSink) -> Client {
+        self.secrets = sink;
+        self
     }
 
     /// The same client reading answers of at most `bytes`
@@ -278,11 +298,9 @@ impl Client {
             result
         })
         .retry(self.retry.backoff())
-        .sleep(ClockSleeper(Arc::clone(&self.clock)))
+        .sleep(ClockSleeper(Arc::clone(&self.clock), self.cancel.clone()))
         // After SIGINT/SIGTERM no new attempt starts (see `crate::interrupt`).
-        .when(|error: &ClientError| {
-            error_policy(error).is_retry() && crate::interrupt::received().is_none()
-        })
+        .when(|error: &ClientError| error_policy(error).is_retry() && !self.cancel.is_cancelled())
         .adjust(|error: &ClientError, backoff: Option<Duration>| {
             let decision = error_policy(error);
             let operating_wait = if decision == Decision::OperatingLimited {
@@ -456,12 +474,14 @@ impl Client {
                         "another run sharing the token file refreshed the access token: using its pair"
                     );
                     let mut new = saved;
+                    self.remember(&new);
                     new.endpoint = self.checked_endpoint(tokens, new.client_endpoint.as_deref());
                     *lock(ran_ref) = Some((new.clone(), Ok(())));
                     return Ok(new);
                 }
                 bump(&counters.refreshes);
                 let mut new = request_refresh(http, config, &refresh_token).await?;
+                self.remember(&new);
                 new.endpoint = self.checked_endpoint(tokens, new.client_endpoint.as_deref());
                 let saved = save_tokens(config.token_file.as_ref(), &new);
                 tracing::info!("refreshed the OAuth access token");
@@ -475,6 +495,12 @@ impl Client {
             token,
             ran.into_inner().unwrap_or_else(PoisonError::into_inner),
         ))
+    }
+
+    /// Reports a new token pair to the secret sink before anything else sees it.
+    fn remember(&self, new: &NewTokens) {
+        self.secrets.remember(new.access_token.expose());
+        self.secrets.remember(new.refresh_token.expose());
     }
 
     /// The REST base after a refresh answer that named `client_endpoint`: it, when
@@ -575,18 +601,19 @@ impl Client {
         // Cut short by SIGINT/SIGTERM: the attempt then stops before sending.
         tokio::select! {
             () = self.clock.sleep(pause.wait) => {}
-            _ = crate::interrupt::wait() => {}
+            () = self.cancel.cancelled() => {}
         }
     }
 
     /// `Err(Interrupted)` once SIGINT/SIGTERM was received: nothing more is sent.
     fn not_interrupted(&self, method: &str) -> Result<(), ClientError> {
-        match crate::interrupt::received() {
-            Some(_) => Err(ClientError::Interrupted {
+        if self.cancel.is_cancelled() {
+            Err(ClientError::Interrupted {
                 method: method.to_owned(),
                 maybe_delivered: false,
-            }),
-            None => Ok(()),
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -660,7 +687,7 @@ impl Client {
     async fn post(&self, method: &str, url: Url, body: &Value) -> Result<Answer, ClientError> {
         let waited = tokio::select! {
             waited = self.throttle.acquire(self.clock.as_ref()) => waited,
-            _ = crate::interrupt::wait() => Duration::ZERO,
+            () = self.cancel.cancelled() => Duration::ZERO,
         };
         add_time(&self.counters.throttle_wait_ns, waited);
         // Nothing is sent once SIGINT/SIGTERM was received.
@@ -697,6 +724,31 @@ mod tests {
 
     use super::*;
     use crate::model::Target;
+
+    /// One client is cancelled alone, through its own token (no process-wide signal):
+    /// it sends nothing.
+    #[tokio::test]
+    async fn a_cancelled_client_sends_nothing() {
+        let credentials = Credentials::from_webhook_url("http://127.0.0.1:1/rest/1/code/").unwrap();
+        let cancel = Cancel::new();
+        let client = Client::new(credentials)
+            .unwrap()
+            .with_cancel(cancel.clone());
+        let other =
+            Client::new(Credentials::from_webhook_url("http://127.0.0.1:1/rest/1/code/").unwrap())
+                .unwrap();
+        cancel.cancel();
+        let err = client
+            .call(&update(11, 1, "CODE", "value"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Interrupted { .. }), "{err:?}");
+        assert_eq!(client.stats().requests, 0);
+        assert!(
+            !other.cancel.is_cancelled(),
+            "another client is not cancelled"
+        );
+    }
 
     #[test]
     fn debug_of_the_client_hides_the_code() {

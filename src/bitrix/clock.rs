@@ -66,18 +66,20 @@ impl Clock for SystemClock {
 
 /// backon's `Sleeper` over a [`Clock`], so retry backoff waits on the client's clock.
 #[derive(Debug, Clone)]
-pub(crate) struct ClockSleeper(pub(crate) Arc<dyn Clock>);
+pub(crate) struct ClockSleeper(pub(crate) Arc<dyn Clock>, pub(crate) super::cancel::Cancel);
 
 impl backon::Sleeper for ClockSleeper {
     type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-    /// Cut short by SIGINT/SIGTERM: the retry loop then starts no new attempt.
+    /// Cut short by the client's cancellation: the retry loop then starts no new
+    /// attempt.
     fn sleep(&self, dur: Duration) -> Self::Sleep {
         let clock = Arc::clone(&self.0);
+        let cancel = self.1.clone();
         Box::pin(async move {
             tokio::select! {
                 () = clock.sleep(dur) => {}
-                _ = crate::interrupt::wait() => {}
+                () = cancel.cancelled() => {}
             }
         })
     }
@@ -153,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn the_sleeper_uses_the_clock() {
         let clock = FakeClock::new(1000.0);
-        let sleeper = ClockSleeper(clock.clone());
+        let sleeper = ClockSleeper(clock.clone(), super::super::cancel::Cancel::new());
         sleeper.sleep(Duration::from_secs(3)).await;
         assert_eq!(clock.now(), Duration::from_secs(3));
         assert_eq!(clock.unix_now(), 1003.0);

@@ -89,8 +89,6 @@ impl RefreshConfig {
         };
         let client_secret = non_empty(client_secret, ENV_CLIENT_SECRET)?;
         let refresh_token = non_empty(refresh_token, ENV_REFRESH_TOKEN)?;
-        crate::untrusted::remember_secret(&client_secret);
-        crate::untrusted::remember_secret(&refresh_token);
         Ok(RefreshConfig {
             client_id: non_empty(client_id, ENV_CLIENT_ID)?,
             client_secret: Redacted::new(client_secret),
@@ -530,6 +528,30 @@ impl Credentials {
         }
     }
 
+    /// Every secret these credentials hold (the webhook code; the access token, the
+    /// refresh token and the client secret), for the program to keep out of what it
+    /// prints. The client reports those it learns later to its
+    /// [`super::SecretSink`].
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credentials::Webhook { base, .. } => base
+                .expose()
+                .path_segments()
+                .and_then(|mut segments| segments.nth(2))
+                .filter(|code| !code.is_empty())
+                .into_iter()
+                .collect(),
+            Credentials::AccessToken { token, refresh, .. } => {
+                let mut secrets = vec![token.expose().as_str()];
+                if let Some(refresh) = refresh {
+                    secrets.push(refresh.client_secret.expose());
+                    secrets.push(refresh.refresh_token.expose());
+                }
+                secrets
+            }
+        }
+    }
+
     /// Where these credentials were read from.
     pub fn vars(&self) -> &Variables {
         match self {
@@ -663,17 +685,16 @@ fn webhook(s: &str, var: &str, vars: &Variables) -> Result<Credentials, ConfigEr
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
         {
-            Some((*code).to_owned())
+            Some(())
         }
         _ => None,
     };
-    let Some(code) = code else {
+    if code.is_none() {
         return Err(ConfigError::BadWebhookPath {
             var: var.to_owned(),
             shown: masked(&url),
         });
-    };
-    crate::untrusted::remember_secret(&code);
+    }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);
@@ -706,7 +727,6 @@ fn oauth(
         });
     }
     url.set_path("/rest/");
-    crate::untrusted::remember_secret(token);
     Ok(Credentials::AccessToken {
         base: url,
         token: Redacted::new(token.to_owned()),

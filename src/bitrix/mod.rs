@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod body;
+pub mod cancel;
 mod cause;
 pub mod client;
 pub mod clock;
@@ -42,6 +43,7 @@ pub mod transport;
 mod testserver;
 
 pub use crate::variables::Variables;
+pub use cancel::{Cancel, SecretSink};
 pub use client::{Client, Refreshed};
 pub use clock::{Clock, SystemClock};
 pub use credentials::{

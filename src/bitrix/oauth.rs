@@ -289,10 +289,7 @@ pub(crate) fn parse_refresh_answer(
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                crate::untrusted::remember_secret(s);
-                Redacted::new(s.to_owned())
-            })
+            .map(|s| Redacted::new(s.to_owned()))
     };
     let Some(access_token) = text("access_token").filter(|_| (200..300).contains(&status)) else {
         return Err(RefreshError::Unreadable { status });

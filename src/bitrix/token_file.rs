@@ -94,10 +94,7 @@ pub fn read_token_file(path: &Path) -> Result<Option<StoredTokens>, TokenFileErr
         return Err(bad("expected a JSON object".into()));
     };
     let token = |name: &str| match object.get(name) {
-        Some(Value::String(s)) if !s.trim().is_empty() => {
-            crate::untrusted::remember_secret(s.trim());
-            Ok(Redacted::new(s.trim().to_owned()))
-        }
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Redacted::new(s.trim().to_owned())),
         Some(_) => Err(bad(format!("`{name}` must be a non-empty string"))),
         None => Err(bad(format!("`{name}` is missing"))),
     };

@@ -77,15 +77,26 @@ impl Context<'_> {
         match &self.portal {
             Portal::Environment => {
                 let credentials = bitrix::credentials_from_env()?;
-                Ok(Client::new(credentials)?.with_rate(rate))
+                Ok(program_client(credentials)?.with_rate(rate))
             }
             Portal::Client(client) => Ok(client.clone()),
             Portal::Named { vars, pin } => {
                 let credentials = bitrix::credentials_from_variables(vars, pin.as_deref())?;
-                Ok(Client::new(credentials)?.with_rate(rate))
+                Ok(program_client(credentials)?.with_rate(rate))
             }
         }
     }
+}
+
+/// A client for the program: stopped by SIGINT/SIGTERM, reporting the secrets it holds
+/// and learns to the scrubber of everything paysync prints.
+fn program_client(credentials: bitrix::Credentials) -> Result<Client, Error> {
+    for secret in credentials.secrets() {
+        crate::untrusted::remember_secret(secret);
+    }
+    Ok(Client::new(credentials)?
+        .with_cancel(crate::interrupt::token())
+        .with_secret_sink(bitrix::SecretSink::new(crate::untrusted::remember_secret)))
 }
 
 /// The async runtime of one command.
