@@ -46,10 +46,10 @@ pub use crate::variables::Variables;
 pub use cancel::{Cancel, SecretSink};
 pub use client::{Client, Refreshed};
 pub use clock::{Clock, SystemClock};
+pub use credentials::lookup::{credentials_from_env, credentials_from_variables};
 pub use credentials::{
     ConfigError, Credentials, EndpointRefusal, RefreshConfig, RefreshOrigin,
-    accept_client_endpoint, credentials_from_env, credentials_from_variables, portal_address,
-    same_portal,
+    accept_client_endpoint, portal_address, same_portal,
 };
 pub use envelope::{
     BatchEntry, BatchOutcome, CallError, Page, PortalError, Timing, parse_batch_result,
