@@ -44,7 +44,8 @@ mod testserver;
 
 pub use crate::variables::Variables;
 pub use cancel::{Cancel, SecretSink};
-pub use client::{Client, Refreshed};
+pub use client::Client;
+pub use client::refresh::Refreshed;
 pub use clock::{Clock, SystemClock};
 pub use credentials::lookup::{credentials_from_env, credentials_from_variables};
 pub use credentials::{

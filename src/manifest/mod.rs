@@ -37,7 +37,7 @@ use crate::files::{ReadError, read_regular, size_text};
 use crate::model::{Desired, Origin, Target, TargetRef};
 
 pub use raw::{MAX_MANIFEST_BYTES, NewDocument, NewSetting};
-pub use yaml::write_file;
+pub use yaml::write::write_file;
 
 /// The files `paths` name: each file as given, and every `.yaml`/`.yml` file under each
 /// directory (recursively, skipping hidden entries such as `.git` and `.github`, whose
@@ -209,7 +209,7 @@ fn check_file(file: &Path) -> CheckedFile {
         parsed
             .errors
             .into_iter()
-            .map(|e| validate::yaml_diagnostic(file, e)),
+            .map(|e| validate::messages::yaml_diagnostic(file, e)),
     );
     let documents = parsed
         .documents

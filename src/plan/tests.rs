@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::LiveSetting;
+use crate::secrets::Redacted;
 
 const T: Target = Target {
     pay_system: 11,

@@ -14,7 +14,8 @@ use std::path::Path;
 use crate::support::repo_root;
 
 /// Module name (`bitrix::client`, `lib`, `main`) → the file's text, tests and comments
-/// removed, of paysync's `src/`.
+/// removed, of paysync's `src/`. A test module in a file of its own (`tests.rs`, declared
+/// `#[cfg(test)] mod tests;`) is left out like an inline one.
 fn modules() -> BTreeMap<String, (String, bool)> {
     modules_of("src")
 }
@@ -32,7 +33,9 @@ fn walk(root: &Path, dir: &Path, found: &mut BTreeMap<String, (String, bool)>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             walk(root, &path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
             let rel = path.strip_prefix(root).unwrap().with_extension("");
             let mut parts: Vec<String> = rel
                 .components()
@@ -455,4 +458,35 @@ fn no_error_keeps_a_cause_its_message_shows() {
             "{module}: causes are named in the message, not kept as #[source]"
         );
     }
+}
+/// No source file of paysync or the emulator is longer than 700 lines, its test module
+/// left out: a file holds one concern.
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let mut long = Vec::new();
+    for root in ["src", "emulator/src"] {
+        let dir = repo_root().join(root);
+        let mut stack = vec![dir];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && path.file_name().is_some_and(|n| n != "tests.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let lines = without_tests(&text).lines().count();
+                    if lines > 700 {
+                        long.push(format!("{} ({lines} lines)", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over 700 lines:\n{}",
+        long.join("\n")
+    );
 }
