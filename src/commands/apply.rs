@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
 use super::steps::{Context, Runtime, not_interrupted, runtime};
-use crate::apply::{self, ApplyReport, ResolvedSecrets};
-use crate::bitrix::Client;
+use crate::apply::{self, ApplyReport, Applying, ResolvedSecrets};
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
 use crate::fingerprint::Fingerprinter;
@@ -22,7 +21,6 @@ use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
 use crate::secrets::SecretRef;
 use crate::state::LastApplied;
-use crate::state::StateBackend;
 use crate::verify::{self, Mismatch};
 
 pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -147,7 +145,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    let report = execute(&rt, &plan, &mut state, &with, ctx)?;
+    let report = execute(&rt, &plan, &mut state, with, ctx)?;
     let mismatches = if settings.verify && report.record_error.is_none() {
         verify_writes(&rt, &plan, &report, &mut state, &with)?
     } else {
@@ -266,7 +264,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    let report = execute(&rt, &saved.plan, &mut state, &with, ctx)?;
+    let report = execute(&rt, &saved.plan, &mut state, with, ctx)?;
     let mismatches = if settings.verify && report.record_error.is_none() {
         verify_writes(&rt, &saved.plan, &report, &mut state, &with)?
     } else {
@@ -278,16 +276,6 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         unreadable: Unreadable::new(),
         mismatches,
     })
-}
-
-/// What an apply writes with.
-struct Applying<'a> {
-    store: &'a dyn StateBackend,
-    client: &'a Client,
-    /// `--parallelism`.
-    parallelism: usize,
-    secrets: &'a ResolvedSecrets,
-    fingerprinter: &'a Fingerprinter,
 }
 
 /// The fingerprinter an apply records with. A state whose fingerprints are keyed is never
@@ -310,22 +298,11 @@ fn execute(
     rt: &Runtime,
     plan: &Plan,
     state: &mut LastApplied,
-    with: &Applying<'_>,
+    with: Applying<'_>,
     ctx: &Context<'_>,
 ) -> Result<ApplyReport, Error> {
     let mut progress = ApplyProgress::new(ctx.term);
-    let report = rt.block_on_uninterrupted(apply::execute(
-        plan,
-        state,
-        with.store,
-        apply::Sending {
-            client: with.client,
-            parallelism: with.parallelism,
-        },
-        with.secrets,
-        with.fingerprinter,
-        &mut progress,
-    ))?;
+    let report = rt.block_on_uninterrupted(apply::execute(plan, state, with, &mut progress))?;
     Ok(report)
 }
 

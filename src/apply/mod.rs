@@ -11,7 +11,7 @@
 //!    with a value (or type) containing `$result[` or `$error[` goes as a direct call of
 //!    its own instead: inside a batch the portal would substitute it as a reference
 //!    (bitrix24-api.md §8) and store something else.
-//! 4. Up to [`Sending::parallelism`] requests are in flight at once (1: one after another,
+//! 4. Up to [`Applying::parallelism`] requests are in flight at once (1: one after another,
 //!    in plan order). Each takes its slot in the client's leaky bucket and time budget
 //!    before it leaves, so concurrency never sends faster than the portal allows. After
 //!    each request's answer, in whatever order they come, exactly the targets the portal
@@ -51,10 +51,12 @@
 //! Failing targets are returned in [`ApplyReport::failed`]; a request-level failure in
 //! [`ApplyReport::aborted`]; only a failure to save the state is an `Err`.
 
+mod report;
+
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use crate::bitrix::request::target_key;
 use crate::bitrix::{
@@ -62,12 +64,13 @@ use crate::bitrix::{
     looks_like_batch_reference,
 };
 use crate::fingerprint::{Fingerprint, Fingerprinter};
-use crate::interrupt::{self, IN_FLIGHT_GRACE, Signal};
+use crate::interrupt::{self, IN_FLIGHT_GRACE};
 use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
 use crate::secrets::{Redacted, ResolveError, SecretRef};
+use crate::state::{Journal, StateBackend, StateError};
 use crate::state::{LastApplied, RecordedValue, TargetRecord};
-use crate::state::{StateBackend, StateError};
+pub use report::{ApplyReport, BatchSummary, NoProgress, Progress, TargetFailure};
 
 /// Every secret a plan needs, resolved.
 #[derive(Debug, Default)]
@@ -127,70 +130,6 @@ impl ResolvedSecrets {
     pub fn fingerprint(&self, r: &SecretRef, fp: &Fingerprinter) -> Option<Fingerprint> {
         self.get(r).and_then(|v| fp.fingerprint(v))
     }
-}
-
-/// One target the portal did not confirm.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetFailure {
-    pub target: Target,
-    pub manifest: Option<String>,
-    pub error: PortalError,
-}
-
-/// What an apply did.
-#[derive(Debug, Default)]
-pub struct ApplyReport {
-    /// Targets whose settings the portal confirmed.
-    pub applied: Vec<Target>,
-    /// Settings written.
-    pub settings_written: usize,
-    /// Targets committed to the state without a write.
-    pub state_only: Vec<Target>,
-    pub failed: Vec<TargetFailure>,
-    /// Targets sent whose answer never came (lost, cut off, unreadable, or not awaited
-    /// after a signal): the portal may or may not have applied them. Not recorded; a
-    /// re-run sends them again.
-    pub unknown: Vec<Target>,
-    /// Targets never sent because the run stopped.
-    pub not_attempted: Vec<Target>,
-    /// The request-level failure that stopped the run.
-    pub aborted: Option<ClientError>,
-    /// The signal that stopped the run, if one was received.
-    pub interrupted: Option<Signal>,
-    /// HTTP requests sent to the portal, every attempt and retry included.
-    pub requests: u64,
-    /// Targets the portal confirmed whose record could not be written (the journal
-    /// could not take the line: a full disk, a file-size limit). Not in `applied`; the
-    /// next plan shows them again, and a re-run sends them again (an idempotent upsert).
-    pub not_recorded: Vec<Target>,
-    /// Why the state could not be written; it stopped the run (no request was sent
-    /// after it).
-    pub record_error: Option<StateError>,
-}
-
-impl ApplyReport {
-    pub fn is_complete(&self) -> bool {
-        self.failed.is_empty()
-            && self.unknown.is_empty()
-            && self.not_attempted.is_empty()
-            && self.not_recorded.is_empty()
-            && self.aborted.is_none()
-            && self.interrupted.is_none()
-            && self.record_error.is_none()
-    }
-}
-
-/// What became of one batch, for [`Progress`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BatchSummary {
-    /// Targets the batch carried.
-    pub targets: usize,
-    pub confirmed: usize,
-    pub failed: usize,
-    /// Sent, but no answer: outcome unknown.
-    pub unknown: usize,
-    /// Not sent (refused before the portal processed it, or the run stopped).
-    pub not_sent: usize,
 }
 
 /// A target's write: the request and the plan it came from.
@@ -274,32 +213,21 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
     }
 }
 
-/// Told how an apply goes, batch by batch (rendered by `render::progress`).
-pub trait Progress {
-    /// Before the first batch: how many batches and targets will be sent.
-    fn started(&mut self, _batches: usize, _targets: usize) {}
-    /// After batch `done` of `total` (1-based) was sent (or could not be), with what
-    /// became of its targets.
-    fn batch_done(&mut self, done: usize, total: usize, summary: BatchSummary);
-}
-
-/// A [`Progress`] that shows nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoProgress;
-
-impl Progress for NoProgress {
-    fn batch_done(&mut self, _done: usize, _total: usize, _summary: BatchSummary) {}
-}
-
-/// How writes go to the portal.
-#[derive(Debug, Clone, Copy)]
-pub struct Sending<'a> {
+/// What an apply writes with and records in.
+#[derive(Clone, Copy)]
+pub struct Applying<'a> {
     pub client: &'a Client,
     /// At most this many requests (batches, or direct calls) in flight at once
     /// (`apply --parallelism`); 1 sends them one after another, in plan order. The client's
     /// throttle and time budget hold whatever the number: every request takes its slot in
     /// the shared leaky bucket before it leaves.
     pub parallelism: usize,
+    /// Where what the portal confirmed is recorded; the caller holds its lock.
+    pub store: &'a dyn StateBackend,
+    /// Every secret the plan needs, resolved.
+    pub secrets: &'a ResolvedSecrets,
+    /// The fingerprinter of the state's scheme, able to make fingerprints.
+    pub fingerprinter: &'a Fingerprinter,
 }
 
 /// The default of `apply --parallelism`: enough for the 50/2 bucket's burst to go out at
@@ -314,6 +242,46 @@ struct Unit {
     /// Indexes into the pending writes, in plan order.
     writes: Vec<usize>,
     direct: bool,
+}
+
+impl Unit {
+    /// The targets it carries, in plan order.
+    fn targets<'a>(&'a self, pending: &'a [PendingWrite<'_>]) -> impl Iterator<Item = Target> + 'a {
+        self.writes.iter().map(|&i| pending[i].plan.target)
+    }
+
+    /// Its `settings.update` commands, each keyed by its target.
+    fn commands(&self, pending: &[PendingWrite<'_>]) -> Vec<(String, Request)> {
+        self.writes
+            .iter()
+            .map(|&i| {
+                let target = pending[i].plan.target;
+                (
+                    target_key(target),
+                    Request::settings_update(target, &pending[i].settings),
+                )
+            })
+            .collect()
+    }
+
+    /// Logs that request `index` of `total` is sent.
+    fn log_sending(&self, index: usize, total: usize) {
+        if self.direct {
+            tracing::info!(
+                request = index + 1,
+                of = total,
+                "sending settings.update on its own: a value contains $result[ or $error[, \
+                 which the portal would substitute inside a batch"
+            );
+        } else {
+            tracing::info!(
+                batch = index + 1,
+                of = total,
+                commands = self.writes.len(),
+                "sending settings.update batch"
+            );
+        }
+    }
 }
 
 /// Whether `write` must go as a direct call: one of its values (or types) contains
@@ -380,147 +348,133 @@ async fn send(client: &Client, commands: Vec<(String, Request)>, direct: bool) -
     }
 }
 
-type Flight<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-/// Requests in flight, each answered as soon as it completes, in whatever order.
-struct InFlight<'a, T> {
-    futures: Vec<Flight<'a, T>>,
-}
-
-impl<'a, T> InFlight<'a, T> {
-    fn new() -> Self {
-        InFlight {
-            futures: Vec::new(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.futures.len()
-    }
-
-    fn push(&mut self, future: impl Future<Output = T> + 'a) {
-        self.futures.push(Box::pin(future));
-    }
-
-    /// The output of the first request to complete; None when nothing is in flight.
-    async fn next(&mut self) -> Option<T> {
-        if self.futures.is_empty() {
-            return None;
-        }
-        std::future::poll_fn(|cx| {
-            for i in 0..self.futures.len() {
-                if let Poll::Ready(output) = self.futures[i].as_mut().poll(cx) {
-                    drop(self.futures.swap_remove(i));
-                    return Poll::Ready(Some(output));
-                }
-            }
-            Poll::Pending
-        })
-        .await
-    }
-}
-
-/// Applies `plan`, recording in `store`'s journal what every request confirmed, and
-/// telling `progress` about each request sent. Up to `sending.parallelism` requests are
-/// in flight at once; each one's answer is recorded (one journal line, synced) as it
+/// Applies `plan`, recording in the store's journal what every request confirmed, and
+/// telling `progress` about each request sent. Up to [`Applying::parallelism`] requests
+/// are in flight at once; each one's answer is recorded (one journal line, synced) as it
 /// comes, in whatever order. The state file is written once at the end. The caller
 /// folded any journal a stopped run left ([`crate::state::StateBackend::prepare_writes`]).
 pub async fn execute(
     plan: &Plan,
     state: &mut LastApplied,
-    store: &dyn StateBackend,
-    sending: Sending<'_>,
-    secrets: &ResolvedSecrets,
-    fingerprinter: &Fingerprinter,
+    with: Applying<'_>,
     progress: &mut dyn Progress,
 ) -> Result<ApplyReport, StateError> {
-    let client = sending.client;
-    let parallelism = sending.parallelism.max(1);
-    let mut report = ApplyReport::default();
-    let mut pending = Vec::new();
-    if fingerprinter.is_keyed() {
-        state.fingerprints.keyed = true;
-    }
-    for tp in &plan.targets {
-        let _span = tp.target.span().entered();
-        let settings = writes_for(tp, state.targets.get(&tp.target), secrets, fingerprinter);
-        if settings.is_empty() {
-            commit(state, tp, secrets, fingerprinter);
-            report.state_only.push(tp.target);
-        } else {
-            pending.push(PendingWrite { plan: tp, settings });
-        }
-    }
+    let client = with.client;
+    let mut run = Run {
+        with,
+        state,
+        report: ApplyReport::default(),
+    };
+    let pending = run.commit_unwritten(plan);
     let units = units(&pending);
-    // Every save and journal entry bumps the serial: at most one before the requests and
-    // one per request (the final write of the state keeps the last entry's serial).
-    // A serial that cannot take them all stops the run before anything is sent.
-    store.check_serial(state, units.len() as u64 + 1)?;
-    if state.portal.is_none() {
-        state.portal = Some(client.portal());
-    }
-    if !report.state_only.is_empty() || pending.is_empty() {
-        store.save(state)?;
-    }
+    run.start(units.len(), pending.is_empty())?;
 
     let total = units.len();
     let requests_before = client.stats().requests;
     progress.started(total, pending.len());
     let mut queue = units.iter().enumerate();
-    let mut in_flight: InFlight<'_, (usize, Sent)> = InFlight::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut journal = with.store.journal();
     let mut done = 0;
-    let mut journal = store.journal();
     loop {
         // Send while there is room, the run goes on and requests are left.
-        while in_flight.len() < parallelism {
-            if report.interrupted.is_none() {
-                report.interrupted = interrupt::received();
-            }
-            if report.aborted.is_some()
-                || report.interrupted.is_some()
-                || report.record_error.is_some()
-            {
-                break;
-            }
+        while in_flight.len() < with.parallelism.max(1) && run.goes_on() {
             let Some((index, unit)) = queue.next() else {
                 break;
             };
-            let commands: Vec<(String, Request)> = unit
-                .writes
-                .iter()
-                .map(|&i| {
-                    let w = &pending[i];
-                    (
-                        target_key(w.plan.target),
-                        Request::settings_update(w.plan.target, &w.settings),
-                    )
-                })
-                .collect();
-            if unit.direct {
-                tracing::info!(
-                    request = index + 1,
-                    of = total,
-                    "sending settings.update on its own: a value contains $result[ or $error[, \
-                     which the portal would substitute inside a batch"
-                );
-            } else {
-                tracing::info!(
-                    batch = index + 1,
-                    of = total,
-                    commands = commands.len(),
-                    "sending settings.update batch"
-                );
-            }
-            let direct = unit.direct;
+            unit.log_sending(index, total);
+            let (commands, direct) = (unit.commands(&pending), unit.direct);
             in_flight.push(async move { (index, send(client, commands, direct).await) });
         }
         let Some((index, sent)) = in_flight.next().await else {
             break;
         };
         done += 1;
-        let unit = &units[index];
-        let writes = || unit.writes.iter().map(|&i| &pending[i]);
-        let targets = || writes().map(|w| w.plan.target);
+        let summary = run.answered(index, &units[index], &pending, sent, journal.as_mut());
+        progress.batch_done(done, total, summary);
+    }
+    // Every confirmed request is in the journal: the state file takes them in one write.
+    // After a record error the journal keeps what it holds (readers replay it, the next
+    // lock holder folds it) and nothing more is written.
+    if run.report.record_error.is_none() {
+        journal.finish(run.state)?;
+    }
+    // Requests never sent because the run stopped.
+    for (_, unit) in queue {
+        run.report.not_attempted.extend(unit.targets(&pending));
+    }
+    let mut report = run.report;
+    report.requests = client.stats().requests - requests_before;
+    Ok(report.in_plan_order(plan))
+}
+
+/// An apply under way: the state it commits to and what it reports.
+struct Run<'a, 's> {
+    with: Applying<'a>,
+    state: &'s mut LastApplied,
+    report: ApplyReport,
+}
+
+impl Run<'_, '_> {
+    /// Commits the targets that need no write to the state; returns the others' writes.
+    fn commit_unwritten<'p>(&mut self, plan: &'p Plan) -> Vec<PendingWrite<'p>> {
+        let (secrets, fp) = (self.with.secrets, self.with.fingerprinter);
+        if fp.is_keyed() {
+            self.state.fingerprints.keyed = true;
+        }
+        let mut pending = Vec::new();
+        for tp in &plan.targets {
+            let _span = tp.target.span().entered();
+            let settings = writes_for(tp, self.state.targets.get(&tp.target), secrets, fp);
+            if settings.is_empty() {
+                commit(self.state, tp, secrets, fp);
+                self.report.state_only.push(tp.target);
+            } else {
+                pending.push(PendingWrite { plan: tp, settings });
+            }
+        }
+        pending
+    }
+
+    /// Before the first of `requests`: the serial must take them all (every save and
+    /// journal entry bumps it: at most one before the requests and one per request, the
+    /// final write of the state keeping the last entry's serial), or nothing is sent;
+    /// the state names its portal; targets committed without a write (or a run with
+    /// nothing to send) are saved.
+    fn start(&mut self, requests: usize, nothing_to_send: bool) -> Result<(), StateError> {
+        let store = self.with.store;
+        store.check_serial(self.state, requests as u64 + 1)?;
+        if self.state.portal.is_none() {
+            self.state.portal = Some(self.with.client.portal());
+        }
+        if !self.report.state_only.is_empty() || nothing_to_send {
+            store.save(self.state)?;
+        }
+        Ok(())
+    }
+
+    /// Whether another request may be sent: no signal, no request-level failure, no
+    /// record error.
+    fn goes_on(&mut self) -> bool {
+        if self.report.interrupted.is_none() {
+            self.report.interrupted = interrupt::received();
+        }
+        self.report.aborted.is_none()
+            && self.report.interrupted.is_none()
+            && self.report.record_error.is_none()
+    }
+
+    /// Takes request `index`'s answer: what the portal confirmed is committed and
+    /// journaled, what it refused is reported, and a failure of the whole request (or a
+    /// refusal every request would get) stops the run.
+    fn answered(
+        &mut self,
+        index: usize,
+        unit: &Unit,
+        pending: &[PendingWrite<'_>],
+        sent: Sent,
+        journal: &mut dyn Journal,
+    ) -> BatchSummary {
         let mut summary = BatchSummary {
             targets: unit.writes.len(),
             ..BatchSummary::default()
@@ -533,67 +487,82 @@ pub async fn execute(
                     "no answer within {}s of the signal; the outcome of this batch is unknown",
                     IN_FLIGHT_GRACE.as_secs()
                 );
-                report.interrupted = interrupt::received();
-                report.unknown.extend(targets());
+                self.report.interrupted = interrupt::received();
+                self.report.unknown.extend(unit.targets(pending));
                 summary.unknown = unit.writes.len();
-                progress.batch_done(done, total, summary);
-                continue;
+                return summary;
             }
             Some(Err(e)) => {
-                if e.may_have_reached_portal() {
-                    tracing::error!(batch = index + 1, error = %e, "batch sent, but its answer was lost: outcome unknown");
-                    report.unknown.extend(targets());
-                    summary.unknown = unit.writes.len();
-                } else {
-                    tracing::error!(batch = index + 1, error = %e, "batch request failed");
-                    report.not_attempted.extend(targets());
-                    summary.not_sent = unit.writes.len();
-                }
-                match e {
-                    ClientError::Interrupted { .. } => report.interrupted = interrupt::received(),
-                    // The first request-level failure stops the run; others in flight
-                    // at the same time are logged above.
-                    e if report.aborted.is_none() => report.aborted = Some(e),
-                    _ => {}
-                }
-                progress.batch_done(done, total, summary);
-                continue;
+                self.request_failed(index, e, unit.targets(pending), &mut summary);
+                return summary;
             }
         };
+        let confirmed = self.confirm(unit, pending, &outcome, &mut summary);
+        self.stop_on_run_refusal(unit, &summary);
+        if !confirmed.is_empty() {
+            self.record(&confirmed, journal);
+        }
+        summary
+    }
+
+    /// A request that failed as a whole: its targets are unknown (it may have reached
+    /// the portal) or not sent; the first such failure stops the run.
+    fn request_failed(
+        &mut self,
+        index: usize,
+        error: ClientError,
+        targets: impl Iterator<Item = Target>,
+        summary: &mut BatchSummary,
+    ) {
+        if error.may_have_reached_portal() {
+            tracing::error!(batch = index + 1, error = %error, "batch sent, but its answer was lost: outcome unknown");
+            self.report.unknown.extend(targets);
+            summary.unknown = summary.targets;
+        } else {
+            tracing::error!(batch = index + 1, error = %error, "batch request failed");
+            self.report.not_attempted.extend(targets);
+            summary.not_sent = summary.targets;
+        }
+        match error {
+            ClientError::Interrupted { .. } => self.report.interrupted = interrupt::received(),
+            // The first request-level failure stops the run; others in flight at the
+            // same time are logged above.
+            error if self.report.aborted.is_none() => self.report.aborted = Some(error),
+            _ => {}
+        }
+    }
+
+    /// Commits the unit's targets the portal confirmed (`result: true`) and reports the
+    /// others as failed, with the portal's reason. Returns the confirmed ones.
+    fn confirm(
+        &mut self,
+        unit: &Unit,
+        pending: &[PendingWrite<'_>],
+        outcome: &BatchOutcome,
+        summary: &mut BatchSummary,
+    ) -> Vec<Target> {
         let mut confirmed = Vec::new();
-        for write in writes() {
+        for write in unit.writes.iter().map(|&i| &pending[i]) {
             let target = write.plan.target;
             let _span = target.span().entered();
-            let failure = match outcome.entries.get(&target_key(target)) {
-                Some(BatchEntry::Ok(serde_json::Value::Bool(true))) => None,
-                Some(BatchEntry::Ok(other)) => Some(PortalError {
-                    code: "RESULT_NOT_TRUE".into(),
-                    description: format!(
-                        "the portal answered {} instead of true; some settings may have been written, re-run to retry",
-                        crate::untrusted::portal_text(&other.to_string())
-                    ),
-                    http_status: None,
-                }),
-                Some(BatchEntry::Failed(e)) => Some(e.clone()),
-                Some(BatchEntry::NotRun) | None => Some(PortalError {
-                    code: "NOT_RUN".into(),
-                    description: "the portal did not run this command".into(),
-                    http_status: None,
-                }),
-            };
-            match failure {
+            match failure_of(outcome.entries.get(&target_key(target))) {
                 None => {
-                    commit(state, write.plan, secrets, fingerprinter);
-                    report.applied.push(target);
+                    commit(
+                        self.state,
+                        write.plan,
+                        self.with.secrets,
+                        self.with.fingerprinter,
+                    );
+                    self.report.applied.push(target);
                     confirmed.push(target);
-                    report.settings_written += write.settings.len();
+                    self.report.settings_written += write.settings.len();
                     summary.confirmed += 1;
                     tracing::debug!("confirmed");
                 }
                 Some(error) => {
                     tracing::warn!(code = %error.code, "target failed");
                     summary.failed += 1;
-                    report.failed.push(TargetFailure {
+                    self.report.failed.push(TargetFailure {
                         target,
                         manifest: write.plan.manifest.as_ref().map(ToString::to_string),
                         error,
@@ -601,77 +570,76 @@ pub async fn execute(
                 }
             }
         }
-        // A refusal every call of the run would get (the credentials, their scope, their
-        // user's rights, the method itself) stops the run after this batch, with what to
-        // check, instead of failing every target batch after batch.
-        if report.aborted.is_none() {
-            let failures: Vec<&PortalError> = report
-                .failed
-                .iter()
-                .rev()
-                .take(summary.failed)
-                .map(|f| &f.error)
-                .collect();
-            let all_denied = summary.failed == unit.writes.len()
-                && failures.iter().all(|e| e.code == "ACCESS_DENIED");
-            if let Some((refusal, error)) = failures
-                .iter()
-                .find_map(|e| Refusal::of_run(e, all_denied).map(|r| (r, (*e).clone())))
-            {
-                tracing::error!(code = %error.code, "refused for every call: no new request is sent");
-                report.aborted = Some(client.refused(
-                    "sale.paysystem.settings.update".to_owned(),
-                    refusal,
-                    error,
-                ));
-            }
+        confirmed
+    }
+
+    /// A refusal every call of the run would get (the credentials, their scope, their
+    /// user's rights, the method itself) stops the run after this batch, with what to
+    /// check, instead of failing every target batch after batch.
+    fn stop_on_run_refusal(&mut self, unit: &Unit, summary: &BatchSummary) {
+        if self.report.aborted.is_some() {
+            return;
         }
-        if summary.confirmed > 0 {
-            let recorded = match &report.record_error {
-                Some(_) => Err(None),
-                None => journal.append(state, &confirmed).map_err(Some),
-            };
-            if let Err(error) = recorded {
-                // Confirmed by the portal, but not recorded: never reported as applied
-                // (the state does not hold them), and nothing more is sent.
-                if let Some(error) = error {
-                    tracing::error!(%error, "cannot record what the portal confirmed; no new request is sent");
-                    report.record_error = Some(error);
-                }
-                report.applied.retain(|t| !confirmed.contains(t));
-                report.not_recorded.extend(confirmed);
-            }
+        let failures: Vec<&PortalError> = self
+            .report
+            .failed
+            .iter()
+            .rev()
+            .take(summary.failed)
+            .map(|f| &f.error)
+            .collect();
+        let all_denied = summary.failed == unit.writes.len()
+            && failures.iter().all(|e| e.code == "ACCESS_DENIED");
+        if let Some((refusal, error)) = failures
+            .iter()
+            .find_map(|e| Refusal::of_run(e, all_denied).map(|r| (r, (*e).clone())))
+        {
+            tracing::error!(code = %error.code, "refused for every call: no new request is sent");
+            self.report.aborted = Some(self.with.client.refused(
+                "sale.paysystem.settings.update".to_owned(),
+                refusal,
+                error,
+            ));
         }
-        progress.batch_done(done, total, summary);
     }
-    // Every confirmed request is in the journal: the state file takes them in one write.
-    // After a record error the journal keeps what it holds (readers replay it, the next
-    // lock holder folds it) and nothing more is written.
-    if report.record_error.is_none() {
-        journal.finish(state)?;
+
+    /// Journals the `confirmed` targets (just committed). When the journal cannot take
+    /// them they are confirmed by the portal but not recorded: never reported as applied
+    /// (the state does not hold them), and nothing more is sent.
+    fn record(&mut self, confirmed: &[Target], journal: &mut dyn Journal) {
+        let recorded = match &self.report.record_error {
+            Some(_) => Err(None),
+            None => journal.append(self.state, confirmed).map_err(Some),
+        };
+        if let Err(error) = recorded {
+            if let Some(error) = error {
+                tracing::error!(%error, "cannot record what the portal confirmed; no new request is sent");
+                self.report.record_error = Some(error);
+            }
+            self.report.applied.retain(|t| !confirmed.contains(t));
+            self.report.not_recorded.extend_from_slice(confirmed);
+        }
     }
-    // Requests never sent because the run stopped.
-    for (_, unit) in queue {
-        report
-            .not_attempted
-            .extend(unit.writes.iter().map(|&i| pending[i].plan.target));
+}
+
+/// Why the portal did not confirm a target, from its entry in the answer; `None` when
+/// it did (`result: true`).
+fn failure_of(entry: Option<&BatchEntry>) -> Option<PortalError> {
+    match entry {
+        Some(BatchEntry::Ok(serde_json::Value::Bool(true))) => None,
+        Some(BatchEntry::Ok(other)) => Some(PortalError {
+            code: "RESULT_NOT_TRUE".into(),
+            description: format!(
+                "the portal answered {} instead of true; some settings may have been written, re-run to retry",
+                crate::untrusted::portal_text(&other.to_string())
+            ),
+            http_status: None,
+        }),
+        Some(BatchEntry::Failed(e)) => Some(e.clone()),
+        Some(BatchEntry::NotRun) | None => Some(PortalError {
+            code: "NOT_RUN".into(),
+            description: "the portal did not run this command".into(),
+            http_status: None,
+        }),
     }
-    if report.interrupted.is_none() {
-        report.interrupted = interrupt::received();
-    }
-    // Answers came in any order: the report lists targets in plan order.
-    let order: BTreeMap<Target, usize> = plan
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, tp)| (tp.target, i))
-        .collect();
-    let position = |t: &Target| order.get(t).copied().unwrap_or(usize::MAX);
-    report.applied.sort_by_key(position);
-    report.unknown.sort_by_key(position);
-    report.not_attempted.sort_by_key(position);
-    report.not_recorded.sort_by_key(position);
-    report.failed.sort_by_key(|f| position(&f.target));
-    report.requests = client.stats().requests - requests_before;
-    Ok(report)
 }
