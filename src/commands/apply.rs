@@ -3,7 +3,6 @@
 //!
 //! Every secret is resolved, and the state locked and checked, before the first request.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
@@ -15,11 +14,10 @@ use crate::fingerprint::Fingerprinter;
 use crate::live::ReadError;
 use crate::live::Unreadable;
 use crate::model::Target;
+use crate::plan::Plan;
 use crate::plan::saved::{SavedPlan, Staleness};
-use crate::plan::{Plan, Value};
 use crate::render::apply_report;
 use crate::render::progress::ApplyProgress;
-use crate::secrets::SecretRef;
 use crate::state::LastApplied;
 use crate::verify::{self, Mismatch};
 
@@ -122,7 +120,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         });
     }
     if plan.summary().has_changes() && !settings.auto_approve {
-        // No environments yet: the question takes one when they come.
+        // The question names the portal's host and, under --env, the environment.
         let question = apply_report::question(
             &plan.summary(),
             &client.host(),
@@ -176,11 +174,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     let client = ctx.connect(settings.inputs.rate)?;
     // A plan made for another portal (its state's, or the one it read with --refresh) is
     // refused before anything is read or sent, whether or not a state says so.
-    if let Some(planned) = [saved.portal.as_deref(), saved.plan.about.portal.as_deref()]
-        .into_iter()
-        .flatten()
-        .find(|planned| !crate::bitrix::same_portal(planned, &client.portal()))
-    {
+    if let Some(planned) = saved.made_for_another_portal(&client.portal()) {
         return Err(Error::PlanForOtherPortal {
             path: path.to_owned(),
             planned: crate::untrusted::portal_text(planned),
@@ -232,19 +226,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         });
     }
     // Recorded fingerprints of another kind, for the secrets this plan writes.
-    let planned: BTreeMap<(Target, &str), &SecretRef> = saved
-        .plan
-        .targets
-        .iter()
-        .flat_map(|t| {
-            t.changes.iter().filter_map(move |c| match &c.after {
-                Some(Value::Secret { secret, .. }) => {
-                    Some(((t.target, c.code.as_str()), &**secret))
-                }
-                _ => None,
-            })
-        })
-        .collect();
+    let planned = saved.plan.written_secrets();
     let mut names = saved.plan.names.clone();
     names.fill_from(&state.names);
     state.names = names;
@@ -414,13 +396,7 @@ fn verify_writes(
     let read = rt.block_on(crate::live::read_settings(with.client, &targets))?;
     let read: verify::ReadBack = read
         .into_iter()
-        .map(|(target, result)| {
-            let result = result.map_err(|error| match error {
-                ReadError::Refused(e) => format!("{}: {}", e.code, e.description),
-                ReadError::Unreadable(why) => why,
-            });
-            (target, result)
-        })
+        .map(|(target, result)| (target, result.map_err(ReadError::into_reason)))
         .collect();
     let mismatches = verify::compare(plan, &report.applied, &read, state, with.fingerprinter);
     if !mismatches.is_empty() {

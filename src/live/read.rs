@@ -217,3 +217,13 @@ pub enum ReadError {
     /// belongs, say): what was wrong, in words.
     Unreadable(String),
 }
+
+impl ReadError {
+    /// Why, in words: the portal's code and description, or what was wrong.
+    pub fn into_reason(self) -> String {
+        match self {
+            ReadError::Refused(e) => format!("{}: {}", e.code, e.description),
+            ReadError::Unreadable(why) => why,
+        }
+    }
+}

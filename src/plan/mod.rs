@@ -260,6 +260,23 @@ impl Plan {
         refs
     }
 
+    /// The secret each change writes, by target and code: where a recorded reference's
+    /// value is looked up when fingerprints are carried over
+    /// ([`crate::state::LastApplied::carry_over`]).
+    pub fn written_secrets(&self) -> BTreeMap<(Target, &str), &SecretRef> {
+        self.targets
+            .iter()
+            .flat_map(|t| {
+                t.changes.iter().filter_map(move |c| match &c.after {
+                    Some(Value::Secret { secret, .. }) => {
+                        Some(((t.target, c.code.as_str()), &**secret))
+                    }
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
     /// Where the plan's changes reference each secret (`file:line`), for messages.
     pub fn secret_places(&self) -> BTreeMap<SecretRef, Vec<String>> {
         let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();

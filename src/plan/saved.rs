@@ -137,6 +137,15 @@ impl SavedPlan {
         }
     }
 
+    /// The portal the plan was made for (its state's, or the one it read with
+    /// `--refresh`) when that is not `portal`: such a plan is never applied there.
+    pub fn made_for_another_portal(&self, portal: &str) -> Option<&str> {
+        [self.portal.as_deref(), self.plan.about.portal.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|planned| !crate::bitrix::same_portal(planned, portal))
+    }
+
     pub fn to_json(&self) -> String {
         let file = SavedPlanFile {
             format: self.format.clone(),
