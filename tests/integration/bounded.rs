@@ -54,13 +54,14 @@ pub fn run_sampling_memory(mut cmd: Command, limit: Duration) -> (Outcome, u64) 
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+        dir: None,
     };
     (outcome, peak)
 }
 
 /// `paysync args...` in the world, run to its end within 20 seconds.
 fn run_bounded(w: &World, args: &[&str]) -> Outcome {
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.args(args);
     run_sampling_memory(cmd, Duration::from_secs(20)).0
 }
@@ -81,7 +82,7 @@ fn an_endless_answer_ends_with_a_clear_error_in_bounded_memory() {
     let state = w.read("paysync.state.json");
     w.set_mode("TEST");
     w.portal.inject(Fault::endless_body().method("batch"));
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.args(["apply", "--auto-approve", "m.yaml"]);
     let (out, peak_kib) = run_sampling_memory(cmd, Duration::from_secs(60));
     // The batch was sent and its answer never read whole: its outcome is unknown.

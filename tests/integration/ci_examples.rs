@@ -479,22 +479,21 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
             }
             _ => {}
         }
-        let mut cmd = w.paysync();
+        let mut cmd = w.cmd();
         if env.is_some() {
-            cmd.env_remove("PAYSYNC_WEBHOOK_URL");
+            cmd = cmd.offline();
         }
         let out = cmd
             .envs(command_env(&w, command, &vars))
             .args(&command.args)
-            .output()
-            .unwrap();
-        let code = out.status.code().unwrap_or(-1);
-        let stdout = String::from_utf8_lossy(&out.stdout);
+            .run();
+        let code = out.code;
+        let stdout = out.stdout.as_str();
         assert!(
             expected_codes(&command.args).contains(&code),
             "{rel}: `{}` exited {code}\n--- stdout\n{stdout}\n--- stderr\n{}",
             command.written,
-            String::from_utf8_lossy(&out.stderr)
+            out.stderr.as_str()
         );
         if command
             .args

@@ -48,7 +48,7 @@ fn apply_without_a_terminal_needs_approval_and_sends_nothing() {
 fn plan_on_the_bundled_example_is_offline_and_shows_additions_and_changes() {
     let w = World::new();
     let out = w
-        .paysync()
+        .cmd()
         .env_remove("PAYSYNC_WEBHOOK_URL")
         .current_dir(repo_root())
         .args([
@@ -57,10 +57,9 @@ fn plan_on_the_bundled_example_is_offline_and_shows_additions_and_changes() {
             "examples/paysync.state.json",
             "examples/manifests",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .run();
+    assert_eq!(out.code, 0);
+    let stdout = out.stdout.as_str();
     assert!(stdout.contains("\n  + "), "{stdout}");
     assert!(stdout.contains("\n  ~ "), "{stdout}");
     assert!(stdout.contains("Plan: "), "{stdout}");
@@ -122,10 +121,9 @@ fn output_has_no_escape_codes_without_a_terminal() {
         &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
     let out = w
-        .paysync()
+        .cmd()
         .env_remove("NO_COLOR")
         .args(["plan", "m.yaml"])
-        .output()
-        .unwrap();
-    assert!(!out.stdout.contains(&0x1b) && !out.stderr.contains(&0x1b));
+        .run();
+    assert!(!out.stdout.contains('\x1b') && !out.stderr.contains('\x1b'));
 }

@@ -5,7 +5,7 @@
 use paysync_emulator::Fault;
 use serde_json::Value;
 
-use crate::support::{CANARY, Manifest, Outcome, World, manifest, repo_root};
+use crate::support::{CANARY, Manifest, World, manifest, repo_root};
 
 const KINDS: [(&str, &str); 6] = [
     ("manifest", "schema/paysync.schema.json"),
@@ -94,13 +94,11 @@ fn every_json_output_validates_against_its_committed_schema() {
     assert_eq!(valid("validation", &out.stdout)["valid"], false);
 
     // The first apply, complete.
-    let out = Outcome::from(
-        w.paysync()
-            .env("ACME_KEY", CANARY)
-            .args(["apply", "--auto-approve", "--format", "json", "m"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env("ACME_KEY", CANARY)
+        .args(["apply", "--auto-approve", "--format", "json", "m"])
+        .run();
     out.expect_code(0);
     let doc = valid("apply", &out.stdout);
     assert_eq!(doc["result"]["complete"], true, "{}", out.stdout);
@@ -115,13 +113,10 @@ fn every_json_output_validates_against_its_committed_schema() {
     w.portal
         .set_setting(12, 0, "PS_CHANGE_STATUS_PAY", "VALUE", "N");
     let plan = |args: &[&str]| {
-        Outcome::from(
-            w.paysync()
-                .env("ACME_KEY", format!("{CANARY}-2"))
-                .args(args)
-                .output()
-                .unwrap(),
-        )
+        w.cmd()
+            .env("ACME_KEY", format!("{CANARY}-2"))
+            .args(args)
+            .run()
     };
     let out = plan(&[
         "plan",

@@ -23,11 +23,11 @@ fn acme() -> String {
 fn applied() -> World {
     let w = World::new();
     w.write("m/acme.yaml", &acme());
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", CANARY)
         .args(["apply", "--auto-approve", "m"])
-        .assert()
-        .code(0);
+        .run()
+        .expect_code(0);
     w.portal.clear_requests();
     w
 }
@@ -133,16 +133,15 @@ fn drift_found_exits_7_shows_each_code_and_hides_secrets() {
 
     // Not even trace logs show the live secret.
     let traced = w
-        .paysync()
+        .cmd()
         .env("RUST_LOG", "trace")
         .args(["-vv", "drift", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(traced.status.code(), Some(7));
+        .run();
+    assert_eq!(traced.code, 7);
     assert_clean(&format!(
         "{}{}",
-        String::from_utf8_lossy(&traced.stdout),
-        String::from_utf8_lossy(&traced.stderr)
+        traced.stdout.as_str(),
+        traced.stderr.as_str()
     ));
 }
 
@@ -226,12 +225,11 @@ fn drift_reads_the_state_named_by_flag_or_environment() {
     w.run(&["drift", "--state", "elsewhere.json"])
         .expect_code(7);
     let out = w
-        .paysync()
+        .cmd()
         .env("PAYSYNC_STATE", "elsewhere.json")
         .arg("drift")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(7));
+        .run();
+    assert_eq!(out.code, 7);
     assert!(!w.path("paysync.state.json").exists());
 }
 

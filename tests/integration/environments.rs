@@ -75,15 +75,12 @@ fn project(w: &World) {
 /// paysync in the world, with both portals' webhooks in their own variables and no
 /// PAYSYNC_WEBHOOK_URL.
 fn run(w: &World, test: &EmulatorHandle, prod: &EmulatorHandle, args: &[&str]) -> Outcome {
-    Outcome::from(
-        w.paysync()
-            .env_remove("PAYSYNC_WEBHOOK_URL")
-            .env("TEST_WEBHOOK_URL", test.webhook_url())
-            .env("PROD_WEBHOOK_URL", prod.webhook_url())
-            .args(args)
-            .output()
-            .unwrap(),
-    )
+    w.cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .env("TEST_WEBHOOK_URL", test.webhook_url())
+        .env("PROD_WEBHOOK_URL", prod.webhook_url())
+        .args(args)
+        .run()
 }
 
 /// `apply --env ENV --auto-approve`, which must succeed.
@@ -153,13 +150,11 @@ fn one_project_applies_each_environment_to_its_own_ids_and_plans_offline() {
     }
 
     // Offline, with no credentials at all: no changes.
-    let out = Outcome::from(
-        w.paysync()
-            .env_remove("PAYSYNC_WEBHOOK_URL")
-            .args(["plan", "--env", "prod", "--detailed-exitcode"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .args(["plan", "--env", "prod", "--detailed-exitcode"])
+        .run();
     out.expect_code(0);
     assert!(out.stdout.contains("No changes."), "{}", out.stdout);
 
@@ -474,13 +469,10 @@ fn import_portable_writes_references_that_plan_and_apply_on_another_portal() {
     let w = World::new();
     // Settings on the test portal, imported portably and adopted.
     let run_on = |portal: &EmulatorHandle, args: &[&str]| {
-        Outcome::from(
-            w.paysync()
-                .env("PAYSYNC_WEBHOOK_URL", portal.webhook_url())
-                .args(args)
-                .output()
-                .unwrap(),
-        )
+        w.cmd()
+            .env("PAYSYNC_WEBHOOK_URL", portal.webhook_url())
+            .args(args)
+            .run()
     };
     w.write(
         "seed/m.yaml",
@@ -590,13 +582,11 @@ fn an_unresolved_reference_is_planned_as_resolved_at_apply() {
     let w = World::new();
     let (test, prod) = portals();
     project(&w);
-    let out = Outcome::from(
-        w.paysync()
-            .env_remove("PAYSYNC_WEBHOOK_URL")
-            .args(["plan", "--env", "prod", "--out", "p.json"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .args(["plan", "--env", "prod", "--out", "p.json"])
+        .run();
     out.expect_code(0);
     assert!(
         out.stdout.contains("xmlId:acme_card_b2c/xmlId:fiz  (resolved at apply)  (manifests/acme.yaml:1)\n  + PS_WORK_MODE_IFRAME = \"REGULAR\""),
@@ -651,17 +641,16 @@ fn each_environment_keys_its_fingerprints_with_the_variable_it_maps() {
         &format!("{BASE}  REST_SERVICE_KEY_IFRAME: {{ secret: env:ACME_KEY }}\n"),
     );
     let run = |prod_key: Option<&str>, args: &[&str]| {
-        let mut cmd = w.paysync();
-        cmd.env_remove("PAYSYNC_WEBHOOK_URL")
+        let out = w
+            .cmd()
+            .offline()
             .env("TEST_WEBHOOK_URL", test.webhook_url())
             .env("PROD_WEBHOOK_URL", prod.webhook_url())
             .env("ACME_KEY", "acme-secret-1")
-            .env("PAYSYNC_FINGERPRINT_KEY", GENERIC_KEY);
-        match prod_key {
-            Some(key) => cmd.env("PROD_FINGERPRINT_KEY", key),
-            None => cmd.env_remove("PROD_FINGERPRINT_KEY"),
-        };
-        let out = Outcome::from(cmd.args(args).output().unwrap());
+            .key(GENERIC_KEY)
+            .env_opt("PROD_FINGERPRINT_KEY", prod_key)
+            .args(args)
+            .run();
         for key in [PROD_KEY, GENERIC_KEY] {
             assert!(
                 !out.stdout.contains(key) && !out.stderr.contains(key),

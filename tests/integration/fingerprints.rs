@@ -16,12 +16,12 @@ fn manifest() -> String {
 
 /// `apply --auto-approve m.yaml` with both secrets set (`k-acme`, `k-other`).
 fn apply_with_both_keys(w: &World) {
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", "k-acme")
         .env("OTHER_KEY", "k-other")
         .args(["apply", "--auto-approve", "m.yaml"])
-        .assert()
-        .success();
+        .run()
+        .expect_code(0);
 }
 
 fn state(w: &World) -> serde_json::Value {
@@ -68,16 +68,12 @@ fn fingerprints_are_memory_hard_and_salted_per_state() {
     // The plan compares by it: unchanged, then changed.
     let plan = |value: &str| {
         let out = w
-            .paysync()
+            .cmd()
             .env("ACME_KEY", value)
             .env("OTHER_KEY", "k-other")
             .args(["plan", "--detailed-exitcode", "--out", "p.json", "m.yaml"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+            .run();
+        (Some(out.code), out.stdout)
     };
     assert_eq!(plan("k-acme").0, Some(0));
     let (code, text) = plan("k-acme-2");
@@ -99,20 +95,16 @@ fn a_fingerprint_key_leaves_no_key_material_and_is_required_once_used() {
     let w = World::new();
     w.write("m.yaml", &manifest());
     let run = |key: Option<&str>, acme: &str, args: &[&str]| {
-        let mut cmd = w.paysync();
-        cmd.env("ACME_KEY", acme)
+        let out = w
+            .cmd()
+            .env("ACME_KEY", acme)
             .env("OTHER_KEY", "k-other")
             .env("RUST_LOG", "trace")
-            .arg("-vv");
-        match key {
-            Some(key) => cmd.env("PAYSYNC_FINGERPRINT_KEY", key),
-            None => cmd.env_remove("PAYSYNC_FINGERPRINT_KEY"),
-        };
-        let out = crate::support::Outcome::from(cmd.args(args).output().unwrap());
-        assert!(
-            !out.stdout.contains(KEY_CANARY) && !out.stderr.contains(KEY_CANARY),
-            "the key leaked: {out:?}"
-        );
+            .arg("-vv")
+            .env_opt("PAYSYNC_FINGERPRINT_KEY", key)
+            .args(args)
+            .run();
+        out.assert_hides(&[KEY_CANARY]);
         out
     };
     run(
@@ -161,15 +153,13 @@ fn a_fingerprint_key_leaves_no_key_material_and_is_required_once_used() {
     );
     // A plan with no secret at hand (a pull request's) is not told about the key: it
     // would check nothing more with it.
-    let out = crate::support::Outcome::from(
-        w.paysync()
-            .env_remove("PAYSYNC_FINGERPRINT_KEY")
-            .env_remove("ACME_KEY")
-            .env_remove("OTHER_KEY")
-            .args(["plan", "m.yaml"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_FINGERPRINT_KEY")
+        .env_remove("ACME_KEY")
+        .env_remove("OTHER_KEY")
+        .args(["plan", "m.yaml"])
+        .run();
     out.expect_code(0);
     assert!(out.stdout.contains("not checked"), "{}", out.stdout);
     assert!(
@@ -257,13 +247,7 @@ fn a_format_1_state_is_read_and_migrated() {
                 w.path("keys/other.txt")
             }
         };
-        let out = w
-            .paysync()
-            .env("ACME_KEY", acme)
-            .args(args)
-            .output()
-            .unwrap();
-        crate::support::Outcome::from(out)
+        w.cmd().env("ACME_KEY", acme).args(args).run()
     };
     // Its fingerprints still compare: unchanged, changed, not checked.
     let out = run("k-acme", None, &["plan", "m.yaml"]);

@@ -23,20 +23,15 @@ fn assert_clean(what: &str, text: &str) {
 
 /// Runs paysync at trace level with the given log format; returns (code, stdout + stderr).
 fn run_traced(w: &World, log_format: &str, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
-    let mut cmd = w.paysync();
-    cmd.env("RUST_LOG", "trace")
+    let out = w
+        .cmd()
+        .env("RUST_LOG", "trace")
         .env("ACME_KEY", CANARY)
-        .args(["-vv", "--log-format", log_format]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.args(args).output().unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+        .args(["-vv", "--log-format", log_format])
+        .envs(env.iter().copied())
+        .args(args)
+        .run();
+    (out.code, format!("{}\n{}", out.stdout, out.stderr))
 }
 
 /// Regression (issue 7.2): a portal error that quotes the request (setting values in the

@@ -29,29 +29,19 @@ fn seeded() -> World {
 
 /// Runs paysync at trace level and asserts the canary is in neither stream.
 fn run_traced(w: &World, args: &[&str], key: Option<&str>) -> Outcome {
-    let mut cmd = w.paysync();
-    cmd.env("RUST_LOG", "trace").arg("-vv").args(args);
-    if let Some(key) = key {
-        cmd.env(KEY_VAR, key);
-    }
-    let out = Outcome::from(cmd.output().expect("paysync runs"));
-    assert!(
-        !out.stdout.contains(CANARY) && !out.stderr.contains(CANARY),
-        "the secret leaked in the output of {args:?}:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    let out = w
+        .cmd()
+        .env("RUST_LOG", "trace")
+        .arg("-vv")
+        .args(args)
+        .env_opt(KEY_VAR, key)
+        .run();
+    out.assert_hides(&[CANARY]);
     out
 }
 
 fn run_with_key(w: &World, args: &[&str]) -> Outcome {
-    Outcome::from(
-        w.paysync()
-            .env(KEY_VAR, CANARY)
-            .args(args)
-            .output()
-            .expect("paysync runs"),
-    )
+    w.cmd().env(KEY_VAR, CANARY).args(args).run()
 }
 
 fn settings_get_ids(w: &World) -> Vec<String> {

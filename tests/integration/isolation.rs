@@ -53,19 +53,15 @@ fn world(pin: Option<&str>) -> (World, EmulatorHandle) {
 /// paysync with production's OAuth pair under paysync's own names, and the test
 /// webhook as `test` (`None`: unset).
 fn run(w: &World, prod: &EmulatorHandle, test: Option<&str>, args: &[&str]) -> Outcome {
-    let mut cmd = w.paysync();
-    cmd.env_remove("PAYSYNC_WEBHOOK_URL")
+    let out = w
+        .cmd()
+        .offline()
         .env("PAYSYNC_PORTAL_URL", prod.base_url())
-        .env("PAYSYNC_ACCESS_TOKEN", PROD_ACCESS);
-    match test {
-        Some(url) => cmd.env("TEST_WEBHOOK_URL", url),
-        None => cmd.env_remove("TEST_WEBHOOK_URL"),
-    };
-    let out = Outcome::from(cmd.args(args).output().unwrap());
-    assert!(
-        !out.stdout.contains(PROD_ACCESS) && !out.stderr.contains(PROD_ACCESS),
-        "the token leaked: {out:?}"
-    );
+        .env("PAYSYNC_ACCESS_TOKEN", PROD_ACCESS)
+        .env_opt("TEST_WEBHOOK_URL", test)
+        .args(args)
+        .run();
+    out.assert_hides(&[PROD_ACCESS]);
     out
 }
 
@@ -214,15 +210,13 @@ fn a_pinned_environment_refuses_a_token_file_endpoint_of_another_portal() {
         })
         .to_string(),
     );
-    let out = Outcome::from(
-        w.paysync()
-            .env_remove("PAYSYNC_WEBHOOK_URL")
-            .env("TEST_PORTAL_URL", &pin)
-            .env("TEST_TOKEN_FILE", w.path("tokens.json"))
-            .args(["plan", "--env", "test", "--refresh"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .env("TEST_PORTAL_URL", &pin)
+        .env("TEST_TOKEN_FILE", w.path("tokens.json"))
+        .args(["plan", "--env", "test", "--refresh"])
+        .run();
     out.expect_code(1);
     assert!(
         out.stderr
@@ -248,9 +242,11 @@ fn an_exported_paysync_state_never_replaces_an_environments_state() {
     .expect_code(0);
     // Another environment's state file, exported: not used, and said so.
     w.write("state/prod.state.json", "{ not even json");
-    let mut cmd = w.paysync();
-    cmd.env("PAYSYNC_STATE", "state/prod.state.json");
-    let out = Outcome::from(cmd.args(["plan", "--env", "test"]).output().unwrap());
+    let out = w
+        .cmd()
+        .env("PAYSYNC_STATE", "state/prod.state.json")
+        .args(["plan", "--env", "test"])
+        .run();
     out.expect_code(0);
     assert!(out.stdout.contains("No changes."), "{}", out.stdout);
     assert!(

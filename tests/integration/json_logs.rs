@@ -72,13 +72,11 @@ fn a_failing_apply_a_bad_manifest_and_a_usage_error_log_only_json() {
     );
 
     // The environment variable asks for it too.
-    let out = Outcome::from(
-        w.paysync()
-            .env("PAYSYNC_LOG_FORMAT", "json")
-            .args(["plan", "--no-such-flag"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env("PAYSYNC_LOG_FORMAT", "json")
+        .args(["plan", "--no-such-flag"])
+        .run();
     out.expect_code(64);
     every_line_is_json(&out);
 }

@@ -40,7 +40,7 @@ fn host(w: &World) -> String {
 }
 
 fn apply_on_terminal(w: &World, answer: &str, env: &[(&str, &str)]) -> TerminalRun {
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.env("TERM", "xterm-256color");
     cmd.envs(env.iter().copied());
     cmd.args(["apply", "m"]);
@@ -119,7 +119,7 @@ fn apply_complete_and_apply_incomplete_go_to_stderr_both() {
 #[test]
 fn apply_complete_is_green_on_a_colour_terminal_and_plain_with_no_color() {
     let w = two_targets();
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.env_remove("NO_COLOR")
         .env("TERM", "xterm-256color")
         .args(["apply", "--auto-approve", "m"]);
@@ -315,17 +315,15 @@ fn assert_no_code(o: &Outcome, codes: &[&str]) {
 fn a_closed_port_names_the_portal_and_what_to_check() {
     let w = two_targets();
     // Port 1: nothing unprivileged listens there, and no other test can take it.
-    let out = Outcome::from(
-        w.paysync()
-            .env(
-                "PAYSYNC_WEBHOOK_URL",
-                format!("http://127.0.0.1:1/rest/1/{CODE}/"),
-            )
-            .env("RUST_LOG", "trace")
-            .args(["-vvv", "apply", "--auto-approve", "m"])
-            .output()
-            .unwrap(),
-    );
+    let out = w
+        .cmd()
+        .env(
+            "PAYSYNC_WEBHOOK_URL",
+            format!("http://127.0.0.1:1/rest/1/{CODE}/"),
+        )
+        .env("RUST_LOG", "trace")
+        .args(["-vvv", "apply", "--auto-approve", "m"])
+        .run();
     out.expect_code(1);
     let error = out
         .stderr
@@ -353,14 +351,12 @@ fn a_wrong_webhook_code_is_said_in_words_without_either_code() {
         &["-vvv", "apply", "--auto-approve", "m"][..],
         &["-vvv", "plan", "--refresh", "m"][..],
     ] {
-        let out = Outcome::from(
-            w.paysync()
-                .env("PAYSYNC_WEBHOOK_URL", &url)
-                .env("RUST_LOG", "trace")
-                .args(args)
-                .output()
-                .unwrap(),
-        );
+        let out = w
+            .cmd()
+            .env("PAYSYNC_WEBHOOK_URL", &url)
+            .env("RUST_LOG", "trace")
+            .args(args)
+            .run();
         out.expect_code(1);
         assert!(
             out.stderr.contains(
@@ -407,7 +403,7 @@ fn the_apply_prompt_names_the_environment() {
         "paysync.yaml",
         "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  stage:\n    sources: [m]\n    state: stage.state.json\n    credentials: { PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL }\n",
     );
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.env("TERM", "xterm-256color");
     cmd.args(["apply", "--env", "stage"]);
     let run = run_on_terminal(cmd, Some((PROMPT, "yes")));

@@ -11,25 +11,23 @@ fn markdown_plan_shows_a_changed_secret_by_reference_only() {
     let w = World::new();
     w.write("m/acme.yaml", &acme_with_secret().text());
     let applied = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", CANARY)
         .args(["apply", "--auto-approve", "m"])
-        .output()
-        .unwrap();
-    assert!(applied.status.success(), "{applied:?}");
+        .run();
+    assert_eq!(applied.code, 0, "{applied:?}");
     w.write(
         "m/acme.yaml",
         &acme_with_secret().text().replace("REGULAR", "TEST<br>|`x`"),
     );
     let out = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", format!("{CANARY}-v2"))
         .args(["plan", "--format", "markdown", "--detailed-exitcode", "m"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let md = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_eq!(out.code, 2, "{out:?}");
+    let md = out.stdout;
+    let stderr = out.stderr.as_str();
     assert!(md.starts_with(&format!("{MARKER}\n")), "{md}");
     assert!(
         md.contains("**Plan: 1 target to change, 2 settings (0 to add, 2 to change).**"),
@@ -73,13 +71,12 @@ fn plan_appends_the_markdown_to_the_github_step_summary_whatever_the_format() {
     let summary = w.write("summary.md", "## An earlier step\n");
     for format in ["text", "json"] {
         let out = w
-            .paysync()
+            .cmd()
             .env("GITHUB_STEP_SUMMARY", &summary)
             .args(["plan", "--format", format, "m.yaml"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let stdout = String::from_utf8(out.stdout).unwrap();
+            .run();
+        assert_eq!(out.code, 0, "{out:?}");
+        let stdout = out.stdout;
         assert!(
             !stdout.contains(MARKER),
             "stdout keeps its format: {stdout}"
@@ -111,13 +108,12 @@ fn an_unwritable_step_summary_is_a_warning_not_a_failed_plan() {
     // A directory cannot be opened for appending.
     std::fs::create_dir(w.path("summary-dir")).unwrap();
     let out = w
-        .paysync()
+        .cmd()
         .env("GITHUB_STEP_SUMMARY", w.path("summary-dir"))
         .args(["plan", "--detailed-exitcode", "m.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_eq!(out.code, 2, "{out:?}");
+    let stderr = out.stderr.as_str();
     assert!(stderr.contains("GITHUB_STEP_SUMMARY"), "{stderr}");
 }
 
@@ -142,15 +138,14 @@ fn the_header_names_version_portal_host_commit_and_run_and_never_the_webhook_cod
             .text(),
     );
     let out = w
-        .paysync()
+        .cmd()
         .env("GITHUB_SHA", "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1")
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_REPOSITORY", "acme/shop")
         .env("GITHUB_RUN_ID", "42")
         .args(["plan", "--format", "markdown", "m"])
-        .output()
-        .unwrap();
-    let md = String::from_utf8(out.stdout).unwrap();
+        .run();
+    let md = out.stdout;
     let header = md.lines().nth(2).unwrap();
     let host = w
         .portal
@@ -170,12 +165,11 @@ fn the_header_names_version_portal_host_commit_and_run_and_never_the_webhook_cod
     let code = webhook.trim_end_matches('/').rsplit('/').next().unwrap();
     assert!(!md.contains(code), "{md}");
     // JSON names the same.
-    let json: serde_json::Value = serde_json::from_slice(
-        &w.paysync()
+    let json: serde_json::Value = serde_json::from_str(
+        &w.cmd()
             .env("GITHUB_SHA", "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1")
             .args(["plan", "--format", "json", "m"])
-            .output()
-            .unwrap()
+            .run()
             .stdout,
     )
     .unwrap();

@@ -81,15 +81,7 @@ fn a_redirect_to_another_address_is_not_followed_and_move_portal_resumes() {
 
     // The user points the credentials at the new address: the state is refused as
     // foreign, with the way out named.
-    let at_new = |args: &[&str]| {
-        let out = w
-            .paysync()
-            .env("PAYSYNC_WEBHOOK_URL", new.webhook_url())
-            .args(args)
-            .output()
-            .unwrap();
-        crate::support::Outcome::from(out)
-    };
+    let at_new = |args: &[&str]| w.cmd().portal(&new).args(args).run();
     let out = at_new(&["apply", "--auto-approve", "m.yaml"]);
     out.expect_code(1);
     assert!(

@@ -11,7 +11,7 @@ use paysync::bitrix::{Client, Credentials, RefreshConfig, Request};
 use paysync_emulator::{EmulatorHandle, OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed, Seed};
 
 use crate::limits::{Virtual, virtual_world};
-use crate::support::{Outcome, World, manifest};
+use crate::support::{Cmd, Outcome, World, manifest};
 
 const CLIENT_ID: &str = "app.paysync.1";
 const CLIENT_SECRET: &str = "CANARY-client-secret-51ab";
@@ -37,6 +37,19 @@ fn oauth_seed() -> Seed {
     seed
 }
 
+/// paysync with the OAuth pair and refresh credentials for `portal`, refreshing at
+/// `token_server`'s token endpoint; no token file.
+fn oauth(w: &World, portal: &EmulatorHandle, token_server: &EmulatorHandle) -> Cmd {
+    w.cmd()
+        .offline()
+        .env("PAYSYNC_PORTAL_URL", portal.base_url())
+        .env("PAYSYNC_ACCESS_TOKEN", ACCESS)
+        .env("PAYSYNC_REFRESH_TOKEN", REFRESH)
+        .env("PAYSYNC_CLIENT_ID", CLIENT_ID)
+        .env("PAYSYNC_CLIENT_SECRET", CLIENT_SECRET)
+        .env("PAYSYNC_OAUTH_URL", token_server.oauth_endpoint())
+}
+
 fn oauth_run(w: &World, args: &[&str]) -> (i32, String, String) {
     let o = run_against(w, &w.portal, &w.portal, true, args);
     (o.code, o.stdout, o.stderr)
@@ -53,19 +66,11 @@ fn run_against(
     verbose: bool,
     args: &[&str],
 ) -> Outcome {
-    let mut cmd = w.paysync();
-    cmd.env_remove("PAYSYNC_WEBHOOK_URL")
-        .env("PAYSYNC_PORTAL_URL", portal.base_url())
-        .env("PAYSYNC_ACCESS_TOKEN", ACCESS)
-        .env("PAYSYNC_REFRESH_TOKEN", REFRESH)
-        .env("PAYSYNC_CLIENT_ID", CLIENT_ID)
-        .env("PAYSYNC_CLIENT_SECRET", CLIENT_SECRET)
-        .env("PAYSYNC_OAUTH_URL", token_server.oauth_endpoint())
-        .env("PAYSYNC_TOKEN_FILE", w.path("tokens.json"));
+    let mut cmd = oauth(w, portal, token_server).env("PAYSYNC_TOKEN_FILE", w.path("tokens.json"));
     if verbose {
-        cmd.env("RUST_LOG", "trace").arg("-vv");
+        cmd = cmd.env("RUST_LOG", "trace").arg("-vv");
     }
-    let o = Outcome::from(cmd.args(args).output().unwrap());
+    let o = cmd.args(args).run();
     let mut secrets = vec![
         CLIENT_SECRET.to_owned(),
         ACCESS.to_owned(),
@@ -216,15 +221,14 @@ fn errors_of_a_failed_refresh_read_well() {
     );
     w.portal.expire_access_token(ACCESS);
     let out = w
-        .paysync()
-        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .cmd()
+        .offline()
         .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
         .env("PAYSYNC_ACCESS_TOKEN", ACCESS)
         .args(["plan", "--refresh", "m.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_eq!(out.code, 1);
+    let stderr = out.stderr.as_str();
     assert!(stderr.contains("PAYSYNC_REFRESH_TOKEN"), "{stderr}");
     assert!(!stderr.contains(ACCESS), "{stderr}");
 }
@@ -543,16 +547,9 @@ fn auth_refresh_renews_the_pair_on_demand() {
 
     // No token file: refused before anything is sent.
     let w = World::with_seed(oauth_seed());
-    let mut cmd = w.paysync();
-    cmd.env_remove("PAYSYNC_WEBHOOK_URL")
-        .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
-        .env("PAYSYNC_ACCESS_TOKEN", ACCESS)
-        .env("PAYSYNC_REFRESH_TOKEN", REFRESH)
-        .env("PAYSYNC_CLIENT_ID", CLIENT_ID)
-        .env("PAYSYNC_CLIENT_SECRET", CLIENT_SECRET)
-        .env("PAYSYNC_OAUTH_URL", w.portal.oauth_endpoint())
-        .args(["auth", "refresh"]);
-    let o = Outcome::from(cmd.output().unwrap());
+    let o = oauth(&w, &w.portal, &w.portal)
+        .args(["auth", "refresh"])
+        .run();
     o.expect_code(1);
     assert!(
         o.stderr.contains("auth refresh needs PAYSYNC_TOKEN_FILE")
@@ -567,17 +564,10 @@ fn auth_refresh_renews_the_pair_on_demand() {
     assert!(o.stderr.contains("incoming webhook"), "{}", o.stderr);
     // A token file that cannot be written (its directory is missing): nothing is
     // refreshed, so the refresh token is not spent on a pair that would be lost.
-    let mut cmd = w.paysync();
-    cmd.env_remove("PAYSYNC_WEBHOOK_URL")
-        .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
-        .env("PAYSYNC_ACCESS_TOKEN", ACCESS)
-        .env("PAYSYNC_REFRESH_TOKEN", REFRESH)
-        .env("PAYSYNC_CLIENT_ID", CLIENT_ID)
-        .env("PAYSYNC_CLIENT_SECRET", CLIENT_SECRET)
-        .env("PAYSYNC_OAUTH_URL", w.portal.oauth_endpoint())
+    let o = oauth(&w, &w.portal, &w.portal)
         .env("PAYSYNC_TOKEN_FILE", w.path("no-such-dir/tokens.json"))
-        .args(["auth", "refresh"]);
-    let o = Outcome::from(cmd.output().unwrap());
+        .args(["auth", "refresh"])
+        .run();
     o.expect_code(1);
     assert!(
         o.stderr.contains("cannot create its lock file")
@@ -586,9 +576,7 @@ fn auth_refresh_renews_the_pair_on_demand() {
         "{}",
         o.stderr
     );
-    for secret in [ACCESS, REFRESH, CLIENT_SECRET] {
-        assert!(!o.stderr.contains(secret) && !o.stdout.contains(secret));
-    }
+    o.assert_hides(&[ACCESS, REFRESH, CLIENT_SECRET]);
     assert_eq!(w.portal.token_refreshes(), 0, "nothing was refreshed");
 }
 
@@ -639,7 +627,7 @@ fn a_refresh_waits_for_another_run_sharing_the_token_file_and_takes_its_pair() {
     // The other run holds the token file's lock while it refreshes.
     let lock = std::fs::File::create(w.path("tokens.json.lock")).unwrap();
     lock.lock().unwrap();
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.env_remove("PAYSYNC_WEBHOOK_URL")
         .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
         .env("PAYSYNC_CLIENT_ID", CLIENT_ID)

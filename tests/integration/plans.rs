@@ -2,14 +2,14 @@
 //! by snapshot (the markdown plan's are in `src/render/plan_markdown.rs`). The README's
 //! own command is one of them, so its output cannot change unnoticed.
 
-use crate::support::{CANARY, Manifest, Outcome, World, repo_root};
+use crate::support::{CANARY, Manifest, World, repo_root};
 
 /// `paysync plan` of the bundled example in `format`, run as the README runs it: from
 /// the repository's root, with its relative paths, no secret set.
 fn example_plan(format: &str) -> String {
     let w = World::new();
     let out = w
-        .paysync()
+        .cmd()
         .current_dir(repo_root())
         .env_remove("ACME_KEY")
         .args(["plan", "--format", format])
@@ -18,9 +18,7 @@ fn example_plan(format: &str) -> String {
             "examples/paysync.state.json",
             "examples/manifests",
         ])
-        .output()
-        .unwrap();
-    let out = Outcome::from(out);
+        .run();
     out.expect_code(0);
     out.stdout.replace(env!("CARGO_PKG_VERSION"), "[version]")
 }
@@ -50,23 +48,21 @@ fn refreshed_plan(format: &str) -> String {
             .text()
     };
     w.write("m/acme.yaml", &acme("TEST"));
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", CANARY)
         .args(["apply", "--auto-approve", "m"])
-        .assert()
-        .code(0);
+        .run()
+        .expect_code(0);
     w.write("m/acme.yaml", &acme("REGULAR"));
     w.portal
         .set_setting(12, 0, "PS_CHANGE_STATUS_PAY", "VALUE", "N");
     let out = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", format!("{CANARY}-rotated"))
         .args(["plan", "--refresh", "--format", format, "m"])
-        .output()
-        .unwrap();
-    let out = Outcome::from(out);
+        .run();
     out.expect_code(0);
-    assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+    out.assert_hides(&[CANARY]);
     out.stdout
         .replace(env!("CARGO_PKG_VERSION"), "[version]")
         .replace(&w.portal.base_url(), "http://[portal]")
@@ -95,20 +91,15 @@ fn show_renders_a_saved_plan_as_plan_did() {
     for format in ["text", "json", "markdown"] {
         w.write("m/acme.yaml", &acme);
         let planned = w
-            .paysync()
+            .cmd()
             .env("ACME_KEY", CANARY)
             .args(["plan", "--format", format, "--out", "saved.json", "m"])
-            .output()
-            .unwrap();
-        assert!(planned.status.success(), "{planned:?}");
+            .run();
+        assert_eq!(planned.code, 0, "{planned:?}");
         std::fs::remove_dir_all(w.path("m")).ok();
         let shown = w.run(&["show", "--format", format, "saved.json"]);
         shown.expect_code(0);
-        assert_eq!(
-            shown.stdout,
-            String::from_utf8(planned.stdout).unwrap(),
-            "{format}"
-        );
+        assert_eq!(shown.stdout, planned.stdout, "{format}");
         assert!(!shown.stdout.contains(CANARY));
         assert!(w.requests().is_empty(), "show reads the file only");
     }

@@ -27,20 +27,15 @@ fn secrets_and_the_webhook_code_never_appear_anywhere() {
     w.write("m/keys/acme12.txt", &format!("{CANARY}-file\n"));
     let run = |args: &[&str], env_value: &str| {
         let out = w
-            .paysync()
+            .cmd()
             .env("RUST_LOG", "trace")
             .env("ACME_KEY", env_value)
             .arg("-vv")
             .args(args)
-            .output()
-            .unwrap();
-        let all = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .run();
+        let all = format!("{}\n{}", out.stdout.as_str(), out.stderr.as_str());
         assert_clean(&format!("output of {args:?}"), &all);
-        (out.status.code().unwrap(), all)
+        (out.code, all)
     };
 
     assert_eq!(run(&["validate", "m"], CANARY).0, 0);
@@ -122,13 +117,8 @@ fn secrets_and_the_webhook_code_never_appear_anywhere() {
     assert_eq!(code, 0);
 
     // Not resolvable at plan time: shown as not checked, still no leak.
-    let out = w
-        .paysync()
-        .env_remove("ACME_KEY")
-        .args(["plan", "m"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = w.cmd().env_remove("ACME_KEY").args(["plan", "m"]).run();
+    let text = out.stdout.as_str();
     assert!(
         text.contains("(secret env:ACME_KEY, not checked)"),
         "{text}"
@@ -141,13 +131,12 @@ fn apply_with_a_missing_secret_sends_nothing() {
     w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k\n");
     let out = w
-        .paysync()
+        .cmd()
         .env_remove("ACME_KEY")
         .args(["apply", "--auto-approve", "m"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_eq!(out.code, 1);
+    let stderr = out.stderr.as_str();
     assert!(
         stderr.contains("environment variable ACME_KEY (secret env:ACME_KEY) is not set"),
         "{stderr}"
@@ -162,28 +151,28 @@ fn a_saved_plan_refuses_a_secret_changed_since_review() {
     let w = World::new();
     w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k\n");
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", "one")
         .args(["plan", "--out", "p.json", "m"])
-        .assert()
-        .success();
+        .run()
+        .expect_code(0);
     let out = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", "two")
         .args(["apply", "--plan", "p.json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5));
+        .run();
+    assert_eq!(out.code, 5);
     assert!(
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
+            .as_str()
             .contains("secret env:ACME_KEY changed since the plan was made")
     );
     assert!(w.requests().is_empty());
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", "one")
         .args(["apply", "--plan", "p.json"])
-        .assert()
-        .success();
+        .run()
+        .expect_code(0);
     assert_eq!(
         w.portal_value(11, 1, "REST_SERVICE_KEY_IFRAME").as_deref(),
         Some("one")
@@ -199,13 +188,12 @@ fn apply_refuses_empty_secrets_and_names_each_reference() {
     // One trailing newline is stripped: this file is empty.
     w.write("m/keys/acme12.txt", "\n");
     let out = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", "")
         .args(["apply", "--auto-approve", "m"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+        .run();
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, 1, "{stderr}");
     assert!(stderr.contains("secret env:ACME_KEY is empty"), "{stderr}");
     assert!(
         stderr.contains("secret file:keys/acme12.txt is empty"),
@@ -223,11 +211,11 @@ fn apply_of_a_saved_plan_refuses_a_secret_that_became_empty() {
     let w = World::new();
     w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k12\n");
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", "live-key")
         .args(["apply", "--auto-approve", "m"])
-        .assert()
-        .success();
+        .run()
+        .expect_code(0);
     // The manifest changes a plain value; the plan is made offline without secrets.
     w.write(
         "m/acme.yaml",
@@ -237,27 +225,27 @@ fn apply_of_a_saved_plan_refuses_a_secret_that_became_empty() {
         ),
     );
     let plan = w
-        .paysync()
+        .cmd()
         .env_remove("ACME_KEY")
         .args(["plan", "--out", "plan.json", "m"])
-        .output()
-        .unwrap();
-    assert_eq!(plan.status.code(), Some(0));
+        .run();
+    assert_eq!(plan.code, 0);
     assert!(
-        String::from_utf8_lossy(&plan.stdout).contains("(secret env:ACME_KEY, not checked)"),
+        plan.stdout
+            .as_str()
+            .contains("(secret env:ACME_KEY, not checked)"),
         "{}",
-        String::from_utf8_lossy(&plan.stdout)
+        plan.stdout.as_str()
     );
     w.portal.clear_requests();
     w.write("m/keys/acme12.txt", "");
     let out = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", "")
         .args(["apply", "--plan", "plan.json"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+        .run();
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, 1, "{stderr}");
     assert!(stderr.contains("secret env:ACME_KEY is empty"), "{stderr}");
     assert!(w.updates().is_empty(), "{:?}", w.requests());
     assert_eq!(
@@ -274,21 +262,18 @@ fn plan_shows_an_empty_secret_and_does_not_hide_it_behind_the_exit_code() {
     let w = World::new();
     w.write("m/acme.yaml", &secrets_manifest());
     w.write("m/keys/acme12.txt", "k12\n");
-    w.paysync()
+    w.cmd()
         .env("ACME_KEY", "live-key")
         .args(["apply", "--auto-approve", "m"])
-        .assert()
-        .success();
+        .run()
+        .expect_code(0);
     for args in [
         &["plan", "m"][..],
         &["plan", "--detailed-exitcode", "--out", "p.json", "m"],
     ] {
-        let out = w.paysync().env("ACME_KEY", "").args(args).output().unwrap();
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert_eq!(out.status.code(), Some(1), "{args:?}\n{stdout}\n{stderr}");
+        let out = w.cmd().env("ACME_KEY", "").args(args).run();
+        let (stdout, stderr) = (out.stdout.as_str(), out.stderr.as_str());
+        assert_eq!(out.code, 1, "{args:?}\n{stdout}\n{stderr}");
         assert!(
             stdout.contains("~ REST_SERVICE_KEY_IFRAME (secret env:ACME_KEY, empty)"),
             "{stdout}"
@@ -301,29 +286,27 @@ fn plan_shows_an_empty_secret_and_does_not_hide_it_behind_the_exit_code() {
     }
     assert!(!w.path("p.json").exists());
     let json = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", "")
         .args(["plan", "--format", "json", "m"])
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        .run();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["summary"]["empty_secrets"], 1);
     let after = &doc["targets"][0]["changes"][0]["after"];
     assert_eq!(after["empty"], true, "{doc}");
     assert_eq!(after["checked"], false, "{doc}");
     // Markdown too.
     let md = w
-        .paysync()
+        .cmd()
         .env("ACME_KEY", "")
         .args(["plan", "--format", "markdown", "m"])
-        .output()
-        .unwrap();
+        .run();
     assert!(
-        String::from_utf8_lossy(&md.stdout).contains(
+        md.stdout.as_str().contains(
             "<code>REST&#95;SERVICE&#95;KEY&#95;IFRAME</code>: secret is empty: apply refuses \
              to run until it is set (<code>env&#58;ACME&#95;KEY</code>)"
         ),
         "{}",
-        String::from_utf8_lossy(&md.stdout)
+        md.stdout.as_str()
     );
 }

@@ -103,7 +103,8 @@ impl Watched {
 }
 
 fn spawn(w: &World, args: &[&str]) -> Child {
-    w.paysync_std()
+    w.cmd()
+        .into_std()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

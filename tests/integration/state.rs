@@ -94,13 +94,12 @@ fn state_made_for_another_portal_is_refused() {
         &["plan", "--refresh", "m.yaml"][..],
     ] {
         let out = w
-            .paysync()
+            .cmd()
             .env("PAYSYNC_WEBHOOK_URL", other.webhook_url())
             .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+            .run();
+        assert_eq!(out.code, 1, "{args:?}");
+        let stderr = out.stderr.as_str();
         assert!(stderr.contains("was made for"), "{stderr}");
     }
     assert!(other.requests().is_empty());
@@ -149,7 +148,8 @@ fn two_real_applies_at_once_one_waits_for_nobody() {
         &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
     let spawn = || {
-        w.paysync_std()
+        w.cmd()
+            .into_std()
             .args(["apply", "--auto-approve", "m.yaml"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -190,7 +190,7 @@ fn an_unwritable_state_directory_with_a_leftover_lock_file_sends_nothing() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
     };
     set_mode(&w.path("state"), 0o555);
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.args([
         "apply",
         "--auto-approve",
@@ -295,7 +295,7 @@ fn a_file_size_limit_mid_apply_stops_sending_and_says_what_was_not_recorded() {
     w.portal.clear_requests();
     // The state file (well over the limit) is only read; the first journal line of 50
     // targets does not fit in 2 blocks.
-    let mut cmd = w.paysync_std();
+    let mut cmd = w.cmd().into_std();
     cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     let mut sh = std::process::Command::new("sh");
     sh.current_dir(w.path(""));
@@ -388,7 +388,7 @@ fn the_lock_message_names_the_user_without_a_user_variable() {
     let gate = paysync_emulator::Gate::new();
     w.portal
         .inject(paysync_emulator::Fault::hold(&gate).method("batch"));
-    let mut first = w.paysync_std();
+    let mut first = w.cmd().into_std();
     first
         .env_remove("USER")
         .env_remove("USERNAME")

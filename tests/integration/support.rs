@@ -1,9 +1,9 @@
 //! Test harness: a temporary working directory, a running emulator on 127.0.0.1:0, and
 //! a builder for running the real `paysync` binary against them.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use paysync_emulator::{EmulatorHandle, RecordedRequest, Seed};
 
 /// The secret value used by canary tests; it must never appear in any output.
@@ -77,16 +77,16 @@ impl World {
     }
 
     /// `paysync` in the world's directory, pointed at the emulator through the
-    /// environment, with colour off and no inherited paysync settings.
-    pub fn paysync(&self) -> Command {
-        Command::from_std(self.paysync_std())
-    }
-
-    /// The same as [`World::paysync`], as a plain `std::process::Command` (to spawn).
-    pub fn paysync_std(&self) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paysync"));
-        cmd.current_dir(self.dir.path());
-        without_paysync_env(&mut cmd);
+    /// environment, with colour off, stdin empty and no inherited paysync settings; the
+    /// one way tests run the binary:
+    ///
+    /// ```ignore
+    /// w.cmd().env("ACME_KEY", CANARY).args(["plan", "m"]).run().expect_code(0);
+    /// ```
+    pub fn cmd(&self) -> Cmd {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_paysync"));
+        command.current_dir(self.dir.path());
+        without_paysync_env(&mut command);
         for var in [
             "RUST_LOG",
             "CLICOLOR_FORCE",
@@ -100,18 +100,20 @@ impl World {
             "CI_COMMIT_SHA",
             "CI_PIPELINE_URL",
         ] {
-            cmd.env_remove(var);
+            command.env_remove(var);
         }
-        cmd.env("PAYSYNC_WEBHOOK_URL", self.portal.webhook_url());
-        cmd.env("NO_COLOR", "1");
-        cmd.stdin(std::process::Stdio::null());
-        cmd
+        command.env("PAYSYNC_WEBHOOK_URL", self.portal.webhook_url());
+        command.env("NO_COLOR", "1");
+        command.stdin(std::process::Stdio::null());
+        Cmd {
+            dir: self.dir.path().to_owned(),
+            command,
+        }
     }
 
-    /// Runs paysync with `args` and returns (exit code, stdout, stderr).
+    /// Runs paysync with `args` (`w.cmd().args(args).run()`).
     pub fn run(&self, args: &[&str]) -> Outcome {
-        let output = self.paysync().args(args).output().expect("paysync runs");
-        Outcome::from(output)
+        self.cmd().args(args).run()
     }
 
     /// Every method the portal ran, in order: each request's, or for a `batch`, each
@@ -159,12 +161,97 @@ impl World {
     }
 }
 
+/// A run of `paysync` being set up ([`World::cmd`]): arguments and environment,
+/// then [`Cmd::run`] (or [`Cmd::into_std`] to spawn it).
+pub struct Cmd {
+    /// The world's directory, replaced by `[DIR]` in snapshots.
+    dir: PathBuf,
+    command: std::process::Command,
+}
+
+impl Cmd {
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    pub fn env(mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn envs<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.command.envs(vars);
+        self
+    }
+
+    /// `name` set to `value`, or removed when `value` is `None`.
+    pub fn env_opt(self, name: impl AsRef<OsStr>, value: Option<impl AsRef<OsStr>>) -> Self {
+        match value {
+            Some(value) => self.env(name, value),
+            None => self.env_remove(name),
+        }
+    }
+
+    /// In `dir` instead of the world's directory.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    pub fn env_remove(mut self, name: impl AsRef<OsStr>) -> Self {
+        self.command.env_remove(name);
+        self
+    }
+
+    /// With the fingerprint key `key` (`PAYSYNC_FINGERPRINT_KEY`).
+    pub fn key(self, key: &str) -> Self {
+        self.env("PAYSYNC_FINGERPRINT_KEY", key)
+    }
+
+    /// Against another portal: its webhook in `PAYSYNC_WEBHOOK_URL`.
+    pub fn portal(self, portal: &EmulatorHandle) -> Self {
+        self.env("PAYSYNC_WEBHOOK_URL", portal.webhook_url())
+    }
+
+    /// Without portal credentials.
+    pub fn offline(self) -> Self {
+        self.env_remove("PAYSYNC_WEBHOOK_URL")
+    }
+
+    /// Runs it to the end.
+    pub fn run(self) -> Outcome {
+        let Cmd { dir, mut command } = self;
+        let output = command.output().expect("paysync runs");
+        Outcome {
+            dir: Some(dir),
+            ..Outcome::from(output)
+        }
+    }
+
+    /// The command as set up, to spawn (signals, terminals, memory watched while it
+    /// runs).
+    pub fn into_std(self) -> std::process::Command {
+        self.command
+    }
+}
+
 /// A finished run of the binary.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The world's directory, when the run was in one (for [`Outcome::snapshot`]).
+    pub dir: Option<PathBuf>,
 }
 
 impl From<std::process::Output> for Outcome {
@@ -173,6 +260,7 @@ impl From<std::process::Output> for Outcome {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            dir: None,
         }
     }
 }
@@ -188,6 +276,56 @@ impl Outcome {
         );
         self
     }
+
+    /// Asserts that no stream shows any of `secrets` (canaries).
+    #[track_caller]
+    pub fn assert_hides(&self, secrets: &[&str]) -> &Self {
+        for secret in secrets {
+            assert!(
+                !self.stdout.contains(secret) && !self.stderr.contains(secret),
+                "{secret} leaked\n--- stdout\n{}\n--- stderr\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+        self
+    }
+
+    /// The whole run as a snapshot reads it: the exit code, then stdout and stderr, with
+    /// what changes from run to run replaced: the world's directory by `[DIR]`, and the
+    /// port of every address on 127.0.0.1 by `[PORT]`.
+    pub fn snapshot(&self) -> String {
+        let text = format!(
+            "exit code {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        filtered(&text, self.dir.as_deref())
+    }
+}
+
+/// `text` with `dir` (as given and canonical) replaced by `[DIR]` and the port of every
+/// `127.0.0.1:PORT` by `[PORT]`.
+pub fn filtered(text: &str, dir: Option<&Path>) -> String {
+    let mut text = text.to_owned();
+    if let Some(dir) = dir {
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+        for dir in [canonical, dir.to_owned()] {
+            text = text.replace(&*dir.to_string_lossy(), "[DIR]");
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("127.0.0.1:") {
+        let (before, after) = rest.split_at(at + "127.0.0.1:".len());
+        out.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("[PORT]");
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Removes from `cmd`'s environment every PAYSYNC_* variable of the environment the tests

@@ -4,7 +4,7 @@
 //! Colour precedence (anstream's, documented in the README): `--no-color` and `NO_COLOR`
 //! always win; `CLICOLOR_FORCE` forces colour only when neither is given.
 
-use crate::support::{Outcome, World, manifest};
+use crate::support::{Cmd, Outcome, World, manifest};
 
 const ESC: char = '\u{1b}';
 
@@ -31,17 +31,17 @@ fn world() -> World {
 
 /// Runs paysync without a terminal (pipes) with exactly the colour variables given.
 fn run_env(w: &World, env: &[(&str, &str)], args: &[&str]) -> Outcome {
-    let mut cmd = w.paysync_std();
-    for var in [
+    [
         "NO_COLOR",
         "CLICOLOR",
         "CLICOLOR_FORCE",
         "PAYSYNC_LOG_FORMAT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
-    Outcome::from(cmd.args(args).output().expect("paysync runs"))
+    ]
+    .into_iter()
+    .fold(w.cmd(), Cmd::env_remove)
+    .envs(env.iter().copied())
+    .args(args)
+    .run()
 }
 
 #[track_caller]

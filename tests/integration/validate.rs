@@ -10,16 +10,11 @@ const MANY: &str = "tests/fixtures/manifests/bad/many-problems.yaml";
 fn validate(format: &str, path: &str) -> (i32, String, String) {
     let w = World::new();
     let out = w
-        .paysync()
+        .cmd()
         .current_dir(repo_root())
         .args(["validate", "--format", format, path])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+        .run();
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]
