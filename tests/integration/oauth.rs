@@ -10,7 +10,7 @@ use std::time::Duration;
 use paysync::bitrix::{Client, Credentials, RefreshConfig, Request};
 use paysync_emulator::{EmulatorHandle, OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed, Seed};
 
-use crate::limits::{Virtual, virtual_world};
+use crate::rate_limits::{Virtual, virtual_world};
 use crate::support::{Cmd, Outcome, World, manifest};
 
 const CLIENT_ID: &str = "app.paysync.1";

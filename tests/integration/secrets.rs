@@ -135,13 +135,13 @@ fn apply_with_a_missing_secret_sends_nothing() {
         .env_remove("ACME_KEY")
         .args(["apply", "--auto-approve", "m"])
         .run();
-    assert_eq!(out.code, 1);
-    let stderr = out.stderr.as_str();
-    assert!(
-        stderr.contains("environment variable ACME_KEY (secret env:ACME_KEY) is not set"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit code 1
+    --- stdout
+    --- stderr
+    error: 1 secret could not be resolved; nothing was sent to the portal:
+      - m/acme.yaml:7: environment variable ACME_KEY (secret env:ACME_KEY) is not set
+    ");
     assert!(w.requests().is_empty());
     assert!(!w.path("paysync.state.json").exists());
 }
@@ -192,14 +192,14 @@ fn apply_refuses_empty_secrets_and_names_each_reference() {
         .env("ACME_KEY", "")
         .args(["apply", "--auto-approve", "m"])
         .run();
-    let stderr = out.stderr.as_str();
-    assert_eq!(out.code, 1, "{stderr}");
-    assert!(stderr.contains("secret env:ACME_KEY is empty"), "{stderr}");
-    assert!(
-        stderr.contains("secret file:keys/acme12.txt is empty"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit code 1
+    --- stdout
+    --- stderr
+    error: 2 secrets could not be resolved; nothing was sent to the portal:
+      - m/acme.yaml:7: secret env:ACME_KEY is empty (a CI system gives an empty value for a missing, renamed or unexposed secret); set it, or write a literal `value: ""` to clear the key on purpose
+      - m/acme.yaml:14: secret file:keys/acme12.txt is empty (a CI system gives an empty value for a missing, renamed or unexposed secret); set it, or write a literal `value: ""` to clear the key on purpose
+    "#);
     assert!(w.updates().is_empty(), "{:?}", w.requests());
     assert!(!w.path("paysync.state.json").exists());
 }

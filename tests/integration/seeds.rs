@@ -45,3 +45,25 @@ pub fn with_webhook_code(code: &str) -> Seed {
     seed.webhook.secret = code.to_owned();
     seed
 }
+
+/// Three settings in two targets (`m/a.yaml`, `m/b.yaml`), against a portal whose
+/// webhook code is `code`.
+pub fn two_targets(code: &str) -> crate::support::World {
+    let w = crate::support::World::with_seed(with_webhook_code(code));
+    w.write(
+        "m/a.yaml",
+        &crate::support::manifest(
+            11,
+            1,
+            &[
+                ("PS_WORK_MODE_IFRAME", "REGULAR"),
+                ("REST_SERVICE_ID_IFRAME", "00412"),
+            ],
+        ),
+    );
+    w.write(
+        "m/b.yaml",
+        &crate::support::manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    w
+}

@@ -292,8 +292,7 @@ impl Outcome {
     }
 
     /// The whole run as a snapshot reads it: the exit code, then stdout and stderr, with
-    /// what changes from run to run replaced: the world's directory by `[DIR]`, and the
-    /// port of every address on 127.0.0.1 by `[PORT]`.
+    /// what changes from run to run replaced ([`filtered`]).
     pub fn snapshot(&self) -> String {
         let text = format!(
             "exit code {}\n--- stdout\n{}--- stderr\n{}",
@@ -303,8 +302,9 @@ impl Outcome {
     }
 }
 
-/// `text` with `dir` (as given and canonical) replaced by `[DIR]` and the port of every
-/// `127.0.0.1:PORT` by `[PORT]`.
+/// `text` with what changes from run to run replaced: `dir` (as given and canonical) by
+/// `[DIR]`, the port of every `127.0.0.1:PORT` by `[PORT]`, and a retry's jittered wait
+/// (`retrying in 1.2s`, `wait_ms=1209`) by `[WAIT]`.
 pub fn filtered(text: &str, dir: Option<&Path>) -> String {
     let mut text = text.to_owned();
     if let Some(dir) = dir {
@@ -313,16 +313,28 @@ pub fn filtered(text: &str, dir: Option<&Path>) -> String {
             text = text.replace(&*dir.to_string_lossy(), "[DIR]");
         }
     }
+    let text = replace_after(&text, "127.0.0.1:", "[PORT]", |c| c.is_ascii_digit());
+    let text = replace_after(&text, "retrying in ", "[WAIT]", |c| c != ' ');
+    replace_after(&text, "wait_ms=", "[WAIT]", |c| c.is_ascii_digit())
+}
+
+/// `text` with the run of characters `part_of` accepts right after each `marker`
+/// replaced by `with` (when there is one).
+fn replace_after(text: &str, marker: &str, with: &str, part_of: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(at) = rest.find("127.0.0.1:") {
-        let (before, after) = rest.split_at(at + "127.0.0.1:".len());
+    let mut rest = text;
+    while let Some(at) = rest.find(marker) {
+        let (before, after) = rest.split_at(at + marker.len());
         out.push_str(before);
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        if digits > 0 {
-            out.push_str("[PORT]");
+        let len: usize = after
+            .chars()
+            .take_while(|&c| part_of(c))
+            .map(char::len_utf8)
+            .sum();
+        if len > 0 {
+            out.push_str(with);
         }
-        rest = &after[digits..];
+        rest = &after[len..];
     }
     out.push_str(rest);
     out

@@ -1,9 +1,7 @@
 //! A gate never passes on nothing (issue 18 §2): targets whose live settings cannot be
-//! read are "not compared" (exit 8, never 0, 2 or 7); a `--target` that matches nothing
-//! is a usage error naming the nearest; a saved plan for another portal is refused
-//! before anything is sent.
+//! read are "not compared" (exit 8, never 0, 2 or 7), in `drift` and in `plan --refresh`.
 
-use paysync_emulator::{EmulatorHandle, Fault, Seed};
+use paysync_emulator::Fault;
 
 use crate::support::{World, manifest};
 
@@ -99,85 +97,4 @@ fn plan_refresh_that_cannot_read_a_target_exits_8_never_0_or_2() {
             );
         }
     }
-}
-
-#[test]
-fn a_target_that_matches_nothing_is_a_usage_error_naming_the_nearest() {
-    let w = World::new();
-    w.write(
-        "m/acme.yaml",
-        &format!(
-            "{}---\n{}",
-            manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-            manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")])
-        ),
-    );
-    let outs: Vec<String> = [
-        &["plan", "--target", "99:1", "m"][..],
-        &["plan", "--target", "99:1", "--detailed-exitcode", "m"][..],
-        &["apply", "--auto-approve", "--target", "99:1", "m"][..],
-    ]
-    .into_iter()
-    .map(|args| w.run(args).snapshot())
-    .collect();
-    assert!(outs.iter().all(|o| *o == outs[0]), "{outs:#?}");
-    insta::assert_snapshot!(outs[0], @"
-    exit code 64
-    --- stdout
-    --- stderr
-    error: --target 99:1 matches no target of the manifests or the state (the nearest declared: 11:1, 12:0); nothing was planned
-    ");
-    let out = w.run(&["plan", "--target", "xmlId:nope/1", "m"]);
-    insta::assert_snapshot!(out.snapshot(), @"
-    exit code 64
-    --- stdout
-    --- stderr
-    error: --target xmlId:nope/1 matches no target of the manifests or the state (the nearest declared: 11:1, 12:0); nothing was planned
-    ");
-    assert!(w.updates().is_empty());
-    // A target the state records (no longer declared) is still a target.
-    w.run(&["apply", "--auto-approve", "m"]).expect_code(0);
-    w.write(
-        "m/acme.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
-    let out = w.run(&["plan", "--target", "12:0", "m"]);
-    out.expect_code(0);
-    assert!(out.stdout.contains("no longer managed"), "{}", out.stdout);
-}
-
-#[test]
-fn a_saved_plan_for_another_portal_is_refused_before_anything_is_sent() {
-    let w = World::new();
-    w.write(
-        "m/acme.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
-    );
-    // Planned against this portal with --refresh, and no state yet.
-    w.run(&["plan", "--refresh", "--out", "p.json", "m"])
-        .expect_code(0);
-    let other = EmulatorHandle::start(Seed::demo()).unwrap();
-    let out = w
-        .cmd()
-        .env("PAYSYNC_WEBHOOK_URL", other.webhook_url())
-        .args(["apply", "--plan", "p.json"])
-        .run();
-    out.expect_code(1);
-    assert!(
-        out.stderr.contains(&format!(
-            "saved plan p.json was made for the portal {}, but the credentials \
-             (PAYSYNC_WEBHOOK_URL) point at {}",
-            w.portal.base_url(),
-            other.base_url()
-        )),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        other.requests().is_empty(),
-        "a request reached the other portal"
-    );
-    assert!(!w.path("paysync.state.json").exists());
-    // Against its own portal it applies.
-    w.run(&["apply", "--plan", "p.json"]).expect_code(0);
 }

@@ -1,5 +1,7 @@
-//! A portal that moved (issue 7.4, 7.5): a redirect to another origin is never followed
-//! with credentials or settings; `paysync state move-portal` re-points the state file.
+//! Which portal is written to: a redirect to another origin is never followed with
+//! credentials or settings, and `paysync state move-portal` re-points the state (issue
+//! 7.4, 7.5); the same portal written differently is not foreign; a saved plan made for
+//! another portal is refused before anything is sent (issue 18 §2).
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use paysync_emulator::{EmulatorHandle, Fault, Seed};
 
-use crate::support::World;
+use crate::support::{World, manifest};
 
 /// A listener on 127.0.0.1 that counts every byte anyone sends it.
 fn byte_counter() -> (String, Arc<AtomicUsize>) {
@@ -158,4 +160,40 @@ fn move_portal_needs_a_state_file_and_a_safe_address() {
     out.expect_code(1);
     assert!(out.stderr.contains("must use https"), "{}", out.stderr);
     assert!(w.requests().is_empty());
+}
+
+#[test]
+fn a_saved_plan_for_another_portal_is_refused_before_anything_is_sent() {
+    let w = World::new();
+    w.write(
+        "m/acme.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    // Planned against this portal with --refresh, and no state yet.
+    w.run(&["plan", "--refresh", "--out", "p.json", "m"])
+        .expect_code(0);
+    let other = EmulatorHandle::start(Seed::demo()).unwrap();
+    let out = w
+        .cmd()
+        .env("PAYSYNC_WEBHOOK_URL", other.webhook_url())
+        .args(["apply", "--plan", "p.json"])
+        .run();
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "saved plan p.json was made for the portal {}, but the credentials \
+             (PAYSYNC_WEBHOOK_URL) point at {}",
+            w.portal.base_url(),
+            other.base_url()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        other.requests().is_empty(),
+        "a request reached the other portal"
+    );
+    assert!(!w.path("paysync.state.json").exists());
+    // Against its own portal it applies.
+    w.run(&["apply", "--plan", "p.json"]).expect_code(0);
 }

@@ -1,4 +1,4 @@
-//! A hostile portal (or a proxy in front of it): what it sends is untrusted. Error
+//! An untrusted portal (or a proxy in front of it): what it sends is untrusted. Error
 //! descriptions that quote the request, live values and names with terminal control
 //! characters: no secret reaches any output, state or plan, and nothing from the portal
 //! reaches a terminal raw (issue 7.2).
