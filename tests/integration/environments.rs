@@ -242,25 +242,40 @@ fn a_subset_never_forgets_what_it_did_not_read() {
         &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
     let out = w.run(&["plan", "manifests/a.yaml"]);
-    out.expect_code(0);
-    assert!(
-        out.stdout.contains("Plan: 1 target to change"),
-        "{}",
-        out.stdout
-    );
-    assert!(!out.stdout.contains("no longer managed"), "{}", out.stdout);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit code 0
+    --- stdout
+    Needs attention:
+      ! paySystem 11 / personType 1  PS_WORK_MODE_IFRAME: key or mode changes  (manifests/a.yaml:6)
+
+    paySystem 11 / personType 1  (manifests/a.yaml:1)
+      ~ PS_WORK_MODE_IFRAME: "TEST" -> "REGULAR"
+
+    Plan: 1 target to change, 1 setting (0 to add, 1 to change).
+    --- stderr
+    "#);
 
     // --target: only that target, even with every file read.
     let out = w.run(&["plan", "--target", "12:0", "manifests"]);
-    out.expect_code(0);
-    assert!(out.stdout.contains("No changes."), "{}", out.stdout);
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit code 0
+    --- stdout
+    No changes.
+    --- stderr
+    ");
     let out = w.run(&["plan", "--target", "11:1", "manifests"]);
-    assert!(
-        out.stdout.contains("paySystem 11 / personType 1"),
-        "{}",
-        out.stdout
-    );
-    assert!(!out.stdout.contains("paySystem 12"), "{}", out.stdout);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit code 0
+    --- stdout
+    Needs attention:
+      ! paySystem 11 / personType 1  PS_WORK_MODE_IFRAME: key or mode changes  (manifests/a.yaml:6)
+
+    paySystem 11 / personType 1  (manifests/a.yaml:1)
+      ~ PS_WORK_MODE_IFRAME: "TEST" -> "REGULAR"
+
+    Plan: 1 target to change, 1 setting (0 to add, 1 to change).
+    --- stderr
+    "#);
     w.run(&["apply", "--auto-approve", "--target", "11:1", "manifests"])
         .expect_code(0);
     assert_eq!(
@@ -274,13 +289,18 @@ fn a_subset_never_forgets_what_it_did_not_read() {
         &manifest(12, 0, &[("PS_WORK_MODE_IFRAME", "TEST")]),
     );
     let out = w.run(&["plan", "manifests/b.yaml"]);
-    assert!(
-        out.stdout.contains("paySystem 12 / personType 2")
-            && out.stdout.contains("no longer managed"),
-        "{}",
-        out.stdout
-    );
-    assert!(!out.stdout.contains("paySystem 11"), "{}", out.stdout);
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit code 0
+    --- stdout
+    Needs attention:
+      ! paySystem 12 / personType 2  PS_WORK_MODE_IFRAME: no longer managed: left as is on the portal, no longer checked  (no longer declared in the manifests)
+
+    paySystem 12 / personType 2
+      - PS_WORK_MODE_IFRAME (no longer managed; left as is on the portal)
+
+    Plan: 1 no longer managed.
+    --- stderr
+    ");
 }
 
 #[test]
@@ -407,8 +427,18 @@ fn the_project_file_is_checked_with_its_location_and_environments_are_listed() {
         &PROJECT.replace("state: state/prod", "stat: state/prod"),
     );
     let out = w.run(&["plan", "--env", "prod"]);
-    out.expect_code(3);
-    assert!(out.stderr.contains("paysync.yaml:10:5"), "{}", out.stderr);
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit code 3
+    --- stdout
+    --- stderr
+    error[invalid-value]: invalid project file: unknown field `stat`, expected one of portal, sources, state, credentials, rate, protected
+      --> paysync.yaml:10:5
+       |
+    10 |     stat: state/prod.state.json
+       |     ^
+
+    error: 1 problem found in 1 file; nothing was written to the portal
+    ");
     // A misspelt variable would be ignored (and the portal's read under paysync's own
     // name): it is refused, with the ones an environment maps.
     w.write(
@@ -419,48 +449,52 @@ fn the_project_file_is_checked_with_its_location_and_environments_are_listed() {
         ),
     );
     let out = w.run(&["plan", "--env", "prod"]);
-    out.expect_code(3);
-    assert!(
-        out.stderr.contains("paysync.yaml:11:")
-            && out
-                .stderr
-                .contains("\"PAYSYNC_WEBHOK_URL\" is not one of paysync's variables")
-            && out
-                .stderr
-                .contains("PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit code 3
+    --- stdout
+    --- stderr
+    error[invalid-value]: invalid project file: "PAYSYNC_WEBHOK_URL" is not one of paysync's variables an environment maps (did you mean `PAYSYNC_WEBHOOK_URL`?): PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY
+      --> paysync.yaml:11:18
+       |
+    11 |     credentials: { PAYSYNC_WEBHOK_URL: PROD_WEBHOOK_URL }
+       |                  ^
+
+    error: 1 problem found in 1 file; nothing was written to the portal
+    "#);
     w.write("paysync.yaml", PROJECT);
     let out = w.run(&["plan"]);
-    out.expect_code(64);
-    assert!(
-        out.stderr.contains("choose one with --env NAME"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit code 64
+    --- stdout
+    --- stderr
+    error: paysync.yaml declares environments (prod, test): choose one with --env NAME (or PAYSYNC_ENV)
+    ");
     let out = w.run(&["plan", "--env", "stage"]);
-    out.expect_code(64);
-    assert!(
-        out.stderr
-            .contains("no environment \"stage\"; it has: prod, test"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit code 64
+    --- stdout
+    --- stderr
+    error: paysync.yaml has no environment "stage"; it has: prod, test
+    "#);
     let out = w.run(&["env", "list"]);
-    out.expect_code(0);
-    assert!(
-        out.stdout
-            .contains("prod\n  portal:      not pinned (any portal its credentials point at)\n  sources:     manifests, envs/prod"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("PAYSYNC_WEBHOOK_URL from $PROD_WEBHOOK_URL"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit code 0
+    --- stdout
+    Environments of paysync.yaml:
+
+    prod
+      portal:      not pinned (any portal its credentials point at)
+      sources:     manifests, envs/prod
+      state:       state/prod.state.json
+      credentials: PAYSYNC_WEBHOOK_URL from $PROD_WEBHOOK_URL
+
+    test
+      portal:      not pinned (any portal its credentials point at)
+      sources:     manifests, envs/test
+      state:       state/test.state.json
+      credentials: PAYSYNC_WEBHOOK_URL from $TEST_WEBHOOK_URL
+    --- stderr
+    ");
 }
 
 #[test]
