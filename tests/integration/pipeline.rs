@@ -39,24 +39,21 @@ fn apply_writes_exactly_the_manifest_values_then_plans_no_changes() {
     w.write("manifests/acme.yaml", &acme());
 
     let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
-    plan.expect_code(2);
-    assert!(
-        plan.stdout.contains("+ PS_WORK_MODE_IFRAME = \"REGULAR\""),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("+ PAYMENT_ID = PAYMENT:ACCOUNT_NUMBER"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 2 targets to change, 5 settings (5 to add, 0 to change)."),
-        "{}",
-        plan.stdout
-    );
+    insta::assert_snapshot!(plan.snapshot(), @r#"
+    exit code 2
+    --- stdout
+    paySystem 11 / personType 1  (manifests/acme.yaml:1)
+      + PAYMENT_ID = PAYMENT:ACCOUNT_NUMBER
+      + PS_WORK_MODE_IFRAME = "REGULAR"
+      + REST_SERVICE_ID_IFRAME = "00412"
+
+    paySystem 12 / personType 0  (manifests/acme.yaml:10)
+      + PS_CHANGE_STATUS_PAY = "Y"
+      + PS_WORK_MODE_IFRAME = "TEST"
+
+    Plan: 2 targets to change, 5 settings (5 to add, 0 to change).
+    --- stderr
+    "#);
     assert!(w.requests().is_empty(), "an offline plan sent requests");
 
     w.run(&["apply", "--auto-approve", "manifests"])
@@ -126,17 +123,15 @@ fn a_changed_value_is_planned_and_applied_alone() {
     w.portal.clear_requests();
 
     let plan = w.run(&["plan", "--detailed-exitcode", "manifests"]);
-    plan.expect_code(2);
-    assert!(
-        plan.stdout
-            .contains("~ REST_SERVICE_ID_IFRAME: \"00412\" -> \"00413\""),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("Plan: 1 target to change, 1 setting (0 to add, 1 to change).")
-    );
+    insta::assert_snapshot!(plan.snapshot(), @r#"
+    exit code 2
+    --- stdout
+    paySystem 11 / personType 1  (manifests/acme.yaml:1)
+      ~ REST_SERVICE_ID_IFRAME: "00412" -> "00413"
+
+    Plan: 1 target to change, 1 setting (0 to add, 1 to change).
+    --- stderr
+    "#);
 
     w.run(&["apply", "--auto-approve", "manifests"])
         .expect_code(0);
