@@ -19,8 +19,9 @@ pub enum StateError {
         error: ReadError,
     },
     #[error(
-        "state file {} is not valid paysync state (line {line}, column {column}): {message}",
-        state
+        "state file {} is not valid paysync state{}: {message}",
+        state,
+        at(*line, *column)
     )]
     Parse {
         state: StateLocation,
@@ -121,4 +122,14 @@ pub enum StateError {
         state: StateLocation,
         error: io::Error,
     },
+}
+
+/// ` (line L, column C)`; empty when the position is not known (0: an error found in a
+/// value already parsed, such as a secret reference paysync cannot read).
+fn at(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line}, column {column})")
+    }
 }

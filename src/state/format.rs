@@ -17,7 +17,7 @@ pub const LEGACY_STATE_FORMAT: u32 = 1;
 
 /// A recorded (last-applied) setting value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "RawRecordedValue")]
 pub enum RecordedValue {
     /// A secret: its reference as written (`env:NAME`, `file:PATH`) and its fingerprint,
     /// `None` when not known (the next apply writes it).
@@ -25,7 +25,7 @@ pub enum RecordedValue {
         #[serde(rename = "type")]
         source: String,
         /// Read and written by the one reference grammar: a state that records a
-        /// reference paysync cannot read is refused when it is loaded.
+        /// reference paysync cannot read is refused when it is loaded, naming it.
         #[serde(with = "crate::secrets::as_text")]
         secret: SecretRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,6 +37,45 @@ pub enum RecordedValue {
         source: String,
         value: String,
     },
+}
+
+/// [`RecordedValue`] as read, its reference still text: parsed by [`TryFrom`], so that a
+/// reference paysync cannot read is named in the error (an untagged enum would only say
+/// that no variant matched).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRecordedValue {
+    Secret {
+        #[serde(rename = "type")]
+        source: String,
+        secret: String,
+        #[serde(default)]
+        fingerprint: Option<Fingerprint>,
+    },
+    Plain {
+        #[serde(rename = "type")]
+        source: String,
+        value: String,
+    },
+}
+
+impl TryFrom<RawRecordedValue> for RecordedValue {
+    type Error = crate::secrets::SecretRefError;
+
+    fn try_from(raw: RawRecordedValue) -> Result<Self, Self::Error> {
+        Ok(match raw {
+            RawRecordedValue::Secret {
+                source,
+                secret,
+                fingerprint,
+            } => RecordedValue::Secret {
+                source,
+                secret: secret.parse()?,
+                fingerprint,
+            },
+            RawRecordedValue::Plain { source, value } => RecordedValue::Plain { source, value },
+        })
+    }
 }
 
 /// The settings recorded for one target.

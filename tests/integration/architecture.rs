@@ -1,12 +1,14 @@
-//! The shape of `src/`, checked: no import cycle between modules (files), and
-//! dependencies pointing down only (README, "Code map").
+//! The shape of `src/` and the emulator, checked: no import cycle between modules
+//! (files), nor between top-level modules (a folder or a top-level file counts as one);
+//! dependencies pointing down only; no source file over 700 lines, its tests left out
+//! (CONTRIBUTING.md, "Code map").
 //!
 //! The graph is read from the source text: an edge from file A to file B for every path
 //! A names into B — each `use` tree (braces expanded), each inline `crate::`, `super::`
 //! or `self::` path, and in a `mod.rs` (or `lib.rs`) each path through a child module.
 //! A path goes to the longest module prefix it names, so using an item a `mod.rs`
-//! re-exports is an edge to that `mod.rs`. Test modules (`#[cfg(test)] mod ... { }`) and
-//! comments are left out.
+//! re-exports is an edge to that `mod.rs`. Test modules (`#[cfg(test)] mod ... { }`, and
+//! `tests.rs` files) and comments are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -422,3 +422,38 @@ fn the_lock_message_names_the_user_without_a_user_variable() {
         out.stderr
     );
 }
+
+/// Regression (issue 19): a recorded secret reference paysync cannot read was taken as an
+/// environment variable of that whole name; the state is now refused when it is read,
+/// naming the reference (and no position, which a value already parsed does not have).
+#[test]
+fn a_state_recording_an_unreadable_secret_reference_is_refused_naming_it() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "TEST")]),
+    );
+    w.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let mut state: serde_json::Value = serde_json::from_str(&w.read("paysync.state.json")).unwrap();
+    state["targets"][0]["settings"]["REST_SERVICE_KEY_IFRAME"] = serde_json::json!({
+        "type": "VALUE",
+        "secret": "vault:kv/acme#key",
+    });
+    w.write("paysync.state.json", &state.to_string());
+    w.portal.clear_requests();
+    for args in [
+        &["plan", "m.yaml"][..],
+        &["apply", "--auto-approve", "m.yaml"],
+    ] {
+        let out = w.run(args);
+        insta::allow_duplicates! {
+            insta::assert_snapshot!(out.snapshot(), @r#"
+            exit code 1
+            --- stdout
+            --- stderr
+            error: state file paysync.state.json is not valid paysync state: unknown secret source in "vault:kv/acme#key": expected `env:NAME` or `file:PATH`
+            "#);
+        }
+    }
+    assert!(w.requests().is_empty());
+}
