@@ -283,6 +283,20 @@ pub enum AuthRefreshError {
     NotSaved { file: String, error: String },
 }
 
+impl From<crate::import::ReadFailure> for Error {
+    fn from(e: crate::import::ReadFailure) -> Self {
+        match e {
+            crate::import::ReadFailure::Refused { target, error } => {
+                Error::Refresh { target, error }
+            }
+            crate::import::ReadFailure::Unreadable { target, why } => Error::UnreadableTarget {
+                target,
+                why: crate::untrusted::escape_controls(&why).into_owned(),
+            },
+        }
+    }
+}
+
 impl From<crate::live::LiveError> for Error {
     fn from(e: crate::live::LiveError) -> Error {
         match e {

@@ -25,14 +25,17 @@
 //! - Values are always double-quoted so that YAML keeps them strings.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::bitrix::PortalError;
 use crate::fingerprint::Fingerprinter;
-use crate::live::{Catalog, DeclaredCode, PaySystem};
+use crate::live::{Catalog, DeclaredCode, PaySystem, ReadError, Reads};
 use crate::manifest::{self, NewDocument, NewSetting};
-use crate::model::{LiveSetting, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Target, TargetRef};
+use crate::model::{
+    LiveSetting, Names, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Target, TargetRef,
+};
 use crate::secrets::Redacted;
-use crate::state::{LastApplied, RecordedValue};
+use crate::state::{LastApplied, RecordedValue, TargetRecord};
 use crate::untrusted::portal_text;
 
 /// Words that make a code (or its handler `NAME`) a secret.
@@ -52,6 +55,79 @@ pub enum ImportError {
     },
     #[error("{} already exists; pass --force to overwrite it", path.display())]
     Exists { path: PathBuf },
+}
+
+/// The settings read of each target.
+pub type Read = BTreeMap<Target, BTreeMap<String, LiveSetting>>;
+
+/// A target whose settings could not be read: the import stops, writing nothing.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// The portal refused to read it (and it was named explicitly, or the refusal is not
+    /// `ACCESS_DENIED`).
+    Refused { target: Target, error: PortalError },
+    /// The portal's answer for it cannot be read: what was wrong, in words.
+    Unreadable { target: Target, why: String },
+}
+
+/// The settings read, by target, and the targets skipped: with `all`, a target the
+/// portal refuses to read with `ACCESS_DENIED` (a pay system of another app's handler,
+/// with OAuth) is not ours to import and is skipped; named explicitly, it stops the
+/// import, as does any other failure.
+pub fn sort_reads(reads: Reads, all: bool) -> Result<(Read, Vec<Target>), ReadFailure> {
+    let mut live = BTreeMap::new();
+    let mut denied = Vec::new();
+    for (target, result) in reads {
+        match result {
+            Ok(settings) => {
+                live.insert(target, settings);
+            }
+            Err(ReadError::Refused(error)) if all && error.code == "ACCESS_DENIED" => {
+                tracing::warn!(%target, "skipping a target the portal refused to read (ACCESS_DENIED)");
+                denied.push(target);
+            }
+            Err(ReadError::Refused(error)) => return Err(ReadFailure::Refused { target, error }),
+            Err(ReadError::Unreadable(why)) => {
+                return Err(ReadFailure::Unreadable { target, why });
+            }
+        }
+    }
+    Ok((live, denied))
+}
+
+/// The files an import writes: one per pay system, `paysystem-<ID>.yaml` in `out`, with
+/// its documents in order. Without `force`, a file that exists already stops the import
+/// before any is written.
+pub fn files<'a>(
+    documents: &'a [Document],
+    out: &Path,
+    force: bool,
+) -> Result<BTreeMap<u64, (PathBuf, Vec<&'a Document>)>, ImportError> {
+    let mut files: BTreeMap<u64, (PathBuf, Vec<&Document>)> = BTreeMap::new();
+    for doc in documents {
+        let ps = doc.target.pay_system;
+        files
+            .entry(ps)
+            .or_insert_with(|| (out.join(format!("paysystem-{ps}.yaml")), Vec::new()))
+            .1
+            .push(doc);
+    }
+    if !force && let Some((path, _)) = files.values().find(|(path, _)| path.exists()) {
+        return Err(ImportError::Exists { path: path.clone() });
+    }
+    Ok(files)
+}
+
+/// The environment variables the documents' secrets are written as: (variable, target,
+/// code), for the report.
+pub fn variables(documents: &[Document]) -> Vec<(String, Target, String)> {
+    documents
+        .iter()
+        .flat_map(|d| {
+            d.variables()
+                .map(|(env, code)| (env.to_owned(), d.target, code.to_owned()))
+        })
+        .collect()
 }
 
 /// One setting as it will be written.
@@ -195,7 +271,7 @@ pub struct Choices {
 /// `live` is a pay system of `catalog` with a REST handler ([`targets`]).
 pub fn documents(
     catalog: &Catalog,
-    live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+    live: &Read,
     choices: &Choices,
 ) -> (Vec<Document>, Vec<Target>) {
     let no_codes = BTreeMap::new();
@@ -250,19 +326,36 @@ pub fn file_text(schema: &str, system: &PaySystem, documents: &[&Document]) -> S
     manifest::write_file(&header, &documents)
 }
 
-/// Records the imported settings as last-applied state for `portal` (the caller holds
+/// Records the imported settings as last-applied state for `portal`, with each target's
+/// reference and file (as apply records them) and the `names` read (the caller holds
 /// the state lock and saves it).
 pub fn adopt(
     state: &mut LastApplied,
     fingerprinter: &Fingerprinter,
     portal: String,
-    documents: &[Document],
+    files: &BTreeMap<u64, (PathBuf, Vec<&Document>)>,
+    names: Names,
 ) {
     state.portal = Some(portal);
+    // The names read are recorded, so later plans show them.
+    let mut names = names;
+    names.fill_from(&state.names);
+    state.names = names;
+    let documents = files
+        .values()
+        .flat_map(|(path, docs)| docs.iter().map(move |d| (path, *d)));
     if fingerprinter.is_keyed() {
         state.fingerprints.keyed = true;
     }
-    for doc in documents {
+    for (path, doc) in documents {
+        // Each adopted target's reference and file, as apply records them.
+        state.records.insert(
+            doc.target,
+            TargetRecord {
+                reference: doc.reference.as_ref().map(ToString::to_string),
+                manifest: Some(path.display().to_string()),
+            },
+        );
         let recorded: BTreeMap<String, RecordedValue> = doc
             .settings
             .iter()

@@ -6,11 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
-use super::steps::{Context, Runtime, not_interrupted, runtime};
+use super::steps::{Context, Runtime, fingerprinter_for_writing, not_interrupted, runtime};
 use crate::apply::{self, ApplyReport, Applying, ResolvedSecrets};
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
-use crate::fingerprint::Fingerprinter;
 use crate::live::ReadError;
 use crate::live::Unreadable;
 use crate::model::Target;
@@ -258,21 +257,6 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         unreadable: Unreadable::new(),
         mismatches,
     })
-}
-
-/// The fingerprinter an apply records with. A state whose fingerprints are keyed is never
-/// written without the key (nor quietly back to unkeyed fingerprints): when secrets are
-/// involved and the key is missing, nothing is sent.
-fn fingerprinter_for_writing(
-    state: &LastApplied,
-    secrets: bool,
-    ctx: &Context<'_>,
-) -> Result<Fingerprinter, Error> {
-    let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-    if secrets && !fingerprinter.can_fingerprint() {
-        return Err(ctx.fingerprint_key_missing());
-    }
-    Ok(fingerprinter)
 }
 
 /// Applies `plan` with progress on stderr.

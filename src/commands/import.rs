@@ -16,14 +16,12 @@
 //! overwritten without `--force`; the state is written (under the apply lock) only after
 //! the manifests.
 
-use std::collections::BTreeMap;
-
-use super::steps::{Context, not_interrupted, runtime};
+use super::steps::{Context, fingerprinter_for_writing, not_interrupted, runtime};
 use crate::cli::ImportSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically;
-use crate::import::{self, Choices, Document, ImportError, ImportReport, WrittenFile};
-use crate::live::{self, ReadError};
+use crate::import::{self, Choices, ImportReport, WrittenFile};
+use crate::live;
 use crate::render;
 
 pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -47,28 +45,11 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
 
     tracing::info!(targets = targets.len(), "reading live settings");
     let read = rt.block_on(live::read_settings(&client, &targets))?;
-    let mut live = BTreeMap::new();
-    let mut report = ImportReport::default();
-    for (target, result) in read {
-        match result {
-            Ok(settings) => {
-                live.insert(target, settings);
-            }
-            // With --all, a pay system of another app's handler (OAuth) is refused; it is
-            // not ours to import, so it is skipped rather than failing the whole import.
-            Err(ReadError::Refused(error)) if settings.all && error.code == "ACCESS_DENIED" => {
-                tracing::warn!(%target, "skipping a target the portal refused to read (ACCESS_DENIED)");
-                report.denied.push(target);
-            }
-            Err(ReadError::Refused(error)) => return Err(Error::Refresh { target, error }),
-            Err(ReadError::Unreadable(why)) => {
-                return Err(Error::UnreadableTarget {
-                    target,
-                    why: crate::untrusted::escape_controls(&why).into_owned(),
-                });
-            }
-        }
-    }
+    let (live, denied) = import::sort_reads(read, settings.all)?;
+    let mut report = ImportReport {
+        denied,
+        ..ImportReport::default()
+    };
     let choices = Choices {
         include_inherited: settings.include_inherited,
         extra_secrets: settings.secrets.iter().cloned().collect(),
@@ -83,19 +64,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     report.skipped = skipped;
 
     // One file per pay system; every file is checked before any is written.
-    let mut files: BTreeMap<u64, Vec<&Document>> = BTreeMap::new();
-    for doc in &documents {
-        files.entry(doc.target.pay_system).or_default().push(doc);
-    }
-    let path_of = |ps: u64| settings.out.join(format!("paysystem-{ps}.yaml"));
-    if !settings.force {
-        for ps in files.keys() {
-            let path = path_of(*ps);
-            if path.exists() {
-                return Err(ImportError::Exists { path }.into());
-            }
-        }
-    }
+    let files = import::files(&documents, &settings.out, settings.force)?;
     // Stopped by a signal while reading: nothing is written. Once writing starts (local
     // files, a moment), it goes to the end, so no set of files is left half-written.
     not_interrupted()?;
@@ -103,11 +72,8 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     // which is checked before anything is written.
     let adopting = match adopting {
         Some((store, lock, state)) => {
-            let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
             let has_secrets = documents.iter().any(|d| d.variables().next().is_some());
-            if has_secrets && !fingerprinter.can_fingerprint() {
-                return Err(ctx.fingerprint_key_missing());
-            }
+            let fingerprinter = fingerprinter_for_writing(&state, has_secrets, ctx)?;
             Some((store, lock, state, fingerprinter))
         }
         None => None,
@@ -118,47 +84,27 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
             error: source,
         })?;
     }
-    for (ps, docs) in &files {
-        let path = path_of(*ps);
+    for (ps, (path, docs)) in &files {
         let text = import::file_text(&settings.schema_ref, &catalog.pay_systems[ps], docs);
-        write_atomically(&path, text.as_bytes()).map_err(|source| Error::Write {
+        write_atomically(path, text.as_bytes()).map_err(|source| Error::Write {
             path: path.clone(),
             error: source,
         })?;
         report.written.push(WrittenFile {
-            path,
+            path: path.clone(),
             targets: docs.len(),
             settings: docs.iter().map(|d| d.settings.len()).sum(),
         });
     }
 
     if let Some((store, _lock, mut state, fingerprinter)) = adopting {
-        import::adopt(&mut state, &fingerprinter, client.portal(), &documents);
-        // Each adopted target's reference and file, as apply records them.
-        for doc in &documents {
-            state.records.insert(
-                doc.target,
-                crate::state::TargetRecord {
-                    reference: doc.reference.as_ref().map(ToString::to_string),
-                    manifest: Some(path_of(doc.target.pay_system).display().to_string()),
-                },
-            );
-        }
-        // The names read are recorded, so later plans show them.
-        let mut names = catalog.names();
-        names.fill_from(&state.names);
-        state.names = names;
+        let portal = client.portal();
+        import::adopt(&mut state, &fingerprinter, portal, &files, catalog.names());
         store.save(&mut state)?;
         tracing::info!(path = %store.location(), targets = documents.len(), "adopted the imported settings");
         report.adopted = Some((documents.len(), settings.state.clone()));
     }
-    report.variables = documents
-        .iter()
-        .flat_map(|d| {
-            d.variables()
-                .map(|(env, code)| (env.to_owned(), d.target, code.to_owned()))
-        })
-        .collect();
+    report.variables = import::variables(&documents);
     ctx.term.out(&render::import::render(&report));
     Ok(exit::SUCCESS)
 }

@@ -8,6 +8,7 @@ use crate::bitrix::{self, Client, Rate};
 use crate::cli::Format;
 use crate::error::{Error, UsageError};
 use crate::fingerprint::ENV_FINGERPRINT_KEY;
+use crate::fingerprint::Fingerprinter;
 use crate::live::Reads;
 use crate::manifest;
 use crate::manifest::Resolution;
@@ -220,4 +221,19 @@ pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
         Format::Json => plan_json::render_in_parts(plan, |part| term.out(part)),
         Format::Markdown => term.out(&plan_markdown::render(plan)),
     }
+}
+
+/// The fingerprinter an apply (or an adopting import) records with. A state whose fingerprints are keyed is never
+/// written without the key (nor quietly back to unkeyed fingerprints): when secrets are
+/// involved and the key is missing, nothing is sent.
+pub(super) fn fingerprinter_for_writing(
+    state: &LastApplied,
+    secrets: bool,
+    ctx: &Context<'_>,
+) -> Result<Fingerprinter, Error> {
+    let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
+    if secrets && !fingerprinter.can_fingerprint() {
+        return Err(ctx.fingerprint_key_missing());
+    }
+    Ok(fingerprinter)
 }
