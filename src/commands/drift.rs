@@ -26,13 +26,12 @@ use super::steps::{Context, runtime};
 use crate::cli::{DriftFormat, DriftSettings};
 use crate::error::{Error, StateNeededFor, exit};
 use crate::live::read_targets;
-use crate::model::Target;
-use crate::plan::drift::compare;
+use crate::plan::drift;
 use crate::render;
 
 pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     let store = crate::state::open(&settings.state);
-    let Some(mut state) = store.load()? else {
+    let Some(state) = store.load()? else {
         return Err(Error::NoStateFile {
             state: store.location().clone(),
             needed_for: StateNeededFor::Drift,
@@ -45,26 +44,15 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     drop(crate::apply::ResolvedSecrets::available(
         state.env_secrets(),
     ));
-    let targets: Vec<Target> = state
-        .targets
-        .iter()
-        .filter(|(_, settings)| !settings.is_empty())
-        .map(|(target, _)| *target)
-        .collect();
+    let targets = drift::targets(&state);
     let (live, unreadable) = if targets.is_empty() {
         (BTreeMap::new(), BTreeMap::new())
     } else {
         runtime()?.block_on(read_targets(&client, &targets))?
     };
     // A target whose answer cannot be read is not compared (warned by the read).
-    state
-        .targets
-        .retain(|target, _| !unreadable.contains_key(target));
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-    let mut report = compare(&state.targets, &live, &fingerprinter);
-    report.not_compared = unreadable.into_iter().collect();
-    report.portal = client.portal();
-    report.names = state.names.clone();
+    let report = drift::report(&state, &live, unreadable, &fingerprinter, client.portal());
     for (target, code) in &report.not_returned {
         tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
     }

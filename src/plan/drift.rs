@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::live_equals_recorded;
 use crate::fingerprint::Fingerprinter;
 use crate::model::{LiveSetting, Target};
-use crate::state::RecordedValue;
+use crate::state::{LastApplied, RecordedValue};
 use crate::untrusted::live_text;
 
 /// One recorded setting whose live value differs.
@@ -53,6 +53,35 @@ impl DriftReport {
         targets.dedup();
         targets.len()
     }
+}
+
+/// The targets drift reads: those the state records at least one setting of.
+pub fn targets(state: &LastApplied) -> Vec<Target> {
+    state
+        .targets
+        .iter()
+        .filter(|(_, settings)| !settings.is_empty())
+        .map(|(target, _)| *target)
+        .collect()
+}
+
+/// The drift report of `state` against what was read of `portal`: the targets whose
+/// answer could not be read (`unreadable`, with why) are not compared at all, the
+/// others are with [`compare`]; the names are the state's.
+pub fn report(
+    state: &LastApplied,
+    live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+    unreadable: BTreeMap<Target, String>,
+    fp: &Fingerprinter,
+    portal: String,
+) -> DriftReport {
+    let mut recorded = state.targets.clone();
+    recorded.retain(|target, _| !unreadable.contains_key(target));
+    let mut report = compare(&recorded, live, fp);
+    report.not_compared = unreadable.into_iter().collect();
+    report.portal = portal;
+    report.names = state.names.clone();
+    report
 }
 
 /// Compares live settings with the recorded ones. Pure: no I/O.
