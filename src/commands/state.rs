@@ -4,7 +4,6 @@ use super::steps::{Context, runtime};
 use crate::bitrix;
 use crate::cli::MovePortalSettings;
 use crate::error::{Error, StateNeededFor, exit};
-use crate::state::PortalMove;
 
 /// `paysync state move-portal URL`: re-points the state file at a portal's new address
 /// (the credentials must already point there), after checking that the portal answers
@@ -51,12 +50,8 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
     let recorded_env = crate::apply::ResolvedSecrets::available(state.env_secrets());
     state.carry_over(&fingerprinter, |_, _, recorded| recorded_env.get(recorded));
-    let before = state.portal.replace(requested.clone());
-    state.portal_moves.push(PortalMove {
-        from: before.clone(),
-        to: requested.clone(),
-        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    });
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let before = state.move_portal(requested.clone(), now);
     store.save(&mut state)?;
     tracing::info!(
         from = before.as_deref().unwrap_or("(none)"),

@@ -53,4 +53,16 @@ impl LastApplied {
             _ => Ok(()),
         }
     }
+
+    /// Points the state at the portal's new address `to`, recording the move (from the
+    /// portal it recorded, at `at`, RFC 3339); returns the address it pointed at before.
+    pub fn move_portal(&mut self, to: String, at: String) -> Option<String> {
+        let before = self.portal.replace(to.clone());
+        self.portal_moves.push(PortalMove {
+            from: before.clone(),
+            to,
+            at,
+        });
+        before
+    }
 }
