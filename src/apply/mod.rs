@@ -53,7 +53,7 @@
 
 mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -79,9 +79,30 @@ pub struct ResolvedSecrets {
 }
 
 impl ResolvedSecrets {
-    /// Secrets read elsewhere (a plan's, which reads what it can).
-    pub fn from_values(values: BTreeMap<SecretRef, Redacted<String>>) -> ResolvedSecrets {
-        ResolvedSecrets { values }
+    /// What a plan reads: the values of those of `refs` whose source may be read at plan
+    /// time ([`crate::secrets::SecretSource::readable_at_plan_time`]) and can be read
+    /// now, and apart, those found empty (which apply refuses). Any other failure leaves
+    /// the secret out: the plan shows it as not checked.
+    pub fn at_plan_time<'a>(
+        refs: impl IntoIterator<Item = &'a SecretRef>,
+    ) -> (ResolvedSecrets, BTreeSet<SecretRef>) {
+        let mut values = BTreeMap::new();
+        let mut empty = BTreeSet::new();
+        for r in refs
+            .into_iter()
+            .filter(|r| r.source().readable_at_plan_time())
+        {
+            match r.resolve() {
+                Ok(value) => {
+                    values.insert(r.clone(), value);
+                }
+                Err(e) if e.is_empty_value() => {
+                    empty.insert(r.clone());
+                }
+                Err(_) => {}
+            }
+        }
+        (ResolvedSecrets { values }, empty)
     }
 
     /// The values of those of `refs` that can be read now; the others are left out.

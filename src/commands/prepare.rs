@@ -24,10 +24,11 @@
 //! - **The lock**: `apply` takes it (and connects) before it reads the state.
 //! - **Names**: `apply` writes the names it read back into the state it will save.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::steps::{
-    Context, Runtime, load_manifests, refresh, resolve_recorded, runtime, state_notes,
+    Context, Runtime, fingerprinter_for_writing, load_manifests, refresh, resolve_recorded,
+    runtime, state_notes,
 };
 use crate::apply::ResolvedSecrets;
 use crate::bitrix::Client;
@@ -39,7 +40,7 @@ use crate::model::Names;
 use crate::plan::scope::{Scope, not_returned, set_aside};
 use crate::plan::{self, DesiredValues, Plan, SecretCheck};
 use crate::secrets::Unresolved;
-use crate::state::{LastApplied, StateBackend, StateLock, TargetRecord};
+use crate::state::{LastApplied, StateBackend, StateLock};
 
 /// What the preparation is for (see the module docs for what differs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,18 +151,7 @@ pub(crate) fn prepare(
         .map_err(crate::error::UsageError::from)?;
     scope.narrow(&mut desired);
     if apply {
-        // Each declared target's reference and manifest file, as recorded for later plans.
-        for (target, d) in &desired.targets {
-            if state.targets.contains_key(target) {
-                state.records.insert(
-                    *target,
-                    TargetRecord {
-                        reference: d.reference.as_ref().map(ToString::to_string),
-                        manifest: Some(d.origin.file.display().to_string()),
-                    },
-                );
-            }
-        }
+        state.record_declared(&desired);
     }
 
     // Secrets: apply reads every one before the first request; plan what it can.
@@ -169,30 +159,14 @@ pub(crate) fn prepare(
     let (secrets, empty, fingerprinter) = if apply {
         let secrets = ResolvedSecrets::resolve(refs.iter().copied())
             .map_err(|errors| Error::Secrets(Unresolved::list(errors, &desired.secret_places())))?;
-        let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-        // A state whose fingerprints are keyed is never written without the key.
-        if !refs.is_empty() && !fingerprinter.can_fingerprint() {
-            return Err(ctx.fingerprint_key_missing());
-        }
+        let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
         (secrets, BTreeSet::new(), fingerprinter)
     } else {
-        let mut resolved = BTreeMap::new();
-        let mut empty = BTreeSet::new();
-        for r in refs.iter().filter(|r| r.source().readable_at_plan_time()) {
-            match r.resolve() {
-                Ok(value) => {
-                    resolved.insert((*r).clone(), value);
-                }
-                Err(e) if e.is_empty_value() => {
-                    empty.insert((*r).clone());
-                }
-                Err(_) => {}
-            }
-        }
+        let (secrets, empty) = ResolvedSecrets::at_plan_time(refs.iter().copied());
         let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
         // Said when it is why secrets that could be read are not checked: a pull-request
         // plan with no secrets at all has nothing the key would change.
-        if !fingerprinter.can_fingerprint() && !resolved.is_empty() {
+        if !fingerprinter.can_fingerprint() && !secrets.values().is_empty() {
             let warning = format!(
                 "this state's secret fingerprints are keyed with {}, which is not set: secrets \
                  are not checked",
@@ -201,7 +175,7 @@ pub(crate) fn prepare(
             tracing::warn!("{warning}");
             warnings.push(warning);
         }
-        (ResolvedSecrets::from_values(resolved), empty, fingerprinter)
+        (secrets, empty, fingerprinter)
     };
     state.carry_over(&fingerprinter, |target, code, recorded| {
         desired.secret_value(target, code, recorded, secrets.values())

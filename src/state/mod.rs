@@ -65,4 +65,20 @@ impl LastApplied {
         });
         before
     }
+
+    /// Records, for each target `desired` declares that the state holds, its reference
+    /// and manifest file, as later plans show them.
+    pub fn record_declared(&mut self, desired: &crate::model::Desired) {
+        for (target, d) in &desired.targets {
+            if self.targets.contains_key(target) {
+                self.records.insert(
+                    *target,
+                    TargetRecord {
+                        reference: d.reference.as_ref().map(ToString::to_string),
+                        manifest: Some(d.origin.file.display().to_string()),
+                    },
+                );
+            }
+        }
+    }
 }
