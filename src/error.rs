@@ -153,6 +153,9 @@ pub enum Error {
     /// The new portal did not answer a read with the credentials.
     #[error("the portal at {portal} did not answer with these credentials: {error}")]
     NotAnswering { portal: String, error: ClientError },
+    /// `state push` or `state migrate` refused: the message says why and what to do.
+    #[error("{message}")]
+    StateTool { message: String },
     #[error(transparent)]
     SavedPlan(#[from] SavedPlanError),
     #[error("saved plan {} is stale: {reason}; run `paysync plan --out` again", path.display())]
@@ -222,6 +225,9 @@ pub enum Error {
 /// The command line and the project file do not fit together (exit 64).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UsageError {
+    /// `PAYSYNC_STATE` (used without an environment) names no state.
+    #[error("PAYSYNC_STATE: {0}")]
+    ExportedState(crate::state::LocationError),
     #[error("no project file (paysync.yaml in this directory or a parent, or --project FILE)")]
     NoProject,
     #[error(
@@ -314,6 +320,10 @@ pub enum StateNeededFor {
     Drift,
     /// `paysync state move-portal`: the state to re-point.
     MovePortal,
+    /// `paysync state pull`, `list`: the state to show.
+    Show,
+    /// `paysync state migrate`: the state to copy.
+    Migrate,
 }
 
 impl std::fmt::Display for StateNeededFor {
@@ -321,6 +331,8 @@ impl std::fmt::Display for StateNeededFor {
         f.write_str(match self {
             StateNeededFor::Drift => "compare",
             StateNeededFor::MovePortal => "move",
+            StateNeededFor::Show => "show",
+            StateNeededFor::Migrate => "migrate",
         })
     }
 }

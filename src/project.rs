@@ -122,9 +122,9 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(v)
 }
 
-/// paysync's variables an environment's `credentials` may map: the portal's credentials
-/// and the fingerprint key.
-const MAPPED: [&str; 9] = [
+/// paysync's variables an environment's `credentials` may map: the portal's credentials,
+/// the fingerprint key and the state store's ([`crate::state::STORE_VARIABLES`]).
+const MAPPED: [&str; 18] = [
     crate::bitrix::credentials::ENV_WEBHOOK_URL,
     crate::bitrix::credentials::ENV_PORTAL_URL,
     crate::bitrix::credentials::ENV_ACCESS_TOKEN,
@@ -134,6 +134,15 @@ const MAPPED: [&str; 9] = [
     crate::bitrix::credentials::ENV_OAUTH_URL,
     crate::bitrix::credentials::ENV_TOKEN_FILE,
     crate::fingerprint::ENV_FINGERPRINT_KEY,
+    crate::state::s3::store::ENV_ACCESS_KEY_ID,
+    crate::state::s3::store::ENV_SECRET_ACCESS_KEY,
+    crate::state::s3::store::ENV_SESSION_TOKEN,
+    crate::state::s3::store::ENV_REGION,
+    crate::state::s3::store::ENV_DEFAULT_REGION,
+    crate::state::s3::store::ENV_ENDPOINT_URL_S3,
+    crate::state::s3::store::ENV_ENDPOINT_URL,
+    crate::state::http::ENV_USERNAME,
+    crate::state::http::ENV_PASSWORD,
 ];
 
 /// The schema of `credentials`: paysync's variables ([`MAPPED`]) → variable names.
@@ -282,19 +291,26 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
                 len: 0,
             };
             let e = spanned.value;
+            let state = crate::state::StateLocation::parse_in(&e.state, dir).map_err(|error| {
+                located(
+                    origin.line as usize,
+                    origin.column as usize,
+                    format!("environment {name}: `state`: {error}"),
+                )
+            })?;
             let environment = Environment {
                 name: name.clone(),
                 portal: e.portal,
                 origin,
                 sources: e.sources.iter().map(|s| join(s)).collect(),
-                state: crate::state::StateLocation::parse(join(&e.state)),
+                state,
                 credentials: e.credentials,
                 rate: e.rate,
                 protected: e.protected,
             };
-            (name, environment)
+            Ok((name, environment))
         })
-        .collect();
+        .collect::<Result<_, Diagnostics>>()?;
     Ok(Project {
         path: path.to_owned(),
         environments,

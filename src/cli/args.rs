@@ -8,6 +8,7 @@ use clap_complete::Shell;
 
 use crate::bitrix::Rate;
 use crate::model::{Target, TargetRef};
+use crate::state::StateLocation;
 
 /// Keep Bitrix24 pay-system settings in Git: plan and apply YAML manifests.
 #[derive(Debug, Parser)]
@@ -145,6 +146,94 @@ pub struct AuthRefreshArgs {
 pub enum StateCommand {
     /// Point the state file at the portal's new address, after the portal moved.
     MovePortal(MovePortalArgs),
+    /// Print the state as JSON (with what a stopped run recorded replayed over it).
+    Pull(StateReadArgs),
+    /// Replace the state with FILE (a pulled state, or an errored-state file a failed push
+    /// left), under the lock.
+    Push(StatePushArgs),
+    /// Copy the state, with its lineage and serial, to another location (a committed file
+    /// to S3 or GitLab, say).
+    Migrate(StateMigrateArgs),
+    /// List the targets and setting codes the state records.
+    List(StateListArgs),
+    /// Remove a lock a dead run left, if it is still held under LOCK_ID.
+    Unlock(StateUnlockArgs),
+    /// Show the audit trail: who applied what, and when (never a value).
+    History(StateListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateReadArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The pushed state must be of the same lineage as the one it replaces, with a \
+higher serial (a state pulled earlier and edited gets its serial bumped by push). --force skips \
+both checks: DANGEROUS, it can replace a newer state or another portal's, and the next plan then \
+compares against whatever FILE says."
+)]
+pub struct StatePushArgs {
+    /// The state to push (JSON, as `state pull` prints it).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Push even when FILE is of another lineage or not newer (dangerous, see below).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  paysync state migrate --state paysync.state.json --to s3://team-state/paysync/prod.json\n  \
+paysync state migrate --env prod --to https://gitlab.com/api/v4/projects/7/terraform/state/prod\n\n\
+The destination must hold no state yet. The source is left as it was; remove it once the \
+destination is in use (point `state:` in paysync.yaml or --state at it)."
+)]
+pub struct StateMigrateArgs {
+    /// Where the state goes: a file, s3://BUCKET/KEY or an https:// state address.
+    #[arg(long, value_name = "LOCATION", value_parser = parse_location)]
+    pub to: StateLocation,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
+/// How `state list` and `state history` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StateListArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A run that finds the state locked names the holder and its lock ID. An S3 \
+lock whose holder died is taken over by the next run once its lease runs out; a GitLab \
+(HTTP backend) lock has no lease and stays until it is removed here. Remove a lock only when \
+its holder is dead: a run whose lock was removed can no longer write the state (its writes are \
+refused), but what it sends to the portal meanwhile is not recorded."
+)]
+pub struct StateUnlockArgs {
+    /// The lock's ID, as the message of the run that found it names it.
+    #[arg(value_name = "LOCK_ID")]
+    pub id: String,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +254,8 @@ pub struct MovePortalArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub portal: PortalArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -198,11 +289,31 @@ pub enum ValidateFormat {
 
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state file (default: the environment's with --env; else PAYSYNC_STATE, else
-    /// paysync.state.json). Under --env, --state overrides the environment's state file
-    /// (said in a warning); PAYSYNC_STATE does not.
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    /// Where the state is: a file, s3://BUCKET/KEY (an S3-compatible store) or an https://
+    /// address of a Terraform-HTTP-backend service such as GitLab-managed state (default:
+    /// the environment's with --env; else PAYSYNC_STATE, else paysync.state.json). Under
+    /// --env, --state overrides the environment's state (said in a warning);
+    /// PAYSYNC_STATE does not.
+    #[arg(long, value_name = "LOCATION", value_parser = parse_location)]
+    pub state: Option<StateLocation>,
+}
+
+/// `--state`'s value.
+fn parse_location(text: &str) -> Result<StateLocation, String> {
+    StateLocation::parse(text).map_err(|e| e.reason)
+}
+
+/// How long a command that writes the state waits for its lock.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// While another run holds the state's lock, wait up to DURATION for it (retrying with
+    /// backoff), e.g. 30s or 5m; by default fail at once (exit 4) naming the holder.
+    #[arg(long, value_name = "DURATION", env = "PAYSYNC_LOCK_TIMEOUT", value_parser = parse_duration, default_value = "0s")]
+    pub lock_timeout: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (a duration such as 30s or 5m)"))
 }
 
 /// The state file without `--state`.
@@ -291,6 +402,8 @@ pub struct ApplyArgs {
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64)
     )]
     pub parallelism: usize,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Arguments of `paysync schema`.
@@ -406,6 +519,8 @@ pub struct ImportArgs {
     pub adopt: bool,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
     #[command(flatten)]
     pub portal: PortalArgs,
     /// Name pay systems by `xmlId` (and payer types by `xmlId` or `code`) where the

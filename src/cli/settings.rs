@@ -30,11 +30,12 @@ impl StateArgs {
     ) -> StateLocation {
         let exported = exported.filter(|v| !v.is_empty()).map(PathBuf::from);
         match (&self.state, env) {
-            (Some(given), _) => StateLocation::parse(given.clone()),
+            (Some(given), _) => given.clone(),
             (None, Some(e)) => e.state.clone(),
-            (None, None) => {
-                StateLocation::parse(exported.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE)))
-            }
+            // PAYSYNC_STATE was checked before any command ran (`exported_state_error`).
+            (None, None) => exported
+                .and_then(|v| StateLocation::parse(v).ok())
+                .unwrap_or_else(|| StateLocation::File(PathBuf::from(DEFAULT_STATE))),
         }
     }
 
@@ -61,21 +62,15 @@ impl StateArgs {
             return Vec::new();
         };
         let mut notes = Vec::new();
-        if let Some(given) = self
-            .state
-            .as_ref()
-            .filter(|given| StateLocation::parse((*given).clone()) != env.state)
-        {
+        if let Some(given) = self.state.as_ref().filter(|given| **given != env.state) {
             notes.push(format!(
                 "--state {} replaces environment {}'s state file {}",
-                given.display(),
-                env.name,
-                env.state
+                given, env.name, env.state
             ));
         }
         if let Some(exported) = exported
             .filter(|v| !v.is_empty())
-            .filter(|v| StateLocation::parse(PathBuf::from(v)) != env.state)
+            .filter(|v| StateLocation::parse(PathBuf::from(v)).ok().as_ref() != Some(&env.state))
         {
             notes.push(format!(
                 "{ENV_STATE}={} is not used: environment {} keeps its state in {} (--state \
@@ -87,6 +82,12 @@ impl StateArgs {
         }
         notes
     }
+}
+
+/// Why `PAYSYNC_STATE` (read without an environment) names no state, if it does not.
+pub fn exported_state_error() -> Option<crate::state::LocationError> {
+    let value = std::env::var_os(ENV_STATE).filter(|v| !v.is_empty())?;
+    StateLocation::parse(PathBuf::from(value)).err()
 }
 
 impl PortalArgs {
@@ -185,6 +186,8 @@ pub struct ApplySettings {
     pub verify: bool,
     /// Write requests in flight at once (`--parallelism`, at least 1).
     pub parallelism: usize,
+    /// How long to wait for the state's lock (`--lock-timeout`).
+    pub lock_timeout: std::time::Duration,
 }
 
 impl ApplyArgs {
@@ -196,6 +199,7 @@ impl ApplyArgs {
             protected: env.is_some_and(|e| e.protected),
             verify: self.verify,
             parallelism: self.parallelism,
+            lock_timeout: self.lock.lock_timeout,
         }
     }
 }
@@ -257,6 +261,7 @@ pub struct MovePortalSettings {
     pub url: String,
     pub state: StateLocation,
     pub rate: Rate,
+    pub lock_timeout: std::time::Duration,
 }
 
 impl MovePortalArgs {
@@ -266,6 +271,7 @@ impl MovePortalArgs {
             url: self.url.clone(),
             state: self.state.location(env),
             rate: self.portal.rate(env),
+            lock_timeout: self.lock.lock_timeout,
         }
     }
 }
@@ -304,6 +310,7 @@ pub struct ImportSettings {
     pub schema_ref: String,
     /// Write `xmlId` references instead of IDs where the portal has them.
     pub portable: bool,
+    pub lock_timeout: std::time::Duration,
 }
 
 impl ImportArgs {
@@ -337,6 +344,7 @@ impl ImportArgs {
             rate: self.portal.rate(env),
             schema_ref: self.schema_ref.clone(),
             portable: self.portable,
+            lock_timeout: self.lock.lock_timeout,
         })
     }
 }

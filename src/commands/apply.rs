@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
-use super::steps::{Context, Runtime, fingerprinter_for_writing, not_interrupted, runtime};
+use super::steps::{
+    Context, Runtime, fingerprinter_for_writing, lock_request, not_interrupted, runtime,
+};
 use crate::apply::{self, ApplyReport, Applying, ResolvedSecrets};
 use crate::cli::{ApplySettings, Format};
 use crate::error::{Error, exit};
@@ -95,6 +97,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     }
     let purpose = Purpose::Apply {
         auto_approve: settings.auto_approve,
+        lock_timeout: settings.lock_timeout,
     };
     let Prepared {
         plan,
@@ -181,8 +184,12 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
             variable: client.address_variable(),
         });
     }
-    let store = crate::state::open(&settings.inputs.state);
-    let _lock = store.lock()?;
+    let store = ctx.open_state(&settings.inputs.state)?;
+    let _lock = store.lock(&lock_request(
+        "apply",
+        Some(&plan_hash(&saved.plan)),
+        settings.lock_timeout,
+    ))?;
     store.prepare_writes()?;
     let mut state = saved.base_state(store.load()?.as_ref()).map_err(stale)?;
     state.check_portal(store.location(), &client.portal())?;
@@ -268,8 +275,57 @@ fn execute(
     ctx: &Context<'_>,
 ) -> Result<ApplyReport, Error> {
     let mut progress = ApplyProgress::new(ctx.term);
+    let serial_before = state.serial;
+    let store = with.store;
     let report = rt.block_on_uninterrupted(apply::execute(plan, state, with, &mut progress))?;
+    // The audit trail: who wrote which codes of which targets (never a value). A failure
+    // to record it is reported, and does not undo the apply.
+    if !report.applied.is_empty() {
+        let entry = history_entry(plan, &report, serial_before, state.serial);
+        if let Err(e) = store.record_history(&entry) {
+            tracing::warn!("the apply could not be recorded in the audit trail: {e}");
+        }
+    }
     Ok(report)
+}
+
+/// A short hash of the plan (its JSON), naming it in the lock and the audit trail.
+pub(crate) fn plan_hash(plan: &Plan) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(crate::render::plan_json::render(plan).as_bytes());
+    format!("sha256:{}", &hex::encode(digest)[..16])
+}
+
+/// The audit record of an apply.
+fn history_entry(
+    plan: &Plan,
+    report: &ApplyReport,
+    serial_before: u64,
+    serial_after: u64,
+) -> crate::state::HistoryEntry {
+    let about = crate::ci::about(None, None);
+    let applied: std::collections::BTreeSet<_> = report.applied.iter().collect();
+    let written = plan
+        .targets
+        .iter()
+        .filter(|tp| applied.contains(&tp.target))
+        .map(|tp| crate::state::WrittenTarget {
+            target: tp.target.to_string(),
+            codes: tp.changes.iter().map(|c| c.code.clone()).collect(),
+        })
+        .collect();
+    let request = lock_request("apply", None, std::time::Duration::ZERO);
+    crate::state::HistoryEntry {
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        operation: "apply".to_owned(),
+        who: request.who,
+        run_url: about.run_url,
+        commit: about.commit,
+        plan: Some(plan_hash(plan)),
+        serial_before,
+        serial_after,
+        written,
+    }
 }
 
 /// Shows how the apply went and turns an incomplete one into its error. The report goes

@@ -30,7 +30,7 @@ use crate::plan::drift;
 use crate::render;
 
 pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
-    let store = crate::state::open(&settings.state);
+    let store = ctx.open_state(&settings.state)?;
     let Some(state) = store.load()? else {
         return Err(Error::NoStateFile {
             state: store.location().clone(),

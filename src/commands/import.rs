@@ -29,8 +29,12 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     // With --adopt, the lock is taken and the state checked (writable, of this portal)
     // before the first request.
     let adopting = if settings.adopt {
-        let store = crate::state::open(&settings.state);
-        let lock = store.lock()?;
+        let store = ctx.open_state(&settings.state)?;
+        let lock = store.lock(&super::steps::lock_request(
+            "import --adopt",
+            None,
+            settings.lock_timeout,
+        ))?;
         store.prepare_writes()?;
         let state = store.load()?.unwrap_or_default();
         state.check_portal(store.location(), &client.portal())?;

@@ -165,6 +165,11 @@ fn warn_unpinned(project: &Project) {
 
 fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> Result<i32, Error> {
     let ctx = ctx.clone();
+    if env.is_none()
+        && let Some(error) = crate::cli::exported_state_error()
+    {
+        return Err(UsageError::ExportedState(error).into());
+    }
     match command {
         Command::Validate(args) => validate::run(&args.resolve(env), &ctx),
         Command::Plan(args) => plan::run(&args.resolve(env), &ctx),
@@ -174,6 +179,29 @@ fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> R
             .resolve(env)
             .map_err(Error::from)
             .and_then(|settings| import::run(&settings, &ctx)),
+        Command::State(StateCommand::Pull(args)) => state::pull(&args.state.location(env), &ctx),
+        Command::State(StateCommand::Push(args)) => state::push(
+            &args.file,
+            args.force,
+            &args.state.location(env),
+            args.lock.lock_timeout,
+            &ctx,
+        ),
+        Command::State(StateCommand::Migrate(args)) => state::migrate(
+            &args.state.location(env),
+            &args.to,
+            args.lock.lock_timeout,
+            &ctx,
+        ),
+        Command::State(StateCommand::List(args)) => {
+            state::list(&args.state.location(env), args.format, &ctx)
+        }
+        Command::State(StateCommand::Unlock(args)) => {
+            state::unlock(&args.state.location(env), &args.id, &ctx)
+        }
+        Command::State(StateCommand::History(args)) => {
+            state::history(&args.state.location(env), args.format, &ctx)
+        }
         Command::State(StateCommand::MovePortal(args)) => {
             state::move_portal(&args.resolve(env), &ctx)
         }

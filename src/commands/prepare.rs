@@ -49,7 +49,10 @@ pub(crate) enum Purpose {
     Plan,
     /// `paysync apply` (from manifests): connects and locks first; every secret read.
     /// Without `auto_approve` it needs a terminal to ask on.
-    Apply { auto_approve: bool },
+    Apply {
+        auto_approve: bool,
+        lock_timeout: std::time::Duration,
+    },
 }
 
 /// A connection to the portal, with the runtime its requests run on.
@@ -87,17 +90,22 @@ pub(crate) fn prepare(
     let mut desired = load_manifests(&inputs.paths, inputs.layered, inputs.subset.as_deref())?;
     if let Purpose::Apply {
         auto_approve: false,
+        ..
     } = purpose
         && !ctx.term.interactive()
     {
         return Err(Error::NeedsApproval);
     }
-    let store = crate::state::open(&inputs.state);
+    let store = ctx.open_state(&inputs.state)?;
     // apply: connected, locked and ready to write before the state is read; plan reads
     // the state first, and connects only for --refresh.
     let (connection, lock, existing) = if apply {
         let client = ctx.connect(inputs.rate)?;
-        let lock = store.lock()?;
+        let timeout = match purpose {
+            Purpose::Apply { lock_timeout, .. } => lock_timeout,
+            Purpose::Plan => std::time::Duration::ZERO,
+        };
+        let lock = store.lock(&super::steps::lock_request("apply", None, timeout))?;
         store.prepare_writes()?;
         let existing = store.load()?;
         let rt = runtime()?;

@@ -72,6 +72,15 @@ impl Context<'_> {
         }
     }
 
+    /// The store of the state at `location`, its credentials read like the portal's
+    /// (only through the environment's mapping under `--env`).
+    pub fn open_state(
+        &self,
+        location: &crate::state::StateLocation,
+    ) -> Result<Box<dyn crate::state::StateBackend>, Error> {
+        Ok(crate::state::open(location, &self.vars())?)
+    }
+
     /// A client for the portal, keeping to `rate` (`--rate`) when it comes from the
     /// environment.
     pub fn connect(&self, rate: Rate) -> Result<Client, Error> {
@@ -86,6 +95,31 @@ impl Context<'_> {
                 Ok(program_client(credentials)?.with_rate(rate))
             }
         }
+    }
+}
+
+/// Who asks for the state's lock: the user and host, the process, the CI run and the plan
+/// (shown to a run that finds the lock held, and kept in the lock object).
+pub fn lock_request(
+    operation: &str,
+    plan: Option<&str>,
+    timeout: std::time::Duration,
+) -> crate::state::LockRequest {
+    let about = crate::ci::about(None, None);
+    let host = whoami::hostname().unwrap_or_else(|_| "an unknown host".into());
+    let user = whoami::username().unwrap_or_else(|_| "unknown".into());
+    let mut info = format!("pid {}", std::process::id());
+    if let Some(run) = &about.run_url {
+        info.push_str(&format!(", run {run}"));
+    }
+    if let Some(plan) = plan {
+        info.push_str(&format!(", plan {plan}"));
+    }
+    crate::state::LockRequest {
+        operation: operation.to_owned(),
+        who: format!("{user}@{host}"),
+        info,
+        timeout,
     }
 }
 

@@ -69,8 +69,19 @@ pub trait StateBackend: fmt::Debug {
         }
     }
 
-    /// Takes the writer's lock or fails at once, naming its holder.
-    fn lock(&self) -> Result<StateLock, StateError>;
+    /// Takes the writer's lock, waiting up to `request.timeout` (with backoff) while
+    /// another run holds it; then fails naming its holder ([`StateError::Locked`]).
+    fn lock(&self, request: &LockRequest) -> Result<StateLock, StateError>;
+
+    /// Removes the lock `id` if it is still the one held (`paysync state unlock`); a
+    /// store whose lock is released by the OS when its holder dies has nothing to remove.
+    fn unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// Records what an apply did in the state's audit trail (kept beside the state).
+    fn record_history(&self, entry: &HistoryEntry) -> Result<(), StateError>;
+
+    /// The audit trail, oldest first.
+    fn history(&self) -> Result<Vec<HistoryEntry>, StateError>;
 
     /// By the lock holder, before anything is sent: proves the state can be written and
     /// folds what a stopped run recorded into the whole state.
@@ -78,6 +89,10 @@ pub trait StateBackend: fmt::Debug {
 
     /// A record of an apply's confirmed requests.
     fn journal(&self) -> Box<dyn Journal + '_>;
+
+    /// By the lock holder of a store that holds no state yet (`state migrate`): writes
+    /// `state` as it is, its serial unchanged, so a copy is byte-equal to its source.
+    fn write_copy(&self, state: &LastApplied) -> Result<(), StateError>;
 }
 
 /// An apply's record of confirmed requests (see the module docs).
@@ -94,6 +109,62 @@ pub trait Journal {
     fn entries(&self) -> u64;
 }
 
+/// Who asks for the writer's lock, and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct LockRequest {
+    /// What the run does: `apply`, `import`, `state push`...
+    pub operation: String,
+    /// The user and host (`ci@runner-7`).
+    pub who: String,
+    /// The process, the CI run and the plan applied, for the holder's description.
+    pub info: String,
+    /// How long to wait while another run holds the lock (zero: fail at once).
+    pub timeout: std::time::Duration,
+}
+
+impl LockRequest {
+    /// A request that fails at once when the lock is held (tests, tools).
+    pub fn immediate(operation: &str) -> LockRequest {
+        LockRequest {
+            operation: operation.to_owned(),
+            who: "paysync".to_owned(),
+            info: format!("pid {}", std::process::id()),
+            timeout: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// One apply in the audit trail: who applied what, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// When the apply ended (RFC 3339).
+    pub at: String,
+    /// `apply`, `import --adopt`, `state push`...
+    pub operation: String,
+    pub who: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The hash of the plan applied (a saved plan's, or the one made for this apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    pub serial_before: u64,
+    pub serial_after: u64,
+    /// The targets written, each with the codes sent (never their values).
+    #[serde(default)]
+    pub written: Vec<WrittenTarget>,
+}
+
+/// A target an apply wrote and the codes it sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenTarget {
+    pub target: String,
+    pub codes: Vec<String>,
+}
+
 /// The writer's lock, held until dropped.
 pub struct StateLock(#[allow(dead_code)] Box<dyn std::any::Any>);
 
@@ -107,5 +178,42 @@ impl StateLock {
 impl fmt::Debug for StateLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("StateLock")
+    }
+}
+
+/// Tries `attempt` until it does not fail with [`StateError::Locked`], waiting with
+/// exponential backoff (jittered, at most ten seconds between tries) for up to `timeout`
+/// in all; then the last error. A signal (SIGINT, SIGTERM) ends the wait.
+pub(crate) fn wait_for_lock<L>(
+    timeout: std::time::Duration,
+    mut attempt: impl FnMut() -> Result<L, StateError>,
+) -> Result<L, StateError> {
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(250))
+        .with_max_delay(std::time::Duration::from_secs(10))
+        .with_jitter()
+        .with_max_times(usize::MAX)
+        .with_total_delay(Some(timeout))
+        .build();
+    loop {
+        match attempt() {
+            Err(StateError::Locked { state, holder }) => {
+                let Some(delay) = delays.next().filter(|_| !timeout.is_zero()) else {
+                    return Err(StateError::Locked { state, holder });
+                };
+                if crate::interrupt::received().is_some() {
+                    return Err(StateError::Locked { state, holder });
+                }
+                tracing::info!(
+                    state = %state,
+                    holder = %holder,
+                    retry_in = %humantime::format_duration(delay),
+                    "the state is locked by another run; waiting (--lock-timeout)"
+                );
+                std::thread::sleep(delay);
+            }
+            other => return other,
+        }
     }
 }

@@ -122,6 +122,55 @@ pub enum StateError {
         state: StateLocation,
         error: io::Error,
     },
+    /// A request to the store of a remote state failed (the message names the operation
+    /// and the store's answer: a status and an error code, never a credential or a
+    /// signed address).
+    #[error("state store {state}: {message}")]
+    Store {
+        state: StateLocation,
+        message: String,
+    },
+    /// The store's credentials or settings are missing or unusable; nothing was sent.
+    #[error("state store {state}: {message}")]
+    StoreConfig {
+        state: StateLocation,
+        message: String,
+    },
+    /// A conditional write was refused: the state (or its lock) changed since this run
+    /// read it. Nothing was overwritten.
+    #[error(
+        "state {state} changed since this run read it ({what}): nothing was overwritten. \
+         Another run took the state's lock (its lease ran out, or it was removed with \
+         `paysync state unlock`); what this run confirmed before is recorded. Plan and apply \
+         again"
+    )]
+    Conflict {
+        state: StateLocation,
+        what: &'static str,
+    },
+    /// The store accepted a write it had to refuse: locks on it would be a fiction.
+    #[error(
+        "state store {state} does not enforce conditional writes ({what}), so its locks \
+         would not protect the state; paysync refuses to write state there. Use a store \
+         that answers 412 to a second `If-None-Match: *` create (AWS S3, MinIO, SeaweedFS, \
+         Ceph RGW, Cloudflare R2)"
+    )]
+    NotConforming {
+        state: StateLocation,
+        what: &'static str,
+    },
+    /// A remote journal (records a stopped run left in the store) cannot be replayed.
+    #[error("state journal of {state}: {message}")]
+    RemoteJournal {
+        state: StateLocation,
+        message: String,
+    },
+    /// `state unlock` with an ID that is not the lock's.
+    #[error("state {state}: {message}")]
+    Unlock {
+        state: StateLocation,
+        message: String,
+    },
 }
 
 /// ` (line L, column C)`; empty when the position is not known (0: an error found in a

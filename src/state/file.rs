@@ -46,10 +46,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::backend::{Journal, StateBackend, StateLock};
+use super::backend::{HistoryEntry, Journal, LockRequest, StateBackend, StateLock};
 use super::error::StateError;
-use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
+use super::format::{JournalEntry, LastApplied};
 use super::location::StateLocation;
+use super::replay::{ReplayRefusal, parse_state, replay_entries, state_bytes};
 use crate::files::{
     probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically,
 };
@@ -125,64 +126,34 @@ impl FileBackend {
                  recording a batch: the next plan shows its targets again)"
             );
         }
-        let mut replayed = 0;
-        for (line, entry) in entries {
-            // A journal only ever follows a state file: the first confirmed request of a
-            // new state is written as the file itself. One without its state file is
-            // not rebuilt into a state silently.
-            let Some(current) = state.as_mut() else {
-                return Err(StateError::Journal {
-                    path,
-                    message: format!(
+        let replayed =
+            replay_entries(&mut state, entries).map_err(|(line, refusal)| StateError::Journal {
+                path: path.clone(),
+                message: match refusal {
+                    ReplayRefusal::NoState => format!(
                         "records confirmed requests, but its state file {} is missing: restore \
                          the state file (from a backup, or where your CI keeps it) and run \
                          again; if the state was removed on purpose, remove the journal too",
                         self.path.display()
                     ),
-                });
-            };
-            if entry.lineage != current.lineage {
-                return Err(StateError::Journal {
-                    path,
-                    message: format!(
-                        "is of lineage {}, but the state file {} is of lineage {}; it belongs \
-                         to another state: move it away",
-                        entry.lineage,
+                    ReplayRefusal::Lineage { entry, state } => format!(
+                        "is of lineage {entry}, but the state file {} is of lineage {state}; it \
+                         belongs to another state: move it away",
                         self.path.display(),
-                        current.lineage
                     ),
-                });
-            }
-            if let (Some(journal), Some(file)) = (&entry.portal, &current.portal)
-                && !crate::bitrix::same_portal(journal, file)
-            {
-                return Err(StateError::Journal {
-                    path,
-                    message: format!(
-                        "line {line} records writes to {}, but the state file {} is of {}: it \
-                         belongs to another state; move it away",
-                        crate::untrusted::portal_text(journal),
+                    ReplayRefusal::Portal { entry, state } => format!(
+                        "line {line} records writes to {entry}, but the state file {} is of \
+                         {state}: it belongs to another state; move it away",
                         self.path.display(),
-                        crate::untrusted::portal_text(file)
                     ),
-                });
-            }
-            if entry.serial > current.serial.saturating_add(1) {
-                return Err(StateError::Journal {
-                    path,
-                    message: format!(
-                        "line {line} has serial {}, but the state is at {}: the entries in \
-                         between are missing (a journal of another copy of this state, or an \
-                         edited one); restore the state file that goes with it, or move the \
-                         journal away to discard what it records",
-                        entry.serial, current.serial
+                    ReplayRefusal::Gap { entry, state } => format!(
+                        "line {line} has serial {entry}, but the state is at {state}: the \
+                         entries in between are missing (a journal of another copy of this \
+                         state, or an edited one); restore the state file that goes with it, or \
+                         move the journal away to discard what it records"
                     ),
-                });
-            }
-            if current.replay(entry) {
-                replayed += 1;
-            }
-        }
+                },
+            })?;
         if replayed > 0 {
             tracing::info!(
                 path = %path.display(),
@@ -205,56 +176,7 @@ impl FileBackend {
                 });
             }
         };
-        let text = String::from_utf8(bytes).map_err(|_| StateError::Parse {
-            state: self.location.clone(),
-            line: 1,
-            column: 1,
-            message: "not UTF-8 text".into(),
-        })?;
-        // Check the format first so a newer file gets a clear message rather than a
-        // complaint about an unknown field.
-        let parse_error = |e: serde_json::Error| StateError::Parse {
-            state: self.location.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        };
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
-        let state = match raw.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(STATE_FORMAT) => {
-                LastApplied::from_file(serde_json::from_value(raw).map_err(parse_error)?)
-            }
-            Some(f) if f == u64::from(LEGACY_STATE_FORMAT) => {
-                let file: StateFileV1 = serde_json::from_value(raw).map_err(parse_error)?;
-                tracing::info!(
-                    path = %self.path.display(),
-                    "state file of format 1: read, and written as format {STATE_FORMAT} by the next apply"
-                );
-                LastApplied::from_v1(file)
-            }
-            Some(found) => {
-                return Err(StateError::UnsupportedFormat {
-                    state: self.location.clone(),
-                    found,
-                });
-            }
-            None => {
-                return Err(StateError::Parse {
-                    state: self.location.clone(),
-                    line: 1,
-                    column: 1,
-                    message: "missing numeric `format`".into(),
-                });
-            }
-        };
-        state
-            .fingerprints
-            .check()
-            .map_err(|source| StateError::Scheme {
-                state: self.location.clone(),
-                error: source,
-            })?;
-        Ok(Some(state))
+        parse_state(bytes, &self.location).map(Some)
     }
 
     /// Bumps the serial and writes the state atomically. The serial never wraps: a
@@ -262,9 +184,7 @@ impl FileBackend {
     pub fn save(&self, state: &mut LastApplied) -> Result<(), StateError> {
         self.check_serial(state, 1)?;
         state.serial += 1;
-        let mut bytes = serde_json::to_vec_pretty(&state.to_file()).expect("state serialises");
-        bytes.push(b'\n');
-        write_atomically(&self.path, &bytes).map_err(|source| StateError::Write {
+        write_atomically(&self.path, &state_bytes(state)).map_err(|source| StateError::Write {
             path: self.path.clone(),
             error: source,
         })
@@ -273,9 +193,7 @@ impl FileBackend {
     /// Writes `state` atomically as it is, its serial unchanged (the journal entries it
     /// folds bumped it already), then removes the journal: every entry is in the file.
     fn write_folded(&self, state: &LastApplied) -> Result<(), StateError> {
-        let mut bytes = serde_json::to_vec_pretty(&state.to_file()).expect("state serialises");
-        bytes.push(b'\n');
-        write_atomically(&self.path, &bytes).map_err(|source| StateError::Write {
+        write_atomically(&self.path, &state_bytes(state)).map_err(|source| StateError::Write {
             path: self.path.clone(),
             error: source,
         })?;
@@ -382,6 +300,19 @@ impl FileBackend {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Takes the apply lock, waiting up to `timeout` while another run holds it.
+    pub fn lock_waiting(&self, timeout: std::time::Duration) -> Result<FileLock, StateError> {
+        super::backend::wait_for_lock(timeout, || self.lock())
+    }
+
+    /// The audit trail: `<state>.history`, one JSON line per apply.
+    pub fn history_path(&self) -> PathBuf {
+        let target = resolve_links(&self.path);
+        let mut name = target.file_name().unwrap_or_default().to_os_string();
+        name.push(".history");
+        target.with_file_name(name)
     }
 
     /// Takes the apply lock or fails at once, naming the holder. The lock file is next to
@@ -659,8 +590,67 @@ impl StateBackend for FileBackend {
         FileBackend::save(self, state)
     }
 
-    fn lock(&self) -> Result<StateLock, StateError> {
-        FileBackend::lock(self).map(StateLock::new)
+    fn lock(&self, request: &LockRequest) -> Result<StateLock, StateError> {
+        self.lock_waiting(request.timeout).map(StateLock::new)
+    }
+
+    fn unlock(&self, _id: &str) -> Result<(), StateError> {
+        Err(StateError::Unlock {
+            state: self.location.clone(),
+            message: "a state file's lock is an OS lock, released by the system when its \
+                      holder exits; there is nothing to remove (a lock file left behind is not \
+                      a lock)"
+                .into(),
+        })
+    }
+
+    fn write_copy(&self, state: &LastApplied) -> Result<(), StateError> {
+        write_atomically(&self.path, &state_bytes(state)).map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            error: source,
+        })
+    }
+
+    fn record_history(&self, entry: &HistoryEntry) -> Result<(), StateError> {
+        let path = self.history_path();
+        refuse_link(&path, "audit trail")?;
+        let mut line = serde_json::to_vec(entry).expect("history entry serialises");
+        line.push(b'\n');
+        let err = |error| StateError::Write {
+            path: path.clone(),
+            error,
+        };
+        let mut file = open_journal(&path).map_err(err)?;
+        file.write_all(&line).map_err(err)?;
+        file.sync_data().map_err(err)
+    }
+
+    fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
+        let path = self.history_path();
+        refuse_link(&path, "audit trail")?;
+        let bytes = match read_regular(&path, MAX_STATE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(StateError::Journal {
+                    path,
+                    message: format!("cannot be read: {e}"),
+                });
+            }
+        };
+        let mut entries = Vec::new();
+        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            entries.push(
+                serde_json::from_slice(line).map_err(|e| StateError::Journal {
+                    path: path.clone(),
+                    message: format!("line {} is not an audit record: {e}", i + 1),
+                })?,
+            );
+        }
+        Ok(entries)
     }
 
     fn prepare_writes(&self) -> Result<(), StateError> {

@@ -24,18 +24,30 @@ pub mod backend;
 pub mod error;
 pub mod file;
 pub mod format;
+pub mod http;
 pub mod location;
+mod remote;
+pub mod replay;
+pub mod s3;
 
-pub use backend::{Journal, StateBackend, StateLock};
+pub use backend::{HistoryEntry, Journal, LockRequest, StateBackend, StateLock, WrittenTarget};
 pub use error::StateError;
 pub use format::*;
-pub use location::StateLocation;
+pub use location::{LocationError, StateLocation};
 
-/// The backend of `location`: the one place a store is built from configuration.
-pub fn open(location: &StateLocation) -> Box<dyn StateBackend> {
-    match location {
+/// The backend of `location`, its credentials read through `vars` (the environment's
+/// mapping): the one place a store is built from configuration. Nothing is sent yet.
+pub fn open(
+    location: &StateLocation,
+    vars: &crate::variables::Variables,
+) -> Result<Box<dyn StateBackend>, StateError> {
+    Ok(match location {
         StateLocation::File(path) => Box::new(file::FileBackend::new(path.clone())),
-    }
+        StateLocation::S3 { bucket, key } => {
+            Box::new(s3::S3Backend::new(vars, location, bucket, key)?)
+        }
+        StateLocation::Http(url) => Box::new(http::HttpBackend::new(vars, location, url)?),
+    })
 }
 
 impl LastApplied {

@@ -72,6 +72,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
             environment: None,
         },
         plan: None,
+        lock_timeout: std::time::Duration::ZERO,
         auto_approve: true,
         protected: false,
         verify: false,

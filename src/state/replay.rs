@@ -1,0 +1,135 @@
+//! What every backend does with the bytes of a whole state and with a stopped run's
+//! records: parse a state ([`parse_state`]) and replay journal entries over it
+//! ([`replay_entries`]) with the same rules whatever the store — a record is replayed only
+//! over the state it follows (same lineage, same portal, the next serial); anything else
+//! is an error naming where it is, never folded silently. No I/O here.
+
+use super::error::StateError;
+use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
+use super::location::StateLocation;
+
+/// Why a journal entry cannot be replayed over the state.
+#[derive(Debug)]
+pub enum ReplayRefusal {
+    /// There is no whole state for the record to follow.
+    NoState,
+    /// The entry is of another lineage.
+    Lineage { entry: String, state: String },
+    /// The entry records writes to another portal.
+    Portal { entry: String, state: String },
+    /// Entries between the state and this one are missing.
+    Gap { entry: u64, state: u64 },
+}
+
+/// Replays `entries` (each with where it was found: a line number, an object name) over
+/// `state` in order; entries already in the state are skipped. Returns how many were
+/// replayed, or the first refusal with where its entry was.
+pub fn replay_entries<W>(
+    state: &mut Option<LastApplied>,
+    entries: impl IntoIterator<Item = (W, JournalEntry)>,
+) -> Result<usize, (W, ReplayRefusal)> {
+    let mut replayed = 0;
+    for (at, entry) in entries {
+        // A journal only ever follows a whole state: the first confirmed request of a
+        // new state is written as the state itself.
+        let Some(current) = state.as_mut() else {
+            return Err((at, ReplayRefusal::NoState));
+        };
+        if entry.lineage != current.lineage {
+            return Err((
+                at,
+                ReplayRefusal::Lineage {
+                    entry: entry.lineage,
+                    state: current.lineage.clone(),
+                },
+            ));
+        }
+        if let (Some(journal), Some(recorded)) = (&entry.portal, &current.portal)
+            && !crate::bitrix::same_portal(journal, recorded)
+        {
+            return Err((
+                at,
+                ReplayRefusal::Portal {
+                    entry: crate::untrusted::portal_text(journal),
+                    state: crate::untrusted::portal_text(recorded),
+                },
+            ));
+        }
+        if entry.serial > current.serial.saturating_add(1) {
+            return Err((
+                at,
+                ReplayRefusal::Gap {
+                    entry: entry.serial,
+                    state: current.serial,
+                },
+            ));
+        }
+        if current.replay(entry) {
+            replayed += 1;
+        }
+    }
+    Ok(replayed)
+}
+
+/// Parses the bytes of a whole state kept at `location` (format 2, or format 1, read
+/// and written as 2 by the next write).
+pub fn parse_state(bytes: Vec<u8>, location: &StateLocation) -> Result<LastApplied, StateError> {
+    let text = String::from_utf8(bytes).map_err(|_| StateError::Parse {
+        state: location.clone(),
+        line: 1,
+        column: 1,
+        message: "not UTF-8 text".into(),
+    })?;
+    // The format first, so a newer state gets a clear message rather than a complaint
+    // about an unknown field.
+    let parse_error = |e: serde_json::Error| StateError::Parse {
+        state: location.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    };
+    let raw: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
+    let state = match raw.get("format").and_then(serde_json::Value::as_u64) {
+        Some(f) if f == u64::from(STATE_FORMAT) => {
+            LastApplied::from_file(serde_json::from_value(raw).map_err(parse_error)?)
+        }
+        Some(f) if f == u64::from(LEGACY_STATE_FORMAT) => {
+            let file: StateFileV1 = serde_json::from_value(raw).map_err(parse_error)?;
+            tracing::info!(
+                state = %location,
+                "state of format 1: read, and written as format {STATE_FORMAT} by the next apply"
+            );
+            LastApplied::from_v1(file)
+        }
+        Some(found) => {
+            return Err(StateError::UnsupportedFormat {
+                state: location.clone(),
+                found,
+            });
+        }
+        None => {
+            return Err(StateError::Parse {
+                state: location.clone(),
+                line: 1,
+                column: 1,
+                message: "missing numeric `format`".into(),
+            });
+        }
+    };
+    state
+        .fingerprints
+        .check()
+        .map_err(|source| StateError::Scheme {
+            state: location.clone(),
+            error: source,
+        })?;
+    Ok(state)
+}
+
+/// The bytes of a whole state as every backend writes it (pretty JSON, a final newline),
+/// so a state moved between backends stays byte-equal.
+pub fn state_bytes(state: &LastApplied) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&state.to_file()).expect("state serialises");
+    bytes.push(b'\n');
+    bytes
+}
