@@ -50,6 +50,7 @@ mod portal;
 pub mod record;
 pub mod seed;
 mod server;
+pub mod stores;
 
 pub use clock::{Clock, VirtualClock};
 pub use envelope::ErrorCode;
@@ -61,3 +62,4 @@ pub use seed::{
     BatchLengthMode, HandlerSeed, OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed,
     PaySystemSeed, PersonTypeSeed, Seed, SeedError, SettingSeed, SettingsShape, WebhookSeed,
 };
+pub use stores::{LaxS3, StateService};

@@ -99,6 +99,14 @@ impl World {
             "GITHUB_RUN_ID",
             "CI_COMMIT_SHA",
             "CI_PIPELINE_URL",
+            // A state store's (the tests set their own).
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
         ] {
             command.env_remove(var);
         }

@@ -1,0 +1,384 @@
+//! Doubles of the stores paysync keeps a state in, for its tests:
+//!
+//! - [`StateService`]: the Terraform HTTP backend as GitLab serves it
+//!   (`/api/v4/projects/:id/terraform/state/:name`), written from GitLab's documented
+//!   behaviour: basic auth; `GET` 200 with the state or 404; `POST ?ID=` with the state
+//!   JSON, refused (409) under another lock's ID, 400 without a numeric top-level
+//!   `serial`, 413 above the size cap; `POST …/lock` with a `LockInfo` (every field
+//!   required, 400 otherwise), 409 with the holder's `LockInfo` when held; `DELETE …/lock`
+//!   (409 when the body names another lock's ID). Pushes can be made to fail
+//!   ([`StateService::fail_posts`]).
+//! - [`LaxS3`]: an S3 endpoint that ignores `If-None-Match` and `If-Match` (as
+//!   `rclone serve s3` does), to prove paysync refuses such a store.
+//!
+//! Both run on their own thread, like [`crate::EmulatorHandle`], until dropped.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::oneshot;
+
+/// A server on its own thread, stopped when dropped.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(app: Router) -> io::Result<Running> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("store-double-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        _ = axum::serve(listener, app).into_future() => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        Ok(Running {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The largest state the service takes, as GitLab's `max_terraform_state_size_bytes`.
+pub const MAX_STATE_BYTES: usize = 8 << 20;
+
+#[derive(Default)]
+struct Service {
+    user: String,
+    password: String,
+    states: BTreeMap<String, Vec<u8>>,
+    locks: BTreeMap<String, serde_json::Value>,
+    fail_posts: u32,
+    posts: u64,
+}
+
+/// A GitLab-managed-state double (see the module docs).
+pub struct StateService {
+    shared: Arc<Mutex<Service>>,
+    running: Running,
+}
+
+impl StateService {
+    /// Starts on 127.0.0.1 with basic-auth credentials `user` / `password`.
+    pub fn start(user: &str, password: &str) -> io::Result<StateService> {
+        let shared = Arc::new(Mutex::new(Service {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            ..Service::default()
+        }));
+        let base = "/api/v4/projects/{project}/terraform/state/{name}";
+        let app = Router::new()
+            .route(base, get(get_state).post(post_state).delete(delete_state))
+            .route(&format!("{base}/lock"), post(lock).delete(unlock))
+            .with_state(shared.clone());
+        Ok(StateService {
+            shared,
+            running: Running::start(app)?,
+        })
+    }
+
+    /// The address of state `name` of project 1.
+    pub fn address(&self, name: &str) -> String {
+        format!(
+            "http://{}/api/v4/projects/1/terraform/state/{name}",
+            self.running.addr
+        )
+    }
+
+    /// The state `name` as stored.
+    pub fn state(&self, name: &str) -> Option<Vec<u8>> {
+        guard(&self.shared).states.get(name).cloned()
+    }
+
+    /// The lock of `name`, as its holder sent it.
+    pub fn lock(&self, name: &str) -> Option<serde_json::Value> {
+        guard(&self.shared).locks.get(name).cloned()
+    }
+
+    /// Locks `name` under `id`, as another (dead) run would have.
+    pub fn hold_lock(&self, name: &str, id: &str) {
+        guard(&self.shared).locks.insert(
+            name.to_owned(),
+            serde_json::json!({
+                "ID": id, "Operation": "OperationTypeApply", "Info": "", "Who": "ci@runner-1",
+                "Version": "1.9.0", "Created": "2026-12-06T08:00:00Z", "Path": name,
+            }),
+        );
+    }
+
+    /// Answers the next `n` state writes with 503.
+    pub fn fail_posts(&self, n: u32) {
+        guard(&self.shared).fail_posts = n;
+    }
+
+    /// State writes accepted so far.
+    pub fn posts(&self) -> u64 {
+        guard(&self.shared).posts
+    }
+}
+
+fn authorised(service: &Service, headers: &HeaderMap) -> bool {
+    use base64::Engine;
+    let Some(value) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return false;
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .is_ok_and(|pair| pair == format!("{}:{}", service.user, service.password).as_bytes())
+}
+
+type Shared = State<Arc<Mutex<Service>>>;
+
+async fn get_state(
+    State(shared): Shared,
+    Path((_, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let service = guard(&shared);
+    if !authorised(&service, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match service.states.get(&name) {
+        Some(body) => (StatusCode::OK, body.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn post_state(
+    State(shared): Shared,
+    Path((_, name)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut service = guard(&shared);
+    if !authorised(&service, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if body.len() > MAX_STATE_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    if let Some(lock) = service.locks.get(&name) {
+        let held = lock.get("ID").and_then(|v| v.as_str());
+        if query.get("ID").map(String::as_str) != held {
+            return (StatusCode::CONFLICT, lock.to_string()).into_response();
+        }
+    }
+    let serial = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("serial").and_then(serde_json::Value::as_u64));
+    if serial.is_none() {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"message":"serial is required"}"#,
+        )
+            .into_response();
+    }
+    if service.fail_posts > 0 {
+        service.fail_posts -= 1;
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    service.posts += 1;
+    service.states.insert(name, body.to_vec());
+    StatusCode::OK.into_response()
+}
+
+async fn delete_state(
+    State(shared): Shared,
+    Path((_, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let mut service = guard(&shared);
+    if !authorised(&service, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    service.states.remove(&name);
+    StatusCode::OK.into_response()
+}
+
+const LOCK_FIELDS: [&str; 7] = [
+    "ID",
+    "Operation",
+    "Info",
+    "Who",
+    "Version",
+    "Created",
+    "Path",
+];
+
+async fn lock(
+    State(shared): Shared,
+    Path((_, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut service = guard(&shared);
+    if !authorised(&service, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Ok(info) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if LOCK_FIELDS
+        .iter()
+        .any(|f| !info.get(*f).is_some_and(|v| v.is_string()))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"message":"lock info requires ID, Operation, Info, Who, Version, Created and Path"}"#,
+        )
+            .into_response();
+    }
+    if let Some(held) = service.locks.get(&name) {
+        return (StatusCode::CONFLICT, held.to_string()).into_response();
+    }
+    service.locks.insert(name, info);
+    StatusCode::OK.into_response()
+}
+
+async fn unlock(
+    State(shared): Shared,
+    Path((_, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut service = guard(&shared);
+    if !authorised(&service, &headers) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let asked = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("ID").and_then(|id| id.as_str().map(str::to_owned)));
+    if let (Some(held), Some(asked)) = (service.locks.get(&name), asked)
+        && held.get("ID").and_then(|v| v.as_str()) != Some(asked.as_str())
+    {
+        return (StatusCode::CONFLICT, held.to_string()).into_response();
+    }
+    service.locks.remove(&name);
+    StatusCode::OK.into_response()
+}
+
+/// An S3 endpoint that ignores conditional headers (see the module docs).
+pub struct LaxS3 {
+    running: Running,
+}
+
+#[derive(Default)]
+struct Objects {
+    objects: BTreeMap<String, (Vec<u8>, u64)>,
+    next: u64,
+}
+
+impl LaxS3 {
+    pub fn start() -> io::Result<LaxS3> {
+        let shared = Arc::new(Mutex::new(Objects::default()));
+        let app = Router::new()
+            .route("/{bucket}", get(list_objects))
+            .route(
+                "/{bucket}/{*key}",
+                get(get_object).put(put_object).delete(delete_object),
+            )
+            .with_state(shared);
+        Ok(LaxS3 {
+            running: Running::start(app)?,
+        })
+    }
+
+    /// The endpoint, for `AWS_ENDPOINT_URL_S3`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.running.addr)
+    }
+}
+
+type Bucket = State<Arc<Mutex<Objects>>>;
+
+async fn list_objects(State(_): Bucket) -> Response {
+    (
+        StatusCode::OK,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult \
+         xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated>\
+         </ListBucketResult>",
+    )
+        .into_response()
+}
+
+async fn get_object(
+    State(shared): Bucket,
+    Path((bucket, key)): Path<(String, String)>,
+) -> Response {
+    match guard(&shared).objects.get(&format!("{bucket}/{key}")) {
+        Some((body, tag)) => (
+            StatusCode::OK,
+            [("etag", format!("\"{tag}\""))],
+            body.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn put_object(
+    State(shared): Bucket,
+    Path((bucket, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let mut objects = guard(&shared);
+    objects.next += 1;
+    let tag = objects.next;
+    objects
+        .objects
+        .insert(format!("{bucket}/{key}"), (body.to_vec(), tag));
+    (StatusCode::OK, [("etag", format!("\"{tag}\""))]).into_response()
+}
+
+async fn delete_object(
+    State(shared): Bucket,
+    Path((bucket, key)): Path<(String, String)>,
+) -> Response {
+    guard(&shared).objects.remove(&format!("{bucket}/{key}"));
+    StatusCode::NO_CONTENT.into_response()
+}
