@@ -77,9 +77,9 @@ pub struct RawEnvironment {
     #[serde(deserialize_with = "non_empty")]
     #[schemars(length(min = 1))]
     pub sources: Vec<String>,
-    /// The environment's state file, relative to the project file.
+    /// Where the environment's state is: a file (relative to the project file), `s3://BUCKET/KEY` (an S3-compatible store) or the https:// address of a Terraform-HTTP-backend service such as GitLab-managed state.
     pub state: String,
-    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY) → the environment variable that holds it for this environment. Only mapped variables are read: one this environment does not map is not read under any name (map `PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL` to use paysync's own name); an empty variable counts as not set.
+    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY; the state store's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, PAYSYNC_STATE_USERNAME, PAYSYNC_STATE_PASSWORD) → the environment variable that holds it for this environment. Only mapped variables are read: one this environment does not map is not read under any name (map `PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL` to use paysync's own name); an empty variable counts as not set.
     #[serde(default, deserialize_with = "variables")]
     #[schemars(schema_with = "credentials_schema")]
     pub credentials: BTreeMap<String, String>,

@@ -290,10 +290,10 @@ pub enum ValidateFormat {
 #[derive(Debug, Args)]
 pub struct StateArgs {
     /// Where the state is: a file, s3://BUCKET/KEY (an S3-compatible store) or an https://
-    /// address of a Terraform-HTTP-backend service such as GitLab-managed state (default:
-    /// the environment's with --env; else PAYSYNC_STATE, else paysync.state.json). Under
-    /// --env, --state overrides the environment's state (said in a warning);
-    /// PAYSYNC_STATE does not.
+    /// address of a Terraform-HTTP-backend service such as GitLab-managed state. Default:
+    /// the selected environment's state; without one, PAYSYNC_STATE, else
+    /// paysync.state.json. This flag overrides an environment's state (said in a
+    /// warning); PAYSYNC_STATE does not.
     #[arg(long, value_name = "LOCATION", value_parser = parse_location)]
     pub state: Option<StateLocation>,
 }

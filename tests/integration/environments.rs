@@ -444,7 +444,7 @@ fn the_project_file_is_checked_with_its_location_and_environments_are_listed() {
     exit code 3
     --- stdout
     --- stderr
-    error[invalid-value]: invalid project file: "PAYSYNC_WEBHOK_URL" is not one of paysync's variables an environment maps (did you mean `PAYSYNC_WEBHOOK_URL`?): PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY
+    error[invalid-value]: invalid project file: "PAYSYNC_WEBHOK_URL" is not one of paysync's variables an environment maps (did you mean `PAYSYNC_WEBHOOK_URL`?): PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, PAYSYNC_STATE_USERNAME, PAYSYNC_STATE_PASSWORD
       --> paysync.yaml:11:18
        |
     11 |     credentials: { PAYSYNC_WEBHOK_URL: PROD_WEBHOOK_URL }

