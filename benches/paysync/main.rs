@@ -20,6 +20,8 @@
 //!   directory, beside the final state size, and its CPU time (issue 13: the journal).
 //! - `fingerprint`: the CPU one guessed secret costs someone holding a state file or a
 //!   saved plan, with the default Argon2id parameters, beside state format 1's HMAC.
+//! - `state-store`: load and save of a 200,000-target state through S3 (SeaweedFS on
+//!   loopback) beside the file backend (issue 20).
 //!
 //! `cargo bench --bench paysync -- offline` runs one part.
 
@@ -27,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod fingerprint;
+mod state_store;
 mod state_writes;
 mod throughput;
 
@@ -56,6 +59,9 @@ fn main() {
     }
     if wants("fingerprint") {
         fingerprint::run();
+    }
+    if wants("state-store") {
+        state_store::run();
     }
 }
 

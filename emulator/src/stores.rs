@@ -12,6 +12,9 @@
 //!   `rclone serve s3` does), to prove paysync refuses such a store.
 //!
 //! Both run on their own thread, like [`crate::EmulatorHandle`], until dropped.
+//!
+//! [`Seaweed`] starts the real S3-compatible server of the tests and benchmarks:
+//! SeaweedFS's `weed mini` on 127.0.0.1, every port chosen at run time, stopped by PID.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -381,4 +384,112 @@ async fn delete_object(
 ) -> Response {
     guard(&shared).objects.remove(&format!("{bucket}/{key}"));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// A running SeaweedFS (`weed mini`), stopped when dropped.
+pub struct Seaweed {
+    /// `http://127.0.0.1:PORT`, its S3 endpoint.
+    pub endpoint: String,
+    watchdog: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        // The watchdog shell's trap stops `weed` (by its PID) as the shell ends.
+        let _ = std::process::Command::new("kill")
+            .arg(self.watchdog.id().to_string())
+            .status();
+        let _ = self.watchdog.wait();
+    }
+}
+
+impl Seaweed {
+    /// Starts `weed` (a `weed` binary of SeaweedFS 4.x) with the S3 credentials
+    /// `key_id`/`secret` and `bucket` created, and waits (up to two minutes) until
+    /// `ready(endpoint)` says the bucket answers.
+    pub fn start(
+        weed: &std::path::Path,
+        key_id: &str,
+        secret: &str,
+        bucket: &str,
+        ready: impl Fn(&str) -> bool,
+    ) -> io::Result<Seaweed> {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir()?;
+        let ports = {
+            let listeners = (0..17)
+                .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+                .collect::<io::Result<Vec<_>>>()?;
+            listeners
+                .iter()
+                .map(|l| l.local_addr().map(|a| a.port()))
+                .collect::<io::Result<Vec<_>>>()?
+        };
+        let names = [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+            "webdav.port",
+            "debug.port",
+            "metricsPort",
+            "s3.port.iceberg",
+            "s3.port.lance",
+            "s3.debug.port",
+            "s3.metricsPort",
+        ];
+        let mut args = vec![
+            weed.display().to_string(),
+            "mini".to_owned(),
+            format!("-dir={}", dir.path().display()),
+            "-ip=127.0.0.1".to_owned(),
+            "-ip.bind=127.0.0.1".to_owned(),
+            "-webdav=false".to_owned(),
+            "-admin.ui=false".to_owned(),
+            format!("-bucket={bucket}"),
+        ];
+        args.extend(names.iter().zip(&ports).map(|(n, p)| format!("-{n}={p}")));
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        // `weed` runs under a watchdog shell, stopped when the shell is killed (Drop) and
+        // when the process that started it is gone (a killed test run leaves no server).
+        let script = format!(
+            "{} >'{}/weed.log' 2>&1 & w=$!; trap 'kill $w 2>/dev/null' EXIT INT TERM; \
+             while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done",
+            quoted.join(" "),
+            dir.path().display(),
+            std::process::id()
+        );
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("AWS_ACCESS_KEY_ID", key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let seaweed = Seaweed {
+            endpoint: format!("http://127.0.0.1:{}", ports[6]),
+            watchdog,
+            _dir: dir,
+        };
+        let started = std::time::Instant::now();
+        while !ready(&seaweed.endpoint) {
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "SeaweedFS did not become ready in two minutes",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        Ok(seaweed)
+    }
 }

@@ -7,9 +7,7 @@
 //! so. `PAYSYNC_TEST_WEED` names another binary.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
 
 use crate::support::{World, repo_root};
 
@@ -19,22 +17,7 @@ pub const SECRET_ACCESS_KEY: &str = "s3-secret-canary-8d1f0c2b9e4a";
 /// The bucket created at start.
 pub const BUCKET: &str = "paysync-test";
 
-/// A running SeaweedFS.
-pub struct Seaweed {
-    pub endpoint: String,
-    watchdog: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Seaweed {
-    fn drop(&mut self) {
-        // The watchdog shell's trap stops `weed` (by its PID) as the shell ends.
-        let _ = Command::new("kill")
-            .arg(self.watchdog.id().to_string())
-            .status();
-        let _ = self.watchdog.wait();
-    }
-}
+pub use paysync_emulator::Seaweed;
 
 static SHARED: Mutex<Weak<Seaweed>> = Mutex::new(Weak::new());
 
@@ -70,94 +53,20 @@ pub fn seaweed() -> Option<Arc<Seaweed>> {
     Some(started)
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
 fn start(weed: &std::path::Path) -> Seaweed {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let p = free_ports(17);
-    let flags = [
-        format!("-dir={}", dir.path().display()),
-        "-ip=127.0.0.1".into(),
-        "-ip.bind=127.0.0.1".into(),
-        format!("-master.port={}", p[0]),
-        format!("-master.port.grpc={}", p[1]),
-        format!("-volume.port={}", p[2]),
-        format!("-volume.port.grpc={}", p[3]),
-        format!("-filer.port={}", p[4]),
-        format!("-filer.port.grpc={}", p[5]),
-        format!("-s3.port={}", p[6]),
-        format!("-s3.port.grpc={}", p[7]),
-        format!("-admin.port={}", p[8]),
-        format!("-admin.port.grpc={}", p[9]),
-        format!("-webdav.port={}", p[10]),
-        format!("-debug.port={}", p[11]),
-        format!("-metricsPort={}", p[12]),
-        format!("-s3.port.iceberg={}", p[13]),
-        format!("-s3.port.lance={}", p[14]),
-        format!("-s3.debug.port={}", p[15]),
-        format!("-s3.metricsPort={}", p[16]),
-        "-webdav=false".into(),
-        "-admin.ui=false".into(),
-        format!("-bucket={BUCKET}"),
-    ];
-    let quoted: Vec<String> = std::iter::once(weed.display().to_string())
-        .chain(std::iter::once("mini".to_owned()))
-        .chain(flags)
-        .map(|a| format!("'{a}'"))
-        .collect();
-    // `weed` runs under a watchdog shell: stopped when the shell is killed (Drop) and
-    // when this test process is gone (a killed test run leaves no server behind).
-    let script = format!(
-        "{} >'{}/weed.log' 2>&1 & w=$!; trap 'kill $w 2>/dev/null' EXIT INT TERM; \
-         while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done",
-        quoted.join(" "),
-        dir.path().display(),
-        std::process::id()
-    );
-    let watchdog = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sh starts");
-    let seaweed = Seaweed {
-        endpoint: format!("http://127.0.0.1:{}", p[6]),
-        watchdog,
-        _dir: dir,
-    };
-    wait_ready(&seaweed);
-    seaweed
-}
-
-/// Until the bucket answers a signed request (paysync's own: "no state there yet").
-fn wait_ready(seaweed: &Seaweed) {
     let w = World::new();
-    let started = Instant::now();
-    loop {
-        let out = s3_cmd(&w, seaweed)
+    let ready = |endpoint: &str| {
+        // The bucket answers a signed request: paysync's own ("no state there yet").
+        w.cmd()
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            .env("AWS_ENDPOINT_URL_S3", endpoint)
             .args(["state", "list", "--state", &format!("s3://{BUCKET}/ready")])
-            .run();
-        if out.stderr.contains("there is no state") {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "SeaweedFS did not become ready: {out:?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+            .run()
+            .stderr
+            .contains("there is no state")
+    };
+    Seaweed::start(weed, ACCESS_KEY_ID, SECRET_ACCESS_KEY, BUCKET, ready).expect("SeaweedFS starts")
 }
 
 /// `w.cmd()` with the store's credentials and endpoint.
