@@ -31,6 +31,7 @@
 use std::collections::BTreeMap;
 
 use paysync::render::plan_markdown::MARKER;
+use paysync_emulator::StateService;
 use serde_json::Value;
 
 use crate::support::{World, repo_root};
@@ -438,7 +439,25 @@ fn command_env(
 
 /// [`run_example`] of a workflow already read.
 fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<CommandLine>) {
-    let vars = workflow_vars(&yaml);
+    let mut vars = workflow_vars(&yaml);
+    // GitLab's predefined variables, for its managed state (the emulator's double of
+    // GitLab's Terraform state API); GitLab expands them inside `variables:` values.
+    let service = StateService::start("gitlab-ci-token", "ci-job-token-canary").unwrap();
+    if rel.contains("gitlab") {
+        let api = service.address("x");
+        let api = api.split("/projects/").next().unwrap().to_owned();
+        let predefined = BTreeMap::from([
+            ("CI_API_V4_URL".to_owned(), api),
+            ("CI_PROJECT_ID".to_owned(), "1".to_owned()),
+            ("CI_JOB_TOKEN".to_owned(), "ci-job-token-canary".to_owned()),
+        ]);
+        vars.extend(predefined.clone());
+        for value in vars.values_mut() {
+            if value.contains("$CI_") {
+                *value = expand(value, &predefined, value);
+            }
+        }
+    }
     let found = commands(&yaml, &vars);
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let w = World::new();
@@ -518,21 +537,38 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
             "{rel}: no apply selects an environment"
         );
         for name in applied {
-            let state = environment(&project, name, rel)["state"]
-                .as_str()
-                .expect("each environment names its state file");
+            let given = found
+                .iter()
+                .filter(|c| c.args[0] == "apply" && c.env() == Some(name))
+                .find_map(|c| c.option("--state"));
+            let state = given.unwrap_or_else(|| {
+                environment(&project, name, rel)["state"]
+                    .as_str()
+                    .expect("each environment names its state file")
+            });
             assert!(
-                w.path(state).exists(),
+                state_written(&w, &service, state),
                 "{rel}: the apply of {name} wrote its state, {state}"
             );
         }
     } else {
+        let state = vars
+            .get("PAYSYNC_STATE")
+            .map_or("paysync.state.json", String::as_str);
         assert!(
-            w.path("paysync.state.json").exists(),
-            "{rel}: the apply wrote the state"
+            state_written(&w, &service, state),
+            "{rel}: the apply wrote the state, {state}"
         );
     }
     (text, yaml, found)
+}
+
+/// Whether `state` (a file of the world, or a state of the GitLab double) was written.
+fn state_written(w: &World, service: &StateService, state: &str) -> bool {
+    match state.split_once("/terraform/state/") {
+        Some((_, name)) if state.starts_with("http") => service.state(name).is_some(),
+        _ => w.path(state).exists(),
+    }
 }
 
 fn subcommands(found: &[CommandLine]) -> Vec<&str> {
