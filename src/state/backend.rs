@@ -211,7 +211,14 @@ pub(crate) fn wait_for_lock<L>(
                     retry_in = %humantime::format_duration(delay),
                     "the state is locked by another run; waiting (--lock-timeout)"
                 );
-                std::thread::sleep(delay);
+                // In slices, so a signal ends the wait at once.
+                let until = std::time::Instant::now() + delay;
+                while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+                    if crate::interrupt::received().is_some() {
+                        return Err(StateError::Locked { state, holder });
+                    }
+                    std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+                }
             }
             other => return other,
         }
