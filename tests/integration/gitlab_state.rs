@@ -233,3 +233,55 @@ fn a_killed_apply_leaves_the_service_state_behind_the_portal_never_ahead() {
     assert!(resent <= 1000 - recorded.len(), "{resent} re-sent");
     run(&w, &["plan", "--detailed-exitcode", "--state", &state, "m"]).expect_code(0);
 }
+
+/// SIGTERM (a cancelled CI job) mid-apply: the batch in flight is finished, and the state
+/// with every confirmed request is pushed before the exit (143).
+#[cfg(unix)]
+#[test]
+fn sigterm_mid_apply_pushes_every_confirmed_request() {
+    let service = StateService::start(USER, PASSWORD).unwrap();
+    let state = service.address("prod");
+    let w = World::with_seed(crate::seeds::many_pay_systems(150));
+    let mut text = String::new();
+    for id in 100..250 {
+        text.push_str(&manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", "v1")]));
+        text.push_str("---\n");
+    }
+    w.write("m/all.yaml", text.trim_end_matches("---\n"));
+    let gate = paysync_emulator::Gate::new();
+    w.portal.inject(
+        Fault::hold(&gate)
+            .method("sale.paysystem.settings.update")
+            .pay_system(150),
+    );
+    let mut command = w
+        .cmd()
+        .env("PAYSYNC_STATE_USERNAME", USER)
+        .env("PAYSYNC_STATE_PASSWORD", PASSWORD)
+        .into_std();
+    command.args([
+        "apply",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "--state",
+        &state,
+        "m",
+    ]);
+    let child = crate::stores::Watched::spawn(command);
+    let started = std::time::Instant::now();
+    while w.portal.requests_received() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.terminate();
+    child.wait_for("received: stopping cleanly");
+    gate.open();
+    let (code, stderr) = child.finish();
+    assert_eq!(code, 143, "{stderr}");
+    assert!(!stderr.contains(PASSWORD));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&service.state("prod").unwrap()).unwrap();
+    assert_eq!(stored["targets"].as_array().unwrap().len(), 100, "{stderr}");
+    assert!(service.lock("prod").is_none(), "the lock is released");
+}

@@ -629,3 +629,55 @@ fn missing_store_credentials_are_named_and_nothing_is_sent() {
     bad.expect_code(64);
     assert!(bad.stderr.contains("s3://BUCKET/KEY"), "{}", bad.stderr);
 }
+
+/// SIGTERM (a cancelled CI job) mid-apply: the batch in flight is finished and recorded in
+/// the store, nothing more is sent, exit 143.
+#[cfg(unix)]
+#[test]
+fn sigterm_mid_apply_records_every_confirmed_request_in_the_store() {
+    let Some(s3) = seaweed() else { return };
+    let w = World::with_seed(crate::seeds::many_pay_systems(150));
+    let state = fresh_location("sigterm");
+    let mut text = String::new();
+    for id in 100..250 {
+        text.push_str(&manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", "v1")]));
+        text.push_str("---\n");
+    }
+    w.write("m/all.yaml", text.trim_end_matches("---\n"));
+    let gate = Gate::new();
+    w.portal.inject(
+        Fault::hold(&gate)
+            .method("sale.paysystem.settings.update")
+            .pay_system(150),
+    );
+    let mut command = s3_cmd(&w, &s3).into_std();
+    command.args([
+        "apply",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "--state",
+        &state,
+        "m",
+    ]);
+    let child = crate::stores::Watched::spawn(command);
+    wait_until("the second batch", || w.portal.requests_received() >= 2);
+    child.terminate();
+    child.wait_for("received: stopping cleanly");
+    gate.open();
+    let (code, stderr) = child.finish();
+    assert_eq!(code, 143, "{stderr}");
+    let list = run(
+        &w,
+        &s3,
+        &["state", "list", "--state", &state, "--format", "json"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(json["targets"].as_array().unwrap().len(), 100, "{stderr}");
+    let plan = run(&w, &s3, &["plan", "--state", &state, "m"]);
+    assert!(
+        plan.stdout.contains("Plan: 50 targets to change"),
+        "{}",
+        plan.stdout
+    );
+}

@@ -96,3 +96,70 @@ fn uuid_like() -> String {
     );
     format!("{:016x}{:016x}", h.finish(), std::process::id())
 }
+
+/// A running paysync whose stderr is collected as it comes.
+pub struct Watched {
+    pub child: std::process::Child,
+    stderr: Arc<Mutex<String>>,
+    reading: std::thread::JoinHandle<()>,
+}
+
+impl Watched {
+    pub fn spawn(mut command: std::process::Command) -> Watched {
+        use std::io::Read;
+        let mut child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("paysync starts");
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reading = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Watched {
+            child,
+            stderr,
+            reading,
+        }
+    }
+
+    /// Waits (at most a minute, a guard against a hang) until stderr holds `text`.
+    pub fn wait_for(&self, text: &str) {
+        let started = std::time::Instant::now();
+        while !self.stderr.lock().unwrap().contains(text) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no {text:?} in {}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the end: the exit code and stderr.
+    pub fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().expect("paysync ends");
+        self.reading.join().unwrap();
+        let stderr = self.stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}
