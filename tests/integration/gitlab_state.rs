@@ -14,14 +14,15 @@ use crate::support::{Outcome, World, manifest};
 const USER: &str = "gitlab-ci-token";
 const PASSWORD: &str = "glcbt-canary-4f1e2d3c5b6a";
 
-fn run(w: &World, args: &[&str]) -> Outcome {
-    let out = w
-        .cmd()
+/// `w.cmd()` with the service's credentials.
+fn gitlab_cmd(w: &World) -> crate::support::Cmd {
+    w.cmd()
         .env("PAYSYNC_STATE_USERNAME", USER)
         .env("PAYSYNC_STATE_PASSWORD", PASSWORD)
-        .args(args)
-        .arg("-vvv")
-        .run();
+}
+
+fn run(w: &World, args: &[&str]) -> Outcome {
+    let out = gitlab_cmd(w).args(args).arg("-vvv").run();
     out.assert_hides(&[PASSWORD]);
     out
 }
@@ -163,21 +164,13 @@ fn a_killed_apply_leaves_the_service_state_behind_the_portal_never_ahead() {
     let service = StateService::start(USER, PASSWORD).unwrap();
     let state = service.address("prod");
     let w = World::with_seed(crate::seeds::many_pay_systems(1000));
-    let mut text = String::new();
-    for id in 100..1100 {
-        text.push_str(&manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", "v1")]));
-        text.push_str("---\n");
-    }
-    w.write("m/all.yaml", text.trim_end_matches("---\n"));
+    crate::signals::manifests(&w, 1000, "v1");
     w.portal.inject(
         Fault::delay(Duration::from_millis(60))
             .method("batch")
             .forever(),
     );
-    let mut child = w
-        .cmd()
-        .env("PAYSYNC_STATE_USERNAME", USER)
-        .env("PAYSYNC_STATE_PASSWORD", PASSWORD)
+    let mut child = gitlab_cmd(&w)
         .into_std()
         .args([
             "apply",
@@ -240,44 +233,8 @@ fn a_killed_apply_leaves_the_service_state_behind_the_portal_never_ahead() {
 #[test]
 fn sigterm_mid_apply_pushes_every_confirmed_request() {
     let service = StateService::start(USER, PASSWORD).unwrap();
-    let state = service.address("prod");
-    let w = World::with_seed(crate::seeds::many_pay_systems(150));
-    let mut text = String::new();
-    for id in 100..250 {
-        text.push_str(&manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", "v1")]));
-        text.push_str("---\n");
-    }
-    w.write("m/all.yaml", text.trim_end_matches("---\n"));
-    let gate = paysync_emulator::Gate::new();
-    w.portal.inject(
-        Fault::hold(&gate)
-            .method("sale.paysystem.settings.update")
-            .pay_system(150),
-    );
-    let mut command = w
-        .cmd()
-        .env("PAYSYNC_STATE_USERNAME", USER)
-        .env("PAYSYNC_STATE_PASSWORD", PASSWORD)
-        .into_std();
-    command.args([
-        "apply",
-        "--auto-approve",
-        "--parallelism",
-        "1",
-        "--state",
-        &state,
-        "m",
-    ]);
-    let child = crate::stores::Watched::spawn(command);
-    let started = std::time::Instant::now();
-    while w.portal.requests_received() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.terminate();
-    child.wait_for("received: stopping cleanly");
-    gate.open();
-    let (code, stderr) = child.finish();
+    let (_, code, stderr) =
+        crate::s3_state::terminated_mid_apply(gitlab_cmd, &service.address("prod"));
     assert_eq!(code, 143, "{stderr}");
     assert!(!stderr.contains(PASSWORD));
     let stored: serde_json::Value =

@@ -5,7 +5,7 @@
 //! writes refused, migration byte for byte, and the store's credentials in no output.
 
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use paysync_emulator::{Fault, Gate, LaxS3};
 
@@ -31,15 +31,8 @@ fn spawn(w: &World, s3: &Seaweed, args: &[&str], envs: &[(&str, &str)]) -> Child
         .expect("paysync starts")
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    crate::signals::wait_until(Duration::from_secs(90), what, done);
 }
 
 /// The ID of the lock held on `state`, as `state unlock` with a wrong ID names it.
@@ -54,15 +47,30 @@ fn held_lock_id(w: &World, s3: &Seaweed, state: &str) -> String {
         .to_owned()
 }
 
-fn value(w: &World, s3: &Seaweed, state: &str, pay_system: u64) -> Option<String> {
+/// What the state records of REST_SERVICE_ID_IFRAME, per pay system; empty when there is
+/// no state yet. A state that cannot be read fails the test.
+fn recorded(w: &World, s3: &Seaweed, state: &str) -> Vec<(u64, String)> {
     let out = run(w, s3, &["state", "pull", "--state", state]);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+    if out.code == 1 && out.stderr.contains("there is no state") {
+        return Vec::new();
+    }
+    out.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("the state is JSON");
     json["targets"]
-        .as_array()?
+        .as_array()
+        .expect("targets")
         .iter()
-        .find(|t| t["paySystem"] == pay_system)
-        .and_then(|t| t["settings"]["REST_SERVICE_ID_IFRAME"]["value"].as_str())
-        .map(str::to_owned)
+        .filter_map(|t| {
+            let value = t["settings"]["REST_SERVICE_ID_IFRAME"]["value"].as_str()?;
+            Some((t["paySystem"].as_u64()?, value.to_owned()))
+        })
+        .collect()
+}
+
+fn value(w: &World, s3: &Seaweed, state: &str, pay_system: u64) -> Option<String> {
+    recorded(w, s3, state)
+        .into_iter()
+        .find_map(|(ps, v)| (ps == pay_system).then_some(v))
 }
 
 #[test]
@@ -405,12 +413,7 @@ fn random_sigkills_never_leave_an_s3_state_ahead_of_the_portal() {
     let lease = [("PAYSYNC_STATE_LEASE", "1s")];
     for round in 1..=rounds {
         let value = format!("r{round}");
-        let mut text = String::new();
-        for id in 100..220 {
-            text.push_str(&manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", &value)]));
-            text.push_str("---\n");
-        }
-        w.write("m/all.yaml", text.trim_end_matches("---\n"));
+        crate::signals::manifests(&w, 120, &value);
         let mut child = spawn(
             &w,
             &s3,
@@ -428,8 +431,10 @@ fn random_sigkills_never_leave_an_s3_state_ahead_of_the_portal() {
         std::thread::sleep(Duration::from_millis(next(600)));
         let _ = child.kill();
         let _ = child.wait();
-        for pay_system in 100..220 {
-            if value_recorded(&w, &s3, &state, pay_system, &value) {
+        // Readable, and never ahead: what is recorded as this round's value is on the
+        // portal.
+        for (pay_system, recorded_value) in recorded(&w, &s3, &state) {
+            if recorded_value == value {
                 assert_eq!(
                     w.portal_value(pay_system, 1, "REST_SERVICE_ID_IFRAME")
                         .as_deref(),
@@ -456,35 +461,6 @@ fn random_sigkills_never_leave_an_s3_state_ahead_of_the_portal() {
         .args(["plan", "--detailed-exitcode", "--state", &state, "m"])
         .run()
         .expect_code(0);
-}
-
-fn value_recorded(w: &World, s3: &Seaweed, state: &str, pay_system: u64, value: &str) -> bool {
-    thread_local! {
-        static CACHE: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
-    }
-    // One pull per round (the first target asks; the others reuse it).
-    let pulled = CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        match &*c {
-            Some((key, text)) if *key == format!("{state}{value}") && pay_system != 100 => {
-                text.clone()
-            }
-            _ => {
-                let text = run(w, s3, &["state", "pull", "--state", state]).stdout;
-                *c = Some((format!("{state}{value}"), text.clone()));
-                text
-            }
-        }
-    });
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&pulled) else {
-        return false;
-    };
-    json["targets"].as_array().is_some_and(|targets| {
-        targets.iter().any(|t| {
-            t["paySystem"] == pay_system
-                && t["settings"]["REST_SERVICE_ID_IFRAME"]["value"].as_str() == Some(value)
-        })
-    })
 }
 
 #[test]
@@ -636,36 +612,8 @@ fn missing_store_credentials_are_named_and_nothing_is_sent() {
 #[test]
 fn sigterm_mid_apply_records_every_confirmed_request_in_the_store() {
     let Some(s3) = seaweed() else { return };
-    let w = World::with_seed(crate::seeds::many_pay_systems(150));
     let state = fresh_location("sigterm");
-    let mut text = String::new();
-    for id in 100..250 {
-        text.push_str(&manifest(id, 1, &[("REST_SERVICE_ID_IFRAME", "v1")]));
-        text.push_str("---\n");
-    }
-    w.write("m/all.yaml", text.trim_end_matches("---\n"));
-    let gate = Gate::new();
-    w.portal.inject(
-        Fault::hold(&gate)
-            .method("sale.paysystem.settings.update")
-            .pay_system(150),
-    );
-    let mut command = s3_cmd(&w, &s3).into_std();
-    command.args([
-        "apply",
-        "--auto-approve",
-        "--parallelism",
-        "1",
-        "--state",
-        &state,
-        "m",
-    ]);
-    let child = crate::stores::Watched::spawn(command);
-    wait_until("the second batch", || w.portal.requests_received() >= 2);
-    child.terminate();
-    child.wait_for("received: stopping cleanly");
-    gate.open();
-    let (code, stderr) = child.finish();
+    let (w, code, stderr) = terminated_mid_apply(|w| s3_cmd(w, &s3), &state);
     assert_eq!(code, 143, "{stderr}");
     let list = run(
         &w,
@@ -680,4 +628,46 @@ fn sigterm_mid_apply_records_every_confirmed_request_in_the_store() {
         "{}",
         plan.stdout
     );
+}
+
+/// An apply of 150 targets to `state` (three batches, one at a time), run by `cmd`, sent
+/// SIGTERM while its second batch is held on the portal, the batch then let through:
+/// the world, the exit code and stderr.
+#[cfg(unix)]
+pub(crate) fn terminated_mid_apply(
+    cmd: impl FnOnce(&World) -> crate::support::Cmd,
+    state: &str,
+) -> (World, i32, String) {
+    let w = World::with_seed(crate::seeds::many_pay_systems(150));
+    crate::signals::manifests(&w, 150, "v1");
+    let gate = Gate::new();
+    w.portal.inject(
+        Fault::hold(&gate)
+            .method("sale.paysystem.settings.update")
+            .pay_system(150),
+    );
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--parallelism",
+        "1",
+        "--state",
+        state,
+        "m",
+    ];
+    let child = crate::signals::watch(
+        cmd(&w)
+            .args(args)
+            .into_std()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("paysync starts"),
+    );
+    wait_until("the second batch", || w.portal.requests_received() >= 2);
+    crate::signals::send(&child.child, "TERM");
+    child.wait_for("received: stopping cleanly");
+    gate.open();
+    let (out, _) = child.finish(Duration::from_secs(60));
+    (w, out.code, out.stderr)
 }

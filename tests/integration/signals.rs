@@ -21,13 +21,13 @@ fn kill(pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus> {
 }
 
 /// Sends `signal` to a child.
-fn send(child: &Child, signal: &str) {
+pub(crate) fn send(child: &Child, signal: &str) {
     let status = kill(child.id(), signal).expect("sh runs");
     assert!(status.success(), "kill -{signal}");
 }
 
 /// Waits for `done` (polling), failing after `limit`.
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(started.elapsed() < limit, "timed out waiting for {what}");
@@ -55,15 +55,19 @@ fn finish(child: Child, limit: Duration) -> (Outcome, Duration) {
 
 /// A child whose stderr is read as it is written, so a test can wait for a line (that
 /// the signal was received, say) instead of for a while.
-struct Watched {
-    child: Child,
+pub(crate) struct Watched {
+    pub(crate) child: Child,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
     reading: std::thread::JoinHandle<()>,
 }
 
 fn spawn_watched(w: &World, args: &[&str]) -> Watched {
+    watch(spawn(w, args))
+}
+
+/// Collects `child`'s stderr (piped) as it comes.
+pub(crate) fn watch(mut child: Child) -> Watched {
     use std::io::Read;
-    let mut child = spawn(w, args);
     let mut pipe = child.stderr.take().expect("stderr is piped");
     let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = stderr.clone();
@@ -87,14 +91,14 @@ fn spawn_watched(w: &World, args: &[&str]) -> Watched {
 
 impl Watched {
     /// Waits until stderr holds `text` (at most a minute, a guard against a hang).
-    fn wait_for(&self, text: &str) {
+    pub(crate) fn wait_for(&self, text: &str) {
         wait_until(Duration::from_secs(60), text, || {
             self.stderr.lock().unwrap().contains(text)
         });
     }
 
     /// Waits for the child to end and collects its output.
-    fn finish(self, limit: Duration) -> (Outcome, Duration) {
+    pub(crate) fn finish(self, limit: Duration) -> (Outcome, Duration) {
         let (mut out, took) = finish(self.child, limit);
         self.reading.join().unwrap();
         out.stderr = self.stderr.lock().unwrap().clone();
@@ -113,7 +117,7 @@ fn spawn(w: &World, args: &[&str]) -> Child {
 }
 
 /// `n` targets (pay systems 100, 101, ...), each with one code set to `value`.
-fn manifests(w: &World, n: u64, value: &str) {
+pub(crate) fn manifests(w: &World, n: u64, value: &str) {
     let mut text = String::new();
     for id in 100..100 + n {
         text.push_str(&crate::support::manifest(
