@@ -1,10 +1,12 @@
 //! The state in an S3-compatible store (issue 20), against a real SeaweedFS
 //! ([`crate::stores`]): every command with `s3://bucket/key`, one lock holder at a time,
 //! `--lock-timeout`, leases taken over after a kill, a removed lock refusing the broken
-//! run's writes, random kills never leaving a lying state, a store without conditional
-//! writes refused, migration byte for byte, and the store's credentials in no output.
+//! run's writes, random kills never leaving a lying state, SIGTERM recording everything
+//! confirmed, a store without conditional writes refused, migration byte for byte, push's
+//! checks, and the store's credentials in no output.
 
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use paysync_emulator::{Fault, Gate, LaxS3};
@@ -14,145 +16,140 @@ use crate::support::{Outcome, World, manifest, repo_root};
 
 const CANARIES: [&str; 2] = [ACCESS_KEY_ID, SECRET_ACCESS_KEY];
 
-fn run(w: &World, s3: &Seaweed, args: &[&str]) -> Outcome {
-    let out = s3_cmd(w, s3).args(args).arg("-vvv").run();
-    out.assert_hides(&CANARIES);
-    out
+/// One test's S3 state: its world, the store and a fresh key.
+struct Case {
+    w: World,
+    s3: Arc<Seaweed>,
+    state: String,
 }
 
-fn spawn(w: &World, s3: &Seaweed, args: &[&str], envs: &[(&str, &str)]) -> Child {
-    s3_cmd(w, s3)
-        .envs(envs.iter().copied())
-        .into_std()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("paysync starts")
-}
-
-fn wait_until(what: &str, done: impl FnMut() -> bool) {
-    crate::signals::wait_until(Duration::from_secs(90), what, done);
-}
-
-/// The ID of the lock held on `state`, as `state unlock` with a wrong ID names it.
-fn held_lock_id(w: &World, s3: &Seaweed, state: &str) -> String {
-    let out = run(w, s3, &["state", "unlock", "not-the-id", "--state", state]);
-    out.expect_code(1);
-    out.stderr
-        .split("lock ID ")
-        .nth(1)
-        .and_then(|rest| rest.split([';', ',', ' ']).next())
-        .unwrap_or_else(|| panic!("no lock ID in {}", out.stderr))
-        .to_owned()
-}
-
-/// What the state records of REST_SERVICE_ID_IFRAME, per pay system; empty when there is
-/// no state yet. A state that cannot be read fails the test.
-fn recorded(w: &World, s3: &Seaweed, state: &str) -> Vec<(u64, String)> {
-    let out = run(w, s3, &["state", "pull", "--state", state]);
-    if out.code == 1 && out.stderr.contains("there is no state") {
-        return Vec::new();
-    }
-    out.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("the state is JSON");
-    json["targets"]
-        .as_array()
-        .expect("targets")
-        .iter()
-        .filter_map(|t| {
-            let value = t["settings"]["REST_SERVICE_ID_IFRAME"]["value"].as_str()?;
-            Some((t["paySystem"].as_u64()?, value.to_owned()))
+impl Case {
+    /// A case in `w`; `None` (skip) only outside CI without SeaweedFS.
+    fn in_world(w: World, name: &str) -> Option<Case> {
+        Some(Case {
+            s3: seaweed()?,
+            w,
+            state: fresh_location(name),
         })
-        .collect()
+    }
+
+    fn new(name: &str) -> Option<Case> {
+        Case::in_world(World::new(), name)
+    }
+
+    /// `m.yaml`: target 11:1 with `code: value`.
+    fn declare(&self, code: &str, value: &str) {
+        self.w.write("m.yaml", &manifest(11, 1, &[(code, value)]));
+    }
+
+    /// paysync with the store's credentials and `envs`, `args` then `--state STATE`.
+    fn cmd(&self, args: &[&str], envs: &[(&str, &str)]) -> crate::support::Cmd {
+        s3_cmd(&self.w, &self.s3)
+            .envs(envs.iter().copied())
+            .args(args)
+            .args(["--state", &self.state])
+    }
+
+    /// [`Case::cmd`] run at trace level; no credential in any output.
+    fn run(&self, args: &[&str]) -> Outcome {
+        let out = self.cmd(args, &[]).arg("-vvv").run();
+        out.assert_hides(&CANARIES);
+        out
+    }
+
+    /// [`Case::cmd`] started in the background, its stderr piped.
+    fn spawn(&self, args: &[&str], envs: &[(&str, &str)]) -> Child {
+        self.cmd(args, envs)
+            .into_std()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("paysync starts")
+    }
+
+    /// The ID of the lock held, as `state unlock` with a wrong ID names it.
+    fn held_lock_id(&self) -> String {
+        let out = self.run(&["state", "unlock", "not-the-id"]);
+        out.expect_code(1);
+        out.stderr
+            .split("lock ID ")
+            .nth(1)
+            .and_then(|rest| rest.split([';', ',', ' ']).next())
+            .unwrap_or_else(|| panic!("no lock ID in {}", out.stderr))
+            .to_owned()
+    }
+
+    /// What the state records of REST_SERVICE_ID_IFRAME, per pay system; empty when
+    /// there is no state yet. A state that cannot be read fails the test.
+    fn recorded(&self) -> Vec<(u64, String)> {
+        let out = self.run(&["state", "pull"]);
+        if out.code == 1 && out.stderr.contains("there is no state") {
+            return Vec::new();
+        }
+        out.expect_code(0);
+        let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+        json["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .filter_map(|t| {
+                let value = t["settings"]["REST_SERVICE_ID_IFRAME"]["value"].as_str()?;
+                Some((t["paySystem"].as_u64()?, value.to_owned()))
+            })
+            .collect()
+    }
 }
 
-fn value(w: &World, s3: &Seaweed, state: &str, pay_system: u64) -> Option<String> {
-    recorded(w, s3, state)
-        .into_iter()
-        .find_map(|(ps, v)| (ps == pay_system).then_some(v))
+/// Until the apply has sent a request (counted on arrival; a held one is recorded only
+/// when answered).
+fn wait_for_request(w: &World, before: u64) {
+    crate::signals::wait_until(Duration::from_secs(90), "a request", || {
+        w.portal.requests_received() > before
+    });
+}
+
+fn succeeded(child: Child) {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn every_command_works_with_an_s3_state() {
-    let Some(s3) = seaweed() else { return };
-    let w = World::new();
-    let state = fresh_location("commands");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    let Some(c) = Case::new("commands") else {
+        return;
+    };
+    c.declare("PS_WORK_MODE_IFRAME", "REGULAR");
+    c.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    c.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+    c.run(&["plan", "--refresh", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+    c.run(&["drift"]).expect_code(0);
+    // Every library's trace logs too: no credential, no signed address.
+    let traced = c.cmd(&["plan", "m.yaml"], &[("RUST_LOG", "trace")]).run();
+    traced.expect_code(0).assert_hides(&CANARIES);
+    assert!(
+        !traced.stderr.contains("X-Amz-Signature="),
+        "{}",
+        traced.stderr
     );
-    run(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
-    run(
-        &w,
-        &s3,
-        &["plan", "--detailed-exitcode", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
-    run(
-        &w,
-        &s3,
-        &[
-            "plan",
-            "--refresh",
-            "--detailed-exitcode",
-            "--state",
-            &state,
-            "m.yaml",
-        ],
-    )
-    .expect_code(0);
-    run(&w, &s3, &["drift", "--state", &state]).expect_code(0);
-    let saved = w.path("plan.bin");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "IFRAME")]),
-    );
-    run(
-        &w,
-        &s3,
-        &[
-            "plan",
-            "--state",
-            &state,
-            "--out",
-            saved.to_str().unwrap(),
-            "m.yaml",
-        ],
-    )
-    .expect_code(0);
-    run(&w, &s3, &["show", saved.to_str().unwrap()]).expect_code(0);
-    run(
-        &w,
-        &s3,
-        &[
-            "apply",
-            "--auto-approve",
-            "--state",
-            &state,
-            "--plan",
-            saved.to_str().unwrap(),
-        ],
-    )
-    .expect_code(0);
-    let list = run(
-        &w,
-        &s3,
-        &["state", "list", "--state", &state, "--format", "json"],
-    );
-    list.expect_code(0);
+    c.declare("PS_WORK_MODE_IFRAME", "IFRAME");
+    c.run(&["plan", "--out", "plan.bin", "m.yaml"])
+        .expect_code(0);
+    c.w.run(&["show", "plan.bin"]).expect_code(0);
+    c.run(&["apply", "--auto-approve", "--plan", "plan.bin"])
+        .expect_code(0);
+    let list = c.run(&["state", "list", "--format", "json"]);
     assert!(
         list.stdout.contains("PS_WORK_MODE_IFRAME"),
         "{}",
         list.stdout
     );
-    let history = run(&w, &s3, &["state", "history", "--state", &state]);
-    history.expect_code(0);
+    let history = c.run(&["state", "history"]);
     assert_eq!(
         history.stdout.matches("  apply  ").count(),
         2,
@@ -165,74 +162,38 @@ fn every_command_works_with_an_s3_state() {
             .contains("paySystem 11 / personType 1: PS_WORK_MODE_IFRAME")
     );
     // The portal is where the state says: nothing to move.
-    run(
-        &w,
-        &s3,
-        &[
-            "state",
-            "move-portal",
-            &w.portal.base_url(),
-            "--state",
-            &state,
-        ],
-    )
-    .expect_code(0);
+    c.run(&["state", "move-portal", &c.w.portal.base_url()])
+        .expect_code(0);
     // import --adopt into a new S3 state: the first plan is empty.
-    let adopted = fresh_location("adopted");
-    run(
-        &w,
-        &s3,
-        &[
-            "import",
-            "--pay-system",
-            "11",
-            "--person-type",
-            "1",
-            "--adopt",
-            "--out",
-            "imported",
-            "--state",
-            &adopted,
-        ],
-    )
-    .expect_code(0);
-    run(
-        &w,
-        &s3,
-        &[
-            "plan",
-            "--detailed-exitcode",
-            "--state",
-            &adopted,
-            "imported",
-        ],
-    )
-    .expect_code(0);
+    let adopted = Case::in_world(World::new(), "adopted").unwrap();
+    let import = [
+        "import",
+        "--pay-system",
+        "11",
+        "--person-type",
+        "1",
+        "--adopt",
+        "--out",
+        "i",
+    ];
+    adopted.run(&import).expect_code(0);
+    adopted
+        .run(&["plan", "--detailed-exitcode", "i"])
+        .expect_code(0);
 }
 
 #[test]
 fn two_applies_at_once_one_proceeds_and_the_other_exits_4_naming_the_holder() {
-    let Some(s3) = seaweed() else { return };
-    let w = World::new();
-    let state = fresh_location("two-applies");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
+    let Some(c) = Case::new("two-applies") else {
+        return;
+    };
+    c.declare("PS_WORK_MODE_IFRAME", "REGULAR");
     let gate = Gate::new();
-    w.portal.inject(Fault::hold(&gate).method("batch").times(1));
-    let first = spawn(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-        &[],
-    );
-    wait_until("the first apply sends", || w.portal.requests_received() > 0);
-    let second = run(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    );
+    c.w.portal
+        .inject(Fault::hold(&gate).method("batch").times(1));
+    let first = c.spawn(&["apply", "--auto-approve", "m.yaml"], &[]);
+    wait_for_request(&c.w, 0);
+    let second = c.run(&["apply", "--auto-approve", "m.yaml"]);
     second.expect_code(4);
     assert!(
         second.stderr.contains("is locked by another paysync run")
@@ -242,79 +203,36 @@ fn two_applies_at_once_one_proceeds_and_the_other_exits_4_naming_the_holder() {
         second.stderr
     );
     // --lock-timeout: waits for the first to finish, then proceeds.
-    let waiting = spawn(
-        &w,
-        &s3,
-        &[
-            "apply",
-            "--auto-approve",
-            "--lock-timeout",
-            "60s",
-            "--state",
-            &state,
-            "m.yaml",
-        ],
+    let waiting = c.spawn(
+        &["apply", "--auto-approve", "--lock-timeout", "60s", "m.yaml"],
         &[],
     );
     gate.open();
-    let first = first.wait_with_output().unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let waited = waiting.wait_with_output().unwrap();
-    assert!(
-        waited.status.success(),
-        "{}",
-        String::from_utf8_lossy(&waited.stderr)
-    );
-    run(
-        &w,
-        &s3,
-        &["plan", "--detailed-exitcode", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
+    succeeded(first);
+    succeeded(waiting);
+    c.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
 }
 
 #[cfg(unix)]
 #[test]
 fn the_lock_of_a_killed_apply_is_taken_over_once_its_lease_runs_out() {
-    let Some(s3) = seaweed() else { return };
-    let w = World::new();
-    let state = fresh_location("lease");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
+    let Some(c) = Case::new("lease") else { return };
+    c.declare("PS_WORK_MODE_IFRAME", "REGULAR");
     let gate = Gate::new();
-    w.portal.inject(Fault::hold(&gate).method("batch").times(1));
+    c.w.portal
+        .inject(Fault::hold(&gate).method("batch").times(1));
     let lease = [("PAYSYNC_STATE_LEASE", "2s")];
-    let mut killed = spawn(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-        &lease,
-    );
-    wait_until("the apply sends", || w.portal.requests_received() > 0);
-    let id = held_lock_id(&w, &s3, &state);
+    let mut killed = c.spawn(&["apply", "--auto-approve", "m.yaml"], &lease);
+    wait_for_request(&c.w, 0);
+    let id = c.held_lock_id();
     killed.kill().unwrap();
     killed.wait().unwrap();
     gate.open();
     // The dead run's lock stays until its lease runs out (by the store's clock); then
     // the next run takes it over, naming the dead holder.
-    let out = s3_cmd(&w, &s3)
-        .envs(lease)
-        .args([
-            "apply",
-            "--auto-approve",
-            "--lock-timeout",
-            "60s",
-            "--state",
-            &state,
-            "m.yaml",
-        ])
-        .run();
+    let args = ["apply", "--auto-approve", "--lock-timeout", "60s", "m.yaml"];
+    let out = c.cmd(&args, &lease).run();
     out.expect_code(0).assert_hides(&CANARIES);
     assert!(
         out.stderr.contains("took over the state lock") && out.stderr.contains(&id),
@@ -326,68 +244,44 @@ fn the_lock_of_a_killed_apply_is_taken_over_once_its_lease_runs_out() {
 #[cfg(unix)]
 #[test]
 fn a_lock_removed_mid_apply_makes_the_broken_runs_next_write_refused() {
-    let Some(s3) = seaweed() else { return };
-    let w = World::new();
-    let state = fresh_location("broken-lock");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("REST_SERVICE_ID_IFRAME", "one")]),
-    );
-    run(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("REST_SERVICE_ID_IFRAME", "two")]),
-    );
+    let Some(c) = Case::new("broken-lock") else {
+        return;
+    };
+    c.declare("REST_SERVICE_ID_IFRAME", "one");
+    c.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    c.declare("REST_SERVICE_ID_IFRAME", "two");
     let gate = Gate::new();
-    w.portal.inject(Fault::hold(&gate).method("batch").times(1));
-    // Requests are recorded as they are answered; the held one is counted on arrival.
-    let before = w.portal.requests_received();
-    let broken = spawn(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-        &[],
-    );
-    wait_until("the apply sends its batch", || {
-        w.portal.requests_received() > before
-    });
-    let id = held_lock_id(&w, &s3, &state);
-    run(&w, &s3, &["state", "unlock", &id, "--state", &state]).expect_code(0);
+    c.w.portal
+        .inject(Fault::hold(&gate).method("batch").times(1));
+    let before = c.w.portal.requests_received();
+    let broken = c.spawn(&["apply", "--auto-approve", "m.yaml"], &[]);
+    wait_for_request(&c.w, before);
+    let id = c.held_lock_id();
+    c.run(&["state", "unlock", &id]).expect_code(0);
     // Another run writes a newer state meanwhile (a push of the pulled state).
-    let pulled = run(&w, &s3, &["state", "pull", "--state", &state]);
-    w.write("pulled.json", &pulled.stdout);
-    run(
-        &w,
-        &s3,
-        &["state", "push", "pulled.json", "--state", &state],
-    )
-    .expect_code(0);
-    let newer = run(&w, &s3, &["state", "pull", "--state", &state]).stdout;
+    c.w.write("pulled.json", &c.run(&["state", "pull"]).stdout);
+    c.run(&["state", "push", "pulled.json"]).expect_code(0);
+    let newer = c.run(&["state", "pull"]).stdout;
     gate.open();
     let broken = broken.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&broken.stderr);
     assert!(!broken.status.success(), "{stderr}");
     assert!(stderr.contains("nothing was overwritten"), "{stderr}");
     // Nothing of the newer state was overwritten.
-    assert_eq!(
-        run(&w, &s3, &["state", "pull", "--state", &state]).stdout,
-        newer
-    );
-    assert_eq!(value(&w, &s3, &state, 11).as_deref(), Some("one"));
+    assert_eq!(c.run(&["state", "pull"]).stdout, newer);
+    assert_eq!(c.recorded(), [(11, "one".to_owned())]);
 }
 
 /// SIGKILL at random points of applies to an S3 state (`PAYSYNC_TEST_KILLS` rounds, 50
-/// by default): the state with its remote journal never records a value the portal does
-/// not hold, and the next apply converges.
+/// by default): the state with its remote journal is always readable, never records a
+/// value the portal does not hold, and the next apply converges.
 #[cfg(unix)]
 #[test]
 fn random_sigkills_never_leave_an_s3_state_ahead_of_the_portal() {
-    let Some(s3) = seaweed() else { return };
+    let w = World::with_seed(crate::seeds::many_pay_systems(120));
+    let Some(c) = Case::in_world(w, "kills") else {
+        return;
+    };
     let rounds: u64 = std::env::var("PAYSYNC_TEST_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -403,29 +297,17 @@ fn random_sigkills_never_leave_an_s3_state_ahead_of_the_portal() {
             .wrapping_add(1_442_695_040_888_963_407);
         (random >> 33) % below
     };
-    let w = World::with_seed(crate::seeds::many_pay_systems(120));
-    w.portal.inject(
+    c.w.portal.inject(
         Fault::delay(Duration::from_millis(40))
             .method("batch")
             .forever(),
     );
-    let state = fresh_location("kills");
     let lease = [("PAYSYNC_STATE_LEASE", "1s")];
     for round in 1..=rounds {
         let value = format!("r{round}");
-        crate::signals::manifests(&w, 120, &value);
-        let mut child = spawn(
-            &w,
-            &s3,
-            &[
-                "apply",
-                "--auto-approve",
-                "--parallelism",
-                "1",
-                "--state",
-                &state,
-                "m",
-            ],
+        crate::signals::manifests(&c.w, 120, &value);
+        let mut child = c.spawn(
+            &["apply", "--auto-approve", "--parallelism", "1", "m"],
             &lease,
         );
         std::thread::sleep(Duration::from_millis(next(600)));
@@ -433,34 +315,21 @@ fn random_sigkills_never_leave_an_s3_state_ahead_of_the_portal() {
         let _ = child.wait();
         // Readable, and never ahead: what is recorded as this round's value is on the
         // portal.
-        for (pay_system, recorded_value) in recorded(&w, &s3, &state) {
-            if recorded_value == value {
+        for (pay_system, recorded) in c.recorded() {
+            if recorded == value {
                 assert_eq!(
-                    w.portal_value(pay_system, 1, "REST_SERVICE_ID_IFRAME")
+                    c.w.portal_value(pay_system, 1, "REST_SERVICE_ID_IFRAME")
                         .as_deref(),
                     Some(value.as_str()),
                     "round {round} (seed {seed}): pay system {pay_system}"
                 );
             }
         }
-        let out = s3_cmd(&w, &s3)
-            .envs(lease)
-            .args([
-                "apply",
-                "--auto-approve",
-                "--lock-timeout",
-                "60s",
-                "--state",
-                &state,
-                "m",
-            ])
-            .run();
+        let args = ["apply", "--auto-approve", "--lock-timeout", "60s", "m"];
+        let out = c.cmd(&args, &lease).run();
         assert_eq!(out.code, 0, "round {round} (seed {seed}): {out:?}");
     }
-    s3_cmd(&w, &s3)
-        .args(["plan", "--detailed-exitcode", "--state", &state, "m"])
-        .run()
-        .expect_code(0);
+    c.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
 }
 
 #[test]
@@ -482,8 +351,8 @@ fn a_store_that_ignores_conditional_writes_is_refused() {
             "--state",
             "s3://lax-bucket/state.json",
             "m.yaml",
-            "-vvv",
         ])
+        .arg("-vvv")
         .run();
     out.expect_code(1).assert_hides(&CANARIES);
     assert!(
@@ -497,80 +366,55 @@ fn a_store_that_ignores_conditional_writes_is_refused() {
 
 #[test]
 fn migrate_from_the_example_file_to_s3_and_back_is_byte_equal() {
-    let Some(s3) = seaweed() else { return };
-    let w = World::new();
-    let example = repo_root().join("examples/paysync.state.json");
-    let original = std::fs::read(&example).unwrap();
-    std::fs::write(w.path("start.json"), &original).unwrap();
-    let state = fresh_location("migrate");
-    run(
-        &w,
-        &s3,
-        &["state", "migrate", "--state", "start.json", "--to", &state],
-    )
-    .expect_code(0);
-    assert_eq!(
-        run(&w, &s3, &["state", "pull", "--state", &state])
-            .stdout
-            .as_bytes(),
-        original
-    );
+    let Some(c) = Case::new("migrate") else {
+        return;
+    };
+    let original = std::fs::read(repo_root().join("examples/paysync.state.json")).unwrap();
+    std::fs::write(c.w.path("start.json"), &original).unwrap();
+    let to_s3 = [
+        "state",
+        "migrate",
+        "--state",
+        "start.json",
+        "--to",
+        &c.state,
+    ];
+    let s3_cmd = |args: &[&str]| s3_cmd(&c.w, &c.s3).args(args).run();
+    s3_cmd(&to_s3).expect_code(0);
+    assert_eq!(c.run(&["state", "pull"]).stdout.as_bytes(), original);
     // Not over a state that exists.
-    run(
-        &w,
-        &s3,
-        &["state", "migrate", "--state", "start.json", "--to", &state],
-    )
-    .expect_code(1);
-    run(
-        &w,
-        &s3,
-        &["state", "migrate", "--state", &state, "--to", "back.json"],
-    )
-    .expect_code(0);
-    assert_eq!(std::fs::read(w.path("back.json")).unwrap(), original);
+    s3_cmd(&to_s3).expect_code(1);
+    c.run(&["state", "migrate", "--to", "back.json"])
+        .expect_code(0);
+    assert_eq!(std::fs::read(c.w.path("back.json")).unwrap(), original);
 }
 
 #[test]
 fn push_checks_lineage_and_serial_unless_forced() {
-    let Some(s3) = seaweed() else { return };
-    let w = World::new();
-    let state = fresh_location("push");
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    run(
-        &w,
-        &s3,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
-    let pulled = run(&w, &s3, &["state", "pull", "--state", &state]).stdout;
-    let mut other: serde_json::Value = serde_json::from_str(&pulled).unwrap();
+    let Some(c) = Case::new("push") else { return };
+    c.declare("PS_WORK_MODE_IFRAME", "REGULAR");
+    c.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let pulled: serde_json::Value =
+        serde_json::from_str(&c.run(&["state", "pull"]).stdout).unwrap();
+    let mut other = pulled.clone();
     other["lineage"] = "00000000-0000-4000-8000-000000000000".into();
-    w.write("other.json", &other.to_string());
-    let out = run(&w, &s3, &["state", "push", "other.json", "--state", &state]);
+    c.w.write("other.json", &other.to_string());
+    let out = c.run(&["state", "push", "other.json"]);
     out.expect_code(1);
     assert!(
         out.stderr.contains("is of lineage 00000000"),
         "{}",
         out.stderr
     );
-    let mut older: serde_json::Value = serde_json::from_str(&pulled).unwrap();
+    let mut older = pulled;
     older["serial"] = 0.into();
-    w.write("older.json", &older.to_string());
-    let out = run(&w, &s3, &["state", "push", "older.json", "--state", &state]);
+    c.w.write("older.json", &older.to_string());
+    let out = c.run(&["state", "push", "older.json"]);
     out.expect_code(1);
     assert!(out.stderr.contains("it is older"), "{}", out.stderr);
-    run(
-        &w,
-        &s3,
-        &["state", "push", "other.json", "--force", "--state", &state],
-    )
-    .expect_code(0);
-    let now: serde_json::Value =
-        serde_json::from_str(&run(&w, &s3, &["state", "pull", "--state", &state]).stdout).unwrap();
+    c.run(&["state", "push", "other.json", "--force"])
+        .expect_code(0);
+    let now: serde_json::Value = serde_json::from_str(&c.run(&["state", "pull"]).stdout).unwrap();
     assert_eq!(now["lineage"], "00000000-0000-4000-8000-000000000000");
 }
 
@@ -581,18 +425,13 @@ fn missing_store_credentials_are_named_and_nothing_is_sent() {
         "m.yaml",
         &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
-    let out = w
-        .cmd()
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .args([
-            "apply",
-            "--auto-approve",
-            "--state",
-            "s3://bucket-name/state.json",
-            "m.yaml",
-        ])
-        .run();
+    let out = w.run(&[
+        "apply",
+        "--auto-approve",
+        "--state",
+        "s3://bucket-name/state.json",
+        "m.yaml",
+    ]);
     out.expect_code(1);
     assert!(
         out.stderr
@@ -615,14 +454,11 @@ fn sigterm_mid_apply_records_every_confirmed_request_in_the_store() {
     let state = fresh_location("sigterm");
     let (w, code, stderr) = terminated_mid_apply(|w| s3_cmd(w, &s3), &state);
     assert_eq!(code, 143, "{stderr}");
-    let list = run(
-        &w,
-        &s3,
-        &["state", "list", "--state", &state, "--format", "json"],
-    );
+    let c = Case { w, s3, state };
+    let list = c.run(&["state", "list", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(json["targets"].as_array().unwrap().len(), 100, "{stderr}");
-    let plan = run(&w, &s3, &["plan", "--state", &state, "m"]);
+    let plan = c.run(&["plan", "m"]);
     assert!(
         plan.stdout.contains("Plan: 50 targets to change"),
         "{}",
@@ -664,7 +500,7 @@ pub(crate) fn terminated_mid_apply(
             .spawn()
             .expect("paysync starts"),
     );
-    wait_until("the second batch", || w.portal.requests_received() >= 2);
+    wait_for_request(&w, 1);
     crate::signals::send(&child.child, "TERM");
     child.wait_for("received: stopping cleanly");
     gate.open();
