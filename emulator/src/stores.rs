@@ -113,6 +113,10 @@ impl StateService {
         let app = Router::new()
             .route(base, get(get_state).post(post_state).delete(delete_state))
             .route(&format!("{base}/lock"), post(lock).delete(unlock))
+            .route_layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                basic_auth,
+            ))
             .with_state(shared.clone());
         Ok(StateService {
             shared,
@@ -160,6 +164,18 @@ impl StateService {
     }
 }
 
+/// Every request of the service carries its basic-auth credentials, or gets 401.
+async fn basic_auth(
+    State(shared): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !authorised(&guard(&shared), request.headers()) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    next.run(request).await
+}
+
 fn authorised(service: &Service, headers: &HeaderMap) -> bool {
     use base64::Engine;
     let Some(value) = headers
@@ -176,15 +192,8 @@ fn authorised(service: &Service, headers: &HeaderMap) -> bool {
 
 type Shared = State<Arc<Mutex<Service>>>;
 
-async fn get_state(
-    State(shared): Shared,
-    Path((_, name)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
+async fn get_state(State(shared): Shared, Path((_, name)): Path<(String, String)>) -> Response {
     let service = guard(&shared);
-    if !authorised(&service, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
     match service.states.get(&name) {
         Some(body) => (StatusCode::OK, body.clone()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -195,13 +204,9 @@ async fn post_state(
     State(shared): Shared,
     Path((_, name)): Path<(String, String)>,
     Query(query): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut service = guard(&shared);
-    if !authorised(&service, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
     if body.len() > MAX_STATE_BYTES {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
@@ -230,15 +235,8 @@ async fn post_state(
     StatusCode::OK.into_response()
 }
 
-async fn delete_state(
-    State(shared): Shared,
-    Path((_, name)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
+async fn delete_state(State(shared): Shared, Path((_, name)): Path<(String, String)>) -> Response {
     let mut service = guard(&shared);
-    if !authorised(&service, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
     service.states.remove(&name);
     StatusCode::OK.into_response()
 }
@@ -256,13 +254,9 @@ const LOCK_FIELDS: [&str; 7] = [
 async fn lock(
     State(shared): Shared,
     Path((_, name)): Path<(String, String)>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut service = guard(&shared);
-    if !authorised(&service, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
     let Ok(info) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
@@ -286,13 +280,9 @@ async fn lock(
 async fn unlock(
     State(shared): Shared,
     Path((_, name)): Path<(String, String)>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let mut service = guard(&shared);
-    if !authorised(&service, &headers) {
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
     let asked = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("ID").and_then(|id| id.as_str().map(str::to_owned)));

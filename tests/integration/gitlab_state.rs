@@ -2,7 +2,8 @@
 //! (issue 20), against the emulator's double written from GitLab's documented behaviour:
 //! every command, a held lock (exit 4, naming its ID), `state unlock` with a wrong ID
 //! refused, a failed push kept in an errored-state file and pushed later, kills never
-//! leaving a lying state, and the password in no output.
+//! leaving a lying state, SIGTERM pushing everything confirmed, and the password in no
+//! output.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,6 +15,47 @@ use crate::support::{Outcome, World, manifest};
 const USER: &str = "gitlab-ci-token";
 const PASSWORD: &str = "glcbt-canary-4f1e2d3c5b6a";
 
+/// One test's GitLab-managed state `prod`: the service, a world and the state's address.
+struct Case {
+    service: StateService,
+    w: World,
+    state: String,
+}
+
+impl Case {
+    fn in_world(w: World) -> Case {
+        let service = StateService::start(USER, PASSWORD).unwrap();
+        let state = service.address("prod");
+        Case { service, w, state }
+    }
+
+    /// A world whose m.yaml declares 11:1 `PS_WORK_MODE_IFRAME: REGULAR`.
+    fn new() -> Case {
+        let w = World::new();
+        w.write(
+            "m.yaml",
+            &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+        );
+        Case::in_world(w)
+    }
+
+    /// paysync with the service's credentials, `args` then `--state STATE`, at trace
+    /// level; the password in no output.
+    fn run(&self, args: &[&str]) -> Outcome {
+        let out = gitlab_cmd(&self.w)
+            .args(args)
+            .args(["--state", &self.state, "-vvv"])
+            .run();
+        out.assert_hides(&[PASSWORD]);
+        out
+    }
+
+    /// The stored state, as JSON.
+    fn stored(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.service.state("prod").expect("a state")).unwrap()
+    }
+}
+
 /// `w.cmd()` with the service's credentials.
 fn gitlab_cmd(w: &World) -> crate::support::Cmd {
     w.cmd()
@@ -21,74 +63,40 @@ fn gitlab_cmd(w: &World) -> crate::support::Cmd {
         .env("PAYSYNC_STATE_PASSWORD", PASSWORD)
 }
 
-fn run(w: &World, args: &[&str]) -> Outcome {
-    let out = gitlab_cmd(w).args(args).arg("-vvv").run();
-    out.assert_hides(&[PASSWORD]);
-    out
+/// Until `done`, at most a minute.
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    crate::signals::wait_until(Duration::from_secs(60), what, done);
 }
 
 #[test]
 fn every_command_works_with_gitlab_managed_state() {
-    let service = StateService::start(USER, PASSWORD).unwrap();
-    let state = service.address("prod");
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    run(&w, &["plan", "--state", &state, "m.yaml"]).expect_code(0);
-    run(
-        &w,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
-    let stored: serde_json::Value =
-        serde_json::from_slice(&service.state("prod").unwrap()).unwrap();
-    assert!(stored["serial"].as_u64().unwrap() >= 1);
-    assert!(service.lock("prod").is_none(), "the lock is released");
-    run(
-        &w,
-        &["plan", "--detailed-exitcode", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
-    run(&w, &["drift", "--state", &state]).expect_code(0);
-    run(&w, &["state", "list", "--state", &state]).expect_code(0);
-    run(
-        &w,
-        &[
-            "state",
-            "move-portal",
-            &w.portal.base_url(),
-            "--state",
-            &state,
-        ],
-    )
-    .expect_code(0);
+    let c = Case::new();
+    c.run(&["plan", "m.yaml"]).expect_code(0);
+    c.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    assert!(c.stored()["serial"].as_u64().unwrap() >= 1);
+    assert!(c.service.lock("prod").is_none(), "the lock is released");
+    c.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+    c.run(&["drift"]).expect_code(0);
+    c.run(&["state", "list"]).expect_code(0);
+    c.run(&["state", "move-portal", &c.w.portal.base_url()])
+        .expect_code(0);
     // Wrong credentials: the service's 401, named; the password never shown.
-    let out = w
-        .cmd()
-        .env("PAYSYNC_STATE_USERNAME", USER)
-        .env("PAYSYNC_STATE_PASSWORD", "wrong-password-canary")
-        .args(["plan", "--state", &state, "m.yaml"])
-        .run();
+    let out =
+        c.w.cmd()
+            .env("PAYSYNC_STATE_USERNAME", USER)
+            .env("PAYSYNC_STATE_PASSWORD", "wrong-password-canary")
+            .args(["plan", "--state", &c.state, "m.yaml"])
+            .run();
     out.expect_code(1).assert_hides(&["wrong-password-canary"]);
     assert!(out.stderr.contains("401"), "{}", out.stderr);
 }
 
 #[test]
 fn a_held_lock_exits_4_naming_its_id_and_only_that_id_unlocks_it() {
-    let service = StateService::start(USER, PASSWORD).unwrap();
-    let state = service.address("prod");
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    service.hold_lock("prod", "5ad9c1e0-dead-run");
-    let out = run(
-        &w,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    );
+    let c = Case::new();
+    c.service.hold_lock("prod", "5ad9c1e0-dead-run");
+    let out = c.run(&["apply", "--auto-approve", "m.yaml"]);
     out.expect_code(4);
     assert!(
         out.stderr.contains("lock ID 5ad9c1e0-dead-run")
@@ -96,64 +104,30 @@ fn a_held_lock_exits_4_naming_its_id_and_only_that_id_unlocks_it() {
         "{}",
         out.stderr
     );
-    assert!(w.updates().is_empty());
-    run(&w, &["state", "unlock", "another-id", "--state", &state]).expect_code(1);
-    assert!(service.lock("prod").is_some());
-    run(
-        &w,
-        &["state", "unlock", "5ad9c1e0-dead-run", "--state", &state],
-    )
-    .expect_code(0);
-    assert!(service.lock("prod").is_none());
-    run(
-        &w,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
+    assert!(c.w.updates().is_empty());
+    c.run(&["state", "unlock", "another-id"]).expect_code(1);
+    assert!(c.service.lock("prod").is_some());
+    c.run(&["state", "unlock", "5ad9c1e0-dead-run"])
+        .expect_code(0);
+    assert!(c.service.lock("prod").is_none());
+    c.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
 }
 
 #[test]
 fn a_failed_push_leaves_an_errored_state_file_and_the_command_that_pushes_it() {
-    let service = StateService::start(USER, PASSWORD).unwrap();
-    let state = service.address("prod");
-    let w = World::new();
-    w.write(
-        "m.yaml",
-        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
-    );
-    service.fail_posts(1_000);
-    let out = run(
-        &w,
-        &["apply", "--auto-approve", "--state", &state, "m.yaml"],
-    );
+    let c = Case::new();
+    c.service.fail_posts(1_000);
+    let out = c.run(&["apply", "--auto-approve", "m.yaml"]);
     assert_ne!(out.code, 0);
-    assert!(
-        out.stderr.contains("errored.paysync-state.json")
-            && out
-                .stderr
-                .contains("paysync state push errored.paysync-state.json --state"),
-        "{}",
-        out.stderr
-    );
-    assert!(w.path("errored.paysync-state.json").exists());
-    assert!(service.state("prod").is_none());
-    service.fail_posts(0);
-    run(
-        &w,
-        &[
-            "state",
-            "push",
-            "errored.paysync-state.json",
-            "--state",
-            &state,
-        ],
-    )
-    .expect_code(0);
-    run(
-        &w,
-        &["plan", "--detailed-exitcode", "--state", &state, "m.yaml"],
-    )
-    .expect_code(0);
+    let command = "paysync state push errored.paysync-state.json --state";
+    assert!(out.stderr.contains(command), "{}", out.stderr);
+    assert!(c.w.path("errored.paysync-state.json").exists());
+    assert!(c.service.state("prod").is_none());
+    c.service.fail_posts(0);
+    c.run(&["state", "push", "errored.paysync-state.json"])
+        .expect_code(0);
+    c.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
 }
 
 /// SIGKILL mid-apply: the service's state never records a value the portal lacks; at most
@@ -161,40 +135,33 @@ fn a_failed_push_leaves_an_errored_state_file_and_the_command_that_pushes_it() {
 #[cfg(unix)]
 #[test]
 fn a_killed_apply_leaves_the_service_state_behind_the_portal_never_ahead() {
-    let service = StateService::start(USER, PASSWORD).unwrap();
-    let state = service.address("prod");
-    let w = World::with_seed(crate::seeds::many_pay_systems(1000));
-    crate::signals::manifests(&w, 1000, "v1");
-    w.portal.inject(
+    let c = Case::in_world(World::with_seed(crate::seeds::many_pay_systems(1000)));
+    crate::signals::manifests(&c.w, 1000, "v1");
+    c.w.portal.inject(
         Fault::delay(Duration::from_millis(60))
             .method("batch")
             .forever(),
     );
-    let mut child = gitlab_cmd(&w)
-        .into_std()
+    let mut child = gitlab_cmd(&c.w)
         .args([
             "apply",
             "--auto-approve",
             "--parallelism",
             "1",
             "--state",
-            &state,
+            &c.state,
             "m",
         ])
+        .into_std()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // After the first push (five batches confirmed), before the last batch.
-    let started = std::time::Instant::now();
-    while service.posts() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the first push", || c.service.posts() > 0);
     child.kill().unwrap();
     child.wait().unwrap();
-    let stored: serde_json::Value =
-        serde_json::from_slice(&service.state("prod").unwrap()).unwrap();
+    let stored = c.stored();
     let recorded = stored["targets"].as_array().unwrap();
     // Pushed at least once (five batches), the rest unpushed when the kill landed (or, on a
     // machine slow enough for the apply to end first, everything).
@@ -206,25 +173,23 @@ fn a_killed_apply_leaves_the_service_state_behind_the_portal_never_ahead() {
     for t in recorded {
         let id = t["paySystem"].as_u64().unwrap();
         assert_eq!(
-            w.portal_value(id, 1, "REST_SERVICE_ID_IFRAME").as_deref(),
+            c.w.portal_value(id, 1, "REST_SERVICE_ID_IFRAME").as_deref(),
             Some("v1")
         );
     }
     // The lock of the killed run has no lease: removed by hand, then the next run converges.
-    let lock = service.lock("prod").expect("the killed run's lock stays");
-    let id = lock["ID"].as_str().unwrap().to_owned();
-    run(&w, &["state", "unlock", &id, "--state", &state]).expect_code(0);
+    let lock = c.service.lock("prod").expect("the killed run's lock stays");
+    c.run(&["state", "unlock", lock["ID"].as_str().unwrap()])
+        .expect_code(0);
     // The killed run's last request is answered (and recorded) after the kill.
-    let started = std::time::Instant::now();
-    while w.requests().len() as u64 != w.portal.requests_received() {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let updates_before = w.updates().len();
-    run(&w, &["apply", "--auto-approve", "--state", &state, "m"]).expect_code(0);
-    let resent = w.updates().len() - updates_before;
+    wait_until("the last answer", || {
+        c.w.requests().len() as u64 == c.w.portal.requests_received()
+    });
+    let updates_before = c.w.updates().len();
+    c.run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    let resent = c.w.updates().len() - updates_before;
     assert!(resent <= 1000 - recorded.len(), "{resent} re-sent");
-    run(&w, &["plan", "--detailed-exitcode", "--state", &state, "m"]).expect_code(0);
+    c.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
 }
 
 /// SIGTERM (a cancelled CI job) mid-apply: the batch in flight is finished, and the state
