@@ -285,3 +285,35 @@ impl LockInfo {
         shown.chars().take(1_000).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_store_says_is_cut_short_and_escaped() {
+        assert_eq!(
+            xml_code("<Error><Code>NoSuch\u{1b}[31mBucket</Code></Error>").as_deref(),
+            Some("NoSuch31mBucket")
+        );
+        assert_eq!(xml_code("<Error></Error>"), None);
+        let long = format!("{{\"message\": \"{}\"}}", "x".repeat(500));
+        assert_eq!(json_message(&long).unwrap().len(), 200);
+        let holder = LockInfo {
+            id: "id\u{1b}[2J".into(),
+            operation: "apply".into(),
+            info: "pid 7".into(),
+            who: "ci\n@runner".into(),
+            version: String::new(),
+            created: "2026-12-06T08:00:00Z".into(),
+            path: String::new(),
+            lease_seconds: None,
+        }
+        .holder();
+        assert!(
+            !holder.contains('\u{1b}') && !holder.contains('\n'),
+            "{holder}"
+        );
+        assert!(holder.contains("(apply, pid 7)"), "{holder}");
+    }
+}

@@ -26,6 +26,10 @@ pub const ENV_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 pub const ENV_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 pub const ENV_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 
+/// The most pages a listing reads (1,000 keys each): a store that keeps sending pages
+/// cannot keep paysync listing forever.
+const MAX_LIST_PAGES: usize = 10_000;
+
 /// How long a signed request stays valid.
 const SIGNED_FOR: Duration = Duration::from_secs(15 * 60);
 
@@ -261,7 +265,7 @@ impl Store {
     pub async fn list(&self, prefix: &str, doing: &str) -> Result<Vec<String>, StateError> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
-        loop {
+        for _ in 0..MAX_LIST_PAGES {
             let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
             action.with_prefix(prefix);
             if let Some(t) = &token {
@@ -282,10 +286,12 @@ impl Store {
             keys.extend(page.contents.into_iter().map(|c| c.key));
             match page.next_continuation_token {
                 Some(next) if Some(&next) != token.as_ref() => token = Some(next),
-                _ => break,
+                _ => return Ok(keys),
             }
         }
-        Ok(keys)
+        Err(self.fail(format!(
+            "cannot {doing}: the store listed more than {MAX_LIST_PAGES} pages of objects"
+        )))
     }
 }
 
