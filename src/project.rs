@@ -78,6 +78,7 @@ pub struct RawEnvironment {
     #[schemars(length(min = 1))]
     pub sources: Vec<String>,
     /// Where the environment's state is: a file (relative to the project file), `s3://BUCKET/KEY` (an S3-compatible store) or the https:// address of a Terraform-HTTP-backend service such as GitLab-managed state.
+    #[serde(deserialize_with = "state")]
     pub state: String,
     /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY; the state store's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, PAYSYNC_STATE_USERNAME, PAYSYNC_STATE_PASSWORD) → the environment variable that holds it for this environment. Only mapped variables are read: one this environment does not map is not read under any name (map `PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL` to use paysync's own name); an empty variable counts as not set.
     #[serde(default, deserialize_with = "variables")]
@@ -185,6 +186,13 @@ fn portal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     crate::bitrix::portal_address(&text)
         .map(Some)
         .map_err(|e| serde::de::Error::custom(format!("`portal`: {e}")))
+}
+
+fn state<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::state::StateLocation::parse(text.as_str())
+        .map(|_| text)
+        .map_err(|e| serde::de::Error::custom(format!("`state`: {e}")))
 }
 
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {

@@ -507,3 +507,69 @@ pub(crate) fn terminated_mid_apply(
     let (out, _) = child.finish(Duration::from_secs(60));
     (w, out.code, out.stderr)
 }
+
+/// An environment keeps its state in S3 with the store's credentials it maps (test and
+/// production each their own bucket keys in one job): paysync's own `AWS_*` names, set
+/// to another store's, are not read; a `state:` that names no state is located.
+#[test]
+fn an_environment_reads_its_store_credentials_only_through_its_mapping() {
+    let Some(c) = Case::new("environment") else {
+        return;
+    };
+    let project = format!(
+        "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  test:\n    sources: [m.yaml]\n    \
+         state: {}\n    credentials:\n      PAYSYNC_WEBHOOK_URL: TEST_WEBHOOK_URL\n      \
+         AWS_ACCESS_KEY_ID: TEST_STATE_KEY_ID\n      AWS_SECRET_ACCESS_KEY: TEST_STATE_SECRET\n      \
+         AWS_ENDPOINT_URL_S3: TEST_STATE_ENDPOINT\n",
+        c.state
+    );
+    c.w.write("paysync.yaml", &project);
+    c.declare("PS_WORK_MODE_IFRAME", "REGULAR");
+    let test_env = [
+        ("TEST_WEBHOOK_URL", c.w.portal.webhook_url()),
+        ("TEST_STATE_KEY_ID", ACCESS_KEY_ID.to_owned()),
+        ("TEST_STATE_SECRET", SECRET_ACCESS_KEY.to_owned()),
+        ("TEST_STATE_ENDPOINT", c.s3.endpoint.clone()),
+        // Production's, under the names an unmapped variable would have.
+        ("AWS_ACCESS_KEY_ID", "AKIDPRODUCTIONKEY".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "production-secret-key".to_owned()),
+        ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9".to_owned()),
+    ];
+    let in_test = |args: &[&str]| {
+        c.w.cmd()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .envs(test_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(["--env", "test", "-vvv"])
+            .args(args)
+            .run()
+    };
+    in_test(&["apply", "--auto-approve"])
+        .expect_code(0)
+        .assert_hides(&[SECRET_ACCESS_KEY, "production-secret-key"]);
+    in_test(&["plan", "--detailed-exitcode"]).expect_code(0);
+    // The state is where the environment says, in the store it maps.
+    let list = in_test(&["state", "list"]);
+    assert!(
+        list.expect_code(0).stdout.starts_with(&c.state),
+        "{}",
+        list.stdout
+    );
+    // Unmapped: not read, and said so.
+    let unmapped = project.replace("      AWS_SECRET_ACCESS_KEY: TEST_STATE_SECRET\n", "");
+    c.w.write("paysync.yaml", &unmapped);
+    let out = in_test(&["plan"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr
+            .contains("AWS_SECRET_ACCESS_KEY (not mapped by environment test"),
+        "{}",
+        out.stderr
+    );
+    c.w.write(
+        "paysync.yaml",
+        &project.replace(&c.state, "s3://no-key-here"),
+    );
+    let out = c.w.run(&["plan", "--env", "test"]);
+    out.expect_code(3);
+    assert!(out.stderr.contains("paysync.yaml:6:12"), "{}", out.stderr);
+}
