@@ -93,6 +93,7 @@ struct Service {
     locks: BTreeMap<String, serde_json::Value>,
     fail_posts: u32,
     posts: u64,
+    max_bytes: usize,
 }
 
 /// A GitLab-managed-state double (see the module docs).
@@ -107,6 +108,7 @@ impl StateService {
         let shared = Arc::new(Mutex::new(Service {
             user: user.to_owned(),
             password: password.to_owned(),
+            max_bytes: MAX_STATE_BYTES,
             ..Service::default()
         }));
         let base = "/api/v4/projects/{project}/terraform/state/{name}";
@@ -151,6 +153,11 @@ impl StateService {
                 "Version": "1.9.0", "Created": "2026-12-06T08:00:00Z", "Path": name,
             }),
         );
+    }
+
+    /// Takes states of at most `bytes` (413 above).
+    pub fn max_bytes(&self, bytes: usize) {
+        guard(&self.shared).max_bytes = bytes;
     }
 
     /// Answers the next `n` state writes with 503.
@@ -207,7 +214,7 @@ async fn post_state(
     body: Bytes,
 ) -> Response {
     let mut service = guard(&shared);
-    if body.len() > MAX_STATE_BYTES {
+    if body.len() > service.max_bytes {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
     if let Some(lock) = service.locks.get(&name) {

@@ -17,8 +17,12 @@
 //! carried over, the others are dropped and shown as not checked until the next apply.
 //!
 //! [`backend`] is the seam every store of a state plugs into (its contract is written
-//! there); [`file`] is the local file's (atomic writes, the journal, the apply lock);
-//! [`location`] says where a state lives. [`format`] owns the format and must not do I/O.
+//! there); [`location`] says where a state lives and [`open`] builds its backend:
+//! [`file`] for a local file (atomic writes, the journal, the apply lock), [`s3`] for an
+//! S3-compatible store (conditional writes, lease locks, journal objects) and [`http`]
+//! for a Terraform-HTTP-backend service such as GitLab-managed state; `remote` holds what
+//! the remote two share. [`replay`] parses a whole state and replays journal entries the
+//! same way for every backend. [`format`] owns the format and must not do I/O.
 
 pub mod backend;
 pub mod error;

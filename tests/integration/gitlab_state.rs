@@ -207,3 +207,60 @@ fn sigterm_mid_apply_pushes_every_confirmed_request() {
     assert_eq!(stored["targets"].as_array().unwrap().len(), 100, "{stderr}");
     assert!(service.lock("prod").is_none(), "the lock is released");
 }
+
+/// A state larger than the service takes: its 413 is named, and the state is kept in the
+/// errored-state file.
+#[test]
+fn a_state_too_large_for_the_service_is_named_and_kept() {
+    let c = Case::new();
+    c.service.max_bytes(100);
+    let out = c.run(&["apply", "--auto-approve", "m.yaml"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("413") && out.stderr.contains("errored.paysync-state.json"),
+        "{}",
+        out.stderr
+    );
+    assert!(c.service.state("prod").is_none());
+}
+
+/// The service writes a state only under the lock ID its writer holds: a run whose lock
+/// was removed and taken by another run cannot overwrite anything; what it confirmed is
+/// kept in the errored-state file.
+#[test]
+fn a_run_whose_lock_was_taken_cannot_write_the_state() {
+    let c = Case::new();
+    c.run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let before = c.service.state("prod").unwrap();
+    c.w.write(
+        "m.yaml",
+        &manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "IFRAME")]),
+    );
+    let gate = paysync_emulator::Gate::new();
+    c.w.portal
+        .inject(Fault::hold(&gate).method("batch").times(1));
+    let received = c.w.portal.requests_received();
+    let broken = gitlab_cmd(&c.w)
+        .args(["apply", "--auto-approve", "--state", &c.state, "m.yaml"])
+        .into_std()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the batch", || c.w.portal.requests_received() > received);
+    let id = c.service.lock("prod").unwrap()["ID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.run(&["state", "unlock", &id]).expect_code(0);
+    c.service.hold_lock("prod", "another-run");
+    gate.open();
+    let out = broken.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was overwritten"), "{stderr}");
+    assert_eq!(c.service.state("prod").unwrap(), before);
+    assert!(c.w.path("errored.paysync-state.json").exists());
+    // The other run's lock is left as it is.
+    assert_eq!(c.service.lock("prod").unwrap()["ID"], "another-run");
+}
