@@ -145,7 +145,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    let report = execute(&rt, &plan, &mut state, with, ctx)?;
+    let report = execute(&rt, &plan, None, &mut state, with, ctx)?;
     let mismatches = if settings.verify && report.record_error.is_none() {
         verify_writes(&rt, &plan, &report, &mut state, &with)?
     } else {
@@ -184,10 +184,12 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
             variable: client.address_variable(),
         });
     }
+    // The reviewed plan as it was saved names this apply in the lock and the audit trail.
+    let plan_id = plan_hash(&saved.plan);
     let store = ctx.open_state(&settings.inputs.state)?;
     let _lock = store.lock(&lock_request(
         "apply",
-        Some(&plan_hash(&saved.plan)),
+        Some(&plan_id),
         settings.lock_timeout,
     ))?;
     store.prepare_writes()?;
@@ -252,7 +254,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    let report = execute(&rt, &saved.plan, &mut state, with, ctx)?;
+    let report = execute(&rt, &saved.plan, Some(&plan_id), &mut state, with, ctx)?;
     let mismatches = if settings.verify && report.record_error.is_none() {
         verify_writes(&rt, &saved.plan, &report, &mut state, &with)?
     } else {
@@ -270,6 +272,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
 fn execute(
     rt: &Runtime,
     plan: &Plan,
+    plan_id: Option<&str>,
     state: &mut LastApplied,
     with: Applying<'_>,
     ctx: &Context<'_>,
@@ -281,7 +284,7 @@ fn execute(
     // The audit trail: who wrote which codes of which targets (never a value). A failure
     // to record it is reported, and does not undo the apply.
     if !report.applied.is_empty() {
-        let entry = history_entry(plan, &report, serial_before, state.serial);
+        let entry = history_entry(plan, plan_id, &report, serial_before, state.serial);
         if let Err(e) = store.record_history(&entry) {
             tracing::warn!("the apply could not be recorded in the audit trail: {e}");
         }
@@ -296,9 +299,11 @@ pub(crate) fn plan_hash(plan: &Plan) -> String {
     format!("sha256:{}", &hex::encode(digest)[..16])
 }
 
-/// The audit record of an apply.
+/// The audit record of an apply: `plan_id` names a saved plan as it was reviewed; an
+/// apply from manifests is named by the hash of the plan it made.
 fn history_entry(
     plan: &Plan,
+    plan_id: Option<&str>,
     report: &ApplyReport,
     serial_before: u64,
     serial_after: u64,
@@ -321,7 +326,7 @@ fn history_entry(
         who: request.who,
         run_url: about.run_url,
         commit: about.commit,
-        plan: Some(plan_hash(plan)),
+        plan: Some(plan_id.map_or_else(|| plan_hash(plan), str::to_owned)),
         serial_before,
         serial_after,
         written,
