@@ -26,6 +26,7 @@ pub mod interrupt;
 pub mod live;
 pub mod manifest;
 pub mod model;
+pub mod net;
 pub mod plan;
 pub mod project;
 pub mod render;

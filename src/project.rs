@@ -80,7 +80,7 @@ pub struct RawEnvironment {
     /// Where the environment's state is: a file (relative to the project file), `s3://BUCKET/KEY` (an S3-compatible store) or the https:// address of a Terraform-HTTP-backend service such as GitLab-managed state.
     #[serde(deserialize_with = "state")]
     pub state: String,
-    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY; the state store's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, PAYSYNC_STATE_USERNAME, PAYSYNC_STATE_PASSWORD) → the environment variable that holds it for this environment. Only mapped variables are read: one this environment does not map is not read under any name (map `PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL` to use paysync's own name); an empty variable counts as not set.
+    /// paysync's variable (PAYSYNC_WEBHOOK_URL, PAYSYNC_PORTAL_URL, PAYSYNC_ACCESS_TOKEN, PAYSYNC_REFRESH_TOKEN, PAYSYNC_CLIENT_ID, PAYSYNC_CLIENT_SECRET, PAYSYNC_OAUTH_URL, PAYSYNC_TOKEN_FILE, PAYSYNC_FINGERPRINT_KEY; the state store's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, PAYSYNC_STATE_USERNAME, PAYSYNC_STATE_PASSWORD; the secret sources' SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE) → the environment variable that holds it for this environment. Only mapped variables are read: one this environment does not map is not read under any name (map `PAYSYNC_WEBHOOK_URL: PAYSYNC_WEBHOOK_URL` to use paysync's own name); an empty variable counts as not set.
     #[serde(default, deserialize_with = "variables")]
     #[schemars(schema_with = "credentials_schema")]
     pub credentials: BTreeMap<String, String>,
@@ -125,7 +125,7 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 
 /// paysync's variables an environment's `credentials` may map: the portal's credentials,
 /// the fingerprint key and the state store's ([`crate::state::STORE_VARIABLES`]).
-const MAPPED: [&str; 18] = [
+const MAPPED: [&str; 23] = [
     crate::bitrix::credentials::ENV_WEBHOOK_URL,
     crate::bitrix::credentials::ENV_PORTAL_URL,
     crate::bitrix::credentials::ENV_ACCESS_TOKEN,
@@ -144,6 +144,11 @@ const MAPPED: [&str; 18] = [
     crate::state::s3::store::ENV_ENDPOINT_URL,
     crate::state::http::ENV_USERNAME,
     crate::state::http::ENV_PASSWORD,
+    crate::secrets::sops::ENV_AGE_KEY_FILE,
+    crate::secrets::sops::ENV_AGE_KEY,
+    crate::secrets::vault::ENV_ADDR,
+    crate::secrets::vault::ENV_TOKEN,
+    crate::secrets::vault::ENV_NAMESPACE,
 ];
 
 /// The schema of `credentials`: paysync's variables ([`MAPPED`]) → variable names.

@@ -1,5 +1,5 @@
 //! Issue 20: loading and saving a 200,000-target state through an S3-compatible store on
-//! loopback (SeaweedFS, `weed` from `target/s3-venv`, as `.ci/run` installs it) beside
+//! loopback (SeaweedFS, `weed` from `target/test-tools`, as `.ci/run` installs it) beside
 //! the file backend. The real binary runs each operation: `state pull` (a load: the
 //! whole state, and for S3 the journal listing) and `state push` (the lock, a load of
 //! the current state and a whole-state write: for S3 the conformance probe, the lock
@@ -66,9 +66,13 @@ fn median(mut runs: Vec<Duration>) -> Duration {
 pub fn run() {
     let weed = std::env::var_os("PAYSYNC_TEST_WEED")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/s3-venv/bin/weed"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-tools/bin/weed")
+        });
     if !weed.exists() {
-        report("state-store: SKIPPED (no SeaweedFS at target/s3-venv/bin/weed; run .ci/run once)");
+        report(
+            "state-store: SKIPPED (no SeaweedFS at target/test-tools/bin/weed; run .ci/run once)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -62,4 +62,4 @@ pub use seed::{
     BatchLengthMode, HandlerSeed, OAuthAppSeed, OAuthRefreshTokenSeed, OAuthTokenSeed,
     PaySystemSeed, PersonTypeSeed, Seed, SeedError, SettingSeed, SettingsShape, WebhookSeed,
 };
-pub use stores::{LaxS3, Seaweed, StateService};
+pub use stores::{LaxS3, OpenBao, Seaweed, StateService};

@@ -412,7 +412,6 @@ impl Seaweed {
         bucket: &str,
         ready: impl Fn(&str) -> bool,
     ) -> io::Result<Seaweed> {
-        use std::process::{Command, Stdio};
         let dir = tempfile::tempdir()?;
         let ports = {
             let listeners = (0..17)
@@ -453,25 +452,14 @@ impl Seaweed {
             format!("-bucket={bucket}"),
         ];
         args.extend(names.iter().zip(&ports).map(|(n, p)| format!("-{n}={p}")));
-        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-        // `weed` runs under a watchdog shell, stopped when the shell is killed (Drop) and
-        // when the process that started it is gone (a killed test run leaves no server).
-        let script = format!(
-            "{} >'{}/weed.log' 2>&1 & w=$!; trap 'kill $w 2>/dev/null' EXIT INT TERM; \
-             while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done",
-            quoted.join(" "),
-            dir.path().display(),
-            std::process::id()
-        );
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .env("AWS_ACCESS_KEY_ID", key_id)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let watchdog = watched(
+            &args,
+            &[
+                ("AWS_ACCESS_KEY_ID", key_id),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+            ],
+            dir.path(),
+        )?;
         let seaweed = Seaweed {
             endpoint: format!("http://127.0.0.1:{}", ports[6]),
             watchdog,
@@ -488,5 +476,97 @@ impl Seaweed {
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
         Ok(seaweed)
+    }
+}
+
+/// Starts `args` (a program and its arguments) under a watchdog shell: the program is
+/// stopped (by its PID) when the shell is killed, and when the process that started it
+/// is gone (a killed test run leaves no server). Its output goes to `dir/server.log`.
+fn watched(
+    args: &[String],
+    envs: &[(&str, &str)],
+    dir: &std::path::Path,
+) -> io::Result<std::process::Child> {
+    use std::process::{Command, Stdio};
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "{} >'{}/server.log' 2>&1 & w=$!; trap 'kill $w 2>/dev/null' EXIT INT TERM; \
+         while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done",
+        quoted.join(" "),
+        dir.display(),
+        std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// A running OpenBao dev server (`bao server -dev`), stopped when dropped: KV version 2
+/// mounted at `secret/`, the root token given.
+pub struct OpenBao {
+    /// `http://127.0.0.1:PORT`, for `VAULT_ADDR`.
+    pub addr: String,
+    watchdog: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.watchdog.id().to_string())
+            .status();
+        let _ = self.watchdog.wait();
+    }
+}
+
+impl OpenBao {
+    /// Starts `bao` with the root token `token` and waits (up to two minutes) until it
+    /// answers its health check.
+    pub fn start(bao: &std::path::Path, token: &str) -> io::Result<OpenBao> {
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let args = vec![
+            bao.display().to_string(),
+            "server".to_owned(),
+            "-dev".to_owned(),
+            format!("-dev-root-token-id={token}"),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        let home = dir.path().display().to_string();
+        let watchdog = watched(&args, &[("HOME", home.as_str())], dir.path())?;
+        let bao_server = OpenBao {
+            addr: format!("http://127.0.0.1:{port}"),
+            watchdog,
+            _dir: dir,
+        };
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let request = "GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+                let mut answer = String::new();
+                if stream.write_all(request.as_bytes()).is_ok()
+                    && stream.read_to_string(&mut answer).is_ok()
+                    && answer.lines().next().is_some_and(|l| l.contains(" 200 "))
+                {
+                    return Ok(bao_server);
+                }
+            }
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "OpenBao did not become ready in two minutes",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 }

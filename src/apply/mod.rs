@@ -67,7 +67,7 @@ use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::interrupt::{self, IN_FLIGHT_GRACE};
 use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
-use crate::secrets::{Redacted, ResolveError, SecretRef};
+use crate::secrets::{Redacted, ResolveError, Resolver, SecretRef};
 use crate::state::{Journal, StateBackend, StateError};
 use crate::state::{LastApplied, RecordedValue, TargetRecord};
 pub use report::{ApplyReport, BatchSummary, NoProgress, Progress, TargetFailure};
@@ -84,6 +84,7 @@ impl ResolvedSecrets {
     /// now, and apart, those found empty (which apply refuses). Any other failure leaves
     /// the secret out: the plan shows it as not checked.
     pub fn at_plan_time<'a>(
+        resolver: &Resolver,
         refs: impl IntoIterator<Item = &'a SecretRef>,
     ) -> (ResolvedSecrets, BTreeSet<SecretRef>) {
         let mut values = BTreeMap::new();
@@ -92,7 +93,7 @@ impl ResolvedSecrets {
             .into_iter()
             .filter(|r| r.source().readable_at_plan_time())
         {
-            match r.resolve() {
+            match resolver.resolve(r) {
                 Ok(value) => {
                     values.insert(r.clone(), value);
                 }
@@ -106,11 +107,14 @@ impl ResolvedSecrets {
     }
 
     /// The values of those of `refs` that can be read now; the others are left out.
-    pub fn available<'a>(refs: impl IntoIterator<Item = &'a SecretRef>) -> ResolvedSecrets {
+    pub fn available<'a>(
+        resolver: &Resolver,
+        refs: impl IntoIterator<Item = &'a SecretRef>,
+    ) -> ResolvedSecrets {
         ResolvedSecrets {
             values: refs
                 .into_iter()
-                .filter_map(|r| Some((r.clone(), r.resolve().ok()?)))
+                .filter_map(|r| Some((r.clone(), resolver.resolve(r).ok()?)))
                 .collect(),
         }
     }
@@ -118,12 +122,13 @@ impl ResolvedSecrets {
     /// Resolves all references; on failure returns every reference that failed, with
     /// its error.
     pub fn resolve<'a>(
+        resolver: &Resolver,
         refs: impl IntoIterator<Item = &'a SecretRef>,
     ) -> Result<ResolvedSecrets, Vec<(SecretRef, ResolveError)>> {
         let mut values = BTreeMap::new();
         let mut errors = Vec::new();
         for r in refs {
-            match r.resolve() {
+            match resolver.resolve(r) {
                 Ok(v) => {
                     values.insert(r.clone(), v);
                 }

@@ -208,7 +208,8 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     }
 
     let refs = saved.plan.secret_refs();
-    let secrets = ResolvedSecrets::resolve(refs.iter().copied()).map_err(|errors| {
+    let resolver = ctx.secret_resolver();
+    let secrets = ResolvedSecrets::resolve(&resolver, refs.iter().copied()).map_err(|errors| {
         Error::Secrets(crate::secrets::Unresolved::list(
             errors,
             &saved.plan.secret_places(),
@@ -238,7 +239,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     let mut names = saved.plan.names.clone();
     names.fill_from(&state.names);
     state.names = names;
-    let recorded_env = ResolvedSecrets::available(state.env_secrets());
+    let recorded_env = ResolvedSecrets::available(&resolver, state.env_secrets());
     state.carry_over(&fingerprinter, |target, code, recorded| {
         planned
             .get(&(target, code))

@@ -42,6 +42,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     // The recorded `env:` secrets the environment has are read only to be scrubbed from
     // whatever the portal sends (a key pasted into another setting, say).
     drop(crate::apply::ResolvedSecrets::available(
+        &ctx.secret_resolver(),
         state.env_secrets(),
     ));
     let targets = drift::targets(&state);

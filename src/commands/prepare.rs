@@ -164,13 +164,14 @@ pub(crate) fn prepare(
 
     // Secrets: apply reads every one before the first request; plan what it can.
     let refs = desired.secret_refs();
+    let resolver = ctx.secret_resolver();
     let (secrets, empty, fingerprinter) = if apply {
-        let secrets = ResolvedSecrets::resolve(refs.iter().copied())
+        let secrets = ResolvedSecrets::resolve(&resolver, refs.iter().copied())
             .map_err(|errors| Error::Secrets(Unresolved::list(errors, &desired.secret_places())))?;
         let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
         (secrets, BTreeSet::new(), fingerprinter)
     } else {
-        let (secrets, empty) = ResolvedSecrets::at_plan_time(refs.iter().copied());
+        let (secrets, empty) = ResolvedSecrets::at_plan_time(&resolver, refs.iter().copied());
         let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
         // Said when it is why secrets that could be read are not checked: a pull-request
         // plan with no secrets at all has nothing the key would change.

@@ -57,7 +57,8 @@ pub fn move_portal(settings: &MovePortalSettings, ctx: &Context<'_>) -> Result<i
     })?;
     // A format-1 state is written as format 2 here: carry over what can be.
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-    let recorded_env = crate::apply::ResolvedSecrets::available(state.env_secrets());
+    let recorded_env =
+        crate::apply::ResolvedSecrets::available(&ctx.secret_resolver(), state.env_secrets());
     state.carry_over(&fingerprinter, |_, _, recorded| recorded_env.get(recorded));
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let before = state.move_portal(requested.clone(), now);

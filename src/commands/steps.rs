@@ -72,6 +72,12 @@ impl Context<'_> {
         }
     }
 
+    /// Reads secrets for this run, the variables of `sops:` and `vault:` through the
+    /// environment's mapping.
+    pub fn secret_resolver(&self) -> crate::secrets::Resolver {
+        crate::secrets::Resolver::new(self.vars())
+    }
+
     /// The store of the state at `location`, its credentials read like the portal's
     /// (only through the environment's mapping under `--env`).
     pub fn open_state(

@@ -201,10 +201,7 @@ impl From<&Value> for DocumentValue {
             } => DocumentValue::Secret {
                 source: source.clone(),
                 secret: secret.to_string(),
-                path: match &**secret {
-                    SecretRef::File { path, .. } => Some(path.display().to_string()),
-                    SecretRef::Env { .. } => None,
-                },
+                path: secret.path().map(|p| p.display().to_string()),
                 checked: fingerprint.is_some(),
                 empty: *empty,
             },
@@ -479,11 +476,9 @@ impl PlanDocument {
 /// `file:` one), parsed by the one grammar.
 fn reference(secret: &str, path: Option<&str>) -> Result<SecretRef, DocumentError> {
     let bad = || DocumentError::Reference(secret.to_owned());
-    match secret.parse().map_err(|_| bad())? {
-        SecretRef::File { written, .. } => Ok(SecretRef::File {
-            written,
-            path: PathBuf::from(path.ok_or_else(bad)?),
-        }),
-        r @ SecretRef::Env { .. } => Ok(r),
+    let parsed: SecretRef = secret.parse().map_err(|_| bad())?;
+    match parsed.path() {
+        Some(_) => Ok(parsed.with_path(PathBuf::from(path.ok_or_else(bad)?))),
+        None => Ok(parsed),
     }
 }

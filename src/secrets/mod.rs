@@ -20,12 +20,20 @@
 //!
 //! This module must not print or log a resolved value, and its errors never carry one.
 
+mod command;
 mod env;
 mod file;
 mod redacted;
 mod reference;
+pub mod sops;
+pub mod vault;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
+
+use crate::variables::Variables;
 
 pub use env::EnvError;
 pub use file::{FileError, MAX_SECRET_FILE_BYTES};
@@ -41,6 +49,10 @@ pub enum ResolveError {
     Env(#[from] EnvError),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    Sops(#[from] sops::SopsError),
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
     /// The variable is set to `""`, or the file is empty (after the one trailing newline
     /// is stripped). CI systems turn a missing, renamed or unexposed secret into an empty
     /// variable, so an empty value is never taken as the secret (SPEC §5): clearing a key
@@ -115,16 +127,90 @@ impl ResolveError {
 }
 
 impl SecretRef {
-    /// Reads the secret's value now. An empty value is an error ([`ResolveError::Empty`]),
-    /// never a value.
+    /// Reads the secret's value now, with paysync's own variables
+    /// ([`Resolver::resolve`]).
     pub fn resolve(&self) -> Result<Redacted<String>, ResolveError> {
-        let value = match self {
+        Resolver::new(Variables::own()).resolve(self)
+    }
+}
+
+/// Reads secrets for one run: the variables of the store-like sources (`sops:`'s age
+/// identity, `vault:`'s address and token) through the environment's mapping, each SOPS
+/// file decrypted once and each Vault path read once however many references they serve.
+/// What was read stays in memory, never on disk, and goes with the resolver.
+pub struct Resolver {
+    vars: Variables,
+    sops: RefCell<BTreeMap<PathBuf, Result<serde_json::Value, sops::SopsError>>>,
+    vault: RefCell<VaultReads>,
+}
+
+type VaultReads = BTreeMap<
+    (String, String),
+    Result<serde_json::Map<String, serde_json::Value>, vault::VaultError>,
+>;
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+impl Resolver {
+    /// A resolver reading variables through `vars`.
+    pub fn new(vars: Variables) -> Resolver {
+        Resolver {
+            vars,
+            sops: RefCell::new(BTreeMap::new()),
+            vault: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Reads `secret`'s value. An empty value is an error ([`ResolveError::Empty`]),
+    /// never a value.
+    pub fn resolve(&self, secret: &SecretRef) -> Result<Redacted<String>, ResolveError> {
+        let value = match secret {
             SecretRef::Env { name } => env::read(name)?,
             SecretRef::File { written, path } => file::read(written, path)?,
+            SecretRef::Sops { written, path, key } => {
+                let mut files = self.sops.borrow_mut();
+                let document = files
+                    .entry(path.clone())
+                    .or_insert_with(|| sops::decrypt(&self.vars, written, path))
+                    .as_ref()
+                    .map_err(Clone::clone)?;
+                sops::lookup(document, written, key)?
+            }
+            SecretRef::Vault { mount, path, field } => {
+                let mut reads = self.vault.borrow_mut();
+                let fields = reads
+                    .entry((mount.clone(), path.clone()))
+                    .or_insert_with(|| vault::read(&self.vars, mount, path))
+                    .as_ref()
+                    .map_err(Clone::clone)?;
+                match fields.get(field) {
+                    Some(serde_json::Value::String(s)) => Redacted::new(s.clone()),
+                    Some(serde_json::Value::Number(n)) => Redacted::new(n.to_string()),
+                    Some(serde_json::Value::Bool(b)) => Redacted::new(b.to_string()),
+                    Some(_) => {
+                        return Err(vault::VaultError {
+                            reference: format!("{mount}/{path}#{field}"),
+                            message: "the field is not text".to_owned(),
+                        }
+                        .into());
+                    }
+                    None => {
+                        return Err(vault::VaultError {
+                            reference: format!("{mount}/{path}#{field}"),
+                            message: format!("the secret has no field {field:?}"),
+                        }
+                        .into());
+                    }
+                }
+            }
         };
         if value.expose().is_empty() {
             return Err(ResolveError::Empty {
-                reference: self.to_string(),
+                reference: secret.to_string(),
             });
         }
         crate::untrusted::remember_secret(value.expose());
@@ -155,9 +241,66 @@ mod tests {
             }
         );
         assert!(matches!(
-            SecretRef::parse("vault:x", dir),
+            SecretRef::parse("gcp:x", dir),
             Err(SecretRefError::UnknownSource { .. })
         ));
+        // sops: PATH relative to the manifest, KEY in segments, a quoted one with dots.
+        let sops = SecretRef::parse("sops:secrets/prod.enc.yaml#acme.\"key.v2\".x", dir).unwrap();
+        assert_eq!(
+            sops,
+            SecretRef::Sops {
+                written: "secrets/prod.enc.yaml".into(),
+                path: dir.join("secrets/prod.enc.yaml"),
+                key: vec!["acme".into(), "key.v2".into(), "x".into()],
+            }
+        );
+        assert_eq!(
+            sops.to_string(),
+            "sops:secrets/prod.enc.yaml#acme.\"key.v2\".x"
+        );
+        assert_eq!(
+            sops.to_string().parse::<SecretRef>().unwrap().to_string(),
+            sops.to_string()
+        );
+        for bad in [
+            "sops:f.yaml",
+            "sops:#k",
+            "sops:f.yaml#",
+            "sops:f.yaml#a..b",
+            "sops:f#\"a",
+            "sops:f#a\"b\"",
+        ] {
+            assert!(
+                matches!(
+                    SecretRef::parse(bad, dir),
+                    Err(SecretRefError::BadSops { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            SecretRef::parse("vault:secret/paysync/acme#api_key", dir).unwrap(),
+            SecretRef::Vault {
+                mount: "secret".into(),
+                path: "paysync/acme".into(),
+                field: "api_key".into(),
+            }
+        );
+        for bad in [
+            "vault:x",
+            "vault:secret#f",
+            "vault:secret/a/../b#f",
+            "vault:secret/a#",
+            "vault:s/a?x#f",
+        ] {
+            assert!(
+                matches!(
+                    SecretRef::parse(bad, dir),
+                    Err(SecretRefError::BadVault { .. })
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             SecretRef::parse("env:1BAD", dir),
             Err(SecretRefError::BadEnvName { .. })

@@ -15,17 +15,29 @@ pub enum SecretSource {
     /// `file:PATH`: a file's contents, one trailing newline stripped; PATH relative to
     /// the manifest.
     File,
+    /// `sops:PATH#KEY`: a value in a SOPS-encrypted YAML or JSON file, PATH relative to
+    /// the manifest, KEY a dotted path into the decrypted document.
+    Sops,
+    /// `vault:MOUNT/PATH#FIELD`: a field of a KV version 2 secret in Vault or OpenBao.
+    Vault,
 }
 
 impl SecretSource {
     /// Every source, in the order messages list them.
-    pub const ALL: &[SecretSource] = &[SecretSource::Env, SecretSource::File];
+    pub const ALL: &[SecretSource] = &[
+        SecretSource::Env,
+        SecretSource::File,
+        SecretSource::Sops,
+        SecretSource::Vault,
+    ];
 
     /// The prefix before the `:` (`env`).
     pub fn prefix(self) -> &'static str {
         match self {
             SecretSource::Env => "env",
             SecretSource::File => "file",
+            SecretSource::Sops => "sops",
+            SecretSource::Vault => "vault",
         }
     }
 
@@ -34,6 +46,8 @@ impl SecretSource {
         match self {
             SecretSource::Env => "env:NAME",
             SecretSource::File => "file:PATH",
+            SecretSource::Sops => "sops:PATH#KEY",
+            SecretSource::Vault => "vault:MOUNT/PATH#FIELD",
         }
     }
 
@@ -44,6 +58,14 @@ impl SecretSource {
             SecretSource::File => {
                 "file contents, one trailing newline stripped; PATH relative to the manifest"
             }
+            SecretSource::Sops => {
+                "a value in a SOPS-encrypted YAML or JSON file, decrypted with `sops`; PATH \
+                 relative to the manifest, KEY a dotted path (`acme.api_key`, a segment with \
+                 dots quoted: `acme.\"key.v2\"`)"
+            }
+            SecretSource::Vault => {
+                "a field of a KV version 2 secret in Vault or OpenBao (VAULT_ADDR, VAULT_TOKEN)"
+            }
         }
     }
 
@@ -52,6 +74,8 @@ impl SecretSource {
         match self {
             SecretSource::Env => "env:[A-Za-z_][A-Za-z0-9_]*",
             SecretSource::File => "file:.+",
+            SecretSource::Sops => "sops:[^#]+#.+",
+            SecretSource::Vault => "vault:[^/#]+/[^#]+#.+",
         }
     }
 
@@ -59,7 +83,9 @@ impl SecretSource {
     /// command must answer no: a pull request must never make paysync run something.
     pub fn readable_at_plan_time(self) -> bool {
         match self {
-            SecretSource::Env | SecretSource::File => true,
+            SecretSource::Env | SecretSource::File | SecretSource::Sops | SecretSource::Vault => {
+                true
+            }
         }
     }
 }
@@ -103,6 +129,19 @@ pub enum SecretRef {
     /// path as it appears in the manifest (relative to the manifest); `path` is where it
     /// is read from (the manifest's directory joined with `written`).
     File { written: String, path: PathBuf },
+    /// `sops:PATH#KEY`: `written` is PATH as the manifest has it, `path` where the file is
+    /// read from, `key` the segments of KEY.
+    Sops {
+        written: String,
+        path: PathBuf,
+        key: Vec<String>,
+    },
+    /// `vault:MOUNT/PATH#FIELD`.
+    Vault {
+        mount: String,
+        path: String,
+        field: String,
+    },
 }
 
 /// Why a reference string is not a valid secret reference.
@@ -116,6 +155,17 @@ pub enum SecretRefError {
     BadEnvName { name: String },
     #[error("empty path in `file:` reference")]
     EmptyPath,
+    #[error(
+        "invalid `sops:` reference {reference:?}: {reason} (the form is sops:PATH#KEY, e.g. \
+         sops:secrets/prod.enc.yaml#acme.api_key; a key segment with dots is quoted: \
+         #acme.\"key.v2\")"
+    )]
+    BadSops { reference: String, reason: String },
+    #[error(
+        "invalid `vault:` reference {reference:?}: the form is vault:MOUNT/PATH#FIELD, e.g. \
+         vault:secret/paysync/acme#api_key"
+    )]
+    BadVault { reference: String },
 }
 
 impl SecretRef {
@@ -134,6 +184,8 @@ impl SecretRef {
         match source {
             SecretSource::Env => parse_env(rest),
             SecretSource::File => parse_file(rest, manifest_dir),
+            SecretSource::Sops => parse_sops(reference, rest, manifest_dir),
+            SecretSource::Vault => parse_vault(reference, rest),
         }
     }
 
@@ -142,6 +194,31 @@ impl SecretRef {
         match self {
             SecretRef::Env { .. } => SecretSource::Env,
             SecretRef::File { .. } => SecretSource::File,
+            SecretRef::Sops { .. } => SecretSource::Sops,
+            SecretRef::Vault { .. } => SecretSource::Vault,
+        }
+    }
+
+    /// The file this reference reads, for the sources that read one from the manifest's
+    /// directory (`file:`, `sops:`).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            SecretRef::File { path, .. } | SecretRef::Sops { path, .. } => Some(path),
+            SecretRef::Env { .. } | SecretRef::Vault { .. } => None,
+        }
+    }
+
+    /// This reference reading its file from `to` (a saved plan records where the file was
+    /// found); a reference without a file is returned as it is.
+    pub fn with_path(self, to: PathBuf) -> SecretRef {
+        match self {
+            SecretRef::File { written, .. } => SecretRef::File { written, path: to },
+            SecretRef::Sops { written, key, .. } => SecretRef::Sops {
+                written,
+                path: to,
+                key,
+            },
+            other @ (SecretRef::Env { .. } | SecretRef::Vault { .. }) => other,
         }
     }
 
@@ -151,7 +228,22 @@ impl SecretRef {
         match (self, other) {
             (SecretRef::Env { name: a }, SecretRef::Env { name: b }) => a == b,
             (SecretRef::File { written: a, .. }, SecretRef::File { written: b, .. }) => a == b,
-            (SecretRef::Env { .. } | SecretRef::File { .. }, _) => false,
+            (
+                SecretRef::Sops {
+                    written: a, key: x, ..
+                },
+                SecretRef::Sops {
+                    written: b, key: y, ..
+                },
+            ) => a == b && x == y,
+            (SecretRef::Vault { .. }, SecretRef::Vault { .. }) => self == other,
+            (
+                SecretRef::Env { .. }
+                | SecretRef::File { .. }
+                | SecretRef::Sops { .. }
+                | SecretRef::Vault { .. },
+                _,
+            ) => false,
         }
     }
 }
@@ -185,11 +277,17 @@ pub mod as_text {
 
 impl fmt::Display for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rest = match self {
-            SecretRef::Env { name } => name,
-            SecretRef::File { written, .. } => written,
-        };
-        write!(f, "{}:{rest}", self.source().prefix())
+        let prefix = self.source().prefix();
+        match self {
+            SecretRef::Env { name } => write!(f, "{prefix}:{name}"),
+            SecretRef::File { written, .. } => write!(f, "{prefix}:{written}"),
+            SecretRef::Sops { written, key, .. } => {
+                write!(f, "{prefix}:{written}#{}", key_text(key))
+            }
+            SecretRef::Vault { mount, path, field } => {
+                write!(f, "{prefix}:{mount}/{path}#{field}")
+            }
+        }
     }
 }
 
@@ -216,5 +314,101 @@ fn parse_file(written: &str, manifest_dir: &Path) -> Result<SecretRef, SecretRef
     Ok(SecretRef::File {
         written: written.to_owned(),
         path: manifest_dir.join(written),
+    })
+}
+
+/// `PATH#KEY` of `sops:PATH#KEY`: PATH up to the first `#`, read from `manifest_dir`;
+/// KEY split into its segments.
+fn parse_sops(
+    reference: &str,
+    rest: &str,
+    manifest_dir: &Path,
+) -> Result<SecretRef, SecretRefError> {
+    let bad = |reason: &str| SecretRefError::BadSops {
+        reference: reference.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (written, key) = rest
+        .split_once('#')
+        .ok_or_else(|| bad("no `#KEY` after the path"))?;
+    if written.is_empty() {
+        return Err(bad("empty path"));
+    }
+    let key = key_segments(key).map_err(|reason| bad(&reason))?;
+    Ok(SecretRef::Sops {
+        written: written.to_owned(),
+        path: manifest_dir.join(written),
+        key,
+    })
+}
+
+/// The segments of a dotted key: `acme.api_key` → [acme, api_key]; a segment in double
+/// quotes may hold dots (`acme."key.v2"`); no segment is empty.
+pub(crate) fn key_segments(key: &str) -> Result<Vec<String>, String> {
+    let mut segments = Vec::new();
+    let mut rest = key;
+    loop {
+        let (segment, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted
+                .find('"')
+                .ok_or_else(|| "a quoted key segment is not closed".to_owned())?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            if rest[..end].contains('"') {
+                return Err("a quote inside an unquoted key segment".to_owned());
+            }
+            (&rest[..end], &rest[end..])
+        };
+        if segment.is_empty() {
+            return Err("an empty key segment".to_owned());
+        }
+        segments.push(segment.to_owned());
+        match after.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if after.is_empty() => return Ok(segments),
+            None => {
+                return Err(
+                    "a quoted key segment must be followed by `.` or end the key".to_owned(),
+                );
+            }
+        }
+    }
+}
+
+/// KEY as written: segments joined by dots, a segment with a dot (or a quote-free one
+/// that needs it) quoted.
+pub(crate) fn key_text(key: &[String]) -> String {
+    key.iter()
+        .map(|s| {
+            if s.contains('.') || s.is_empty() {
+                format!("\"{s}\"")
+            } else {
+                s.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `MOUNT/PATH#FIELD` of `vault:MOUNT/PATH#FIELD`.
+fn parse_vault(reference: &str, rest: &str) -> Result<SecretRef, SecretRefError> {
+    let bad = || SecretRefError::BadVault {
+        reference: reference.to_owned(),
+    };
+    let (location, field) = rest.split_once('#').ok_or_else(bad)?;
+    let (mount, path) = location.split_once('/').ok_or_else(bad)?;
+    let clean = |s: &str| {
+        !s.is_empty()
+            && !s.chars().any(|c| c.is_control() || c == '?' || c == '#')
+            && !s.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+    };
+    if !clean(mount) || !clean(path) || field.is_empty() || field.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(SecretRef::Vault {
+        mount: mount.to_owned(),
+        path: path.to_owned(),
+        field: field.to_owned(),
     })
 }

@@ -99,7 +99,7 @@ impl StateLocation {
                 if url.fragment().is_some() || url.query().is_some() {
                     return Err(fail("a state URL has no query or fragment"));
                 }
-                if url.scheme() == "http" && !crate::bitrix::credentials::is_loopback(&url) {
+                if url.scheme() == "http" && !crate::net::is_loopback(&url) {
                     return Err(fail(
                         "a state service is reached over https (plain http only to a loopback \
                          address)",

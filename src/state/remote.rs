@@ -131,7 +131,7 @@ pub async fn read_body(
     response: reqwest::Response,
     limit: u64,
 ) -> Result<Vec<u8>, StateError> {
-    use crate::bitrix::body::{BodyError, read_bounded};
+    use crate::net::{BodyError, read_bounded};
     read_bounded(response, limit).await.map_err(|e| match e {
         BodyError::Transport(error) => transport(state, doing, error),
         BodyError::TooLarge { limit } => StateError::Store {
@@ -149,7 +149,7 @@ pub async fn unexpected(
     response: reqwest::Response,
 ) -> StateError {
     let status = response.status();
-    let body = crate::bitrix::body::read_bounded(response, 16 * 1024)
+    let body = crate::net::read_bounded(response, 16 * 1024)
         .await
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&body);

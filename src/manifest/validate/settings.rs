@@ -281,6 +281,14 @@ impl Checker {
                 error.to_string(),
                 "e.g. `secret: file:keys/acme.txt` (relative to this manifest)",
             ),
+            error @ SecretRefError::BadSops { .. } => (
+                error.to_string(),
+                "the path is relative to this manifest; the key walks the decrypted document",
+            ),
+            error @ SecretRefError::BadVault { .. } => (
+                error.to_string(),
+                "MOUNT is the KV version 2 mount (`secret`), PATH the secret's path under it",
+            ),
         };
         self.push(Code::BadSecretRef, file, node, message, help);
         None

@@ -113,7 +113,7 @@ impl Store {
                     )));
                 }
                 if url.scheme() != "https"
-                    && !(url.scheme() == "http" && crate::bitrix::credentials::is_loopback(&url))
+                    && !(url.scheme() == "http" && crate::net::is_loopback(&url))
                 {
                     return Err(config(format!(
                         "{} must be an https address (plain http only to a loopback address)",

