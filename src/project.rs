@@ -63,6 +63,66 @@ pub struct RawProject {
     /// Environment name → environment.
     #[schemars(with = "BTreeMap<String, RawEnvironment>")]
     pub environments: BTreeMap<String, serde_saphyr::Spanned<RawEnvironment>>,
+    /// Where secrets that are neither variables nor files come from.
+    #[serde(default)]
+    pub secrets: RawSecrets,
+}
+
+/// `secrets:` of the project file.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecrets {
+    /// Commands that answer `exec:NAME` references: NAME (letters, digits, `_`, `-`) → the command. Each gets a JSON request on stdin (`{"reference", "name", "argument", "environment", "portal"}`) and answers `{"value": "..."}` on stdout. Run by `apply`, and by `plan` only with `--resolve-secrets`: a pull-request plan never runs one.
+    #[serde(default, deserialize_with = "exec_commands")]
+    #[schemars(with = "BTreeMap<String, RawExec>")]
+    pub exec: BTreeMap<String, RawExec>,
+}
+
+/// One command of `secrets.exec`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExec {
+    /// The program and its arguments (argv, no shell), e.g. `[op, read, --no-newline]`.
+    #[schemars(length(min = 1))]
+    pub command: Vec<String>,
+    /// How long it may take, e.g. `10s` (default 10s); past it, it is stopped.
+    #[serde(default, deserialize_with = "duration")]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn exec_commands<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, RawExec>, D::Error> {
+    let commands = BTreeMap::<String, RawExec>::deserialize(d)?;
+    for (name, command) in &commands {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(serde::de::Error::custom(format!(
+                "`secrets.exec`: {name:?} is not a command name (letters, digits, `_`, `-`)"
+            )));
+        }
+        if command.command.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err(serde::de::Error::custom(format!(
+                "`secrets.exec.{name}.command` names a program and its arguments"
+            )));
+        }
+    }
+    Ok(commands)
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .ok()
+        .filter(|t| !t.is_zero() && *t <= std::time::Duration::from_secs(3600))
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`timeout`: {text:?} is not a duration between 1ms and 1h, such as 10s"
+            ))
+        })
 }
 
 /// One environment: one portal, its manifests and its state.
@@ -227,6 +287,8 @@ pub struct Environment {
 pub struct Project {
     pub path: PathBuf,
     pub environments: BTreeMap<String, Environment>,
+    /// The commands `exec:` references ask (`secrets.exec`).
+    pub exec: BTreeMap<String, crate::secrets::exec::ExecCommand>,
 }
 
 /// The project file for the directory `start`: `paysync.yaml` there, else the nearest in
@@ -324,9 +386,22 @@ pub fn load(path: &Path) -> Result<Project, Diagnostics> {
             Ok((name, environment))
         })
         .collect::<Result<_, Diagnostics>>()?;
+    let exec = raw
+        .secrets
+        .exec
+        .into_iter()
+        .map(|(name, c)| {
+            let command = crate::secrets::exec::ExecCommand {
+                argv: c.command,
+                timeout: c.timeout.unwrap_or(crate::secrets::exec::DEFAULT_TIMEOUT),
+            };
+            (name, command)
+        })
+        .collect();
     Ok(Project {
         path: path.to_owned(),
         environments,
+        exec,
     })
 }
 

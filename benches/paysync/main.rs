@@ -179,11 +179,13 @@ fn child(mode: &str) {
                 },
                 out: None,
                 detailed_exitcode: false,
+                resolve_secrets: false,
             };
             let term = paysync::render::terminal::Terminal::silent();
             let ctx = Context {
                 term: &term,
                 portal: Portal::Environment,
+                secrets: Default::default(),
             };
             let plan = commands::plan::plan(&settings, &ctx).expect("plan runs");
             let summary = plan.summary();

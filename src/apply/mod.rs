@@ -80,18 +80,20 @@ pub struct ResolvedSecrets {
 
 impl ResolvedSecrets {
     /// What a plan reads: the values of those of `refs` whose source may be read at plan
-    /// time ([`crate::secrets::SecretSource::readable_at_plan_time`]) and can be read
+    /// time ([`crate::secrets::SecretSource::readable_at_plan_time`], or every source with
+    /// `every_source`: `plan --resolve-secrets`) and can be read
     /// now, and apart, those found empty (which apply refuses). Any other failure leaves
     /// the secret out: the plan shows it as not checked.
     pub fn at_plan_time<'a>(
         resolver: &Resolver,
         refs: impl IntoIterator<Item = &'a SecretRef>,
+        every_source: bool,
     ) -> (ResolvedSecrets, BTreeSet<SecretRef>) {
         let mut values = BTreeMap::new();
         let mut empty = BTreeSet::new();
         for r in refs
             .into_iter()
-            .filter(|r| r.source().readable_at_plan_time())
+            .filter(|r| every_source || r.source().readable_at_plan_time())
         {
             match resolver.resolve(r) {
                 Ok(value) => {

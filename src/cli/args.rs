@@ -375,6 +375,10 @@ pub struct PlanArgs {
     /// some targets could not be compared: never 0 or 2 then).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Also read secrets whose source runs a command (`exec:`), to check them. Without it
+    /// a plan never runs a command, so a pull-request plan cannot make paysync run one.
+    #[arg(long)]
+    pub resolve_secrets: bool,
 }
 
 #[derive(Debug, Args)]

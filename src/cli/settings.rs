@@ -161,6 +161,8 @@ pub struct PlanSettings {
     pub inputs: Inputs,
     pub out: Option<PathBuf>,
     pub detailed_exitcode: bool,
+    /// Read `exec:` secrets too (`--resolve-secrets`).
+    pub resolve_secrets: bool,
 }
 
 impl PlanArgs {
@@ -169,6 +171,7 @@ impl PlanArgs {
             inputs: self.inputs.resolve(env),
             out: self.out.clone(),
             detailed_exitcode: self.detailed_exitcode,
+            resolve_secrets: self.resolve_secrets,
         }
     }
 }

@@ -59,6 +59,13 @@ pub fn run(cli: Cli, term: &Terminal) -> i32 {
                 },
                 None => Portal::Environment,
             },
+            secrets: crate::secrets::exec::ExecContext {
+                commands: std::sync::Arc::new(
+                    project.as_ref().map(|p| p.exec.clone()).unwrap_or_default(),
+                ),
+                environment: env.map(|e| e.name.clone()),
+                portal: env.and_then(|e| e.portal.clone()),
+            },
         };
         dispatch(cli.command, env, &ctx)
     });

@@ -39,7 +39,13 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         fingerprinter,
         unreadable,
         ..
-    } = prepare(inputs, Purpose::Plan, ctx)?;
+    } = prepare(
+        inputs,
+        Purpose::Plan {
+            resolve_secrets: settings.resolve_secrets,
+        },
+        ctx,
+    )?;
     let not_compared: Vec<String> = unreadable.keys().map(ToString::to_string).collect();
     show_plan(&plan, inputs.format, ctx.term);
     append_job_summary(&plan);

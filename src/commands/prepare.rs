@@ -45,8 +45,9 @@ use crate::state::{LastApplied, StateBackend, StateLock};
 /// What the preparation is for (see the module docs for what differs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Purpose {
-    /// `paysync plan`: offline unless `--refresh`; reads no lock; lenient secrets.
-    Plan,
+    /// `paysync plan`: offline unless `--refresh`; reads no lock; lenient secrets, and
+    /// those that run a command only when `resolve_secrets`.
+    Plan { resolve_secrets: bool },
     /// `paysync apply` (from manifests): connects and locks first; every secret read.
     /// Without `auto_approve` it needs a terminal to ask on.
     Apply {
@@ -103,7 +104,7 @@ pub(crate) fn prepare(
         let client = ctx.connect(inputs.rate)?;
         let timeout = match purpose {
             Purpose::Apply { lock_timeout, .. } => lock_timeout,
-            Purpose::Plan => std::time::Duration::ZERO,
+            Purpose::Plan { .. } => std::time::Duration::ZERO,
         };
         let lock = store.lock(&super::steps::lock_request("apply", None, timeout))?;
         store.prepare_writes()?;
@@ -171,7 +172,14 @@ pub(crate) fn prepare(
         let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
         (secrets, BTreeSet::new(), fingerprinter)
     } else {
-        let (secrets, empty) = ResolvedSecrets::at_plan_time(&resolver, refs.iter().copied());
+        let every = matches!(
+            purpose,
+            Purpose::Plan {
+                resolve_secrets: true
+            }
+        );
+        let (secrets, empty) =
+            ResolvedSecrets::at_plan_time(&resolver, refs.iter().copied(), every);
         let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
         // Said when it is why secrets that could be read are not checked: a pull-request
         // plan with no secrets at all has nothing the key would change.

@@ -41,6 +41,8 @@ pub enum Portal {
 pub struct Context<'a> {
     pub term: &'a Terminal,
     pub portal: Portal,
+    /// The commands `exec:` secrets ask, with the environment and its pinned portal.
+    pub secrets: crate::secrets::exec::ExecContext,
 }
 
 impl Context<'_> {
@@ -75,7 +77,7 @@ impl Context<'_> {
     /// Reads secrets for this run, the variables of `sops:` and `vault:` through the
     /// environment's mapping.
     pub fn secret_resolver(&self) -> crate::secrets::Resolver {
-        crate::secrets::Resolver::new(self.vars())
+        crate::secrets::Resolver::new(self.vars()).with_commands(self.secrets.clone())
     }
 
     /// The store of the state at `location`, its credentials read like the portal's

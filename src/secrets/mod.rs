@@ -22,6 +22,7 @@
 
 mod command;
 mod env;
+pub mod exec;
 mod file;
 mod redacted;
 mod reference;
@@ -53,6 +54,8 @@ pub enum ResolveError {
     Sops(#[from] sops::SopsError),
     #[error(transparent)]
     Vault(#[from] vault::VaultError),
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
     /// The variable is set to `""`, or the file is empty (after the one trailing newline
     /// is stripped). CI systems turn a missing, renamed or unexposed secret into an empty
     /// variable, so an empty value is never taken as the secret (SPEC §5): clearing a key
@@ -140,6 +143,7 @@ impl SecretRef {
 /// What was read stays in memory, never on disk, and goes with the resolver.
 pub struct Resolver {
     vars: Variables,
+    exec: exec::ExecContext,
     sops: RefCell<BTreeMap<PathBuf, Result<serde_json::Value, sops::SopsError>>>,
     vault: RefCell<VaultReads>,
 }
@@ -160,9 +164,16 @@ impl Resolver {
     pub fn new(vars: Variables) -> Resolver {
         Resolver {
             vars,
+            exec: exec::ExecContext::default(),
             sops: RefCell::new(BTreeMap::new()),
             vault: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// The commands `exec:` references ask, with the run's environment and portal.
+    pub fn with_commands(mut self, exec: exec::ExecContext) -> Resolver {
+        self.exec = exec;
+        self
     }
 
     /// Reads `secret`'s value. An empty value is an error ([`ResolveError::Empty`]),
@@ -179,6 +190,9 @@ impl Resolver {
                     .as_ref()
                     .map_err(Clone::clone)?;
                 sops::lookup(document, written, key)?
+            }
+            SecretRef::Exec { name, argument } => {
+                exec::ask(&self.exec, &secret.to_string(), name, argument.as_deref())?
             }
             SecretRef::Vault { mount, path, field } => {
                 let mut reads = self.vault.borrow_mut();

@@ -20,6 +20,8 @@ pub enum SecretSource {
     Sops,
     /// `vault:MOUNT/PATH#FIELD`: a field of a KV version 2 secret in Vault or OpenBao.
     Vault,
+    /// `exec:NAME[#ARGUMENT]`: the answer of a command declared in `paysync.yaml`.
+    Exec,
 }
 
 impl SecretSource {
@@ -29,6 +31,7 @@ impl SecretSource {
         SecretSource::File,
         SecretSource::Sops,
         SecretSource::Vault,
+        SecretSource::Exec,
     ];
 
     /// The prefix before the `:` (`env`).
@@ -38,6 +41,7 @@ impl SecretSource {
             SecretSource::File => "file",
             SecretSource::Sops => "sops",
             SecretSource::Vault => "vault",
+            SecretSource::Exec => "exec",
         }
     }
 
@@ -48,6 +52,7 @@ impl SecretSource {
             SecretSource::File => "file:PATH",
             SecretSource::Sops => "sops:PATH#KEY",
             SecretSource::Vault => "vault:MOUNT/PATH#FIELD",
+            SecretSource::Exec => "exec:NAME",
         }
     }
 
@@ -66,6 +71,11 @@ impl SecretSource {
             SecretSource::Vault => {
                 "a field of a KV version 2 secret in Vault or OpenBao (VAULT_ADDR, VAULT_TOKEN)"
             }
+            SecretSource::Exec => {
+                "the answer of the command NAME declared in paysync.yaml's `secrets.exec` \
+                 (`exec:NAME#ARGUMENT` passes ARGUMENT); run by apply, never by a plan \
+                 without --resolve-secrets"
+            }
         }
     }
 
@@ -76,6 +86,7 @@ impl SecretSource {
             SecretSource::File => "file:.+",
             SecretSource::Sops => "sops:[^#]+#.+",
             SecretSource::Vault => "vault:[^/#]+/[^#]+#.+",
+            SecretSource::Exec => "exec:[A-Za-z0-9_-]+(#.+)?",
         }
     }
 
@@ -86,6 +97,7 @@ impl SecretSource {
             SecretSource::Env | SecretSource::File | SecretSource::Sops | SecretSource::Vault => {
                 true
             }
+            SecretSource::Exec => false,
         }
     }
 }
@@ -142,6 +154,11 @@ pub enum SecretRef {
         path: String,
         field: String,
     },
+    /// `exec:NAME[#ARGUMENT]`.
+    Exec {
+        name: String,
+        argument: Option<String>,
+    },
 }
 
 /// Why a reference string is not a valid secret reference.
@@ -166,6 +183,11 @@ pub enum SecretRefError {
          vault:secret/paysync/acme#api_key"
     )]
     BadVault { reference: String },
+    #[error(
+        "invalid `exec:` reference {reference:?}: the form is exec:NAME or exec:NAME#ARGUMENT, \
+         NAME a command declared in paysync.yaml (letters, digits, `_`, `-`)"
+    )]
+    BadExec { reference: String },
 }
 
 impl SecretRef {
@@ -186,6 +208,7 @@ impl SecretRef {
             SecretSource::File => parse_file(rest, manifest_dir),
             SecretSource::Sops => parse_sops(reference, rest, manifest_dir),
             SecretSource::Vault => parse_vault(reference, rest),
+            SecretSource::Exec => parse_exec(reference, rest),
         }
     }
 
@@ -196,6 +219,7 @@ impl SecretRef {
             SecretRef::File { .. } => SecretSource::File,
             SecretRef::Sops { .. } => SecretSource::Sops,
             SecretRef::Vault { .. } => SecretSource::Vault,
+            SecretRef::Exec { .. } => SecretSource::Exec,
         }
     }
 
@@ -204,7 +228,7 @@ impl SecretRef {
     pub fn path(&self) -> Option<&Path> {
         match self {
             SecretRef::File { path, .. } | SecretRef::Sops { path, .. } => Some(path),
-            SecretRef::Env { .. } | SecretRef::Vault { .. } => None,
+            SecretRef::Env { .. } | SecretRef::Vault { .. } | SecretRef::Exec { .. } => None,
         }
     }
 
@@ -218,7 +242,9 @@ impl SecretRef {
                 path: to,
                 key,
             },
-            other @ (SecretRef::Env { .. } | SecretRef::Vault { .. }) => other,
+            other @ (SecretRef::Env { .. } | SecretRef::Vault { .. } | SecretRef::Exec { .. }) => {
+                other
+            }
         }
     }
 
@@ -236,12 +262,14 @@ impl SecretRef {
                     written: b, key: y, ..
                 },
             ) => a == b && x == y,
-            (SecretRef::Vault { .. }, SecretRef::Vault { .. }) => self == other,
+            (SecretRef::Vault { .. }, SecretRef::Vault { .. })
+            | (SecretRef::Exec { .. }, SecretRef::Exec { .. }) => self == other,
             (
                 SecretRef::Env { .. }
                 | SecretRef::File { .. }
                 | SecretRef::Sops { .. }
-                | SecretRef::Vault { .. },
+                | SecretRef::Vault { .. }
+                | SecretRef::Exec { .. },
                 _,
             ) => false,
         }
@@ -287,6 +315,10 @@ impl fmt::Display for SecretRef {
             SecretRef::Vault { mount, path, field } => {
                 write!(f, "{prefix}:{mount}/{path}#{field}")
             }
+            SecretRef::Exec { name, argument } => match argument {
+                Some(argument) => write!(f, "{prefix}:{name}#{argument}"),
+                None => write!(f, "{prefix}:{name}"),
+            },
         }
     }
 }
@@ -410,5 +442,27 @@ fn parse_vault(reference: &str, rest: &str) -> Result<SecretRef, SecretRefError>
         mount: mount.to_owned(),
         path: path.to_owned(),
         field: field.to_owned(),
+    })
+}
+
+/// `NAME[#ARGUMENT]` of `exec:NAME[#ARGUMENT]`.
+fn parse_exec(reference: &str, rest: &str) -> Result<SecretRef, SecretRefError> {
+    let (name, argument) = match rest.split_once('#') {
+        Some((name, argument)) => (name, Some(argument)),
+        None => (rest, None),
+    };
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && argument.is_none_or(|a| !a.is_empty() && !a.chars().any(char::is_control));
+    if !valid {
+        return Err(SecretRefError::BadExec {
+            reference: reference.to_owned(),
+        });
+    }
+    Ok(SecretRef::Exec {
+        name: name.to_owned(),
+        argument: argument.map(str::to_owned),
     })
 }

@@ -82,6 +82,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
     let ctx = Context {
         term: &term,
         portal: Portal::Client(client.clone()),
+        secrets: Default::default(),
     };
     commands::apply::apply(&settings, &ctx)
         .expect("apply runs")

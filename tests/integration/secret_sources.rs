@@ -422,3 +422,128 @@ fn a_refused_token_or_a_missing_field_is_an_error_and_nothing_is_sent() {
     assert!(empty.stderr.contains("is empty"), "{}", empty.stderr);
     assert!(c.w.updates().is_empty());
 }
+
+/// A project whose environment `test` declares the command `keys` (a shell script that
+/// keeps the request it got, marks that it ran, and answers `answer.json`), and m.yaml
+/// with `exec:keys#acme` for 11:1.
+fn exec_world(timeout: &str, script: &str) -> World {
+    let w = World::new();
+    let script_path = w.write(
+        "keys.sh",
+        &format!("#!/bin/sh\ncd '{}'\n{script}", w.dir.path().display()),
+    );
+    make_executable(&script_path);
+    w.write(
+        "paysync.yaml",
+        &format!(
+            "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  test:\n    sources: [m.yaml]\n    \
+             state: test.state.json\n    credentials:\n      PAYSYNC_WEBHOOK_URL: TEST_WEBHOOK_URL\n\
+             secrets:\n  exec:\n    keys:\n      command: [\"{}\", \"--flag\"]\n      timeout: {timeout}\n",
+            script_path.display()
+        ),
+    );
+    w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret("REST_SERVICE_KEY_IFRAME", "exec:keys#acme")
+            .secret("REST_SERVICE_ID_IFRAME", "env:OTHER_KEY")
+            .text(),
+    );
+    w
+}
+
+const ANSWERING: &str = "touch ran\ncat > request.json\ncat answer.json\n";
+const OTHER_KEY: &str = "env-secret-canary-2b3c";
+
+fn in_test(w: &World, args: &[&str]) -> Outcome {
+    w.cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .env("TEST_WEBHOOK_URL", w.portal.webhook_url())
+        .env("OTHER_KEY", OTHER_KEY)
+        .args(["--env", "test"])
+        .args(args)
+        .arg("-vvv")
+        .run()
+}
+
+#[test]
+fn an_exec_secret_lands_exactly_and_a_pull_request_plan_never_runs_the_command() {
+    let w = exec_world("10s", ANSWERING);
+    let value = awkward_values().remove(0).1;
+    w.write(
+        "answer.json",
+        &serde_json::json!({ "value": value }).to_string(),
+    );
+    // The pull-request plan: the command is not started; the secret is not checked.
+    let plan = in_test(&w, &["plan"]);
+    plan.expect_code(0);
+    assert!(!w.path("ran").exists(), "the plan ran the command");
+    assert!(
+        plan.stdout.contains("exec:keys#acme, not checked"),
+        "{}",
+        plan.stdout
+    );
+    // Asked for: it runs.
+    in_test(&w, &["plan", "--resolve-secrets"]).expect_code(0);
+    assert!(w.path("ran").exists());
+    let apply = in_test(&w, &["apply", "--auto-approve"]);
+    apply
+        .expect_code(0)
+        .assert_hides(&[value.as_str(), OTHER_KEY]);
+    assert_eq!(
+        w.portal_value(11, 1, "REST_SERVICE_KEY_IFRAME").as_deref(),
+        Some(value.as_str())
+    );
+    let request: serde_json::Value = serde_json::from_str(&w.read("request.json")).unwrap();
+    assert_eq!(
+        request,
+        serde_json::json!({
+            "reference": "exec:keys#acme", "name": "keys", "argument": "acme",
+            "environment": "test", "portal": null,
+        })
+    );
+    let state = w.read("test.state.json");
+    assert!(!state.contains(&value) && state.contains("exec:keys#acme"));
+    in_test(&w, &["plan", "--resolve-secrets", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_failing_or_hanging_command_is_an_error_with_its_stderr_scrubbed_and_nothing_is_sent() {
+    let failing = exec_world(
+        "10s",
+        "echo \"vault sealed; other key was $OTHER_KEY\" >&2\nexit 3\n",
+    );
+    let out = in_test(&failing, &["apply", "--auto-approve"]);
+    out.expect_code(1).assert_hides(&[OTHER_KEY]);
+    assert!(
+        out.stderr.contains("m.yaml:") && out.stderr.contains("exited with code 3: vault sealed"),
+        "{}",
+        out.stderr
+    );
+    assert!(failing.updates().is_empty());
+    let hanging = exec_world("1s", "exec sleep 30\n");
+    let out = in_test(&hanging, &["apply", "--auto-approve"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("did not answer within 1s"),
+        "{}",
+        out.stderr
+    );
+    assert!(hanging.updates().is_empty());
+    // An undeclared command is named, with the declared one it may mean.
+    hanging.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret("REST_SERVICE_KEY_IFRAME", "exec:key")
+            .text(),
+    );
+    let out = in_test(&hanging, &["apply", "--auto-approve"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("no command \"key\" is declared"),
+        "{}",
+        out.stderr
+    );
+}

@@ -285,6 +285,10 @@ impl Checker {
                 error.to_string(),
                 "the path is relative to this manifest; the key walks the decrypted document",
             ),
+            error @ SecretRefError::BadExec { .. } => (
+                error.to_string(),
+                "declare the command under `secrets.exec` in paysync.yaml",
+            ),
             error @ SecretRefError::BadVault { .. } => (
                 error.to_string(),
                 "MOUNT is the KV version 2 mount (`secret`), PATH the secret's path under it",
