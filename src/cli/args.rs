@@ -267,6 +267,11 @@ pub struct ValidateArgs {
     /// handler declares, ENUM and Y/N values, pay systems and payer types.
     #[arg(long)]
     pub live: bool,
+    /// Also prove that every secret the manifests reference resolves (every source,
+    /// `exec:` commands included), naming each that does not; nothing is sent to the
+    /// portal and no value is shown.
+    #[arg(long)]
+    pub secrets: bool,
     #[command(flatten)]
     pub portal: PortalArgs,
     /// How problems are reported: text on stderr for people; json (one document on

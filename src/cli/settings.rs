@@ -216,6 +216,8 @@ pub struct ValidateSettings {
     /// See [`Inputs::subset`].
     pub subset: Option<Vec<PathBuf>>,
     pub live: bool,
+    /// Resolve every secret reference (`--secrets`).
+    pub secrets: bool,
     pub rate: Rate,
     pub format: ValidateFormat,
     pub environment: Option<String>,
@@ -229,6 +231,7 @@ impl ValidateArgs {
             layered,
             subset,
             live: self.live,
+            secrets: self.secrets,
             rate: self.portal.rate(env),
             format: self.format,
             environment: env.map(|e| e.name.clone()),

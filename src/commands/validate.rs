@@ -24,8 +24,16 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
     match (check(settings, ctx), settings.format) {
         (Ok(desired), ValidateFormat::Text) => {
             let (targets, codes, files) = counts(&desired);
+            let secrets = if settings.secrets {
+                format!(
+                    "; {} resolve",
+                    plural(desired.secret_refs().len(), "secret reference")
+                )
+            } else {
+                String::new()
+            };
             ctx.term.out(&format!(
-                "Valid: {} with {} in {}.\n",
+                "Valid: {} with {} in {}{secrets}.\n",
                 plural(targets, "target"),
                 plural(codes, "setting"),
                 plural(files, "file"),
@@ -66,6 +74,17 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
         settings.layered,
         settings.subset.as_deref(),
     )?;
+    if settings.secrets {
+        // Every source, commands included; the values are dropped at once.
+        let refs = desired.secret_refs();
+        crate::apply::ResolvedSecrets::resolve(&ctx.secret_resolver(), refs.iter().copied())
+            .map_err(|errors| {
+                Error::Secrets(crate::secrets::Unresolved::list(
+                    errors,
+                    &desired.secret_places(),
+                ))
+            })?;
+    }
     if settings.live {
         let client = ctx.connect(settings.rate)?;
         let state = crate::state::LastApplied::default();

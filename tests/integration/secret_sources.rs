@@ -547,3 +547,34 @@ fn a_failing_or_hanging_command_is_an_error_with_its_stderr_scrubbed_and_nothing
         out.stderr
     );
 }
+
+/// `validate --secrets` proves every reference of an environment resolves (commands
+/// included), naming each that does not, without a request to the portal.
+#[test]
+fn validate_secrets_names_each_reference_that_does_not_resolve() {
+    let w = exec_world("10s", ANSWERING);
+    w.write("answer.json", r#"{"value": "validated-canary-6d7e"}"#);
+    let out = in_test(&w, &["validate", "--secrets"]);
+    out.expect_code(0)
+        .assert_hides(&["validated-canary-6d7e", OTHER_KEY]);
+    assert!(
+        out.stdout.contains("2 secret references resolve"),
+        "{}",
+        out.stdout
+    );
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .args(["--env", "test", "validate", "--secrets"])
+        .run();
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("m.yaml:")
+            && out
+                .stderr
+                .contains("OTHER_KEY (secret env:OTHER_KEY) is not set"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.portal.requests_received(), 0);
+}
