@@ -137,9 +137,10 @@ pub enum Imported {
         source: String,
         value: String,
     },
-    /// `value` is the live value, kept only to fingerprint it for `--adopt`.
+    /// `reference` is how the manifest references it (`--secret-ref-template`); `value`
+    /// is the live value, kept only to fingerprint it for `--adopt`.
     Secret {
-        env: String,
+        reference: String,
         value: Redacted<String>,
     },
 }
@@ -168,7 +169,7 @@ impl Document {
                         source: source.clone(),
                         value: value.clone(),
                     },
-                    Imported::Secret { env, .. } => NewSetting::Secret(format!("env:{env}")),
+                    Imported::Secret { reference, .. } => NewSetting::Secret(reference.clone()),
                 };
                 (code.clone(), setting)
             })
@@ -180,10 +181,14 @@ impl Document {
         }
     }
 
-    /// The environment variables its secrets are written as, with their codes.
+    /// What its secrets are written as (an `env:` reference as its variable's name,
+    /// another as the whole reference), with their codes.
     pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
         self.settings.iter().filter_map(|(code, s)| match s {
-            Imported::Secret { env, .. } => Some((env.as_str(), code.as_str())),
+            Imported::Secret { reference, .. } => Some((
+                reference.strip_prefix("env:").unwrap_or(reference),
+                code.as_str(),
+            )),
             Imported::Plain { .. } => None,
         })
     }
@@ -264,6 +269,8 @@ pub struct Choices {
     pub extra_secrets: BTreeSet<String>,
     /// Leave out targets with nothing to write (`--all`).
     pub skip_empty: bool,
+    /// How secrets are referenced (`--secret-ref-template`).
+    pub secret_template: crate::secrets::template::RefTemplate,
 }
 
 /// The documents to write for the settings read, and the targets left out because
@@ -290,13 +297,7 @@ pub fn documents(
             });
             inherited(*target, defaults, codes)
         });
-        let doc = document(
-            *target,
-            settings,
-            codes,
-            baseline.as_ref(),
-            &choices.extra_secrets,
-        );
+        let doc = document(*target, settings, codes, baseline.as_ref(), choices);
         if doc.settings.is_empty() && choices.skip_empty {
             skipped.push(*target);
         } else {
@@ -365,9 +366,10 @@ pub fn adopt(
                         source: source.clone(),
                         value: value.clone(),
                     },
-                    Imported::Secret { env, value } => RecordedValue::Secret {
+                    Imported::Secret { reference, value } => RecordedValue::Secret {
                         source: SOURCE_VALUE.to_owned(),
-                        secret: crate::secrets::SecretRef::Env { name: env.clone() },
+                        // Checked by the template when the import began.
+                        secret: reference.parse().expect("a template's references parse"),
                         fingerprint: fingerprinter.fingerprint(value),
                     },
                 };
@@ -421,8 +423,9 @@ fn document(
     settings: &BTreeMap<String, LiveSetting>,
     codes: &BTreeMap<String, DeclaredCode>,
     baseline: Option<&BTreeMap<String, LiveSetting>>,
-    extra_secrets: &BTreeSet<String>,
+    choices: &Choices,
 ) -> Document {
+    let extra_secrets = &choices.extra_secrets;
     let mut out = BTreeMap::new();
     for (code, live) in settings {
         let Some(value) = &live.value else { continue };
@@ -460,7 +463,11 @@ fn document(
             || name.is_some_and(looks_secret);
         let imported = if secret && source == SOURCE_VALUE {
             Imported::Secret {
-                env: env_name(target, code),
+                reference: choices.secret_template.render(
+                    target.pay_system,
+                    target.person_type,
+                    code,
+                ),
                 value: Redacted::new(value.clone()),
             }
         } else {
@@ -481,14 +488,6 @@ fn document(
 fn looks_secret(text: &str) -> bool {
     let upper = text.to_uppercase();
     SECRET_WORDS.iter().any(|w| upper.contains(w))
-}
-
-/// `PAYSYNC_PS<pay system>_PT<payer type>_<CODE>` (codes are `[A-Z0-9_]` already).
-fn env_name(target: Target, code: &str) -> String {
-    format!(
-        "PAYSYNC_PS{}_PT{}_{code}",
-        target.pay_system, target.person_type
-    )
 }
 
 /// The portable name of `target` on the portal of `catalog` (`import --portable`): the

@@ -526,6 +526,12 @@ pub struct ImportArgs {
     /// Also record the imported values as last-applied state, so the first plan is empty.
     #[arg(long)]
     pub adopt: bool,
+    /// How a secret found is referenced in the manifests written: any source, with
+    /// {paySystem}, {personType}, {code} and (under --env) {env} filled per setting, e.g.
+    /// 'sops:secrets/{env}.enc.yaml#{paySystem}.{code}' or 'vault:secret/paysync/{paySystem}#{code}'.
+    /// Default: env:PAYSYNC_PS{paySystem}_PT{personType}_{code}.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub secret_ref_template: Option<String>,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]

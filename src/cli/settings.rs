@@ -295,6 +295,9 @@ pub enum ArgsError {
         pay_systems: usize,
         person_types: usize,
     },
+    /// `--secret-ref-template` that does not make valid references.
+    #[error("--secret-ref-template {0}")]
+    SecretTemplate(String),
     /// `paysync man NAME` for a command paysync does not have.
     #[error("paysync has no command `{name}`, so no page for it (see `paysync --help`)")]
     NoSuchCommand { name: String },
@@ -317,6 +320,8 @@ pub struct ImportSettings {
     /// Write `xmlId` references instead of IDs where the portal has them.
     pub portable: bool,
     pub lock_timeout: std::time::Duration,
+    /// How secrets are referenced (`--secret-ref-template`).
+    pub secret_template: crate::secrets::template::RefTemplate,
 }
 
 impl ImportArgs {
@@ -337,6 +342,13 @@ impl ImportArgs {
             })
             .collect();
         targets.extend(self.target.iter().copied());
+        let secret_template = match &self.secret_ref_template {
+            Some(text) => {
+                crate::secrets::template::RefTemplate::new(text, env.map(|e| e.name.as_str()))
+                    .map_err(ArgsError::SecretTemplate)?
+            }
+            None => crate::secrets::template::RefTemplate::default(),
+        };
         self.state.log_notes(env);
         Ok(ImportSettings {
             targets,
@@ -351,6 +363,7 @@ impl ImportArgs {
             schema_ref: self.schema_ref.clone(),
             portable: self.portable,
             lock_timeout: self.lock.lock_timeout,
+            secret_template,
         })
     }
 }

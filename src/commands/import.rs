@@ -58,6 +58,7 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         include_inherited: settings.include_inherited,
         extra_secrets: settings.secrets.iter().cloned().collect(),
         skip_empty: settings.all,
+        secret_template: settings.secret_template.clone(),
     };
     let (mut documents, skipped) = import::documents(&catalog, &live, &choices);
     if settings.portable {

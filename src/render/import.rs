@@ -40,8 +40,15 @@ pub fn render(report: &ImportReport) -> String {
         let _ = writeln!(s, "Adopted {} into {}.", plural(*targets, "target"), state);
     }
     if !report.variables.is_empty() {
-        s.push_str(
-            "\nSecrets were written as references, not values. Before plan and apply, set:\n",
+        // Variables by their names; references of other sources whole.
+        let verb = if report.variables.iter().all(|(r, ..)| !r.contains(':')) {
+            "set"
+        } else {
+            "provide"
+        };
+        let _ = writeln!(
+            s,
+            "\nSecrets were written as references, not values. Before plan and apply, {verb}:"
         );
         for (env, target, code) in &report.variables {
             let _ = writeln!(s, "  {env}  ({target}, {code})");

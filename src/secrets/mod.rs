@@ -27,6 +27,7 @@ mod file;
 mod redacted;
 mod reference;
 pub mod sops;
+pub mod template;
 pub mod vault;
 
 use std::cell::RefCell;

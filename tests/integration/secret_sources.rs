@@ -313,8 +313,12 @@ impl VaultCase {
         Some(case)
     }
 
-    /// Writes `values` as the fields of `secret/paysync/acme` (a new version).
+    /// Writes `values` as the fields of `secret/paysync/acme` (a new version; none: no
+    /// write).
     fn put(&self, values: &[(&str, String)]) {
+        if values.is_empty() {
+            return;
+        }
         let mut command = std::process::Command::new(&self.bao);
         command
             .args(["kv", "put", "-mount=secret", "paysync/acme"])
@@ -577,4 +581,70 @@ fn validate_secrets_names_each_reference_that_does_not_resolve() {
         out.stderr
     );
     assert_eq!(w.portal.requests_received(), 0);
+}
+
+/// `import --secret-ref-template` writes references of another source, and with `--adopt`
+/// records them: once the value is where the reference says, the first plan is clean.
+#[test]
+fn import_writes_secret_references_of_any_source_from_a_template() {
+    let Some(c) = VaultCase::new(&[]) else { return };
+    let value = "imported-key-canary-1a2b";
+    c.w.portal
+        .set_setting(11, 1, "REST_SERVICE_KEY_IFRAME", "VALUE", value);
+    c.w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "REGULAR");
+    let template = "vault:secret/paysync/ps{paySystem}#{code}";
+    let import = [
+        "import",
+        "--pay-system",
+        "11",
+        "--person-type",
+        "1",
+        "--adopt",
+        "--out",
+        "imported",
+        "--secret-ref-template",
+        template,
+    ];
+    let out = c.run(ROOT_TOKEN, &import);
+    out.expect_code(0).assert_hides(&[value]);
+    assert!(
+        out.stdout
+            .contains("vault:secret/paysync/ps11#REST_SERVICE_KEY_IFRAME"),
+        "{}",
+        out.stdout
+    );
+    let written: String = std::fs::read_dir(c.w.path("imported"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        written.contains("secret: \"vault:secret/paysync/ps11#REST_SERVICE_KEY_IFRAME\"")
+            || written.contains("secret: vault:secret/paysync/ps11#REST_SERVICE_KEY_IFRAME"),
+        "{written}"
+    );
+    assert!(!written.contains(value));
+    // The value where the reference says: the adopted state agrees, nothing to write.
+    let out = std::process::Command::new(&c.bao)
+        .args(["kv", "put", "-mount=secret", "paysync/ps11"])
+        .arg(format!("REST_SERVICE_KEY_IFRAME={value}"))
+        .env("VAULT_ADDR", &c.server.addr)
+        .env("VAULT_TOKEN", ROOT_TOKEN)
+        .env("HOME", c.w.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    c.run(ROOT_TOKEN, &["plan", "--detailed-exitcode", "imported"])
+        .expect_code(0);
+    // A template that makes no valid reference is refused before anything is read.
+    let bad = c.run(
+        ROOT_TOKEN,
+        &["import", "--all", "--secret-ref-template", "plain-{code}"],
+    );
+    bad.expect_code(64);
+    assert!(
+        bad.stderr.contains("--secret-ref-template"),
+        "{}",
+        bad.stderr
+    );
 }
