@@ -648,3 +648,168 @@ fn import_writes_secret_references_of_any_source_from_a_template() {
         bad.stderr
     );
 }
+
+/// One value per source — env, file, sops, vault and exec — through every command at
+/// trace level, text and JSON logs, under an environment that maps the sources'
+/// variables: no value in stdout, stderr, the state, its journal or a saved plan; the
+/// stderr of a failing sops and of a failing command is scrubbed too. An environment
+/// that maps no age identity does not run sops at all.
+#[test]
+fn no_secret_of_any_source_reaches_any_output() {
+    let Some(vault) = VaultCase::new(&[("KEY", "vault-canary-value-5f6a".to_owned())]) else {
+        return;
+    };
+    let Some(sops) = SopsCase::new(&[("KEY", "sops-canary-value-7b8c".to_owned())]) else {
+        return;
+    };
+    let w = &vault.w;
+    std::fs::rename(sops.w.path("secrets"), w.path("secrets")).unwrap();
+    w.write("keys/file.txt", "file-canary-value-9d0e\n");
+    w.write("answer.json", r#"{"value": "exec-canary-value-1f2a"}"#);
+    let script = w.write(
+        "keys.sh",
+        &format!(
+            "#!/bin/sh\ncat >/dev/null\ncat '{}'\n",
+            w.path("answer.json").display()
+        ),
+    );
+    make_executable(&script);
+    w.write(
+        "paysync.yaml",
+        &format!(
+            "apiVersion: paysync/v1\nkind: Project\nenvironments:\n  prod:\n    sources: [m.yaml]\n    \
+             state: prod.state.json\n    credentials:\n      PAYSYNC_WEBHOOK_URL: PROD_WEBHOOK_URL\n      \
+             SOPS_AGE_KEY_FILE: PROD_AGE_KEY_FILE\n      VAULT_ADDR: PROD_VAULT_ADDR\n      \
+             VAULT_TOKEN: PROD_VAULT_TOKEN\nsecrets:\n  exec:\n    keys:\n      command: [\"{}\"]\n",
+            script.display()
+        ),
+    );
+    w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret("REST_SERVICE_KEY_IFRAME", "env:ENV_KEY")
+            .secret("REST_SERVICE_ID_IFRAME", "file:keys/file.txt")
+            .target(11, 2)
+            .secret(
+                "REST_SERVICE_KEY_IFRAME",
+                "sops:secrets/prod.enc.yaml#acme.KEY",
+            )
+            .secret("REST_SERVICE_ID_IFRAME", "vault:secret/paysync/acme#KEY")
+            .target(12, 1)
+            .secret("REST_SERVICE_KEY_IFRAME", "exec:keys")
+            .text(),
+    );
+    let canaries = [
+        "env-canary-value-3b4c",
+        "file-canary-value-9d0e",
+        "sops-canary-value-7b8c",
+        "unused-canary-5e6f",
+        "vault-canary-value-5f6a",
+        "exec-canary-value-1f2a",
+        ROOT_TOKEN,
+    ];
+    let env = [
+        ("PROD_WEBHOOK_URL", w.portal.webhook_url()),
+        ("ENV_KEY", canaries[0].to_owned()),
+        (
+            "PROD_AGE_KEY_FILE",
+            sops.w.path("key.txt").display().to_string(),
+        ),
+        ("PAYSYNC_SOPS", sops.sops.display().to_string()),
+        ("PROD_VAULT_ADDR", vault.server.addr.clone()),
+        ("PROD_VAULT_TOKEN", ROOT_TOKEN.to_owned()),
+        (
+            "PAYSYNC_FINGERPRINT_KEY",
+            "fingerprint-key-canary-0a1b".to_owned(),
+        ),
+    ];
+    let run = |args: &[&str], log_format: &str| {
+        let out = w
+            .cmd()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "trace")
+            .args(["--env", "prod", "--log-format", log_format])
+            .args(args)
+            .run();
+        out.assert_hides(&canaries);
+        out
+    };
+    for format in ["text", "json"] {
+        run(&["validate", "--secrets"], format).expect_code(0);
+        run(&["plan", "--resolve-secrets", "--out", "plan.json"], format).expect_code(0);
+        run(&["show", "plan.json"], format).expect_code(0);
+        run(&["plan", "--format", "json", "--resolve-secrets"], format).expect_code(0);
+        run(&["plan", "--format", "markdown"], format).expect_code(0);
+    }
+    run(&["apply", "--plan", "plan.json"], "text").expect_code(0);
+    for (pay_system, person_type, code, value) in [
+        (11, 2, "REST_SERVICE_KEY_IFRAME", canaries[2]),
+        (11, 2, "REST_SERVICE_ID_IFRAME", canaries[4]),
+        (12, 1, "REST_SERVICE_KEY_IFRAME", canaries[5]),
+    ] {
+        let stored = w.portal_value(pay_system, person_type, code);
+        assert_eq!(
+            stored.as_deref(),
+            Some(value),
+            "{pay_system}:{person_type} {code}"
+        );
+    }
+    run(
+        &[
+            "plan",
+            "--refresh",
+            "--resolve-secrets",
+            "--detailed-exitcode",
+        ],
+        "json",
+    )
+    .expect_code(0);
+    run(&["drift"], "text").expect_code(0);
+    run(&["state", "pull"], "text").expect_code(0);
+    for file in ["prod.state.json", "plan.json"] {
+        let text = w.read(file);
+        for canary in canaries {
+            assert!(!text.contains(canary), "{canary} in {file}");
+        }
+    }
+    // Failing paths: sops's stderr and a command's stderr quote a value paysync holds.
+    let failing = w.write(
+        "sops-failing",
+        &format!("#!/bin/sh\necho \"cannot decrypt, env was $ENV_KEY\" >&2\nexit 2\n"),
+    );
+    make_executable(&failing);
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PAYSYNC_SOPS", &failing)
+        .args(["--env", "prod", "apply", "--auto-approve", "-vvv"])
+        .run();
+    out.expect_code(1).assert_hides(&canaries);
+    assert!(
+        out.stderr.contains("cannot decrypt, env was <redacted>"),
+        "{}",
+        out.stderr
+    );
+    // No identity mapped: sops is not run.
+    let unmapped = w
+        .read("paysync.yaml")
+        .replace("      SOPS_AGE_KEY_FILE: PROD_AGE_KEY_FILE\n", "");
+    w.write("paysync.yaml", &unmapped);
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PAYSYNC_SOPS", &failing)
+        .env("SOPS_AGE_KEY_FILE", sops.w.path("key.txt"))
+        .args(["--env", "prod", "validate", "--secrets"])
+        .run();
+    out.expect_code(1).assert_hides(&canaries);
+    assert!(
+        out.stderr.contains("maps no age identity"),
+        "{}",
+        out.stderr
+    );
+}
