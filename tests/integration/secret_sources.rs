@@ -777,7 +777,7 @@ fn no_secret_of_any_source_reaches_any_output() {
     // Failing paths: sops's stderr and a command's stderr quote a value paysync holds.
     let failing = w.write(
         "sops-failing",
-        &format!("#!/bin/sh\necho \"cannot decrypt, env was $ENV_KEY\" >&2\nexit 2\n"),
+        "#!/bin/sh\necho \"cannot decrypt, env was $ENV_KEY\" >&2\nexit 2\n",
     );
     make_executable(&failing);
     let out = w
