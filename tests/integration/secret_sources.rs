@@ -229,6 +229,21 @@ fn a_wrong_age_key_or_a_missing_sops_key_is_an_error_naming_the_manifest_and_not
         "{}",
         missing.stderr
     );
+    // An empty value is an error, never a value.
+    c.encrypt(&[("REST_SERVICE_KEY_IFRAME", String::new())]);
+    c.w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret(
+                "REST_SERVICE_KEY_IFRAME",
+                "sops:secrets/prod.enc.yaml#acme.REST_SERVICE_KEY_IFRAME",
+            )
+            .text(),
+    );
+    let empty = c.run(&["apply", "--auto-approve", "m.yaml"]);
+    empty.expect_code(1);
+    assert!(empty.stderr.contains("is empty"), "{}", empty.stderr);
     assert!(c.w.updates().is_empty());
 }
 
@@ -526,6 +541,16 @@ fn a_failing_or_hanging_command_is_an_error_with_its_stderr_scrubbed_and_nothing
         out.stderr
     );
     assert!(failing.updates().is_empty());
+    // An empty answer is an error, never a value.
+    let empty = exec_world("10s", "cat >/dev/null\necho '{\"value\": \"\"}'\n");
+    let out = in_test(&empty, &["apply", "--auto-approve"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("secret exec:keys#acme is empty"),
+        "{}",
+        out.stderr
+    );
+    assert!(empty.updates().is_empty());
     let hanging = exec_world("1s", "exec sleep 30\n");
     let out = in_test(&hanging, &["apply", "--auto-approve"]);
     out.expect_code(1);
