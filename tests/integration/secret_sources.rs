@@ -838,3 +838,40 @@ fn no_secret_of_any_source_reaches_any_output() {
         out.stderr
     );
 }
+
+/// Moving a secret from `env:` to `sops:` with the same value records the new reference
+/// and writes nothing: the fingerprint is of the value.
+#[test]
+fn a_reference_moved_to_another_source_with_the_same_value_is_not_written_again() {
+    let value = "moved-value-canary-4e5f".to_owned();
+    let Some(c) = SopsCase::new(&[("REST_SERVICE_KEY_IFRAME", value.clone())]) else {
+        return;
+    };
+    let sops_manifest = c.w.read("m.yaml");
+    c.w.write(
+        "m.yaml",
+        &Manifest::new()
+            .target(11, 1)
+            .secret("REST_SERVICE_KEY_IFRAME", "env:MOVED_KEY")
+            .text(),
+    );
+    let with_env = |args: &[&str]| {
+        c.w.cmd()
+            .env("MOVED_KEY", &value)
+            .env("SOPS_AGE_KEY_FILE", c.w.path("key.txt"))
+            .env("PAYSYNC_SOPS", &c.sops)
+            .args(args)
+            .run()
+    };
+    with_env(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let written = c.w.updates().len();
+    assert!(written > 0);
+    c.w.write("m.yaml", &sops_manifest);
+    with_env(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    assert_eq!(c.w.updates().len(), written, "nothing written again");
+    assert!(
+        c.w.read("paysync.state.json")
+            .contains("sops:secrets/prod.enc.yaml#acme.REST_SERVICE_KEY_IFRAME")
+    );
+    with_env(&["plan", "--detailed-exitcode", "m.yaml"]).expect_code(0);
+}
