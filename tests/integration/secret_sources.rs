@@ -147,39 +147,76 @@ fn assert_hidden(w: &World, out: &Outcome, values: &[(&str, String)]) {
     }
 }
 
+/// A secret store a test writes values to and paysync reads them from.
+trait Store {
+    fn world(&self) -> &World;
+    /// Writes `values` where the manifest's references read them.
+    fn store(&self, values: &[(&str, String)]);
+    /// paysync at trace level, with what it needs to read the store.
+    fn paysync(&self, args: &[&str]) -> Outcome;
+}
+
+impl Store for SopsCase {
+    fn world(&self) -> &World {
+        &self.w
+    }
+    fn store(&self, values: &[(&str, String)]) {
+        self.encrypt(values);
+    }
+    fn paysync(&self, args: &[&str]) -> Outcome {
+        self.run(args)
+    }
+}
+
+impl Store for VaultCase {
+    fn world(&self) -> &World {
+        &self.w
+    }
+    fn store(&self, values: &[(&str, String)]) {
+        self.put(values);
+    }
+    fn paysync(&self, args: &[&str]) -> Outcome {
+        let out = self.run(ROOT_TOKEN, args);
+        out.assert_hides(&[ROOT_TOKEN]);
+        out
+    }
+}
+
+/// The values land exactly, a second plan is clean, and a changed value (the `changed`th)
+/// is a change to write; no value in any output, the state or the saved plan.
+fn lands_exactly(case: &dyn Store, values: &[(&str, String)], changed: usize) {
+    let w = case.world();
+    let plan = case.paysync(&["plan", "--out", "plan.json", "m.yaml"]);
+    plan.expect_code(0);
+    assert_hidden(w, &plan, values);
+    let apply = case.paysync(&["apply", "--auto-approve", "m.yaml"]);
+    apply.expect_code(0);
+    assert_hidden(w, &apply, values);
+    for (code, value) in values {
+        assert_eq!(
+            w.portal_value(11, 1, code).as_deref(),
+            Some(value.as_str()),
+            "{code}"
+        );
+    }
+    case.paysync(&["plan", "--detailed-exitcode", "m.yaml"])
+        .expect_code(0);
+    let mut rotated = values.to_vec();
+    rotated[changed].1 = "rotated-value-canary-0c1d".to_owned();
+    case.store(&rotated);
+    let plan = case.paysync(&["plan", "--detailed-exitcode", "m.yaml"]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains(rotated[changed].0), "{}", plan.stdout);
+    assert_hidden(w, &plan, &rotated);
+}
+
 #[test]
 fn sops_secrets_land_exactly_and_a_second_plan_is_clean() {
     let values = awkward_values();
     let Some(c) = SopsCase::new(&values) else {
         return;
     };
-    let plan = c.run(&["plan", "--out", "plan.json", "m.yaml"]);
-    plan.expect_code(0);
-    assert_hidden(&c.w, &plan, &values);
-    let apply = c.run(&["apply", "--auto-approve", "m.yaml"]);
-    apply.expect_code(0);
-    assert_hidden(&c.w, &apply, &values);
-    for (code, value) in &values {
-        assert_eq!(
-            c.w.portal_value(11, 1, code).as_deref(),
-            Some(value.as_str()),
-            "{code}"
-        );
-    }
-    c.run(&["plan", "--detailed-exitcode", "m.yaml"])
-        .expect_code(0);
-    // A changed value in the file is a change to write.
-    let mut changed = values.clone();
-    changed[0].1 = "sk-rotated-canary-0c1d".to_owned();
-    c.encrypt(&changed);
-    let plan = c.run(&["plan", "--detailed-exitcode", "m.yaml"]);
-    plan.expect_code(2);
-    assert!(
-        plan.stdout.contains("REST_SERVICE_KEY_IFRAME"),
-        "{}",
-        plan.stdout
-    );
-    assert_hidden(&c.w, &plan, &changed);
+    lands_exactly(&c, &values, 0);
 }
 
 #[test]
@@ -369,32 +406,7 @@ fn vault_secrets_land_exactly_and_a_second_plan_is_clean() {
     let Some(c) = VaultCase::new(&values) else {
         return;
     };
-    let plan = c.run(ROOT_TOKEN, &["plan", "--out", "plan.json", "m.yaml"]);
-    plan.expect_code(0).assert_hides(&[ROOT_TOKEN]);
-    assert_hidden(&c.w, &plan, &values);
-    let apply = c.run(ROOT_TOKEN, &["apply", "--auto-approve", "m.yaml"]);
-    apply.expect_code(0).assert_hides(&[ROOT_TOKEN]);
-    assert_hidden(&c.w, &apply, &values);
-    for (code, value) in &values {
-        assert_eq!(
-            c.w.portal_value(11, 1, code).as_deref(),
-            Some(value.as_str()),
-            "{code}"
-        );
-    }
-    c.run(ROOT_TOKEN, &["plan", "--detailed-exitcode", "m.yaml"])
-        .expect_code(0);
-    let mut changed = values.clone();
-    changed[1].1 = "rotated-in-vault-canary-8a9b".to_owned();
-    c.put(&changed);
-    let plan = c.run(ROOT_TOKEN, &["plan", "--detailed-exitcode", "m.yaml"]);
-    plan.expect_code(2);
-    assert!(
-        plan.stdout.contains("REST_SERVICE_ID_IFRAME"),
-        "{}",
-        plan.stdout
-    );
-    assert_hidden(&c.w, &plan, &changed);
+    lands_exactly(&c, &values, 1);
 }
 
 #[test]
