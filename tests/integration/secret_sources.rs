@@ -206,7 +206,11 @@ fn lands_exactly(case: &dyn Store, values: &[(&str, String)], changed: usize) {
     case.store(&rotated);
     let plan = case.paysync(&["plan", "--detailed-exitcode", "m.yaml"]);
     plan.expect_code(2);
-    assert!(plan.stdout.contains(rotated[changed].0), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(rotated[changed].0) && plan.stdout.contains(", changed)"),
+        "{}",
+        plan.stdout
+    );
     assert_hidden(w, &plan, &rotated);
 }
 
@@ -537,6 +541,16 @@ fn an_exec_secret_lands_exactly_and_a_pull_request_plan_never_runs_the_command()
     let state = w.read("test.state.json");
     assert!(!state.contains(&value) && state.contains("exec:keys#acme"));
     in_test(&w, &["plan", "--resolve-secrets", "--detailed-exitcode"]).expect_code(0);
+    // A changed answer is a changed secret.
+    w.write("answer.json", r#"{"value": "exec-rotated-canary-8c9d"}"#);
+    let plan = in_test(&w, &["plan", "--resolve-secrets", "--detailed-exitcode"]);
+    plan.expect_code(2)
+        .assert_hides(&["exec-rotated-canary-8c9d"]);
+    assert!(
+        plan.stdout.contains("(secret exec:keys#acme, changed)"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]
