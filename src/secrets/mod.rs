@@ -2,11 +2,13 @@
 //! that keeps resolved values out of every output.
 //!
 //! **One grammar.** A reference is `SOURCE:REST`; [`SecretSource`] lists the sources
-//! (`env:NAME`, `file:PATH`), and every message, the manifest schema and the parser are
-//! made from that list. [`SecretRef::parse`] (with the manifest's directory, for
-//! `file:`) and `str::parse` (a reference as recorded: in a state file or a saved plan)
-//! are the only parsers; [`SecretRef`]'s `Display` is the only writer. Each source is one
-//! file here (`env.rs`, `file.rs`) with its reader.
+//! (`env:NAME`, `file:PATH`, `sops:PATH#KEY`, `vault:MOUNT/PATH#FIELD`, `exec:NAME`), and
+//! every message, the manifest schema and the parser are made from that list.
+//! [`SecretRef::parse`] (with the manifest's directory, for `file:` and `sops:`) and
+//! `str::parse` (a reference as recorded: in a state file or a saved plan) are the only
+//! parsers; [`SecretRef`]'s `Display` is the only writer. Each source is one file here
+//! with its reader; a run reads them through one [`Resolver`], which maps the sources'
+//! variables through the environment and reads each SOPS file and Vault path once.
 //!
 //! **Adding a source**: a variant of [`SecretSource`] (its prefix, form, description and
 //! whether it may be read at plan time) and of [`SecretRef`], and a file with its reader.
