@@ -16,7 +16,9 @@
 //! **What the protocol cannot do.** It has no append and no lease: a lock stays until it
 //! is released, and a killed run's lock must be removed with `paysync state unlock ID`
 //! (the ID is in the message of the run that finds it). An apply pushes the whole state
-//! every [`PUSH_EVERY`] confirmed requests and when it stops; a kill loses at most the
+//! every [`PUSH_EVERY`] confirmed requests (every `targets / 2,000` for a state of more
+//! than 10,000 targets, so an apply pushes a large state some 40 times, never once per
+//! request: the cost stays linear in its size) and when it stops; a kill loses at most the
 //! unpushed ones from the record (the portal holds them; the next plan shows them again
 //! and the next apply re-sends them, so the state never claims what the portal lacks).
 //! When a push fails, the state is written to a local file ([`ERRORED_STATE`]) and the
@@ -39,8 +41,11 @@ use crate::variables::Variables;
 pub const ENV_USERNAME: &str = "PAYSYNC_STATE_USERNAME";
 pub const ENV_PASSWORD: &str = "PAYSYNC_STATE_PASSWORD";
 
-/// An apply pushes the state after this many confirmed requests (and when it stops).
+/// An apply pushes the state after this many confirmed requests (and when it stops), or
+/// after one per [`TARGETS_PER_PUSH_STEP`] targets the state records, if that is more.
 pub const PUSH_EVERY: u64 = 5;
+/// See [`PUSH_EVERY`].
+pub const TARGETS_PER_PUSH_STEP: u64 = 2_000;
 
 /// Where the state goes when a push fails, in the current directory.
 pub const ERRORED_STATE: &str = "errored.paysync-state.json";
@@ -355,7 +360,8 @@ impl Journal for HttpJournal<'_> {
         state.serial += 1;
         self.entries += 1;
         self.unpushed += 1;
-        if self.unpushed >= PUSH_EVERY {
+        let every = PUSH_EVERY.max(state.targets.len() as u64 / TARGETS_PER_PUSH_STEP);
+        if self.unpushed >= every {
             self.backend.push_or_keep(state)?;
             self.unpushed = 0;
         }
