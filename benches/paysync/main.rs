@@ -176,6 +176,7 @@ fn child(mode: &str) {
                     notes: Vec::new(),
                     targets: Vec::new(),
                     environment: None,
+                    parallelism: 1,
                 },
                 out: None,
                 detailed_exitcode: false,

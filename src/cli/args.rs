@@ -308,6 +308,23 @@ fn parse_location(text: &str) -> Result<StateLocation, String> {
     StateLocation::parse(text).map_err(|e| e.reason)
 }
 
+/// How many requests a command keeps in flight.
+#[derive(Debug, Args)]
+pub struct ParallelismArgs {
+    /// Keep up to K requests (batches of 50 targets: reads, and apply's writes) in flight
+    /// at once, still within the portal's request bucket (--rate) and time budget; apply
+    /// saves the state after each confirmed write, in whatever order they complete. 1
+    /// sends them one after another.
+    #[arg(
+        long,
+        value_name = "K",
+        env = "PAYSYNC_PARALLELISM",
+        default_value_t = crate::apply::DEFAULT_PARALLELISM,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64)
+    )]
+    pub parallelism: usize,
+}
+
 /// How long a command that writes the state waits for its lock.
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -384,6 +401,8 @@ pub struct PlanArgs {
     /// a plan never runs a command, so a pull-request plan cannot make paysync run one.
     #[arg(long)]
     pub resolve_secrets: bool,
+    #[command(flatten)]
+    pub parallel: ParallelismArgs,
 }
 
 #[derive(Debug, Args)]
@@ -400,17 +419,8 @@ pub struct ApplyArgs {
     /// 50 targets) and report each code the portal does not hold as sent (exit 6).
     #[arg(long, env = "PAYSYNC_VERIFY")]
     pub verify: bool,
-    /// Send up to K write requests (batches of 50 targets) at once, still within the
-    /// portal's request bucket (--rate) and time budget; the state is saved after each
-    /// confirmed one, in whatever order they complete. 1 sends them one after another.
-    #[arg(
-        long,
-        value_name = "K",
-        env = "PAYSYNC_PARALLELISM",
-        default_value_t = crate::apply::DEFAULT_PARALLELISM,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64)
-    )]
-    pub parallelism: usize,
+    #[command(flatten)]
+    pub parallel: ParallelismArgs,
     #[command(flatten)]
     pub lock: LockArgs,
 }
@@ -487,6 +497,8 @@ pub struct DriftArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub portal: PortalArgs,
+    #[command(flatten)]
+    pub parallel: ParallelismArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = DriftFormat::Text)]
     pub format: DriftFormat,
@@ -532,6 +544,8 @@ pub struct ImportArgs {
     /// Default: env:PAYSYNC_PS{paySystem}_PT{personType}_{code}.
     #[arg(long, value_name = "TEMPLATE")]
     pub secret_ref_template: Option<String>,
+    #[command(flatten)]
+    pub parallel: ParallelismArgs,
     #[command(flatten)]
     pub state: StateArgs,
     #[command(flatten)]

@@ -119,12 +119,14 @@ pub struct Inputs {
     pub targets: Vec<TargetRef>,
     /// The environment (`--env`), when there is one.
     pub environment: Option<String>,
+    /// Requests in flight at once (`--parallelism`).
+    pub parallelism: usize,
 }
 
 impl InputArgs {
     /// The inputs, in `env` when one is selected: its sources (PATHs select a subset of
     /// their targets), its state unless `--state`, its rate unless `--rate`.
-    pub fn resolve(&self, env: Option<&Environment>) -> Inputs {
+    pub fn resolve(&self, env: Option<&Environment>, parallelism: usize) -> Inputs {
         let (paths, layered, subset) = sources(&self.paths, env);
         Inputs {
             paths,
@@ -137,6 +139,7 @@ impl InputArgs {
             format: self.format,
             targets: self.targets.clone(),
             environment: env.map(|e| e.name.clone()),
+            parallelism,
         }
     }
 }
@@ -168,7 +171,7 @@ pub struct PlanSettings {
 impl PlanArgs {
     pub fn resolve(&self, env: Option<&Environment>) -> PlanSettings {
         PlanSettings {
-            inputs: self.inputs.resolve(env),
+            inputs: self.inputs.resolve(env, self.parallel.parallelism),
             out: self.out.clone(),
             detailed_exitcode: self.detailed_exitcode,
             resolve_secrets: self.resolve_secrets,
@@ -196,12 +199,12 @@ pub struct ApplySettings {
 impl ApplyArgs {
     pub fn resolve(&self, env: Option<&Environment>) -> ApplySettings {
         ApplySettings {
-            inputs: self.inputs.resolve(env),
+            inputs: self.inputs.resolve(env, self.parallel.parallelism),
             plan: self.plan.clone(),
             auto_approve: self.auto_approve,
             protected: env.is_some_and(|e| e.protected),
             verify: self.verify,
-            parallelism: self.parallelism,
+            parallelism: self.parallel.parallelism,
             lock_timeout: self.lock.lock_timeout,
         }
     }
@@ -244,6 +247,8 @@ impl ValidateArgs {
 pub struct DriftSettings {
     pub state: StateLocation,
     pub rate: Rate,
+    /// Read requests in flight at once (`--parallelism`).
+    pub parallelism: usize,
     pub format: DriftFormat,
     pub environment: Option<String>,
 }
@@ -254,6 +259,7 @@ impl DriftArgs {
         DriftSettings {
             state: self.state.location(env),
             rate: self.portal.rate(env),
+            parallelism: self.parallel.parallelism,
             format: self.format,
             environment: env.map(|e| e.name.clone()),
         }
@@ -320,6 +326,8 @@ pub struct ImportSettings {
     /// Write `xmlId` references instead of IDs where the portal has them.
     pub portable: bool,
     pub lock_timeout: std::time::Duration,
+    /// Read requests in flight at once (`--parallelism`).
+    pub parallelism: usize,
     /// How secrets are referenced (`--secret-ref-template`).
     pub secret_template: crate::secrets::template::RefTemplate,
 }
@@ -363,6 +371,7 @@ impl ImportArgs {
             schema_ref: self.schema_ref.clone(),
             portable: self.portable,
             lock_timeout: self.lock.lock_timeout,
+            parallelism: self.parallel.parallelism,
             secret_template,
         })
     }

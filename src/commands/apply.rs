@@ -173,7 +173,9 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         path: path.to_owned(),
         reason,
     };
-    let client = ctx.connect(settings.inputs.rate)?;
+    let client = ctx
+        .connect(settings.inputs.rate)?
+        .with_parallelism(settings.inputs.parallelism);
     // A plan made for another portal (its state's, or the one it read with --refresh) is
     // refused before anything is read or sent, whether or not a state says so.
     if let Some(planned) = saved.made_for_another_portal(&client.portal()) {

@@ -37,7 +37,9 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
             needed_for: StateNeededFor::Drift,
         });
     };
-    let client = ctx.connect(settings.rate)?;
+    let client = ctx
+        .connect(settings.rate)?
+        .with_parallelism(settings.parallelism);
     state.check_portal(store.location(), &client.portal())?;
     // The recorded `env:` secrets the environment has are read only to be scrubbed from
     // whatever the portal sends (a key pasted into another setting, say).

@@ -25,7 +25,9 @@ use crate::live;
 use crate::render;
 
 pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
-    let client = ctx.connect(settings.rate)?;
+    let client = ctx
+        .connect(settings.rate)?
+        .with_parallelism(settings.parallelism);
     // With --adopt, the lock is taken and the state checked (writable, of this portal)
     // before the first request.
     let adopting = if settings.adopt {

@@ -101,7 +101,9 @@ pub(crate) fn prepare(
     // apply: connected, locked and ready to write before the state is read; plan reads
     // the state first, and connects only for --refresh.
     let (connection, lock, existing) = if apply {
-        let client = ctx.connect(inputs.rate)?;
+        let client = ctx
+            .connect(inputs.rate)?
+            .with_parallelism(inputs.parallelism);
         let timeout = match purpose {
             Purpose::Apply { lock_timeout, .. } => lock_timeout,
             Purpose::Plan { .. } => std::time::Duration::ZERO,
@@ -114,7 +116,9 @@ pub(crate) fn prepare(
     } else {
         let existing = store.load()?;
         let connection = if inputs.refresh {
-            let client = ctx.connect(inputs.rate)?;
+            let client = ctx
+                .connect(inputs.rate)?
+                .with_parallelism(inputs.parallelism);
             Some(Connection {
                 rt: runtime()?,
                 client,

@@ -185,7 +185,7 @@ fn decode(method: &str, detail: String) -> ClientError {
 /// most [`MAX_BATCH`] per HTTP request. A target the portal refused (`ACCESS_DENIED`
 /// for a built-in pay system, `ERROR_CHECK_FAILURE` for an unknown one, ...) maps to
 /// its error; a failure of a whole request is the `Err`. Duplicate targets are read
-/// once.
+/// once. Up to [`Client::parallelism`] requests are in flight at once.
 pub async fn read_settings(client: &Client, targets: &[Target]) -> Result<Reads, ClientError> {
     let targets: Vec<Target> = targets
         .iter()
@@ -193,19 +193,34 @@ pub async fn read_settings(client: &Client, targets: &[Target]) -> Result<Reads,
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut read = BTreeMap::new();
-    for chunk in targets.chunks(MAX_BATCH) {
-        let commands: Vec<(String, Request)> = chunk
-            .iter()
-            .map(|t| (target_key(*t), Request::settings_get(*t)))
-            .collect();
-        let outcome = client.batch(&commands, false).await?;
-        for target in chunk {
-            let _span = target.span().entered();
-            read.insert(*target, target_read(&outcome, *target)?);
-        }
-    }
-    Ok(read)
+    // Up to the client's parallelism in flight at once, each in the bucket's order; the
+    // answers are kept by target, so what is read does not depend on which came first.
+    // The first request that fails ends the read (the others are dropped).
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    // Owned chunks: a future borrowing a chunk of `targets` would not be `Send` (the
+    // closure would have to be general over its lifetime).
+    let chunks: Vec<Vec<Target>> = targets.chunks(MAX_BATCH).map(<[Target]>::to_vec).collect();
+    let reads = stream::iter(chunks)
+        .map(|chunk| async move {
+            let commands: Vec<(String, Request)> = chunk
+                .iter()
+                .map(|t| (target_key(*t), Request::settings_get(*t)))
+                .collect();
+            let outcome = client.batch(&commands, false).await?;
+            let mut read = Vec::with_capacity(chunk.len());
+            for target in chunk {
+                let _span = target.span().entered();
+                read.push((target, target_read(&outcome, target)?));
+            }
+            Ok::<_, ClientError>(read)
+        })
+        .buffer_unordered(client.parallelism());
+    reads
+        .try_fold(BTreeMap::new(), |mut all, read| async move {
+            all.extend(read);
+            Ok(all)
+        })
+        .await
 }
 
 /// Why one target's settings could not be read.

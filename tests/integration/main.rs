@@ -25,6 +25,7 @@ mod markdown;
 mod messages;
 mod not_compared;
 mod oauth;
+mod parallel_reads;
 mod pipeline;
 mod plans;
 mod portal_identity;

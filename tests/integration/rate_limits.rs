@@ -70,6 +70,7 @@ pub fn apply_in_process(w: &World, manifests: &str, client: &Client) -> ApplyRep
             notes: Vec::new(),
             targets: Vec::new(),
             environment: None,
+            parallelism: 1,
         },
         plan: None,
         lock_timeout: std::time::Duration::ZERO,

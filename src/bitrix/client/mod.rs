@@ -77,6 +77,8 @@ pub struct Client {
     pub(super) cancel: Cancel,
     /// Where the secrets it learns (refreshed tokens) are reported.
     secrets: SecretSink,
+    /// How many read requests it keeps in flight at once (`--parallelism`).
+    reads_in_flight: usize,
 }
 
 impl fmt::Debug for Client {
@@ -119,7 +121,20 @@ impl Client {
             counters: Arc::default(),
             cancel: Cancel::default(),
             secrets: SecretSink::default(),
+            reads_in_flight: 1,
         })
+    }
+
+    /// The same client keeping up to `k` read requests in flight at once (at least one),
+    /// each still waiting for its slot in the bucket and the operating budget.
+    pub fn with_parallelism(mut self, k: usize) -> Client {
+        self.reads_in_flight = k.max(1);
+        self
+    }
+
+    /// How many read requests it keeps in flight at once.
+    pub fn parallelism(&self) -> usize {
+        self.reads_in_flight
     }
 
     /// The same client stopping when `cancel` is cancelled: it sends nothing new, starts
