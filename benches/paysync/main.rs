@@ -16,6 +16,8 @@
 //!   its 50/2 leaky bucket on, side by side with a per-target client.
 //! - `latency`: the same apply with 300 ms added to every request, `--parallelism 1`
 //!   side by side with the default (issue 12.6).
+//! - `reads`: `drift` and `plan --refresh` of 1,000 targets at 300 ms per request, one
+//!   batch at a time beside `--parallelism`'s default (issue 22.4).
 //! - `state`: the bytes an apply of 20,000 and 40,000 targets writes to the state
 //!   directory, beside the final state size, and its CPU time (issue 13: the journal).
 //! - `fingerprint`: the CPU one guessed secret costs someone holding a state file or a
@@ -53,6 +55,9 @@ fn main() {
     }
     if wants("latency") {
         throughput::latency();
+    }
+    if wants("reads") {
+        throughput::reads();
     }
     if wants("state") {
         state_writes::run();

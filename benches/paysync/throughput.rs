@@ -219,3 +219,65 @@ pub fn latency() {
         }
     }
 }
+
+/// Issue 22.4: reads at 300 ms per request, one batch at a time against `--parallelism`'s
+/// default: `drift` and `plan --refresh` of N targets applied before (without latency).
+pub fn reads() {
+    report(&format!(
+        "reads: paysync drift and plan --refresh, emulator bucket 50 burst / 2 per s, {} ms added to every request (real time)",
+        LATENCY.as_millis()
+    ));
+    report(
+        "       N  command          parallelism  requests  503s    wall s  floor s  (floor = max(bucket, requests / parallelism x latency))",
+    );
+    let n = 1000;
+    for command in [&["drift"][..], &["plan", "--refresh", "targets.yaml"][..]] {
+        for parallelism in [1, paysync::apply::DEFAULT_PARALLELISM] {
+            let portal = portal(n, 2.0);
+            let dir = tempfile::tempdir().unwrap();
+            let mut text = String::new();
+            for id in FIRST_ID..FIRST_ID + n {
+                text.push_str(&format!(
+                    "---\napiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {id}\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: REGULAR\n"
+                ));
+            }
+            std::fs::write(dir.path().join("targets.yaml"), text).unwrap();
+            let run = |args: &[&str]| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_paysync"))
+                    .current_dir(dir.path())
+                    .env("PAYSYNC_WEBHOOK_URL", portal.webhook_url())
+                    .env("NO_COLOR", "1")
+                    .args(["-q"])
+                    .args(args)
+                    .args(["--rate", "50/2"])
+                    .output()
+                    .unwrap()
+            };
+            assert!(
+                run(&["apply", "--auto-approve", "targets.yaml"])
+                    .status
+                    .success()
+            );
+            // The apply's 20 requests and the reads' 21 fit the bucket's burst of 50.
+            portal.inject(Fault::delay(LATENCY));
+            let before = portal.requests().len();
+            let rejected_before = portal.limit_rejections();
+            let k = parallelism.to_string();
+            let mut args = command.to_vec();
+            args.extend(["--parallelism", &k]);
+            let started = Instant::now();
+            let out = run(&args);
+            let wall = started.elapsed();
+            assert!(out.status.code().is_some_and(|c| c == 0 || c == 2));
+            let requests = portal.requests().len() - before;
+            let rounds = requests.div_ceil(parallelism) as f64 * LATENCY.as_secs_f64();
+            report(&format!(
+                "{n:>8}  {:<15}  {parallelism:>11}  {requests:>8}  {:>4}  {:>8.2}  {:>7.2}",
+                command[..command.len().min(2)].join(" "),
+                portal.limit_rejections() - rejected_before,
+                wall.as_secs_f64(),
+                floor(requests, 2.0).max(rounds)
+            ));
+        }
+    }
+}
