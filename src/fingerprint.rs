@@ -9,12 +9,21 @@
 //! -- fingerprint` prints the figure), so a low-entropy merchant password is no longer
 //! found in a blink.
 //!
-//! When `PAYSYNC_FINGERPRINT_KEY` is set (a CI secret), it is mixed in as Argon2's secret
-//! input: the fingerprints it makes (`argon2id+key:`) prove nothing to whoever holds only
-//! the state file or a saved plan. Neither file ever holds key material — the salt and the
+//! When `PAYSYNC_FINGERPRINT_KEY` is set (a CI secret), the key is what makes
+//! fingerprints useless to whoever holds only the state file or a saved plan: it is
+//! derived once per run (Argon2id of the key with the state's salt and parameters), and
+//! each secret's fingerprint is then one HMAC-SHA256 under the derived key
+//! (`argon2id-key+hmac:`): hundreds of secrets cost one derivation, not hundreds.
+//! Fingerprints of the earlier keyed kind (`argon2id+key:`, Argon2id per secret with the
+//! key as its secret input) are still compared, and re-made as the new kind the first
+//! time a run can verify the secret's value, like the format-1 migration. Neither file ever holds key material — the salt and the
 //! parameters are public by design. Once a state holds keyed fingerprints it is marked
 //! `keyed`, and apply refuses to run on it without the key rather than quietly go back to
 //! unkeyed fingerprints.
+//!
+//! Without a key, each secret costs one Argon2id (what stops offline guessing of a short
+//! merchant password); [`Fingerprinter::precompute`] spreads them over the cores, and
+//! warns once, past [`MANY_SECRETS`], that a key makes this fast and safer.
 //!
 //! A [`Fingerprinter`] computes each distinct value once per run (the KDF is slow on
 //! purpose) and compares recorded fingerprints of every kind it can: unkeyed, keyed (with
@@ -25,8 +34,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use hmac::{Hmac, KeyInit, Mac};
@@ -225,13 +234,20 @@ impl fmt::Debug for LegacyKey {
 pub struct Fingerprint(String);
 
 const UNKEYED: &str = "argon2id:";
+/// The keyed kind before issue 22: Argon2id per secret, the key as its secret input.
 const KEYED: &str = "argon2id+key:";
+/// The keyed kind: HMAC-SHA256 under the key derived once per run.
+const KEYED_MAC: &str = "argon2id-key+hmac:";
 const LEGACY: &str = "hmac-sha256:";
+
+/// Past this many distinct secrets fingerprinted without a key, a run says (once) that a
+/// key makes it fast.
+pub const MANY_SECRETS: usize = 20;
 
 impl Fingerprint {
     /// Whether this fingerprint is keyed with `PAYSYNC_FINGERPRINT_KEY`.
     pub fn is_keyed(&self) -> bool {
-        self.0.starts_with(KEYED)
+        self.0.starts_with(KEYED) || self.0.starts_with(KEYED_MAC)
     }
 
     /// Whether this is a format-1 (HMAC-SHA256) fingerprint.
@@ -244,7 +260,9 @@ impl Fingerprint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Unkeyed,
+    /// Before issue 22 (compared and migrated, never made).
     Keyed,
+    KeyedMac,
 }
 
 /// Computes and compares fingerprints for one run (see the module docs).
@@ -255,6 +273,8 @@ pub struct Fingerprinter {
     legacy: Option<LegacyKey>,
     cache: Mutex<HashMap<(Kind, String), Fingerprint>>,
     computed: AtomicUsize,
+    /// The key derived with the state's salt, once per run.
+    derived: OnceLock<[u8; 32]>,
 }
 
 impl fmt::Debug for Fingerprinter {
@@ -298,6 +318,7 @@ impl Fingerprinter {
             legacy,
             cache: Mutex::new(HashMap::new()),
             computed: AtomicUsize::new(0),
+            derived: OnceLock::new(),
         }
     }
 
@@ -317,7 +338,8 @@ impl Fingerprinter {
         self.key.is_some() || !self.scheme.keyed
     }
 
-    /// How many times the KDF ran (each distinct value and kind once).
+    /// How many times the KDF ran (each distinct value and kind once; the key's
+    /// derivation once).
     pub fn computations(&self) -> usize {
         self.computed.load(Ordering::Relaxed)
     }
@@ -326,7 +348,7 @@ impl Fingerprinter {
     /// the state's fingerprints are keyed and the key is not set.
     pub fn fingerprint(&self, value: &Redacted<String>) -> Option<Fingerprint> {
         match (&self.key, self.scheme.keyed) {
-            (Some(_), _) => Some(self.compute(Kind::Keyed, value)),
+            (Some(_), _) => Some(self.compute(Kind::KeyedMac, value)),
             (None, false) => Some(self.compute(Kind::Unkeyed, value)),
             (None, true) => None,
         }
@@ -337,7 +359,10 @@ impl Fingerprinter {
     /// kind).
     pub fn matches(&self, recorded: &Fingerprint, value: &Redacted<String>) -> Option<bool> {
         let text = recorded.0.as_str();
-        if text.starts_with(KEYED) {
+        if text.starts_with(KEYED_MAC) {
+            self.key.as_ref()?;
+            Some(self.compute(Kind::KeyedMac, value) == *recorded)
+        } else if text.starts_with(KEYED) {
             self.key.as_ref()?;
             Some(self.compute(Kind::Keyed, value) == *recorded)
         } else if text.starts_with(UNKEYED) {
@@ -356,24 +381,93 @@ impl Fingerprinter {
     /// Whether `recorded` is of the kind [`Fingerprinter::fingerprint`] makes now.
     pub fn is_current(&self, recorded: &Fingerprint) -> bool {
         match self.key {
-            Some(_) => recorded.0.starts_with(KEYED),
+            Some(_) => recorded.0.starts_with(KEYED_MAC),
             None => recorded.0.starts_with(UNKEYED),
         }
     }
 
+    /// Fingerprints `values` ahead of use, the slow ones (unkeyed Argon2id) on every core
+    /// (at most eight at a time: each takes the scheme's memory); past [`MANY_SECRETS`]
+    /// of them, says once that a fingerprint key makes this fast.
+    pub fn precompute<'a>(&self, values: impl IntoIterator<Item = &'a Redacted<String>>) {
+        if self.key.is_some() || self.scheme.keyed {
+            return;
+        }
+        let pending: Vec<&Redacted<String>> = {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = std::collections::HashSet::new();
+            values
+                .into_iter()
+                .filter(|v| !cache.contains_key(&(Kind::Unkeyed, v.expose().clone())))
+                .filter(|v| seen.insert(v.expose().clone()))
+                .collect()
+        };
+        if pending.len() > MANY_SECRETS {
+            tracing::warn!(
+                "fingerprinting {} secrets with Argon2id, about 0.1 s of CPU each; setting \
+                 {ENV_FINGERPRINT_KEY} makes this one derivation per run, and the fingerprints \
+                 useless to whoever reads the state",
+                pending.len()
+            );
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 8)
+            .min(pending.len().max(1));
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    while let Some(value) = pending.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        self.compute(Kind::Unkeyed, value);
+                    }
+                });
+            }
+        });
+    }
+
     fn compute(&self, kind: Kind, value: &Redacted<String>) -> Fingerprint {
         let cache_key = (kind, value.expose().clone());
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = cache.get(&cache_key) {
+        if let Some(found) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+        {
             return found.clone();
         }
+        // Computed without the lock held, so that several values can be at once; two
+        // threads computing one value would agree.
         let fingerprint = self.kdf(kind, value);
         self.computed.fetch_add(1, Ordering::Relaxed);
-        cache.insert(cache_key, fingerprint.clone());
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cache_key, fingerprint.clone());
         fingerprint
     }
 
-    fn kdf(&self, kind: Kind, value: &Redacted<String>) -> Fingerprint {
+    /// A fingerprint of the kind made before issue 22, for the migration tests.
+    #[cfg(test)]
+    fn compute_kind_for_tests(&self, value: &Redacted<String>) -> Fingerprint {
+        self.kdf(Kind::Keyed, value)
+    }
+
+    /// The key derived with the state's salt and parameters (once per run).
+    fn derived_key(&self) -> &[u8; 32] {
+        self.derived.get_or_init(|| {
+            let key = self.key.as_ref().map_or(&[][..], |k| k.expose().as_slice());
+            let mut out = [0u8; 32];
+            self.argon2(&[])
+                .hash_password_into(key, &self.salt, &mut out)
+                .expect("the scheme's salt and parameters were checked");
+            self.computed.fetch_add(1, Ordering::Relaxed);
+            out
+        })
+    }
+
+    /// Argon2id with the scheme's parameters and `secret` as its secret input.
+    fn argon2<'k>(&self, secret: &'k [u8]) -> Argon2<'k> {
         let CostParams {
             m_cost,
             t_cost,
@@ -381,23 +475,33 @@ impl Fingerprinter {
         } = self.scheme.params();
         let params = Params::new(m_cost, t_cost, p_cost, Some(32))
             .expect("the scheme's parameters were checked");
-        let secret: &[u8] = match (kind, &self.key) {
-            (Kind::Keyed, Some(key)) => key.expose(),
-            _ => &[],
-        };
-        let argon = if secret.is_empty() {
+        if secret.is_empty() {
             Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         } else {
             Argon2::new_with_secret(secret, Algorithm::Argon2id, Version::V0x13, params)
                 .expect("the key's length is within Argon2's limits")
+        }
+    }
+
+    fn kdf(&self, kind: Kind, value: &Redacted<String>) -> Fingerprint {
+        if kind == Kind::KeyedMac {
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.derived_key())
+                .expect("HMAC accepts keys of any length");
+            mac.update(value.expose().as_bytes());
+            return Fingerprint(format!("{KEYED_MAC}{}", hex(&mac.finalize().into_bytes())));
+        }
+        let secret: &[u8] = match (kind, &self.key) {
+            (Kind::Keyed, Some(key)) => key.expose(),
+            _ => &[],
         };
+        let argon = self.argon2(secret);
         let mut out = [0u8; 32];
         argon
             .hash_password_into(value.expose().as_bytes(), &self.salt, &mut out)
             .expect("the scheme's salt and parameters were checked");
         let prefix = match kind {
             Kind::Keyed => KEYED,
-            Kind::Unkeyed => UNKEYED,
+            Kind::Unkeyed | Kind::KeyedMac => UNKEYED,
         };
         Fingerprint(format!("{prefix}{}", hex(&out)))
     }
@@ -456,6 +560,45 @@ mod tests {
         let a = Fingerprinter::new(cheap_scheme(), None, None);
         let b = Fingerprinter::new(other, None, None);
         assert_ne!(a.fingerprint(&r("v")), b.fingerprint(&r("v")));
+    }
+
+    #[test]
+    fn a_key_is_derived_once_per_run_and_each_secret_is_one_mac() {
+        let keyed = Fingerprinter::new(cheap_scheme(), key("k1"), None);
+        let values: Vec<_> = (0..50).map(|i| r(&format!("secret-{i}"))).collect();
+        let fingerprints: Vec<_> = values
+            .iter()
+            .map(|v| keyed.fingerprint(v).unwrap())
+            .collect();
+        assert_eq!(keyed.computations(), 51, "one derivation and 50 MACs");
+        assert!(
+            fingerprints
+                .iter()
+                .all(|f| f.0.starts_with(KEYED_MAC) && f.is_keyed())
+        );
+        // Another run, the same key and salt: the same fingerprints.
+        let again = Fingerprinter::new(cheap_scheme(), key("k1"), None);
+        assert_eq!(again.fingerprint(&values[7]), Some(fingerprints[7].clone()));
+        // The kind made before is still compared, and re-made as the current kind.
+        let mut old = keyed.compute_kind_for_tests(&values[3]);
+        assert!(old.0.starts_with(KEYED) && old.is_keyed());
+        assert_eq!(keyed.matches(&old, &values[3]), Some(true));
+        assert_eq!(keyed.matches(&old, &values[4]), Some(false));
+        assert!(!keyed.is_current(&old));
+        old = keyed.fingerprint(&values[3]).unwrap();
+        assert!(keyed.is_current(&old));
+    }
+
+    #[test]
+    fn unkeyed_fingerprints_are_precomputed_on_every_core_once() {
+        let plain = Fingerprinter::new(cheap_scheme(), None, None);
+        let values: Vec<_> = (0..30).map(|i| r(&format!("v{i}"))).collect();
+        let twice: Vec<_> = values.iter().chain(values.iter()).collect();
+        plain.precompute(twice);
+        assert_eq!(plain.computations(), 30);
+        let one = Fingerprinter::new(cheap_scheme(), None, None);
+        assert_eq!(plain.fingerprint(&values[9]), one.fingerprint(&values[9]));
+        assert_eq!(plain.computations(), 30, "served from what was precomputed");
     }
 
     #[test]

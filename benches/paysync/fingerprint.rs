@@ -77,3 +77,37 @@ pub fn run() {
          guess cannot be checked without the key"
     ));
 }
+
+/// Issue 22.1: what fingerprinting N distinct secrets costs one run, with a fingerprint
+/// key (one derivation, then one HMAC each) and without (one Argon2id each, spread over
+/// the cores by `Fingerprinter::precompute`): wall time and the process's CPU time.
+pub fn per_run() {
+    let scheme = FingerprintScheme::generate();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    report(&format!(
+        "secret fingerprints per run: N distinct secrets, default parameters, {cores} cores \
+         (targets: with a key at most 1 s of CPU for 500; without, wall at most CPU / cores x 1.2)"
+    ));
+    report("       N  key   wall s   CPU s   CPU / cores x 1.2");
+    for n in [10, 100, 500] {
+        let values: Vec<Redacted<String>> = (0..n)
+            .map(|i| Redacted::new(format!("secret-value-{i}")))
+            .collect();
+        for keyed in [true, false] {
+            let key = keyed.then(|| Redacted::new(b"fingerprint-key-for-the-benchmark".to_vec()));
+            let f = Fingerprinter::new(scheme.clone(), key, None);
+            let (cpu0, wall0) = (crate::cpu_ms(), Instant::now());
+            f.precompute(values.iter());
+            for v in &values {
+                std::hint::black_box(f.fingerprint(v));
+            }
+            let wall = wall0.elapsed().as_secs_f64();
+            let cpu = (crate::cpu_ms() - cpu0) / 1e3;
+            report(&format!(
+                "{n:>8}  {:<4}  {wall:>7.2}  {cpu:>6.2}  {:>8.2}",
+                if keyed { "yes" } else { "no" },
+                cpu / cores as f64 * 1.2
+            ));
+        }
+    }
+}

@@ -221,6 +221,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     // recording new ones, then needs the key.
     state.fingerprints.keyed |= saved.fingerprints.keyed;
     let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
+    fingerprinter.precompute(secrets.values().values());
     let changed =
         crate::plan::saved::changed_secrets(&saved.plan, secrets.values(), &fingerprinter)
             .ok_or_else(|| ctx.fingerprint_key_missing())?;

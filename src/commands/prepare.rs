@@ -198,6 +198,8 @@ pub(crate) fn prepare(
         }
         (secrets, empty, fingerprinter)
     };
+    // The slow fingerprints (unkeyed Argon2id) all at once, on every core.
+    fingerprinter.precompute(secrets.values().values());
     state.carry_over(&fingerprinter, |target, code, recorded| {
         desired.secret_value(target, code, recorded, secrets.values())
     });

@@ -119,7 +119,7 @@ fn a_fingerprint_key_leaves_no_key_material_and_is_required_once_used() {
         secret_fingerprint(&s, 11)
             .as_str()
             .unwrap()
-            .starts_with("argon2id+key:")
+            .starts_with("argon2id-key+hmac:")
     );
     let out = run(
         Some(KEY_CANARY),
@@ -341,4 +341,82 @@ fn apply_migrates_every_fingerprint_it_can_verify() {
     let updates = w.updates();
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert!(updates[0]["SETTINGS"].get("PS_WORK_MODE_IFRAME").is_some());
+}
+
+/// Issue 22.1: a keyed state made before keyed fingerprints became one derivation per run
+/// plus a MAC per secret (`argon2id+key:`, Argon2id per secret with the key as its secret
+/// input) still compares (a clean plan), and holds the new kind after the next apply
+/// that writes the state, with no secret sent again.
+#[test]
+fn keyed_fingerprints_of_the_earlier_kind_compare_and_are_remade() {
+    let w = World::new();
+    w.write("m.yaml", &manifest());
+    let key = "earlier-kind-fingerprint-key";
+    let salt = b"0123456789abcdef";
+    let earlier = |value: &str| {
+        let params = argon2::Params::new(8, 1, 1, Some(32)).unwrap();
+        let argon = argon2::Argon2::new_with_secret(
+            key.as_bytes(),
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        )
+        .unwrap();
+        let mut out = [0u8; 32];
+        argon
+            .hash_password_into(value.as_bytes(), salt, &mut out)
+            .unwrap();
+        format!("argon2id+key:{}", hex::encode(out))
+    };
+    let state = serde_json::json!({
+        "format": 2,
+        "lineage": "f5041444-37b4-439a-bd30-81a003c5f6df",
+        "serial": 3,
+        "portal": w.portal.base_url(),
+        "fingerprints": {"algorithm": "argon2id", "version": 19, "m_cost": 8, "t_cost": 1,
+                         "p_cost": 1, "salt": hex::encode(salt), "keyed": true},
+        "targets": [
+            {"paySystem": 11, "personType": 1, "settings": {
+                "PS_WORK_MODE_IFRAME": {"type": "VALUE", "value": "REGULAR"},
+                "REST_SERVICE_KEY_IFRAME": {"type": "VALUE", "secret": "env:ACME_KEY",
+                                            "fingerprint": earlier("k-acme")}}},
+            {"paySystem": 12, "personType": 0, "settings": {
+                "REST_SERVICE_KEY_IFRAME": {"type": "VALUE", "secret": "env:OTHER_KEY",
+                                            "fingerprint": earlier("k-other")}}}
+        ]
+    });
+    w.write(
+        "paysync.state.json",
+        &serde_json::to_string_pretty(&state).unwrap(),
+    );
+    let run = |args: &[&str]| {
+        w.cmd()
+            .env("ACME_KEY", "k-acme")
+            .env("OTHER_KEY", "k-other")
+            .env("PAYSYNC_FINGERPRINT_KEY", key)
+            .args(args)
+            .run()
+    };
+    run(&["plan", "--detailed-exitcode", "m.yaml"]).expect_code(0);
+    // The next apply that writes the state (as for format 1) records the new kind for
+    // every secret it can verify, and sends none of them again.
+    w.write("m.yaml", &manifest().replace("REGULAR", "IFRAME"));
+    run(&["apply", "--auto-approve", "m.yaml"]).expect_code(0);
+    let updates = serde_json::to_string(&w.updates()).unwrap();
+    assert!(
+        updates.contains("PS_WORK_MODE_IFRAME") && !updates.contains("REST_SERVICE_KEY_IFRAME"),
+        "{updates}"
+    );
+    let s = self::state(&w);
+    for pay_system in [11, 12] {
+        let fingerprint = secret_fingerprint(&s, pay_system);
+        assert!(
+            fingerprint
+                .as_str()
+                .unwrap()
+                .starts_with("argon2id-key+hmac:"),
+            "{fingerprint}"
+        );
+    }
+    run(&["plan", "--detailed-exitcode", "m.yaml"]).expect_code(0);
 }
