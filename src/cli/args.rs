@@ -91,7 +91,7 @@ pub enum Command {
     Drift(DriftArgs),
     /// Read live settings and write manifests (and optionally adopt them as state).
     Import(ImportArgs),
-    /// Work on the state file itself.
+    /// Work on the state itself: show, copy, replace or unlock it, read its audit trail.
     #[command(subcommand)]
     State(StateCommand),
     /// The environments of the project file (paysync.yaml).
