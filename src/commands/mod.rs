@@ -172,7 +172,17 @@ fn warn_unpinned(project: &Project) {
 
 fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> Result<i32, Error> {
     let ctx = ctx.clone();
-    if env.is_none()
+    // PAYSYNC_STATE names the state of the commands that use one, without an environment.
+    let uses_state = matches!(
+        command,
+        Command::Plan(_)
+            | Command::Apply(_)
+            | Command::Drift(_)
+            | Command::Import(_)
+            | Command::State(_)
+    );
+    if uses_state
+        && env.is_none()
         && let Some(error) = crate::cli::exported_state_error()
     {
         return Err(UsageError::ExportedState(error).into());

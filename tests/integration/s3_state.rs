@@ -443,6 +443,25 @@ fn missing_store_credentials_are_named_and_nothing_is_sent() {
     let bad = w.run(&["plan", "--state", "s3://bucket-only", "m.yaml"]);
     bad.expect_code(64);
     assert!(bad.stderr.contains("s3://BUCKET/KEY"), "{}", bad.stderr);
+    // Through PAYSYNC_STATE too, named; a command without a state does not care.
+    let exported = w
+        .cmd()
+        .env("PAYSYNC_STATE", "s3://bucket-only")
+        .args(["plan", "m.yaml"])
+        .run();
+    exported.expect_code(64);
+    assert!(
+        exported
+            .stderr
+            .contains("PAYSYNC_STATE: \"s3://bucket-only\""),
+        "{}",
+        exported.stderr
+    );
+    w.cmd()
+        .env("PAYSYNC_STATE", "s3://bucket-only")
+        .args(["schema"])
+        .run()
+        .expect_code(0);
 }
 
 /// SIGTERM (a cancelled CI job) mid-apply: the batch in flight is finished and recorded in
