@@ -184,15 +184,24 @@ impl SavedPlan {
             column: e.column(),
             message: e.to_string(),
         };
-        let raw: serde_json::Value = serde_json::from_str(text).map_err(parse)?;
-        let format = raw.get("format").and_then(|f| f.as_str()).unwrap_or("");
+        // The format first (a scan that keeps nothing else), so a plan of another version
+        // gets a clear message rather than a complaint about a field; then the file straight
+        // into its types, never through a generic JSON tree (which cost several times the
+        // file's size).
+        #[derive(Deserialize)]
+        struct FormatOnly {
+            #[serde(default)]
+            format: Option<serde_json::Value>,
+        }
+        let found: FormatOnly = serde_json::from_str(text).map_err(parse)?;
+        let format = found.format.as_ref().and_then(|f| f.as_str()).unwrap_or("");
         if format != SAVED_PLAN_FORMAT {
             return Err(SavedPlanError::Format {
                 path: path.to_owned(),
                 found: format.to_owned(),
             });
         }
-        let file: SavedPlanFile = serde_json::from_value(raw).map_err(parse)?;
+        let file: SavedPlanFile = serde_json::from_str(text).map_err(parse)?;
         let plan = file
             .plan
             .to_plan(&file.secret_fingerprints)

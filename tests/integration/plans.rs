@@ -156,3 +156,42 @@ fn pay_system_and_payer_type_names_are_shown_beside_the_ids() {
     let drift = w.run(&["drift"]);
     assert!(drift.stdout.contains(label), "{}", drift.stdout);
 }
+
+/// A saved plan of another format version is refused clearly by `show` and `apply
+/// --plan` (read without building a generic JSON tree first: issue 22.3), whatever else
+/// it holds; nothing is sent.
+#[test]
+fn a_saved_plan_of_another_format_is_refused_clearly() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &crate::support::manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    w.run(&["plan", "--out", "p.json", "m.yaml"]).expect_code(0);
+    let text = w.read("p.json");
+    let current = text
+        .lines()
+        .find(|l| l.contains("\"format\""))
+        .expect("a format line")
+        .to_owned();
+    w.write(
+        "old.json",
+        &text
+            .replacen(&current, "  \"format\": \"paysync.saved-plan/2\",", 1)
+            .replacen("\"plan\":", "\"unknownField\": 1,\n  \"plan\":", 1),
+    );
+    for args in [
+        &["show", "old.json"][..],
+        &["apply", "--plan", "old.json"][..],
+    ] {
+        let out = w.run(args);
+        assert_ne!(out.code, 0, "{args:?}");
+        assert!(
+            out.stderr.contains("has format \"paysync.saved-plan/2\"")
+                && out.stderr.contains("make the plan again"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(w.updates().is_empty());
+}
