@@ -183,13 +183,27 @@ pub fn probe_writable(target: &Path) -> io::Result<()> {
 /// stays). An existing file's permissions are kept; a new file gets the temporary file's
 /// (0600 on Unix).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomically_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomically`] of what `write` writes, streamed (buffered) into the temporary
+/// file: a large document is never held whole in memory. Nothing replaces `path` if
+/// `write` fails.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let target = resolve_links(path);
     let dir = parent_dir(&target);
     let mut tmp = tempfile::Builder::new()
         .prefix(&temp_prefix(&target))
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    {
+        let mut buffered = io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
     if let Ok(existing) = fs::metadata(&target) {
         let _ = fs::set_permissions(tmp.path(), existing.permissions());
     }

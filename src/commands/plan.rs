@@ -7,10 +7,10 @@ use super::prepare::{Prepared, Purpose, prepare};
 use super::steps::{Context, not_interrupted, show_plan};
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
-use crate::files::write_atomically;
+use crate::files::write_atomically_with;
 use crate::fingerprint::FingerprintScheme;
 use crate::plan::Plan;
-use crate::plan::saved::{SAVED_PLAN_FORMAT, SavedPlan};
+use crate::plan::saved::SavedPlanHead;
 use crate::render::plan_markdown;
 
 pub fn run(settings: &PlanSettings, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -73,9 +73,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         });
     }
     if let Some(out) = &settings.out {
-        let saved = SavedPlan {
-            format: SAVED_PLAN_FORMAT.to_owned(),
-            paysync_version: env!("CARGO_PKG_VERSION").to_owned(),
+        let head = SavedPlanHead {
             lineage: had_state.then(|| last.lineage.clone()),
             serial: if had_state { last.serial } else { 0 },
             portal: last.portal.clone(),
@@ -83,9 +81,9 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
                 keyed: last.fingerprints.keyed || fingerprinter.is_keyed(),
                 ..last.fingerprints.clone()
             },
-            plan: plan.clone(),
         };
-        write_atomically(out, saved.to_json().as_bytes()).map_err(|source| Error::Write {
+        // Streamed to the file: neither a copy of the plan nor the whole text is held.
+        write_atomically_with(out, |w| head.write(&plan, w)).map_err(|source| Error::Write {
             path: out.clone(),
             error: source,
         })?;

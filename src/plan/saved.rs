@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::document::{PlanDocument, SavedFingerprint};
+use super::document::{PlanDocument, SavedFingerprint, StreamedDocument};
 use super::{Plan, Value};
 use crate::fingerprint::{FingerprintScheme, Fingerprinter};
 use crate::secrets::{Redacted, SecretRef};
@@ -55,6 +55,50 @@ struct SavedPlanFile {
     /// The fingerprint of every checked secret the plan writes.
     secret_fingerprints: Vec<SavedFingerprint>,
     plan: PlanDocument,
+}
+
+/// What a saved plan records besides its plan: the state it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPlanHead {
+    /// Lineage of the state the plan was made from; `None` when there was no state yet.
+    pub lineage: Option<String>,
+    /// Serial of that state (0 when there was none).
+    pub serial: u64,
+    pub portal: Option<String>,
+    pub fingerprints: FingerprintScheme,
+}
+
+/// The file as written, borrowing the plan: its document made one target at a time
+/// ([`StreamedDocument`]), so writing a saved plan never holds a second copy of the plan
+/// or the whole text. Field for field [`SavedPlanFile`].
+#[derive(Serialize)]
+struct SavedPlanOut<'a> {
+    format: &'a str,
+    paysync_version: &'a str,
+    lineage: &'a Option<String>,
+    serial: u64,
+    portal: &'a Option<String>,
+    fingerprints: &'a FingerprintScheme,
+    secret_fingerprints: Vec<SavedFingerprint>,
+    plan: StreamedDocument<'a>,
+}
+
+impl SavedPlanHead {
+    /// Writes the saved plan of `plan` (this version's format) to `out`, streamed.
+    pub fn write(&self, plan: &Plan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let file = SavedPlanOut {
+            format: SAVED_PLAN_FORMAT,
+            paysync_version: env!("CARGO_PKG_VERSION"),
+            lineage: &self.lineage,
+            serial: self.serial,
+            portal: &self.portal,
+            fingerprints: &self.fingerprints,
+            secret_fingerprints: SavedFingerprint::of(plan),
+            plan: StreamedDocument(plan),
+        };
+        serde_json::to_writer_pretty(&mut *out, &file).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
+    }
 }
 
 /// Why a saved plan cannot be read.
@@ -147,19 +191,21 @@ impl SavedPlan {
     }
 
     pub fn to_json(&self) -> String {
-        let file = SavedPlanFile {
-            format: self.format.clone(),
-            paysync_version: self.paysync_version.clone(),
+        let mut bytes = Vec::new();
+        self.head()
+            .write(&self.plan, &mut bytes)
+            .expect("writing to memory does not fail");
+        String::from_utf8(bytes).expect("JSON is UTF-8")
+    }
+
+    /// What the file says besides the plan.
+    pub fn head(&self) -> SavedPlanHead {
+        SavedPlanHead {
             lineage: self.lineage.clone(),
             serial: self.serial,
             portal: self.portal.clone(),
             fingerprints: self.fingerprints.clone(),
-            secret_fingerprints: SavedFingerprint::of(&self.plan),
-            plan: PlanDocument::from(&self.plan),
-        };
-        let mut s = serde_json::to_string_pretty(&file).expect("saved plan serialises");
-        s.push('\n');
-        s
+        }
     }
 
     /// Reads a saved plan file: a regular file of at most [`MAX_SAVED_PLAN_BYTES`].
