@@ -299,8 +299,10 @@ fn execute(
 /// A short hash of the plan (its JSON), naming it in the lock and the audit trail.
 pub(crate) fn plan_hash(plan: &Plan) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(crate::render::plan_json::render(plan).as_bytes());
-    format!("sha256:{}", &hex::encode(digest)[..16])
+    // The JSON in parts, as `plan --format json` writes it: never the whole text at once.
+    let mut hash = sha2::Sha256::new();
+    crate::render::plan_json::render_in_parts(plan, |part| hash.update(part.as_bytes()));
+    format!("sha256:{}", &hex::encode(hash.finalize())[..16])
 }
 
 /// The audit record of an apply: `plan_id` names a saved plan as it was reviewed; an
