@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::prepare::{Connection, Prepared, Purpose, prepare};
 use super::steps::{
-    Context, Runtime, fingerprinter_for_writing, lock_request, not_interrupted, runtime,
+    Context, Runtime, fingerprinter_for_writing, lock_request, not_interrupted, record_history,
+    runtime,
 };
 use crate::apply::{self, ApplyReport, Applying, ResolvedSecrets};
 use crate::cli::{ApplySettings, Format};
@@ -288,10 +289,13 @@ fn execute(
     // The audit trail: who wrote which codes of which targets (never a value). A failure
     // to record it is reported, and does not undo the apply.
     if !report.applied.is_empty() {
-        let entry = history_entry(plan, plan_id, &report, serial_before, state.serial);
-        if let Err(e) = store.record_history(&entry) {
-            tracing::warn!("the apply could not be recorded in the audit trail: {e}");
-        }
+        record_history(
+            store,
+            "apply",
+            Some(plan_id.map_or_else(|| plan_hash(plan), str::to_owned)),
+            (serial_before, state.serial),
+            written(plan, &report),
+        );
     }
     Ok(report)
 }
@@ -305,38 +309,17 @@ pub(crate) fn plan_hash(plan: &Plan) -> String {
     format!("sha256:{}", &hex::encode(hash.finalize())[..16])
 }
 
-/// The audit record of an apply: `plan_id` names a saved plan as it was reviewed; an
-/// apply from manifests is named by the hash of the plan it made.
-fn history_entry(
-    plan: &Plan,
-    plan_id: Option<&str>,
-    report: &ApplyReport,
-    serial_before: u64,
-    serial_after: u64,
-) -> crate::state::HistoryEntry {
-    let about = crate::ci::about(None, None);
+/// The targets an apply wrote, each with the codes sent (never a value).
+fn written(plan: &Plan, report: &ApplyReport) -> Vec<crate::state::WrittenTarget> {
     let applied: std::collections::BTreeSet<_> = report.applied.iter().collect();
-    let written = plan
-        .targets
+    plan.targets
         .iter()
         .filter(|tp| applied.contains(&tp.target))
         .map(|tp| crate::state::WrittenTarget {
             target: tp.target.to_string(),
             codes: tp.changes.iter().map(|c| c.code.clone()).collect(),
         })
-        .collect();
-    let request = lock_request("apply", None, std::time::Duration::ZERO);
-    crate::state::HistoryEntry {
-        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        operation: "apply".to_owned(),
-        who: request.who,
-        run_url: about.run_url,
-        commit: about.commit,
-        plan: Some(plan_id.map_or_else(|| plan_hash(plan), str::to_owned)),
-        serial_before,
-        serial_after,
-        written,
-    }
+        .collect()
 }
 
 /// Shows how the apply went and turns an incomplete one into its error. The report goes

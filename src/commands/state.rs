@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::steps::{Context, lock_request, runtime};
+use super::steps::{Context, lock_request, record_history, runtime};
 use crate::bitrix;
 use crate::cli::{ListFormat, MovePortalSettings};
 use crate::error::{Error, StateNeededFor, exit};
@@ -166,26 +166,18 @@ pub fn push(
         pushed.serial = pushed.serial.max(current.serial);
     }
     store.save(&mut pushed)?;
-    let request = lock_request("state push", None, Duration::ZERO);
-    let entry = crate::state::HistoryEntry {
-        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        operation: if force {
-            "state push --force"
-        } else {
-            "state push"
-        }
-        .to_owned(),
-        who: request.who,
-        run_url: crate::ci::about(None, None).run_url,
-        commit: crate::ci::about(None, None).commit,
-        plan: None,
-        serial_before,
-        serial_after: pushed.serial,
-        written: Vec::new(),
+    let operation = if force {
+        "state push --force"
+    } else {
+        "state push"
     };
-    if let Err(e) = store.record_history(&entry) {
-        tracing::warn!("the push could not be recorded in the audit trail: {e}");
-    }
+    record_history(
+        &*store,
+        operation,
+        None,
+        (serial_before, pushed.serial),
+        Vec::new(),
+    );
     ctx.term.out(&format!(
         "Pushed {} to {location} (serial {}).\n",
         file.display(),

@@ -114,8 +114,6 @@ pub fn lock_request(
     timeout: std::time::Duration,
 ) -> crate::state::LockRequest {
     let about = crate::ci::about(None, None);
-    let host = whoami::hostname().unwrap_or_else(|_| "an unknown host".into());
-    let user = whoami::username().unwrap_or_else(|_| "unknown".into());
     let mut info = format!("pid {}", std::process::id());
     if let Some(run) = &about.run_url {
         info.push_str(&format!(", run {run}"));
@@ -125,9 +123,42 @@ pub fn lock_request(
     }
     crate::state::LockRequest {
         operation: operation.to_owned(),
-        who: format!("{user}@{host}"),
+        who: who(),
         info,
         timeout,
+    }
+}
+
+/// `user@host`, as the lock and the audit trail name who ran paysync (the user as the
+/// file lock's holder line finds it: also in a container without `$USER`).
+fn who() -> String {
+    let host = whoami::hostname().unwrap_or_else(|_| "an unknown host".into());
+    format!("{}@{host}", crate::state::file::user_name())
+}
+
+/// Records `operation` in `store`'s audit trail (who, when, the CI run and commit, the
+/// plan, the serials, what was written). A failure is reported and undoes nothing.
+pub(crate) fn record_history(
+    store: &dyn crate::state::StateBackend,
+    operation: &str,
+    plan: Option<String>,
+    serials: (u64, u64),
+    written: Vec<crate::state::WrittenTarget>,
+) {
+    let about = crate::ci::about(None, None);
+    let entry = crate::state::HistoryEntry {
+        at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        operation: operation.to_owned(),
+        who: who(),
+        run_url: about.run_url,
+        commit: about.commit,
+        plan,
+        serial_before: serials.0,
+        serial_after: serials.1,
+        written,
+    };
+    if let Err(e) = store.record_history(&entry) {
+        tracing::warn!("`{operation}` could not be recorded in the audit trail: {e}");
     }
 }
 

@@ -524,7 +524,7 @@ fn sync_dir(path: &Path) {
 
 /// Who runs paysync, for the lock's holder line: the OS's name for the user (a CI
 /// container often has no `$USER`), else `$USER`/`$USERNAME`, else the user ID.
-fn user_name() -> String {
+pub(crate) fn user_name() -> String {
     whoami::username()
         .ok()
         .filter(|name| !name.is_empty())
