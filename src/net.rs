@@ -6,6 +6,20 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use reqwest::Url;
 
+/// The address of a service paysync talks to, as a variable gives it (an S3 endpoint,
+/// `VAULT_ADDR`): a URL without credentials, https (plain http only to a loopback
+/// address). The refusal completes a sentence about the variable: "`VAR` {refusal}".
+pub fn service_address(text: &str) -> Result<Url, &'static str> {
+    let url = Url::parse(text.trim()).map_err(|_| "is not a URL")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not hold credentials");
+    }
+    if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback(&url)) {
+        return Err("must be an https address (plain http only to a loopback address)");
+    }
+    Ok(url)
+}
+
 /// 127.0.0.0/8, ::1 or `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {

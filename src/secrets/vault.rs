@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use reqwest::{StatusCode, Url};
+use reqwest::StatusCode;
 
 use super::command::blocking;
 use crate::variables::Variables;
@@ -49,20 +49,8 @@ pub(super) fn read(
     };
     crate::untrusted::remember_secret(&token);
     let namespace = var(ENV_NAMESPACE)?;
-    let base = Url::parse(addr.trim())
-        .map_err(|_| fail(format!("{} is not a URL", vars.shown(ENV_ADDR))))?;
-    if !base.username().is_empty() || base.password().is_some() {
-        return Err(fail(format!(
-            "{} must not hold credentials",
-            vars.shown(ENV_ADDR)
-        )));
-    }
-    if base.scheme() != "https" && !(base.scheme() == "http" && crate::net::is_loopback(&base)) {
-        return Err(fail(format!(
-            "{} must be an https address (plain http only to a loopback address)",
-            vars.shown(ENV_ADDR)
-        )));
-    }
+    let base = crate::net::service_address(&addr)
+        .map_err(|why| fail(format!("{} {why}", vars.shown(ENV_ADDR))))?;
     let mut url = base.clone();
     {
         let mut segments = url

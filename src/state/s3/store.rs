@@ -104,22 +104,8 @@ impl Store {
         };
         let (endpoint, style) = match endpoint {
             Some((text, var)) => {
-                let url = Url::parse(text.trim())
-                    .map_err(|_| config(format!("{} is not a URL", vars.shown(var))))?;
-                if !url.username().is_empty() || url.password().is_some() {
-                    return Err(config(format!(
-                        "{} must not hold credentials",
-                        vars.shown(var)
-                    )));
-                }
-                if url.scheme() != "https"
-                    && !(url.scheme() == "http" && crate::net::is_loopback(&url))
-                {
-                    return Err(config(format!(
-                        "{} must be an https address (plain http only to a loopback address)",
-                        vars.shown(var)
-                    )));
-                }
+                let url = crate::net::service_address(&text)
+                    .map_err(|why| config(format!("{} {why}", vars.shown(var))))?;
                 (url, UrlStyle::Path)
             }
             None => {
