@@ -24,7 +24,7 @@
 //! When a push fails, the state is written to a local file ([`ERRORED_STATE`]) and the
 //! message says how to push it, as Terraform's `errored.tfstate`.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use reqwest::{Method, StatusCode, Url};
 
@@ -33,7 +33,9 @@ use super::error::StateError;
 use super::file::MAX_STATE_BYTES;
 use super::format::LastApplied;
 use super::location::StateLocation;
-use super::remote::{self, LockInfo, MAX_LOCK_BYTES, Worker, read_body, transport, unexpected};
+use super::remote::{
+    self, LockInfo, MAX_LOCK_BYTES, Worker, locked, read_body, transport, unexpected,
+};
 use super::replay::{parse_state, state_bytes};
 use crate::model::Target;
 use crate::variables::Variables;
@@ -71,10 +73,6 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Client({})", self.state)
     }
-}
-
-fn guard<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Client {
@@ -221,7 +219,7 @@ impl HttpBackend {
     /// Pushes the whole state under the lock this run holds.
     fn push(&self, state: &LastApplied) -> Result<(), StateError> {
         let (client, bytes) = (self.client.clone(), state_bytes(state));
-        let id = guard(&self.held).as_ref().map(|h| h.id.clone());
+        let id = locked(&self.held).as_ref().map(|h| h.id.clone());
         self.worker.run(&self.location, async move {
             client.post(bytes, id.as_deref()).await
         })
@@ -283,7 +281,7 @@ impl StateBackend for HttpBackend {
             self.worker
                 .run(&self.location, async move { client.lock(&info).await })
         })?;
-        *guard(&self.held) = Some(info.clone());
+        *locked(&self.held) = Some(info.clone());
         Ok(StateLock::new(HttpLock {
             client: self.client.clone(),
             worker: self.worker.clone(),
@@ -390,7 +388,7 @@ struct HttpLock {
 
 impl Drop for HttpLock {
     fn drop(&mut self) {
-        guard(&self.slot).take();
+        locked(&self.slot).take();
         let (client, info) = (self.client.clone(), self.info.clone());
         let state = client.state.clone();
         let result = self

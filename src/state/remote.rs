@@ -21,6 +21,12 @@ use super::error::StateError;
 use super::location::StateLocation;
 use crate::variables::Variables;
 
+/// The guard of `m`, whether or not a thread panicked holding it (what it guards stays
+/// consistent: every holder only replaces whole values).
+pub fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The largest lock object or service answer about a lock read, in bytes.
 pub const MAX_LOCK_BYTES: u64 = 64 * 1024;
 

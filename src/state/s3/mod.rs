@@ -19,7 +19,7 @@
 mod lock;
 pub mod store;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use self::lock::Held;
@@ -29,7 +29,7 @@ use super::error::StateError;
 use super::file::MAX_STATE_BYTES;
 use super::format::{JournalEntry, LastApplied};
 use super::location::StateLocation;
-use super::remote::Worker;
+use super::remote::{Worker, locked};
 use super::replay::{ReplayRefusal, parse_state, replay_entries, state_bytes};
 use crate::model::Target;
 use crate::variables::Variables;
@@ -59,10 +59,6 @@ pub struct S3Backend {
 struct Found {
     state: Option<(LastApplied, String)>,
     journal: Vec<(String, JournalEntry)>,
-}
-
-fn lock_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl S3Backend {
@@ -127,7 +123,7 @@ impl S3Backend {
             Some((state, etag)) => (Some(state), Some(etag)),
             None => (None, None),
         };
-        *lock_poison(&self.etag) = etag;
+        *locked(&self.etag) = etag;
         let names: Vec<String> = found.journal.iter().map(|(n, _)| n.clone()).collect();
         let replayed = replay_entries(&mut state, found.journal).map_err(|(name, refusal)| {
             let name = crate::untrusted::portal_text(&name);
@@ -168,7 +164,7 @@ impl S3Backend {
 
     /// Writes `bytes` as the whole state, over the object this run read.
     fn write_whole(&self, bytes: Vec<u8>) -> Result<(), StateError> {
-        let etag = lock_poison(&self.etag).clone();
+        let etag = locked(&self.etag).clone();
         let (store, key) = (self.store.clone(), self.key.clone());
         let written = self.worker.run(&self.location, async move {
             let condition = match &etag {
@@ -179,7 +175,7 @@ impl S3Backend {
         })?;
         match written {
             Written::Done(etag) => {
-                *lock_poison(&self.etag) = Some(etag);
+                *locked(&self.etag) = Some(etag);
                 Ok(())
             }
             Written::Refused => Err(StateError::Conflict {
@@ -203,7 +199,7 @@ impl S3Backend {
 
     /// Renews the lock this run holds, if any (before each journal record).
     fn renew(&self) -> Result<(), StateError> {
-        let Some(held) = lock_poison(&self.held).clone() else {
+        let Some(held) = locked(&self.held).clone() else {
             return Ok(());
         };
         let store = self.store.clone();
@@ -251,7 +247,7 @@ impl StateBackend for S3Backend {
         let renewal = self
             .worker
             .spawn(lock::keep_renewing(store.clone(), held.clone()));
-        *lock_poison(&self.held) = Some(held.clone());
+        *locked(&self.held) = Some(held.clone());
         Ok(StateLock::new(S3Lock {
             store,
             worker: self.worker.clone(),
@@ -394,7 +390,7 @@ impl Journal for S3Journal<'_> {
     fn append(&mut self, state: &mut LastApplied, targets: &[Target]) -> Result<(), StateError> {
         let backend = self.backend;
         // A journal follows a whole state: the first record of a new state is the state.
-        if lock_poison(&backend.etag).is_none() {
+        if locked(&backend.etag).is_none() {
             return backend.save(state);
         }
         // Still the lock holder (and the lease renewed) before recording.
@@ -456,7 +452,7 @@ struct S3Lock {
 impl Drop for S3Lock {
     fn drop(&mut self) {
         self.renewal.abort();
-        lock_poison(&self.slot).take();
+        locked(&self.slot).take();
         let (store, held) = (self.store.clone(), self.held.clone());
         let _ = self.worker.run(&self.location, async move {
             held.release(&store).await;
