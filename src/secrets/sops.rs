@@ -56,17 +56,16 @@ pub(super) fn decrypt(
         path: path.display().to_string(),
         message,
     };
-    if let Err(e) = std::fs::metadata(path)
-        .map(|m| m.is_file())
-        .and_then(|file| {
-            if file {
-                Ok(())
-            } else {
-                Err(std::io::Error::other("not a regular file"))
-            }
-        })
-    {
-        return Err(fail(e.to_string()));
+    // A regular file only: sops reading a FIFO or a device would wait or never end.
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(meta) => {
+            return Err(fail(format!(
+                "it is {}, not a regular file",
+                crate::files::kind_of(meta.file_type())
+            )));
+        }
+        Err(e) => return Err(fail(e.to_string())),
     }
     let program = std::env::var_os(ENV_SOPS)
         .filter(|p| !p.is_empty())
