@@ -9,30 +9,8 @@ use std::path::{Path, PathBuf};
 
 use paysync_emulator::OpenBao;
 
-use crate::support::{Manifest, Outcome, World, repo_root};
-
-/// A tool of `target/test-tools/bin` (or the PATH, for age); `None` (skip) only outside CI.
-fn tool(name: &str) -> Option<PathBuf> {
-    let installed = repo_root().join("target/test-tools/bin").join(name);
-    let found = if installed.exists() {
-        Some(installed)
-    } else {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|p| p.exists())
-        })
-    };
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is not installed: `.ci/run` installs it"
-        );
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {name} is not installed");
-    }
-    found
-}
+use crate::stores::tool;
+use crate::support::{Manifest, Outcome, World};
 
 /// Values a secret must survive exactly: shell and YAML specials, unicode, a 4 KiB
 /// certificate.

