@@ -147,12 +147,8 @@ fn a_fresh_bucket_never_sees_a_503_and_waits_only_what_the_bucket_requires() {
     assert_eq!(client.stats().rate_limited, 0);
 }
 
-#[test]
-fn the_rate_is_selectable() {
-    // The Enterprise bucket (250, 5/s): 300 requests wait (300 - 250) / 5 = 10 s.
-    let (w, clock) = virtual_world(paysync_emulator::Seed::demo());
-    w.portal.set_rate_limit(Some(RateLimit::ENTERPRISE));
-    let client = client(&w, &clock).with_rate("250/5".parse::<Rate>().unwrap());
+/// `n` reads of 11:1 through `client`, one after another, on a runtime of their own.
+fn read_times(client: &Client, n: usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -162,13 +158,22 @@ fn the_rate_is_selectable() {
         person_type: 1,
     };
     runtime.block_on(async {
-        for _ in 0..300 {
+        for _ in 0..n {
             client
                 .call(&paysync::bitrix::Request::settings_get(target))
                 .await
                 .unwrap();
         }
     });
+}
+
+#[test]
+fn the_rate_is_selectable() {
+    // The Enterprise bucket (250, 5/s): 300 requests wait (300 - 250) / 5 = 10 s.
+    let (w, clock) = virtual_world(paysync_emulator::Seed::demo());
+    w.portal.set_rate_limit(Some(RateLimit::ENTERPRISE));
+    let client = client(&w, &clock).with_rate("250/5".parse::<Rate>().unwrap());
+    read_times(&client, 300);
     assert_eq!(w.portal.limit_rejections(), 0);
     assert_eq!(client.stats().requests, 300);
     let waited = clock.elapsed().as_secs_f64();
@@ -326,22 +331,7 @@ fn direct_calls_pause_until_the_operating_reset_at_the_portal_reported() {
     }));
     let started = clock.now_unix();
     let client = client(&w, &clock).with_operating_limit(Duration::from_secs(100));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let target = paysync::model::Target {
-        pay_system: 11,
-        person_type: 1,
-    };
-    runtime.block_on(async {
-        for _ in 0..8 {
-            client
-                .call(&paysync::bitrix::Request::settings_get(target))
-                .await
-                .unwrap();
-        }
-    });
+    read_times(&client, 8);
     // Four calls fill the 10-minute window; the next ones run only after its oldest
     // one-minute bucket expired (600 s after the first call), whether the client paused
     // ahead of time or after a 429.
