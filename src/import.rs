@@ -35,7 +35,7 @@ use crate::model::{
     LiveSetting, Names, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Target, TargetRef,
 };
 use crate::secrets::Redacted;
-use crate::state::{LastApplied, RecordedValue, TargetRecord};
+use crate::state::{LastApplied, RecordedSettings, RecordedValue, TargetRecord};
 use crate::untrusted::portal_text;
 
 /// Words that make a code (or its handler `NAME`) a secret.
@@ -357,23 +357,23 @@ pub fn adopt(
                 manifest: Some(path.display().to_string()),
             },
         );
-        let recorded: BTreeMap<String, RecordedValue> = doc
+        let recorded: RecordedSettings = doc
             .settings
             .iter()
             .map(|(code, s)| {
                 let value = match s {
                     Imported::Plain { source, value } => RecordedValue::Plain {
-                        source: source.clone(),
-                        value: value.clone(),
+                        source: source.into(),
+                        value: value.into(),
                     },
                     Imported::Secret { reference, value } => RecordedValue::Secret {
-                        source: SOURCE_VALUE.to_owned(),
+                        source: SOURCE_VALUE.into(),
                         // Checked by the template when the import began.
-                        secret: reference.parse().expect("a template's references parse"),
+                        secret: Box::new(reference.parse().expect("a template's references parse")),
                         fingerprint: fingerprinter.fingerprint(value),
                     },
                 };
-                (code.clone(), value)
+                (code.as_str(), value)
             })
             .collect();
         if recorded.is_empty() {

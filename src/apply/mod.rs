@@ -69,7 +69,7 @@ use crate::model::Target;
 use crate::plan::{Action, Plan, TargetPlan, Value};
 use crate::secrets::{Redacted, ResolveError, Resolver, SecretRef};
 use crate::state::{Journal, StateBackend, StateError};
-use crate::state::{LastApplied, RecordedValue, TargetRecord};
+use crate::state::{LastApplied, RecordedSettings, RecordedValue, TargetRecord};
 pub use report::{ApplyReport, BatchSummary, NoProgress, Progress, TargetFailure};
 
 /// Every secret a plan needs, resolved.
@@ -169,7 +169,7 @@ struct PendingWrite<'a> {
 /// The codes of `tp` to send now, with their values.
 fn writes_for(
     tp: &TargetPlan,
-    recorded: Option<&BTreeMap<String, RecordedValue>>,
+    recorded: Option<&RecordedSettings>,
     secrets: &ResolvedSecrets,
     fp: &Fingerprinter,
 ) -> BTreeMap<String, (String, Redacted<String>)> {
@@ -230,7 +230,7 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
                     _ => None,
                 };
                 if let Some(recorded) = after.to_recorded(fingerprint.as_ref()) {
-                    settings.insert(change.code.clone(), recorded);
+                    settings.insert(change.code.as_str(), recorded);
                 }
             }
         }

@@ -277,7 +277,7 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                     .and_then(|r| r.reference.as_deref())
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default();
-                let codes: Vec<&str> = codes.keys().map(String::as_str).collect();
+                let codes: Vec<&str> = codes.keys().collect();
                 let line = format!("{target}{reference}  {}", codes.join(", "));
                 text.push_str(&crate::untrusted::escape_controls(&line));
                 text.push('\n');

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::live_equals_recorded;
 use crate::fingerprint::Fingerprinter;
 use crate::model::{LiveSetting, Target};
-use crate::state::{LastApplied, RecordedValue};
+use crate::state::{LastApplied, RecordedSettings, RecordedValue};
 use crate::untrusted::live_text;
 
 /// One recorded setting whose live value differs.
@@ -75,8 +75,13 @@ pub fn report(
     fp: &Fingerprinter,
     portal: String,
 ) -> DriftReport {
-    let mut recorded = state.targets.clone();
-    recorded.retain(|target, _| !unreadable.contains_key(target));
+    // Borrowed, not copied: the state may hold a million settings (issue 22.2).
+    let recorded: BTreeMap<Target, &RecordedSettings> = state
+        .targets
+        .iter()
+        .filter(|(target, _)| !unreadable.contains_key(target))
+        .map(|(target, settings)| (*target, settings))
+        .collect();
     let mut report = compare(&recorded, live, fp);
     report.not_compared = unreadable.into_iter().collect();
     report.portal = portal;
@@ -86,7 +91,7 @@ pub fn report(
 
 /// Compares live settings with the recorded ones. Pure: no I/O.
 pub fn compare(
-    recorded: &BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    recorded: &BTreeMap<Target, &RecordedSettings>,
     live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
     fp: &Fingerprinter,
 ) -> DriftReport {
@@ -98,9 +103,9 @@ pub fn compare(
         }
         report.targets_checked += 1;
         let got = live.get(target).unwrap_or(&empty);
-        for (code, rec) in settings {
+        for (code, rec) in settings.iter() {
             let Some(l) = got.get(code) else {
-                report.not_returned.push((*target, code.clone()));
+                report.not_returned.push((*target, code.to_owned()));
                 continue;
             };
             report.settings_checked += 1;
@@ -108,7 +113,7 @@ pub fn compare(
                 // Portal text: scrubbed of secrets and cut before it is reported.
                 report.drifted.push(Drifted {
                     target: *target,
-                    code: code.clone(),
+                    code: code.to_owned(),
                     recorded: rec.clone(),
                     live: LiveSetting {
                         source: l.source.as_deref().map(live_text),
@@ -126,6 +131,12 @@ pub fn compare(
 mod tests {
     use super::*;
     use crate::secrets::Redacted;
+
+    fn borrowed(
+        recorded: &BTreeMap<Target, RecordedSettings>,
+    ) -> BTreeMap<Target, &RecordedSettings> {
+        recorded.iter().map(|(t, s)| (*t, s)).collect()
+    }
 
     fn t(pay_system: u64, person_type: u64) -> Target {
         Target {
@@ -154,13 +165,13 @@ mod tests {
         let key = Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None);
         let secret = RecordedValue::Secret {
             source: "VALUE".into(),
-            secret: "env:ACME_KEY".parse().unwrap(),
+            secret: Box::new("env:ACME_KEY".parse().unwrap()),
             fingerprint: key.fingerprint(&Redacted::new("k-1".to_owned())),
         };
         let recorded = BTreeMap::from([
             (
                 t(11, 1),
-                BTreeMap::from([
+                RecordedSettings::from([
                     ("A".to_owned(), plain("VALUE", "x")),
                     ("B".to_owned(), plain("VALUE", "y")),
                     ("C".to_owned(), plain("PAYMENT", "ID")),
@@ -168,8 +179,8 @@ mod tests {
                     ("GONE".to_owned(), plain("VALUE", "z")),
                 ]),
             ),
-            (t(12, 0), BTreeMap::from([("K".to_owned(), secret.clone())])),
-            (t(13, 0), BTreeMap::new()),
+            (t(12, 0), RecordedSettings::from([("K", secret.clone())])),
+            (t(13, 0), RecordedSettings::default()),
         ]);
         let livemap = BTreeMap::from([
             (
@@ -186,7 +197,7 @@ mod tests {
                 BTreeMap::from([("K".to_owned(), live(Some("VALUE"), Some("k-1")))]),
             ),
         ]);
-        let report = compare(&recorded, &livemap, &key);
+        let report = compare(&borrowed(&recorded), &livemap, &key);
         let drifted: Vec<(Target, &str)> = report
             .drifted
             .iter()
@@ -205,7 +216,7 @@ mod tests {
         let key = Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None);
         let recorded = BTreeMap::from([(
             t(11, 1),
-            BTreeMap::from([("A".to_owned(), plain("VALUE", "x"))]),
+            RecordedSettings::from([("A", plain("VALUE", "x"))]),
         )]);
         let l = LiveSetting {
             source: None,
@@ -213,6 +224,6 @@ mod tests {
             source_known: false,
         };
         let livemap = BTreeMap::from([(t(11, 1), BTreeMap::from([("A".to_owned(), l)]))]);
-        assert!(!compare(&recorded, &livemap, &key).has_drift());
+        assert!(!compare(&borrowed(&recorded), &livemap, &key).has_drift());
     }
 }

@@ -22,7 +22,7 @@ use crate::fingerprint::{Fingerprint, Fingerprinter};
 pub use crate::model::Names;
 use crate::model::{Desired, Live, Location, SettingValue, Target};
 use crate::secrets::SecretRef;
-use crate::state::RecordedValue;
+use crate::state::{Recorded, RecordedSettings, RecordedValue};
 use crate::untrusted::live_text;
 pub use value::Value;
 pub(crate) use value::live_equals_recorded;
@@ -421,7 +421,7 @@ fn located(
 /// target's map was not reported by the portal and is not compared.
 pub fn compute(
     desired: DesiredValues,
-    last_applied: &BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    last_applied: &Recorded<'_>,
     live: Option<&Live>,
     fp: &Fingerprinter,
 ) -> Plan {
@@ -431,7 +431,7 @@ pub fn compute(
         targets: desired_targets,
         pending,
     } = desired;
-    let empty = BTreeMap::new();
+    let empty = RecordedSettings::default();
     let mut targets = Vec::new();
     // Every target declared or recorded, in order: the two sorted maps walked side by
     // side, the declared one consumed as it goes (no third set of every target).
@@ -466,7 +466,7 @@ pub fn compute(
                 .is_none_or(|w| w.binary_search_by(|(c, _)| c.as_str().cmp(code)).is_err())
             {
                 changes.push(Change {
-                    code: code.clone(),
+                    code: code.to_owned(),
                     action: Action::Forget,
                     at: None,
                     before: Some(Box::new(Value::from_recorded(rec))),

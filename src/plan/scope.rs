@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::DesiredValues;
 use crate::manifest;
 use crate::model::{Desired, Live, Target, TargetRef};
-use crate::state::{LastApplied, RecordedValue};
+use crate::state::{LastApplied, Recorded};
 
 /// `--target` naming no target of the manifests or the state: an error naming the
 /// nearest that exist (a usage error for the command), never a silent "No changes.".
@@ -144,18 +144,15 @@ impl Scope {
     /// The recorded settings of the targets in scope, for the planner: every declared
     /// target's (wherever the state says it was declared: an overlay of a subset, a
     /// document moved to another file), and those the scope covers.
-    pub fn recorded(
-        &self,
-        state: &LastApplied,
-        declared: &DesiredValues,
-    ) -> BTreeMap<Target, BTreeMap<String, RecordedValue>> {
+    pub fn recorded<'s>(&self, state: &'s LastApplied, declared: &DesiredValues) -> Recorded<'s> {
+        // Borrowed from the state, not copied (issue 22.2).
         state
             .targets
             .iter()
             .filter(|(target, _)| {
                 declared.targets.contains_key(*target) || self.covers(state, **target)
             })
-            .map(|(target, settings)| (*target, settings.clone()))
+            .map(|(target, settings)| (*target, settings))
             .collect()
     }
 
@@ -183,7 +180,7 @@ impl Scope {
 pub fn set_aside(
     unreadable: &BTreeMap<Target, String>,
     values: &mut DesiredValues,
-    recorded: &mut BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    recorded: &mut Recorded<'_>,
     warnings: &mut Vec<String>,
 ) {
     for (target, why) in unreadable {

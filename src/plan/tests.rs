@@ -9,6 +9,11 @@ const T: Target = Target {
     person_type: 1,
 };
 
+/// The planner's view of recorded settings: borrowed from the state.
+fn borrowed(recorded: &BTreeMap<Target, RecordedSettings>) -> Recorded<'_> {
+    recorded.iter().map(|(t, s)| (*t, s)).collect()
+}
+
 fn key() -> Fingerprinter {
     Fingerprinter::new(crate::fingerprint::cheap_scheme(), None, None)
 }
@@ -45,7 +50,7 @@ fn rec_plain(v: &str) -> RecordedValue {
 fn rec_secret(name: &str, value: &str) -> RecordedValue {
     RecordedValue::Secret {
         source: "VALUE".into(),
-        secret: format!("env:{name}").parse().unwrap(),
+        secret: Box::new(format!("env:{name}").parse().unwrap()),
         fingerprint: Some(fp(value)),
     }
 }
@@ -273,12 +278,17 @@ fn rules() {
         }
         let mut last = BTreeMap::new();
         if let Some(r) = &case.recorded {
-            last.insert(T, BTreeMap::from([("CODE".to_string(), r.clone())]));
+            last.insert(T, RecordedSettings::from([("CODE", r.clone())]));
         }
         let live_state = case.live.as_ref().map(|l| Live {
             targets: BTreeMap::from([(T, BTreeMap::from([("CODE".to_string(), l.clone())]))]),
         });
-        let plan = compute(desired.clone(), &last, live_state.as_ref(), &key());
+        let plan = compute(
+            desired.clone(),
+            &borrowed(&last),
+            live_state.as_ref(),
+            &key(),
+        );
         let got = plan.targets.first().map(|t| {
             assert_eq!(t.changes.len(), 1, "{}", case.name);
             t.changes[0].action
@@ -301,17 +311,14 @@ fn live_secret_value_never_enters_the_plan() {
             },
         )]),
     };
-    let last = BTreeMap::from([(
-        T,
-        BTreeMap::from([("KEY".to_string(), rec_secret("K", "s1"))]),
-    )]);
+    let last = BTreeMap::from([(T, RecordedSettings::from([("KEY", rec_secret("K", "s1"))]))]);
     let live_state = Live {
         targets: BTreeMap::from([(
             T,
             BTreeMap::from([("KEY".to_string(), live(Some("CANARY-live")))]),
         )]),
     };
-    let plan = compute(desired.clone(), &last, Some(&live_state), &key());
+    let plan = compute(desired.clone(), &borrowed(&last), Some(&live_state), &key());
     let json = serde_json::to_string(&document::PlanDocument::from(&plan)).unwrap();
     assert!(json.contains("\"drift\""), "{json}");
     assert!(!json.contains("CANARY"), "{json}");
@@ -343,20 +350,20 @@ fn removed_target_forgets_every_code_and_summary_counts() {
     let last = BTreeMap::from([
         (
             T,
-            BTreeMap::from([
+            RecordedSettings::from([
                 ("B".to_string(), rec_plain("old")),
                 ("C".to_string(), rec_plain("3")),
             ]),
         ),
         (
             other,
-            BTreeMap::from([
+            RecordedSettings::from([
                 ("X".to_string(), rec_plain("x")),
                 ("Y".to_string(), rec_plain("y")),
             ]),
         ),
     ]);
-    let plan = compute(desired.clone(), &last, None, &key());
+    let plan = compute(desired.clone(), &borrowed(&last), None, &key());
     let summary = plan.summary();
     assert_eq!(
         summary,

@@ -50,8 +50,8 @@ impl Value {
     pub fn to_recorded(&self, fingerprint: Option<&Fingerprint>) -> Option<RecordedValue> {
         match self {
             Value::Plain { source, value } => Some(RecordedValue::Plain {
-                source: source.clone(),
-                value: value.clone(),
+                source: source.into(),
+                value: value.into(),
             }),
             Value::Secret {
                 source,
@@ -59,8 +59,8 @@ impl Value {
                 fingerprint: planned,
                 ..
             } => Some(RecordedValue::Secret {
-                source: source.clone(),
-                secret: (**secret).clone(),
+                source: source.into(),
+                secret: secret.clone(),
                 fingerprint: Some(fingerprint.or(planned.as_ref())?.clone()),
             }),
             Value::Live { .. } | Value::Hidden { .. } => None,
@@ -70,17 +70,17 @@ impl Value {
     pub(super) fn from_recorded(recorded: &RecordedValue) -> Value {
         match recorded {
             RecordedValue::Plain { source, value } => Value::Plain {
-                source: source.clone(),
-                value: value.clone(),
+                source: source.to_string(),
+                value: value.to_string(),
             },
             RecordedValue::Secret {
                 source,
                 secret,
                 fingerprint,
             } => Value::Secret {
-                source: source.clone(),
+                source: source.to_string(),
                 // Only shown; a recorded reference is never resolved.
-                secret: Box::new(secret.clone()),
+                secret: secret.clone(),
                 fingerprint: fingerprint.clone(),
                 empty: false,
             },

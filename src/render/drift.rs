@@ -392,7 +392,7 @@ mod tests {
                     code: "KEY".into(),
                     recorded: RecordedValue::Secret {
                         source: "VALUE".into(),
-                        secret: "env:ACME_KEY".parse().unwrap(),
+                        secret: Box::new("env:ACME_KEY".parse().unwrap()),
                         fingerprint: key.fingerprint(&Redacted::new("old".to_owned())),
                     },
                     live: LiveSetting {

@@ -293,7 +293,8 @@ pub mod as_text {
 
     use crate::secrets::reference::SecretRef;
 
-    pub fn serialize<S: Serializer>(r: &SecretRef, s: S) -> Result<S::Ok, S::Error> {
+    /// Of a reference, or of a box holding one.
+    pub fn serialize<S: Serializer, R: std::fmt::Display>(r: &R, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(r)
     }
 

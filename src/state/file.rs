@@ -2,7 +2,7 @@
 //!
 //! Writes go to a temporary file in the same directory, are flushed with `fsync`, then
 //! renamed over the old file (and the directory is synced), so a reader or a crash sees
-//! either the old state or the new one, never half of either ([`write_atomically`]). A
+//! either the old state or the new one, never half of either ([`write_atomically_with`]). A
 //! state path that is a symlink is written through: the link stays a link.
 //!
 //! The lock is an OS file lock (`File::try_lock`, released by the kernel when the process
@@ -50,9 +50,9 @@ use super::backend::{HistoryEntry, Journal, LockRequest, StateBackend, StateLock
 use super::error::StateError;
 use super::format::{JournalEntry, LastApplied};
 use super::location::StateLocation;
-use super::replay::{ReplayRefusal, parse_state, replay_entries, state_bytes};
+use super::replay::{ReplayRefusal, parse_state, replay_entries, write_state};
 use crate::files::{
-    probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically,
+    probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically_with,
 };
 use crate::model::Target;
 
@@ -179,24 +179,29 @@ impl FileBackend {
         parse_state(bytes, &self.location).map(Some)
     }
 
+    /// Writes `state` atomically, streamed to the file (neither a copy of the state nor
+    /// its whole text is held).
+    fn write_whole(&self, state: &LastApplied) -> Result<(), StateError> {
+        write_atomically_with(&self.path, |out| write_state(state, out)).map_err(|source| {
+            StateError::Write {
+                path: self.path.clone(),
+                error: source,
+            }
+        })
+    }
+
     /// Bumps the serial and writes the state atomically. The serial never wraps: a
     /// state at `u64::MAX` is an error, and the state in memory is left as it was.
     pub fn save(&self, state: &mut LastApplied) -> Result<(), StateError> {
         self.check_serial(state, 1)?;
         state.serial += 1;
-        write_atomically(&self.path, &state_bytes(state)).map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            error: source,
-        })
+        self.write_whole(state)
     }
 
     /// Writes `state` atomically as it is, its serial unchanged (the journal entries it
     /// folds bumped it already), then removes the journal: every entry is in the file.
     fn write_folded(&self, state: &LastApplied) -> Result<(), StateError> {
-        write_atomically(&self.path, &state_bytes(state)).map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            error: source,
-        })?;
+        self.write_whole(state)?;
         self.remove_journal()
     }
 
@@ -605,10 +610,7 @@ impl StateBackend for FileBackend {
     }
 
     fn write_copy(&self, state: &LastApplied) -> Result<(), StateError> {
-        write_atomically(&self.path, &state_bytes(state)).map_err(|source| StateError::Write {
-            path: self.path.clone(),
-            error: source,
-        })
+        self.write_whole(state)
     }
 
     fn record_history(&self, entry: &HistoryEntry) -> Result<(), StateError> {
@@ -723,8 +725,8 @@ mod tests {
     fn record(state: &mut LastApplied, pay_system: u64, value: &str) {
         state.targets.insert(
             target(pay_system),
-            std::collections::BTreeMap::from([(
-                "CODE".to_owned(),
+            super::super::RecordedSettings::from([(
+                "CODE",
                 super::super::format::RecordedValue::Plain {
                     source: "VALUE".into(),
                     value: value.into(),

@@ -2,11 +2,14 @@
 //! its file shapes (format 2 and the legacy format 1), the journal entry, and the rules
 //! that work on them in memory (replay, fingerprint carry-over). No I/O.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::{Fingerprint, FingerprintScheme, Fingerprinter, LegacyKey};
+pub use super::settings::{RecordedSettings, RecordedValue};
+
+use crate::fingerprint::{FingerprintScheme, Fingerprinter, LegacyKey};
 use crate::model::{Names, Target};
 use crate::secrets::{Redacted, SecretRef};
 
@@ -14,69 +17,6 @@ use crate::secrets::{Redacted, SecretRef};
 pub const STATE_FORMAT: u32 = 2;
 /// The older format this version still reads (and migrates when it writes).
 pub const LEGACY_STATE_FORMAT: u32 = 1;
-
-/// A recorded (last-applied) setting value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged, try_from = "RawRecordedValue")]
-pub enum RecordedValue {
-    /// A secret: its reference as written (`env:NAME`, `file:PATH`) and its fingerprint,
-    /// `None` when not known (the next apply writes it).
-    Secret {
-        #[serde(rename = "type")]
-        source: String,
-        /// Read and written by the one reference grammar: a state that records a
-        /// reference paysync cannot read is refused when it is loaded, naming it.
-        #[serde(with = "crate::secrets::as_text")]
-        secret: SecretRef,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fingerprint: Option<Fingerprint>,
-    },
-    /// A literal value or a field source.
-    Plain {
-        #[serde(rename = "type")]
-        source: String,
-        value: String,
-    },
-}
-
-/// [`RecordedValue`] as read, its reference still text: parsed by [`TryFrom`], so that a
-/// reference paysync cannot read is named in the error (an untagged enum would only say
-/// that no variant matched).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawRecordedValue {
-    Secret {
-        #[serde(rename = "type")]
-        source: String,
-        secret: String,
-        #[serde(default)]
-        fingerprint: Option<Fingerprint>,
-    },
-    Plain {
-        #[serde(rename = "type")]
-        source: String,
-        value: String,
-    },
-}
-
-impl TryFrom<RawRecordedValue> for RecordedValue {
-    type Error = crate::secrets::SecretRefError;
-
-    fn try_from(raw: RawRecordedValue) -> Result<Self, Self::Error> {
-        Ok(match raw {
-            RawRecordedValue::Secret {
-                source,
-                secret,
-                fingerprint,
-            } => RecordedValue::Secret {
-                source,
-                secret: secret.parse()?,
-                fingerprint,
-            },
-            RawRecordedValue::Plain { source, value } => RecordedValue::Plain { source, value },
-        })
-    }
-}
 
 /// The settings recorded for one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +38,7 @@ pub struct RecordedTarget {
     /// files forgets only targets of the files read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
-    pub settings: BTreeMap<String, RecordedValue>,
+    pub settings: RecordedSettings,
 }
 
 /// What the state knows of a target besides its settings.
@@ -187,45 +127,16 @@ pub struct LastApplied {
     /// The HMAC key of a format-1 file: compares its fingerprints; never written.
     pub legacy_key: Option<LegacyKey>,
     pub portal_moves: Vec<PortalMove>,
-    pub targets: BTreeMap<Target, BTreeMap<String, RecordedValue>>,
+    pub targets: BTreeMap<Target, RecordedSettings>,
     /// The names of the pay systems and payer types of recorded targets, as last read.
     pub names: Names,
     /// Per recorded target: its reference and manifest file.
     pub records: BTreeMap<Target, TargetRecord>,
 }
 
-type Keyed = BTreeMap<Target, BTreeMap<String, RecordedValue>>;
-
-fn keyed(targets: Vec<RecordedTarget>) -> (Keyed, Names, BTreeMap<Target, TargetRecord>) {
-    let mut names = Names::default();
-    let mut records = BTreeMap::new();
-    let targets = targets
-        .into_iter()
-        .map(|t| {
-            if let Some(name) = t.pay_system_name {
-                names.pay_systems.insert(t.pay_system, name);
-            }
-            if let Some(name) = t.person_type_name {
-                names.person_types.insert(t.person_type, name);
-            }
-            let target = Target {
-                pay_system: t.pay_system,
-                person_type: t.person_type,
-            };
-            if t.reference.is_some() || t.manifest.is_some() {
-                records.insert(
-                    target,
-                    TargetRecord {
-                        reference: t.reference,
-                        manifest: t.manifest,
-                    },
-                );
-            }
-            (target, t.settings)
-        })
-        .collect();
-    (targets, names, records)
-}
+/// The recorded settings of some targets, borrowed from a [`LastApplied`]: what the
+/// planner compares against, without a copy of the state (issue 22.2).
+pub type Recorded<'a> = BTreeMap<Target, &'a RecordedSettings>;
 
 impl LastApplied {
     /// A brand-new, empty state with a fresh lineage and fingerprint scheme.
@@ -244,7 +155,11 @@ impl LastApplied {
     }
 
     pub fn from_file(file: StateFile) -> LastApplied {
-        let (targets, names, records) = keyed(file.targets);
+        let Keyed {
+            targets,
+            names,
+            records,
+        } = file.targets.into_iter().collect();
         LastApplied {
             lineage: file.lineage,
             serial: file.serial,
@@ -260,7 +175,11 @@ impl LastApplied {
 
     /// A format-1 state, migrated in memory (see the module docs).
     pub fn from_v1(file: StateFileV1) -> LastApplied {
-        let (targets, names, records) = keyed(file.targets);
+        let Keyed {
+            targets,
+            names,
+            records,
+        } = file.targets.into_iter().collect();
         LastApplied {
             fingerprints: FingerprintScheme::migrated(&file.lineage, &file.fingerprint_key),
             lineage: file.lineage,
@@ -275,7 +194,10 @@ impl LastApplied {
     }
 
     /// The file to write (format 2). A fingerprint only the format-1 key could check is
-    /// not written (the key never is): that secret is written at the next apply.
+    /// not written (the key never is): that secret is written at the next apply. States
+    /// are written from [`StateFileView`], which borrows instead of copying; this owned
+    /// form is what the view is tested against.
+    #[cfg(test)]
     pub fn to_file(&self) -> StateFile {
         StateFile {
             format: STATE_FORMAT,
@@ -305,7 +227,7 @@ impl LastApplied {
             manifest: self.records.get(&target).and_then(|r| r.manifest.clone()),
             settings: settings
                 .iter()
-                .map(|(code, value)| (code.clone(), without_legacy(value)))
+                .map(|(code, value)| (code, without_legacy(value).into_owned()))
                 .collect(),
         })
     }
@@ -353,7 +275,11 @@ impl LastApplied {
             self.targets.remove(&target);
             self.records.remove(&target);
         }
-        let (targets, names, records) = keyed(entry.targets);
+        let Keyed {
+            targets,
+            names,
+            records,
+        } = entry.targets.into_iter().collect();
         for (target, settings) in targets {
             self.records.remove(&target);
             self.targets.insert(target, settings);
@@ -388,8 +314,10 @@ impl LastApplied {
             .values()
             .flat_map(|settings| settings.values())
             .filter_map(|v| match v {
-                RecordedValue::Secret { secret, .. } if matches!(secret, SecretRef::Env { .. }) => {
-                    Some(secret)
+                RecordedValue::Secret { secret, .. }
+                    if matches!(**secret, SecretRef::Env { .. }) =>
+                {
+                    Some(&**secret)
                 }
                 _ => None,
             })
@@ -437,19 +365,66 @@ impl LastApplied {
     }
 }
 
+/// The targets of a state, keyed as [`LastApplied`] holds them.
+#[derive(Default)]
+pub(crate) struct Keyed {
+    pub(crate) targets: BTreeMap<Target, RecordedSettings>,
+    pub(crate) names: Names,
+    pub(crate) records: BTreeMap<Target, TargetRecord>,
+}
+
+impl Keyed {
+    /// Adds one target as written in a file or a journal entry; a target given twice
+    /// keeps the later one (as a map would).
+    pub(crate) fn insert(&mut self, t: RecordedTarget) {
+        if let Some(name) = t.pay_system_name {
+            self.names.pay_systems.insert(t.pay_system, name);
+        }
+        if let Some(name) = t.person_type_name {
+            self.names.person_types.insert(t.person_type, name);
+        }
+        let target = Target {
+            pay_system: t.pay_system,
+            person_type: t.person_type,
+        };
+        if t.reference.is_some() || t.manifest.is_some() {
+            self.records.insert(
+                target,
+                TargetRecord {
+                    reference: t.reference,
+                    manifest: t.manifest,
+                },
+            );
+        } else {
+            self.records.remove(&target);
+        }
+        self.targets.insert(target, t.settings);
+    }
+}
+
+impl FromIterator<RecordedTarget> for Keyed {
+    fn from_iter<I: IntoIterator<Item = RecordedTarget>>(iter: I) -> Self {
+        let mut keyed = Keyed::default();
+        for t in iter {
+            keyed.insert(t);
+        }
+        keyed
+    }
+}
+
 /// A recorded value as written in format 2: a format-1 fingerprint becomes unknown.
-fn without_legacy(value: &RecordedValue) -> RecordedValue {
+pub(crate) fn without_legacy(value: &RecordedValue) -> Cow<'_, RecordedValue> {
     match value {
         RecordedValue::Secret {
             source,
             secret,
             fingerprint: Some(f),
-        } if f.is_legacy() => RecordedValue::Secret {
+        } if f.is_legacy() => Cow::Owned(RecordedValue::Secret {
             source: source.clone(),
             secret: secret.clone(),
             fingerprint: None,
-        },
-        other => other.clone(),
+        }),
+        other => Cow::Borrowed(other),
     }
 }
 
@@ -462,7 +437,7 @@ impl Default for LastApplied {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fingerprint::cheap_scheme;
+    use crate::fingerprint::{Fingerprint, cheap_scheme};
 
     fn r(s: &str) -> Redacted<String> {
         Redacted::new(s.to_owned())
@@ -471,7 +446,7 @@ mod tests {
     fn secret(reference: &str, fingerprint: Option<Fingerprint>) -> RecordedValue {
         RecordedValue::Secret {
             source: "VALUE".into(),
-            secret: reference.parse().unwrap(),
+            secret: Box::new(reference.parse().unwrap()),
             fingerprint,
         }
     }
@@ -502,7 +477,7 @@ mod tests {
         let keyed_c = keyed.fingerprint(&r("c")).unwrap();
         state.targets.insert(
             T,
-            BTreeMap::from([
+            RecordedSettings::from([
                 ("A".to_owned(), secret("env:A", Some(old_a))),
                 ("B".to_owned(), secret("env:B", Some(old_b.clone()))),
                 ("C".to_owned(), secret("env:C", Some(keyed_c.clone()))),

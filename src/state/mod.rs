@@ -33,11 +33,14 @@ pub mod location;
 mod remote;
 pub mod replay;
 pub mod s3;
+pub mod settings;
+mod whole;
 
 pub use backend::{HistoryEntry, Journal, LockRequest, StateBackend, StateLock, WrittenTarget};
 pub use error::StateError;
 pub use format::*;
 pub use location::{LocationError, StateLocation};
+pub use whole::StateFileView;
 
 /// The backend of `location`, its credentials read through `vars` (the environment's
 /// mapping): the one place a store is built from configuration. Nothing is sent yet.

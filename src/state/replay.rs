@@ -7,6 +7,7 @@
 use super::error::StateError;
 use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
 use super::location::StateLocation;
+use super::whole::StateFileView;
 
 /// Why a journal entry cannot be replayed over the state.
 #[derive(Debug)]
@@ -82,19 +83,33 @@ pub fn parse_state(bytes: Vec<u8>, location: &StateLocation) -> Result<LastAppli
     })?;
     // The format first, so a newer state gets a clear message rather than a complaint
     // about an unknown field.
-    let parse_error = |e: serde_json::Error| StateError::Parse {
-        state: location.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
+    // The position is said once, by the error's own fields: serde_json's message ends
+    // with it too.
+    let parse_error = |e: serde_json::Error| {
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        StateError::Parse {
+            state: location.clone(),
+            line: e.line(),
+            column: e.column(),
+            message: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
+        }
     };
-    let raw: serde_json::Value = serde_json::from_str(&text).map_err(parse_error)?;
-    let state = match raw.get("format").and_then(serde_json::Value::as_u64) {
+    // The format first (a pass that keeps nothing), so a newer state gets a clear message
+    // rather than a complaint about an unknown field; then the text is read straight
+    // into the state's maps (issue 22.2: a generic JSON tree of a 50 MB state took
+    // hundreds of MiB).
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: Option<serde_json::Value>,
+    }
+    let format: Format = serde_json::from_str(&text).map_err(parse_error)?;
+    let state = match format.format.as_ref().and_then(serde_json::Value::as_u64) {
         Some(f) if f == u64::from(STATE_FORMAT) => {
-            LastApplied::from_file(serde_json::from_value(raw).map_err(parse_error)?)
+            super::whole::from_json(&text).map_err(parse_error)?
         }
         Some(f) if f == u64::from(LEGACY_STATE_FORMAT) => {
-            let file: StateFileV1 = serde_json::from_value(raw).map_err(parse_error)?;
+            let file: StateFileV1 = serde_json::from_str(&text).map_err(parse_error)?;
             tracing::info!(
                 state = %location,
                 "state of format 1: read, and written as format {STATE_FORMAT} by the next apply"
@@ -129,7 +144,17 @@ pub fn parse_state(bytes: Vec<u8>, location: &StateLocation) -> Result<LastAppli
 /// The bytes of a whole state as every backend writes it (pretty JSON, a final newline),
 /// so a state moved between backends stays byte-equal.
 pub fn state_bytes(state: &LastApplied) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(&state.to_file()).expect("state serialises");
-    bytes.push(b'\n');
+    let mut bytes = Vec::new();
+    write_state(state, &mut bytes).expect("a state serialises to memory");
     bytes
+}
+
+/// Writes the bytes of [`state_bytes`] to `out` as they are made, from a borrowed view of
+/// the state: neither a copy of the state nor the whole text is held (issue 22.2).
+pub fn write_state(state: &LastApplied, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut out, &StateFileView::new(state))?;
+    out.write_all(b"\n")?;
+    out.flush()
 }

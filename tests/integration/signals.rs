@@ -144,7 +144,7 @@ fn recorded(w: &World) -> Vec<(u64, String)> {
         .filter_map(
             |(t, settings)| match settings.get("REST_SERVICE_ID_IFRAME") {
                 Some(paysync::state::RecordedValue::Plain { value, .. }) => {
-                    Some((t.pay_system, value.clone()))
+                    Some((t.pay_system, value.to_string()))
                 }
                 _ => None,
             },

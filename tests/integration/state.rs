@@ -451,7 +451,7 @@ fn a_state_recording_an_unreadable_secret_reference_is_refused_naming_it() {
             exit code 1
             --- stdout
             --- stderr
-            error: state file paysync.state.json is not valid paysync state: unknown secret source in "gcp:kv/acme#key": expected `env:NAME`, `file:PATH`, `sops:PATH#KEY`, `vault:MOUNT/PATH#FIELD` or `exec:NAME`
+            error: state file paysync.state.json is not valid paysync state (line 1, column 450): unknown secret source in "gcp:kv/acme#key": expected `env:NAME`, `file:PATH`, `sops:PATH#KEY`, `vault:MOUNT/PATH#FIELD` or `exec:NAME`
             "#);
         }
     }
