@@ -107,6 +107,20 @@ fn open_for_reading(path: &Path) -> io::Result<File> {
 /// followed). The type and size are checked on the opened file before reading, and the
 /// read stops past `limit` should the file grow meanwhile.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path, limit)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(file.metadata()?.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    let read = bytes.len() as u64;
+    if read > limit {
+        return Err(ReadError::TooLarge { size: read, limit });
+    }
+    Ok(bytes)
+}
+
+/// Opens a regular file of at most `limit` bytes for reading (a FIFO, a device or a
+/// directory is refused at once, naming what it is), for a reader that parses it as it
+/// reads (the state file): the checks of [`read_regular`], without reading it.
+pub fn open_regular(path: &Path, limit: u64) -> Result<File, ReadError> {
     let file = open_for_reading(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -120,13 +134,7 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
             limit,
         });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    let read = bytes.len() as u64;
-    if read > limit {
-        return Err(ReadError::TooLarge { size: read, limit });
-    }
-    Ok(bytes)
+    Ok(file)
 }
 
 /// The file a path finally names: symlinks followed one by one (a relative link is taken

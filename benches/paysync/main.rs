@@ -25,6 +25,8 @@
 //!   what fingerprinting 10/100/500 secrets costs a run, with and without a key.
 //! - `state-store`: load and save of a 200,000-target state through S3 (SeaweedFS on
 //!   loopback) beside the file backend (issue 20).
+//! - `memory`: the peak memory of `apply`, `plan --refresh` and `drift` at 1M settings
+//!   against the emulator, beside the offline plan's (issue 22.2).
 //!
 //! `cargo bench --bench paysync -- offline` runs one part.
 
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod fingerprint;
+mod memory;
 mod state_store;
 mod state_writes;
 mod throughput;
@@ -69,6 +72,9 @@ fn main() {
     }
     if wants("state-store") {
         state_store::run();
+    }
+    if wants("memory") {
+        memory::run();
     }
 }
 

@@ -66,7 +66,7 @@ use crate::bitrix::{
 use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::interrupt::{self, IN_FLIGHT_GRACE};
 use crate::model::Target;
-use crate::plan::{Action, Plan, TargetPlan, Value};
+use crate::plan::{Action, Change, Plan, TargetPlan, Value};
 use crate::secrets::{Redacted, ResolveError, Resolver, SecretRef};
 use crate::state::{Journal, StateBackend, StateError};
 use crate::state::{LastApplied, RecordedSettings, RecordedValue, TargetRecord};
@@ -160,38 +160,64 @@ impl ResolvedSecrets {
     }
 }
 
-/// A target's write: the request and the plan it came from.
+/// A target's write: the plan it came from and its changes to send. The values sent
+/// are made when its request is (issue 22.2: a copy of every code, source and value of a
+/// million-setting apply held from the start cost 166 MiB).
 struct PendingWrite<'a> {
     plan: &'a TargetPlan,
-    settings: BTreeMap<String, (String, Redacted<String>)>,
+    sends: Vec<&'a Change>,
 }
 
-/// The codes of `tp` to send now, with their values.
-fn writes_for(
-    tp: &TargetPlan,
+impl PendingWrite<'_> {
+    /// What the request sends: per code its source and value (a secret resolved).
+    fn settings(&self, secrets: &ResolvedSecrets) -> BTreeMap<String, (String, Redacted<String>)> {
+        self.sends
+            .iter()
+            .filter_map(|change| {
+                let (source, value) = sent_value(change.after.as_ref()?, secrets)?;
+                Some((change.code.clone(), (source.clone(), value)))
+            })
+            .collect()
+    }
+}
+
+/// The source and value a desired value sends (a secret resolved); `None` for a value
+/// that is never sent.
+fn sent_value<'v>(
+    after: &'v Value,
+    secrets: &ResolvedSecrets,
+) -> Option<(&'v String, Redacted<String>)> {
+    match after {
+        Value::Plain { source, value } => Some((source, Redacted::new(value.clone()))),
+        Value::Secret { source, secret, .. } => Some((
+            source,
+            secrets
+                .get(secret)
+                .expect("every secret was resolved before apply started")
+                .clone(),
+        )),
+        Value::Live { .. } | Value::Hidden { .. } => None,
+    }
+}
+
+/// The changes of `tp` to send now.
+fn writes_for<'p>(
+    tp: &'p TargetPlan,
     recorded: Option<&RecordedSettings>,
     secrets: &ResolvedSecrets,
     fp: &Fingerprinter,
-) -> BTreeMap<String, (String, Redacted<String>)> {
-    let mut out = BTreeMap::new();
+) -> Vec<&'p Change> {
+    let mut out = Vec::with_capacity(tp.changes.len());
     for change in &tp.changes {
         let Some(after) = &change.after else { continue };
-        let (source, value) = match after {
-            Value::Plain { source, value } => (source, Redacted::new(value.clone())),
-            Value::Secret { source, secret, .. } => {
-                let value = secrets
-                    .get(secret)
-                    .expect("every secret was resolved before apply started")
-                    .clone();
-                (source, value)
-            }
-            Value::Live { .. } | Value::Hidden { .. } => continue,
-        };
         let send = match change.action {
             Action::Add | Action::Update | Action::Drift => true,
             Action::Unchecked => {
                 // Reference unchanged, value unknown at plan time: write only if changed
                 // (or if the recorded fingerprint cannot tell).
+                let Some((source, value)) = sent_value(after, secrets) else {
+                    continue;
+                };
                 !matches!(
                     recorded.and_then(|r| r.get(&change.code)),
                     Some(RecordedValue::Secret { fingerprint: Some(recorded), source: s, .. })
@@ -200,8 +226,8 @@ fn writes_for(
             }
             Action::Forget | Action::Record => false,
         };
-        if send {
-            out.insert(change.code.clone(), (source.clone(), value));
+        if send && !matches!(after, Value::Live { .. } | Value::Hidden { .. }) {
+            out.push(change);
         }
     }
     out
@@ -219,6 +245,9 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
         );
     }
     let settings = state.targets.entry(tp.target).or_default();
+    // Room for the codes added, exactly: a million settings recorded one code at a time
+    // would leave a third of their lists unused (issue 22.2).
+    settings.reserve_exact(tp.changes.len());
     for change in &tp.changes {
         match (&change.action, &change.after) {
             (Action::Forget, _) | (_, None) => {
@@ -235,6 +264,7 @@ fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, f
             }
         }
     }
+    settings.shrink_to_fit();
     if settings.is_empty() {
         state.targets.remove(&tp.target);
         state.records.remove(&tp.target);
@@ -279,14 +309,18 @@ impl Unit {
     }
 
     /// Its `settings.update` commands, each keyed by its target.
-    fn commands(&self, pending: &[PendingWrite<'_>]) -> Vec<(String, Request)> {
+    fn commands(
+        &self,
+        pending: &[PendingWrite<'_>],
+        secrets: &ResolvedSecrets,
+    ) -> Vec<(String, Request)> {
         self.writes
             .iter()
             .map(|&i| {
                 let target = pending[i].plan.target;
                 (
                     target_key(target),
-                    Request::settings_update(target, &pending[i].settings),
+                    Request::settings_update(target, &pending[i].settings(secrets)),
                 )
             })
             .collect()
@@ -314,17 +348,23 @@ impl Unit {
 
 /// Whether `write` must go as a direct call: one of its values (or types) contains
 /// `$result[` or `$error[`, which the portal would substitute inside a batch.
-fn needs_direct_call(write: &PendingWrite<'_>) -> bool {
-    write.settings.values().any(|(source, value)| {
-        looks_like_batch_reference(source) || looks_like_batch_reference(value.expose())
+fn needs_direct_call(write: &PendingWrite<'_>, secrets: &ResolvedSecrets) -> bool {
+    write.sends.iter().any(|change| {
+        change
+            .after
+            .as_ref()
+            .and_then(|after| sent_value(after, secrets))
+            .is_some_and(|(source, value)| {
+                looks_like_batch_reference(source) || looks_like_batch_reference(value.expose())
+            })
     })
 }
 
 /// The requests for `pending`: batches of up to [`MAX_BATCH`] in plan order, then one
 /// direct call per write that cannot ride in a batch.
-fn units(pending: &[PendingWrite<'_>]) -> Vec<Unit> {
+fn units(pending: &[PendingWrite<'_>], secrets: &ResolvedSecrets) -> Vec<Unit> {
     let (direct, batched): (Vec<usize>, Vec<usize>) =
-        (0..pending.len()).partition(|i| needs_direct_call(&pending[*i]));
+        (0..pending.len()).partition(|i| needs_direct_call(&pending[*i], secrets));
     let mut units: Vec<Unit> = batched
         .chunks(MAX_BATCH)
         .map(|chunk| Unit {
@@ -394,7 +434,7 @@ pub async fn execute(
         report: ApplyReport::default(),
     };
     let pending = run.commit_unwritten(plan);
-    let units = units(&pending);
+    let units = units(&pending, with.secrets);
     run.start(units.len(), pending.is_empty())?;
 
     let total = units.len();
@@ -411,7 +451,7 @@ pub async fn execute(
                 break;
             };
             unit.log_sending(index, total);
-            let (commands, direct) = (unit.commands(&pending), unit.direct);
+            let (commands, direct) = (unit.commands(&pending, with.secrets), unit.direct);
             in_flight.push(async move { (index, send(client, commands, direct).await) });
         }
         let Some((index, sent)) = in_flight.next().await else {
@@ -453,12 +493,12 @@ impl Run<'_, '_> {
         let mut pending = Vec::new();
         for tp in &plan.targets {
             let _span = tp.target.span().entered();
-            let settings = writes_for(tp, self.state.targets.get(&tp.target), secrets, fp);
-            if settings.is_empty() {
+            let sends = writes_for(tp, self.state.targets.get(&tp.target), secrets, fp);
+            if sends.is_empty() {
                 commit(self.state, tp, secrets, fp);
                 self.report.state_only.push(tp.target);
             } else {
-                pending.push(PendingWrite { plan: tp, settings });
+                pending.push(PendingWrite { plan: tp, sends });
             }
         }
         pending
@@ -583,7 +623,7 @@ impl Run<'_, '_> {
                     );
                     self.report.applied.push(target);
                     confirmed.push(target);
-                    self.report.settings_written += write.settings.len();
+                    self.report.settings_written += write.sends.len();
                     summary.confirmed += 1;
                     tracing::debug!("confirmed");
                 }

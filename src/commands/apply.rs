@@ -317,7 +317,7 @@ fn written(plan: &Plan, report: &ApplyReport) -> Vec<crate::state::WrittenTarget
         .filter(|tp| applied.contains(&tp.target))
         .map(|tp| crate::state::WrittenTarget {
             target: tp.target.to_string(),
-            codes: tp.changes.iter().map(|c| c.code.clone()).collect(),
+            codes: tp.changes.iter().map(|c| c.code.as_str().into()).collect(),
         })
         .collect()
 }

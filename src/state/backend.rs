@@ -162,7 +162,9 @@ pub struct HistoryEntry {
 #[serde(rename_all = "camelCase")]
 pub struct WrittenTarget {
     pub target: String,
-    pub codes: Vec<String>,
+    /// Inline ([`compact_str::CompactString`]): an apply of a million settings lists a
+    /// million codes.
+    pub codes: Vec<compact_str::CompactString>,
 }
 
 /// The writer's lock, held until dropped.

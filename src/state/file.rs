@@ -50,9 +50,10 @@ use super::backend::{HistoryEntry, Journal, LockRequest, StateBackend, StateLock
 use super::error::StateError;
 use super::format::{JournalEntry, LastApplied};
 use super::location::StateLocation;
-use super::replay::{ReplayRefusal, parse_state, replay_entries, write_state};
+use super::replay::{ReplayRefusal, read_state, replay_entries, write_state};
 use crate::files::{
-    probe_writable, read_regular, remove_stale_temps, resolve_links, write_atomically_with,
+    open_regular, probe_writable, read_regular, remove_stale_temps, resolve_links,
+    write_atomically_with,
 };
 use crate::model::Target;
 
@@ -166,8 +167,8 @@ impl FileBackend {
 
     /// Reads the state file alone; `Ok(None)` when it does not exist yet.
     fn load_file(&self) -> Result<Option<LastApplied>, StateError> {
-        let bytes = match read_regular(&self.path, MAX_STATE_BYTES) {
-            Ok(bytes) => bytes,
+        let file = match open_regular(&self.path, MAX_STATE_BYTES) {
+            Ok(file) => file,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(source) => {
                 return Err(StateError::Read {
@@ -176,7 +177,7 @@ impl FileBackend {
                 });
             }
         };
-        parse_state(bytes, &self.location).map(Some)
+        read_state(&file, &self.location).map(Some)
     }
 
     /// Writes `state` atomically, streamed to the file (neither a copy of the state nor

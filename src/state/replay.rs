@@ -7,7 +7,7 @@
 use super::error::StateError;
 use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
 use super::location::StateLocation;
-use super::whole::StateFileView;
+use super::whole::{StateFileIn, StateFileView};
 
 /// Why a journal entry cannot be replayed over the state.
 #[derive(Debug)]
@@ -75,14 +75,51 @@ pub fn replay_entries<W>(
 /// Parses the bytes of a whole state kept at `location` (format 2, or format 1, read
 /// and written as 2 by the next write).
 pub fn parse_state(bytes: Vec<u8>, location: &StateLocation) -> Result<LastApplied, StateError> {
-    let text = String::from_utf8(bytes).map_err(|_| StateError::Parse {
-        state: location.clone(),
-        line: 1,
-        column: 1,
-        message: "not UTF-8 text".into(),
-    })?;
-    // The format first, so a newer state gets a clear message rather than a complaint
-    // about an unknown field.
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(StateError::Parse {
+            state: location.clone(),
+            line: 1,
+            column: 1,
+            message: "not UTF-8 text".into(),
+        });
+    }
+    parse_with(location, || Ok(serde_json::de::SliceRead::new(&bytes)))
+}
+
+/// [`parse_state`] of an open state file, read as it is parsed: its text is never held
+/// whole (issue 22.2: 97 MB beside the manifests for a state of a million settings).
+pub fn read_state(
+    file: &std::fs::File,
+    location: &StateLocation,
+) -> Result<LastApplied, StateError> {
+    use std::io::Seek as _;
+    parse_with(location, || {
+        let mut file = file;
+        file.rewind()?;
+        Ok(serde_json::de::IoRead::new(
+            std::io::BufReader::with_capacity(64 * 1024, file),
+        ))
+    })
+}
+
+/// Reads one JSON document of `T` from `read`, nothing after it.
+fn from_source<'de, R: serde_json::de::Read<'de>, T: serde::Deserialize<'de>>(
+    read: R,
+) -> serde_json::Result<T> {
+    let mut de = serde_json::Deserializer::new(read);
+    let value = T::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Parses a whole state from `source`, which gives the text from its start each time it
+/// is called: a state of this format is read once, straight into its maps (issue 22.2:
+/// a generic JSON tree of a 50 MB state took hundreds of MiB); anything else is read
+/// again for its format first.
+fn parse_with<'de, R: serde_json::de::Read<'de>>(
+    location: &StateLocation,
+    mut source: impl FnMut() -> std::io::Result<R>,
+) -> Result<LastApplied, StateError> {
     // The position is said once, by the error's own fields: serde_json's message ends
     // with it too.
     let parse_error = |e: serde_json::Error| {
@@ -95,21 +132,37 @@ pub fn parse_state(bytes: Vec<u8>, location: &StateLocation) -> Result<LastAppli
             message: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
         }
     };
-    // The format first (a pass that keeps nothing), so a newer state gets a clear message
-    // rather than a complaint about an unknown field; then the text is read straight
-    // into the state's maps (issue 22.2: a generic JSON tree of a 50 MB state took
-    // hundreds of MiB).
+    let read_error = |e: std::io::Error| StateError::Read {
+        state: location.clone(),
+        error: e.into(),
+    };
+    // The usual case in one pass: a state of this format, read straight into its maps.
+    // Anything else (format 1, a newer format, a broken file) is read again for its
+    // format, so that a newer state gets a clear message rather than a complaint about a
+    // field it has.
+    let first = from_source::<_, StateFileIn>(source().map_err(read_error)?);
+    if let Ok(file) = &first
+        && file.format == STATE_FORMAT
+    {
+        let state = LastApplied::from(first.expect("checked"));
+        return checked(state, location);
+    }
     #[derive(serde::Deserialize)]
     struct Format {
         format: Option<serde_json::Value>,
     }
-    let format: Format = serde_json::from_str(&text).map_err(parse_error)?;
+    let format: Format = from_source(source().map_err(read_error)?).map_err(parse_error)?;
     let state = match format.format.as_ref().and_then(serde_json::Value::as_u64) {
         Some(f) if f == u64::from(STATE_FORMAT) => {
-            super::whole::from_json(&text).map_err(parse_error)?
+            return Err(parse_error(
+                first
+                    .err()
+                    .expect("a state of this format that did not parse"),
+            ));
         }
         Some(f) if f == u64::from(LEGACY_STATE_FORMAT) => {
-            let file: StateFileV1 = serde_json::from_str(&text).map_err(parse_error)?;
+            let file: StateFileV1 =
+                from_source(source().map_err(read_error)?).map_err(parse_error)?;
             tracing::info!(
                 state = %location,
                 "state of format 1: read, and written as format {STATE_FORMAT} by the next apply"
@@ -131,6 +184,11 @@ pub fn parse_state(bytes: Vec<u8>, location: &StateLocation) -> Result<LastAppli
             });
         }
     };
+    checked(state, location)
+}
+
+/// `state`, if its fingerprint scheme is one paysync can use.
+fn checked(state: LastApplied, location: &StateLocation) -> Result<LastApplied, StateError> {
     state
         .fingerprints
         .check()

@@ -144,6 +144,16 @@ impl RecordedSettings {
         self.0.iter().map(|(_, v)| v)
     }
 
+    /// Room for `additional` more codes, and no more.
+    pub fn reserve_exact(&mut self, additional: usize) {
+        self.0.reserve_exact(additional);
+    }
+
+    /// Gives back the room no code uses.
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -18,9 +18,8 @@ use crate::fingerprint::FingerprintScheme;
 /// they are read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StateFileIn {
-    #[allow(dead_code, reason = "checked before this is read")]
-    format: u32,
+pub(super) struct StateFileIn {
+    pub(super) format: u32,
     lineage: String,
     serial: u64,
     portal: Option<String>,
@@ -52,20 +51,21 @@ impl<'de> Deserialize<'de> for Keyed {
     }
 }
 
-/// Reads a format-2 state (its `format` already checked) from JSON text.
-pub(super) fn from_json(text: &str) -> Result<LastApplied, serde_json::Error> {
-    let file: StateFileIn = serde_json::from_str(text)?;
-    Ok(LastApplied {
-        lineage: file.lineage,
-        serial: file.serial,
-        portal: file.portal,
-        fingerprints: file.fingerprints,
-        legacy_key: None,
-        portal_moves: file.portal_moves,
-        targets: file.targets.targets,
-        names: file.targets.names,
-        records: file.targets.records,
-    })
+impl From<StateFileIn> for LastApplied {
+    /// A format-2 state as read (its `format` already checked).
+    fn from(file: StateFileIn) -> LastApplied {
+        LastApplied {
+            lineage: file.lineage,
+            serial: file.serial,
+            portal: file.portal,
+            fingerprints: file.fingerprints,
+            legacy_key: None,
+            portal_moves: file.portal_moves,
+            targets: file.targets.targets,
+            names: file.targets.names,
+            records: file.targets.records,
+        }
+    }
 }
 
 /// A state as its format-2 file is written, borrowed from it: serialises as
@@ -152,8 +152,8 @@ mod tests {
     use super::*;
     use crate::fingerprint::{Fingerprinter, cheap_scheme};
     use crate::model::Target;
-    use crate::state::{RecordedValue, TargetRecord};
     use crate::secrets::Redacted;
+    use crate::state::{RecordedValue, TargetRecord};
 
     /// A state with every part a file can hold: names, references, manifests, portal
     /// moves, plain values, secrets with and without fingerprints, an empty target.
@@ -222,7 +222,7 @@ mod tests {
     fn a_state_read_straight_into_its_maps_equals_one_read_through_the_file() {
         let state = full_state();
         let text = serde_json::to_string_pretty(&StateFileView::new(&state)).unwrap();
-        let read = from_json(&text).unwrap();
+        let read = LastApplied::from(serde_json::from_str::<StateFileIn>(&text).unwrap());
         let through_file = LastApplied::from_file(serde_json::from_str(&text).unwrap());
         assert_eq!(read, through_file);
         assert_eq!(read, state);
