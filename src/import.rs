@@ -32,7 +32,7 @@ use crate::fingerprint::Fingerprinter;
 use crate::live::{Catalog, DeclaredCode, PaySystem, ReadError, Reads};
 use crate::manifest::{self, NewDocument, NewSetting};
 use crate::model::{
-    LiveSetting, Names, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Target, TargetRef,
+    LiveSetting, LiveSettings, Names, PaySystemRef, PersonTypeRef, SOURCE_VALUE, Target, TargetRef,
 };
 use crate::secrets::Redacted;
 use crate::state::{LastApplied, RecordedSettings, RecordedValue, TargetRecord};
@@ -58,7 +58,7 @@ pub enum ImportError {
 }
 
 /// The settings read of each target.
-pub type Read = BTreeMap<Target, BTreeMap<String, LiveSetting>>;
+pub type Read = BTreeMap<Target, LiveSettings>;
 
 /// A target whose settings could not be read: the import stops, writing nothing.
 #[derive(Debug)]
@@ -388,9 +388,9 @@ pub fn adopt(
 /// value when that target was read too, otherwise the handler's `DEFAULT`.
 fn inherited(
     target: Target,
-    defaults: Option<&BTreeMap<String, LiveSetting>>,
+    defaults: Option<&LiveSettings>,
     codes: &BTreeMap<String, DeclaredCode>,
-) -> BTreeMap<String, LiveSetting> {
+) -> LiveSettings {
     match defaults {
         Some(d) if target.person_type != 0 => d.clone(),
         _ => codes
@@ -400,8 +400,8 @@ fn inherited(
                 Some((
                     code.clone(),
                     LiveSetting {
-                        source: Some(source),
-                        value: Some(value),
+                        source: Some(source.into()),
+                        value: Some(value.into()),
                         source_known: true,
                     },
                 ))
@@ -420,17 +420,19 @@ fn is_upper_ident(s: &str, first_digit_ok: bool) -> bool {
 /// The document of one target: the codes worth writing, secrets as references.
 fn document(
     target: Target,
-    settings: &BTreeMap<String, LiveSetting>,
+    settings: &LiveSettings,
     codes: &BTreeMap<String, DeclaredCode>,
-    baseline: Option<&BTreeMap<String, LiveSetting>>,
+    baseline: Option<&LiveSettings>,
     choices: &Choices,
 ) -> Document {
     let extra_secrets = &choices.extra_secrets;
     let mut out = BTreeMap::new();
     for (code, live) in settings {
-        let Some(value) = &live.value else { continue };
+        let Some(value) = live.value.as_deref() else {
+            continue;
+        };
         let source = match (&live.source, live.source_known) {
-            (Some(s), _) => s.clone(),
+            (Some(s), _) => s.to_string(),
             // The docs' plain-string shape: no TYPE reported; assume a literal.
             (None, false) => SOURCE_VALUE.to_owned(),
             (None, true) => {
@@ -443,8 +445,10 @@ fn document(
             continue;
         }
         if let Some(base) = baseline.and_then(|b| b.get(code))
-            && base.value.as_ref() == Some(value)
-            && (!live.source_known || !base.source_known || base.source.as_ref() == Some(&source))
+            && base.value.as_deref() == Some(value)
+            && (!live.source_known
+                || !base.source_known
+                || base.source.as_deref() == Some(&*source))
         {
             tracing::debug!(%target, code, "left out: inherited");
             continue;
@@ -468,15 +472,15 @@ fn document(
                     target.person_type,
                     code,
                 ),
-                value: Redacted::new(value.clone()),
+                value: Redacted::new(value.to_owned()),
             }
         } else {
             Imported::Plain {
                 source,
-                value: value.clone(),
+                value: value.to_owned(),
             }
         };
-        out.insert(code.clone(), imported);
+        out.insert(code.to_owned(), imported);
     }
     Document {
         reference: None,

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod bitrix;
 pub mod ci;
 pub mod cli;
+pub mod codes;
 pub mod commands;
 pub mod encoding;
 pub mod error;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::{Codes, CompactString};
 use crate::secrets::{Redacted, SecretRef};
 
 /// One pay system × one payer type: the unit a manifest document declares and the unit
@@ -255,10 +256,11 @@ impl Desired {
 /// unknown and only the value can be compared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSetting {
-    /// `TYPE`; `None` when unset or when the portal used the plain-string shape.
-    pub source: Option<String>,
+    /// `TYPE`; `None` when unset or when the portal used the plain-string shape. Inline
+    /// up to 24 bytes, like the value: a refresh may read a million of them (issue 22.2).
+    pub source: Option<CompactString>,
     /// `VALUE`; `None` when unset.
-    pub value: Option<String>,
+    pub value: Option<CompactString>,
     /// False when the portal answered with the plain-string shape (no TYPE known).
     pub source_known: bool,
 }
@@ -268,8 +270,11 @@ pub struct LiveSetting {
 /// (its handler does not declare it).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Live {
-    pub targets: BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+    pub targets: BTreeMap<Target, LiveSettings>,
 }
+
+/// The settings the portal returned for one target, by code.
+pub type LiveSettings = Codes<LiveSetting>;
 
 /// Names of pay systems and payer types, by ID, as the portal gave them (untrusted text:
 /// escaped by every renderer).

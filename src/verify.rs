@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::fingerprint::Fingerprinter;
-use crate::model::{LiveSetting, Target};
+use crate::model::{LiveSettings, Target};
 use crate::plan::{Plan, live_equals_recorded};
 use crate::state::{LastApplied, RecordedValue};
 use crate::untrusted::live_text;
@@ -41,7 +41,7 @@ pub enum Found {
 
 /// What was read back for each written target: its settings, or why they could not be
 /// read.
-pub type ReadBack = BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, String>>;
+pub type ReadBack = BTreeMap<Target, Result<LiveSettings, String>>;
 
 /// The targets `confirmed` by the portal, and for each the codes `plan` wrote to it.
 pub fn written<'a>(

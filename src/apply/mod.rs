@@ -52,186 +52,23 @@
 //! [`ApplyReport::aborted`]; only a failure to save the state is an `Err`.
 
 mod report;
-
-use std::collections::{BTreeMap, BTreeSet};
+mod secrets;
+mod writes;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::bitrix::request::target_key;
-use crate::bitrix::{
-    BatchEntry, BatchOutcome, Client, ClientError, MAX_BATCH, PortalError, Refusal, Request,
-    looks_like_batch_reference,
-};
-use crate::fingerprint::{Fingerprint, Fingerprinter};
+use crate::bitrix::{BatchEntry, BatchOutcome, Client, ClientError, PortalError, Refusal, Request};
+use crate::fingerprint::Fingerprinter;
 use crate::interrupt::{self, IN_FLIGHT_GRACE};
 use crate::model::Target;
-use crate::plan::{Action, Change, Plan, TargetPlan, Value};
-use crate::secrets::{Redacted, ResolveError, Resolver, SecretRef};
+use crate::plan::{Action, Plan, TargetPlan, Value};
 use crate::state::{Journal, StateBackend, StateError};
-use crate::state::{LastApplied, RecordedSettings, RecordedValue, TargetRecord};
+use crate::state::{LastApplied, TargetRecord};
 pub use report::{ApplyReport, BatchSummary, NoProgress, Progress, TargetFailure};
-
-/// Every secret a plan needs, resolved.
-#[derive(Debug, Default)]
-pub struct ResolvedSecrets {
-    values: BTreeMap<SecretRef, Redacted<String>>,
-}
-
-impl ResolvedSecrets {
-    /// What a plan reads: the values of those of `refs` whose source may be read at plan
-    /// time ([`crate::secrets::SecretSource::readable_at_plan_time`], or every source with
-    /// `every_source`: `plan --resolve-secrets`) and can be read
-    /// now, and apart, those found empty (which apply refuses). Any other failure leaves
-    /// the secret out: the plan shows it as not checked.
-    pub fn at_plan_time<'a>(
-        resolver: &Resolver,
-        refs: impl IntoIterator<Item = &'a SecretRef>,
-        every_source: bool,
-    ) -> (ResolvedSecrets, BTreeSet<SecretRef>) {
-        let mut values = BTreeMap::new();
-        let mut empty = BTreeSet::new();
-        for r in refs
-            .into_iter()
-            .filter(|r| every_source || r.source().readable_at_plan_time())
-        {
-            match resolver.resolve(r) {
-                Ok(value) => {
-                    values.insert(r.clone(), value);
-                }
-                Err(e) if e.is_empty_value() => {
-                    empty.insert(r.clone());
-                }
-                Err(_) => {}
-            }
-        }
-        (ResolvedSecrets { values }, empty)
-    }
-
-    /// The values of those of `refs` that can be read now; the others are left out.
-    pub fn available<'a>(
-        resolver: &Resolver,
-        refs: impl IntoIterator<Item = &'a SecretRef>,
-    ) -> ResolvedSecrets {
-        ResolvedSecrets {
-            values: refs
-                .into_iter()
-                .filter_map(|r| Some((r.clone(), resolver.resolve(r).ok()?)))
-                .collect(),
-        }
-    }
-
-    /// Resolves all references; on failure returns every reference that failed, with
-    /// its error.
-    pub fn resolve<'a>(
-        resolver: &Resolver,
-        refs: impl IntoIterator<Item = &'a SecretRef>,
-    ) -> Result<ResolvedSecrets, Vec<(SecretRef, ResolveError)>> {
-        let mut values = BTreeMap::new();
-        let mut errors = Vec::new();
-        for r in refs {
-            match resolver.resolve(r) {
-                Ok(v) => {
-                    values.insert(r.clone(), v);
-                }
-                Err(e) => errors.push((r.clone(), e)),
-            }
-        }
-        if errors.is_empty() {
-            Ok(ResolvedSecrets { values })
-        } else {
-            Err(errors)
-        }
-    }
-
-    pub fn get(&self, r: &SecretRef) -> Option<&Redacted<String>> {
-        self.values.get(r)
-    }
-
-    /// Every resolved value, by reference.
-    pub fn values(&self) -> &BTreeMap<SecretRef, Redacted<String>> {
-        &self.values
-    }
-
-    /// The fingerprint to record for `r`'s value (none if `r` was not resolved, or the
-    /// fingerprinter cannot make one: a keyed state without the key).
-    pub fn fingerprint(&self, r: &SecretRef, fp: &Fingerprinter) -> Option<Fingerprint> {
-        self.get(r).and_then(|v| fp.fingerprint(v))
-    }
-}
-
-/// A target's write: the plan it came from and its changes to send. The values sent
-/// are made when its request is (issue 22.2: a copy of every code, source and value of a
-/// million-setting apply held from the start cost 166 MiB).
-struct PendingWrite<'a> {
-    plan: &'a TargetPlan,
-    sends: Vec<&'a Change>,
-}
-
-impl PendingWrite<'_> {
-    /// What the request sends: per code its source and value (a secret resolved).
-    fn settings(&self, secrets: &ResolvedSecrets) -> BTreeMap<String, (String, Redacted<String>)> {
-        self.sends
-            .iter()
-            .filter_map(|change| {
-                let (source, value) = sent_value(change.after.as_ref()?, secrets)?;
-                Some((change.code.clone(), (source.clone(), value)))
-            })
-            .collect()
-    }
-}
-
-/// The source and value a desired value sends (a secret resolved); `None` for a value
-/// that is never sent.
-fn sent_value<'v>(
-    after: &'v Value,
-    secrets: &ResolvedSecrets,
-) -> Option<(&'v String, Redacted<String>)> {
-    match after {
-        Value::Plain { source, value } => Some((source, Redacted::new(value.clone()))),
-        Value::Secret { source, secret, .. } => Some((
-            source,
-            secrets
-                .get(secret)
-                .expect("every secret was resolved before apply started")
-                .clone(),
-        )),
-        Value::Live { .. } | Value::Hidden { .. } => None,
-    }
-}
-
-/// The changes of `tp` to send now.
-fn writes_for<'p>(
-    tp: &'p TargetPlan,
-    recorded: Option<&RecordedSettings>,
-    secrets: &ResolvedSecrets,
-    fp: &Fingerprinter,
-) -> Vec<&'p Change> {
-    let mut out = Vec::with_capacity(tp.changes.len());
-    for change in &tp.changes {
-        let Some(after) = &change.after else { continue };
-        let send = match change.action {
-            Action::Add | Action::Update | Action::Drift => true,
-            Action::Unchecked => {
-                // Reference unchanged, value unknown at plan time: write only if changed
-                // (or if the recorded fingerprint cannot tell).
-                let Some((source, value)) = sent_value(after, secrets) else {
-                    continue;
-                };
-                !matches!(
-                    recorded.and_then(|r| r.get(&change.code)),
-                    Some(RecordedValue::Secret { fingerprint: Some(recorded), source: s, .. })
-                        if s == source && fp.matches(recorded, &value) == Some(true)
-                )
-            }
-            Action::Forget | Action::Record => false,
-        };
-        if send && !matches!(after, Value::Live { .. } | Value::Hidden { .. }) {
-            out.push(change);
-        }
-    }
-    out
-}
+pub use secrets::ResolvedSecrets;
+use writes::{PendingWrite, Unit, units, writes_for};
 
 /// Records a target's planned outcome in the state.
 fn commit(state: &mut LastApplied, tp: &TargetPlan, secrets: &ResolvedSecrets, fp: &Fingerprinter) {
@@ -292,92 +129,6 @@ pub struct Applying<'a> {
 /// network latency (20 batches of 50 in 5 round trips) without a long queue of answers
 /// awaited after a signal.
 pub const DEFAULT_PARALLELISM: usize = 4;
-
-/// One request of an apply: a `batch` of up to [`MAX_BATCH`] writes, or one write sent
-/// as a direct call because a value would be read as a batch reference
-/// ([`looks_like_batch_reference`]).
-struct Unit {
-    /// Indexes into the pending writes, in plan order.
-    writes: Vec<usize>,
-    direct: bool,
-}
-
-impl Unit {
-    /// The targets it carries, in plan order.
-    fn targets<'a>(&'a self, pending: &'a [PendingWrite<'_>]) -> impl Iterator<Item = Target> + 'a {
-        self.writes.iter().map(|&i| pending[i].plan.target)
-    }
-
-    /// Its `settings.update` commands, each keyed by its target.
-    fn commands(
-        &self,
-        pending: &[PendingWrite<'_>],
-        secrets: &ResolvedSecrets,
-    ) -> Vec<(String, Request)> {
-        self.writes
-            .iter()
-            .map(|&i| {
-                let target = pending[i].plan.target;
-                (
-                    target_key(target),
-                    Request::settings_update(target, &pending[i].settings(secrets)),
-                )
-            })
-            .collect()
-    }
-
-    /// Logs that request `index` of `total` is sent.
-    fn log_sending(&self, index: usize, total: usize) {
-        if self.direct {
-            tracing::info!(
-                request = index + 1,
-                of = total,
-                "sending settings.update on its own: a value contains $result[ or $error[, \
-                 which the portal would substitute inside a batch"
-            );
-        } else {
-            tracing::info!(
-                batch = index + 1,
-                of = total,
-                commands = self.writes.len(),
-                "sending settings.update batch"
-            );
-        }
-    }
-}
-
-/// Whether `write` must go as a direct call: one of its values (or types) contains
-/// `$result[` or `$error[`, which the portal would substitute inside a batch.
-fn needs_direct_call(write: &PendingWrite<'_>, secrets: &ResolvedSecrets) -> bool {
-    write.sends.iter().any(|change| {
-        change
-            .after
-            .as_ref()
-            .and_then(|after| sent_value(after, secrets))
-            .is_some_and(|(source, value)| {
-                looks_like_batch_reference(source) || looks_like_batch_reference(value.expose())
-            })
-    })
-}
-
-/// The requests for `pending`: batches of up to [`MAX_BATCH`] in plan order, then one
-/// direct call per write that cannot ride in a batch.
-fn units(pending: &[PendingWrite<'_>], secrets: &ResolvedSecrets) -> Vec<Unit> {
-    let (direct, batched): (Vec<usize>, Vec<usize>) =
-        (0..pending.len()).partition(|i| needs_direct_call(&pending[*i], secrets));
-    let mut units: Vec<Unit> = batched
-        .chunks(MAX_BATCH)
-        .map(|chunk| Unit {
-            writes: chunk.to_vec(),
-            direct: false,
-        })
-        .collect();
-    units.extend(direct.into_iter().map(|i| Unit {
-        writes: vec![i],
-        direct: true,
-    }));
-    units
-}
 
 /// What became of one request: its entries by key, a request-level failure, or None when
 /// no answer came within [`IN_FLIGHT_GRACE`] of a signal.

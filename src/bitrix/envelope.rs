@@ -10,7 +10,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::model::LiveSetting;
+use crate::codes::CompactString;
+use crate::model::{LiveSetting, LiveSettings};
 use crate::untrusted::portal_text;
 
 /// An error the portal reported: `{"error": CODE, "error_description": TEXT}`, either as
@@ -287,10 +288,10 @@ fn sub_call_error(key: &str, error: &Value) -> Result<PortalError, CallError> {
 /// decimal text) and the docs' `CODE → "string"`, read as a value with an unknown source
 /// (`source_known: false`, as is a bare `null`). `[]` is an empty map. Errors name the
 /// code and the JSON type, never the value.
-pub fn parse_settings(result: &Value) -> Result<BTreeMap<String, LiveSetting>, CallError> {
+pub fn parse_settings(result: &Value) -> Result<LiveSettings, CallError> {
     let object = match result {
         Value::Object(map) => map,
-        Value::Array(items) if items.is_empty() => return Ok(BTreeMap::new()),
+        Value::Array(items) if items.is_empty() => return Ok(LiveSettings::default()),
         other => {
             return Err(CallError::shape(format!(
                 "settings are {}, expected an object of setting codes",
@@ -298,7 +299,7 @@ pub fn parse_settings(result: &Value) -> Result<BTreeMap<String, LiveSetting>, C
             )));
         }
     };
-    let mut settings = BTreeMap::new();
+    let mut settings = LiveSettings::default();
     for (code, value) in object {
         let setting = match value {
             Value::Object(fields) => LiveSetting {
@@ -308,12 +309,12 @@ pub fn parse_settings(result: &Value) -> Result<BTreeMap<String, LiveSetting>, C
             },
             Value::String(s) => LiveSetting {
                 source: None,
-                value: Some(s.clone()),
+                value: Some(s.as_str().into()),
                 source_known: false,
             },
             Value::Number(n) => LiveSetting {
                 source: None,
-                value: Some(number_text(n)),
+                value: Some(number_text(n).into()),
                 source_known: false,
             },
             Value::Null => LiveSetting {
@@ -340,11 +341,15 @@ pub fn parse_settings(result: &Value) -> Result<BTreeMap<String, LiveSetting>, C
     Ok(settings)
 }
 
-fn field_text(code: &str, field: &str, value: Option<&Value>) -> Result<Option<String>, CallError> {
+fn field_text(
+    code: &str,
+    field: &str,
+    value: Option<&Value>,
+) -> Result<Option<CompactString>, CallError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(number_text(n))),
+        Some(Value::String(s)) => Ok(Some(s.as_str().into())),
+        Some(Value::Number(n)) => Ok(Some(number_text(n).into())),
         Some(other) => Err(CallError::shape(format!(
             "setting {}: {field} is {}, expected a string",
             portal_text(code),
@@ -636,7 +641,7 @@ mod tests {
             "HALF": {"VALUE": "x"}
         });
         let settings = parse_settings(&result).unwrap();
-        let keys: Vec<&str> = settings.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = settings.keys().collect();
         assert_eq!(
             keys,
             [

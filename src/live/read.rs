@@ -14,7 +14,7 @@ use crate::bitrix::request::{
     target_key,
 };
 use crate::bitrix::{Client, ClientError, Request};
-use crate::model::{LiveSetting, Target};
+use crate::model::{LiveSettings, Target};
 
 /// Reads handlers, pay systems and (with `person_types`) every page of payer types.
 pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, ClientError> {
@@ -22,7 +22,7 @@ pub async fn fetch(client: &Client, person_types: bool) -> Result<Catalog, Clien
 }
 
 /// The settings read for each target: the settings, or why not.
-pub type Reads = BTreeMap<Target, Result<BTreeMap<String, LiveSetting>, ReadError>>;
+pub type Reads = BTreeMap<Target, Result<LiveSettings, ReadError>>;
 
 /// The catalog requests' keys in the first batch.
 const CATALOG_KEYS: [&str; 3] = [
@@ -125,7 +125,7 @@ pub async fn fetch_with_reads(
 fn target_read(
     outcome: &crate::bitrix::BatchOutcome,
     target: Target,
-) -> Result<Result<BTreeMap<String, LiveSetting>, ReadError>, ClientError> {
+) -> Result<Result<LiveSettings, ReadError>, ClientError> {
     match outcome.entries.get(&target_key(target)) {
         // One answer of an unexpected shape makes that target unreadable, not the whole
         // read.

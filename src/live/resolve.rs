@@ -10,7 +10,7 @@ use super::check::check;
 use super::read::{ReadError, Reads, fetch, fetch_with_reads, read_settings};
 use crate::bitrix::{Client, ClientError, PortalError};
 use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
-use crate::model::{Desired, Live, LiveSetting, Names, Origin, PersonTypeRef, Target, TargetRef};
+use crate::model::{Desired, Live, LiveSettings, Names, Origin, PersonTypeRef, Target, TargetRef};
 use crate::plan::{DesiredValues, Plan};
 
 /// Why a connected step could not be done.
@@ -32,7 +32,7 @@ pub type Unreadable = BTreeMap<Target, String>;
 
 /// The live settings of the targets read, and the targets whose answer could not be
 /// read (with what was wrong): those are never compared, planned or written.
-pub type LiveRead = (BTreeMap<Target, BTreeMap<String, LiveSetting>>, Unreadable);
+pub type LiveRead = (BTreeMap<Target, LiveSettings>, Unreadable);
 
 /// Connected: the references resolved against the portal's catalog (an unknown or
 /// ambiguous one is a located error); a reference `known` (the state's resolutions)

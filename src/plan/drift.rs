@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::live_equals_recorded;
 use crate::fingerprint::Fingerprinter;
-use crate::model::{LiveSetting, Target};
+use crate::model::{LiveSetting, LiveSettings, Target};
 use crate::state::{LastApplied, RecordedSettings, RecordedValue};
 use crate::untrusted::live_text;
 
@@ -70,7 +70,7 @@ pub fn targets(state: &LastApplied) -> Vec<Target> {
 /// others are with [`compare`]; the names are the state's.
 pub fn report(
     state: &LastApplied,
-    live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+    live: &BTreeMap<Target, LiveSettings>,
     unreadable: BTreeMap<Target, String>,
     fp: &Fingerprinter,
     portal: String,
@@ -92,10 +92,10 @@ pub fn report(
 /// Compares live settings with the recorded ones. Pure: no I/O.
 pub fn compare(
     recorded: &BTreeMap<Target, &RecordedSettings>,
-    live: &BTreeMap<Target, BTreeMap<String, LiveSetting>>,
+    live: &BTreeMap<Target, LiveSettings>,
     fp: &Fingerprinter,
 ) -> DriftReport {
-    let empty = BTreeMap::new();
+    let empty = LiveSettings::default();
     let mut report = DriftReport::default();
     for (target, settings) in recorded {
         if settings.is_empty() {
@@ -116,8 +116,8 @@ pub fn compare(
                     code: code.to_owned(),
                     recorded: rec.clone(),
                     live: LiveSetting {
-                        source: l.source.as_deref().map(live_text),
-                        value: l.value.as_deref().map(live_text),
+                        source: l.source.as_deref().map(|s| live_text(s).into()),
+                        value: l.value.as_deref().map(|v| live_text(v).into()),
                         source_known: l.source_known,
                     },
                 });
@@ -185,7 +185,7 @@ mod tests {
         let livemap = BTreeMap::from([
             (
                 t(11, 1),
-                BTreeMap::from([
+                LiveSettings::from([
                     ("A".to_owned(), live(Some("VALUE"), Some("x"))),
                     ("B".to_owned(), live(Some("VALUE"), Some("changed"))),
                     ("C".to_owned(), live(Some("ORDER"), Some("ID"))),
@@ -194,7 +194,7 @@ mod tests {
             ),
             (
                 t(12, 0),
-                BTreeMap::from([("K".to_owned(), live(Some("VALUE"), Some("k-1")))]),
+                LiveSettings::from([("K", live(Some("VALUE"), Some("k-1")))]),
             ),
         ]);
         let report = compare(&borrowed(&recorded), &livemap, &key);
@@ -223,7 +223,7 @@ mod tests {
             value: Some("x".into()),
             source_known: false,
         };
-        let livemap = BTreeMap::from([(t(11, 1), BTreeMap::from([("A".to_owned(), l)]))]);
+        let livemap = BTreeMap::from([(t(11, 1), LiveSettings::from([("A", l)]))]);
         assert!(!compare(&borrowed(&recorded), &livemap, &key).has_drift());
     }
 }

@@ -1,7 +1,7 @@
 //! Table-driven tests of the planner's rules (SPEC §4). Pure: no files, no network.
 
 use super::*;
-use crate::model::LiveSetting;
+use crate::model::{LiveSetting, LiveSettings};
 use crate::secrets::Redacted;
 
 const T: Target = Target {
@@ -281,7 +281,7 @@ fn rules() {
             last.insert(T, RecordedSettings::from([("CODE", r.clone())]));
         }
         let live_state = case.live.as_ref().map(|l| Live {
-            targets: BTreeMap::from([(T, BTreeMap::from([("CODE".to_string(), l.clone())]))]),
+            targets: BTreeMap::from([(T, LiveSettings::from([("CODE", l.clone())]))]),
         });
         let plan = compute(
             desired.clone(),
@@ -313,10 +313,7 @@ fn live_secret_value_never_enters_the_plan() {
     };
     let last = BTreeMap::from([(T, RecordedSettings::from([("KEY", rec_secret("K", "s1"))]))]);
     let live_state = Live {
-        targets: BTreeMap::from([(
-            T,
-            BTreeMap::from([("KEY".to_string(), live(Some("CANARY-live")))]),
-        )]),
+        targets: BTreeMap::from([(T, LiveSettings::from([("KEY", live(Some("CANARY-live")))]))]),
     };
     let plan = compute(desired.clone(), &borrowed(&last), Some(&live_state), &key());
     let json = serde_json::to_string(&document::PlanDocument::from(&plan)).unwrap();

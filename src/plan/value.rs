@@ -164,7 +164,7 @@ pub(super) fn live_equals_value(
         } => {
             let want = fingerprint.as_ref()?;
             let matches = match &live.value {
-                Some(v) => fp.matches(want, &Redacted::new(v.clone()))?,
+                Some(v) => fp.matches(want, &Redacted::new(v.to_string()))?,
                 None => false,
             };
             Some(source_ok(source) && matches)

@@ -1,16 +1,11 @@
-//! [`RecordedValue`] and [`RecordedSettings`]: the settings the state records for one target, held compactly
-//! (issue 22.2). A state of 200,000 targets of one code held each target's settings in a
-//! `BTreeMap` — a tree node with room for eleven entries per target, most of it empty —
-//! and every code, source and value in its own heap allocation. Here a target's settings
-//! are one sorted list, and codes, sources and short values are kept inline
-//! ([`CompactString`]: up to 24 bytes without an allocation). Lookups are binary searches.
-
-use std::fmt;
+//! [`RecordedValue`] and [`RecordedSettings`]: the settings the state records for one
+//! target, held compactly (issue 22.2): one sorted list per target ([`Codes`]), sources
+//! and short values inline ([`CompactString`]: up to 24 bytes without an allocation).
 
 use compact_str::CompactString;
-use serde::de::{MapAccess, Visitor};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::codes::Codes;
 
 use crate::fingerprint::Fingerprint;
 use crate::secrets::SecretRef;
@@ -80,164 +75,8 @@ impl TryFrom<RawRecordedValue> for RecordedValue {
     }
 }
 
-/// One target's recorded settings: sorted by code, each code once.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RecordedSettings(Vec<(CompactString, RecordedValue)>);
-
-impl RecordedSettings {
-    fn position(&self, code: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(c, _)| c.as_str().cmp(code))
-    }
-
-    /// The value recorded for `code`.
-    pub fn get(&self, code: &str) -> Option<&RecordedValue> {
-        self.position(code).ok().map(|i| &self.0[i].1)
-    }
-
-    /// Whether `code` is recorded.
-    pub fn contains_key(&self, code: &str) -> bool {
-        self.position(code).is_ok()
-    }
-
-    /// Records `value` for `code`, returning the value it replaces.
-    pub fn insert(
-        &mut self,
-        code: impl Into<CompactString> + AsRef<str>,
-        value: RecordedValue,
-    ) -> Option<RecordedValue> {
-        match self.position(code.as_ref()) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
-            Err(i) => {
-                self.0.insert(i, (code.into(), value));
-                None
-            }
-        }
-    }
-
-    /// Forgets `code`, returning what was recorded for it.
-    pub fn remove(&mut self, code: &str) -> Option<RecordedValue> {
-        self.position(code).ok().map(|i| self.0.remove(i).1)
-    }
-
-    /// Keeps only the codes for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut RecordedValue) -> bool) {
-        self.0.retain_mut(|(c, v)| keep(c, v));
-    }
-
-    /// The codes and values, sorted by code.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &RecordedValue)> {
-        self.0.iter().map(|(c, v)| (c.as_str(), v))
-    }
-
-    /// The codes and values, sorted by code, the values mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut RecordedValue)> {
-        self.0.iter_mut().map(|(c, v)| (c.as_str(), v))
-    }
-
-    /// The codes, sorted.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(c, _)| c.as_str())
-    }
-
-    /// The values, in the order of their codes.
-    pub fn values(&self) -> impl Iterator<Item = &RecordedValue> {
-        self.0.iter().map(|(_, v)| v)
-    }
-
-    /// Room for `additional` more codes, and no more.
-    pub fn reserve_exact(&mut self, additional: usize) {
-        self.0.reserve_exact(additional);
-    }
-
-    /// Gives back the room no code uses.
-    pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl<K: Into<CompactString>> FromIterator<(K, RecordedValue)> for RecordedSettings {
-    /// Sorted by code; of a code given twice the last value counts (as a map's insert).
-    fn from_iter<I: IntoIterator<Item = (K, RecordedValue)>>(iter: I) -> Self {
-        let mut list: Vec<(CompactString, RecordedValue)> =
-            iter.into_iter().map(|(c, v)| (c.into(), v)).collect();
-        // Stable: of equal codes, the later stays after the earlier; keep the later.
-        list.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut deduped: Vec<(CompactString, RecordedValue)> = Vec::with_capacity(list.len());
-        for (code, value) in list {
-            match deduped.last_mut() {
-                Some(last) if last.0 == code => last.1 = value,
-                _ => deduped.push((code, value)),
-            }
-        }
-        deduped.shrink_to_fit();
-        RecordedSettings(deduped)
-    }
-}
-
-impl<K: Into<CompactString>, const N: usize> From<[(K, RecordedValue); N]> for RecordedSettings {
-    fn from(list: [(K, RecordedValue); N]) -> Self {
-        list.into_iter().collect()
-    }
-}
-
-impl<'a> IntoIterator for &'a RecordedSettings {
-    type Item = (&'a str, &'a RecordedValue);
-    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a RecordedValue)> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
-impl std::ops::Index<&str> for RecordedSettings {
-    type Output = RecordedValue;
-
-    fn index(&self, code: &str) -> &RecordedValue {
-        self.get(code)
-            .unwrap_or_else(|| panic!("no recorded code {code:?}"))
-    }
-}
-
-impl Serialize for RecordedSettings {
-    /// A JSON object of code to value, as a map of them would be.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (code, value) in &self.0 {
-            map.serialize_entry(code.as_str(), value)?;
-        }
-        map.end()
-    }
-}
-
-impl<'de> Deserialize<'de> for RecordedSettings {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Settings;
-        impl<'de> Visitor<'de> for Settings {
-            type Value = RecordedSettings;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of codes to recorded values")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut list = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
-                while let Some(entry) = map.next_entry::<CompactString, RecordedValue>()? {
-                    list.push(entry);
-                }
-                Ok(list.into_iter().collect())
-            }
-        }
-        deserializer.deserialize_map(Settings)
-    }
-}
+/// One target's recorded settings.
+pub type RecordedSettings = Codes<RecordedValue>;
 
 #[cfg(test)]
 mod tests {
@@ -251,29 +90,10 @@ mod tests {
     }
 
     #[test]
-    fn recorded_settings_behave_as_a_sorted_map() {
-        let mut s: RecordedSettings = [("B", plain("1")), ("A", plain("2")), ("B", plain("3"))]
-            .into_iter()
-            .collect();
-        assert_eq!(s.keys().collect::<Vec<_>>(), ["A", "B"]);
-        assert_eq!(
-            s.get("B"),
-            Some(&plain("3")),
-            "the later of a code given twice"
-        );
-        assert_eq!(s.insert("C", plain("4")), None);
-        assert_eq!(s.insert("A", plain("5")), Some(plain("2")));
-        assert_eq!(s.remove("B"), Some(plain("3")));
-        assert_eq!(s.keys().collect::<Vec<_>>(), ["A", "C"]);
-        let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(
-            json,
-            r#"{"A":{"type":"VALUE","value":"5"},"C":{"type":"VALUE","value":"4"}}"#
-        );
-        let back: RecordedSettings = serde_json::from_str(
-            r#"{"C":{"type":"VALUE","value":"4"},"A":{"type":"VALUE","value":"5"}}"#,
-        )
-        .unwrap();
-        assert_eq!(back, s);
+    fn recorded_settings_serialise_as_a_map_of_codes() {
+        let s = RecordedSettings::from([("C", plain("4")), ("A", plain("5"))]);
+        let json = r#"{"A":{"type":"VALUE","value":"5"},"C":{"type":"VALUE","value":"4"}}"#;
+        assert_eq!(serde_json::to_string(&s).unwrap(), json);
+        assert_eq!(serde_json::from_str::<RecordedSettings>(json).unwrap(), s);
     }
 }
