@@ -1,7 +1,8 @@
 //! paysync's benchmark harness (`cargo bench --bench paysync`): prints figures, asserts
 //! nothing. See BENCHMARKS.md for the published numbers and how to read them.
 //!
-//! - `offline`: offline plans of the shapes of issue 13 (200,000 settings in 100 files of
+//! - `offline`: offline plans of the shapes of issue 13 (and, for issue 22, each against
+//!   its matching state, saved with `--out` and shown) (200,000 settings in 100 files of
 //!   100 documents, in one file of 5,000 documents, as 200,000 targets of one code; 10
 //!   files of 1,000 documents against 9 of 1,111; 1M settings) against a bare YAML parse
 //!   of the same files, each measured in a fresh child process so its peak memory
@@ -139,6 +140,58 @@ fn generate(dir: &Path, files: usize, docs: usize, codes: usize) -> u64 {
     bytes
 }
 
+/// Where the matching state of the manifests in `dir` is kept: beside it, so that it is
+/// not read as a manifest.
+fn state_path(dir: &Path) -> PathBuf {
+    dir.with_extension("state.json")
+}
+
+/// Where `plan-out` saves its plan and `show` reads it.
+fn saved_plan_path(dir: &Path) -> PathBuf {
+    dir.with_extension("plan.json")
+}
+
+/// Writes the state an apply of what [`generate`] wrote would leave (every value as
+/// declared, each target's manifest recorded as read): the plan against it has no
+/// changes, the CI case of a pull request that changes nothing.
+fn generate_state(dir: &Path, files: usize, docs: usize, codes: usize) {
+    let mut targets = Vec::new();
+    for f in 0..files {
+        let manifest = dir.join(format!("m{f:03}.yaml")).display().to_string();
+        for d in 0..docs {
+            let pay_system = 1000 + f * docs + d;
+            let mut settings = serde_json::Map::new();
+            for c in 0..codes {
+                let (source, value) = match c % 4 {
+                    0 => ("VALUE", format!("value-{pay_system}-{c}")),
+                    1 => ("VALUE", format!("{c:05}")),
+                    2 => ("PAYMENT", "ACCOUNT_NUMBER".to_owned()),
+                    _ => ("VALUE", (pay_system * 7 + c).to_string()),
+                };
+                settings.insert(
+                    format!("CODE_{c:02}"),
+                    serde_json::json!({"type": source, "value": value}),
+                );
+            }
+            targets.push(serde_json::json!({
+                "paySystem": pay_system, "personType": 1, "manifest": manifest,
+                "settings": settings,
+            }));
+        }
+    }
+    let state = serde_json::json!({
+        "format": 2,
+        "lineage": "00000000-0000-4000-8000-000000000001",
+        "serial": 1,
+        "portal": "https://portal.example",
+        "fingerprints": {"algorithm": "argon2id", "version": 19, "m_cost": 65536, "t_cost": 3,
+            "p_cost": 1, "salt": "802f734bd2e649aa23a3ba450c7eab95", "keyed": false},
+        "targets": targets,
+    });
+    let file = std::fs::File::create(state_path(dir)).unwrap();
+    serde_json::to_writer_pretty(std::io::BufWriter::new(file), &state).unwrap();
+}
+
 fn manifest_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -173,14 +226,18 @@ fn child(mode: &str) {
             }
             format!("{docs} documents")
         }
-        "plan" => {
-            // The command's own path (`paysync plan DIR`), its output discarded.
+        "plan" | "plan-state" | "plan-out" => {
+            // The command's own path (`paysync plan DIR`), its output discarded: without a
+            // state, against the matching state beside the directory, or saving the plan.
             use paysync::cli::{Format, Inputs, PlanSettings};
             use paysync::commands::{self, Context, Portal};
             let settings = PlanSettings {
                 inputs: Inputs {
                     paths: vec![dir.clone()],
-                    state: dir.join("paysync.state.json").into(),
+                    state: match mode {
+                        "plan-state" => state_path(&dir).into(),
+                        _ => dir.join("paysync.state.json").into(),
+                    },
                     refresh: false,
                     rate: paysync::bitrix::Rate::default(),
                     format: Format::Text,
@@ -191,7 +248,7 @@ fn child(mode: &str) {
                     environment: None,
                     parallelism: 1,
                 },
-                out: None,
+                out: (mode == "plan-out").then(|| saved_plan_path(&dir)),
                 detailed_exitcode: false,
                 resolve_secrets: false,
             };
@@ -209,6 +266,23 @@ fn child(mode: &str) {
                 "{} settings to add in {} targets",
                 summary.to_add, summary.targets_to_change
             )
+        }
+        "show" => {
+            // `paysync show PLAN` of the plan `plan-out` saved, its text to stdout (read
+            // and discarded by the parent; the figures are the last line).
+            let term = paysync::render::terminal::Terminal::silent();
+            let ctx = paysync::commands::Context {
+                term: &term,
+                portal: paysync::commands::Portal::Environment,
+                secrets: Default::default(),
+            };
+            let code = paysync::commands::show::run(
+                &saved_plan_path(&dir),
+                paysync::cli::Format::Text,
+                &ctx,
+            )
+            .expect("show runs");
+            format!("exit {code}")
         }
         other => panic!("unknown child mode {other}"),
     };
@@ -238,7 +312,8 @@ fn measure(mode: &str, dir: &Path) -> Measured {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let mut parts = text.trim().splitn(4, ' ');
+    let last = text.trim().lines().last().unwrap_or_default();
+    let mut parts = last.splitn(4, ' ');
     let ms: f64 = parts.next().unwrap().parse().unwrap();
     let cpu_ms: f64 = parts.next().unwrap().parse().unwrap();
     let kib: u64 = parts.next().unwrap().parse().unwrap();
@@ -277,6 +352,7 @@ fn offline() {
         "  shape                                                settings   MiB   parse cpu ms  wall ms  peak MiB |  plan cpu ms  wall ms  peak MiB | cpu ratio",
     );
     let mut cpu = Vec::new();
+    let mut issue22 = Vec::new();
     for (label, files, docs, codes) in SHAPES {
         let dir = tempfile::tempdir().unwrap();
         let bytes = generate(dir.path(), files, docs, codes);
@@ -308,11 +384,46 @@ fn offline() {
             plan.1.as_secs_f64() / parse.1.as_secs_f64(),
         ));
         cpu.push(plan.1);
+        // Issue 22: the same shape against its matching state, and saved.
+        generate_state(dir.path(), files, docs, codes);
+        let with_state = best("plan-state");
+        let saved = best("plan-out");
+        let shown = best("show");
+        let saved_bytes = std::fs::metadata(saved_plan_path(dir.path()))
+            .unwrap()
+            .len();
+        let state_bytes = std::fs::metadata(state_path(dir.path())).unwrap().len();
+        let peak = |m: &Measured| m.2 as f64 / plan.2 as f64;
+        issue22.push(format!(
+            "  {label:<52} {:>9.1} | {:>6.1} {:>9.1} {:>5.2}x | {:>9.1} {:>5.2}x | {:>9.1} {:>5.2}x | {:>6.1} {:>5.2}x",
+            mib(plan.2),
+            state_bytes as f64 / (1024.0 * 1024.0),
+            mib(with_state.2),
+            peak(&with_state),
+            mib(saved.2),
+            peak(&saved),
+            mib(shown.2),
+            peak(&shown),
+            saved_bytes as f64 / (1024.0 * 1024.0),
+            saved_bytes as f64 / bytes as f64,
+        ));
+        for path in [state_path(dir.path()), saved_plan_path(dir.path())] {
+            let _ = std::fs::remove_file(path);
+        }
     }
     report(&format!(
         "  cliff: plan CPU of 9 x 1,111 documents / 10 x 1,000 documents (same 200k settings): {:.2}x",
         cpu[4].as_secs_f64() / cpu[3].as_secs_f64()
     ));
+    report(
+        "offline plan with a matching state, and saved (issue 22): peaks against the plan's without a state (targets: at most 1.5x; a saved plan of every setting at most 3x the manifests)",
+    );
+    report(
+        "  shape                                                plan MiB |  state MiB  w/ state MiB ratio | --out MiB ratio |  show MiB ratio | saved MiB x YAML",
+    );
+    for line in issue22 {
+        report(&line);
+    }
 }
 
 /// Figures go to stdout: this harness exists to print them.

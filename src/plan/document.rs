@@ -386,50 +386,9 @@ impl PlanDocument {
             if let Some(n) = &t.person_type_name {
                 names.person_types.insert(t.person_type, n.clone());
             }
-            let value =
-                |v: &DocumentValue, code: &str, live: bool| -> Result<Value, DocumentError> {
-                    Ok(match v {
-                        DocumentValue::Secret {
-                            source,
-                            secret,
-                            path,
-                            checked,
-                            empty,
-                        } => Value::Secret {
-                            source: source.clone(),
-                            secret: Box::new(reference(secret, path.as_deref())?),
-                            fingerprint: checked
-                                .then(|| {
-                                    fingerprints
-                                        .iter()
-                                        .find(|f| f.secret == *secret && f.path == *path)
-                                        .map(|f| f.fingerprint.clone())
-                                })
-                                .flatten(),
-                            empty: *empty,
-                        },
-                        DocumentValue::Hidden { source, .. } => Value::Hidden {
-                            source: source.clone(),
-                        },
-                        DocumentValue::Plain { source, value } if live => Value::Live {
-                            source: source.clone(),
-                            value: value.clone(),
-                        },
-                        DocumentValue::Plain {
-                            source: Some(source),
-                            value,
-                        } => Value::Plain {
-                            source: source.clone(),
-                            value: value.clone().unwrap_or_default(),
-                        },
-                        DocumentValue::Plain { source: None, .. } => {
-                            return Err(DocumentError::NoType {
-                                target,
-                                code: code.to_owned(),
-                            });
-                        }
-                    })
-                };
+            let value = |v: &DocumentValue, code: &str, live: bool| {
+                plan_value(v, target, code, live, fingerprints)
+            };
             let mut changes = Vec::with_capacity(t.changes.len());
             for c in &t.changes {
                 let at = match c.action {
@@ -470,6 +429,59 @@ impl PlanDocument {
             unresolved,
         })
     }
+}
+
+/// The plan value of a document value of `target`'s `code` (`live`: the live value of a
+/// drift, whose type may be unknown); a checked secret's fingerprint comes from
+/// `fingerprints` (a saved plan's).
+pub(super) fn plan_value(
+    v: &DocumentValue,
+    target: Target,
+    code: &str,
+    live: bool,
+    fingerprints: &[SavedFingerprint],
+) -> Result<Value, DocumentError> {
+    Ok(match v {
+        DocumentValue::Secret {
+            source,
+            secret,
+            path,
+            checked,
+            empty,
+        } => Value::Secret {
+            source: source.clone(),
+            secret: Box::new(reference(secret, path.as_deref())?),
+            fingerprint: checked
+                .then(|| {
+                    fingerprints
+                        .iter()
+                        .find(|f| f.secret == *secret && f.path == *path)
+                        .map(|f| f.fingerprint.clone())
+                })
+                .flatten(),
+            empty: *empty,
+        },
+        DocumentValue::Hidden { source, .. } => Value::Hidden {
+            source: source.clone(),
+        },
+        DocumentValue::Plain { source, value } if live => Value::Live {
+            source: source.clone(),
+            value: value.clone(),
+        },
+        DocumentValue::Plain {
+            source: Some(source),
+            value,
+        } => Value::Plain {
+            source: source.clone(),
+            value: value.clone().unwrap_or_default(),
+        },
+        DocumentValue::Plain { source: None, .. } => {
+            return Err(DocumentError::NoType {
+                target,
+                code: code.to_owned(),
+            });
+        }
+    })
 }
 
 /// A reference as a plan document writes it (`secret`, with the `path` read for a

@@ -10,6 +10,7 @@ pub mod document;
 pub mod drift;
 pub mod risk;
 pub mod saved;
+mod saved_file;
 pub mod scope;
 mod value;
 

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::document::{PlanDocument, SavedFingerprint, StreamedDocument};
+use super::saved_file;
 use super::{Plan, Value};
 use crate::fingerprint::{FingerprintScheme, Fingerprinter};
 use crate::secrets::{Redacted, SecretRef};
@@ -20,7 +20,7 @@ use crate::state::LastApplied;
 pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
 
 /// The format tag of saved plans written by this version.
-pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/3";
+pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/4";
 
 /// A saved plan in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,23 +40,6 @@ pub struct SavedPlan {
     pub plan: Plan,
 }
 
-/// A saved plan as written: the plan is the documented plan JSON ([`PlanDocument`],
-/// `schema/plan.schema.json`); the fingerprints of the secrets it checked are kept beside
-/// it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SavedPlanFile {
-    format: String,
-    paysync_version: String,
-    lineage: Option<String>,
-    serial: u64,
-    portal: Option<String>,
-    fingerprints: FingerprintScheme,
-    /// The fingerprint of every checked secret the plan writes.
-    secret_fingerprints: Vec<SavedFingerprint>,
-    plan: PlanDocument,
-}
-
 /// What a saved plan records besides its plan: the state it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedPlanHead {
@@ -68,36 +51,18 @@ pub struct SavedPlanHead {
     pub fingerprints: FingerprintScheme,
 }
 
-/// The file as written, borrowing the plan: its document made one target at a time
-/// ([`StreamedDocument`]), so writing a saved plan never holds a second copy of the plan
-/// or the whole text. Field for field [`SavedPlanFile`].
-#[derive(Serialize)]
-struct SavedPlanOut<'a> {
-    format: &'a str,
-    paysync_version: &'a str,
-    lineage: &'a Option<String>,
-    serial: u64,
-    portal: &'a Option<String>,
-    fingerprints: &'a FingerprintScheme,
-    secret_fingerprints: Vec<SavedFingerprint>,
-    plan: StreamedDocument<'a>,
-}
-
 impl SavedPlanHead {
     /// Writes the saved plan of `plan` (this version's format) to `out`, streamed.
     pub fn write(&self, plan: &Plan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let file = SavedPlanOut {
-            format: SAVED_PLAN_FORMAT,
-            paysync_version: env!("CARGO_PKG_VERSION"),
-            lineage: &self.lineage,
+        let head = saved_file::Head {
+            format: SAVED_PLAN_FORMAT.to_owned(),
+            paysync_version: env!("CARGO_PKG_VERSION").to_owned(),
+            lineage: self.lineage.clone(),
             serial: self.serial,
-            portal: &self.portal,
-            fingerprints: &self.fingerprints,
-            secret_fingerprints: SavedFingerprint::of(plan),
-            plan: StreamedDocument(plan),
+            portal: self.portal.clone(),
+            fingerprints: self.fingerprints.clone(),
         };
-        serde_json::to_writer_pretty(&mut *out, &file).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")
+        saved_file::write(&head, plan, out)
     }
 }
 
@@ -109,8 +74,6 @@ pub enum SavedPlanError {
         path: String,
         error: crate::files::ReadError,
     },
-    #[error("saved plan {path} is not UTF-8 text")]
-    NotText { path: String },
     #[error("{path} is not a paysync saved plan (line {line}, column {column}): {message}")]
     Parse {
         path: String,
@@ -123,11 +86,6 @@ pub enum SavedPlanError {
          make the plan again with this version (`paysync plan --out`)"
     )]
     Format { path: String, found: String },
-    #[error("saved plan {path} has an unusable plan: {error}")]
-    Document {
-        path: String,
-        error: super::document::DocumentError,
-    },
     #[error("saved plan {path} has unusable `fingerprints`: {error}")]
     Scheme {
         path: String,
@@ -208,60 +166,84 @@ impl SavedPlan {
         }
     }
 
-    /// Reads a saved plan file: a regular file of at most [`MAX_SAVED_PLAN_BYTES`].
+    /// Reads a saved plan file: a regular file of at most [`MAX_SAVED_PLAN_BYTES`], parsed
+    /// as it is read (its text is never held whole beside the plan, issue 22.3).
     pub fn read(path: &std::path::Path) -> Result<SavedPlan, SavedPlanError> {
+        use std::io::Seek as _;
         let shown = path.display().to_string();
-        let bytes = crate::files::read_regular(path, MAX_SAVED_PLAN_BYTES).map_err(|source| {
-            SavedPlanError::Read {
-                path: shown.clone(),
-                error: source,
-            }
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| SavedPlanError::NotText {
+        let read_error = |source: crate::files::ReadError| SavedPlanError::Read {
             path: shown.clone(),
-        })?;
-        SavedPlan::from_json(&shown, &text)
+            error: source,
+        };
+        let file = crate::files::open_regular(path, MAX_SAVED_PLAN_BYTES).map_err(read_error)?;
+        SavedPlan::parse(&shown, || {
+            let mut file = &file;
+            file.rewind().map_err(|e| read_error(e.into()))?;
+            Ok(serde_json::de::IoRead::new(
+                std::io::BufReader::with_capacity(64 * 1024, file),
+            ))
+        })
     }
 
     pub fn from_json(path: &str, text: &str) -> Result<SavedPlan, SavedPlanError> {
-        let parse = |e: serde_json::Error| SavedPlanError::Parse {
-            path: path.to_owned(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+        SavedPlan::parse(path, || Ok(serde_json::de::SliceRead::new(text.as_bytes())))
+    }
+
+    /// Parses a saved plan from `source`, which gives its text from the start each time
+    /// it is called: once, straight into the plan, each target as it is read; again for
+    /// its format only when that fails (so a plan of another version gets a clear message
+    /// rather than a complaint about a field).
+    fn parse<'de, R: serde_json::de::Read<'de>>(
+        path: &str,
+        mut source: impl FnMut() -> Result<R, SavedPlanError>,
+    ) -> Result<SavedPlan, SavedPlanError> {
+        // The position is said once, by the error's own fields.
+        let parse = |e: serde_json::Error| {
+            let text = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            SavedPlanError::Parse {
+                path: path.to_owned(),
+                line: e.line(),
+                column: e.column(),
+                message: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
+            }
         };
-        // The format first (a scan that keeps nothing else), so a plan of another version
-        // gets a clear message rather than a complaint about a field; then the file straight
-        // into its types, never through a generic JSON tree (which cost several times the
-        // file's size).
-        #[derive(Deserialize)]
-        struct FormatOnly {
-            #[serde(default)]
-            format: Option<serde_json::Value>,
+        fn one<'de, R: serde_json::de::Read<'de>, T: Deserialize<'de>>(
+            read: R,
+        ) -> serde_json::Result<T> {
+            let mut de = serde_json::Deserializer::new(read);
+            let value = T::deserialize(&mut de)?;
+            de.end()?;
+            Ok(value)
         }
-        let found: FormatOnly = serde_json::from_str(text).map_err(parse)?;
-        let format = found.format.as_ref().and_then(|f| f.as_str()).unwrap_or("");
-        if format != SAVED_PLAN_FORMAT {
+        let read = one::<_, saved_file::Read>(source()?);
+        let found = match &read {
+            Ok(read) => read.head.format.clone(),
+            Err(_) => {
+                #[derive(Deserialize)]
+                struct FormatOnly {
+                    #[serde(default)]
+                    format: Option<serde_json::Value>,
+                }
+                let found: FormatOnly = one(source()?).map_err(parse)?;
+                let format = found.format.as_ref().and_then(|f| f.as_str());
+                format.unwrap_or_default().to_owned()
+            }
+        };
+        if found != SAVED_PLAN_FORMAT {
             return Err(SavedPlanError::Format {
                 path: path.to_owned(),
-                found: format.to_owned(),
+                found,
             });
         }
-        let file: SavedPlanFile = serde_json::from_str(text).map_err(parse)?;
-        let plan = file
-            .plan
-            .to_plan(&file.secret_fingerprints)
-            .map_err(|error| SavedPlanError::Document {
-                path: path.to_owned(),
-                error,
-            })?;
+        let saved_file::Read { head, plan } = read.map_err(parse)?;
         let saved = SavedPlan {
-            format: file.format,
-            paysync_version: file.paysync_version,
-            lineage: file.lineage,
-            serial: file.serial,
-            portal: file.portal,
-            fingerprints: file.fingerprints,
+            format: head.format,
+            paysync_version: head.paysync_version,
+            lineage: head.lineage,
+            serial: head.serial,
+            portal: head.portal,
+            fingerprints: head.fingerprints,
             plan,
         };
         saved

@@ -83,7 +83,7 @@ fn fingerprints_are_memory_hard_and_salted_per_state() {
         "{text}"
     );
     let saved: serde_json::Value = serde_json::from_str(&w.read("p.json")).unwrap();
-    assert_eq!(saved["format"], "paysync.saved-plan/3");
+    assert_eq!(saved["format"], "paysync.saved-plan/4");
     assert_eq!(saved["fingerprints"], *scheme);
     assert!(saved.get("fingerprint_key").is_none());
 }

@@ -168,18 +168,11 @@ fn a_saved_plan_of_another_format_is_refused_clearly() {
         &crate::support::manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
     );
     w.run(&["plan", "--out", "p.json", "m.yaml"]).expect_code(0);
-    let text = w.read("p.json");
-    let current = text
-        .lines()
-        .find(|l| l.contains("\"format\""))
-        .expect("a format line")
-        .to_owned();
-    w.write(
-        "old.json",
-        &text
-            .replacen(&current, "  \"format\": \"paysync.saved-plan/2\",", 1)
-            .replacen("\"plan\":", "\"unknownField\": 1,\n  \"plan\":", 1),
-    );
+    // The plan of an older format, with a field this version does not know.
+    let mut old: serde_json::Value = serde_json::from_str(&w.read("p.json")).unwrap();
+    old["format"] = "paysync.saved-plan/2".into();
+    old["unknownField"] = 1.into();
+    w.write("old.json", &old.to_string());
     for args in [
         &["show", "old.json"][..],
         &["apply", "--plan", "old.json"][..],
