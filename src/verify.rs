@@ -88,7 +88,7 @@ pub fn compare(
             };
             let mismatch = |found| Mismatch {
                 target,
-                code: change.code.clone(),
+                code: change.code.to_string(),
                 at: location(change),
                 found,
             };

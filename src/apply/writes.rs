@@ -29,7 +29,7 @@ impl PendingWrite<'_> {
             .iter()
             .filter_map(|change| {
                 let (source, value) = sent_value(change.after.as_ref()?, secrets)?;
-                Some((change.code.clone(), (source.clone(), value)))
+                Some((change.code.to_string(), (source.clone(), value)))
             })
             .collect()
     }

@@ -1,5 +1,6 @@
 //! The plan as a documented JSON document: what `plan --format json` and `show --format
-//! json` print and what a saved plan embeds (`plan` field), described by
+//! json` print (a saved plan keeps the plan in a leaner form of its own, with the same
+//! values: [`super::saved_file`]), described by
 //! `schema/plan.schema.json`. Format version 1; fields may be added within it, a removal
 //! or a change of meaning bumps `format_version`.
 //!
@@ -7,7 +8,7 @@
 //! not report it, and `value` null when unset), `{"type", "secret": "env:NAME", "checked"}`
 //! for secrets (with `path`, where the file is read from, for `file:` references), and
 //! `{"type", "hidden": true}` for the live value of a secret code. Fingerprints and secret
-//! values are never included: a saved plan keeps the fingerprints beside the document.
+//! values are never included: a saved plan keeps the fingerprints beside the targets.
 
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     title = "paysync plan",
-    description = "A paysync plan (`paysync plan --format json`, `paysync show --format json`, the `plan` of a saved plan)."
+    description = "A paysync plan (`paysync plan --format json`, `paysync show --format json`)."
 )]
 pub struct PlanDocument {
     #[serde(flatten)]
@@ -302,7 +303,7 @@ fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
             .changes
             .iter()
             .map(|c| DocumentChange {
-                code: c.code.clone(),
+                code: c.code.to_string(),
                 action: c.action,
                 risk: c.risk(),
                 manifest: t.location(c).map(ToString::to_string),
@@ -313,7 +314,7 @@ fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
     }
 }
 
-/// A secret's fingerprint as a saved plan keeps it, beside the document.
+/// A secret's fingerprint as a saved plan keeps it, beside the targets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedFingerprint {
@@ -396,7 +397,7 @@ impl PlanDocument {
                     _ => c.manifest.as_deref().and_then(Location::parse),
                 };
                 changes.push(Change {
-                    code: c.code.clone(),
+                    code: c.code.as_str().into(),
                     action: c.action,
                     at,
                     before: c

@@ -19,6 +19,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::CompactString;
 use crate::fingerprint::{Fingerprint, Fingerprinter};
 pub use crate::model::Names;
 use crate::model::{Desired, Live, Location, SettingValue, Target};
@@ -70,7 +71,8 @@ impl Action {
 /// One code's entry in the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
-    pub code: String,
+    /// Inline ([`CompactString`]): a plan may hold a million codes (issue 22.2).
+    pub code: CompactString,
     pub action: Action,
     /// `file:line` where the code is declared, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -467,7 +469,7 @@ pub fn compute(
                 .is_none_or(|w| w.binary_search_by(|(c, _)| c.as_str().cmp(code)).is_err())
             {
                 changes.push(Change {
-                    code: code.to_owned(),
+                    code: code.into(),
                     action: Action::Forget,
                     at: None,
                     before: Some(Box::new(Value::from_recorded(rec))),
@@ -536,7 +538,7 @@ pub fn compute(
                 if let Some((action, before)) = decided {
                     let before = before.map(Box::new);
                     changes.push(Change {
-                        code,
+                        code: code.into(),
                         action,
                         at,
                         before,
@@ -568,7 +570,7 @@ pub fn compute(
             changes: located(d.settings, d.origins)
                 .map(|((code, value), at)| Change {
                     at,
-                    code,
+                    code: code.into(),
                     action: Action::Add,
                     before: None,
                     after: Some(value),

@@ -4,7 +4,7 @@
 //! carries the fingerprints of every secret it checked and how they were made (the
 //! state's scheme: Argon2id parameters and salt), so apply can refuse a plan whose state
 //! moved on or whose secrets changed since. It never holds a secret value or key
-//! material (see [`crate::fingerprint`]).
+//! material (see [`crate::fingerprint`]). Its file format is `saved_file`'s.
 
 use std::collections::BTreeMap;
 

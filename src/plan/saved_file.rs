@@ -249,7 +249,7 @@ impl TargetsIn<'_> {
                 None => None,
             };
             changes.push(Change {
-                code: c.code,
+                code: c.code.into(),
                 action: c.action,
                 at,
                 before,
