@@ -23,6 +23,11 @@ impl<V> Default for Codes<V> {
 }
 
 impl<V> Codes<V> {
+    /// Empty, with room for `capacity` codes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Codes(Vec::with_capacity(capacity))
+    }
+
     fn position(&self, code: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(c, _)| c.as_str().cmp(code))
     }
