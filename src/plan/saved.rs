@@ -40,6 +40,24 @@ pub struct SavedPlan {
     pub plan: Plan,
 }
 
+/// The format of the saved plans before issue 22.3, still read (and applied).
+const PREVIOUS_SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/3";
+
+/// A saved plan of [`PREVIOUS_SAVED_PLAN_FORMAT`]: the plan document embedded, the
+/// fingerprints of the secrets it checked beside it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedPlanFileV3 {
+    format: String,
+    paysync_version: String,
+    lineage: Option<String>,
+    serial: u64,
+    portal: Option<String>,
+    fingerprints: FingerprintScheme,
+    secret_fingerprints: Vec<super::document::SavedFingerprint>,
+    plan: super::document::PlanDocument,
+}
+
 /// What a saved plan records besides its plan: the state it was made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedPlanHead {
@@ -82,8 +100,9 @@ pub enum SavedPlanError {
         message: String,
     },
     #[error(
-        "saved plan {path} has format {found:?}; this paysync reads {SAVED_PLAN_FORMAT:?}: \
-         make the plan again with this version (`paysync plan --out`)"
+        "saved plan {path} has format {found:?}; this paysync reads {SAVED_PLAN_FORMAT:?} \
+         (and {PREVIOUS_SAVED_PLAN_FORMAT:?}): make the plan again with this version \
+         (`paysync plan --out`)"
     )]
     Format { path: String, found: String },
     #[error("saved plan {path} has unusable `fingerprints`: {error}")]
@@ -230,6 +249,31 @@ impl SavedPlan {
                 format.unwrap_or_default().to_owned()
             }
         };
+        if found == PREVIOUS_SAVED_PLAN_FORMAT {
+            // Saved before issue 22.3 (the plan document embedded): still applies.
+            let file: SavedPlanFileV3 = one(source()?).map_err(parse)?;
+            let plan = file
+                .plan
+                .to_plan(&file.secret_fingerprints)
+                .map_err(|error| SavedPlanError::Parse {
+                    path: path.to_owned(),
+                    line: 0,
+                    column: 0,
+                    message: error.to_string(),
+                })?;
+            return SavedPlan::checked(
+                path,
+                saved_file::Head {
+                    format: file.format,
+                    paysync_version: file.paysync_version,
+                    lineage: file.lineage,
+                    serial: file.serial,
+                    portal: file.portal,
+                    fingerprints: file.fingerprints,
+                },
+                plan,
+            );
+        }
         if found != SAVED_PLAN_FORMAT {
             return Err(SavedPlanError::Format {
                 path: path.to_owned(),
@@ -237,6 +281,16 @@ impl SavedPlan {
             });
         }
         let saved_file::Read { head, plan } = read.map_err(parse)?;
+        SavedPlan::checked(path, head, plan)
+    }
+
+    /// The saved plan of `head` and `plan`, if its fingerprint scheme is one paysync can
+    /// use.
+    fn checked(
+        path: &str,
+        head: saved_file::Head,
+        plan: Plan,
+    ) -> Result<SavedPlan, SavedPlanError> {
         let saved = SavedPlan {
             format: head.format,
             paysync_version: head.paysync_version,

@@ -210,7 +210,6 @@ fn sigkill_during_a_streamed_saved_plan_leaves_the_previous_plan_or_the_new_one_
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    eprintln!("seed {seed}");
     let mut rng = seed;
     for round in 0..8 {
         rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12_345);
@@ -242,4 +241,37 @@ fn without_salt(text: &str) -> serde_json::Value {
     let mut plan: serde_json::Value = serde_json::from_str(text).expect("a whole plan");
     plan["fingerprints"]["salt"] = serde_json::Value::Null;
     plan
+}
+
+/// Issue 22: a plan saved before the saved-plan format changed (format 3: the plan
+/// document embedded) still shows as it did and applies.
+#[test]
+fn a_plan_saved_in_the_previous_format_still_applies() {
+    let w = World::new();
+    w.write(
+        "m.yaml",
+        &crate::support::manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    );
+    let out = w.run(&["plan", "--format", "json", "--out", "p.json", "m.yaml"]);
+    out.expect_code(0);
+    // Format 3 as it was written: the head, the fingerprints, the plan document.
+    let new: serde_json::Value = serde_json::from_str(&w.read("p.json")).unwrap();
+    let mut old = serde_json::json!({"format": "paysync.saved-plan/3"});
+    for field in [
+        "paysync_version",
+        "lineage",
+        "serial",
+        "portal",
+        "fingerprints",
+        "secret_fingerprints",
+    ] {
+        old[field] = new[field].clone();
+    }
+    old["plan"] = serde_json::from_str(&out.stdout).unwrap();
+    w.write("old.json", &serde_json::to_string_pretty(&old).unwrap());
+    let shown = w.run(&["show", "old.json"]);
+    shown.expect_code(0);
+    assert_eq!(shown.stdout, w.run(&["show", "p.json"]).stdout);
+    w.run(&["apply", "--plan", "old.json"]).expect_code(0);
+    assert_eq!(w.updates().len(), 1);
 }
