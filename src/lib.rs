@@ -24,6 +24,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod import;
 pub mod interrupt;
+pub mod json;
 pub mod live;
 pub mod manifest;
 pub mod model;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::saved_file;
 use super::{Plan, Value};
 use crate::fingerprint::{FingerprintScheme, Fingerprinter};
+use crate::json;
 use crate::secrets::{Redacted, SecretRef};
 use crate::state::LastApplied;
 
@@ -188,7 +189,6 @@ impl SavedPlan {
     /// Reads a saved plan file: a regular file of at most [`MAX_SAVED_PLAN_BYTES`], parsed
     /// as it is read (its text is never held whole beside the plan, issue 22.3).
     pub fn read(path: &std::path::Path) -> Result<SavedPlan, SavedPlanError> {
-        use std::io::Seek as _;
         let shown = path.display().to_string();
         let read_error = |source: crate::files::ReadError| SavedPlanError::Read {
             path: shown.clone(),
@@ -196,11 +196,7 @@ impl SavedPlan {
         };
         let file = crate::files::open_regular(path, MAX_SAVED_PLAN_BYTES).map_err(read_error)?;
         SavedPlan::parse(&shown, || {
-            let mut file = &file;
-            file.rewind().map_err(|e| read_error(e.into()))?;
-            Ok(serde_json::de::IoRead::new(
-                std::io::BufReader::with_capacity(64 * 1024, file),
-            ))
+            json::from_start(&file).map_err(|e| read_error(e.into()))
         })
     }
 
@@ -216,25 +212,13 @@ impl SavedPlan {
         path: &str,
         mut source: impl FnMut() -> Result<R, SavedPlanError>,
     ) -> Result<SavedPlan, SavedPlanError> {
-        // The position is said once, by the error's own fields.
-        let parse = |e: serde_json::Error| {
-            let text = e.to_string();
-            let suffix = format!(" at line {} column {}", e.line(), e.column());
-            SavedPlanError::Parse {
-                path: path.to_owned(),
-                line: e.line(),
-                column: e.column(),
-                message: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
-            }
+        let parse = |e: serde_json::Error| SavedPlanError::Parse {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: json::message(&e),
         };
-        fn one<'de, R: serde_json::de::Read<'de>, T: Deserialize<'de>>(
-            read: R,
-        ) -> serde_json::Result<T> {
-            let mut de = serde_json::Deserializer::new(read);
-            let value = T::deserialize(&mut de)?;
-            de.end()?;
-            Ok(value)
-        }
+        use json::one;
         let read = one::<_, saved_file::Read>(source()?);
         let found = match &read {
             Ok(read) => read.head.format.clone(),

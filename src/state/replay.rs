@@ -8,6 +8,7 @@ use super::error::StateError;
 use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
 use super::location::StateLocation;
 use super::whole::{StateFileIn, StateFileView};
+use crate::json;
 
 /// Why a journal entry cannot be replayed over the state.
 #[derive(Debug)]
@@ -92,24 +93,7 @@ pub fn read_state(
     file: &std::fs::File,
     location: &StateLocation,
 ) -> Result<LastApplied, StateError> {
-    use std::io::Seek as _;
-    parse_with(location, || {
-        let mut file = file;
-        file.rewind()?;
-        Ok(serde_json::de::IoRead::new(
-            std::io::BufReader::with_capacity(64 * 1024, file),
-        ))
-    })
-}
-
-/// Reads one JSON document of `T` from `read`, nothing after it.
-fn from_source<'de, R: serde_json::de::Read<'de>, T: serde::Deserialize<'de>>(
-    read: R,
-) -> serde_json::Result<T> {
-    let mut de = serde_json::Deserializer::new(read);
-    let value = T::deserialize(&mut de)?;
-    de.end()?;
-    Ok(value)
+    parse_with(location, || json::from_start(file))
 }
 
 /// Parses a whole state from `source`, which gives the text from its start each time it
@@ -120,17 +104,11 @@ fn parse_with<'de, R: serde_json::de::Read<'de>>(
     location: &StateLocation,
     mut source: impl FnMut() -> std::io::Result<R>,
 ) -> Result<LastApplied, StateError> {
-    // The position is said once, by the error's own fields: serde_json's message ends
-    // with it too.
-    let parse_error = |e: serde_json::Error| {
-        let text = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
-        StateError::Parse {
-            state: location.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
-        }
+    let parse_error = |e: serde_json::Error| StateError::Parse {
+        state: location.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: json::message(&e),
     };
     let read_error = |e: std::io::Error| StateError::Read {
         state: location.clone(),
@@ -140,7 +118,7 @@ fn parse_with<'de, R: serde_json::de::Read<'de>>(
     // Anything else (format 1, a newer format, a broken file) is read again for its
     // format, so that a newer state gets a clear message rather than a complaint about a
     // field it has.
-    let first = from_source::<_, StateFileIn>(source().map_err(read_error)?);
+    let first = json::one::<_, StateFileIn>(source().map_err(read_error)?);
     if let Ok(file) = &first
         && file.format == STATE_FORMAT
     {
@@ -151,7 +129,7 @@ fn parse_with<'de, R: serde_json::de::Read<'de>>(
     struct Format {
         format: Option<serde_json::Value>,
     }
-    let format: Format = from_source(source().map_err(read_error)?).map_err(parse_error)?;
+    let format: Format = json::one(source().map_err(read_error)?).map_err(parse_error)?;
     let state = match format.format.as_ref().and_then(serde_json::Value::as_u64) {
         Some(f) if f == u64::from(STATE_FORMAT) => {
             return Err(parse_error(
@@ -162,7 +140,7 @@ fn parse_with<'de, R: serde_json::de::Read<'de>>(
         }
         Some(f) if f == u64::from(LEGACY_STATE_FORMAT) => {
             let file: StateFileV1 =
-                from_source(source().map_err(read_error)?).map_err(parse_error)?;
+                json::one(source().map_err(read_error)?).map_err(parse_error)?;
             tracing::info!(
                 state = %location,
                 "state of format 1: read, and written as format {STATE_FORMAT} by the next apply"
