@@ -108,13 +108,25 @@ pub(crate) fn cpu_ms() -> f64 {
     (ticks(11) + ticks(12)) as f64 * 10.0
 }
 
-/// Writes `files` manifest files with `docs` documents of `codes` settings each.
+/// Writes `files` manifest files with `docs` documents of `codes` settings each, pay
+/// systems from 1000 on.
 fn generate(dir: &Path, files: usize, docs: usize, codes: usize) -> u64 {
+    generate_from(dir, 1000, files, docs, codes)
+}
+
+/// [`generate`], pay systems from `first` on.
+pub(crate) fn generate_from(
+    dir: &Path,
+    first: usize,
+    files: usize,
+    docs: usize,
+    codes: usize,
+) -> u64 {
     let mut bytes = 0;
     for f in 0..files {
         let mut text = String::new();
         for d in 0..docs {
-            let pay_system = 1000 + f * docs + d;
+            let pay_system = first + f * docs + d;
             if d > 0 {
                 text.push_str("---\n");
             }

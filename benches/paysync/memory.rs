@@ -71,28 +71,14 @@ pub(crate) fn measured(command: &mut Command) -> (Option<i32>, u64, Duration) {
 
 fn manifests(dir: &Path) {
     std::fs::create_dir(dir.join("m")).unwrap();
-    let ids: Vec<u64> = (FIRST_ID..FIRST_ID + TARGETS).collect();
-    for (i, chunk) in ids.chunks(PER_FILE as usize).enumerate() {
-        let mut text = String::new();
-        for id in chunk {
-            text.push_str(&format!(
-                "---\napiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {id}\npersonType: 1\nsettings:\n"
-            ));
-            for c in 0..CODES {
-                match c % 4 {
-                    0 => text.push_str(&format!("  CODE_{c:02}: value-{id}-{c}\n")),
-                    1 => text.push_str(&format!(
-                        "  CODE_{c:02}: {{ type: VALUE, value: \"{c:05}\" }}\n"
-                    )),
-                    2 => text.push_str(&format!(
-                        "  CODE_{c:02}: {{ type: PAYMENT, value: ACCOUNT_NUMBER }}\n"
-                    )),
-                    _ => text.push_str(&format!("  CODE_{c:02}: {}\n", id * 7 + c as u64)),
-                }
-            }
-        }
-        std::fs::write(dir.join(format!("m/m{i:03}.yaml")), text).unwrap();
-    }
+    let files = (TARGETS / PER_FILE) as usize;
+    crate::generate_from(
+        &dir.join("m"),
+        FIRST_ID as usize,
+        files,
+        PER_FILE as usize,
+        CODES,
+    );
 }
 
 pub fn run() {

@@ -23,21 +23,13 @@ pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
 /// The format tag of saved plans written by this version.
 pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/4";
 
+pub use super::saved_file::Head as SavedFileHead;
+
 /// A saved plan in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedPlan {
-    pub format: String,
-    /// The paysync version that made it (informational).
-    pub paysync_version: String,
-    /// Lineage of the state the plan was made from; `None` when there was no state yet.
-    pub lineage: Option<String>,
-    /// Serial of that state (0 when there was none).
-    pub serial: u64,
-    /// The portal the state belongs to, if known.
-    pub portal: Option<String>,
-    /// How the plan's secret fingerprints were made (the state's scheme: parameters and
-    /// salt, no key material).
-    pub fingerprints: FingerprintScheme,
+    /// What the file says besides the plan: its format, and the state it was made from.
+    pub file: SavedFileHead,
     pub plan: Plan,
 }
 
@@ -137,20 +129,20 @@ impl SavedPlan {
     /// without one and there still is none. (Whether the fingerprints were made the same
     /// way is checked after the portal: [`Staleness::Fingerprints`].)
     pub fn base_state(&self, current: Option<&LastApplied>) -> Result<LastApplied, Staleness> {
-        match (current, &self.lineage) {
+        match (current, &self.file.lineage) {
             (None, None) => Ok(LastApplied {
                 fingerprints: FingerprintScheme {
                     keyed: false,
-                    ..self.fingerprints.clone()
+                    ..self.file.fingerprints.clone()
                 },
-                portal: self.portal.clone(),
+                portal: self.file.portal.clone(),
                 ..LastApplied::new()
             }),
-            (Some(s), Some(lineage)) if *lineage == s.lineage && self.serial == s.serial => {
+            (Some(s), Some(lineage)) if *lineage == s.lineage && self.file.serial == s.serial => {
                 Ok(s.clone())
             }
             (Some(s), Some(lineage)) if *lineage == s.lineage => Err(Staleness::Serial {
-                planned: self.serial,
+                planned: self.file.serial,
                 current: s.serial,
             }),
             (Some(_), Some(_)) => Err(Staleness::Lineage),
@@ -162,10 +154,13 @@ impl SavedPlan {
     /// The portal the plan was made for (its state's, or the one it read with
     /// `--refresh`) when that is not `portal`: such a plan is never applied there.
     pub fn made_for_another_portal(&self, portal: &str) -> Option<&str> {
-        [self.portal.as_deref(), self.plan.about.portal.as_deref()]
-            .into_iter()
-            .flatten()
-            .find(|planned| !crate::bitrix::same_portal(planned, portal))
+        [
+            self.file.portal.as_deref(),
+            self.plan.about.portal.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|planned| !crate::bitrix::same_portal(planned, portal))
     }
 
     pub fn to_json(&self) -> String {
@@ -179,10 +174,10 @@ impl SavedPlan {
     /// What the file says besides the plan.
     pub fn head(&self) -> SavedPlanHead {
         SavedPlanHead {
-            lineage: self.lineage.clone(),
-            serial: self.serial,
-            portal: self.portal.clone(),
-            fingerprints: self.fingerprints.clone(),
+            lineage: self.file.lineage.clone(),
+            serial: self.file.serial,
+            portal: self.file.portal.clone(),
+            fingerprints: self.file.fingerprints.clone(),
         }
     }
 
@@ -275,16 +270,9 @@ impl SavedPlan {
         head: saved_file::Head,
         plan: Plan,
     ) -> Result<SavedPlan, SavedPlanError> {
-        let saved = SavedPlan {
-            format: head.format,
-            paysync_version: head.paysync_version,
-            lineage: head.lineage,
-            serial: head.serial,
-            portal: head.portal,
-            fingerprints: head.fingerprints,
-            plan,
-        };
+        let saved = SavedPlan { file: head, plan };
         saved
+            .file
             .fingerprints
             .check()
             .map_err(|source| SavedPlanError::Scheme {
