@@ -61,20 +61,21 @@ pub struct PortalMove {
     pub at: String,
 }
 
-/// The whole state file, format 2.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The whole state file, format 2, as read: its targets keyed as they are read (written
+/// from a borrowed [`super::StateFileView`]).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StateFile {
-    pub format: u32,
-    pub lineage: String,
-    pub serial: u64,
+pub(crate) struct StateFile {
+    pub(crate) format: u32,
+    pub(crate) lineage: String,
+    pub(crate) serial: u64,
     /// `scheme://host[:port]` of the portal this state was applied to; `None` before the
     /// first apply.
-    pub portal: Option<String>,
-    pub fingerprints: FingerprintScheme,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub portal_moves: Vec<PortalMove>,
-    pub targets: Vec<RecordedTarget>,
+    pub(crate) portal: Option<String>,
+    pub(crate) fingerprints: FingerprintScheme,
+    #[serde(default)]
+    pub(crate) portal_moves: Vec<PortalMove>,
+    pub(crate) targets: Keyed,
 }
 
 /// One line of the state journal (`<state>.journal`, see [`super::file`]): what one confirmed
@@ -154,25 +155,6 @@ impl LastApplied {
         }
     }
 
-    pub fn from_file(file: StateFile) -> LastApplied {
-        let Keyed {
-            targets,
-            names,
-            records,
-        } = file.targets.into_iter().collect();
-        LastApplied {
-            lineage: file.lineage,
-            serial: file.serial,
-            portal: file.portal,
-            fingerprints: file.fingerprints,
-            legacy_key: None,
-            portal_moves: file.portal_moves,
-            targets,
-            names,
-            records,
-        }
-    }
-
     /// A format-1 state, migrated in memory (see the module docs).
     pub fn from_v1(file: StateFileV1) -> LastApplied {
         let Keyed {
@@ -190,27 +172,6 @@ impl LastApplied {
             targets,
             names,
             records,
-        }
-    }
-
-    /// The file to write (format 2). A fingerprint only the format-1 key could check is
-    /// not written (the key never is): that secret is written at the next apply. States
-    /// are written from [`StateFileView`], which borrows instead of copying; this owned
-    /// form is what the view is tested against.
-    #[cfg(test)]
-    pub fn to_file(&self) -> StateFile {
-        StateFile {
-            format: STATE_FORMAT,
-            lineage: self.lineage.clone(),
-            serial: self.serial,
-            portal: self.portal.clone(),
-            fingerprints: self.fingerprints.clone(),
-            portal_moves: self.portal_moves.clone(),
-            targets: self
-                .targets
-                .keys()
-                .filter_map(|target| self.recorded_target(*target))
-                .collect(),
         }
     }
 
@@ -402,6 +363,23 @@ impl Keyed {
     }
 }
 
+impl From<StateFile> for LastApplied {
+    /// A format-2 state as read (its `format` checked by the caller).
+    fn from(file: StateFile) -> LastApplied {
+        LastApplied {
+            lineage: file.lineage,
+            serial: file.serial,
+            portal: file.portal,
+            fingerprints: file.fingerprints,
+            legacy_key: None,
+            portal_moves: file.portal_moves,
+            targets: file.targets.targets,
+            names: file.targets.names,
+            records: file.targets.records,
+        }
+    }
+}
+
 impl FromIterator<RecordedTarget> for Keyed {
     fn from_iter<I: IntoIterator<Item = RecordedTarget>>(iter: I) -> Self {
         let mut keyed = Keyed::default();
@@ -514,7 +492,7 @@ mod tests {
         .unwrap();
         let state = LastApplied::from_v1(v1);
         assert!(state.legacy_key.is_some());
-        let file = serde_json::to_string(&state.to_file()).unwrap();
+        let file = serde_json::to_string(&super::super::StateFileView::new(&state)).unwrap();
         assert!(!file.contains("00ff"), "{file}");
         assert!(!file.contains("hmac-sha256"), "{file}");
         assert!(file.contains("\"format\":2"), "{file}");

@@ -5,9 +5,11 @@
 //! is an error naming where it is, never folded silently. No I/O here.
 
 use super::error::StateError;
-use super::format::{JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFileV1};
+use super::format::{
+    JournalEntry, LEGACY_STATE_FORMAT, LastApplied, STATE_FORMAT, StateFile, StateFileV1,
+};
 use super::location::StateLocation;
-use super::whole::{StateFileIn, StateFileView};
+use super::whole::StateFileView;
 use crate::json;
 
 /// Why a journal entry cannot be replayed over the state.
@@ -118,7 +120,7 @@ fn parse_with<'de, R: serde_json::de::Read<'de>>(
     // Anything else (format 1, a newer format, a broken file) is read again for its
     // format, so that a newer state gets a clear message rather than a complaint about a
     // field it has.
-    let first = json::one::<_, StateFileIn>(source().map_err(read_error)?);
+    let first = json::one::<_, StateFile>(source().map_err(read_error)?);
     if let Ok(file) = &first
         && file.format == STATE_FORMAT
     {
