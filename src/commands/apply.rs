@@ -198,7 +198,10 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     store.prepare_writes()?;
     let mut state = saved.base_state(store.load()?.as_ref()).map_err(stale)?;
     state.check_portal(store.location(), &client.portal())?;
-    if !state.fingerprints.same_derivation(&saved.file.fingerprints) {
+    if !state
+        .fingerprints
+        .same_derivation(&saved.file.state.fingerprints)
+    {
         return Err(stale(Staleness::Fingerprints));
     }
     // The portal written to, for the report (a plan made offline may not have known it).
@@ -220,7 +223,7 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     })?;
     // The plan's fingerprints were made keyed if its scheme says so: checking them, and
     // recording new ones, then needs the key.
-    state.fingerprints.keyed |= saved.file.fingerprints.keyed;
+    state.fingerprints.keyed |= saved.file.state.fingerprints.keyed;
     let fingerprinter = fingerprinter_for_writing(&state, !refs.is_empty(), ctx)?;
     fingerprinter.precompute(secrets.values().values());
     let changed =

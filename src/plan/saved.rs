@@ -23,7 +23,7 @@ pub const MAX_SAVED_PLAN_BYTES: u64 = 1 << 30;
 /// The format tag of saved plans written by this version.
 pub const SAVED_PLAN_FORMAT: &str = "paysync.saved-plan/4";
 
-pub use super::saved_file::Head as SavedFileHead;
+pub use super::saved_file::{Head as SavedFileHead, SavedPlanHead};
 
 /// A saved plan in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,27 +51,13 @@ struct SavedPlanFileV3 {
     plan: super::document::PlanDocument,
 }
 
-/// What a saved plan records besides its plan: the state it was made from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SavedPlanHead {
-    /// Lineage of the state the plan was made from; `None` when there was no state yet.
-    pub lineage: Option<String>,
-    /// Serial of that state (0 when there was none).
-    pub serial: u64,
-    pub portal: Option<String>,
-    pub fingerprints: FingerprintScheme,
-}
-
 impl SavedPlanHead {
     /// Writes the saved plan of `plan` (this version's format) to `out`, streamed.
     pub fn write(&self, plan: &Plan, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let head = saved_file::Head {
             format: SAVED_PLAN_FORMAT.to_owned(),
             paysync_version: env!("CARGO_PKG_VERSION").to_owned(),
-            lineage: self.lineage.clone(),
-            serial: self.serial,
-            portal: self.portal.clone(),
-            fingerprints: self.fingerprints.clone(),
+            state: self.clone(),
         };
         saved_file::write(&head, plan, out)
     }
@@ -98,6 +84,12 @@ pub enum SavedPlanError {
          (`paysync plan --out`)"
     )]
     Format { path: String, found: String },
+    /// A plan of the previous format whose document does not make a plan.
+    #[error("saved plan {path} has an unusable plan: {error}")]
+    Document {
+        path: String,
+        error: super::document::DocumentError,
+    },
     #[error("saved plan {path} has unusable `fingerprints`: {error}")]
     Scheme {
         path: String,
@@ -129,20 +121,22 @@ impl SavedPlan {
     /// without one and there still is none. (Whether the fingerprints were made the same
     /// way is checked after the portal: [`Staleness::Fingerprints`].)
     pub fn base_state(&self, current: Option<&LastApplied>) -> Result<LastApplied, Staleness> {
-        match (current, &self.file.lineage) {
+        match (current, &self.file.state.lineage) {
             (None, None) => Ok(LastApplied {
                 fingerprints: FingerprintScheme {
                     keyed: false,
-                    ..self.file.fingerprints.clone()
+                    ..self.file.state.fingerprints.clone()
                 },
-                portal: self.file.portal.clone(),
+                portal: self.file.state.portal.clone(),
                 ..LastApplied::new()
             }),
-            (Some(s), Some(lineage)) if *lineage == s.lineage && self.file.serial == s.serial => {
+            (Some(s), Some(lineage))
+                if *lineage == s.lineage && self.file.state.serial == s.serial =>
+            {
                 Ok(s.clone())
             }
             (Some(s), Some(lineage)) if *lineage == s.lineage => Err(Staleness::Serial {
-                planned: self.file.serial,
+                planned: self.file.state.serial,
                 current: s.serial,
             }),
             (Some(_), Some(_)) => Err(Staleness::Lineage),
@@ -155,7 +149,7 @@ impl SavedPlan {
     /// `--refresh`) when that is not `portal`: such a plan is never applied there.
     pub fn made_for_another_portal(&self, portal: &str) -> Option<&str> {
         [
-            self.file.portal.as_deref(),
+            self.file.state.portal.as_deref(),
             self.plan.about.portal.as_deref(),
         ]
         .into_iter()
@@ -171,14 +165,9 @@ impl SavedPlan {
         String::from_utf8(bytes).expect("JSON is UTF-8")
     }
 
-    /// What the file says besides the plan.
+    /// What the file says of the state the plan was made from.
     pub fn head(&self) -> SavedPlanHead {
-        SavedPlanHead {
-            lineage: self.file.lineage.clone(),
-            serial: self.file.serial,
-            portal: self.file.portal.clone(),
-            fingerprints: self.file.fingerprints.clone(),
-        }
+        self.file.state.clone()
     }
 
     /// Reads a saved plan file: a regular file of at most [`MAX_SAVED_PLAN_BYTES`], parsed
@@ -234,21 +223,21 @@ impl SavedPlan {
             let plan = file
                 .plan
                 .to_plan(&file.secret_fingerprints)
-                .map_err(|error| SavedPlanError::Parse {
+                .map_err(|error| SavedPlanError::Document {
                     path: path.to_owned(),
-                    line: 0,
-                    column: 0,
-                    message: error.to_string(),
+                    error,
                 })?;
             return SavedPlan::checked(
                 path,
                 saved_file::Head {
                     format: file.format,
                     paysync_version: file.paysync_version,
-                    lineage: file.lineage,
-                    serial: file.serial,
-                    portal: file.portal,
-                    fingerprints: file.fingerprints,
+                    state: SavedPlanHead {
+                        lineage: file.lineage,
+                        serial: file.serial,
+                        portal: file.portal,
+                        fingerprints: file.fingerprints,
+                    },
                 },
                 plan,
             );
@@ -273,6 +262,7 @@ impl SavedPlan {
         let saved = SavedPlan { file: head, plan };
         saved
             .file
+            .state
             .fingerprints
             .check()
             .map_err(|source| SavedPlanError::Scheme {

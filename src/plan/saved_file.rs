@@ -21,19 +21,28 @@ use super::{About, Action, Change, Names, Plan, TargetPlan};
 use crate::fingerprint::FingerprintScheme;
 use crate::model::{Location, Target};
 
-/// What a saved plan records besides the plan: the state it was made from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a saved plan records besides the plan: its format, and the state it was made
+/// from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Head {
     pub format: String,
     /// The paysync version that made it (informational).
     pub paysync_version: String,
+    #[serde(flatten)]
+    pub state: SavedPlanHead,
+}
+
+/// What a saved plan records of the state it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedPlanHead {
     /// Lineage of the state the plan was made from; `None` when there was no state yet.
     pub lineage: Option<String>,
     /// Serial of that state (0 when there was none).
     pub serial: u64,
     /// The portal the state belongs to, if known.
     pub portal: Option<String>,
-    /// How the plan's secret fingerprints were made.
+    /// How the plan's secret fingerprints were made (the state's scheme: parameters and
+    /// salt, no key material).
     pub fingerprints: FingerprintScheme,
 }
 
@@ -374,10 +383,12 @@ impl<'de> Visitor<'de> for FileIn {
                 format: format.ok_or_else(|| de::Error::missing_field("format"))?,
                 paysync_version: version
                     .ok_or_else(|| de::Error::missing_field("paysync_version"))?,
-                lineage: lineage.ok_or_else(|| de::Error::missing_field("lineage"))?,
-                serial: serial.ok_or_else(|| de::Error::missing_field("serial"))?,
-                portal: portal.ok_or_else(|| de::Error::missing_field("portal"))?,
-                fingerprints: scheme.ok_or_else(|| de::Error::missing_field("fingerprints"))?,
+                state: SavedPlanHead {
+                    lineage: lineage.ok_or_else(|| de::Error::missing_field("lineage"))?,
+                    serial: serial.ok_or_else(|| de::Error::missing_field("serial"))?,
+                    portal: portal.ok_or_else(|| de::Error::missing_field("portal"))?,
+                    fingerprints: scheme.ok_or_else(|| de::Error::missing_field("fingerprints"))?,
+                },
             },
             plan: Plan {
                 about: About {
@@ -522,10 +533,12 @@ mod tests {
         Head {
             format: "paysync.saved-plan/4".into(),
             paysync_version: "0.0.0".into(),
-            lineage: Some("l-1".into()),
-            serial: 3,
-            portal: Some("https://shop.example".into()),
-            fingerprints: cheap_scheme(),
+            state: SavedPlanHead {
+                lineage: Some("l-1".into()),
+                serial: 3,
+                portal: Some("https://shop.example".into()),
+                fingerprints: cheap_scheme(),
+            },
         }
     }
 
