@@ -11,7 +11,7 @@ use crate::bitrix::{MAX_BATCH, Request, looks_like_batch_reference};
 use crate::fingerprint::Fingerprinter;
 use crate::model::Target;
 use crate::plan::{Action, Change, TargetPlan, Value};
-use crate::secrets::Redacted;
+use crate::secrets::{Redacted, SecretRef};
 use crate::state::{RecordedSettings, RecordedValue};
 
 /// A target's write: the plan it came from and its changes to send. The values sent
@@ -29,29 +29,30 @@ impl PendingWrite<'_> {
             .iter()
             .filter_map(|change| {
                 let (source, value) = sent_value(change.after.as_ref()?, secrets)?;
-                Some((change.code.to_string(), (source.clone(), value)))
+                Some((
+                    change.code.to_string(),
+                    (source.to_owned(), Redacted::new(value.to_owned())),
+                ))
             })
             .collect()
     }
 }
 
-/// The source and value a desired value sends (a secret resolved); `None` for a value
-/// that is never sent.
-fn sent_value<'v>(
-    after: &'v Value,
-    secrets: &ResolvedSecrets,
-) -> Option<(&'v String, Redacted<String>)> {
+/// The source and value a desired value sends, borrowed (a secret's from the values
+/// resolved); `None` for a value that is never sent.
+fn sent_value<'v>(after: &'v Value, secrets: &'v ResolvedSecrets) -> Option<(&'v str, &'v str)> {
     match after {
-        Value::Plain { source, value } => Some((source, Redacted::new(value.clone()))),
-        Value::Secret { source, secret, .. } => Some((
-            source,
-            secrets
-                .get(secret)
-                .expect("every secret was resolved before apply started")
-                .clone(),
-        )),
+        Value::Plain { source, value } => Some((source, value)),
+        Value::Secret { source, secret, .. } => Some((source, resolved(secrets, secret).expose())),
         Value::Live { .. } | Value::Hidden { .. } => None,
     }
+}
+
+/// The value resolved for `secret`.
+fn resolved<'v>(secrets: &'v ResolvedSecrets, secret: &SecretRef) -> &'v Redacted<String> {
+    secrets
+        .get(secret)
+        .expect("every secret was resolved before apply started")
 }
 
 /// The changes of `tp` to send now.
@@ -66,18 +67,15 @@ pub(super) fn writes_for<'p>(
         let Some(after) = &change.after else { continue };
         let send = match change.action {
             Action::Add | Action::Update | Action::Drift => true,
-            Action::Unchecked => {
-                // Reference unchanged, value unknown at plan time: write only if changed
-                // (or if the recorded fingerprint cannot tell).
-                let Some((source, value)) = sent_value(after, secrets) else {
-                    continue;
-                };
-                !matches!(
-                    recorded.and_then(|r| r.get(&change.code)),
-                    Some(RecordedValue::Secret { fingerprint: Some(recorded), source: s, .. })
-                        if s == source && fp.matches(recorded, &value) == Some(true)
-                )
-            }
+            // Reference unchanged, value unknown at plan time: write only if changed (or
+            // if the recorded fingerprint cannot tell).
+            Action::Unchecked => !matches!(
+                (after, recorded.and_then(|r| r.get(&change.code))),
+                (
+                    Value::Secret { source, secret, .. },
+                    Some(RecordedValue::Secret { fingerprint: Some(recorded), source: s, .. }),
+                ) if s == source && fp.matches(recorded, resolved(secrets, secret)) == Some(true)
+            ),
             Action::Forget | Action::Record => false,
         };
         if send && !matches!(after, Value::Live { .. } | Value::Hidden { .. }) {
@@ -152,7 +150,7 @@ fn needs_direct_call(write: &PendingWrite<'_>, secrets: &ResolvedSecrets) -> boo
             .as_ref()
             .and_then(|after| sent_value(after, secrets))
             .is_some_and(|(source, value)| {
-                looks_like_batch_reference(source) || looks_like_batch_reference(value.expose())
+                looks_like_batch_reference(source) || looks_like_batch_reference(value)
             })
     })
 }
