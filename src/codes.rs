@@ -37,12 +37,12 @@ impl<V> Codes<V> {
         self.position(code).ok().map(|i| &self.0[i].1)
     }
 
-    /// Whether `code` is recorded.
+    /// Whether `code` has a value.
     pub fn contains_key(&self, code: &str) -> bool {
         self.position(code).is_ok()
     }
 
-    /// Records `value` for `code`, returning the value it replaces.
+    /// Sets `value` for `code`, returning the value it replaces.
     pub fn insert(&mut self, code: impl Into<CompactString> + AsRef<str>, value: V) -> Option<V> {
         match self.position(code.as_ref()) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
@@ -53,19 +53,14 @@ impl<V> Codes<V> {
         }
     }
 
-    /// Forgets `code`, returning what was recorded for it.
+    /// Removes `code`, returning its value.
     pub fn remove(&mut self, code: &str) -> Option<V> {
         self.position(code).ok().map(|i| self.0.remove(i).1)
     }
 
-    /// Keeps only the codes for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut V) -> bool) {
-        self.0.retain_mut(|(c, v)| keep(c, v));
-    }
-
     /// The codes and values, sorted by code.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &V)> {
-        self.0.iter().map(|(c, v)| (c.as_str(), v))
+        self.into_iter()
     }
 
     /// The codes and values, sorted by code, the values mutable.
@@ -127,12 +122,19 @@ impl<K: Into<CompactString>, V, const N: usize> From<[(K, V); N]> for Codes<V> {
     }
 }
 
-impl<'a, V> IntoIterator for &'a Codes<V> {
-    type Item = (&'a str, &'a V);
-    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a V)> + 'a>;
+/// An entry as [`Codes::iter`] gives it.
+type Entry<'a, V> = (&'a str, &'a V);
 
+impl<'a, V> IntoIterator for &'a Codes<V> {
+    type Item = Entry<'a, V>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (CompactString, V)>,
+        fn(&'a (CompactString, V)) -> Entry<'a, V>,
+    >;
+
+    /// Without an allocation: a loop over every target's settings runs once per target.
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.0.iter().map(|(c, v)| (c.as_str(), v))
     }
 }
 
