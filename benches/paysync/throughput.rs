@@ -73,6 +73,17 @@ fn paysync_apply(n: u64, drain: f64) -> Figures {
     paysync_apply_with(n, drain, None, &[])
 }
 
+/// `targets.yaml` in `dir`: `n` targets from [`FIRST_ID`] on, each setting one code.
+fn targets_yaml(dir: &std::path::Path, n: u64) {
+    let mut text = String::new();
+    for id in FIRST_ID..FIRST_ID + n {
+        text.push_str(&format!(
+            "---\napiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {id}\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: REGULAR\n"
+        ));
+    }
+    std::fs::write(dir.join("targets.yaml"), text).unwrap();
+}
+
 /// [`paysync_apply`] with every request held `latency` by the emulator and `extra`
 /// arguments to apply.
 fn paysync_apply_with(n: u64, drain: f64, latency: Option<Duration>, extra: &[&str]) -> Figures {
@@ -81,13 +92,7 @@ fn paysync_apply_with(n: u64, drain: f64, latency: Option<Duration>, extra: &[&s
         portal.inject(Fault::delay(latency));
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    for id in FIRST_ID..FIRST_ID + n {
-        text.push_str(&format!(
-            "---\napiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {id}\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: REGULAR\n"
-        ));
-    }
-    std::fs::write(dir.path().join("targets.yaml"), text).unwrap();
+    targets_yaml(dir.path(), n);
     let started = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_paysync"))
         .current_dir(dir.path())
@@ -235,13 +240,7 @@ pub fn reads() {
         for parallelism in [1, paysync::apply::DEFAULT_PARALLELISM] {
             let portal = portal(n, 2.0);
             let dir = tempfile::tempdir().unwrap();
-            let mut text = String::new();
-            for id in FIRST_ID..FIRST_ID + n {
-                text.push_str(&format!(
-                    "---\napiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: {id}\npersonType: 1\nsettings:\n  PS_WORK_MODE_IFRAME: REGULAR\n"
-                ));
-            }
-            std::fs::write(dir.path().join("targets.yaml"), text).unwrap();
+            targets_yaml(dir.path(), n);
             let run = |args: &[&str]| {
                 std::process::Command::new(env!("CARGO_BIN_EXE_paysync"))
                     .current_dir(dir.path())
