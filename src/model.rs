@@ -56,15 +56,18 @@ pub const SOURCE_VALUE: &str = "VALUE";
 /// A setting's value as declared: a literal string or a reference to a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingValue {
-    Plain(String),
-    Secret(SecretRef),
+    Plain(CompactString),
+    /// Boxed: a reference is about 70 bytes, and most settings are plain (issue 22).
+    Secret(Box<SecretRef>),
 }
 
 /// One declared setting: `{type, value}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
-    /// Bitrix24 `TYPE` (value source), upper-case, `VALUE` by default.
-    pub source: String,
+    /// Bitrix24 `TYPE` (value source), upper-case, `VALUE` by default. Codes, sources
+    /// and values are inline strings: most fit in 24 bytes, and a million settings held
+    /// one allocation each for them (issue 22).
+    pub source: CompactString,
     pub value: SettingValue,
 }
 
@@ -206,7 +209,7 @@ impl Desired {
                         .origin_of(code)
                         .map(|o| format!("{}:{}", o.file.display(), o.line))
                         .unwrap_or_default();
-                    places.entry(r.clone()).or_default().push(at);
+                    places.entry(SecretRef::clone(r)).or_default().push(at);
                 }
             }
         }
@@ -225,7 +228,7 @@ impl Desired {
             .values()
             .flat_map(|t| t.settings.values())
             .filter_map(|s| match &s.value {
-                SettingValue::Secret(r) => Some(r),
+                SettingValue::Secret(r) => Some(&**r),
                 SettingValue::Plain(_) => None,
             })
             .collect();
@@ -428,7 +431,7 @@ impl TargetRef {
 /// code is declared is kept beside it rather than in a second list, which cost another
 /// list and a copy of every code (issue 13).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SettingMap(Vec<(String, Setting, Origin)>);
+pub struct SettingMap(Vec<(CompactString, Setting, Origin)>);
 
 impl SettingMap {
     pub fn new() -> SettingMap {
@@ -454,14 +457,19 @@ impl SettingMap {
 
     /// Sets `code`, declared at `at`, replacing an earlier value (and where it was
     /// declared); returns the earlier value.
-    pub fn insert(&mut self, code: String, setting: Setting, at: Origin) -> Option<Setting> {
-        match self.find(&code) {
+    pub fn insert(
+        &mut self,
+        code: impl Into<CompactString> + AsRef<str>,
+        setting: Setting,
+        at: Origin,
+    ) -> Option<Setting> {
+        match self.find(code.as_ref()) {
             Ok(i) => {
                 self.0[i].2 = at;
                 Some(std::mem::replace(&mut self.0[i].1, setting))
             }
             Err(i) => {
-                self.0.insert(i, (code, setting, at));
+                self.0.insert(i, (code.into(), setting, at));
                 None
             }
         }
@@ -479,11 +487,11 @@ impl SettingMap {
         self.0.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Setting)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&CompactString, &Setting)> {
         self.0.iter().map(|(c, s, _)| (c, s))
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &String> {
+    pub fn keys(&self) -> impl Iterator<Item = &CompactString> {
         self.0.iter().map(|(c, _, _)| c)
     }
 
@@ -501,10 +509,11 @@ impl std::ops::Index<&str> for SettingMap {
     }
 }
 
-impl FromIterator<(String, Setting, Origin)> for SettingMap {
+impl<K: Into<CompactString>> FromIterator<(K, Setting, Origin)> for SettingMap {
     /// Sorted by code; of a code given twice, the last value.
-    fn from_iter<I: IntoIterator<Item = (String, Setting, Origin)>>(iter: I) -> SettingMap {
-        let mut items: Vec<(String, Setting, Origin)> = iter.into_iter().collect();
+    fn from_iter<I: IntoIterator<Item = (K, Setting, Origin)>>(iter: I) -> SettingMap {
+        let mut items: Vec<(CompactString, Setting, Origin)> =
+            iter.into_iter().map(|(c, s, o)| (c.into(), s, o)).collect();
         items.sort_by(|a, b| a.0.cmp(&b.0));
         // Keep the last of equal codes: reverse, dedup (keeps the first), reverse.
         items.reverse();
@@ -515,8 +524,8 @@ impl FromIterator<(String, Setting, Origin)> for SettingMap {
     }
 }
 
-impl Extend<(String, Setting, Origin)> for SettingMap {
-    fn extend<I: IntoIterator<Item = (String, Setting, Origin)>>(&mut self, iter: I) {
+impl Extend<(CompactString, Setting, Origin)> for SettingMap {
+    fn extend<I: IntoIterator<Item = (CompactString, Setting, Origin)>>(&mut self, iter: I) {
         for (code, setting, at) in iter {
             self.insert(code, setting, at);
         }
@@ -524,18 +533,18 @@ impl Extend<(String, Setting, Origin)> for SettingMap {
 }
 
 impl IntoIterator for SettingMap {
-    type Item = (String, Setting, Origin);
-    type IntoIter = std::vec::IntoIter<(String, Setting, Origin)>;
+    type Item = (CompactString, Setting, Origin);
+    type IntoIter = std::vec::IntoIter<(CompactString, Setting, Origin)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a SettingMap {
-    type Item = (&'a String, &'a Setting);
+    type Item = (&'a CompactString, &'a Setting);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, Setting, Origin)>,
-        fn(&'a (String, Setting, Origin)) -> (&'a String, &'a Setting),
+        std::slice::Iter<'a, (CompactString, Setting, Origin)>,
+        fn(&'a (CompactString, Setting, Origin)) -> (&'a CompactString, &'a Setting),
     >;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(c, s, _)| (c, s))

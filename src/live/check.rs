@@ -71,7 +71,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
         };
         for (code, setting) in &declared.settings {
             let origin = declared.origin_of(code).unwrap_or(&declared.origin).clone();
-            let Some(DeclaredCode { input, .. }) = handler.codes.get(code) else {
+            let Some(DeclaredCode { input, .. }) = handler.codes.get(code.as_str()) else {
                 found.push(
                     Diagnostic::new(
                         Code::UndeclaredCode,
@@ -98,7 +98,7 @@ pub fn check(desired: &Desired, catalog: &Catalog) -> Diagnostics {
                 continue;
             }
             match input {
-                Input::Enum(options) if !options.contains(value) => found.push(
+                Input::Enum(options) if !options.iter().any(|o| o == value) => found.push(
                     Diagnostic::new(
                         Code::InvalidOption,
                         origin,

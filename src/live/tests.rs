@@ -61,15 +61,15 @@ fn desired(pay_system: u64, person_type: u64, settings: &[(&str, &str, &str)]) -
     };
     for (i, (code, source, value)) in settings.iter().enumerate() {
         let value = match value.strip_prefix("secret:") {
-            Some(name) => SettingValue::Secret(SecretRef::Env {
+            Some(name) => SettingValue::Secret(Box::new(SecretRef::Env {
                 name: name.to_owned(),
-            }),
-            None => SettingValue::Plain((*value).to_owned()),
+            })),
+            None => SettingValue::Plain((*value).into()),
         };
         d.settings.insert(
             (*code).to_owned(),
             Setting {
-                source: (*source).to_owned(),
+                source: (*source).into(),
                 value,
             },
             origin(7 + i),

@@ -109,7 +109,7 @@ fn secret_forms() {
     }]
         .settings;
     let secret = |s: &Setting| match &s.value {
-        SettingValue::Secret(secret) => (s.source.clone(), secret.clone()),
+        SettingValue::Secret(secret) => (s.source.clone(), SecretRef::clone(secret)),
         other => panic!("not a secret: {other:?}"),
     };
     assert_eq!(
@@ -150,7 +150,7 @@ fn file_secrets_are_relative_to_a_relative_manifest() {
         written: "k.txt".into(),
         path: PathBuf::from("k.txt"),
     };
-    assert_eq!(setting.value, SettingValue::Secret(expected));
+    assert_eq!(setting.value, SettingValue::Secret(Box::new(expected)));
 }
 
 /// Parses and validates settings as if they came from `file`, without touching disk.
@@ -379,7 +379,7 @@ fn examples_load_and_match_the_committed_schema() {
     assert_eq!(acme.settings["REST_SERVICE_ID_IFRAME"], plain("00412"));
     assert!(matches!(
         acme.settings["REST_SERVICE_KEY_IFRAME"].value,
-        SettingValue::Secret(SecretRef::Env { .. })
+        SettingValue::Secret(ref r) if matches!(**r, SecretRef::Env { .. })
     ));
     assert_eq!(
         desired.targets[&Target {
@@ -548,14 +548,14 @@ fn written_manifests_read_back_as_written() {
             let expected = match written {
                 NewSetting::Literal(value) => plain(value),
                 NewSetting::Source { source, value } => Setting {
-                    source: source.clone(),
-                    value: SettingValue::Plain(value.clone()),
+                    source: source.as_str().into(),
+                    value: SettingValue::Plain(value.as_str().into()),
                 },
                 NewSetting::Secret(reference) => Setting {
                     source: SOURCE_VALUE.into(),
-                    value: SettingValue::Secret(
+                    value: SettingValue::Secret(Box::new(
                         SecretRef::parse(reference, Path::new("m.yaml")).unwrap(),
-                    ),
+                    )),
                 },
             };
             assert_eq!(read[code], expected, "{code} in\n{text}");

@@ -187,12 +187,12 @@ impl From<&Value> for DocumentValue {
     fn from(v: &Value) -> Self {
         match v {
             Value::Plain { source, value } => DocumentValue::Plain {
-                source: Some(source.clone()),
-                value: Some(value.clone()),
+                source: Some(source.to_string()),
+                value: Some(value.to_string()),
             },
             Value::Live { source, value } => DocumentValue::Plain {
-                source: source.clone(),
-                value: value.clone(),
+                source: source.as_ref().map(ToString::to_string),
+                value: value.as_ref().map(ToString::to_string),
             },
             Value::Secret {
                 source,
@@ -200,14 +200,14 @@ impl From<&Value> for DocumentValue {
                 fingerprint,
                 empty,
             } => DocumentValue::Secret {
-                source: source.clone(),
+                source: source.to_string(),
                 secret: secret.to_string(),
                 path: secret.path().map(|p| p.display().to_string()),
                 checked: fingerprint.is_some(),
                 empty: *empty,
             },
             Value::Hidden { source } => DocumentValue::Hidden {
-                source: source.clone(),
+                source: source.as_ref().map(ToString::to_string),
                 hidden: true,
             },
         }
@@ -450,7 +450,7 @@ pub(super) fn plan_value(
             checked,
             empty,
         } => Value::Secret {
-            source: source.clone(),
+            source: source.as_str().into(),
             secret: Box::new(reference(secret, path.as_deref())?),
             fingerprint: checked
                 .then(|| {
@@ -463,18 +463,18 @@ pub(super) fn plan_value(
             empty: *empty,
         },
         DocumentValue::Hidden { source, .. } => Value::Hidden {
-            source: source.clone(),
+            source: source.as_deref().map(Into::into),
         },
         DocumentValue::Plain { source, value } if live => Value::Live {
-            source: source.clone(),
-            value: value.clone(),
+            source: source.as_deref().map(Into::into),
+            value: value.as_deref().map(Into::into),
         },
         DocumentValue::Plain {
             source: Some(source),
             value,
         } => Value::Plain {
-            source: source.clone(),
-            value: value.clone().unwrap_or_default(),
+            source: source.as_str().into(),
+            value: value.as_deref().unwrap_or_default().into(),
         },
         DocumentValue::Plain { source: None, .. } => {
             return Err(DocumentError::NoType {

@@ -272,7 +272,7 @@ fn rules() {
                     origins: Vec::new(),
                     reference: None,
                     manifest: None,
-                    settings: vec![("CODE".to_string(), want.clone())],
+                    settings: vec![("CODE".into(), want.clone())],
                 },
             );
         }
@@ -307,7 +307,7 @@ fn live_secret_value_never_enters_the_plan() {
                 origins: Vec::new(),
                 reference: None,
                 manifest: None,
-                settings: vec![("KEY".to_string(), secret("K", Some("s1")))],
+                settings: vec![("KEY".into(), secret("K", Some("s1")))],
             },
         )]),
     };
@@ -337,9 +337,9 @@ fn removed_target_forgets_every_code_and_summary_counts() {
                 reference: None,
                 manifest: Location::parse("m.yaml:1"),
                 settings: vec![
-                    ("A".to_string(), plain("1")),
-                    ("B".to_string(), plain("2")),
-                    ("C".to_string(), plain("3")),
+                    ("A".into(), plain("1")),
+                    ("B".into(), plain("2")),
+                    ("C".into(), plain("3")),
                 ],
             },
         )]),
@@ -396,4 +396,28 @@ fn empty_inputs_plan_nothing() {
     let plan = compute(DesiredValues::default(), &BTreeMap::new(), None, &key());
     assert!(plan.targets.is_empty());
     assert!(!plan.summary().has_changes());
+}
+
+/// Regression (issue 22): the plan inputs were collected from the declarations' own list,
+/// so each target's values sat in room sized for declarations (about 160 bytes a value
+/// instead of 88): 158 MB instead of 88 at 1M settings.
+#[test]
+fn plan_inputs_keep_exact_room_not_the_declarations_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let codes: String = (0..20)
+        .map(|c| format!("  CODE_{c:02}: value-{c}\n"))
+        .collect();
+    let text = format!(
+        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: 11\npersonType: 1\nsettings:\n{codes}  KEY: {{ secret: env:KEY }}\n"
+    );
+    std::fs::write(dir.path().join("m.yaml"), text).unwrap();
+    let desired = crate::manifest::load(&[dir.path().join("m.yaml")]).unwrap();
+    let values = DesiredValues::new(desired, |_| SecretCheck::Unreadable);
+    let target = &values.targets[&Target {
+        pay_system: 11,
+        person_type: 1,
+    }];
+    assert_eq!(target.settings.len(), 21);
+    assert_eq!(target.settings.capacity(), target.settings.len());
+    assert_eq!(target.origins.capacity(), target.origins.len());
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::CompactString;
 use crate::fingerprint::{Fingerprint, Fingerprinter};
 use crate::model::LiveSetting;
 use crate::secrets::{Redacted, SecretRef};
@@ -15,15 +16,15 @@ pub enum Value {
     /// A literal (`type: VALUE`) or a field source.
     Plain {
         #[serde(rename = "type")]
-        source: String,
-        value: String,
+        source: CompactString,
+        value: CompactString,
     },
     /// A secret reference; `fingerprint` is `None` when the secret could not be resolved
     /// ("not checked"), and `empty` says it was found but empty, which apply refuses
     /// (SPEC §5: an empty value is never written through a reference).
     Secret {
         #[serde(rename = "type")]
-        source: String,
+        source: CompactString,
         /// Boxed: a reference is about 50 bytes, and most values of a large plan are
         /// plain (issue 13).
         secret: Box<SecretRef>,
@@ -35,13 +36,13 @@ pub enum Value {
     /// A value read from the portal (`source` is `None` when the portal did not say).
     Live {
         #[serde(rename = "type")]
-        source: Option<String>,
-        value: Option<String>,
+        source: Option<CompactString>,
+        value: Option<CompactString>,
     },
     /// A live value of a code managed as a secret: compared by fingerprint, never shown.
     Hidden {
         #[serde(rename = "type")]
-        source: Option<String>,
+        source: Option<CompactString>,
     },
 }
 
@@ -50,8 +51,8 @@ impl Value {
     pub fn to_recorded(&self, fingerprint: Option<&Fingerprint>) -> Option<RecordedValue> {
         match self {
             Value::Plain { source, value } => Some(RecordedValue::Plain {
-                source: source.into(),
-                value: value.into(),
+                source: source.clone(),
+                value: value.clone(),
             }),
             Value::Secret {
                 source,
@@ -59,7 +60,7 @@ impl Value {
                 fingerprint: planned,
                 ..
             } => Some(RecordedValue::Secret {
-                source: source.into(),
+                source: source.clone(),
                 secret: secret.clone(),
                 fingerprint: Some(fingerprint.or(planned.as_ref())?.clone()),
             }),
@@ -70,15 +71,15 @@ impl Value {
     pub(super) fn from_recorded(recorded: &RecordedValue) -> Value {
         match recorded {
             RecordedValue::Plain { source, value } => Value::Plain {
-                source: source.to_string(),
-                value: value.to_string(),
+                source: source.clone(),
+                value: value.clone(),
             },
             RecordedValue::Secret {
                 source,
                 secret,
                 fingerprint,
             } => Value::Secret {
-                source: source.to_string(),
+                source: source.clone(),
                 // Only shown; a recorded reference is never resolved.
                 secret: secret.clone(),
                 fingerprint: fingerprint.clone(),

@@ -101,7 +101,7 @@ mod tests {
         // One line longer than a part.
         plan.targets[10].changes[0].after = Some(crate::plan::Value::Plain {
             source: "VALUE".into(),
-            value: "x".repeat(3 * OUTPUT_PART),
+            value: "x".repeat(3 * OUTPUT_PART).into(),
         });
         let mut parts = Vec::new();
         render_in_parts(&plan, |part| parts.push(part.to_owned()));

@@ -327,12 +327,12 @@ fn shown(out: &mut String, v: Option<&Value>, p: &Painter) {
         Some(Value::Live {
             source,
             value: Some(value),
-        }) => source_value(out, source.as_ref(), value),
+        }) => source_value(out, source.as_deref(), value),
         Some(Value::Hidden { .. }) => out.push_str("(secret)"),
     }
 }
 
-fn source_value(out: &mut String, source: Option<&String>, value: &str) {
+fn source_value(out: &mut String, source: Option<&str>, value: &str) {
     match source {
         Some(s) if s != SOURCE_VALUE => {
             let _ = write!(out, "{}:{}", escape_controls(s), escape_controls(value));
@@ -405,7 +405,7 @@ pub(crate) mod tests {
                         before: None,
                         after: Some(Value::Plain {
                             source: SOURCE_VALUE.into(),
-                            value: format!("value-{i}"),
+                            value: format!("value-{i}").into(),
                         }),
                     }],
                 })

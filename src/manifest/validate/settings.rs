@@ -118,8 +118,8 @@ impl Checker {
         let Node::Map(fields) = &mut node.value else {
             let value = self.text(file, node)?;
             return Some(Setting {
-                source: SOURCE_VALUE.to_owned(),
-                value: SettingValue::Plain(value),
+                source: SOURCE_VALUE.into(),
+                value: SettingValue::Plain(value.into()),
             });
         };
         let before = self.diagnostics.len();
@@ -161,8 +161,8 @@ impl Checker {
                 None
             }
             (Some(value), None) => self.text(file, value).map(|value| Setting {
-                source: source.map_or_else(|| SOURCE_VALUE.to_owned(), |(_, s)| s),
-                value: SettingValue::Plain(value),
+                source: source.map_or_else(|| SOURCE_VALUE.into(), |(_, s)| s.into()),
+                value: SettingValue::Plain(value.into()),
             }),
             (None, Some((_, reference))) => {
                 if let Some((at, found)) = source.filter(|(_, s)| s != SOURCE_VALUE) {
@@ -177,8 +177,8 @@ impl Checker {
                     );
                 }
                 self.secret(file, dir, reference).map(|secret| Setting {
-                    source: SOURCE_VALUE.to_owned(),
-                    value: SettingValue::Secret(secret),
+                    source: SOURCE_VALUE.into(),
+                    value: SettingValue::Secret(Box::new(secret)),
                 })
             }
         };
