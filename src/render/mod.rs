@@ -6,10 +6,12 @@ pub mod diagnostics;
 pub mod drift;
 pub mod environments;
 pub mod import;
+mod markdown_values;
 pub mod plan_json;
 pub mod plan_markdown;
 pub mod plan_text;
 pub mod progress;
+pub(crate) mod secret_groups;
 pub mod terminal;
 
 use crate::untrusted::is_unsafe_char;

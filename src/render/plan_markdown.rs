@@ -32,11 +32,13 @@
 //!   in place), a header line (paysync version, portal host — never credentials —,
 //!   environment, commit and CI run from the CI's variables), the note on what was cut
 //!   (when something was), the summary line, the "Needs attention" list (every change
-//!   whose [`Risk`] needs attention, most serious first, each with its `file:line`), the
-//!   warnings, a table of counts (rows that are all zero left out), the secrets not
-//!   checked folded into one line, then one fold per target, most serious first, with
-//!   its counts in the title. Settings only recorded in the state (live already equals
-//!   desired) are not shown, as in the text plan.
+//!   whose [`Risk`] needs attention, most serious first, each with its `file:line`; a
+//!   secret rotated under one reference in several places is one item), the warnings, a
+//!   table of counts (rows that are all zero left out), one fold per target, most
+//!   serious first, with its counts in the title, then the secrets not checked, one line
+//!   per reference in one fold: by value to a reviewer, so that hundreds of secrets not
+//!   checked never push a change out (issue 23). Settings only recorded in the state
+//!   (live already equals desired) are not shown, as in the text plan.
 //! - **Size**: never more than [`GITHUB_COMMENT_LIMIT`] characters (Unicode scalar
 //!   values, as GitHub counts them, not bytes). The attention list is kept whole (only a
 //!   list that alone would pass the limit is cut); folds are left out from the least
@@ -56,15 +58,23 @@
 //! Changes are marked `!` rather than the text plan's `~`, because GitHub's `diff`
 //! highlighting colours `+`, `-` and `!` lines and leaves `~` plain.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::model::SOURCE_VALUE;
 use crate::plan::risk::Risk;
 use crate::plan::{Action, Change, Plan, TargetPlan, Value};
 use crate::render::target_label;
 use crate::wording::plural;
 
+pub use super::markdown_values::VALUE_CHARS;
+use super::markdown_values::{
+    clip, clipped, code, escaped, fence_for, left_out, line, secret_ref, text, value,
+};
 use super::plan_text::summary_line;
+use super::secret_groups::{self, SecretGroup, renamed, secret_to_secret};
+
+/// A setting as the comment keys it: its target and code.
+type Setting<'a> = (crate::model::Target, &'a str);
 
 /// GitHub's limit on a comment body, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_535;
@@ -76,8 +86,6 @@ const NOTE_RESERVE: usize = 1_000;
 const AFTER_ATTENTION: usize = 6_000;
 /// At most this many warnings are listed.
 const WARNINGS_SHOWN: usize = 20;
-/// A value (or code) longer than this is cut, saying how much was left out.
-pub const VALUE_CHARS: usize = 200;
 
 /// The comment being written, with its length in characters kept as it grows (counting
 /// the whole string again for every line would be quadratic on large plans).
@@ -124,13 +132,38 @@ pub fn render(plan: &Plan) -> String {
     let budget = GITHUB_COMMENT_LIMIT - head.chars - NOTE_RESERVE;
     let mut left = LeftOut::default();
 
-    // Needs attention: always visible, whole unless it alone would pass the limit.
-    let attention = plan.attention_by_risk();
+    // Needs attention: always visible, whole unless it alone would pass the limit. A
+    // secret rotated under one reference in several places is one item.
+    let rotations: Vec<SecretGroup<'_>> = secret_groups::rotations(plan)
+        .into_iter()
+        .filter(|g| g.uses.len() > 1)
+        .collect();
+    let grouped: BTreeMap<Setting<'_>, usize> = rotations
+        .iter()
+        .enumerate()
+        .flat_map(|(i, g)| {
+            g.uses
+                .iter()
+                .map(move |(t, c)| ((t.target, c.code.as_str()), i))
+        })
+        .collect();
+    let mut listed = vec![false; rotations.len()];
+    let attention: Vec<String> = plan
+        .attention_by_risk()
+        .into_iter()
+        .filter_map(|(t, c)| match grouped.get(&(t.target, c.code.as_str())) {
+            Some(&i) if listed[i] => None,
+            Some(&i) => {
+                listed[i] = true;
+                Some(rotation_item(plan, &rotations[i]))
+            }
+            None => Some(attention_item(plan, t, c)),
+        })
+        .collect();
     if !attention.is_empty() {
         body.push(&format!("#### Needs attention ({})\n\n", attention.len()));
         let end = budget.saturating_sub(AFTER_ATTENTION);
-        for (i, (t, c)) in attention.iter().enumerate() {
-            let item = attention_item(plan, t, c);
+        for (i, item) in attention.iter().enumerate() {
             if !body.fits(item.chars().count() + 200, end) {
                 left.attention = attention.len() - i;
                 body.push(&format!(
@@ -139,7 +172,7 @@ pub fn render(plan: &Plan) -> String {
                 ));
                 break;
             }
-            body.push(&item);
+            body.push(item);
         }
         body.push("\n");
     }
@@ -160,9 +193,10 @@ pub fn render(plan: &Plan) -> String {
     }
 
     body.push(&counts_table(plan));
-    unchecked_fold(plan, &mut body, budget, &mut left);
-    details(plan, &mut body, budget, &mut left);
+    // By value to a reviewer: the diffs of what changes, then the secrets not checked.
+    details(plan, &grouped, &mut body, budget, &mut left);
     unresolved(plan, &mut body, budget, &mut left);
+    unchecked_fold(plan, &mut body, budget, &mut left);
 
     if left.attention + left.targets + left.unchecked > 0 {
         head.push(&truncation_note(plan, &left));
@@ -236,9 +270,14 @@ fn attention_item(plan: &Plan, t: &TargetPlan, c: &Change) -> String {
             }
         }
         _ if secret_to_secret(c) => {
+            if let Some(old) = renamed(c) {
+                let _ = write!(item, ": <code>{}</code> →", text(&clipped(&old)));
+            } else {
+                item.push(':');
+            }
             let _ = write!(
                 item,
-                ": <code>{}</code>",
+                " <code>{}</code>",
                 text(&secret_ref(c.after.as_ref()))
             );
         }
@@ -298,32 +337,84 @@ fn counts_table(plan: &Plan) -> String {
     format!("| | settings | targets |\n|---|---:|---:|\n{rows}\n")
 }
 
-/// The secrets not checked at plan time: one fold whose title is the count.
-fn unchecked_fold(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
-    let unchecked: Vec<(&TargetPlan, &Change)> = plan
-        .targets
+/// A rotated secret used by several settings: the reference, what happens, how many
+/// targets, the codes, and the first few targets with their `file:line`.
+fn rotation_item(plan: &Plan, g: &SecretGroup<'_>) -> String {
+    const NAMED: usize = 3;
+    let what = if g.reason == "changed" {
+        "secret changes (same reference, new value)"
+    } else {
+        "secret changed outside paysync: written back"
+    };
+    let mut item = format!(
+        "- <code>{}</code>: {what}, in {} ({})",
+        text(&clipped(&g.reference)),
+        plural(g.targets(), "target"),
+        codes_list(g)
+    );
+    let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
+    named.dedup_by_key(|t| t.target);
+    for (i, t) in named.iter().take(NAMED).enumerate() {
+        item.push_str(if i == 0 { ": " } else { ", " });
+        let _ = write!(item, "**{}**", text(&target_label(&t.target, &plan.names)));
+        if let Some(m) = &t.manifest {
+            let _ = write!(item, " (<code>{}</code>)", text(&m.to_string()));
+        }
+    }
+    if named.len() > NAMED {
+        let _ = write!(item, ", … and {} more", named.len() - NAMED);
+    }
+    item.push('\n');
+    item
+}
+
+/// `<code>KEY</code>, <code>OTHER</code>`: the codes a reference sets.
+fn codes_list(g: &SecretGroup<'_>) -> String {
+    g.codes
         .iter()
-        .flat_map(|t| t.changes.iter().map(move |c| (t, c)))
-        .filter(|(_, c)| c.action == Action::Unchecked)
-        .collect();
-    if unchecked.is_empty() {
+        .map(|c| format!("<code>{}</code>", text(&clipped(c))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The secrets not checked at plan time: one fold, one line per reference (not per
+/// target: one reference is often used by hundreds), after every target's diff.
+fn unchecked_fold(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
+    const NAMED: usize = 3;
+    let groups = secret_groups::unchecked(plan);
+    if groups.is_empty() {
         return;
     }
+    let settings: usize = groups.iter().map(|g| g.uses.len()).sum();
     body.push(&format!(
-        "<details><summary>{} not checked: apply reads them and writes only what changed</summary>\n\n",
-        plural(unchecked.len(), "secret")
+        "<details><summary>{} not checked ({}): apply reads them and writes only what changed</summary>\n\n",
+        plural(groups.len(), "secret reference"),
+        plural(settings, "setting")
     ));
     let close = "\n</details>\n\n";
-    for (i, (t, c)) in unchecked.iter().enumerate() {
-        let item = format!(
-            "- **{}** <code>{}</code> (<code>{}</code>)\n",
-            text(&target_label(&t.target, &plan.names)),
-            text(&code(c)),
-            text(&secret_ref(c.after.as_ref()))
-        );
+    for (i, g) in groups.iter().enumerate() {
+        let mut item = format!("- <code>{}</code>", text(&clipped(&g.reference)));
+        if g.reason != "not checked" {
+            let _ = write!(item, " ({})", g.reason);
+        }
+        let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
+        named.dedup_by_key(|t| t.target);
+        if named.len() > NAMED {
+            let _ = write!(item, " in {}", plural(named.len(), "target"));
+        } else {
+            let labels: Vec<String> = named
+                .iter()
+                .map(|t| format!("**{}**", text(&target_label(&t.target, &plan.names))))
+                .collect();
+            let _ = write!(item, " in {}", labels.join(", "));
+        }
+        let _ = writeln!(item, " ({})", codes_list(g));
         if !body.fits(item.chars().count() + close.len() + 100, budget) {
-            left.unchecked = unchecked.len() - i;
-            body.push(&format!("- … and {} more\n", left.unchecked));
+            left.unchecked = groups.len() - i;
+            body.push(&format!(
+                "- … and {}\n",
+                plural(left.unchecked, "more reference")
+            ));
             break;
         }
         body.push(&item);
@@ -336,20 +427,29 @@ fn folded(c: &Change) -> bool {
     !matches!(c.action, Action::Record | Action::Unchecked)
 }
 
-/// One fold per target with a change to show, most serious first, while they fit.
-fn details(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
+/// One fold per target with a change to show, most serious first, while they fit. A
+/// rotation listed once for its reference (`grouped`) is not repeated in the folds.
+fn details(
+    plan: &Plan,
+    grouped: &BTreeMap<Setting<'_>, usize>,
+    body: &mut Comment,
+    budget: usize,
+    left: &mut LeftOut,
+) {
+    let in_fold = |t: &TargetPlan, c: &Change| {
+        folded(c) && !grouped.contains_key(&(t.target, c.code.as_str()))
+    };
     let mut shown: Vec<&TargetPlan> = plan
         .targets
         .iter()
-        .filter(|t| t.changes.iter().any(folded))
+        .filter(|t| t.changes.iter().any(|c| in_fold(t, c)))
         .collect();
     shown.sort_by_key(|t| t.risk());
     left.shown_targets = shown.len();
     for (i, t) in shown.iter().enumerate() {
-        let lines: Vec<String> = t
-            .changes
+        let changes: Vec<&Change> = t.changes.iter().filter(|c| in_fold(t, c)).collect();
+        let lines: Vec<String> = changes
             .iter()
-            .filter(|c| folded(c))
             .map(|c| match super::plan_text::overlay_origin(t, c) {
                 Some(at) => format!("{}  (from {})", line(c), escaped(&at.to_string())),
                 None => line(c),
@@ -358,7 +458,7 @@ fn details(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
         let fence = fence_for(&lines);
         let open = format!(
             "<details><summary>{}</summary>\n\n{fence}diff\n",
-            fold_title(plan, t)
+            fold_title(plan, t, &changes)
         );
         let close = format!("{fence}\n\n</details>\n\n");
         let close_chars = close.chars().count();
@@ -421,8 +521,8 @@ fn unresolved(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut
 }
 
 /// `paySystem 11 / personType 1: 1 needs attention, 2 to change (manifests/acme.yaml:4)`
-fn fold_title(plan: &Plan, t: &TargetPlan) -> String {
-    let count = |f: fn(&Change) -> bool| t.changes.iter().filter(|c| f(c)).count();
+fn fold_title(plan: &Plan, t: &TargetPlan, changes: &[&Change]) -> String {
+    let count = |f: fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
     let attention = count(|c| c.risk().needs_attention());
     let mut parts = Vec::new();
     if attention > 0 {
@@ -489,196 +589,12 @@ fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
     )
 }
 
-/// User data for Markdown text or HTML (table cells, `<summary>`): every character that
-/// means something to either, and every control character, as a numeric character
-/// reference. References are decoded only after the Markdown structure is parsed, so
-/// they cannot open or close anything.
-fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        if ch.is_control()
-            || matches!(
-                ch,
-                '&' | '<'
-                    | '>'
-                    | '"'
-                    | '\''
-                    | '|'
-                    | '\\'
-                    | '`'
-                    | '*'
-                    | '_'
-                    | '['
-                    | ']'
-                    | '#'
-                    | '~'
-                    | '!'
-                    | '@'
-                    | ':'
-                    | '$'
-            )
-        {
-            let _ = write!(out, "&#{};", u32::from(ch));
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-/// A code fence longer than any run of backticks in `lines` (at least three).
-fn fence_for(lines: &[String]) -> String {
-    let longest = lines
-        .iter()
-        .map(|l| {
-            l.split(|c| c != '`')
-                .map(str::len)
-                .max()
-                .unwrap_or_default()
-        })
-        .max()
-        .unwrap_or_default();
-    "`".repeat(longest.max(2) + 1)
-}
-
-/// At most [`VALUE_CHARS`] characters of `s` and how many were left out.
-fn clip(s: &str) -> (&str, usize) {
-    match s.char_indices().nth(VALUE_CHARS) {
-        Some((end, _)) => (&s[..end], s[end..].chars().count()),
-        None => (s, 0),
-    }
-}
-
-fn left_out(n: usize) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!("… (+{n} characters)")
-    }
-}
-
-/// `s` JSON-escaped without quotes: no raw control characters (so no line break).
-fn escaped(s: &str) -> String {
-    // JSON's escapes, and also DEL, C1 controls and the invisible characters that
-    // reorder text: markdown is printed to terminals too.
-    let mut out = String::with_capacity(s.len());
-    crate::render::push_quoted_inner(&mut out, s);
-    out
-}
-
-/// A setting code (upper-case letters, digits and `_` as a rule; anything else escaped).
-fn code(c: &Change) -> String {
-    let (shown, more) = clip(&c.code);
-    format!("{}{}", escaped(shown), left_out(more))
-}
-
-/// A literal value JSON-quoted, a field source as `SOURCE:FIELD`, as in the text plan.
-fn source_value(source: Option<&str>, value: &str) -> String {
-    let (shown, more) = clip(value);
-    match source {
-        Some(s) if s != SOURCE_VALUE => {
-            format!("{}:{}{}", escaped(s), escaped(shown), left_out(more))
-        }
-        _ => format!("\"{}\"{}", escaped(shown), left_out(more)),
-    }
-}
-
-fn value(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Live { value: None, .. }) => "(unset)".into(),
-        Some(Value::Plain { source, value }) => source_value(Some(source), value),
-        Some(Value::Live {
-            source,
-            value: Some(value),
-        }) => source_value(source.as_deref(), value),
-        Some(secret @ Value::Secret { source, .. }) => {
-            let mut s = String::from("(");
-            if source != SOURCE_VALUE {
-                let _ = write!(s, "{}, ", escaped(source));
-            }
-            let _ = write!(s, "secret {}", secret_ref(v));
-            if let Some(reason) = secret.unchecked_reason() {
-                let _ = write!(s, ", {reason}");
-            }
-            s.push(')');
-            s
-        }
-        Some(Value::Hidden { .. }) => "(secret)".into(),
-    }
-}
-
-/// `env:NAME` or `file:PATH` (the path as written in the manifest), escaped and cut.
-fn secret_ref(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::Secret { secret, .. }) => {
-            let reference = secret.to_string();
-            let (shown, more) = clip(&reference);
-            format!("{}{}", escaped(shown), left_out(more))
-        }
-        _ => String::new(),
-    }
-}
-
-/// Whether a change replaces one secret value with another of the same source, shown as
-/// `(secret env:NAME, changed)` rather than `before -> after`.
-fn secret_to_secret(c: &Change) -> bool {
-    let before = match c.before.as_deref() {
-        Some(Value::Secret { source, .. }) => Some(Some(source.as_str())),
-        Some(Value::Hidden { source }) => Some(source.as_deref()),
-        _ => None,
-    };
-    match (before, &c.after) {
-        // A hidden live value whose source the portal did not report: values only.
-        (Some(None), Some(Value::Secret { .. })) => true,
-        (Some(Some(b)), Some(Value::Secret { source, .. })) => b == source,
-        _ => false,
-    }
-}
-
-/// One line of the `diff` block.
-fn line(c: &Change) -> String {
-    let code = code(c);
-    match c.action {
-        Action::Add => format!("+ {code} = {}", value(c.after.as_ref())),
-        Action::Forget => format!("- {code} (no longer managed; left as is on the portal)"),
-        Action::Unchecked => format!(
-            "! {code} (secret {}, {})",
-            secret_ref(c.after.as_ref()),
-            c.after
-                .as_ref()
-                .and_then(Value::unchecked_reason)
-                .unwrap_or("not checked")
-        ),
-        Action::Update | Action::Drift => {
-            let drift = c.action == Action::Drift;
-            if secret_to_secret(c) {
-                format!(
-                    "! {code} (secret {}, changed{})",
-                    secret_ref(c.after.as_ref()),
-                    if drift { " outside paysync" } else { "" }
-                )
-            } else {
-                format!(
-                    "! {code}: {} -> {}{}",
-                    value(c.before.as_deref()),
-                    value(c.after.as_ref()),
-                    if drift {
-                        " (changed outside paysync)"
-                    } else {
-                        ""
-                    }
-                )
-            }
-        }
-        Action::Record => format!("  {code} = {}", value(c.after.as_ref())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fingerprint::{Fingerprinter, cheap_scheme};
     use crate::model::Location;
+    use crate::model::SOURCE_VALUE;
     use crate::model::Target;
     use crate::plan::TargetPlan;
     use crate::secrets::{Redacted, SecretRef};
@@ -1234,5 +1150,147 @@ mod tests {
         assert!(!outside.contains("dir|x"), "{outside}");
         assert!(out.contains("… (+300 characters)"), "{out}");
         insta::assert_snapshot!(out);
+    }
+
+    /// 5,000 targets, 714 of them with a secret not checked (700 sharing one reference),
+    /// four changed: the pull request's comment (issue 23).
+    fn five_thousand_targets(changed: bool) -> Plan {
+        let mut targets = Vec::new();
+        for ps in 0..5_000u64 {
+            let mut changes = Vec::new();
+            if ps < 714 {
+                let name = if ps < 700 {
+                    "PS_SECRET".to_owned()
+                } else {
+                    format!("KEY_{ps}")
+                };
+                changes.push(Change::new(
+                    "REST_SERVICE_KEY",
+                    Action::Unchecked,
+                    Some(secret(&name, Some("k"))),
+                    Some(secret(&name, None)),
+                ));
+            }
+            if changed && [3, 1_000, 2_500, 4_999].contains(&ps) {
+                changes.push(Change::new(
+                    "PS_IS_TEST",
+                    Action::Update,
+                    Some(plain("Y")),
+                    Some(plain("N")),
+                ));
+            }
+            if !changes.is_empty() {
+                targets.push(target(
+                    ps,
+                    1,
+                    Some(&format!(
+                        "manifests/m{}.yaml:{}",
+                        ps / 100,
+                        ps % 100 * 8 + 1
+                    )),
+                    changes,
+                ));
+            }
+        }
+        Plan {
+            targets,
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn at_5000_targets_with_714_unchecked_secrets_every_changed_targets_diff_is_shown() {
+        let out = r(&five_thousand_targets(true));
+        for ps in [3, 1_000, 2_500, 4_999] {
+            let fold = format!("<details><summary>paySystem {ps} / personType 1: ");
+            assert!(out.contains(&fold), "{ps} missing:\n{out}");
+        }
+        assert_eq!(out.matches("! PS_IS_TEST: \"Y\" -> \"N\"").count(), 4);
+        // The unchecked secrets: one line per reference, after the diffs.
+        assert!(
+            out.contains("<code>env&#58;PS&#95;SECRET</code> in 700 targets"),
+            "{out}"
+        );
+        assert_eq!(out.matches("env&#58;PS&#95;SECRET").count(), 1, "{out}");
+        assert!(
+            out.find("PS_IS_TEST").unwrap() < out.find("secret references not checked").unwrap()
+        );
+        assert!(!out.contains("[!NOTE]"), "nothing is cut:\n{out}");
+        assert!(out.chars().count() < 10_000, "{}", out.chars().count());
+    }
+
+    #[test]
+    fn a_no_change_plan_at_5000_targets_is_a_few_lines() {
+        let out = r(&five_thousand_targets(false));
+        let visible = outside_folds(&out);
+        assert!(visible.lines().count() < 15, "{visible}");
+        assert!(out.chars().count() < 5_000, "{}", out.chars().count());
+        assert!(!out.contains("[!NOTE]"), "{out}");
+    }
+
+    #[test]
+    fn a_rotated_secret_shows_once_per_reference_and_a_renamed_one_old_to_new() {
+        let mut targets: Vec<TargetPlan> = (0..50u64)
+            .map(|ps| {
+                target(
+                    ps,
+                    1,
+                    Some(&format!("m.yaml:{}", ps * 10 + 1)),
+                    vec![Change::new(
+                        "REST_SERVICE_KEY",
+                        Action::Update,
+                        Some(secret("PS_SECRET", Some("old"))),
+                        Some(secret("PS_SECRET", Some("new"))),
+                    )],
+                )
+            })
+            .collect();
+        targets.push(target(
+            77,
+            1,
+            Some("m.yaml:900"),
+            vec![Change::new(
+                "API_KEY",
+                Action::Update,
+                Some(secret("OLD_KEY", Some("v"))),
+                Some(secret("NEW_KEY", Some("v2"))),
+            )],
+        ));
+        let out = r(&Plan {
+            targets,
+            ..Plan::default()
+        });
+        assert!(out.contains("#### Needs attention (2)"), "{out}");
+        assert_eq!(out.matches("env&#58;PS&#95;SECRET").count(), 1, "{out}");
+        assert!(
+            out.contains("secret changes (same reference, new value), in 50 targets"),
+            "{out}"
+        );
+        assert!(out.contains("… and 47 more"), "{out}");
+        // No fold repeats the rotation; the renamed reference shows where it came from.
+        assert!(!out.contains("(secret env:PS_SECRET, changed)"), "{out}");
+        assert!(
+            out.contains("<code>env&#58;OLD&#95;KEY</code> → <code>env&#58;NEW&#95;KEY</code>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("! API_KEY (secret env:OLD_KEY -> env:NEW_KEY, changed)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn no_longer_managed_is_not_a_red_deletion() {
+        let out = r(&Plan {
+            targets: vec![target(
+                1,
+                1,
+                Some("m.yaml:1"),
+                vec![Change::new("OLD", Action::Forget, Some(plain("x")), None)],
+            )],
+            ..Plan::default()
+        });
+        assert!(out.contains("\n. OLD (no longer managed"), "{out}");
+        assert!(!out.contains("\n- OLD"), "{out}");
     }
 }

@@ -5,10 +5,17 @@
 //!   + PAYMENT_ID = PAYMENT:ACCOUNT_NUMBER
 //!   ~ REST_SERVICE_ID_IFRAME: "00412" -> "00413"
 //!   ~ REST_SERVICE_KEY_IFRAME (secret env:ACME_KEY, changed)
-//!   - OLD_CODE (no longer managed; left as is on the portal)
+//!   . OLD_CODE (no longer managed; left as is on the portal)
+//!
+//! Secrets not checked (apply reads them and writes only what changed):
+//!   ? env:PS_SECRET in 714 targets (REST_SERVICE_KEY)
 //!
 //! Plan: 1 target to change, 3 settings (1 to add, 2 to change), 1 no longer managed.
 //! ```
+//!
+//! A code no longer managed is marked `.`, not `-`: nothing is deleted. Secrets that
+//! could not be read at plan time are listed once per reference after the targets
+//! ([`super::secret_groups`]), not once per target.
 //!
 //! Literal values (`type: VALUE`) are shown JSON-quoted so spaces and empty strings are
 //! visible; other sources as `SOURCE:FIELD`. Secrets only ever as their reference.
@@ -26,7 +33,7 @@ use crate::wording::plural;
 
 const ADD: Style = AnsiColor::Green.on_default();
 const CHANGE: Style = AnsiColor::Yellow.on_default();
-const FORGET: Style = AnsiColor::Red.on_default();
+const ATTENTION: Style = AnsiColor::Red.on_default();
 const DIM: Style = Style::new().effects(Effects::DIMMED);
 const BOLD: Style = Style::new().effects(Effects::BOLD);
 const DELETED: Style = AnsiColor::Red.on_default().effects(Effects::UNDERLINE);
@@ -94,7 +101,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
         out.push('\n');
         for (t, c) in attention {
             out.push_str("  ");
-            p.paint(&mut out, FORGET, "!");
+            p.paint(&mut out, ATTENTION, "!");
             let _ = write!(
                 out,
                 " {}  {}: {}",
@@ -114,7 +121,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
         let mut shown = target
             .changes
             .iter()
-            .filter(|c| c.action != Action::Record)
+            .filter(|c| !matches!(c.action, Action::Record | Action::Unchecked))
             .peekable();
         if shown.peek().is_none() {
             continue;
@@ -157,6 +164,7 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
         out.push('\n');
         pass_on(&mut out);
     }
+    unchecked(&mut out, plan, &p);
     out.push_str(&summary_line(&plan.summary()));
     out.push('\n');
     for warning in &plan.warnings {
@@ -232,7 +240,7 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
             shown(out, c.after.as_ref(), p);
         }
         Action::Forget => {
-            p.paint(out, FORGET, "-");
+            p.paint(out, DIM, ".");
             let _ = write!(out, " {code} ");
             p.paint(out, DIM, "(no longer managed; left as is on the portal)");
         }
@@ -259,7 +267,14 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
             p.paint(out, CHANGE, "~");
             if both_secret && same_source(c) {
                 let _ = write!(out, " {code} (");
-                secret_label(out, c.after.as_ref());
+                if let Some(old) = super::secret_groups::renamed(c) {
+                    let _ = write!(out, "secret {} -> ", escape_controls(&old));
+                    if let Some(Value::Secret { secret, .. }) = &c.after {
+                        let _ = write!(out, "{}", escape_controls(&secret.to_string()));
+                    }
+                } else {
+                    secret_label(out, c.after.as_ref());
+                }
                 let _ = write!(out, ", {suffix})");
             } else {
                 let (before, after) = diffed(c.before.as_deref(), c.after.as_ref(), p);
@@ -275,6 +290,48 @@ fn change_line(out: &mut String, c: &Change, p: &Painter) {
             shown(out, c.after.as_ref(), p);
         }
     }
+}
+
+/// The secrets not checked at plan time, one line per reference and reason: the targets
+/// when at most three use it, else how many, and the codes.
+fn unchecked(out: &mut String, plan: &Plan, p: &Painter) {
+    const NAMED: usize = 3;
+    let groups = super::secret_groups::unchecked(plan);
+    if groups.is_empty() {
+        return;
+    }
+    p.paint(
+        out,
+        BOLD,
+        "Secrets not checked (apply reads them and writes only what changed):",
+    );
+    out.push('\n');
+    for g in &groups {
+        out.push_str("  ");
+        p.paint(out, CHANGE, "?");
+        let _ = write!(out, " {}", escape_controls(&g.reference));
+        if g.reason != "not checked" {
+            let _ = write!(out, " ({})", g.reason);
+        }
+        let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
+        named.dedup_by_key(|t| t.target);
+        if named.len() > NAMED {
+            let _ = write!(out, " in {}", plural(named.len(), "target"));
+        } else {
+            let labels: Vec<String> = named
+                .iter()
+                .map(|t| target_label(&t.target, &plan.names))
+                .collect();
+            let _ = write!(out, " in {}", labels.join(", "));
+        }
+        let codes: Vec<String> = g
+            .codes
+            .iter()
+            .map(|c| escape_controls(c).to_string())
+            .collect();
+        let _ = writeln!(out, " ({})", codes.join(", "));
+    }
+    out.push('\n');
 }
 
 /// `file:line` of a change declared in another file than its target's document.
@@ -440,5 +497,45 @@ pub(crate) mod tests {
         render_in_parts(&plan, false, |part| parts.push(part.to_owned()));
         assert_eq!(parts.len(), 1);
         assert!(parts[0].starts_with("paySystem 1000 / personType 1  (m.yaml:1)\n"));
+    }
+
+    /// Regression (issue 23): 714 secrets not checked were 715 lines above "No changes.".
+    #[test]
+    fn secrets_not_checked_are_one_line_per_reference() {
+        use crate::secrets::SecretRef;
+        let secret = |name: &str| Value::Secret {
+            source: SOURCE_VALUE.into(),
+            secret: Box::new(SecretRef::Env { name: name.into() }),
+            fingerprint: None,
+            empty: false,
+        };
+        let plan = Plan {
+            targets: (0..714u64)
+                .map(|i| TargetPlan {
+                    target: Target {
+                        pay_system: 1000 + i,
+                        person_type: 1,
+                    },
+                    manifest: Location::parse(&format!("m.yaml:{}", 1 + 7 * i)),
+                    reference: None,
+                    changes: vec![Change {
+                        code: "REST_SERVICE_KEY".into(),
+                        action: Action::Unchecked,
+                        at: None,
+                        before: None,
+                        after: Some(secret(if i < 712 { "PS_SECRET" } else { "OTHER" })),
+                    }],
+                })
+                .collect(),
+            ..Plan::default()
+        };
+        let out = render(&plan, false);
+        assert_eq!(
+            out,
+            "Secrets not checked (apply reads them and writes only what changed):\n  \
+             ? env:OTHER in paySystem 1712 / personType 1, paySystem 1713 / personType 1 (REST_SERVICE_KEY)\n  \
+             ? env:PS_SECRET in 712 targets (REST_SERVICE_KEY)\n\n\
+             No changes. 714 secrets not checked (apply reads them and writes only what changed).\n"
+        );
     }
 }

@@ -287,7 +287,7 @@ fn a_subset_never_forgets_what_it_did_not_read() {
       ! paySystem 12 / personType 2  PS_WORK_MODE_IFRAME: no longer managed: left as is on the portal, no longer checked  (no longer declared in the manifests)
 
     paySystem 12 / personType 2
-      - PS_WORK_MODE_IFRAME (no longer managed; left as is on the portal)
+      . PS_WORK_MODE_IFRAME (no longer managed; left as is on the portal)
 
     Plan: 1 no longer managed.
     --- stderr

@@ -141,11 +141,7 @@ fn a_fingerprint_key_leaves_no_key_material_and_is_required_once_used() {
     // Without the key the plan cannot check secrets, and apply sends nothing.
     let out = run(None, "k-acme-2", &["plan", "m.yaml"]);
     out.expect_code(0);
-    assert!(
-        out.stdout.contains("(secret env:ACME_KEY, not checked)"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("? env:ACME_KEY in "), "{}", out.stdout);
     assert!(
         out.stderr.contains("PAYSYNC_FINGERPRINT_KEY"),
         "{}",
@@ -254,8 +250,7 @@ fn a_format_1_state_is_read_and_migrated() {
     out.expect_code(0);
     assert!(!out.stdout.contains("env:ACME_KEY"), "{}", out.stdout);
     assert!(
-        out.stdout
-            .contains("(secret file:keys/other.txt, not checked)"),
+        out.stdout.contains("? file:keys/other.txt in "),
         "{}",
         out.stdout
     );
@@ -297,8 +292,7 @@ fn a_format_1_state_is_read_and_migrated() {
     let out = run("k-acme", Some("k-other"), &["plan", "m.yaml"]);
     out.expect_code(0);
     assert!(
-        out.stdout
-            .contains("(secret file:keys/other.txt, not checked)"),
+        out.stdout.contains("? file:keys/other.txt in "),
         "{}",
         out.stdout
     );

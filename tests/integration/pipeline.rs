@@ -268,7 +268,7 @@ fn a_removed_code_is_no_longer_managed_and_left_on_the_portal() {
     plan.expect_code(2);
     assert!(
         plan.stdout
-            .contains("- PAYMENT_ID (no longer managed; left as is on the portal)"),
+            .contains(". PAYMENT_ID (no longer managed; left as is on the portal)"),
         "{}",
         plan.stdout
     );
