@@ -4,12 +4,17 @@
 #
 #   action.sh install   install paysync VERSION for this runner (cached), put it on PATH
 #   action.sh run       run `paysync COMMAND ARGS` in WORKING_DIRECTORY, set the outputs,
-#                       and for a plan on a pull request post or update the comment
+#                       and for a plan on a pull request post or update its comments:
+#                       one per environment (paysync's marker names it), then the
+#                       continuations of a plan too long for one, removed when no
+#                       longer needed; `rollup` posts the table of several saved plans
 #
 # Environment (action.yml maps its inputs onto it):
-#   PAYSYNC_VERSION        the release to install, e.g. 0.1.0 or v0.1.0
-#   PAYSYNC_COMMAND        plan | apply | drift
-#   PAYSYNC_ARGS           further arguments, split on white space
+#   PAYSYNC_VERSION        the release to install, e.g. 0.1.0 or v0.1.0; anything else (a
+#                          commit SHA or a branch the action is pinned to): the version
+#                          in the action's own Cargo.toml
+#   PAYSYNC_COMMAND        plan | apply | drift | rollup
+#   PAYSYNC_ARGS           further arguments, split on white space (never glob-expanded)
 #   PAYSYNC_COMMENT        true: post the plan as a pull-request comment, updated in place
 #   PAYSYNC_WORKDIR        where paysync runs (default .)
 #   PAYSYNC_RELEASE_URL    where the release files are (default: the GitHub release;
@@ -20,8 +25,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# paysync's marker of its pull-request comment (src/render/plan_markdown.rs, MARKER).
+# paysync's marker of its pull-request comment (src/render/plan_markdown.rs, MARKER): the
+# first line of every comment paysync writes starts with this.
 MARKER='<!-- paysync-plan -->'
+MARKER_PREFIX='<!-- paysync-plan'
 # GitHub refuses a comment body over this many characters.
 COMMENT_LIMIT=65535
 
@@ -34,9 +41,24 @@ output() {
     echo "$1=$2" >>"${GITHUB_OUTPUT:?}"
 }
 
-install() {
-    local version="${PAYSYNC_VERSION:?the version input is empty}"
+# The release to install: PAYSYNC_VERSION when it is a version (v1.2.3 or 1.2.3), else
+# the version of the action's own copy (pinned to a commit SHA or a branch).
+release_version() {
+    local version="${PAYSYNC_VERSION:-}"
     version="${version#v}"
+    if [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]]; then
+        echo "$version"
+        return
+    fi
+    local own
+    own=$(sed -n 's/^version = "\([^"]*\)"$/\1/p' "$here/../Cargo.toml" 2>/dev/null | head -n 1)
+    [ -n "$own" ] || fail "'${PAYSYNC_VERSION:-}' is not a paysync version (e.g. 0.1.0): set the version input"
+    echo "$own"
+}
+
+install() {
+    local version
+    version=$(release_version)
     local os arch
     case "${RUNNER_OS:-}" in
         Linux) os=Linux ;;
@@ -69,9 +91,16 @@ pull_request_number() {
     jq -r '.number // empty' "${GITHUB_EVENT_PATH:?}"
 }
 
-# Posts BODY_FILE as the pull request's paysync comment, editing the one already there.
-comment() {
-    local body_file="$1" number="$2"
+# The pull request's comments as "ID<TAB>FIRST LINE", one per line.
+list_comments() {
+    gh api --paginate "repos/${GITHUB_REPOSITORY:?}/issues/$1/comments" \
+        --jq '.[] | [(.id | tostring), (.body | split("\n")[0])] | @tsv'
+}
+
+# Posts BODY_FILE as a comment of pull request NUMBER, editing the one whose first line
+# is the same marker (listed in EXISTING, from list_comments) instead of adding another.
+upsert_comment() {
+    local body_file="$1" number="$2" existing="$3"
     local body
     body=$(cat "$body_file")
     if [ "${#body}" -gt "$COMMENT_LIMIT" ]; then
@@ -79,33 +108,66 @@ comment() {
         body="${body:0:$((COMMENT_LIMIT - ${#note}))}$note"
     fi
     case "$body" in
-        "$MARKER"*) ;;
+        "$MARKER_PREFIX"*) ;;
         *) body="$MARKER"$'\n'"$body" ;;
     esac
     printf '%s' "$body" >"$body_file.sent"
-    local existing
-    existing=$(gh api --paginate "repos/${GITHUB_REPOSITORY:?}/issues/$number/comments" \
-        --jq ".[] | select(.body | startswith(\"$MARKER\")) | .id" | head -n 1)
-    if [ -n "$existing" ]; then
-        gh api --method PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$existing" \
+    local marker="${body%%$'\n'*}" id
+    id=$(awk -F '\t' -v m="$marker" '$2 == m { print $1; exit }' "$existing")
+    if [ -n "$id" ]; then
+        gh api --method PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" \
             -F "body=@$body_file.sent" >/dev/null
-        echo "updated the plan comment $existing"
+        echo "updated the comment $id ($marker)"
     else
         gh api --method POST "repos/$GITHUB_REPOSITORY/issues/$number/comments" \
             -F "body=@$body_file.sent" >/dev/null
-        echo "posted the plan comment"
+        echo "posted a comment ($marker)"
     fi
+}
+
+# Posts the plan's comments: DIR/1.md, 2.md, … (paysync plan --comment-parts), or FALLBACK
+# when paysync wrote none; then deletes this plan's continuation comments beyond the last
+# part (a shorter plan needs fewer).
+post_comments() {
+    local dir="$1" fallback="$2" number="$3"
+    local existing="$dir.existing" files=() n=1
+    list_comments "$number" >"$existing"
+    while [ -f "$dir/$n.md" ]; do
+        files+=("$dir/$n.md")
+        n=$((n + 1))
+    done
+    [ "${#files[@]}" -gt 0 ] || files=("$fallback")
+    local f
+    for f in "${files[@]}"; do
+        upsert_comment "$f" "$number" "$existing"
+    done
+    # This plan's marker without its end: continuations are "BASE part:N -->".
+    local first
+    first=$(head -n 1 "${files[0]}.sent")
+    local base="${first% -->}" count="${#files[@]}" id line part
+    while IFS=$'\t' read -r id line; do
+        case "$line" in
+            "$base part:"*" -->") ;;
+            *) continue ;;
+        esac
+        part="${line#"$base part:"}"
+        part="${part% -->}"
+        if [[ "$part" =~ ^[0-9]+$ ]] && [ "$part" -gt "$count" ]; then
+            gh api --method DELETE "repos/$GITHUB_REPOSITORY/issues/comments/$id" >/dev/null
+            echo "deleted the comment $id ($line): no longer needed"
+        fi
+    done <"$existing"
 }
 
 run() {
     local command="${PAYSYNC_COMMAND:-plan}"
     case "$command" in
-        plan | apply | drift) ;;
-        *) fail "command must be plan, apply or drift, not '$command'" ;;
+        plan | apply | drift | rollup) ;;
+        *) fail "command must be plan, apply, drift or rollup, not '$command'" ;;
     esac
     local args=()
-    # shellcheck disable=SC2206 # the args input is split on white space, as documented
-    args=(${PAYSYNC_ARGS:-})
+    # Split on white space, as documented, and never glob-expanded (`*` stays `*`).
+    read -r -a args <<<"${PAYSYNC_ARGS:-}" || true
     cd "${PAYSYNC_WORKDIR:-.}"
     local out="${RUNNER_TEMP:?}/paysync-$command"
     local code=0
@@ -114,8 +176,9 @@ run() {
             # One run: the markdown plan for the comment (and the log), the saved plan for
             # apply. paysync also appends the plan to the job summary itself.
             local plan_file="$out.plan.json"
-            paysync plan --format markdown --detailed-exitcode --out "$plan_file" "${args[@]}" \
-                >"$out.md" || code=$?
+            rm -rf "$out.comments"
+            paysync plan --format markdown --detailed-exitcode --out "$plan_file" \
+                --comment-parts "$out.comments" "${args[@]}" >"$out.md" || code=$?
             cat "$out.md"
             if [ "$code" -eq 0 ] || [ "$code" -eq 2 ]; then
                 output plan-file "$plan_file"
@@ -123,8 +186,18 @@ run() {
                 local number
                 number=$(pull_request_number)
                 if [ "${PAYSYNC_COMMENT:-true}" = true ] && [ -n "$number" ]; then
-                    comment "$out.md" "$number"
+                    post_comments "$out.comments" "$out.md" "$number"
                 fi
+            fi
+            ;;
+        rollup)
+            # The table of several environments' saved plans (ARGS), one comment.
+            paysync show --format markdown --rollup "${args[@]}" >"$out.md" || code=$?
+            cat "$out.md"
+            local number
+            number=$(pull_request_number)
+            if [ "$code" -eq 0 ] && [ "${PAYSYNC_COMMENT:-true}" = true ] && [ -n "$number" ]; then
+                post_comments "$out.rollup" "$out.md" "$number"
             fi
             ;;
         apply | drift)

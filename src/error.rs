@@ -253,6 +253,11 @@ pub enum UsageError {
         path.display()
     )]
     OutsideSources { path: PathBuf, sources: String },
+    /// `show --rollup --format json`: the roll-up is a table for people.
+    #[error(
+        "show --rollup writes text or markdown, not json: for JSON, show each plan with --format json"
+    )]
+    RollupAsJson,
     /// `--target` naming no target of the manifests or the state.
     #[error(transparent)]
     NoSuchTarget(#[from] crate::plan::scope::NoSuchTarget),

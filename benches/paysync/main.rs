@@ -263,6 +263,7 @@ fn child(mode: &str) {
                 out: (mode == "plan-out").then(|| saved_plan_path(&dir)),
                 detailed_exitcode: false,
                 resolve_secrets: false,
+                comment_parts: None,
             };
             let term = paysync::render::terminal::Terminal::silent();
             let ctx = Context {
@@ -291,6 +292,7 @@ fn child(mode: &str) {
             let code = paysync::commands::show::run(
                 &saved_plan_path(&dir),
                 paysync::cli::Format::Text,
+                None,
                 &ctx,
             )
             .expect("show runs");

@@ -401,6 +401,11 @@ pub struct PlanArgs {
     /// a plan never runs a command, so a pull-request plan cannot make paysync run one.
     #[arg(long)]
     pub resolve_secrets: bool,
+    /// Also write the plan as pull-request comments to DIR: 1.md, then 2.md, … for the
+    /// details that do not fit in one (each at most 65,535 characters, the first as
+    /// --format markdown prints it). The paysync Action posts and updates them.
+    #[arg(long, value_name = "DIR")]
+    pub comment_parts: Option<PathBuf>,
     #[command(flatten)]
     pub parallel: ParallelismArgs,
 }
@@ -469,11 +474,23 @@ impl SchemaKind {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The saved plan, as written by `plan --out FILE`.
-    #[arg(value_name = "PLANFILE")]
-    pub plan: PathBuf,
+    #[arg(value_name = "PLANFILE", required_unless_present = "rollup")]
+    pub plan: Option<PathBuf>,
+    /// Instead of one plan, the table of several environments' saved plans: environment,
+    /// portal, changes, needs attention, result (the first comment of a pull request that
+    /// plans several environments).
+    #[arg(long, value_name = "PLANFILE", num_args = 1.., conflicts_with_all = ["plan", "comment_parts"])]
+    pub rollup: Vec<PathBuf>,
+    /// With --rollup: an environment whose plan failed (no saved plan), shown as such.
+    #[arg(long, value_name = "ENV", requires = "rollup")]
+    pub failed: Vec<String>,
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write the plan as pull-request comments to DIR/1.md, 2.md, … (as `plan
+    /// --comment-parts`).
+    #[arg(long, value_name = "DIR")]
+    pub comment_parts: Option<PathBuf>,
 }
 
 /// Output formats of `paysync drift`.

@@ -166,6 +166,8 @@ pub struct PlanSettings {
     pub detailed_exitcode: bool,
     /// Read `exec:` secrets too (`--resolve-secrets`).
     pub resolve_secrets: bool,
+    /// Where to write the plan as pull-request comments (`--comment-parts`).
+    pub comment_parts: Option<PathBuf>,
 }
 
 impl PlanArgs {
@@ -175,6 +177,7 @@ impl PlanArgs {
             out: self.out.clone(),
             detailed_exitcode: self.detailed_exitcode,
             resolve_secrets: self.resolve_secrets,
+            comment_parts: self.comment_parts.clone(),
         }
     }
 }

@@ -227,7 +227,10 @@ fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> R
         Command::Completions(args) => manuals::completions(args.shell, &ctx),
         Command::Man(args) => manuals::man(&args, &ctx),
         Command::Schema(args) => schema::run(args.kind, &ctx),
-        Command::Show(args) => show::run(&args.plan, args.format, &ctx),
+        Command::Show(args) => match &args.plan {
+            Some(plan) => show::run(plan, args.format, args.comment_parts.as_deref(), &ctx),
+            None => show::rollup(&args.rollup, &args.failed, args.format, &ctx),
+        },
     }
 }
 

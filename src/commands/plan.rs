@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::prepare::{Prepared, Purpose, prepare};
-use super::steps::{Context, not_interrupted, show_plan};
+use super::steps::{Context, not_interrupted, show_plan, write_comment_parts};
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically_with;
@@ -48,6 +48,9 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     )?;
     let not_compared: Vec<String> = unreadable.keys().map(ToString::to_string).collect();
     show_plan(&plan, inputs.format, ctx.term);
+    if let Some(dir) = &settings.comment_parts {
+        write_comment_parts(&plan, dir)?;
+    }
     append_job_summary(&plan);
     // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where
     // it is used, and no saved plan is written that apply would refuse.

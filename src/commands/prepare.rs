@@ -225,9 +225,10 @@ pub(crate) fn prepare(
         _ => None,
     };
     let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
+    // Offline: the portal the state was applied to, else the one the environment pins.
     let portal = match &connection {
         Some(c) => Some(c.client.portal()),
-        None => state.portal.clone(),
+        None => state.portal.clone().or_else(|| ctx.secrets.portal.clone()),
     };
     plan.about = crate::ci::about(portal, inputs.environment.clone());
     plan.warnings = warnings;

@@ -296,6 +296,32 @@ pub(crate) fn show_plan(plan: &Plan, format: Format, term: &Terminal) {
     }
 }
 
+/// Writes the plan as pull-request comments: `DIR/1.md`, `2.md`, … (each replaced whole),
+/// and removes the numbered parts an earlier plan left there beyond the last.
+pub(crate) fn write_comment_parts(plan: &Plan, dir: &std::path::Path) -> Result<(), Error> {
+    let failed = |path: std::path::PathBuf| move |error| Error::Write { path, error };
+    std::fs::create_dir_all(dir).map_err(failed(dir.to_path_buf()))?;
+    let parts = plan_markdown::render_parts(plan);
+    for (i, part) in parts.iter().enumerate() {
+        let path = dir.join(format!("{}.md", i + 1));
+        crate::files::write_atomically(&path, part.as_bytes()).map_err(failed(path))?;
+    }
+    let entries = std::fs::read_dir(dir).map_err(failed(dir.to_path_buf()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".md"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n > parts.len());
+        if stale {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(failed(path))?;
+        }
+    }
+    Ok(())
+}
+
 /// The fingerprinter an apply (or an adopting import) records with. A state whose fingerprints are keyed is never
 /// written without the key (nor quietly back to unkeyed fingerprints): when secrets are
 /// involved and the key is missing, nothing is sent.

@@ -6,11 +6,13 @@ pub mod diagnostics;
 pub mod drift;
 pub mod environments;
 pub mod import;
+mod markdown_folds;
 mod markdown_values;
 pub mod plan_json;
 pub mod plan_markdown;
 pub mod plan_text;
 pub mod progress;
+pub mod rollup;
 pub(crate) mod secret_groups;
 pub mod terminal;
 

@@ -66,20 +66,20 @@ use crate::plan::{Action, Change, Plan, TargetPlan, Value};
 use crate::render::target_label;
 use crate::wording::plural;
 
+use super::markdown_folds::{Comment, Fold, Setting, folds, rotation_item, unchecked_fold};
 pub use super::markdown_values::VALUE_CHARS;
-use super::markdown_values::{
-    clip, clipped, code, escaped, fence_for, left_out, line, secret_ref, text, value,
-};
+use super::markdown_values::{clip, clipped, code, left_out, secret_ref, text, value};
 use super::plan_text::summary_line;
 use super::secret_groups::{self, SecretGroup, renamed, secret_to_secret};
 
-/// A setting as the comment keys it: its target and code.
-type Setting<'a> = (crate::model::Target, &'a str);
-
 /// GitHub's limit on a comment body, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_535;
-/// A hidden marker so a CI step can find and update its own comment.
+/// A hidden marker so a CI step can find and update its own comment: the first line of
+/// the comment of a plan without an environment (see [`marker`]).
 pub const MARKER: &str = "<!-- paysync-plan -->";
+/// At most this many continuation comments follow the first; what does not fit in them
+/// is left out, and the note says where the whole plan is.
+pub const MAX_CONTINUATIONS: usize = 10;
 /// Room kept below the limit for the note on what was cut.
 const NOTE_RESERVE: usize = 1_000;
 /// Room kept after the attention list for the warnings and the table.
@@ -87,40 +87,59 @@ const AFTER_ATTENTION: usize = 6_000;
 /// At most this many warnings are listed.
 const WARNINGS_SHOWN: usize = 20;
 
-/// The comment being written, with its length in characters kept as it grows (counting
-/// the whole string again for every line would be quadratic on large plans).
-#[derive(Default)]
-struct Comment {
-    text: String,
-    chars: usize,
-}
-
-impl Comment {
-    fn push(&mut self, s: &str) {
-        self.chars += s.chars().count();
-        self.text.push_str(s);
-    }
-
-    fn fits(&self, more: usize, budget: usize) -> bool {
-        self.chars + more <= budget
-    }
-}
-
 /// What was left out to keep within the limit.
 #[derive(Default)]
 struct LeftOut {
     attention: usize,
+    /// The targets whose fold is in a continuation comment, named as the note names them.
+    moved: Vec<String>,
     /// Targets whose fold was not written, or written in part.
     targets: usize,
     shown_targets: usize,
     unchecked: usize,
 }
 
+/// The first line of the comment of a plan (`part` 1) or of one of its continuations
+/// (2, 3, …): `<!-- paysync-plan -->`, with the environment when there is one
+/// (`<!-- paysync-plan env:prod part:2 -->`), so that each environment's comments are
+/// found and edited in place, apart from the others'.
+pub fn marker(environment: Option<&str>, part: usize) -> String {
+    let mut m = String::from("<!-- paysync-plan");
+    if let Some(env) = environment {
+        // Names are checked when paysync.yaml is read; nothing here can end the comment.
+        let env: String = env
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let _ = write!(m, " env:{env}");
+    }
+    if part > 1 {
+        let _ = write!(m, " part:{part}");
+    }
+    m.push_str(" -->");
+    m
+}
+
 /// Renders the plan as GitHub-flavoured Markdown of at most [`GITHUB_COMMENT_LIMIT`]
-/// characters.
+/// characters: the first comment of [`render_parts`].
 pub fn render(plan: &Plan) -> String {
+    render_parts(plan).swap_remove(0)
+}
+
+/// The plan as pull-request comments of at most [`GITHUB_COMMENT_LIMIT`] characters each:
+/// the first, then the folds that did not fit in it, in order, in at most
+/// [`MAX_CONTINUATIONS`] more (Atlantis splits a long plan the same way). The first says
+/// which targets' details follow.
+pub fn render_parts(plan: &Plan) -> Vec<String> {
+    let environment = plan.about.environment.as_deref();
     let mut head = Comment::default();
-    head.push(MARKER);
+    head.push(&marker(environment, 1));
     head.push("\n### paysync plan\n");
     head.push(&header_line(plan));
     head.push("\n\n");
@@ -194,12 +213,20 @@ pub fn render(plan: &Plan) -> String {
 
     body.push(&counts_table(plan));
     // By value to a reviewer: the diffs of what changes, then the secrets not checked.
-    details(plan, &grouped, &mut body, budget, &mut left);
-    unresolved(plan, &mut body, budget, &mut left);
-    unchecked_fold(plan, &mut body, budget, &mut left);
+    let all = folds(plan, &grouped);
+    left.shown_targets = all.len();
+    let mut rest = all.iter().peekable();
+    while rest.next_if(|f| f.push_whole(&mut body, budget)).is_some() {}
+    let rest: Vec<&Fold> = rest.collect();
+    let mut parts = Vec::new();
+    if rest.is_empty() {
+        left.unchecked = unchecked_fold(plan, &mut body, budget);
+    } else {
+        parts = continuations(plan, &rest, &mut left);
+    }
 
-    if left.attention + left.targets + left.unchecked > 0 {
-        head.push(&truncation_note(plan, &left));
+    if left.attention + left.targets + left.unchecked + left.moved.len() > 0 {
+        head.push(&truncation_note(plan, &left, parts.len()));
     }
     head.push(&body.text);
     debug_assert!(
@@ -207,7 +234,51 @@ pub fn render(plan: &Plan) -> String {
         "{} > {GITHUB_COMMENT_LIMIT}",
         head.chars
     );
-    head.text
+    parts.insert(0, head.text);
+    parts
+}
+
+/// The continuation comments: the folds that did not fit in the first, in order, then the
+/// secrets not checked. A fold larger than a whole comment is cut between two lines.
+fn continuations(plan: &Plan, rest: &[&Fold], left: &mut LeftOut) -> Vec<String> {
+    let environment = plan.about.environment.as_deref();
+    let mut parts: Vec<Comment> = Vec::new();
+    let mut next = 0;
+    let mut unchecked_done = !plan
+        .targets
+        .iter()
+        .any(|t| t.changes.iter().any(|c| c.action == Action::Unchecked));
+    while parts.len() < MAX_CONTINUATIONS && (next < rest.len() || !unchecked_done) {
+        let n = parts.len() + 2;
+        let mut part = Comment::default();
+        part.push(&marker(environment, n));
+        part.push(&format!(
+            "\n### paysync plan, continued ({n})\n<sub>the details that did not fit in the first comment</sub>\n\n"
+        ));
+        let budget = GITHUB_COMMENT_LIMIT - NOTE_RESERVE;
+        let first = next;
+        while next < rest.len() && rest[next].push_whole(&mut part, budget) {
+            left.moved.push(rest[next].label.clone());
+            next += 1;
+        }
+        if next == first && next < rest.len() {
+            // Not even alone in a comment: as much of it as fits.
+            if rest[next].push_cut(&mut part, budget) {
+                left.targets += 1;
+                left.moved.push(rest[next].label.clone());
+            }
+            next += 1;
+        }
+        if next == rest.len() && !unchecked_done {
+            let before = part.chars;
+            left.unchecked = unchecked_fold(plan, &mut part, budget);
+            // Placed (or cut), unless nothing of it fitted after the folds.
+            unchecked_done = part.chars > before || next == first;
+        }
+        parts.push(part);
+    }
+    left.targets += rest.len() - next;
+    parts.into_iter().map(|p| p.text).collect()
 }
 
 /// `<sub>paysync 0.4.0 · portal <code>host</code> · … </sub>`
@@ -337,225 +408,36 @@ fn counts_table(plan: &Plan) -> String {
     format!("| | settings | targets |\n|---|---:|---:|\n{rows}\n")
 }
 
-/// A rotated secret used by several settings: the reference, what happens, how many
-/// targets, the codes, and the first few targets with their `file:line`.
-fn rotation_item(plan: &Plan, g: &SecretGroup<'_>) -> String {
-    const NAMED: usize = 3;
-    let what = if g.reason == "changed" {
-        "secret changes (same reference, new value)"
-    } else {
-        "secret changed outside paysync: written back"
-    };
-    let mut item = format!(
-        "- <code>{}</code>: {what}, in {} ({})",
-        text(&clipped(&g.reference)),
-        plural(g.targets(), "target"),
-        codes_list(g)
-    );
-    let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
-    named.dedup_by_key(|t| t.target);
-    for (i, t) in named.iter().take(NAMED).enumerate() {
-        item.push_str(if i == 0 { ": " } else { ", " });
-        let _ = write!(item, "**{}**", text(&target_label(&t.target, &plan.names)));
-        if let Some(m) = &t.manifest {
-            let _ = write!(item, " (<code>{}</code>)", text(&m.to_string()));
-        }
-    }
-    if named.len() > NAMED {
-        let _ = write!(item, ", … and {} more", named.len() - NAMED);
-    }
-    item.push('\n');
-    item
-}
+/// Targets named by the note on what follows in continuation comments, at most.
+const MOVED_NAMED: usize = 20;
 
-/// `<code>KEY</code>, <code>OTHER</code>`: the codes a reference sets.
-fn codes_list(g: &SecretGroup<'_>) -> String {
-    g.codes
-        .iter()
-        .map(|c| format!("<code>{}</code>", text(&clipped(c))))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The secrets not checked at plan time: one fold, one line per reference (not per
-/// target: one reference is often used by hundreds), after every target's diff.
-fn unchecked_fold(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
-    const NAMED: usize = 3;
-    let groups = secret_groups::unchecked(plan);
-    if groups.is_empty() {
-        return;
-    }
-    let settings: usize = groups.iter().map(|g| g.uses.len()).sum();
-    body.push(&format!(
-        "<details><summary>{} not checked ({}): apply reads them and writes only what changed</summary>\n\n",
-        plural(groups.len(), "secret reference"),
-        plural(settings, "setting")
-    ));
-    let close = "\n</details>\n\n";
-    for (i, g) in groups.iter().enumerate() {
-        let mut item = format!("- <code>{}</code>", text(&clipped(&g.reference)));
-        if g.reason != "not checked" {
-            let _ = write!(item, " ({})", g.reason);
-        }
-        let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
-        named.dedup_by_key(|t| t.target);
-        if named.len() > NAMED {
-            let _ = write!(item, " in {}", plural(named.len(), "target"));
-        } else {
-            let labels: Vec<String> = named
-                .iter()
-                .map(|t| format!("**{}**", text(&target_label(&t.target, &plan.names))))
-                .collect();
-            let _ = write!(item, " in {}", labels.join(", "));
-        }
-        let _ = writeln!(item, " ({})", codes_list(g));
-        if !body.fits(item.chars().count() + close.len() + 100, budget) {
-            left.unchecked = groups.len() - i;
-            body.push(&format!(
-                "- … and {}\n",
-                plural(left.unchecked, "more reference")
-            ));
-            break;
-        }
-        body.push(&item);
-    }
-    body.push(close);
-}
-
-/// The changes a target's fold lists.
-fn folded(c: &Change) -> bool {
-    !matches!(c.action, Action::Record | Action::Unchecked)
-}
-
-/// One fold per target with a change to show, most serious first, while they fit. A
-/// rotation listed once for its reference (`grouped`) is not repeated in the folds.
-fn details(
-    plan: &Plan,
-    grouped: &BTreeMap<Setting<'_>, usize>,
-    body: &mut Comment,
-    budget: usize,
-    left: &mut LeftOut,
-) {
-    let in_fold = |t: &TargetPlan, c: &Change| {
-        folded(c) && !grouped.contains_key(&(t.target, c.code.as_str()))
-    };
-    let mut shown: Vec<&TargetPlan> = plan
-        .targets
-        .iter()
-        .filter(|t| t.changes.iter().any(|c| in_fold(t, c)))
-        .collect();
-    shown.sort_by_key(|t| t.risk());
-    left.shown_targets = shown.len();
-    for (i, t) in shown.iter().enumerate() {
-        let changes: Vec<&Change> = t.changes.iter().filter(|c| in_fold(t, c)).collect();
-        let lines: Vec<String> = changes
+/// The note at the top when something is in continuation comments (which targets) or
+/// was left out (what, and where the whole plan is).
+fn truncation_note(plan: &Plan, left: &LeftOut, continuations: usize) -> String {
+    let mut note = String::from("> [!NOTE]\n");
+    if !left.moved.is_empty() {
+        let mut named: Vec<&str> = left
+            .moved
             .iter()
-            .map(|c| match super::plan_text::overlay_origin(t, c) {
-                Some(at) => format!("{}  (from {})", line(c), escaped(&at.to_string())),
-                None => line(c),
-            })
+            .take(MOVED_NAMED)
+            .map(String::as_str)
             .collect();
-        let fence = fence_for(&lines);
-        let open = format!(
-            "<details><summary>{}</summary>\n\n{fence}diff\n",
-            fold_title(plan, t, &changes)
+        let more = left.moved.len().saturating_sub(MOVED_NAMED);
+        let more = if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        };
+        named.dedup();
+        let _ = writeln!(
+            note,
+            "> The details of {} of {} are in the next {}: {}{more}.",
+            left.moved.len(),
+            plural(left.shown_targets, "target"),
+            plural(continuations, "comment"),
+            named.join(", ")
         );
-        let close = format!("{fence}\n\n</details>\n\n");
-        let close_chars = close.chars().count();
-        // A "… more" line inside the fence, should this target be cut.
-        let more_room = 80;
-        let first = lines.first().map_or(0, |l| l.chars().count() + 1);
-        if !body.fits(
-            open.chars().count() + first + close_chars + more_room,
-            budget,
-        ) {
-            left.targets = shown.len() - i;
-            return;
-        }
-        body.push(&open);
-        for (n, l) in lines.iter().enumerate() {
-            if !body.fits(l.chars().count() + 1 + close_chars + more_room, budget) {
-                body.push(&format!(
-                    "# … {} of this target not shown\n",
-                    plural(lines.len() - n, "more setting")
-                ));
-                body.push(&close);
-                left.targets = shown.len() - i;
-                return;
-            }
-            body.push(l);
-            body.push("\n");
-        }
-        body.push(&close);
     }
-}
-
-/// The targets named by a reference not resolved yet, one fold each.
-fn unresolved(plan: &Plan, body: &mut Comment, budget: usize, left: &mut LeftOut) {
-    for (i, t) in plan.unresolved.iter().enumerate() {
-        let lines: Vec<String> = t.changes.iter().map(line).collect();
-        let fence = fence_for(&lines);
-        let mut fold = format!(
-            "<details><summary><code>{}</code> (resolved at apply): {} to add ({})</summary>\n\n{fence}diff\n",
-            text(t.reference.as_deref().unwrap_or_default()),
-            t.changes.len(),
-            text(
-                &t.manifest
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            )
-        );
-        for l in &lines {
-            fold.push_str(l);
-            fold.push('\n');
-        }
-        let _ = write!(fold, "{fence}\n\n</details>\n\n");
-        if !body.fits(fold.chars().count(), budget) {
-            left.targets += plan.unresolved.len() - i;
-            left.shown_targets += plan.unresolved.len();
-            return;
-        }
-        body.push(&fold);
-    }
-}
-
-/// `paySystem 11 / personType 1: 1 needs attention, 2 to change (manifests/acme.yaml:4)`
-fn fold_title(plan: &Plan, t: &TargetPlan, changes: &[&Change]) -> String {
-    let count = |f: fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
-    let attention = count(|c| c.risk().needs_attention());
-    let mut parts = Vec::new();
-    if attention > 0 {
-        parts.push(format!(
-            "{attention} need{} attention",
-            if attention == 1 { "s" } else { "" }
-        ));
-    }
-    for (n, what) in [
-        (count(|c| c.action == Action::Add), "to add"),
-        (
-            count(|c| matches!(c.action, Action::Update | Action::Drift)),
-            "to change",
-        ),
-        (count(|c| c.action == Action::Forget), "no longer managed"),
-    ] {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
-        }
-    }
-    format!(
-        "{}: {} ({})",
-        text(&target_label(&t.target, &plan.names)),
-        parts.join(", "),
-        match &t.manifest {
-            Some(m) => text(&m.to_string()),
-            None => "no longer declared in the manifests".to_owned(),
-        }
-    )
-}
-
-/// The note at the top when something was left out: what, and where the whole plan is.
-fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
     let mut what = Vec::new();
     if left.targets > 0 {
         what.push(format!(
@@ -565,10 +447,16 @@ fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
         ));
     }
     if left.unchecked > 0 {
-        what.push(format!("{} not checked", plural(left.unchecked, "secret")));
+        what.push(format!(
+            "{} not checked",
+            plural(left.unchecked, "secret reference")
+        ));
     }
     if left.attention > 0 {
         what.push(plural(left.attention, "change that needs attention"));
+    }
+    if what.is_empty() {
+        return format!("{note}\n");
     }
     let whole = match plan.about.run_url.as_deref().filter(|u| plain_url(u)) {
         Some(url) => format!(
@@ -582,11 +470,13 @@ fn truncation_note(plan: &Plan, left: &LeftOut) -> String {
     } else {
         ""
     };
-    format!(
-        "> [!NOTE]\n> Cut to GitHub's 65,535-character comment limit: {} left out.{attention} \
+    let _ = write!(
+        note,
+        "> Cut to GitHub's 65,535-character comment limit: {} left out.{attention} \
          The whole plan: {whole}.\n\n",
         what.join(", ")
-    )
+    );
+    note
 }
 
 #[cfg(test)]
@@ -849,9 +739,22 @@ mod tests {
             out.contains("| to add | 60000 | 3000 |"),
             "the counts are whole"
         );
-        // What was left out is said before the summary, with where the whole plan is.
-        let note = out.find("> [!NOTE]\n> Cut to GitHub").expect("a note");
+        // What follows in the continuation comments, and what was left out even from
+        // them, is said before the summary, with where the whole plan is.
+        let note = out.find("> [!NOTE]\n> The details of ").expect("a note");
         assert!(note < out.find("**Plan:").unwrap());
+        assert!(
+            out.contains("are in the next 10 comments: "),
+            "{}",
+            &out[..2_000]
+        );
+        assert!(out.contains("> Cut to GitHub's 65,535-character comment limit: the details of "));
+        let parts = render_parts(&plan);
+        assert_eq!(parts.len(), 1 + MAX_CONTINUATIONS);
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            assert!(part.starts_with(&format!("<!-- paysync-plan part:{} -->\n", i + 1)));
+            assert!(part.chars().count() <= GITHUB_COMMENT_LIMIT);
+        }
         assert!(out.contains("`paysync show plan.json`"));
         // Every fold that was opened is closed, and the fence with it.
         assert_eq!(
@@ -1067,12 +970,20 @@ mod tests {
                     .collect(),
             )],
         };
-        let out = r(&plan);
+        let parts = render_parts(&plan);
+        assert_eq!(parts.len(), 2);
+        assert!(
+            parts[0].contains("> The details of 1 of 1 target are in the next 1 comment: paySystem 11 / personType 1."),
+            "{}",
+            parts[0]
+        );
+        let out = &parts[1];
         assert!(out.chars().count() <= GITHUB_COMMENT_LIMIT);
         assert!(out.contains("more settings of this target not shown\n```\n\n</details>\n\n"));
         assert!(
-            out.contains("the details of 1 of 1 target left out"),
-            "{out}"
+            parts[0].contains("the details of 1 of 1 target left out"),
+            "{}",
+            parts[0]
         );
     }
 

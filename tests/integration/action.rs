@@ -25,14 +25,45 @@ impl Runner {
         }
         std::fs::write(runner.path("github_path"), "").unwrap();
         std::fs::write(runner.path("github_output"), "").unwrap();
-        // gh api ... : logs the call; `--paginate` lists FAKE_GH_EXISTING as the id of a
-        // comment carrying the marker; `-F body=@FILE` keeps FILE's text.
+        // gh api ... : a pull request's comments kept in a file, as GitHub's REST API
+        // keeps them (list with --paginate and --jq, POST, PATCH, DELETE); every call is
+        // logged and the last body sent is kept.
         let gh = format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\n\
-             for a in \"$@\"; do case \"$a\" in body=@*) cp \"${{a#body=@}}\" '{body}' ;; esac; done\n\
-             case \"$*\" in *--paginate*) [ -n \"$FAKE_GH_EXISTING\" ] && echo \"$FAKE_GH_EXISTING\" ;; esac\nexit 0\n",
-            log = runner.path("gh.log").display(),
-            body = runner.path("gh.body").display(),
+            r#"#!/usr/bin/env python3
+import json, os, subprocess, sys
+args = sys.argv[1:]
+with open({log:?}, "a") as f:
+    f.write(" ".join(args) + "\n")
+method, jq, body, path, i = "GET", None, None, None, 1
+while i < len(args):
+    a = args[i]
+    if a == "--method": method = args[i + 1]; i += 2
+    elif a == "--jq": jq = args[i + 1]; i += 2
+    elif a == "-F":
+        if args[i + 1].startswith("body=@"):
+            body = open(args[i + 1][6:]).read()
+        i += 2
+    elif a.startswith("-"): i += 1
+    else: path = a; i += 1
+store = {store:?}
+comments = json.load(open(store)) if os.path.exists(store) else []
+if method == "GET":
+    out = json.dumps(comments)
+    if jq: out = subprocess.run(["jq", "-r", jq], input=out, capture_output=True, text=True, check=True).stdout
+    sys.stdout.write(out)
+elif method == "POST":
+    comments.append({{"id": max([c["id"] for c in comments], default=100) + 1, "body": body}})
+elif method == "PATCH":
+    for c in comments:
+        if c["id"] == int(path.split("/")[-1]): c["body"] = body
+elif method == "DELETE":
+    comments = [c for c in comments if c["id"] != int(path.split("/")[-1])]
+json.dump(comments, open(store, "w"))
+if body is not None: open({body_file:?}, "w").write(body)
+"#,
+            log = runner.path("gh.log").display().to_string(),
+            store = runner.path("comments.json").display().to_string(),
+            body_file = runner.path("gh.body").display().to_string(),
         );
         let gh_path = runner.path("fakebin/gh");
         std::fs::write(&gh_path, gh).unwrap();
@@ -66,7 +97,6 @@ impl Runner {
             .env("GITHUB_PATH", self.path("github_path"))
             .env("GITHUB_OUTPUT", self.path("github_output"))
             .env("GITHUB_REPOSITORY", "acme/shop")
-            .env("FAKE_GH_EXISTING", "")
             .env_remove("GITHUB_EVENT_NAME")
             .env_remove("GITHUB_STEP_SUMMARY");
         without_paysync_env(&mut cmd);
@@ -87,6 +117,22 @@ impl Runner {
 
     fn gh_log(&self) -> String {
         std::fs::read_to_string(self.path("gh.log")).unwrap_or_default()
+    }
+
+    /// The pull request's comments as the fake GitHub holds them: (id, body).
+    fn comments(&self) -> Vec<(u64, String)> {
+        let Ok(text) = std::fs::read_to_string(self.path("comments.json")) else {
+            return Vec::new();
+        };
+        let all: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        all.iter()
+            .map(|c| {
+                (
+                    c["id"].as_u64().unwrap(),
+                    c["body"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
     }
 
     fn pull_request(&self, number: u64) -> PathBuf {
@@ -195,15 +241,14 @@ fn a_plan_on_a_pull_request_sets_the_outputs_and_posts_then_updates_one_comment(
     assert!(body.contains("PS_WORK_MODE_IFRAME"), "{body}");
 
     // A comment with the marker exists: it is edited, not a second one posted.
-    let mut again = env.to_vec();
-    again.push(("FAKE_GH_EXISTING", "4242"));
-    r.action("run", &again).expect_code(0);
+    r.action("run", &env).expect_code(0);
     let log = r.gh_log();
     assert!(
-        log.contains("api --method PATCH repos/acme/shop/issues/comments/4242"),
+        log.contains("api --method PATCH repos/acme/shop/issues/comments/101"),
         "{log}"
     );
     assert_eq!(log.matches("--method POST").count(), 1, "{log}");
+    assert_eq!(r.comments().len(), 1);
 }
 
 #[test]
@@ -245,7 +290,7 @@ fn apply_and_drift_pass_their_exit_code_on_and_comment_nothing() {
     let out = r.action("run", &[("PAYSYNC_COMMAND", "destroy")]);
     assert_ne!(out.code, 0);
     assert!(
-        out.stderr.contains("plan, apply or drift"),
+        out.stderr.contains("plan, apply, drift or rollup"),
         "{}",
         out.stderr
     );
@@ -303,4 +348,208 @@ fn the_action_metadata_is_consistent() {
             .mode();
         assert!(mode & 0o111 != 0, "{script} is executable");
     }
+}
+
+/// `count` targets of ten codes with long values: about 2,000 characters of comment each.
+fn long_manifests(dir: &Path, count: u64) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for ps in 0..count {
+        let value = format!("{ps:03}-{}", "v".repeat(150));
+        let codes: Vec<(String, String)> = (0..10)
+            .map(|c| (format!("CODE_{c:02}"), value.clone()))
+            .collect();
+        let codes: Vec<(&str, &str)> = codes
+            .iter()
+            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .collect();
+        std::fs::write(
+            dir.join(format!("m{ps:03}.yaml")),
+            manifest(100 + ps, 1, &codes),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_long_plan_is_continued_in_comments_updated_in_place_and_removed_when_no_longer_needed() {
+    let r = Runner::new();
+    with_paysync(&r);
+    long_manifests(&r.path("work/m"), 60);
+    let event = r.pull_request(7).display().to_string();
+    let workdir = r.path("work").display().to_string();
+    let env = [
+        ("PAYSYNC_COMMAND", "plan"),
+        ("PAYSYNC_ARGS", "m"),
+        ("PAYSYNC_WORKDIR", workdir.as_str()),
+        ("GITHUB_EVENT_NAME", "pull_request"),
+        ("GITHUB_EVENT_PATH", event.as_str()),
+    ];
+    r.action("run", &env).expect_code(0);
+    let comments = r.comments();
+    assert!(comments.len() >= 2, "{comments:?}");
+    assert!(comments[0].1.starts_with("<!-- paysync-plan -->\n"));
+    assert!(
+        comments[0].1.contains("are in the next "),
+        "{}",
+        comments[0].1
+    );
+    for (i, (_, body)) in comments.iter().enumerate().skip(1) {
+        assert!(
+            body.starts_with(&format!("<!-- paysync-plan part:{} -->\n", i + 1)),
+            "{body}"
+        );
+    }
+    for (_, body) in &comments {
+        assert!(body.chars().count() <= 65_535);
+    }
+    // Every target's diff is in one of them.
+    let all: String = comments.iter().map(|(_, b)| b.as_str()).collect();
+    for ps in 0..60 {
+        assert!(
+            all.contains(&format!("paySystem {} / personType 1: 10 to add", 100 + ps)),
+            "{ps}"
+        );
+    }
+    let first_id = comments[0].0;
+
+    // The same plan again: the same comments, edited in place.
+    r.action("run", &env).expect_code(0);
+    let again = r.comments();
+    assert_eq!(
+        again.iter().map(|c| c.0).collect::<Vec<_>>(),
+        comments.iter().map(|c| c.0).collect::<Vec<_>>()
+    );
+
+    // A shorter plan: one comment, the same first one; the continuations are deleted.
+    long_manifests(&r.path("work/m"), 3);
+    r.action("run", &env).expect_code(0);
+    let after = r.comments();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].0, first_id);
+    assert!(!after[0].1.contains("are in the next "));
+    assert!(r.gh_log().contains("--method DELETE"));
+}
+
+#[test]
+fn each_environment_has_its_own_comment_and_the_rollup_its_table() {
+    let r = Runner::new();
+    with_paysync(&r);
+    let project = r.path("work");
+    crate::support::copy_dir(&repo_root().join("examples/environments"), &project);
+    let event = r.pull_request(8).display().to_string();
+    let workdir = project.display().to_string();
+    let mut plans = Vec::new();
+    for env_name in ["test", "prod"] {
+        let args = format!("--env {env_name}");
+        r.action(
+            "run",
+            &[
+                ("PAYSYNC_COMMAND", "plan"),
+                ("PAYSYNC_ARGS", args.as_str()),
+                ("PAYSYNC_WORKDIR", workdir.as_str()),
+                ("GITHUB_EVENT_NAME", "pull_request"),
+                ("GITHUB_EVENT_PATH", event.as_str()),
+            ],
+        )
+        .expect_code(0);
+        let saved = r.path(&format!("{env_name}.plan.json"));
+        std::fs::copy(&r.outputs()["plan-file"], &saved).unwrap();
+        plans.push(saved.display().to_string());
+    }
+    // Two comments, one per environment: the second plan did not edit the first's.
+    let comments = r.comments();
+    assert_eq!(comments.len(), 2, "{comments:?}");
+    assert!(
+        comments[0]
+            .1
+            .starts_with("<!-- paysync-plan env:test -->\n")
+    );
+    assert!(
+        comments[1]
+            .1
+            .starts_with("<!-- paysync-plan env:prod -->\n")
+    );
+
+    let args = format!("{} {} --failed staging", plans[0], plans[1]);
+    let out = r.action(
+        "run",
+        &[
+            ("PAYSYNC_COMMAND", "rollup"),
+            ("PAYSYNC_ARGS", args.as_str()),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", event.as_str()),
+        ],
+    );
+    out.expect_code(0);
+    let comments = r.comments();
+    assert_eq!(comments.len(), 3, "{comments:?}");
+    let rollup = &comments[2].1;
+    assert!(
+        rollup.starts_with("<!-- paysync-plan rollup -->\n"),
+        "{rollup}"
+    );
+    assert!(
+        rollup.contains("| environment | portal | changes | needs attention | result |"),
+        "{rollup}"
+    );
+    assert!(
+        rollup.contains("| <code>test</code> | <code>acme-test.bitrix24.com</code> |"),
+        "{rollup}"
+    );
+    assert!(
+        rollup.contains("| <code>prod</code> | <code>acme.bitrix24.com</code> |"),
+        "{rollup}"
+    );
+    assert!(
+        rollup.contains("| <code>staging</code> |  |  |  | plan failed (see its job) |"),
+        "{rollup}"
+    );
+}
+
+#[test]
+fn the_args_input_is_not_glob_expanded() {
+    let r = Runner::new();
+    // A paysync that prints its arguments.
+    let fake = r.path("fakebin/paysync");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '[%s]' \"$@\" >&2\nexit 0\n").unwrap();
+    chmod_x(&fake);
+    std::fs::write(r.path("work/a.yaml"), "").unwrap();
+    let workdir = r.path("work").display().to_string();
+    let out = r.action(
+        "run",
+        &[
+            ("PAYSYNC_COMMAND", "drift"),
+            ("PAYSYNC_ARGS", "--target * ?.yaml"),
+            ("PAYSYNC_WORKDIR", workdir.as_str()),
+        ],
+    );
+    out.expect_code(0);
+    assert!(
+        out.stderr.contains("[drift][--target][*][?.yaml]"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn pinned_to_a_commit_the_action_installs_its_own_version() {
+    let r = Runner::new();
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let out = r.action(
+        "install",
+        &[
+            ("PAYSYNC_VERSION", sha),
+            (
+                "PAYSYNC_RELEASE_URL",
+                r.path("nowhere").display().to_string().as_str(),
+            ),
+        ],
+    );
+    // No release here: the failure names the version of the action's Cargo.toml, not
+    // "v<sha>".
+    assert_ne!(out.code, 0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains(env!("CARGO_PKG_VERSION")), "{all}");
+    assert!(!all.contains(&format!("v{sha}")), "{all}");
 }

@@ -565,3 +565,17 @@ pub fn run_on_terminal(
         screen: String::from_utf8_lossy(&screen).replace('\r', ""),
     }
 }
+
+/// Copies the directory `from` (files and folders below it) to `to`, created as needed.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
