@@ -42,7 +42,7 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
         }
         (Ok(desired), ValidateFormat::Json) => {
             let (targets, codes, files) = counts(&desired);
-            let summary = diagnostics::Summary {
+            let summary = diagnostics::Counts {
                 targets,
                 settings: codes,
                 files,

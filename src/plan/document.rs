@@ -1,8 +1,15 @@
 //! The plan as a documented JSON document: what `plan --format json` and `show --format
 //! json` print (a saved plan keeps the plan in a leaner form of its own, with the same
 //! values: [`super::saved_file`]), described by
-//! `schema/plan.schema.json`. Format version 1; fields may be added within it, a removal
+//! `schema/plan.schema.json`. Format version 2; fields may be added within it, a removal
 //! or a change of meaning bumps `format_version`.
+//!
+//! Every key of paysync's JSON documents is `snake_case` (`pay_system`, `person_type`,
+//! `format_version`); version 1 of this document spelled the target's keys in camel case
+//! (`paySystem`), which is still read (from saved plans of format 3). Each change has an
+//! `address`, one string naming its target and code, as Terraform's resource addresses
+//! do: `pay_system[11].person_type[1].settings["PS_WORK_MODE_IFRAME"]`, or for a target
+//! named by a reference not resolved yet `reference["xmlId:acme_card/1"].settings["CODE"]`.
 //!
 //! Values are `{"type", "value"}` (a live value's `type` may be null when the portal did
 //! not report it, and `value` null when unset), `{"type", "secret": "env:NAME", "checked"}`
@@ -22,7 +29,28 @@ use crate::model::{Location, Target};
 use crate::secrets::SecretRef;
 
 /// The version of the plan document's format.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The address of a setting: its target (or, not resolved yet, the reference naming it)
+/// and its code, JSON-quoted (see the module docs).
+pub fn address(target: Option<&Target>, reference: Option<&str>, code: &str) -> String {
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    match (target, reference) {
+        (None, Some(r)) => format!("reference[{}].settings[{}]", quoted(r), quoted(code)),
+        (t, _) => {
+            let t = t.copied().unwrap_or(Target {
+                pay_system: 0,
+                person_type: 0,
+            });
+            format!(
+                "pay_system[{}].person_type[{}].settings[{}]",
+                t.pay_system,
+                t.person_type,
+                quoted(code)
+            )
+        }
+    }
+}
 
 /// A plan, as tools read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -42,8 +70,8 @@ pub struct PlanDocument {
     /// Targets with at least one change, sorted by pay system and payer type.
     pub targets: Vec<DocumentTarget>,
     /// Targets named by a reference not resolved yet (offline, never applied), with
-    /// every desired setting as an `add`; `paySystem` and `personType` are 0 until apply
-    /// resolves `reference` on the portal.
+    /// every desired setting as an `add`; `pay_system` and `person_type` are null until
+    /// apply resolves `reference` on the portal. Counted in the summary's `to_resolve`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<DocumentTarget>,
 }
@@ -101,20 +129,22 @@ pub struct DocumentSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DocumentTarget {
-    #[serde(rename = "paySystem")]
-    pub pay_system: u64,
-    #[serde(rename = "personType")]
-    pub person_type: u64,
+    /// The pay system's ID; null for a target named by a reference not resolved yet.
+    #[serde(alias = "paySystem")]
+    pub pay_system: Option<u64>,
+    /// The payer type's ID; null for a target named by a reference not resolved yet.
+    #[serde(alias = "personType")]
+    pub person_type: Option<u64>,
     /// The pay system's name, when known (state, `--refresh`).
     #[serde(
-        rename = "paySystemName",
+        alias = "paySystemName",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub pay_system_name: Option<String>,
     /// The payer type's name, when known.
     #[serde(
-        rename = "personTypeName",
+        alias = "personTypeName",
         default,
         skip_serializing_if = "Option::is_none"
     )]
@@ -133,6 +163,10 @@ pub struct DocumentTarget {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DocumentChange {
+    /// The target and code as one string (see the module docs):
+    /// `pay_system[11].person_type[1].settings["CODE"]`.
+    #[serde(default)]
+    pub address: String,
     pub code: String,
     pub action: Action,
     pub risk: Risk,
@@ -220,12 +254,12 @@ impl From<&Plan> for PlanDocument {
             targets: plan
                 .targets
                 .iter()
-                .map(|t| document_target(plan, t))
+                .map(|t| document_target(plan, t, true))
                 .collect(),
             unresolved: plan
                 .unresolved
                 .iter()
-                .map(|t| document_target(plan, t))
+                .map(|t| document_target(plan, t, false))
                 .collect(),
             ..PlanDocument::head(plan)
         }
@@ -269,31 +303,33 @@ impl Serialize for StreamedDocument<'_> {
         let mut map = s.serialize_map(Some(fields.len() + 1))?;
         for (key, value) in &fields {
             match key.as_str() {
-                "targets" => map.serialize_entry(key, &Targets(plan, &plan.targets))?,
+                "targets" => map.serialize_entry(key, &Targets(plan, &plan.targets, true))?,
                 _ => map.serialize_entry(key, value)?,
             }
         }
         // Last, and only when there are some (`skip_serializing_if` in the document).
         if !plan.unresolved.is_empty() {
-            map.serialize_entry("unresolved", &Targets(plan, &plan.unresolved))?;
+            map.serialize_entry("unresolved", &Targets(plan, &plan.unresolved, false))?;
         }
         map.end()
     }
 }
 
 /// Targets of a plan, each made into its document as it is serialised.
-struct Targets<'a>(&'a Plan, &'a [TargetPlan]);
+/// (The bool: whether the targets are resolved, not named by a reference yet.)
+struct Targets<'a>(&'a Plan, &'a [TargetPlan], bool);
 
 impl Serialize for Targets<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.1.iter().map(|t| document_target(self.0, t)))
+        s.collect_seq(self.1.iter().map(|t| document_target(self.0, t, self.2)))
     }
 }
 
-fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
+fn document_target(plan: &Plan, t: &TargetPlan, resolved: bool) -> DocumentTarget {
+    let target = resolved.then_some(&t.target);
     DocumentTarget {
-        pay_system: t.target.pay_system,
-        person_type: t.target.person_type,
+        pay_system: target.map(|t| t.pay_system),
+        person_type: target.map(|t| t.person_type),
         pay_system_name: plan.names.pay_system(t.target.pay_system).map(Into::into),
         person_type_name: plan.names.person_type(t.target.person_type).map(Into::into),
         manifest: t.manifest.as_ref().map(ToString::to_string),
@@ -303,6 +339,7 @@ fn document_target(plan: &Plan, t: &TargetPlan) -> DocumentTarget {
             .changes
             .iter()
             .map(|c| DocumentChange {
+                address: address(target, t.reference.as_deref(), &c.code),
                 code: c.code.to_string(),
                 action: c.action,
                 risk: c.risk(),
@@ -359,7 +396,7 @@ impl SavedFingerprint {
 /// Why a plan document cannot be turned back into a plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocumentError {
-    #[error("format_version {0} is not one this paysync reads (1)")]
+    #[error("format_version {0} is not one this paysync reads (1, 2)")]
     Version(u32),
     #[error("{:?} is not a secret reference ({})", .0, crate::secrets::forms())]
     Reference(String),
@@ -371,21 +408,22 @@ impl PlanDocument {
     /// The plan this document describes; the fingerprints of checked secrets come from
     /// `fingerprints` (a saved plan's), the others are "not checked".
     pub fn to_plan(&self, fingerprints: &[SavedFingerprint]) -> Result<Plan, DocumentError> {
-        if self.header.format_version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&self.header.format_version) {
             return Err(DocumentError::Version(self.header.format_version));
         }
         let mut names = Names::default();
         let mut all = Vec::with_capacity(self.targets.len() + self.unresolved.len());
         for t in self.targets.iter().chain(&self.unresolved) {
+            // A target not resolved yet is 0/0 in a plan, as in version 1 of the document.
             let target = Target {
-                pay_system: t.pay_system,
-                person_type: t.person_type,
+                pay_system: t.pay_system.unwrap_or_default(),
+                person_type: t.person_type.unwrap_or_default(),
             };
             if let Some(n) = &t.pay_system_name {
-                names.pay_systems.insert(t.pay_system, n.clone());
+                names.pay_systems.insert(target.pay_system, n.clone());
             }
             if let Some(n) = &t.person_type_name {
-                names.person_types.insert(t.person_type, n.clone());
+                names.person_types.insert(target.person_type, n.clone());
             }
             let value = |v: &DocumentValue, code: &str, live: bool| {
                 plan_value(v, target, code, live, fingerprints)

@@ -177,7 +177,7 @@ pub fn render(
 }
 
 /// The version of `apply --format json`.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The output of `apply --format json` (`schema/apply.schema.json`): the plan and what
 /// became of it, one document.
@@ -231,6 +231,8 @@ pub struct ApplyResult {
 /// A written code the portal does not hold as sent (`--verify`).
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct NotKept {
+    /// The target and code as one string, as the plan's `address`.
+    pub address: String,
     #[serde(flatten)]
     pub target: TargetId,
     pub code: String,
@@ -243,9 +245,7 @@ pub struct NotKept {
 
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct TargetId {
-    #[serde(rename = "paySystem")]
     pub pay_system: u64,
-    #[serde(rename = "personType")]
     pub person_type: u64,
 }
 
@@ -309,6 +309,7 @@ pub fn json(
             not_kept: not_kept
                 .iter()
                 .map(|m| NotKept {
+                    address: crate::plan::document::address(Some(&m.target), None, &m.code),
                     target: TargetId::from(&m.target),
                     code: m.code.clone(),
                     manifest: m.at.clone(),

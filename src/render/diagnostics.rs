@@ -133,15 +133,31 @@ fn byte_span(line: &str, start: usize, len: usize) -> std::ops::Range<usize> {
 }
 
 /// What valid manifests hold, for `validate --format json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
-pub struct Summary {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
     pub targets: usize,
     pub settings: usize,
     pub files: usize,
 }
 
+/// The summary of `validate --format json`, present whether or not the manifests are
+/// valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Summary {
+    /// Diagnostics found; 0 when the manifests are valid.
+    pub problems: usize,
+    /// Files with at least one problem.
+    pub files_with_problems: usize,
+    /// Targets the manifests declare; null when they are not valid.
+    pub targets: Option<usize>,
+    /// Settings the manifests declare; null when they are not valid.
+    pub settings: Option<usize>,
+    /// Manifest files read; null when they are not valid.
+    pub files: Option<usize>,
+}
+
 /// The version of `validate --format json`.
-pub const JSON_FORMAT_VERSION: u32 = 1;
+pub const JSON_FORMAT_VERSION: u32 = 2;
 
 /// The output of `validate --format json` (`schema/validation.schema.json`).
 #[derive(serde::Serialize, schemars::JsonSchema)]
@@ -154,8 +170,8 @@ pub struct ValidationDocument<'a> {
     pub header: Header,
     /// Whether the manifests are valid (no diagnostic).
     pub valid: bool,
-    /// What the manifests hold; null when they are not valid.
-    pub summary: Option<Summary>,
+    /// How many problems, and what valid manifests hold.
+    pub summary: Summary,
     pub diagnostics: Vec<Problem<'a>>,
 }
 
@@ -187,9 +203,9 @@ pub struct Problem<'a> {
 }
 
 /// `validate --format json`: one document, `valid` and every diagnostic (code, file,
-/// 1-based line and column, span in characters, message, hint, notes), with a summary
-/// when the manifests are valid.
-pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>, about: &About) -> String {
+/// 1-based line and column, span in characters, message, hint, notes), and a summary: the
+/// problems, and what the manifests hold when they are valid.
+pub fn json(diagnostics: &Diagnostics, counts: Option<Counts>, about: &About) -> String {
     fn place<'a>(origin: &Origin, message: &'a str) -> Place<'a> {
         Place {
             file: origin.file.display().to_string(),
@@ -199,6 +215,16 @@ pub fn json(diagnostics: &Diagnostics, summary: Option<Summary>, about: &About) 
             message,
         }
     }
+    let mut files: Vec<&std::path::Path> = diagnostics.0.iter().map(|d| &*d.origin.file).collect();
+    files.sort();
+    files.dedup();
+    let summary = Summary {
+        problems: diagnostics.0.len(),
+        files_with_problems: files.len(),
+        targets: counts.map(|c| c.targets),
+        settings: counts.map(|c| c.settings),
+        files: counts.map(|c| c.files),
+    };
     let document = ValidationDocument {
         header: Header::new(JSON_FORMAT_VERSION, about),
         valid: diagnostics.0.is_empty(),

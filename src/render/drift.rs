@@ -49,7 +49,7 @@ use crate::untrusted::escape_controls;
 use crate::wording::plural;
 
 /// The version of the JSON format.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A value as a text line shows it: quoted literals, `SOURCE:FIELD`, control and
 /// invisible characters escaped (live values come from the portal).
@@ -204,15 +204,13 @@ struct JsonSummary {
 // A target, with the names the state recorded.
 #[derive(Serialize, schemars::JsonSchema)]
 struct JsonTarget<'a> {
-    #[serde(rename = "paySystem")]
     pay_system: u64,
-    #[serde(rename = "personType")]
     person_type: u64,
     /// The pay system's name, when the state recorded it.
-    #[serde(rename = "paySystemName", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pay_system_name: Option<&'a str>,
     /// The payer type's name, when the state recorded it.
-    #[serde(rename = "personTypeName", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     person_type_name: Option<&'a str>,
 }
 
@@ -229,9 +227,22 @@ impl<'a> JsonTarget<'a> {
 
 #[derive(Serialize, schemars::JsonSchema)]
 struct JsonCode<'a> {
+    /// The target and code as one string, as the plan's `address`:
+    /// `pay_system[11].person_type[1].settings["CODE"]`.
+    address: String,
     #[serde(flatten)]
     at: JsonTarget<'a>,
     code: &'a str,
+}
+
+impl<'a> JsonCode<'a> {
+    fn new(target: Target, code: &'a str, names: &'a crate::model::Names) -> JsonCode<'a> {
+        JsonCode {
+            address: crate::plan::document::address(Some(&target), None, code),
+            at: JsonTarget::new(target, names),
+            code,
+        }
+    }
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -302,10 +313,7 @@ pub fn json(report: &DriftReport, about: About) -> String {
                 }
             };
             JsonDrift {
-                at: JsonCode {
-                    at: JsonTarget::new(d.target, &report.names),
-                    code: &d.code,
-                },
+                at: JsonCode::new(d.target, &d.code, &report.names),
                 recorded,
                 live: live_json(&d.live, secret),
             }
@@ -314,10 +322,7 @@ pub fn json(report: &DriftReport, about: About) -> String {
     let not_returned = report
         .not_returned
         .iter()
-        .map(|(target, code)| JsonCode {
-            at: JsonTarget::new(*target, &report.names),
-            code,
-        })
+        .map(|(target, code)| JsonCode::new(*target, code, &report.names))
         .collect();
     let json = DriftDocument {
         header: Header::new(
@@ -426,9 +431,17 @@ mod tests {
         assert!(!s.contains(CANARY), "{s}");
         assert!(!s.contains("hmac"), "{s}");
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-        assert_eq!(v["format_version"], 1);
+        assert_eq!(v["format_version"], 2);
         assert_eq!(v["summary"]["drifted"], 2);
         assert_eq!(v["drift"][0]["code"], "MODE");
+        let at = &v["drift"][0];
+        assert_eq!(
+            at["address"],
+            format!(
+                "pay_system[{}].person_type[{}].settings[\"MODE\"]",
+                at["pay_system"], at["person_type"]
+            )
+        );
         assert_eq!(v["drift"][0]["live"]["value"], "TEST");
         assert_eq!(v["drift"][0]["recorded"]["value"], "REGULAR");
         assert_eq!(v["drift"][1]["live"]["hidden"], true);

@@ -33,7 +33,7 @@ fn valid(kind: &str, text: &str) -> Value {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{kind}: {errors:#?}\n{text}");
-    assert_eq!(doc["format_version"], 1, "{text}");
+    assert_eq!(doc["format_version"], 2, "{text}");
     assert_eq!(doc["paysync_version"], env!("CARGO_PKG_VERSION"), "{text}");
     assert!(doc.get("environment").is_some(), "{text}");
     assert!(doc.get("portal").is_some(), "{text}");
@@ -165,13 +165,13 @@ fn every_json_output_validates_against_its_committed_schema() {
     let doc = valid("apply", &out.stdout);
     assert_eq!(doc["result"]["complete"], false, "{}", out.stdout);
     assert_eq!(
-        doc["result"]["failed"][0]["paySystem"], 12,
+        doc["result"]["failed"][0]["pay_system"], 12,
         "{}",
         out.stdout
     );
     assert_eq!(doc["result"]["failed"][0]["error"], "ACCESS_DENIED");
     assert_eq!(
-        doc["result"]["applied"][0]["paySystem"], 11,
+        doc["result"]["applied"][0]["pay_system"], 11,
         "{}",
         out.stdout
     );

@@ -161,14 +161,14 @@ fn drift_json_parses_for_alerting() {
     out.expect_code(7);
     assert_clean(&format!("{}{}", out.stdout, out.stderr));
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON output");
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["summary"]["drift"], true);
     assert_eq!(v["summary"]["drifted"], 2);
     assert_eq!(v["summary"]["settings_checked"], 4);
     let drift = v["drift"].as_array().unwrap();
     assert_eq!(drift.len(), 2);
-    assert_eq!(drift[0]["paySystem"], 11);
-    assert_eq!(drift[0]["personType"], 1);
+    assert_eq!(drift[0]["pay_system"], 11);
+    assert_eq!(drift[0]["person_type"], 1);
     assert_eq!(drift[0]["code"], "PS_WORK_MODE_IFRAME");
     assert_eq!(
         drift[0]["recorded"],

@@ -172,7 +172,7 @@ fn one_project_applies_each_environment_to_its_own_ids_and_plans_offline() {
     let change = &doc["targets"][0]["changes"][0];
     assert_eq!(change["code"], "PS_WORK_MODE_IFRAME");
     assert_eq!(change["manifest"], "envs/prod/acme.yaml:6", "{doc}");
-    assert_eq!(doc["targets"][0]["paySystem"], 21);
+    assert_eq!(doc["targets"][0]["pay_system"], 21);
     let text = run(&w, &test, &prod, &["plan", "--env", "prod"]).stdout;
     assert!(
         text.contains("~ PS_WORK_MODE_IFRAME: \"REGULAR\" -> \"TEST\"  (envs/prod/acme.yaml:6)"),

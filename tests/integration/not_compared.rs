@@ -51,7 +51,7 @@ fn drift_that_cannot_read_a_target_never_says_no_drift() {
         out.expect_code(8);
         let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(doc["summary"]["not_compared"], 2, "{doc}");
-        assert_eq!(doc["not_compared"][0]["paySystem"], 11, "{doc}");
+        assert_eq!(doc["not_compared"][0]["pay_system"], 11, "{doc}");
     }
     // Whatever the unreadable answer, the same report, naming the shape it had.
     for (text, shape) in texts.iter().zip(["a list", "null", "a string"]) {

@@ -139,10 +139,10 @@ fn pay_system_and_payer_type_names_are_shown_beside_the_ids() {
     let json: serde_json::Value =
         serde_json::from_str(&w.run(&["plan", "--format", "json", "m"]).stdout).unwrap();
     assert_eq!(
-        json["targets"][0]["paySystemName"],
+        json["targets"][0]["pay_system_name"],
         "AcmePay card (individuals)"
     );
-    assert_eq!(json["targets"][0]["personTypeName"], "Individual");
+    assert_eq!(json["targets"][0]["person_type_name"], "Individual");
     let md = w.run(&["plan", "--format", "markdown", "m"]).stdout;
     assert!(
         md.contains(
@@ -274,4 +274,32 @@ fn a_plan_saved_in_the_previous_format_still_applies() {
     assert_eq!(shown.stdout, w.run(&["show", "p.json"]).stdout);
     w.run(&["apply", "--plan", "old.json"]).expect_code(0);
     assert_eq!(w.updates().len(), 1);
+}
+
+/// Regression (issue 23.3): a target named by a reference not resolved yet was
+/// `paySystem: 0 / personType: 0` in the JSON plan.
+#[test]
+fn an_unresolved_target_has_no_ids_an_address_by_reference_and_is_counted() {
+    let w = World::new();
+    w.write(
+        "m/card.yaml",
+        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: { xmlId: acme_card_b2b }\npersonType: default\nsettings:\n  PS_CHANGE_STATUS_PAY: N\n",
+    );
+    let out = w.run(&["plan", "--format", "json", "m"]);
+    out.expect_code(0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let t = &doc["unresolved"][0];
+    assert!(t["pay_system"].is_null(), "{doc}");
+    assert!(t["person_type"].is_null(), "{doc}");
+    assert_eq!(t["reference"], "xmlId:acme_card_b2b/0", "{doc}");
+    assert_eq!(
+        t["changes"][0]["address"],
+        "reference[\"xmlId:acme_card_b2b/0\"].settings[\"PS_CHANGE_STATUS_PAY\"]",
+        "{doc}"
+    );
+    assert_eq!(doc["summary"]["to_resolve"], 1, "{doc}");
+    // The saved plan of it shows the same document.
+    w.run(&["plan", "--out", "p.json", "m"]).expect_code(0);
+    let shown = w.run(&["show", "--format", "json", "p.json"]);
+    assert_eq!(shown.stdout, out.stdout);
 }

@@ -22,9 +22,13 @@ fn json_lists_every_problem_with_its_place() {
     let (code, stdout, stderr) = validate("json", MANY);
     assert_eq!(code, 3, "{stderr}");
     let doc: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["format_version"], 2);
     assert_eq!(doc["valid"], false);
     let problems = doc["diagnostics"].as_array().unwrap();
+    // A summary when it fails too: how many problems, in how many files.
+    assert_eq!(doc["summary"]["problems"], problems.len(), "{stdout}");
+    assert!(doc["summary"]["files_with_problems"].as_u64().unwrap() >= 1);
+    assert!(doc["summary"]["targets"].is_null(), "{stdout}");
     assert!(problems.len() >= 5, "{doc:#}");
     for p in problems {
         assert_eq!(p["file"], MANY);
