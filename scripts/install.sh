@@ -65,9 +65,11 @@ trap 'rm -rf "$work"' EXIT
 fetch() {
     case "$base_url" in
         file://*) cp "${base_url#file://}/$1" "$work/$1" ;;
-        /* | ./* | ../*) cp "$base_url/$1" "$work/$1" ;;
         https://*) curl --proto '=https' --tlsv1.2 -fsSL -o "$work/$1" "$base_url/$1" ;;
-        *) fail "--base-url must be https://, file:// or a directory: $base_url" ;;
+        *://*) fail "--base-url must be https://, file:// or a directory: $base_url" ;;
+        # A directory, absolute or relative to the current one (dist, ./dist, /srv/dist).
+        *) [ -d "$base_url" ] || fail "--base-url: no directory $base_url"
+           cp "$base_url/$1" "$work/$1" ;;
     esac || fail "cannot get $1 from $base_url"
 }
 fetch "$archive"

@@ -21,7 +21,7 @@ use crate::secrets::Unresolved;
 use crate::state::{StateError, StateLocation};
 use crate::wording::plural;
 
-/// Documented exit codes (README, `paysync --help`).
+/// Documented exit codes (docs/exit-codes.md, `paysync --help`).
 pub mod exit {
     pub const SUCCESS: i32 = 0;
     pub const ERROR: i32 = 1;

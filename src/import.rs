@@ -3,7 +3,7 @@
 //! this module decides what is written. The documents round-trip: applying them right
 //! after the import plans "No changes.".
 //!
-//! Decisions (also in the README):
+//! Decisions (also in docs/commands.md):
 //! - Codes written: every code `settings.get` returns with a non-null `TYPE` and `VALUE`
 //!   (the plain-string shape of the docs is read as `type: VALUE`), **except inherited
 //!   ones**: `settings.get` resolves through a fallback chain (bitrix24-api.md §4), so a

@@ -3,7 +3,6 @@
 //! Usage errors exit 64 (not clap's default 2, which means "changes present" for
 //! `plan --detailed-exitcode`); `--help` and `--version` exit 0.
 
-use clap::Parser;
 use paysync::cli::{Cli, LogFormat};
 use paysync::error::exit;
 use paysync::render::progress::LogWriter;
@@ -11,7 +10,7 @@ use paysync::render::terminal::{ProgressMode, Terminal};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match paysync::cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             if !e.use_stderr() {

@@ -190,9 +190,7 @@ pub struct StatePushArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  paysync state migrate --state paysync.state.json --to s3://team-state/paysync/prod.json\n  \
-paysync state migrate --env prod --to https://gitlab.com/api/v4/projects/7/terraform/state/prod\n\n\
-The destination must hold no state yet. The source is left as it was; remove it once the \
+    after_help = "The destination must hold no state yet. The source is left as it was; remove it once the \
 destination is in use (point `state:` in paysync.yaml or --state at it)."
 )]
 pub struct StateMigrateArgs {
@@ -357,7 +355,7 @@ pub struct PortalArgs {
 pub enum Format {
     /// For people: one line per setting.
     Text,
-    /// Versioned, for programs (see the README).
+    /// Versioned, for programs (docs/json.md).
     Json,
     /// For a pull-request comment.
     Markdown,
@@ -498,7 +496,7 @@ pub struct ShowArgs {
 pub enum DriftFormat {
     /// For people: one line per drifted setting.
     Text,
-    /// Versioned, for alerting (see the README).
+    /// Versioned, for alerting (docs/json.md, docs/drift.md).
     Json,
 }
 
@@ -604,11 +602,6 @@ pub(super) fn parse_target(text: &str) -> Result<Target, String> {
 
 /// Arguments of `paysync completions`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  paysync completions bash > ~/.local/share/bash-completion/completions/paysync\n  \
-paysync completions zsh > \"${fpath[1]}/_paysync\"\n  \
-paysync completions fish > ~/.config/fish/completions/paysync.fish"
-)]
 pub struct CompletionsArgs {
     /// The shell to write the completion script for.
     #[arg(value_enum)]
@@ -617,11 +610,6 @@ pub struct CompletionsArgs {
 
 /// Arguments of `paysync man`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  paysync man > paysync.1 && man ./paysync.1\n  \
-paysync man state move-portal | man -l -\n  \
-paysync man --dir ~/.local/share/man/man1    # paysync.1, paysync-plan.1, ..."
-)]
 pub struct ManArgs {
     /// Print the page of this subcommand instead of paysync's own, e.g. `plan` or
     /// `state move-portal`.

@@ -6,9 +6,11 @@
 //! or the state. Credentials never come from flags (SPEC §3): only from the environment.
 
 mod args;
+mod examples;
 mod settings;
 
 pub use args::*;
+pub use examples::{command, examples, parse};
 pub use settings::*;
 
 #[cfg(test)]

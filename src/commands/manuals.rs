@@ -6,11 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::steps::Context;
-use crate::cli::{ArgsError, Cli, ManArgs};
+use crate::cli::{ArgsError, ManArgs};
 use crate::error::{Error, exit};
 
 pub fn completions(shell: Shell, ctx: &Context<'_>) -> Result<i32, Error> {
@@ -35,7 +34,7 @@ pub fn man(args: &ManArgs, ctx: &Context<'_>) -> Result<i32, Error> {
 /// The command line's definition, built (so every subcommand carries the global options
 /// and its display name, `paysync-state-move-portal`), without clap's `help` subcommand.
 fn built() -> clap::Command {
-    let mut command = Cli::command().disable_help_subcommand(true);
+    let mut command = crate::cli::command().disable_help_subcommand(true);
     command.build();
     command
 }
@@ -97,7 +96,7 @@ fn write_pages(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 
 /// The completion script for `shell`.
 fn completion_script(shell: Shell) -> String {
-    let mut command = Cli::command();
+    let mut command = crate::cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut command, "paysync", &mut buf);
     String::from_utf8(buf).expect("completion scripts are UTF-8")

@@ -11,8 +11,8 @@ use crate::wording::plural;
 /// and the summaries cannot disagree.
 macro_rules! codes {
     ($($variant:ident = $spelling:literal: $summary:literal,)+) => {
-        /// What kind of problem a [`Diagnostic`] is. Stable: tests, scripts and the README
-        /// refer to the spelling ([`Code::as_str`], shown as `error[code]`); the README
+        /// What kind of problem a [`Diagnostic`] is. Stable: tests, scripts and docs/manifests.md
+        /// refer to the spelling ([`Code::as_str`], shown as `error[code]`); docs/manifests.md
         /// lists every code with its [summary](Code::summary) (a test checks it).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code {
@@ -20,7 +20,7 @@ macro_rules! codes {
         }
 
         impl Code {
-            /// Every code, in the README's order.
+            /// Every code, in the order of docs/manifests.md.
             pub const ALL: &[Code] = &[$(Code::$variant,)+];
 
             /// The stable spelling, e.g. `unknown-field`.
@@ -30,7 +30,7 @@ macro_rules! codes {
                 }
             }
 
-            /// What the code means, one line (the README's table).
+            /// What the code means, one line (the table of docs/manifests.md).
             pub fn summary(self) -> &'static str {
                 match self {
                     $(Code::$variant => $summary,)+
@@ -185,12 +185,12 @@ mod tests {
 
     #[test]
     fn the_readme_lists_every_code() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/manifests.md");
         for code in Code::ALL {
             let row = format!("| `{code}` | {} |", code.summary());
             assert!(
                 readme.lines().any(|line| line == row),
-                "README.md's table of diagnostic codes lacks the row\n{row}"
+                "docs/manifests.md's table of diagnostic codes lacks the row\n{row}"
             );
         }
     }

@@ -192,7 +192,7 @@ pub struct Place<'a> {
 /// One diagnostic.
 #[derive(serde::Serialize, schemars::JsonSchema)]
 pub struct Problem<'a> {
-    /// The diagnostic code (README, "Diagnostic codes").
+    /// The diagnostic code (docs/manifests.md, "Diagnostic codes").
     pub code: &'static str,
     #[serde(flatten)]
     pub place: Place<'a>,

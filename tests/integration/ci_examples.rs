@@ -459,7 +459,14 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
         }
     }
     let found = commands(&yaml, &vars);
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    // The README and the guides: every flag the examples use is documented somewhere.
+    let mut readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for entry in std::fs::read_dir(repo_root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            readme.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
     let w = World::new();
     let environments = found.iter().any(|c| c.env().is_some());
     if environments {
@@ -776,4 +783,32 @@ fn a_matrix_runs_each_command_once_per_value_expanded_inside_words() {
     assert_eq!(found[1].matrix["matrix.env"], "prod");
     assert_eq!(found[5].matrix["PAYSYNC_ENV"], "qa");
     assert!(found[2].matrix.is_empty());
+}
+
+/// The webhook's scopes are stated once, the same everywhere (issue 23.4: the CI files
+/// said `pay_system`, the README `pay_system` and `sale`).
+#[test]
+fn the_webhook_scopes_are_the_same_in_the_ci_files_and_the_guide() {
+    let guide = std::fs::read_to_string(repo_root().join("docs/connecting.md")).unwrap();
+    assert!(
+        guide.contains("**`pay_system` and `sale`**"),
+        "docs/connecting.md"
+    );
+    for file in [
+        "examples/ci/github-actions.yml",
+        "examples/ci/gitlab-ci.yml",
+    ] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("WEBHOOK_URL") && l.contains("scope"))
+            .collect();
+        assert!(!lines.is_empty(), "{file} names the webhook's scopes");
+        for line in lines {
+            assert!(
+                line.contains("scopes `pay_system` and `sale`"),
+                "{file}: {line}"
+            );
+        }
+    }
 }

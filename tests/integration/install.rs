@@ -228,3 +228,35 @@ fn the_changelog_has_notes_for_this_version() {
         missing.stderr
     );
 }
+
+/// Regression (issue 23.5): `--base-url` refused a relative directory its help allows.
+#[test]
+fn a_relative_base_url_directory_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = fake_release(dir.path());
+    let name = release.file_name().unwrap().to_owned();
+    let out = Command::new("sh")
+        .arg(repo_root().join("scripts/install.sh"))
+        .args(["--version", "0.1.0", "--base-url"])
+        .arg(&name)
+        .args(["--to", "bin"])
+        .current_dir(release.parent().unwrap())
+        .env("PAYSYNC_INSTALL_OS", "Linux")
+        .env("PAYSYNC_INSTALL_ARCH", "x86_64")
+        .output()
+        .unwrap();
+    Outcome::from(out).expect_code(0);
+    assert!(
+        dir.path().join("bin/paysync").exists()
+            || release.parent().unwrap().join("bin/paysync").exists()
+    );
+    // Not a directory, nor a URL paysync reads: refused, saying which.
+    let out = install(
+        &dir.path().join("nowhere"),
+        &dir.path().join("b2"),
+        "Linux",
+        "x86_64",
+    );
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("no directory"), "{}", out.stderr);
+}

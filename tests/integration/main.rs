@@ -9,6 +9,7 @@ mod ci_examples;
 mod cli;
 mod connection;
 mod contracts;
+mod docs;
 mod drift;
 mod environment_isolation;
 mod environments;
