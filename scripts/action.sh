@@ -7,7 +7,8 @@
 #                       and for a plan on a pull request post or update its comments:
 #                       one per environment (paysync's marker names it), then the
 #                       continuations of a plan too long for one, removed when no
-#                       longer needed; `rollup` posts the table of several saved plans
+#                       longer needed; `rollup` posts the table of several saved plans;
+#                       `apply` on a push comments what it did on the merged pull request
 #
 # Environment (action.yml maps its inputs onto it):
 #   PAYSYNC_VERSION        the release to install, e.g. 0.1.0 or v0.1.0; anything else (a
@@ -28,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # paysync's marker of its pull-request comment (src/render/plan_markdown.rs, MARKER): the
 # first line of every comment paysync writes starts with this.
 MARKER='<!-- paysync-plan -->'
-MARKER_PREFIX='<!-- paysync-plan'
+MARKER_PREFIX='<!-- paysync-'
 # GitHub refuses a comment body over this many characters.
 COMMENT_LIMIT=65535
 
@@ -200,8 +201,27 @@ run() {
                 post_comments "$out.rollup" "$out.md" "$number"
             fi
             ;;
-        apply | drift)
-            paysync "$command" "${args[@]}" || code=$?
+        apply)
+            # What apply did goes to the job summary (paysync writes it) and, after a
+            # merge, as a comment on the pull request the commit came from.
+            local summary="$out.applied.md"
+            : >"$summary"
+            GITHUB_STEP_SUMMARY="$summary" paysync apply "${args[@]}" || code=$?
+            if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+                cat "$summary" >>"$GITHUB_STEP_SUMMARY"
+            fi
+            local merged=""
+            if [ "${GITHUB_EVENT_NAME:-}" = push ] && [ -s "$summary" ] &&
+                [ "${PAYSYNC_COMMENT:-true}" = true ]; then
+                merged=$(gh api "repos/${GITHUB_REPOSITORY:?}/commits/${GITHUB_SHA:?}/pulls" \
+                    --jq '.[0].number // empty' 2>/dev/null || true)
+            fi
+            if [ -n "$merged" ]; then
+                post_comments "$out.applied" "$summary" "$merged"
+            fi
+            ;;
+        drift)
+            paysync drift "${args[@]}" || code=$?
             ;;
     esac
     output exitcode "$code"

@@ -498,6 +498,9 @@ pub enum DriftFormat {
     Text,
     /// Versioned, for alerting (docs/json.md, docs/drift.md).
     Json,
+    /// For an issue or an alert: what drifted, as a table (`<!-- paysync-drift -->`
+    /// first, so that a job updates its own issue).
+    Markdown,
 }
 
 /// Arguments of `paysync drift`.

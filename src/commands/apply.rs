@@ -338,6 +338,16 @@ fn finish(
     ctx: &Context<'_>,
 ) -> Result<i32, Error> {
     let term = ctx.term;
+    // CI: the outcome in the job summary, and the failed targets annotated at their
+    // manifests (GitHub Actions).
+    super::steps::append_job_summary(&crate::render::apply_summary::markdown(
+        plan, &report, mismatches,
+    ));
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") && !term.json_messages() {
+        term.err(&crate::render::apply_summary::github_annotations(
+            plan, &report,
+        ));
+    }
     let color = term.color_stderr() && !term.json_messages();
     let render = |report: &ApplyReport| {
         let mut text = if mismatches.is_empty() {

@@ -59,12 +59,15 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     for (target, code) in &report.not_returned {
         tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
     }
+    let about = crate::ci::about(Some(report.portal.clone()), settings.environment.clone());
     let text = match settings.format {
-        DriftFormat::Text => render::drift::text(&report),
-        DriftFormat::Json => render::drift::json(
+        DriftFormat::Text => render::drift::text(
             &report,
-            crate::ci::about(None, settings.environment.clone()),
+            settings.environment.as_deref(),
+            ctx.term.color_stdout(),
         ),
+        DriftFormat::Json => render::drift::json(&report, about),
+        DriftFormat::Markdown => render::drift_markdown::render(&report, &about),
     };
     ctx.term.out(&text);
     // A target not compared is never "no drift" (nor merely "drift"): exit 8.

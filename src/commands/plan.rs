@@ -1,10 +1,8 @@
 //! `paysync plan`: the manifests against the state (and, with `--refresh`, the portal),
 //! shown; optionally saved for `apply --plan`. Never writes to the portal or the state.
 
-use std::path::Path;
-
 use super::prepare::{Prepared, Purpose, prepare};
-use super::steps::{Context, not_interrupted, show_plan, write_comment_parts};
+use super::steps::{Context, append_job_summary, not_interrupted, show_plan, write_comment_parts};
 use crate::cli::PlanSettings;
 use crate::error::{Error, exit};
 use crate::files::write_atomically_with;
@@ -51,7 +49,7 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
     if let Some(dir) = &settings.comment_parts {
         write_comment_parts(&plan, dir)?;
     }
-    append_job_summary(&plan);
+    append_job_summary(&format!("\n{}", plan_markdown::render(&plan)));
     // An empty secret is not hidden behind exit code 0 (or 2): the plan above shows where
     // it is used, and no saved plan is written that apply would refuse.
     not_interrupted()?;
@@ -93,27 +91,4 @@ pub fn plan(settings: &PlanSettings, ctx: &Context<'_>) -> Result<Plan, Error> {
         tracing::info!(path = %out.display(), "saved plan");
     }
     Ok(plan)
-}
-
-/// GitHub Actions: the markdown plan also goes to the job summary, whatever `--format`.
-/// A summary that cannot be written is worth a warning, not a failed plan.
-fn append_job_summary(plan: &Plan) {
-    use std::io::Write as _;
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return;
-    };
-    let markdown = format!("\n{}", plan_markdown::render(plan));
-    let markdown = crate::untrusted::scrub(&markdown);
-    let appended = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(markdown.as_bytes()));
-    if let Err(error) = appended {
-        tracing::warn!(
-            path = %Path::new(&path).display(),
-            %error,
-            "cannot append the plan to GITHUB_STEP_SUMMARY"
-        );
-    }
 }

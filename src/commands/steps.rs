@@ -336,3 +336,26 @@ pub(super) fn fingerprinter_for_writing(
     }
     Ok(fingerprinter)
 }
+
+/// GitHub Actions: `markdown` (the plan, whatever `--format`; what an apply did) is
+/// appended to the job summary. A summary that cannot be written is worth a warning, not
+/// a failed command.
+pub(crate) fn append_job_summary(markdown: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let markdown = crate::untrusted::scrub(markdown);
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    if let Err(error) = appended {
+        tracing::warn!(
+            path = %std::path::Path::new(&path).display(),
+            %error,
+            "cannot append the plan to GITHUB_STEP_SUMMARY"
+        );
+    }
+}

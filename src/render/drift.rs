@@ -67,23 +67,53 @@ fn shown(source: Option<&str>, value: Option<&str>) -> String {
     }
 }
 
-/// The text report.
-pub fn text(report: &DriftReport) -> String {
+/// Styles of the text report, as the plan's: changes yellow, what was not compared red.
+const CHANGE: anstyle::Style = anstyle::AnsiColor::Yellow.on_default();
+const PROBLEM: anstyle::Style = anstyle::AnsiColor::Red.on_default();
+const BOLD: anstyle::Style = anstyle::Style::new().effects(anstyle::Effects::BOLD);
+
+/// `text` in `style` when `color`.
+fn paint(style: anstyle::Style, text: &str, color: bool) -> String {
+    if color {
+        format!("{style}{text}{style:#}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The text report, with the environment and portal first (as `plan` with an
+/// environment), coloured when `color`.
+pub fn text(report: &DriftReport, environment: Option<&str>, color: bool) -> String {
     let mut out = String::new();
+    if let Some(env) = environment {
+        let host = report
+            .portal
+            .split_once("://")
+            .map_or(report.portal.as_str(), |(_, h)| h);
+        let header = format!(
+            "Environment {} · portal {}",
+            escape_controls(env),
+            escape_controls(host)
+        );
+        let _ = writeln!(out, "{}\n", paint(BOLD, &header, color));
+    }
+    let body_start = out.len();
     let mut current = None;
     for d in &report.drifted {
         if current != Some(d.target) {
             if current.is_some() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "{}:", target_label(&d.target, &report.names));
+            let label = format!("{}:", target_label(&d.target, &report.names));
+            let _ = writeln!(out, "{}", paint(BOLD, &label, color));
             current = Some(d.target);
         }
+        let mark = paint(CHANGE, "~", color);
         match &d.recorded {
             RecordedValue::Secret { secret, .. } => {
                 let _ = writeln!(
                     out,
-                    "  ~ {} (secret {}, changed outside paysync)",
+                    "  {mark} {} (secret {}, changed outside paysync)",
                     escape_controls(&d.code),
                     escape_controls(&secret.to_string())
                 );
@@ -92,7 +122,7 @@ pub fn text(report: &DriftReport) -> String {
                 let live = shown(d.live.source.as_deref(), d.live.value.as_deref());
                 let _ = writeln!(
                     out,
-                    "  ~ {}: {live} -> {} (changed outside paysync)",
+                    "  {mark} {}: {live} -> {} (changed outside paysync)",
                     escape_controls(&d.code),
                     shown(Some(source), Some(value))
                 );
@@ -100,29 +130,35 @@ pub fn text(report: &DriftReport) -> String {
         }
     }
     if !report.not_returned.is_empty() {
-        if !out.is_empty() {
+        if out.len() > body_start {
             out.push('\n');
         }
         out.push_str("Not checked (the portal did not return these recorded codes):\n");
         for (target, code) in &report.not_returned {
-            let _ = writeln!(out, "  ? {} ({target})", escape_controls(code));
+            let _ = writeln!(
+                out,
+                "  {} {} ({target})",
+                paint(CHANGE, "?", color),
+                escape_controls(code)
+            );
         }
     }
     if !report.not_compared.is_empty() {
-        if !out.is_empty() {
+        if out.len() > body_start {
             out.push('\n');
         }
         out.push_str("Not compared (the portal's answer for these targets could not be read):\n");
         for (target, why) in &report.not_compared {
             let _ = writeln!(
                 out,
-                "  ! {}: {}",
+                "  {} {}: {}",
+                paint(PROBLEM, "!", color),
                 target_label(target, &report.names),
                 escape_controls(why)
             );
         }
     }
-    if !out.is_empty() {
+    if out.len() > body_start {
         out.push('\n');
     }
     let checked = format!(
@@ -413,8 +449,22 @@ mod tests {
     }
 
     #[test]
+    fn with_an_environment_the_text_names_it_and_the_portal_first_and_colours_like_plan() {
+        let r = report();
+        let text = text(&r, Some("prod"), false);
+        let host = r.portal.split_once("://").unwrap().1;
+        assert!(
+            text.starts_with(&format!("Environment prod · portal {host}\n\n")),
+            "{text}"
+        );
+        let coloured = super::text(&r, Some("prod"), true);
+        assert!(coloured.contains("\u{1b}[33m~\u{1b}[0m"), "{coloured:?}");
+        assert_eq!(anstream::adapter::strip_str(&coloured).to_string(), text);
+    }
+
+    #[test]
     fn text_shows_lines_and_hides_secrets() {
-        let text = text(&report());
+        let text = text(&report(), None, false);
         assert_eq!(
             text,
             "paySystem 11 / personType 1:\n\
@@ -453,7 +503,7 @@ mod tests {
         let mut r = report();
         r.drifted.clear();
         assert_eq!(
-            text(&r),
+            text(&r, None, false),
             "No drift: 5 settings in 2 targets match the last-applied state.\n"
         );
     }

@@ -2,8 +2,10 @@
 //! reports) and the only code, with `main.rs`, that writes to stdout and stderr.
 
 pub mod apply_report;
+pub mod apply_summary;
 pub mod diagnostics;
 pub mod drift;
+pub mod drift_markdown;
 pub mod environments;
 pub mod import;
 mod markdown_folds;

@@ -47,6 +47,12 @@ while i < len(args):
     else: path = a; i += 1
 store = {store:?}
 comments = json.load(open(store)) if os.path.exists(store) else []
+if method == "GET" and "/commits/" in path:
+    merged = os.environ.get("FAKE_GH_MERGED_PR")
+    out = json.dumps([{{"number": int(merged)}}] if merged else [])
+    if jq: out = subprocess.run(["jq", "-r", jq], input=out, capture_output=True, text=True, check=True).stdout
+    sys.stdout.write(out)
+    sys.exit(0)
 if method == "GET":
     out = json.dumps(comments)
     if jq: out = subprocess.run(["jq", "-r", jq], input=out, capture_output=True, text=True, check=True).stdout
@@ -552,4 +558,55 @@ fn pinned_to_a_commit_the_action_installs_its_own_version() {
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(all.contains(env!("CARGO_PKG_VERSION")), "{all}");
     assert!(!all.contains(&format!("v{sha}")), "{all}");
+}
+
+#[test]
+fn apply_after_a_merge_comments_what_it_did_on_the_pull_request_and_the_job_summary() {
+    let r = Runner::new();
+    with_paysync(&r);
+    let w = crate::support::World::new();
+    std::fs::write(
+        r.path("work/acme.yaml"),
+        manifest(11, 1, &[("PS_WORK_MODE_IFRAME", "REGULAR")]),
+    )
+    .unwrap();
+    let workdir = r.path("work").display().to_string();
+    let summary = r.path("step_summary.md");
+    std::fs::write(&summary, "").unwrap();
+    let summary_path = summary.display().to_string();
+    let webhook = w.portal.webhook_url();
+    let env = [
+        ("PAYSYNC_COMMAND", "apply"),
+        ("PAYSYNC_ARGS", "--auto-approve acme.yaml"),
+        ("PAYSYNC_WORKDIR", workdir.as_str()),
+        ("PAYSYNC_WEBHOOK_URL", webhook.as_str()),
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_SHA", "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+        ("FAKE_GH_MERGED_PR", "7"),
+    ];
+    r.action("run", &env).expect_code(0);
+    assert_eq!(r.outputs()["exitcode"], "0");
+    let comments = r.comments();
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0]
+            .1
+            .starts_with("<!-- paysync-apply -->\n### paysync apply: complete\n"),
+        "{}",
+        comments[0].1
+    );
+    assert!(
+        r.gh_log().contains("repos/acme/shop/issues/7/comments"),
+        "{}",
+        r.gh_log()
+    );
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(written.contains("### paysync apply: complete"), "{written}");
+    // No merged pull request (a direct push): no comment.
+    let before = r.comments().len();
+    let mut direct = env.to_vec();
+    direct.retain(|(k, _)| *k != "FAKE_GH_MERGED_PR");
+    r.action("run", &direct).expect_code(0);
+    assert_eq!(r.comments().len(), before);
 }

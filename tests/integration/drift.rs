@@ -253,3 +253,52 @@ fn drift_takes_no_manifest_paths() {
     let out = w.run(&["drift", "m"]);
     out.expect_code(64);
 }
+
+/// Issue 23.2: `--format markdown` for an issue or an alert, with a marker a scheduled
+/// job finds its issue by; the secret shows as `(secret)`, never its value.
+#[test]
+fn drift_as_markdown_for_an_issue() {
+    let w = applied();
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "TEST|<b>");
+    w.portal.set_setting(
+        11,
+        1,
+        "REST_SERVICE_KEY_IFRAME",
+        "VALUE",
+        &format!("{CANARY}-new"),
+    );
+    let out = w.run(&["drift", "--format", "markdown"]);
+    out.expect_code(7);
+    let md = out.stdout.as_str();
+    assert!(
+        md.starts_with("<!-- paysync-drift -->\n### paysync drift: 2 settings in 1 target changed outside paysync\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| target | code | on the portal | last applied |"),
+        "{md}"
+    );
+    // Portal text cannot break the table or open a tag.
+    assert!(md.contains("<code>\"TEST&#124;&#60;b&#62;\"</code>"), "{md}");
+    assert!(
+        md.contains("| (secret) | secret <code>env&#58;ACME&#95;KEY</code> |"),
+        "{md}"
+    );
+    assert_clean(&format!("{md}{}", out.stderr));
+    // No drift: the same marker, a short report (the job closes its issue).
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "REGULAR");
+    w.cmd()
+        .env("ACME_KEY", CANARY)
+        .args(["apply", "--auto-approve", "--refresh", "m"])
+        .run();
+    let out = w.run(&["drift", "--format", "markdown"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .starts_with("<!-- paysync-drift -->\n### paysync drift: no drift\n"),
+        "{}",
+        out.stdout
+    );
+}

@@ -176,3 +176,62 @@ fn the_header_names_version_portal_host_commit_and_run_and_never_the_webhook_cod
     assert_eq!(json["commit"], "3f9c2d1e8b7a60c4d2e1f0a9b8c7d6e5f4a3b2c1");
     assert_eq!(json["portal"], w.portal.base_url());
 }
+
+/// Issue 23.2: apply writes what it did to the job summary, and annotates each target the
+/// portal refused at its manifest; no secret reaches either.
+#[test]
+fn apply_writes_its_outcome_to_the_job_summary_and_annotates_failed_targets() {
+    let w = World::new();
+    w.write(
+        "m/acme.yaml",
+        &acme_with_secret()
+            .target(12, 0)
+            .literal("PS_CHANGE_STATUS_PAY", "Y")
+            .text(),
+    );
+    w.portal.inject(
+        paysync_emulator::Fault::error("ACCESS_DENIED", 403, "Access denied")
+            .method("sale.paysystem.settings.update")
+            .pay_system(12),
+    );
+    let summary = w.write("summary.md", "");
+    let out = w
+        .cmd()
+        .env("ACME_KEY", CANARY)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_ACTIONS", "true")
+        .args(["apply", "--auto-approve", "m"])
+        .run();
+    out.expect_code(6);
+    let written = w.read("summary.md");
+    assert!(
+        written.starts_with("<!-- paysync-apply -->\n### paysync apply: incomplete\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("**1 target applied (") && written.contains(", 1 failed; "),
+        "{written}"
+    );
+    assert!(written.contains("#### Failed (1)"), "{written}");
+    assert!(
+        written.contains("**paySystem 12 / personType 0**: <code>ACCESS&#95;DENIED</code>"),
+        "{written}"
+    );
+    assert!(
+        written.contains("<details><summary>Applied: 1 target</summary>"),
+        "{written}"
+    );
+    let annotation = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .unwrap_or_else(|| panic!("no annotation:\n{}", out.stderr));
+    assert!(
+        annotation.starts_with("::error file=m/acme.yaml,line=")
+            && annotation.contains(",title=paysync apply::paySystem 12 / personType 0: the portal refused the settings: ACCESS_DENIED: Access denied"),
+        "{annotation}"
+    );
+    for text in [&written, &out.stdout, &out.stderr] {
+        assert!(!text.contains(CANARY), "{text}");
+    }
+}
