@@ -23,14 +23,17 @@
 //!   `envs/`), with each environment's state where the project file puts it;
 //! - a command with `--env NAME` gets the credentials as the workflow's job does: only in
 //!   the variables the project file maps them to for NAME (`TEST_WEBHOOK_URL`), never
-//!   under paysync's own names (`PAYSYNC_WEBHOOK_URL`).
+//!   under paysync's own names (`PAYSYNC_WEBHOOK_URL`);
+//! - a step of the paysync Action (`uses: paysync/paysync@…`) with `command: plan`,
+//!   `apply` or `drift` runs `paysync COMMAND ARGS` as the Action does (a plan with
+//!   `--detailed-exitcode`); `install` and `rollup` steps run nothing here (the Action's
+//!   own test runs its script).
 //!
 //! Every `--flag` must also be documented in the README, and an `apply --env NAME --plan
 //! FILE` must apply a plan an earlier `plan --env NAME --out FILE` saved.
 
 use std::collections::BTreeMap;
 
-use paysync::render::plan_markdown::MARKER;
 use paysync_emulator::StateService;
 use serde_json::Value;
 
@@ -89,6 +92,13 @@ fn scripts(v: &Value, matrix: &[BTreeMap<String, String>], out: &mut Vec<Snippet
         Value::Object(map) => {
             let own = job_matrix(v);
             let matrix = own.as_deref().unwrap_or(matrix);
+            if let Some(text) = action_command(v) {
+                out.push(Snippet {
+                    text,
+                    matrix: matrix.to_vec(),
+                });
+                return;
+            }
             for (key, value) in map {
                 let texts: Vec<String> = match (key.as_str(), value) {
                     ("run" | "script" | "before_script" | "after_script", Value::String(s)) => {
@@ -115,6 +125,25 @@ fn scripts(v: &Value, matrix: &[BTreeMap<String, String>], out: &mut Vec<Snippet
         }
         Value::Array(items) => items.iter().for_each(|i| scripts(i, matrix, out)),
         _ => {}
+    }
+}
+
+/// The command line a step of the paysync Action runs, for `plan`, `apply` and `drift`.
+fn action_command(step: &Value) -> Option<String> {
+    let uses = step.get("uses")?.as_str()?;
+    if !uses.starts_with("paysync/paysync@") {
+        return None;
+    }
+    let with = step.get("with")?;
+    let command = with
+        .get("command")
+        .and_then(Value::as_str)
+        .unwrap_or("plan");
+    let args = with.get("args").and_then(Value::as_str).unwrap_or_default();
+    match command {
+        "plan" => Some(format!("paysync plan --detailed-exitcode {args}")),
+        "apply" | "drift" => Some(format!("paysync {command} {args}")),
+        _ => None,
     }
 }
 
@@ -325,6 +354,7 @@ fn expected_codes(args: &[String]) -> &'static [i32] {
     match args.first().map(String::as_str) {
         Some("plan") if has("--detailed-exitcode") => &[0, 2],
         Some("validate" | "plan" | "apply") => &[0],
+        Some("drift") => &[0, 7],
         other => panic!("unexpected paysync command in a CI example: {other:?}"),
     }
 }
@@ -527,8 +557,8 @@ fn run_workflow(rel: &str, text: String, yaml: Value) -> (String, Value, Vec<Com
             .any(|a| a == ["--format", "markdown"])
         {
             assert!(
-                stdout.starts_with(MARKER.trim_end_matches(" -->")),
-                "{rel}: the comment step finds the plan by its marker: {stdout}"
+                stdout.starts_with("<!-- paysync-"),
+                "{rel}: the comment or issue step finds its own by paysync's marker: {stdout}"
             );
         }
     }
@@ -606,26 +636,46 @@ fn matrix_values(found: &[CommandLine], subcommand: &str, var: &str) -> Vec<Stri
 
 #[test]
 fn the_github_actions_example_runs_against_the_emulator() {
-    let (text, yaml, found) = run_example("examples/ci/github-actions.yml");
+    let (_, yaml, found) = run_example("examples/ci/github-actions.yml");
     assert_eq!(
         subcommands(&found),
-        ["validate", "validate", "plan", "plan", "apply", "apply"],
+        [
+            "validate", "validate", "plan", "plan", "plan", "apply", "plan", "apply", "drift",
+            "drift"
+        ],
         "{found:#?}"
-    );
-    assert!(
-        text.contains(MARKER),
-        "the comment step looks for the marker"
     );
     let jobs = &yaml["jobs"];
     assert!(yaml["on"]["pull_request"].is_object(), "{yaml:#}");
-    // A plan job per environment of the project file, and one comment for them all.
-    assert_eq!(
-        matrix_values(&found, "plan", "matrix.env"),
-        example_environments(),
-        "{found:#?}"
+    assert!(
+        yaml["on"]["schedule"].is_array(),
+        "a scheduled drift check: {yaml:#}"
     );
-    assert_eq!(jobs["comment"]["needs"], "plan", "{yaml:#}");
-    // Applied environment by environment, each one at a time and never cancelled halfway.
+    // A plan job per environment of the project file (each its own comment, through the
+    // Action), then the roll-up of them all; forks, without secrets, are not planned.
+    let planned: Vec<String> = found
+        .iter()
+        .filter(|c| c.args[0] == "plan" && c.option("--out").is_none())
+        .filter_map(|c| c.matrix.get("matrix.env").cloned())
+        .collect();
+    assert_eq!(planned, example_environments(), "{found:#?}");
+    assert!(
+        jobs["plan"]["if"]
+            .as_str()
+            .unwrap()
+            .contains("head.repo.full_name == github.repository"),
+        "{yaml:#}"
+    );
+    assert_eq!(jobs["rollup"]["needs"], "plan", "{yaml:#}");
+    // No state committed back: the state is remote (no job may push to main).
+    let text = std::fs::read_to_string(repo_root().join("examples/ci/github-actions.yml")).unwrap();
+    assert!(!text.contains("git push"), "the example pushes to main");
+    assert!(
+        !text.contains("contents: write"),
+        "the example writes to the repository"
+    );
+    // Applied environment by environment, each one at a time and never cancelled
+    // halfway; prod's plan approved before it is applied.
     let applies: Vec<Option<&str>> = found
         .iter()
         .filter(|c| c.args[0] == "apply")
@@ -640,20 +690,22 @@ fn the_github_actions_example_runs_against_the_emulator() {
             "{job}"
         );
     }
-    assert!(
-        jobs["apply-prod"]["needs"]
-            .as_array()
-            .is_some_and(|needs| needs.iter().any(|n| n == "apply-test")),
-        "prod only after test: {yaml:#}"
+    assert_eq!(
+        jobs["plan-prod"]["needs"], "apply-test",
+        "prod only after test"
     );
-    let steps = jobs["plan"]["steps"].as_array().unwrap();
-    assert!(
-        steps.iter().any(|s| s["uses"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("actions/upload-artifact")),
-        "the plan is uploaded"
-    );
+    assert_eq!(jobs["apply-prod"]["needs"], "plan-prod");
+    assert_eq!(jobs["apply-prod"]["environment"], "production");
+    // The drift job opens, updates and closes its issue by paysync's marker.
+    let drift = serde_json::to_string(&jobs["drift"]).unwrap();
+    for needle in [
+        "--format markdown",
+        "gh issue create",
+        "gh issue edit",
+        "gh issue close",
+    ] {
+        assert!(drift.contains(needle), "{needle}: {drift}");
+    }
 }
 
 /// The examples install a release, checked against its checksum; none builds paysync
@@ -679,11 +731,28 @@ fn the_gitlab_example_runs_against_the_emulator() {
     assert_eq!(
         subcommands(&found),
         [
-            "validate", "validate", "plan", "plan", "plan", "apply", "plan", "apply"
+            "validate", "validate", "plan", "plan", "plan", "apply", "plan", "apply", "drift",
+            "drift"
         ],
         "{found:#?}"
     );
-    assert!(text.contains(MARKER), "the note step looks for the marker");
+    assert!(
+        text.contains("<!-- paysync-plan"),
+        "the note step looks for the marker"
+    );
+    // Each environment's plan in its apply's resource group (no apply of another
+    // pipeline between them); the drift job opens, updates and closes its issue.
+    for env in ["test", "prod"] {
+        assert_eq!(
+            yaml[format!("plan:{env}").as_str()]["resource_group"],
+            yaml[format!("apply:{env}").as_str()]["resource_group"],
+            "{yaml:#}"
+        );
+    }
+    let drift = serde_json::to_string(&yaml["drift"]).unwrap();
+    for needle in ["--format markdown", "state_event=close", "startswith($m)"] {
+        assert!(drift.contains(needle), "{needle}: {drift}");
+    }
     assert_eq!(
         matrix_values(&found, "plan", "PAYSYNC_ENV"),
         example_environments(),
@@ -716,7 +785,16 @@ fn the_gitlab_template_runs_against_the_emulator() {
         jobs = jobs.replace(&format!("$[[ inputs.{name} ]]"), default);
     }
     assert!(!jobs.contains("$[["), "an input without a default: {jobs}");
-    let yaml: Value = serde_saphyr::from_str(&jobs).unwrap();
+    let mut yaml: Value = serde_saphyr::from_str(&jobs).unwrap();
+    // Regression (issue 23.4): an included template's top-level `variables:` are set for
+    // every job of the project (PAYSYNC_STATE among them); paysync's are its jobs' own.
+    assert!(
+        yaml.get("variables").is_none(),
+        "top-level variables: {yaml:#}"
+    );
+    assert!(yaml[".paysync"]["variables"]["PAYSYNC_STATE"].is_string());
+    // Every paysync job extends `.paysync`: run with its variables, as GitLab does.
+    yaml["variables"] = yaml[".paysync"]["variables"].clone();
     let (_, yaml, found) = run_workflow(rel, jobs, yaml);
     assert_eq!(
         subcommands(&found),
@@ -725,7 +803,15 @@ fn the_gitlab_template_runs_against_the_emulator() {
     );
     assert_eq!(yaml["paysync:apply"]["needs"][0], "paysync:plan:main");
     assert!(yaml["paysync:apply"]["resource_group"].is_string());
-    assert_eq!(yaml["paysync:plan:main"]["extends"], ".paysync");
+    assert_eq!(
+        yaml["paysync:plan:main"]["resource_group"], yaml["paysync:apply"]["resource_group"],
+        "the plan in its apply's resource group"
+    );
+    for (name, job) in yaml.as_object().unwrap() {
+        if name.starts_with("paysync:") {
+            assert_eq!(job["extends"], ".paysync", "{name}");
+        }
+    }
 }
 
 #[test]
@@ -801,7 +887,7 @@ fn the_webhook_scopes_are_the_same_in_the_ci_files_and_the_guide() {
         let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
         let lines: Vec<&str> = text
             .lines()
-            .filter(|l| l.contains("WEBHOOK_URL") && l.contains("scope"))
+            .filter(|l| l.contains("scope") && l.contains("pay_system"))
             .collect();
         assert!(!lines.is_empty(), "{file} names the webhook's scopes");
         for line in lines {

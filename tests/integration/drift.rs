@@ -280,7 +280,10 @@ fn drift_as_markdown_for_an_issue() {
         "{md}"
     );
     // Portal text cannot break the table or open a tag.
-    assert!(md.contains("<code>\"TEST&#124;&#60;b&#62;\"</code>"), "{md}");
+    assert!(
+        md.contains("<code>\"TEST&#124;&#60;b&#62;\"</code>"),
+        "{md}"
+    );
     assert!(
         md.contains("| (secret) | secret <code>env&#58;ACME&#95;KEY</code> |"),
         "{md}"
