@@ -253,6 +253,9 @@ pub enum UsageError {
         path.display()
     )]
     OutsideSources { path: PathBuf, sources: String },
+    /// `show --rollup` with nothing to show.
+    #[error("show --rollup needs saved plans (or --failed ENV, --pending ENV) to tabulate")]
+    EmptyRollup,
     /// `show --rollup --format json`: the roll-up is a table for people.
     #[error(
         "show --rollup writes text or markdown, not json: for JSON, show each plan with --format json"

@@ -477,11 +477,15 @@ pub struct ShowArgs {
     /// Instead of one plan, the table of several environments' saved plans: environment,
     /// portal, changes, needs attention, result (the first comment of a pull request that
     /// plans several environments).
-    #[arg(long, value_name = "PLANFILE", num_args = 1.., conflicts_with_all = ["plan", "comment_parts"])]
+    #[arg(long, value_name = "PLANFILE", num_args = 0.., conflicts_with_all = ["plan", "comment_parts"])]
     pub rollup: Vec<PathBuf>,
     /// With --rollup: an environment whose plan failed (no saved plan), shown as such.
     #[arg(long, value_name = "ENV", requires = "rollup")]
     pub failed: Vec<String>,
+    /// With --rollup: an environment still being planned, shown as such (the roll-up
+    /// posted first, before the plans, and updated in place once they are made).
+    #[arg(long, value_name = "ENV", requires = "rollup")]
+    pub pending: Vec<String>,
     /// Output format of the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

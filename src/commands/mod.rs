@@ -229,7 +229,7 @@ fn dispatch(command: Command, env: Option<&Environment>, ctx: &Context<'_>) -> R
         Command::Schema(args) => schema::run(args.kind, &ctx),
         Command::Show(args) => match &args.plan {
             Some(plan) => show::run(plan, args.format, args.comment_parts.as_deref(), &ctx),
-            None => show::rollup(&args.rollup, &args.failed, args.format, &ctx),
+            None => show::rollup(&args.rollup, &args.failed, &args.pending, args.format, &ctx),
         },
     }
 }

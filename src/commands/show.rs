@@ -24,13 +24,17 @@ pub fn run(
 }
 
 /// `paysync show --rollup PLANFILE...`: one row per saved plan, then one per environment
-/// whose plan failed.
+/// whose plan failed, then one per environment still being planned.
 pub fn rollup(
     paths: &[std::path::PathBuf],
     failed: &[String],
+    pending: &[String],
     format: Format,
     ctx: &Context<'_>,
 ) -> Result<i32, Error> {
+    if paths.is_empty() && failed.is_empty() && pending.is_empty() {
+        return Err(crate::error::UsageError::EmptyRollup.into());
+    }
     use crate::render::rollup::{self, Row};
     let saved = paths
         .iter()
@@ -45,6 +49,11 @@ pub fn rollup(
         })
         .collect();
     rows.extend(failed.iter().map(|name| Row::Failed { name: name.clone() }));
+    rows.extend(
+        pending
+            .iter()
+            .map(|name| Row::Pending { name: name.clone() }),
+    );
     ctx.term.out(&match format {
         Format::Markdown => rollup::markdown(&rows),
         Format::Text => rollup::text(&rows),

@@ -28,6 +28,8 @@ pub enum Row<'a> {
     Planned { plan: &'a Plan, name: String },
     /// The environment's plan failed (no saved plan).
     Failed { name: String },
+    /// The environment is being planned (the roll-up posted before the plans).
+    Pending { name: String },
 }
 
 /// What the plan changes, in words: `2 to add, 1 to change in 2 targets`, `none`.
@@ -91,6 +93,13 @@ fn cells(row: &Row<'_>) -> [String; 5] {
             String::new(),
             String::new(),
             "plan failed (see its job)".to_owned(),
+        ],
+        Row::Pending { name } => [
+            name.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+            "planning…".to_owned(),
         ],
     }
 }

@@ -477,6 +477,26 @@ fn each_environment_has_its_own_comment_and_the_rollup_its_table() {
             .starts_with("<!-- paysync-plan env:prod -->\n")
     );
 
+    // First, before the plans: a row per environment, being planned.
+    let out = r.action(
+        "run",
+        &[
+            ("PAYSYNC_COMMAND", "rollup"),
+            ("PAYSYNC_ARGS", "--pending test --pending prod"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_EVENT_PATH", event.as_str()),
+        ],
+    );
+    out.expect_code(0);
+    let pending = r.comments().last().unwrap().1.clone();
+    assert!(
+        pending.starts_with("<!-- paysync-plan rollup -->\n"),
+        "{pending}"
+    );
+    assert!(
+        pending.contains("| <code>prod</code> |  |  |  | planning… |"),
+        "{pending}"
+    );
     let args = format!("{} {} --failed staging", plans[0], plans[1]);
     let out = r.action(
         "run",
@@ -488,9 +508,11 @@ fn each_environment_has_its_own_comment_and_the_rollup_its_table() {
         ],
     );
     out.expect_code(0);
+    // The same comment, filled in.
     let comments = r.comments();
     assert_eq!(comments.len(), 3, "{comments:?}");
     let rollup = &comments[2].1;
+    assert!(!rollup.contains("planning…"), "{rollup}");
     assert!(
         rollup.starts_with("<!-- paysync-plan rollup -->\n"),
         "{rollup}"

@@ -667,6 +667,10 @@ fn the_github_actions_example_runs_against_the_emulator() {
         "{yaml:#}"
     );
     assert_eq!(jobs["rollup"]["needs"], "plan", "{yaml:#}");
+    // The roll-up posted first, so that it heads the comments, then filled in.
+    assert_eq!(jobs["plan"]["needs"], "rollup-start", "{yaml:#}");
+    let start = serde_json::to_string(&jobs["rollup-start"]).unwrap();
+    assert!(start.contains("--pending test --pending prod"), "{start}");
     // No state committed back: the state is remote (no job may push to main).
     let text = std::fs::read_to_string(repo_root().join("examples/ci/github-actions.yml")).unwrap();
     assert!(!text.contains("git push"), "the example pushes to main");

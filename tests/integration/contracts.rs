@@ -92,6 +92,17 @@ fn every_json_output_validates_against_its_committed_schema() {
     let out = w.run(&["validate", "--format", "json", "bad"]);
     out.expect_code(3);
     assert_eq!(valid("validation", &out.stdout)["valid"], false);
+    assert!(valid("validation", &out.stdout)["summary"]["problems"].as_u64() >= Some(1));
+
+    // A plan with a target named by a reference not resolved yet (null IDs), saved, shown.
+    w.write(
+        "u/card.yaml",
+        "apiVersion: paysync/v1\nkind: PaySystemSettings\npaySystem: { xmlId: acme_card_b2b }\npersonType: default\nsettings:\n  PS_CHANGE_STATUS_PAY: N\n",
+    );
+    let out = w.run(&["plan", "--state", "u.state.json", "--format", "json", "u"]);
+    out.expect_code(0);
+    let doc = valid("plan", &out.stdout);
+    assert!(doc["unresolved"][0]["pay_system"].is_null(), "{}", out.stdout);
 
     // The first apply, complete.
     let out = w
