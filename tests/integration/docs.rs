@@ -4,7 +4,8 @@
 //! as a reader following the walkthrough does).
 //!
 //! In a block, a line `$ COMMAND` runs COMMAND with `sh -c` (paysync on the `PATH`), in a
-//! directory holding a copy of `examples/manifests` as `manifests/`, with
+//! directory holding a copy of `examples/manifests` as `manifests/` and of `examples/`
+//! (`$ cd DIR` changes the directory of the commands after it), with
 //! `PAYSYNC_WEBHOOK_URL` set to the emulator's demo portal and `ACME_KEY` set. The lines
 //! after it, up to the next command or a blank line before one, are what it prints
 //! (standard output and error as one stream): `...` on a line of its own stands for any
@@ -106,6 +107,8 @@ fn run_file(rel: &str) -> usize {
         &repo_root().join("examples/manifests"),
         &w.path("manifests"),
     );
+    copy_dir(&repo_root().join("examples"), &w.path("examples"));
+    let mut cwd = w.dir.path().to_owned();
     let bin_dir: PathBuf = Path::new(env!("CARGO_BIN_EXE_paysync"))
         .parent()
         .unwrap()
@@ -116,13 +119,18 @@ fn run_file(rel: &str) -> usize {
         std::env::var("PATH").unwrap_or_default()
     );
     for step in &steps {
+        if let Some(dir) = step.command.strip_prefix("cd ") {
+            cwd = cwd.join(dir.trim());
+            assert!(cwd.is_dir(), "{}:{}: no directory {dir}", step.file, step.line);
+            continue;
+        }
         let (mut reader, writer) = std::io::pipe().unwrap();
         // The environment paysync's own tests run it with (the portal, NO_COLOR).
         let command: Command = w.cmd().into_std();
         let mut sh = Command::new("sh");
         sh.arg("-c")
             .arg(&step.command)
-            .current_dir(w.dir.path())
+            .current_dir(&cwd)
             .env_clear()
             .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .env("PATH", &path)
