@@ -154,14 +154,7 @@ fn more(out: &mut String, n: usize) {
 /// GitHub workflow commands: an error annotation at the manifest of each target the
 /// portal refused, a warning for each whose outcome is unknown.
 pub fn github_annotations(plan: &Plan, report: &ApplyReport) -> String {
-    fn data(text: &str) -> String {
-        text.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
-    }
-    fn property(text: &str) -> String {
-        data(text).replace(':', "%3A").replace(',', "%2C")
-    }
+    use super::{workflow_data as data, workflow_property as property};
     let mut out = String::new();
     for f in &report.failed {
         let mut properties = Vec::new();

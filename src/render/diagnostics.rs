@@ -285,14 +285,7 @@ fn summary(diagnostics: &Diagnostics) -> String {
 /// shows on the line of the pull request's diff. Values are escaped as the runner
 /// expects (`%`, CR and LF always; `:` and `,` in properties too).
 pub fn github(diagnostics: &Diagnostics) -> String {
-    fn data(text: &str) -> String {
-        text.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
-    }
-    fn property(text: &str) -> String {
-        data(text).replace(':', "%3A").replace(',', "%2C")
-    }
+    use super::{workflow_data as data, workflow_property as property};
     let mut out = String::new();
     for d in &diagnostics.0 {
         let o = &d.origin;

@@ -70,6 +70,20 @@ pub(crate) fn push_quoted_inner(out: &mut String, value: &str) {
     }
 }
 
+/// A GitHub workflow command's message (`::error ...::MESSAGE`), escaped as the runner
+/// reads it: no line break can end the command.
+pub(crate) fn workflow_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A GitHub workflow command's property value (`file=...`), escaped as the runner reads
+/// it: no `:` or `,` can end the property.
+pub(crate) fn workflow_property(text: &str) -> String {
+    workflow_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
 /// How many bytes of a plan being rendered are gathered before they are written: plans
 /// are written in parts as they are made (a plan of 200,000 targets is 18 MB of text or
 /// 80 MB of JSON, which need not be held whole; issue 13).

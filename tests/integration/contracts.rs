@@ -102,7 +102,11 @@ fn every_json_output_validates_against_its_committed_schema() {
     let out = w.run(&["plan", "--state", "u.state.json", "--format", "json", "u"]);
     out.expect_code(0);
     let doc = valid("plan", &out.stdout);
-    assert!(doc["unresolved"][0]["pay_system"].is_null(), "{}", out.stdout);
+    assert!(
+        doc["unresolved"][0]["pay_system"].is_null(),
+        "{}",
+        out.stdout
+    );
 
     // The first apply, complete.
     let out = w

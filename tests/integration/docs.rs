@@ -121,7 +121,12 @@ fn run_file(rel: &str) -> usize {
     for step in &steps {
         if let Some(dir) = step.command.strip_prefix("cd ") {
             cwd = cwd.join(dir.trim());
-            assert!(cwd.is_dir(), "{}:{}: no directory {dir}", step.file, step.line);
+            assert!(
+                cwd.is_dir(),
+                "{}:{}: no directory {dir}",
+                step.file,
+                step.line
+            );
             continue;
         }
         let (mut reader, writer) = std::io::pipe().unwrap();
