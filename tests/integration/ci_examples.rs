@@ -902,3 +902,139 @@ fn the_webhook_scopes_are_the_same_in_the_ci_files_and_the_guide() {
         }
     }
 }
+
+/// A fake `gh` for `gh issue list|create|edit|close`: the repository's issues kept in a
+/// file, as the CLI would read and change them.
+fn fake_gh_issues(dir: &std::path::Path) -> std::path::PathBuf {
+    let bin = dir.join("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let store = dir.join("issues.json");
+    let script = format!(
+        r#"#!/usr/bin/env python3
+import json, os, subprocess, sys
+store = {store:?}
+issues = json.load(open(store)) if os.path.exists(store) else []
+args = sys.argv[1:]
+assert args[0] == "issue", args
+verb, rest = args[1], args[2:]
+def opt(name):
+    return rest[rest.index(name) + 1] if name in rest else None
+if verb == "list":
+    shown = [{{"number": i["number"], "body": i["body"]}} for i in issues if i["state"] == "open"]
+    out = json.dumps(shown)
+    jq = opt("--jq")
+    if jq: out = subprocess.run(["jq", "-r", jq], input=out, capture_output=True, text=True, check=True).stdout
+    sys.stdout.write(out)
+elif verb == "create":
+    issues.append({{"number": len(issues) + 1, "title": opt("--title"), "body": open(opt("--body-file")).read(), "state": "open"}})
+elif verb == "edit":
+    for i in issues:
+        if i["number"] == int(rest[0]): i["body"] = open(opt("--body-file")).read()
+elif verb == "close":
+    for i in issues:
+        if i["number"] == int(rest[0]): i["state"] = "closed"; i["closing"] = opt("--comment")
+json.dump(issues, open(store, "w"))
+"#
+    );
+    let gh = bin.join("gh");
+    std::fs::write(&gh, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    store
+}
+
+/// The GitHub example's drift step, run as its job runs it (bash, `gh` on the PATH)
+/// against the emulator: drift opens an issue, the next run updates the same one, and a
+/// run without drift closes it (issue 23.2).
+#[test]
+fn the_github_drift_step_opens_updates_and_closes_one_issue() {
+    let (_, yaml) = load("examples/ci/github-actions.yml");
+    let step = yaml["jobs"]["drift"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Drift")
+        .expect("a Drift step");
+    let script = step["run"]
+        .as_str()
+        .unwrap()
+        .replace("${{ matrix.env }}", "test");
+    let w = World::new();
+    copy_tree(&w, &repo_root().join(ENVIRONMENTS), "");
+    pin_to(&w, &w.portal.base_url());
+    let creds = [
+        ("TEST_WEBHOOK_URL", w.portal.webhook_url()),
+        (
+            "TEST_FINGERPRINT_KEY",
+            "ci-example-fingerprint-key".to_owned(),
+        ),
+        ("ACME_KEY", "ci-example-key".to_owned()),
+    ];
+    for args in [
+        &["plan", "--env", "test", "--out", "p.json"][..],
+        &["apply", "--env", "test", "--plan", "p.json"],
+    ] {
+        w.cmd().envs(creds.clone()).args(args).run().expect_code(0);
+    }
+    let store = fake_gh_issues(w.dir.path());
+    let paysync_dir = std::path::Path::new(env!("CARGO_BIN_EXE_paysync"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}:{}",
+        w.path("fakebin").display(),
+        paysync_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        let out = w
+            .cmd()
+            .into_std()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect::<Vec<_>>();
+        let status = std::process::Command::new("bash")
+            .args(["-e", "-c", &script])
+            .current_dir(w.dir.path())
+            .envs(out)
+            .envs(creds.clone())
+            .env("PATH", &path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "the drift step failed: {status}");
+        let issues: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&store).unwrap_or("[]".into())).unwrap();
+        issues
+    };
+    // No drift, no issue.
+    assert!(run().is_empty());
+    // Drift: one issue, headed by paysync's marker.
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "REGULAR");
+    let issues = run();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0]["state"], "open");
+    assert_eq!(issues[0]["title"], "paysync: drift in test");
+    let body = issues[0]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("<!-- paysync-drift env:test -->\n"),
+        "{body}"
+    );
+    assert!(body.contains("PS&#95;WORK&#95;MODE&#95;IFRAME"), "{body}");
+    // Still drifted: the same issue, updated.
+    assert_eq!(run().len(), 1);
+    // Fixed on the portal: closed.
+    w.portal
+        .set_setting(11, 1, "PS_WORK_MODE_IFRAME", "VALUE", "TEST");
+    let issues = run();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0]["state"], "closed", "{issues:?}");
+    assert!(
+        issues[0]["closing"]
+            .as_str()
+            .unwrap()
+            .starts_with("No drift any more"),
+        "{issues:?}"
+    );
+}
