@@ -452,6 +452,10 @@ pub enum SchemaKind {
     Apply,
     /// Validation output (`schema/validation.schema.json`).
     Validation,
+    /// `state list --format json` (`schema/state-list.schema.json`).
+    StateList,
+    /// `state history --format json` (`schema/state-history.schema.json`).
+    StateHistory,
 }
 
 impl SchemaKind {
@@ -464,6 +468,8 @@ impl SchemaKind {
             SchemaKind::Drift => "schema/drift.schema.json",
             SchemaKind::Apply => "schema/apply.schema.json",
             SchemaKind::Validation => "schema/validation.schema.json",
+            SchemaKind::StateList => "schema/state-list.schema.json",
+            SchemaKind::StateHistory => "schema/state-history.schema.json",
         }
     }
 }

@@ -29,6 +29,10 @@ pub fn schema(kind: SchemaKind) -> serde_json::Value {
         SchemaKind::Drift => document::<DriftDocument<'static>>(),
         SchemaKind::Apply => document::<ApplyDocument>(),
         SchemaKind::Validation => document::<ValidationDocument<'static>>(),
+        SchemaKind::StateList => document::<crate::render::state_documents::StateListDocument>(),
+        SchemaKind::StateHistory => {
+            document::<crate::render::state_documents::StateHistoryDocument>()
+        }
     }
 }
 

@@ -238,30 +238,24 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
     let state = load_existing(location, StateNeededFor::Show, ctx)?;
     match format {
         ListFormat::Json => {
-            let targets: Vec<_> = state
-                .targets
-                .iter()
-                .map(|(target, codes)| {
-                    serde_json::json!({
-                        "paySystem": target.pay_system,
-                        "personType": target.person_type,
-                        "reference": state.records.get(target).and_then(|r| r.reference.clone()),
-                        "codes": codes.keys().collect::<Vec<_>>(),
+            use crate::render::state_documents::{self as docs, ListedTarget, StateListDocument};
+            let document = StateListDocument {
+                header: docs::header(state.portal.clone(), ctx.secrets.environment.clone()),
+                state: location.to_string(),
+                lineage: state.lineage.clone(),
+                serial: state.serial,
+                targets: state
+                    .targets
+                    .iter()
+                    .map(|(target, codes)| ListedTarget {
+                        pay_system: target.pay_system,
+                        person_type: target.person_type,
+                        reference: state.records.get(target).and_then(|r| r.reference.clone()),
+                        codes: codes.keys().map(ToString::to_string).collect(),
                     })
-                })
-                .collect();
-            let document = serde_json::json!({
-                "formatVersion": 1,
-                "state": location.to_string(),
-                "lineage": state.lineage,
-                "serial": state.serial,
-                "portal": state.portal,
-                "targets": targets,
-            });
-            ctx.term.out(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&document).expect("list serialises")
-            ));
+                    .collect(),
+            };
+            ctx.term.out(&docs::pretty(&document));
         }
         ListFormat::Text => {
             let mut text = format!(
@@ -308,15 +302,14 @@ pub fn history(
     let store = ctx.open_state(location)?;
     let entries = store.history()?;
     match format {
-        ListFormat::Json => ctx.term.out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "formatVersion": 1,
-                "state": location.to_string(),
-                "entries": entries,
-            }))
-            .expect("history serialises")
-        )),
+        ListFormat::Json => {
+            use crate::render::state_documents::{self as docs, StateHistoryDocument};
+            ctx.term.out(&docs::pretty(&StateHistoryDocument {
+                header: docs::header(None, ctx.secrets.environment.clone()),
+                state: location.to_string(),
+                entries: entries.iter().map(Into::into).collect(),
+            }));
+        }
         ListFormat::Text => {
             let mut text = String::new();
             if entries.is_empty() {

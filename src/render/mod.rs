@@ -16,6 +16,7 @@ pub mod plan_text;
 pub mod progress;
 pub mod rollup;
 pub(crate) mod secret_groups;
+pub mod state_documents;
 pub mod terminal;
 
 use crate::untrusted::is_unsafe_char;

@@ -1,19 +1,22 @@
 //! The published JSON contracts: each schema under `schema/` is what the code generates,
 //! and every JSON document paysync prints (plan, saved plan, show, drift, apply complete
-//! and partial, validation) validates against its committed schema.
+//! and partial, validation, state list and history) validates against its committed
+//! schema.
 
 use paysync_emulator::Fault;
 use serde_json::Value;
 
 use crate::support::{CANARY, Manifest, World, manifest, repo_root};
 
-const KINDS: [(&str, &str); 6] = [
+const KINDS: [(&str, &str); 8] = [
     ("manifest", "schema/paysync.schema.json"),
     ("project", "schema/project.schema.json"),
     ("plan", "schema/plan.schema.json"),
     ("drift", "schema/drift.schema.json"),
     ("apply", "schema/apply.schema.json"),
     ("validation", "schema/validation.schema.json"),
+    ("state-list", "schema/state-list.schema.json"),
+    ("state-history", "schema/state-history.schema.json"),
 ];
 
 fn committed(kind: &str) -> Value {
@@ -119,6 +122,17 @@ fn every_json_output_validates_against_its_committed_schema() {
     assert_eq!(doc["result"]["complete"], true, "{}", out.stdout);
     assert_eq!(doc["plan"]["summary"]["to_add"], 5, "{}", out.stdout);
     assert!(!out.stdout.contains(CANARY) && !out.stderr.contains(CANARY));
+
+    // What the state records, and its audit trail.
+    let out = w.run(&["state", "list", "--format", "json"]);
+    out.expect_code(0);
+    let doc = valid("state-list", &out.stdout);
+    assert_eq!(doc["targets"][0]["pay_system"], 11, "{}", out.stdout);
+    let out = w.run(&["state", "history", "--format", "json"]);
+    out.expect_code(0);
+    let doc = valid("state-history", &out.stdout);
+    assert_eq!(doc["entries"][0]["operation"], "apply", "{}", out.stdout);
+    assert!(doc["entries"][0]["serial_after"].is_u64(), "{}", out.stdout);
 
     // A plan with every kind of value: changed in the manifest, changed on the portal.
     w.write(
