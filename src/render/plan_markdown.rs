@@ -409,33 +409,56 @@ fn counts_table(plan: &Plan) -> String {
 }
 
 /// Targets named by the note on what follows in continuation comments, at most.
-const MOVED_NAMED: usize = 20;
+/// Characters the names of the targets that follow may take in the note: the note must
+/// stay within [`NOTE_RESERVE`] whatever the names (a name is portal text of any length).
+const MOVED_NAMES_CHARS: usize = 400;
 
 /// The note at the top when something is in continuation comments (which targets) or
 /// was left out (what, and where the whole plan is).
 fn truncation_note(plan: &Plan, left: &LeftOut, continuations: usize) -> String {
     let mut note = String::from("> [!NOTE]\n");
     if !left.moved.is_empty() {
-        let mut named: Vec<&str> = left
-            .moved
-            .iter()
-            .take(MOVED_NAMED)
-            .map(String::as_str)
-            .collect();
-        let more = left.moved.len().saturating_sub(MOVED_NAMED);
+        // The first targets, as many as fit; the continuation comments name them all.
+        let mut named = String::new();
+        let mut count = 0;
+        for label in &left.moved {
+            let more = label.chars().count() + 2;
+            if count > 0 && named.chars().count() + more > MOVED_NAMES_CHARS {
+                break;
+            }
+            if count > 0 {
+                named.push_str(", ");
+            }
+            named.push_str(label);
+            count += 1;
+        }
+        if named.chars().count() > MOVED_NAMES_CHARS {
+            // One name longer than the room: cut, never inside a character reference
+            // (`&#95;`), which would show half of it.
+            let mut cut: String = named.chars().take(MOVED_NAMES_CHARS).collect();
+            if let Some(amp) = cut.rfind('&')
+                && !cut[amp..].contains(';')
+            {
+                cut.truncate(amp);
+            }
+            named = format!("{cut}…");
+        }
+        let more = left.moved.len() - count;
         let more = if more > 0 {
             format!(", and {more} more")
         } else {
             String::new()
         };
-        named.dedup();
+        let next = if continuations == 1 {
+            "the next comment".to_owned()
+        } else {
+            format!("the next {continuations} comments")
+        };
         let _ = writeln!(
             note,
-            "> The details of {} of {} are in the next {}: {}{more}.",
+            "> The details of {} of {} are in {next}: {named}{more}.",
             left.moved.len(),
             plural(left.shown_targets, "target"),
-            plural(continuations, "comment"),
-            named.join(", ")
         );
     }
     let mut what = Vec::new();
@@ -973,7 +996,7 @@ mod tests {
         let parts = render_parts(&plan);
         assert_eq!(parts.len(), 2);
         assert!(
-            parts[0].contains("> The details of 1 of 1 target are in the next 1 comment: paySystem 11 / personType 1."),
+            parts[0].contains("> The details of 1 of 1 target are in the next comment: paySystem 11 / personType 1."),
             "{}",
             parts[0]
         );
@@ -1203,5 +1226,54 @@ mod tests {
         });
         assert!(out.contains("\n. OLD (no longer managed"), "{out}");
         assert!(!out.contains("\n- OLD"), "{out}");
+    }
+
+    /// Regression (issue 23): the note naming the targets continued in the next comments
+    /// took 20 names whatever their length, and a plan of 300 targets with long names
+    /// came to 66,005 characters (docs/screenshot.sh).
+    #[test]
+    fn a_cut_comment_naming_long_target_names_stays_within_the_limit() {
+        let mut names = crate::model::Names::default();
+        let mut targets = Vec::new();
+        for ps in 0..300u64 {
+            names
+                .pay_systems
+                .insert(100 + ps, format!("AcmePay shop {ps} {}", "n".repeat(300)));
+            targets.push(target(
+                100 + ps,
+                1,
+                Some(&format!("manifests/shop-{ps}.yaml:1")),
+                (0..3)
+                    .map(|i| {
+                        Change::new(
+                            &format!("CODE_{i}"),
+                            Action::Update,
+                            Some(plain(&"x".repeat(150))),
+                            Some(plain(&"y".repeat(150))),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        let plan = Plan {
+            targets,
+            names,
+            ..Plan::default()
+        };
+        let parts = render_parts(&plan);
+        assert!(parts.len() > 1, "{}", parts.len());
+        for part in &parts {
+            assert!(
+                part.chars().count() <= GITHUB_COMMENT_LIMIT,
+                "{}",
+                part.chars().count()
+            );
+        }
+        let note = parts[0]
+            .lines()
+            .find(|l| l.starts_with("> The details of"))
+            .unwrap();
+        assert!(note.chars().count() < NOTE_RESERVE, "{note}");
+        assert!(note.contains(" more."), "{note}");
     }
 }
