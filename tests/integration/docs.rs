@@ -224,3 +224,67 @@ fn the_harness_tells_a_changed_output_from_a_matching_one() {
     assert_eq!((parsed[0].code, parsed[0].expected.len()), (2, 1));
     assert!(parsed[1].expected.is_empty());
 }
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every relative link of the README and the guides leads to a file of the repository,
+/// and every `#anchor` to a heading of its file: moving text between guides cannot leave
+/// a link dangling.
+#[test]
+fn every_relative_link_of_the_readme_and_the_guides_resolves() {
+    let mut broken = Vec::new();
+    let mut links = 0;
+    for file in documents() {
+        let text = std::fs::read_to_string(repo_root().join(&file)).unwrap();
+        let dir = Path::new(&file).parent().unwrap().to_owned();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if target.contains(char::is_whitespace)
+                || target.starts_with("http://")
+                || target.starts_with("https://")
+                || target.starts_with("mailto:")
+            {
+                continue;
+            }
+            links += 1;
+            let (path, fragment) = target.split_once('#').unwrap_or((target, ""));
+            let linked = if path.is_empty() {
+                repo_root().join(&file)
+            } else {
+                repo_root().join(&dir).join(path)
+            };
+            if !linked.exists() {
+                broken.push(format!("{file}: {target} (no such file)"));
+                continue;
+            }
+            if !fragment.is_empty() && linked.extension().is_some_and(|e| e == "md") {
+                let heads = std::fs::read_to_string(&linked).unwrap();
+                let found = heads
+                    .lines()
+                    .filter_map(|l| {
+                        l.trim_start_matches('#')
+                            .strip_prefix(' ')
+                            .filter(|_| l.starts_with('#'))
+                    })
+                    .any(|h| anchor(h) == fragment);
+                if !found {
+                    broken.push(format!("{file}: {target} (no such heading)"));
+                }
+            }
+        }
+    }
+    assert!(links > 30, "{links} links found");
+    assert!(broken.is_empty(), "{broken:#?}");
+}
