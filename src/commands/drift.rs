@@ -56,8 +56,17 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     // A target whose answer cannot be read is not compared (warned by the read).
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
     let report = drift::report(&state, &live, unreadable, &fingerprinter, client.portal());
-    for (target, code) in &report.not_returned {
-        tracing::warn!(%target, code, "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked");
+    // Once per code (a code a handler no longer declares is missing from all its targets).
+    let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, code) in &report.not_returned {
+        *missing.entry(code.as_str()).or_default() += 1;
+    }
+    for (code, targets) in missing {
+        tracing::warn!(
+            code,
+            targets,
+            "the portal did not return this recorded code; its handler may no longer declare it, so it cannot be checked"
+        );
     }
     let about = crate::ci::about(Some(report.portal.clone()), settings.environment.clone());
     let text = match settings.format {

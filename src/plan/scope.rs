@@ -202,17 +202,47 @@ pub fn set_aside(
 /// A managed code the portal does not return is not compared: one warning per code (for
 /// the log and the plan).
 pub fn not_returned(desired: &DesiredValues, live: &Live) -> Vec<String> {
-    let mut warnings = Vec::new();
+    // One warning per code, not per target: a code the handler does not declare is
+    // missing from every target of that handler (issue 23: thousands of lines).
+    let mut missing: BTreeMap<&str, Vec<Target>> = BTreeMap::new();
     for (target, d) in &desired.targets {
         if let Some(got) = live.targets.get(target) {
             for (code, _) in d.settings.iter().filter(|(c, _)| !got.contains_key(c)) {
-                warnings.push(format!(
-                    "{target}: the portal did not return {}; its handler may not declare it, so \
-                     drift cannot be checked",
-                    crate::untrusted::escape_controls(code)
-                ));
+                missing.entry(code).or_default().push(*target);
             }
         }
     }
-    warnings
+    missing
+        .into_iter()
+        .map(|(code, targets)| not_returned_warning(code, &targets))
+        .collect()
+}
+
+/// The warning for a code the portal did not return for `targets` (at least one).
+fn not_returned_warning(code: &str, targets: &[Target]) -> String {
+    const NAMED: usize = 3;
+    let code = crate::untrusted::escape_controls(code);
+    if let [target] = targets {
+        return format!(
+            "{target}: the portal did not return {code}; its handler may not declare it, so \
+             drift cannot be checked"
+        );
+    }
+    let named: Vec<String> = targets
+        .iter()
+        .take(NAMED)
+        .map(ToString::to_string)
+        .collect();
+    let more = targets.len().saturating_sub(NAMED);
+    format!(
+        "the portal did not return {code} for {} targets ({}{}); their handler may not \
+         declare it, so drift cannot be checked",
+        targets.len(),
+        named.join(", "),
+        if more > 0 {
+            format!(", and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }

@@ -421,3 +421,54 @@ fn plan_inputs_keep_exact_room_not_the_declarations_list() {
     assert_eq!(target.settings.capacity(), target.settings.len());
     assert_eq!(target.origins.capacity(), target.origins.len());
 }
+
+/// Regression (issue 23): a code the handler does not declare made one warning per
+/// target (5,000 lines at 5,000 targets); it is one warning per code, naming a few.
+#[test]
+fn a_code_the_portal_does_not_return_is_one_warning_not_one_per_target() {
+    let plain = |v: &str| Value::Plain {
+        source: "VALUE".into(),
+        value: v.into(),
+    };
+    let mut desired = DesiredValues::default();
+    let mut live = Live::default();
+    for ps in 1..=5u64 {
+        let target = Target {
+            pay_system: ps,
+            person_type: 1,
+        };
+        let mut codes = vec![("CODE_A".into(), plain("a")), ("CODE_B".into(), plain("b"))];
+        if ps == 1 {
+            codes.push(("CODE_C".into(), plain("c")));
+        }
+        desired.targets.insert(
+            target,
+            DesiredTargetValues {
+                settings: codes,
+                ..Default::default()
+            },
+        );
+        let returned: LiveSettings = [(
+            "CODE_A",
+            LiveSetting {
+                source: Some("VALUE".into()),
+                value: Some("a".into()),
+                source_known: true,
+            },
+        )]
+        .into_iter()
+        .collect();
+        live.targets.insert(target, returned);
+    }
+    let warnings = scope::not_returned(&desired, &live);
+    assert_eq!(
+        warnings,
+        [
+            "the portal did not return CODE_B for 5 targets (paySystem 1 / personType 1, \
+             paySystem 2 / personType 1, paySystem 3 / personType 1, and 2 more); their handler \
+             may not declare it, so drift cannot be checked",
+            "paySystem 1 / personType 1: the portal did not return CODE_C; its handler may not \
+             declare it, so drift cannot be checked",
+        ]
+    );
+}
