@@ -113,38 +113,48 @@ fn folded(c: &Change) -> bool {
     !matches!(c.action, Action::Record | Action::Unchecked)
 }
 
+/// Whether a change of `t` is listed in its fold: not a rotation listed once for its
+/// reference (`grouped`).
+fn in_fold(grouped: &BTreeMap<Setting<'_>, usize>, t: &TargetPlan, c: &Change) -> bool {
+    folded(c) && !grouped.contains_key(&(t.target, c.code.as_str()))
+}
+
 /// One fold per target with a change to show, most serious first; a rotation listed
 /// once for its reference (`grouped`) is not repeated in them. Then the targets named by
-/// a reference not resolved yet, one fold each.
-pub(super) fn folds(plan: &Plan, grouped: &BTreeMap<Setting<'_>, usize>) -> Vec<Fold> {
-    let in_fold = |t: &TargetPlan, c: &Change| {
-        folded(c) && !grouped.contains_key(&(t.target, c.code.as_str()))
-    };
+/// a reference not resolved yet, one fold each. With how many there are: each fold is
+/// made only when the comment asks for it, so a plan of 200,000 targets makes the few
+/// hundred that fit, not all of them.
+pub(super) fn folds<'a>(
+    plan: &'a Plan,
+    grouped: &'a BTreeMap<Setting<'a>, usize>,
+) -> (usize, impl Iterator<Item = Fold> + 'a) {
     let mut shown: Vec<&TargetPlan> = plan
         .targets
         .iter()
-        .filter(|t| t.changes.iter().any(|c| in_fold(t, c)))
+        .filter(|t| t.changes.iter().any(|c| in_fold(grouped, t, c)))
         .collect();
     shown.sort_by_key(|t| t.risk());
-    let mut folds: Vec<Fold> = shown
-        .iter()
-        .map(|t| {
-            let changes: Vec<&Change> = t.changes.iter().filter(|c| in_fold(t, c)).collect();
-            let lines = changes
-                .iter()
-                .map(|c| match super::plan_text::overlay_origin(t, c) {
-                    Some(at) => format!("{}  (from {})", line(c), escaped(&at.to_string())),
-                    None => line(c),
-                })
-                .collect();
-            Fold::new(
-                text(&target_label(&t.target, &plan.names)),
-                &fold_title(plan, t, &changes),
-                lines,
-            )
-        })
-        .collect();
-    folds.extend(plan.unresolved.iter().map(|t| {
+    let count = shown.len() + plan.unresolved.len();
+    let targets = shown.into_iter().map(move |t| {
+        let changes: Vec<&Change> = t
+            .changes
+            .iter()
+            .filter(|c| in_fold(grouped, t, c))
+            .collect();
+        let lines = changes
+            .iter()
+            .map(|c| match super::plan_text::overlay_origin(t, c) {
+                Some(at) => format!("{}  (from {})", line(c), escaped(&at.to_string())),
+                None => line(c),
+            })
+            .collect();
+        Fold::new(
+            text(&target_label(&t.target, &plan.names)),
+            &fold_title(plan, t, &changes),
+            lines,
+        )
+    });
+    let unresolved = plan.unresolved.iter().map(|t| {
         let reference = text(t.reference.as_deref().unwrap_or_default());
         let title = format!(
             "<code>{reference}</code> (resolved at apply): {} to add ({})",
@@ -161,8 +171,8 @@ pub(super) fn folds(plan: &Plan, grouped: &BTreeMap<Setting<'_>, usize>) -> Vec<
             &title,
             t.changes.iter().map(line).collect(),
         )
-    }));
-    folds
+    });
+    (count, targets.chain(unresolved))
 }
 
 /// `paySystem 11 / personType 1: 1 needs attention, 2 to change (manifests/acme.yaml:4)`

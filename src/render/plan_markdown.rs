@@ -213,16 +213,18 @@ pub fn render_parts(plan: &Plan) -> Vec<String> {
 
     body.push(&counts_table(plan));
     // By value to a reviewer: the diffs of what changes, then the secrets not checked.
-    let all = folds(plan, &grouped);
-    left.shown_targets = all.len();
-    let mut rest = all.iter().peekable();
-    while rest.next_if(|f| f.push_whole(&mut body, budget)).is_some() {}
-    let rest: Vec<&Fold> = rest.collect();
+    let (count, folds) = folds(plan, &grouped);
+    left.shown_targets = count;
+    let mut rest = folds.peekable();
+    let mut placed = 0;
+    while rest.next_if(|f| f.push_whole(&mut body, budget)).is_some() {
+        placed += 1;
+    }
     let mut parts = Vec::new();
-    if rest.is_empty() {
+    if rest.peek().is_none() {
         left.unchecked = unchecked_fold(plan, &mut body, budget);
     } else {
-        parts = continuations(plan, &rest, &mut left);
+        parts = continuations(plan, &mut rest, count - placed, &mut left);
     }
 
     if left.attention + left.targets + left.unchecked + left.moved.len() > 0 {
@@ -238,17 +240,23 @@ pub fn render_parts(plan: &Plan) -> Vec<String> {
     parts
 }
 
-/// The continuation comments: the folds that did not fit in the first, in order, then the
-/// secrets not checked. A fold larger than a whole comment is cut between two lines.
-fn continuations(plan: &Plan, rest: &[&Fold], left: &mut LeftOut) -> Vec<String> {
+/// The continuation comments: the folds that did not fit in the first (`rest`, `left_over`
+/// of them), in order, then the secrets not checked. A fold larger than a whole comment is
+/// cut between two lines.
+fn continuations(
+    plan: &Plan,
+    rest: &mut std::iter::Peekable<impl Iterator<Item = Fold>>,
+    left_over: usize,
+    left: &mut LeftOut,
+) -> Vec<String> {
     let environment = plan.about.environment.as_deref();
     let mut parts: Vec<Comment> = Vec::new();
-    let mut next = 0;
+    let mut taken = 0;
     let mut unchecked_done = !plan
         .targets
         .iter()
         .any(|t| t.changes.iter().any(|c| c.action == Action::Unchecked));
-    while parts.len() < MAX_CONTINUATIONS && (next < rest.len() || !unchecked_done) {
+    while parts.len() < MAX_CONTINUATIONS && (rest.peek().is_some() || !unchecked_done) {
         let n = parts.len() + 2;
         let mut part = Comment::default();
         part.push(&marker(environment, n));
@@ -256,28 +264,30 @@ fn continuations(plan: &Plan, rest: &[&Fold], left: &mut LeftOut) -> Vec<String>
             "\n### paysync plan, continued ({n})\n<sub>the details that did not fit in the first comment</sub>\n\n"
         ));
         let budget = GITHUB_COMMENT_LIMIT - NOTE_RESERVE;
-        let first = next;
-        while next < rest.len() && rest[next].push_whole(&mut part, budget) {
-            left.moved.push(rest[next].label.clone());
-            next += 1;
+        let first = taken;
+        while let Some(fold) = rest.next_if(|f| f.push_whole(&mut part, budget)) {
+            left.moved.push(fold.label);
+            taken += 1;
         }
-        if next == first && next < rest.len() {
+        if taken == first
+            && let Some(fold) = rest.next()
+        {
             // Not even alone in a comment: as much of it as fits.
-            if rest[next].push_cut(&mut part, budget) {
+            if fold.push_cut(&mut part, budget) {
                 left.targets += 1;
-                left.moved.push(rest[next].label.clone());
+                left.moved.push(fold.label);
             }
-            next += 1;
+            taken += 1;
         }
-        if next == rest.len() && !unchecked_done {
+        if rest.peek().is_none() && !unchecked_done {
             let before = part.chars;
             left.unchecked = unchecked_fold(plan, &mut part, budget);
             // Placed (or cut), unless nothing of it fitted after the folds.
-            unchecked_done = part.chars > before || next == first;
+            unchecked_done = part.chars > before || taken == first;
         }
         parts.push(part);
     }
-    left.targets += rest.len() - next;
+    left.targets += left_over - taken;
     parts.into_iter().map(|p| p.text).collect()
 }
 
