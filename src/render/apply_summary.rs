@@ -15,7 +15,7 @@
 
 use std::fmt::Write;
 
-use super::markdown_values::text;
+use super::markdown_values::{about_parts, commit_part, marker, text};
 use crate::apply::ApplyReport;
 use crate::model::Target;
 use crate::plan::{Names, Plan};
@@ -26,32 +26,17 @@ use crate::wording::plural;
 /// Targets listed by name in each list, at most; the rest are counted.
 const LISTED: usize = 50;
 
-/// The first line of the summary: `<!-- paysync-apply -->`, with the environment.
-fn marker(plan: &Plan) -> String {
-    let plan_marker = super::plan_markdown::marker(plan.about.environment.as_deref(), 1);
-    plan_marker.replacen("paysync-plan", "paysync-apply", 1)
-}
-
 /// The apply's outcome as markdown: a headline, the counts, then the targets that need a
 /// look (failed, outcome unknown, not sent, not kept), then those applied, folded.
 pub fn markdown(plan: &Plan, report: &ApplyReport, not_kept: &[Mismatch]) -> String {
     let complete = report.is_complete() && not_kept.is_empty();
     let mut out = format!(
         "{}\n### paysync apply: {}\n",
-        marker(plan),
+        marker("apply", plan.about.environment.as_deref(), 1),
         if complete { "complete" } else { "incomplete" }
     );
-    let mut about = vec![format!("paysync {}", env!("CARGO_PKG_VERSION"))];
-    if let Some(host) = plan.about.host() {
-        about.push(format!("portal <code>{}</code>", text(host)));
-    }
-    if let Some(env) = &plan.about.environment {
-        about.push(format!("environment <code>{}</code>", text(env)));
-    }
-    if let Some(commit) = &plan.about.commit {
-        let short: String = commit.chars().take(12).collect();
-        about.push(format!("commit <code>{}</code>", text(&short)));
-    }
+    let mut about = about_parts(&plan.about);
+    about.extend(commit_part(&plan.about));
     let _ = writeln!(out, "<sub>{}</sub>\n", about.join(" · "));
     let _ = writeln!(
         out,

@@ -19,7 +19,7 @@
 
 use std::fmt::Write;
 
-use super::markdown_values::{clipped, text};
+use super::markdown_values::{about_parts, clipped, marker, text};
 use crate::model::SOURCE_VALUE;
 use crate::plan::About;
 use crate::plan::drift::DriftReport;
@@ -42,11 +42,7 @@ fn value(source: Option<&str>, value: Option<&str>) -> String {
 
 /// The report as Markdown.
 pub fn render(report: &DriftReport, about: &About) -> String {
-    let marker = super::plan_markdown::marker(about.environment.as_deref(), 1).replacen(
-        "paysync-plan",
-        "paysync-drift",
-        1,
-    );
+    let marker = marker("drift", about.environment.as_deref(), 1);
     let headline = if !report.not_compared.is_empty() {
         format!(
             "incomplete, {} not compared",
@@ -62,14 +58,7 @@ pub fn render(report: &DriftReport, about: &About) -> String {
         "no drift".to_owned()
     };
     let mut out = format!("{marker}\n### paysync drift: {headline}\n");
-    let mut parts = vec![format!("paysync {}", env!("CARGO_PKG_VERSION"))];
-    if let Some(host) = about.host() {
-        parts.push(format!("portal <code>{}</code>", text(host)));
-    }
-    if let Some(env) = &about.environment {
-        parts.push(format!("environment <code>{}</code>", text(env)));
-    }
-    let _ = writeln!(out, "<sub>{}</sub>\n", parts.join(" · "));
+    let _ = writeln!(out, "<sub>{}</sub>\n", about_parts(about).join(" · "));
     let _ = writeln!(
         out,
         "{} in {} checked against the last-applied state.\n",

@@ -209,13 +209,6 @@ fn fold_title(plan: &Plan, t: &TargetPlan, changes: &[&Change]) -> String {
     )
 }
 
-/// The targets of a group, each once, in the plan's order.
-fn targets_of<'a>(g: &SecretGroup<'a>) -> Vec<&'a TargetPlan> {
-    let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
-    named.dedup_by_key(|t| t.target);
-    named
-}
-
 /// A rotated secret used by several settings: the reference, what happens, how many
 /// targets, the codes, and the first few targets with their `file:line`.
 pub(super) fn rotation_item(plan: &Plan, g: &SecretGroup<'_>) -> String {
@@ -224,13 +217,13 @@ pub(super) fn rotation_item(plan: &Plan, g: &SecretGroup<'_>) -> String {
     } else {
         "secret changed outside paysync: written back"
     };
+    let named = g.targets();
     let mut item = format!(
         "- <code>{}</code>: {what}, in {} ({})",
         text(&clipped(&g.reference)),
-        plural(g.targets(), "target"),
+        plural(named.len(), "target"),
         codes_list(g)
     );
-    let named = targets_of(g);
     for (i, t) in named.iter().take(NAMED).enumerate() {
         item.push_str(if i == 0 { ": " } else { ", " });
         let _ = write!(item, "**{}**", text(&target_label(&t.target, &plan.names)));
@@ -279,7 +272,7 @@ pub(super) fn unchecked_fold(plan: &Plan, body: &mut Comment, budget: usize) -> 
         if g.reason != "not checked" {
             let _ = write!(item, " ({})", g.reason);
         }
-        let named = targets_of(g);
+        let named = g.targets();
         if named.len() > NAMED {
             let _ = write!(item, " in {}", plural(named.len(), "target"));
         } else {

@@ -11,6 +11,51 @@ use crate::plan::{Action, Change, Value};
 /// A value (or code) longer than this is cut, saying how much was left out.
 pub const VALUE_CHARS: usize = 200;
 
+/// The hidden first line of a comment, issue or summary paysync writes, by which a CI
+/// step finds its own again: `<!-- paysync-KIND -->`, with the environment when there is
+/// one and the part of a continued one (`<!-- paysync-plan env:prod part:2 -->`).
+pub(super) fn marker(kind: &str, environment: Option<&str>, part: usize) -> String {
+    let mut m = format!("<!-- paysync-{kind}");
+    if let Some(env) = environment {
+        // Names are checked when paysync.yaml is read; nothing here can end the comment.
+        let env: String = env
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let _ = write!(m, " env:{env}");
+    }
+    if part > 1 {
+        let _ = write!(m, " part:{part}");
+    }
+    m.push_str(" -->");
+    m
+}
+
+/// The start of a `<sub>` header line: paysync's version, the portal's host (never
+/// credentials) and the environment, escaped and cut.
+pub(super) fn about_parts(about: &crate::plan::About) -> Vec<String> {
+    let mut parts = vec![format!("paysync {}", env!("CARGO_PKG_VERSION"))];
+    if let Some(host) = about.host() {
+        parts.push(format!("portal <code>{}</code>", text(clip(host).0)));
+    }
+    if let Some(env) = &about.environment {
+        parts.push(format!("environment <code>{}</code>", text(clip(env).0)));
+    }
+    parts
+}
+
+/// `commit <code>3f9c2d1e8b7a</code>`: the commit of a CI run, when there is one.
+pub(super) fn commit_part(about: &crate::plan::About) -> Option<String> {
+    let short: String = about.commit.as_ref()?.chars().take(12).collect();
+    Some(format!("commit <code>{}</code>", text(&short)))
+}
+
 /// User data for Markdown text or HTML (table cells, `<summary>`): every character that
 /// means something to either, and every control character, as a numeric character
 /// reference. References are decoded only after the Markdown structure is parsed, so

@@ -68,7 +68,9 @@ use crate::wording::plural;
 
 use super::markdown_folds::{Comment, Fold, Setting, folds, rotation_item, unchecked_fold};
 pub use super::markdown_values::VALUE_CHARS;
-use super::markdown_values::{clip, clipped, code, left_out, secret_ref, text, value};
+use super::markdown_values::{
+    about_parts, clip, clipped, code, commit_part, left_out, secret_ref, text, value,
+};
 use super::plan_text::summary_line;
 use super::secret_groups::{self, SecretGroup, renamed, secret_to_secret};
 
@@ -104,26 +106,7 @@ struct LeftOut {
 /// (`<!-- paysync-plan env:prod part:2 -->`), so that each environment's comments are
 /// found and edited in place, apart from the others'.
 pub fn marker(environment: Option<&str>, part: usize) -> String {
-    let mut m = String::from("<!-- paysync-plan");
-    if let Some(env) = environment {
-        // Names are checked when paysync.yaml is read; nothing here can end the comment.
-        let env: String = env
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let _ = write!(m, " env:{env}");
-    }
-    if part > 1 {
-        let _ = write!(m, " part:{part}");
-    }
-    m.push_str(" -->");
-    m
+    super::markdown_values::marker("plan", environment, part)
 }
 
 /// Renders the plan as GitHub-flavoured Markdown of at most [`GITHUB_COMMENT_LIMIT`]
@@ -294,17 +277,8 @@ fn continuations(
 /// `<sub>paysync 0.4.0 · portal <code>host</code> · … </sub>`
 fn header_line(plan: &Plan) -> String {
     let about = &plan.about;
-    let mut parts = vec![format!("paysync {}", env!("CARGO_PKG_VERSION"))];
-    if let Some(host) = about.host() {
-        parts.push(format!("portal <code>{}</code>", text(clip(host).0)));
-    }
-    if let Some(env) = &about.environment {
-        parts.push(format!("environment <code>{}</code>", text(clip(env).0)));
-    }
-    if let Some(commit) = &about.commit {
-        let short: String = commit.chars().take(12).collect();
-        parts.push(format!("commit <code>{}</code>", text(&short)));
-    }
+    let mut parts = about_parts(about);
+    parts.extend(commit_part(about));
     if let Some(url) = about.run_url.as_deref().filter(|u| plain_url(u)) {
         parts.push(format!("[CI run]({url})"));
     }

@@ -313,8 +313,7 @@ fn unchecked(out: &mut String, plan: &Plan, p: &Painter) {
         if g.reason != "not checked" {
             let _ = write!(out, " ({})", g.reason);
         }
-        let mut named: Vec<&TargetPlan> = g.uses.iter().map(|(t, _)| *t).collect();
-        named.dedup_by_key(|t| t.target);
+        let named = g.targets();
         if named.len() > NAMED {
             let _ = write!(out, " in {}", plural(named.len(), "target"));
         } else {

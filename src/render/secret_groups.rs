@@ -29,12 +29,13 @@ pub(crate) struct SecretGroup<'a> {
     pub uses: Vec<(&'a TargetPlan, &'a Change)>,
 }
 
-impl SecretGroup<'_> {
-    /// How many targets use it (a target using it for two codes counts once).
-    pub fn targets(&self) -> usize {
-        let mut seen: Vec<_> = self.uses.iter().map(|(t, _)| t.target).collect();
-        seen.dedup();
-        seen.len()
+impl<'a> SecretGroup<'a> {
+    /// The targets that use it, each once (a target using it for two codes too), in the
+    /// plan's order.
+    pub fn targets(&self) -> Vec<&'a TargetPlan> {
+        let mut targets: Vec<&TargetPlan> = self.uses.iter().map(|(t, _)| *t).collect();
+        targets.dedup_by_key(|t| t.target);
+        targets
     }
 }
 
@@ -184,7 +185,7 @@ mod tests {
         assert_eq!(groups[0].reference, "env:ONE");
         assert_eq!(groups[1].reference, "env:PS_SECRET");
         assert_eq!(groups[1].uses.len(), 600);
-        assert_eq!(groups[1].targets(), 300);
+        assert_eq!(groups[1].targets().len(), 300);
         assert_eq!(
             groups[1].codes.iter().copied().collect::<Vec<_>>(),
             ["KEY", "OTHER"]
