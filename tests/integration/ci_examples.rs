@@ -988,16 +988,11 @@ fn the_github_drift_step_opens_updates_and_closes_one_issue() {
         std::env::var("PATH").unwrap_or_default()
     );
     let run = || {
-        let out = w
-            .cmd()
-            .into_std()
-            .get_envs()
-            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
-            .collect::<Vec<_>>();
-        let status = std::process::Command::new("bash")
+        let mut bash = std::process::Command::new("bash");
+        w.paysync_env(&mut bash);
+        let status = bash
             .args(["-e", "-c", &script])
             .current_dir(w.dir.path())
-            .envs(out)
             .envs(creds.clone())
             .env("PATH", &path)
             .status()

@@ -130,14 +130,13 @@ fn run_file(rel: &str) -> usize {
             continue;
         }
         let (mut reader, writer) = std::io::pipe().unwrap();
-        // The environment paysync's own tests run it with (the portal, NO_COLOR).
-        let command: Command = w.cmd().into_std();
         let mut sh = Command::new("sh");
+        // Only the environment paysync's own tests run it with (the portal, NO_COLOR).
+        sh.env_clear();
+        w.paysync_env(&mut sh);
         sh.arg("-c")
             .arg(&step.command)
             .current_dir(&cwd)
-            .env_clear()
-            .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .env("PATH", &path)
             .env("ACME_KEY", "my-test-key")
             .env("HOME", w.dir.path())

@@ -295,16 +295,9 @@ fn a_file_size_limit_mid_apply_stops_sending_and_says_what_was_not_recorded() {
     w.portal.clear_requests();
     // The state file (well over the limit) is only read; the first journal line of 50
     // targets does not fit in 2 blocks.
-    let mut cmd = w.cmd().into_std();
-    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     let mut sh = std::process::Command::new("sh");
     sh.current_dir(w.path(""));
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
+    w.paysync_env(&mut sh);
     let out = crate::support::Outcome::from(
         sh.args([
             "-c",

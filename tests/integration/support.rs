@@ -119,6 +119,18 @@ impl World {
         }
     }
 
+    /// Gives `command` (a shell that runs paysync, say) the environment [`World::cmd`]
+    /// gives paysync: the world's portal, `NO_COLOR`, paysync's own variables and the
+    /// CI's removed.
+    pub fn paysync_env(&self, command: &mut std::process::Command) {
+        for (k, v) in self.cmd().into_std().get_envs() {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+    }
+
     /// Runs paysync with `args` (`w.cmd().args(args).run()`).
     pub fn run(&self, args: &[&str]) -> Outcome {
         self.cmd().args(args).run()
