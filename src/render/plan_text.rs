@@ -445,6 +445,21 @@ pub(crate) mod tests {
 
     /// `targets` targets of one added code each, declared in `m.yaml`.
     pub(crate) fn plan_of(targets: u64) -> Plan {
+        plan_with(targets, |i| Change {
+            code: "CODE_00".into(),
+            action: Action::Add,
+            at: Location::parse(&format!("m.yaml:{}", 6 + 7 * i)),
+            before: None,
+            after: Some(Value::Plain {
+                source: SOURCE_VALUE.into(),
+                value: format!("value-{i}").into(),
+            }),
+        })
+    }
+
+    /// `targets` targets (paySystem 1000 on, declared in `m.yaml`), the `i`-th with the
+    /// one change `change(i)`.
+    fn plan_with(targets: u64, change: impl Fn(u64) -> Change) -> Plan {
         Plan {
             targets: (0..targets)
                 .map(|i| TargetPlan {
@@ -454,16 +469,7 @@ pub(crate) mod tests {
                     },
                     manifest: Location::parse(&format!("m.yaml:{}", 1 + 7 * i)),
                     reference: None,
-                    changes: vec![Change {
-                        code: "CODE_00".into(),
-                        action: Action::Add,
-                        at: Location::parse(&format!("m.yaml:{}", 6 + 7 * i)),
-                        before: None,
-                        after: Some(Value::Plain {
-                            source: SOURCE_VALUE.into(),
-                            value: format!("value-{i}").into(),
-                        }),
-                    }],
+                    changes: vec![change(i)],
                 })
                 .collect(),
             ..Plan::default()
@@ -508,26 +514,13 @@ pub(crate) mod tests {
             fingerprint: None,
             empty: false,
         };
-        let plan = Plan {
-            targets: (0..714u64)
-                .map(|i| TargetPlan {
-                    target: Target {
-                        pay_system: 1000 + i,
-                        person_type: 1,
-                    },
-                    manifest: Location::parse(&format!("m.yaml:{}", 1 + 7 * i)),
-                    reference: None,
-                    changes: vec![Change {
-                        code: "REST_SERVICE_KEY".into(),
-                        action: Action::Unchecked,
-                        at: None,
-                        before: None,
-                        after: Some(secret(if i < 712 { "PS_SECRET" } else { "OTHER" })),
-                    }],
-                })
-                .collect(),
-            ..Plan::default()
-        };
+        let plan = plan_with(714, |i| Change {
+            code: "REST_SERVICE_KEY".into(),
+            action: Action::Unchecked,
+            at: None,
+            before: None,
+            after: Some(secret(if i < 712 { "PS_SECRET" } else { "OTHER" })),
+        });
         let out = render(&plan, false);
         assert_eq!(
             out,
