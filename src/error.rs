@@ -114,6 +114,14 @@ pub enum Error {
         variable: String,
     },
     #[error(transparent)]
+    Objects(Box<crate::apply::objects::ObjectError>),
+    /// Objects written whose fields the portal did not keep.
+    #[error(
+        "the portal did not keep {fields} field(s) of the handlers and pay systems written; \
+         they are planned again"
+    )]
+    ObjectsNotKept { fields: usize },
+    #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -380,5 +388,11 @@ fn describe_env(env: Option<&str>) -> String {
     match env {
         Some(name) => format!("environment {name}"),
         None => "no environment".to_owned(),
+    }
+}
+
+impl From<crate::apply::objects::ObjectError> for Error {
+    fn from(error: crate::apply::objects::ObjectError) -> Error {
+        Error::Objects(Box::new(error))
     }
 }

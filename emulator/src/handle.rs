@@ -241,6 +241,42 @@ impl EmulatorHandle {
             .collect()
     }
 
+    /// Every REST handler: `(ID, CODE, NAME, SETTINGS as registered)`, by ID.
+    pub fn handlers(&self) -> Vec<(u64, String, String, serde_json::Value)> {
+        let portal = self.shared.lock();
+        portal
+            .store
+            .handlers
+            .values()
+            .map(|h| (h.id, h.code.clone(), h.name.clone(), h.settings.clone()))
+            .collect()
+    }
+
+    /// Every pay system, by ID, as `sale.paysystem.list` names its fields (`ID`, `NAME`,
+    /// `XML_ID`, `ACTION_FILE`, `PERSON_TYPE_ID`, `ENTITY_REGISTRY_TYPE`, `ACTIVE`,
+    /// `NEW_WINDOW`, `DESCRIPTION`).
+    pub fn pay_systems(&self) -> Vec<serde_json::Value> {
+        let portal = self.shared.lock();
+        portal
+            .store
+            .pay_systems
+            .values()
+            .map(|p| {
+                serde_json::json!({
+                    "ID": p.id,
+                    "NAME": p.name,
+                    "XML_ID": p.xml_id,
+                    "ACTION_FILE": p.action_file,
+                    "PERSON_TYPE_ID": p.person_type_id,
+                    "ENTITY_REGISTRY_TYPE": p.entity_registry_type,
+                    "ACTIVE": p.active,
+                    "NEW_WINDOW": p.new_window,
+                    "DESCRIPTION": p.description,
+                })
+            })
+            .collect()
+    }
+
     /// An out-of-band change (someone edited the setting in the portal's UI).
     pub fn set_setting(
         &self,

@@ -51,6 +51,7 @@
 //! Failing targets are returned in [`ApplyReport::failed`]; a request-level failure in
 //! [`ApplyReport::aborted`]; only a failure to save the state is an `Err`.
 
+pub mod objects;
 mod report;
 mod secrets;
 mod writes;

@@ -46,6 +46,9 @@ pub struct ApplyReport {
     /// Why the state could not be written; it stopped the run (no request was sent
     /// after it).
     pub record_error: Option<StateError>,
+    /// Handlers and pay systems written (created, adopted, updated, deleted) before and
+    /// after the settings; their requests are counted in `requests`.
+    pub objects_written: usize,
 }
 
 impl ApplyReport {

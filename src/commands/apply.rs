@@ -29,6 +29,7 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
         report,
         unreadable,
         mismatches,
+        objects,
     } = apply(settings, ctx)?;
     let json = settings.inputs.format == Format::Json;
     let set_aside: Vec<Target> = unreadable.keys().copied().collect();
@@ -52,6 +53,11 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
             exit::SUCCESS
         }
     };
+    if !objects.not_kept.is_empty() {
+        return Err(Error::ObjectsNotKept {
+            fields: objects.not_kept.iter().map(|(_, f)| f.len()).sum(),
+        });
+    }
     // Targets set aside because their answer could not be read were not written: the
     // apply is not complete.
     if !unreadable.is_empty() {
@@ -70,6 +76,8 @@ pub struct Applied {
     pub unreadable: Unreadable,
     /// `--verify`: written codes the portal does not hold as sent.
     pub mismatches: Vec<Mismatch>,
+    /// What became of the handlers and pay systems.
+    pub objects: apply::objects::ObjectsReport,
 }
 
 /// Applies as `paysync apply` does and returns the plan and the report, without judging
@@ -101,7 +109,7 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         lock_timeout: settings.lock_timeout,
     };
     let Prepared {
-        plan,
+        mut plan,
         mut state,
         store,
         lock: _lock,
@@ -114,12 +122,13 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
     // Purpose::Apply always connects (before it locks and reads the state).
     let Connection { rt, client } = connection.expect("apply is connected");
     show_plan(&plan, inputs.format, ctx);
-    if plan.targets.is_empty() {
+    if plan.targets.is_empty() && plan.unresolved.is_empty() && plan.objects.is_empty() {
         return Ok(Applied {
             plan,
             report: None,
             unreadable,
             mismatches: Vec::new(),
+            objects: Default::default(),
         });
     }
     if plan.summary().has_changes() && !settings.auto_approve {
@@ -146,18 +155,103 @@ fn apply_manifests(settings: &ApplySettings, ctx: &Context<'_>) -> Result<Applie
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    let report = execute(&rt, &plan, None, &mut state, with, ctx)?;
-    let mismatches = if settings.verify && report.record_error.is_none() {
-        verify_writes(&rt, &plan, &report, &mut state, &with)?
-    } else {
-        Vec::new()
-    };
+    let (report, mismatches, objects) =
+        run_plan(&rt, &mut plan, None, &mut state, with, settings.verify, ctx)?;
     Ok(Applied {
         plan,
         report: Some(report),
         unreadable,
         mismatches,
+        objects,
     })
+}
+
+/// What an apply of `plan` did.
+type Ran = (ApplyReport, Vec<Mismatch>, apply::objects::ObjectsReport);
+
+/// Applies `plan` (from the manifests, or saved as `plan_id`): the handlers and pay
+/// systems, then the settings (verified with `verify`), then the explicit deletes.
+fn run_plan(
+    rt: &Runtime,
+    plan: &mut Plan,
+    plan_id: Option<&str>,
+    state: &mut LastApplied,
+    with: Applying<'_>,
+    verify: bool,
+    ctx: &Context<'_>,
+) -> Result<Ran, Error> {
+    let (client, store) = (with.client, with.store);
+    let before = client.stats().requests;
+    let mut objects = write_objects(rt, client, plan, state, store, ctx)?;
+    let object_requests = client.stats().requests - before;
+    let mut report = execute(rt, plan, plan_id, state, with, ctx)?;
+    let mismatches = if verify && report.record_error.is_none() {
+        verify_writes(rt, plan, &report, state, &with)?
+    } else {
+        Vec::new()
+    };
+    if report.is_complete() {
+        let before = client.stats().requests;
+        delete_objects(rt, client, plan, state, store, &mut objects, ctx)?;
+        report.requests += client.stats().requests - before;
+    }
+    report.requests += object_requests;
+    report.objects_written = objects.written;
+    Ok((report, mismatches, objects))
+}
+
+/// The explicit deletes, once every setting is written (see [`apply::objects`]).
+fn delete_objects(
+    rt: &Runtime,
+    client: &crate::bitrix::Client,
+    plan: &Plan,
+    state: &mut LastApplied,
+    store: &dyn crate::state::StateBackend,
+    objects: &mut apply::objects::ObjectsReport,
+    ctx: &Context<'_>,
+) -> Result<(), Error> {
+    let mut deleted = apply::objects::ObjectsReport::default();
+    rt.block_on(apply::objects::after_settings(
+        client,
+        plan,
+        state,
+        store,
+        &mut deleted,
+    ))?;
+    show_objects(&deleted, ctx);
+    objects.done.extend(deleted.done);
+    objects.forgotten.extend(deleted.forgotten);
+    objects.written += deleted.written;
+    Ok(())
+}
+
+/// What became of the handlers and pay systems, on stderr as it happens.
+fn show_objects(objects: &apply::objects::ObjectsReport, ctx: &Context<'_>) {
+    let text = apply_report::objects(objects);
+    if !text.is_empty() {
+        ctx.term.message("INFO", &text, serde_json::json!({}));
+    }
+}
+
+/// The handlers and pay systems, before any setting: created, adopted or updated (see
+/// [`apply::objects`]); then the targets of the pay systems just created are resolved
+/// on the portal (every setting an `add`, as planned).
+fn write_objects(
+    rt: &Runtime,
+    client: &crate::bitrix::Client,
+    plan: &mut Plan,
+    state: &mut LastApplied,
+    store: &dyn crate::state::StateBackend,
+    ctx: &Context<'_>,
+) -> Result<apply::objects::ObjectsReport, Error> {
+    let objects = rt.block_on(apply::objects::before_settings(client, plan, state, store))?;
+    show_objects(&objects, ctx);
+    if !plan.unresolved.is_empty() {
+        let names = rt.block_on(crate::live::resolve_planned(client, plan))?;
+        plan.names.fill_from(&names);
+        state.names.fill_from(&names);
+    }
+    Ok(objects)
 }
 
 fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Result<Applied, Error> {
@@ -207,8 +301,10 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
     // The portal written to, for the report (a plan made offline may not have known it).
     saved.plan.about.portal = Some(client.portal());
     // Targets the plan names by a reference it could not resolve offline are resolved on
-    // the portal now; one that is not there stops the run before the first write.
-    if !saved.plan.unresolved.is_empty() {
+    // the portal now; one that is not there stops the run before the first write. (With
+    // handlers or pay systems to write, after those: the pay system may be one of them.)
+    let writes_objects = saved.plan.objects.iter().any(|o| o.action.writes());
+    if !saved.plan.unresolved.is_empty() && !writes_objects {
         let names = runtime()?.block_on(crate::live::resolve_planned(&client, &mut saved.plan))?;
         saved.plan.names.fill_from(&names);
     }
@@ -233,12 +329,16 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         return Err(stale(Staleness::SecretsChanged(changed)));
     }
     show_plan(&saved.plan, settings.inputs.format, ctx);
-    if saved.plan.targets.is_empty() {
+    if saved.plan.targets.is_empty()
+        && saved.plan.unresolved.is_empty()
+        && saved.plan.objects.is_empty()
+    {
         return Ok(Applied {
             plan: saved.plan,
             report: None,
             unreadable: Unreadable::new(),
             mismatches: Vec::new(),
+            objects: Default::default(),
         });
     }
     // Recorded fingerprints of another kind, for the secrets this plan writes.
@@ -262,17 +362,21 @@ fn apply_saved(settings: &ApplySettings, path: &Path, ctx: &Context<'_>) -> Resu
         secrets: &secrets,
         fingerprinter: &fingerprinter,
     };
-    let report = execute(&rt, &saved.plan, Some(&plan_id), &mut state, with, ctx)?;
-    let mismatches = if settings.verify && report.record_error.is_none() {
-        verify_writes(&rt, &saved.plan, &report, &mut state, &with)?
-    } else {
-        Vec::new()
-    };
+    let (report, mismatches, objects) = run_plan(
+        &rt,
+        &mut saved.plan,
+        Some(&plan_id),
+        &mut state,
+        with,
+        settings.verify,
+        ctx,
+    )?;
     Ok(Applied {
         plan: saved.plan,
         report: Some(report),
         unreadable: Unreadable::new(),
         mismatches,
+        objects,
     })
 }
 

@@ -203,6 +203,23 @@ pub(crate) fn prepare(
     state.carry_over(&fingerprinter, |target, code, recorded| {
         desired.secret_value(target, code, recorded, secrets.values())
     });
+    // Handlers and pay systems (issue 24): against the portal when connected, else the
+    // state. Not with `--target`, which narrows the settings planned.
+    let declared = std::mem::take(&mut desired.objects);
+    let objects = match &connection {
+        _ if !inputs.targets.is_empty() => Vec::new(),
+        _ if declared.is_empty() && state.objects.is_empty() => Vec::new(),
+        Some(c) => {
+            let portable = declared
+                .pay_systems
+                .values()
+                .any(|p| !matches!(p.person_type, crate::model::PersonTypeRef::Id(_)));
+            let live =
+                c.rt.block_on(crate::live::read_objects(&c.client, portable))?;
+            plan_objects(&declared, &state, Some(&live))?
+        }
+        None => plan_objects(&declared, &state, None)?,
+    };
     let mut values = DesiredValues::new(desired, |r| match secrets.get(r) {
         Some(v) => fingerprinter
             .fingerprint(v)
@@ -225,6 +242,7 @@ pub(crate) fn prepare(
         _ => None,
     };
     let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
+    plan.objects = objects;
     // Offline: the portal the state was applied to, else the one the environment pins.
     let portal = match &connection {
         Some(c) => Some(c.client.portal()),
@@ -249,4 +267,16 @@ pub(crate) fn prepare(
         fingerprinter,
         unreadable,
     })
+}
+
+/// The plan of the handlers and pay systems (see [`plan::objects::compute`]); a changed
+/// fixed field is a located error.
+fn plan_objects(
+    declared: &crate::model::objects::DesiredObjects,
+    state: &LastApplied,
+    live: Option<&plan::objects::LiveObjects>,
+) -> Result<Vec<plan::objects::ObjectPlan>, Error> {
+    let affected = |id: u64| state.targets.keys().filter(|t| t.pay_system == id).count();
+    plan::objects::compute(declared, &state.objects, live, &affected)
+        .map_err(|problems| Error::Manifests(crate::manifest::Diagnostics::sorted(problems)))
 }

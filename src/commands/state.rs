@@ -254,6 +254,23 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                         codes: codes.keys().map(ToString::to_string).collect(),
                     })
                     .collect(),
+                objects: [
+                    crate::model::objects::ObjectKind::Handler,
+                    crate::model::objects::ObjectKind::PaySystem,
+                ]
+                .into_iter()
+                .flat_map(|kind| {
+                    state
+                        .objects
+                        .of(kind)
+                        .iter()
+                        .map(move |(identity, record)| docs::ListedObject {
+                            kind,
+                            identity: identity.clone(),
+                            id: record.id,
+                        })
+                })
+                .collect(),
             };
             ctx.term.out(&docs::pretty(&document));
         }
@@ -275,6 +292,16 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                 let line = format!("{target}{reference}  {}", codes.join(", "));
                 text.push_str(&crate::untrusted::escape_controls(&line));
                 text.push('\n');
+            }
+            for kind in [
+                crate::model::objects::ObjectKind::Handler,
+                crate::model::objects::ObjectKind::PaySystem,
+            ] {
+                for (identity, record) in state.objects.of(kind) {
+                    let line = format!("{} (ID {})", kind.name(identity), record.id);
+                    text.push_str(&crate::untrusted::escape_controls(&line));
+                    text.push('\n');
+                }
             }
             ctx.term.out(&text);
         }

@@ -266,7 +266,20 @@ pub(crate) fn resolve_recorded(desired: &mut Desired, state: &LastApplied) -> Re
     let known = state.resolutions();
     manifest::resolve(desired, |r| match known.get(r.to_string().as_str()) {
         Some(target) => Resolution::Found(*target),
-        None => Resolution::Unknown,
+        // A pay system paysync created or adopted: its recorded ID (the payer type
+        // named by ID).
+        None => match (&r.pay_system, &r.person_type) {
+            (crate::model::PaySystemRef::XmlId(x), crate::model::PersonTypeRef::Id(pt)) => {
+                match state.objects.pay_systems.get(x) {
+                    Some(recorded) => Resolution::Found(crate::model::Target {
+                        pay_system: recorded.id,
+                        person_type: *pt,
+                    }),
+                    None => Resolution::Unknown,
+                }
+            }
+            _ => Resolution::Unknown,
+        },
     })
     .map_err(Error::Manifests)
 }

@@ -32,8 +32,15 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
             } else {
                 String::new()
             };
+            let objects = match (
+                desired.objects.handlers.len(),
+                desired.objects.pay_systems.len(),
+            ) {
+                (0, 0) => String::new(),
+                (h, p) => format!("{}, {}, ", plural(h, "handler"), plural(p, "pay system")),
+            };
             ctx.term.out(&format!(
-                "Valid: {} with {} in {}{secrets}.\n",
+                "Valid: {objects}{} with {} in {}{secrets}.\n",
                 plural(targets, "target"),
                 plural(codes, "setting"),
                 plural(files, "file"),
@@ -46,6 +53,8 @@ pub fn run(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<i32, Error>
                 targets,
                 settings: codes,
                 files,
+                handlers: desired.objects.handlers.len(),
+                pay_systems: desired.objects.pay_systems.len(),
             };
             ctx.term.out(&diagnostics::json(
                 &Diagnostics::default(),
@@ -88,13 +97,26 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
     if settings.live {
         let client = ctx.connect(settings.rate)?;
         let state = crate::state::LastApplied::default();
-        runtime()?.block_on(check_live_reading(
+        let rt = runtime()?;
+        rt.block_on(check_live_reading(
             &client,
             &mut desired,
             &state.resolutions(),
             &mut Vec::new(),
             Prefetch::None,
         ))?;
+        // Handlers and pay systems: what the plan would refuse (a changed registry type,
+        // an XML_ID several pay systems share, a handler or payer type not there).
+        if !desired.objects.is_empty() {
+            let portable = desired
+                .objects
+                .pay_systems
+                .values()
+                .any(|p| !matches!(p.person_type, crate::model::PersonTypeRef::Id(_)));
+            let live = rt.block_on(crate::live::read_objects(&client, portable))?;
+            crate::plan::objects::compute(&desired.objects, &state.objects, Some(&live), &|_| 0)
+                .map_err(|problems| Error::Manifests(Diagnostics::sorted(problems)))?;
+        }
     }
     Ok(desired)
 }
@@ -110,6 +132,18 @@ fn counts(desired: &Desired) -> (usize, usize, usize) {
             .chain(desired.pending.iter())
     };
     let codes: usize = targets().map(|t| t.settings.len()).sum();
-    let files: BTreeSet<&Path> = targets().map(|t| &*t.origin.file).collect();
+    let objects = desired
+        .objects
+        .handlers
+        .values()
+        .map(|h| &*h.origin.file)
+        .chain(
+            desired
+                .objects
+                .pay_systems
+                .values()
+                .map(|p| &*p.origin.file),
+        );
+    let files: BTreeSet<&Path> = targets().map(|t| &*t.origin.file).chain(objects).collect();
     (targets().count(), codes, files.len())
 }

@@ -31,12 +31,14 @@
 
 mod catalog;
 mod check;
+mod objects;
 mod parse;
 mod read;
 mod resolve;
 
 pub use catalog::*;
 pub use check::check;
+pub use objects::{parse_handler_objects, parse_pay_system_objects, read_objects};
 pub use parse::{parse_handlers, parse_pay_systems, parse_person_types};
 pub use read::*;
 pub use resolve::*;

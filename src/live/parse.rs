@@ -9,7 +9,7 @@ use super::catalog::*;
 use crate::untrusted::portal_text;
 
 /// An ID the portal may send as a number or a decimal string.
-fn id(value: Option<&Value>) -> Option<u64> {
+pub(super) fn id(value: Option<&Value>) -> Option<u64> {
     match value? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -17,7 +17,7 @@ fn id(value: Option<&Value>) -> Option<u64> {
     }
 }
 
-fn text(value: Option<&Value>) -> Option<String> {
+pub(super) fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -34,7 +34,7 @@ fn shown_text(value: Option<&Value>) -> Option<String> {
 }
 
 /// A PHP array as JSON: a list, or an object keyed by index (or by name).
-fn items(value: &Value) -> Vec<&Value> {
+pub(super) fn items(value: &Value) -> Vec<&Value> {
     match value {
         Value::Array(items) => items.iter().collect(),
         Value::Object(map) => map.values().collect(),

@@ -146,7 +146,7 @@ const MAX_PAGES: usize = 10_000;
 /// The `result` of every page of a list: `first`, then the same request from the
 /// envelope's `next` while the portal gives one (bitrix24-api.md §7). A `next` that
 /// does not move forward, or more than [`MAX_PAGES`] pages, is an error, not a loop.
-async fn read_pages(client: &Client, first: Request) -> Result<Vec<Value>, ClientError> {
+pub(super) async fn read_pages(client: &Client, first: Request) -> Result<Vec<Value>, ClientError> {
     let method = first.method.clone();
     let mut pages = Vec::new();
     let mut request = first;
@@ -174,7 +174,7 @@ async fn read_pages(client: &Client, first: Request) -> Result<Vec<Value>, Clien
     ))
 }
 
-fn decode(method: &str, detail: String) -> ClientError {
+pub(super) fn decode(method: &str, detail: String) -> ClientError {
     ClientError::Decode {
         method: method.to_owned(),
         detail,

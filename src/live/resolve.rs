@@ -10,7 +10,9 @@ use super::check::check;
 use super::read::{ReadError, Reads, fetch, fetch_with_reads, read_settings};
 use crate::bitrix::{Client, ClientError, PortalError};
 use crate::manifest::{self, Code, Diagnostic, Diagnostics, Resolution};
-use crate::model::{Desired, Live, LiveSettings, Names, Origin, PersonTypeRef, Target, TargetRef};
+use crate::model::{
+    Desired, Live, LiveSettings, Names, Origin, PaySystemRef, PersonTypeRef, Target, TargetRef,
+};
 use crate::plan::{DesiredValues, Plan};
 
 /// Why a connected step could not be done.
@@ -44,7 +46,27 @@ fn resolve_live(
     known: &BTreeMap<&str, Target>,
     warnings: &mut Vec<String>,
 ) -> Result<(), LiveError> {
+    // A pay system the manifests declare and the portal does not hold yet is created by
+    // this apply: its targets stay to be resolved then (planned in full).
+    let created: Vec<String> = desired
+        .objects
+        .pay_systems
+        .values()
+        .filter(|p| !p.delete)
+        .map(|p| p.xml_id.clone())
+        .filter(|x| {
+            !catalog
+                .pay_systems
+                .values()
+                .any(|p| p.xml_id.as_deref() == Some(x.as_str()))
+        })
+        .collect();
     manifest::resolve(desired, |r| {
+        if let PaySystemRef::XmlId(x) = &r.pay_system
+            && created.contains(x)
+        {
+            return Resolution::Unknown;
+        }
         let found = catalog.resolve(r);
         if let (Resolution::Found(now), Some(before)) = (&found, known.get(r.to_string().as_str()))
             && now != before

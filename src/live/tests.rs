@@ -78,6 +78,7 @@ fn desired(pay_system: u64, person_type: u64, settings: &[(&str, &str, &str)]) -
     Desired {
         targets: BTreeMap::from([(target, Box::new(d))]),
         pending: Vec::new(),
+        objects: Default::default(),
     }
 }
 

@@ -36,8 +36,8 @@ pub enum Node {
     Null {
         spelling: String,
     },
-    /// A sequence; its items are never needed, only the fact that it is one.
-    Seq,
+    /// A sequence, items in source order.
+    Seq(Vec<Located<Node>>),
     /// A mapping, entries in source order (duplicate keys are already refused).
     Map(Vec<(Located<Node>, Located<Node>)>),
 }

@@ -433,6 +433,10 @@ pub fn load_layers(sources: &[PathBuf], subset: Option<&Subset>) -> Result<Desir
                 }
             }
         }
+        // A handler or pay system a later source declares again replaces the earlier
+        // declaration whole.
+        merged.objects.handlers.extend(layer.objects.handlers);
+        merged.objects.pay_systems.extend(layer.objects.pay_systems);
         for declared in layer.pending {
             match merged
                 .pending
@@ -564,8 +568,51 @@ fn removes_nothing(code: &str, at: Origin) -> Diagnostic {
     .help("`remove` is for an environment's overlay: list the base manifests first in the environment's `sources`")
 }
 
-/// Codes left marked `{ remove: true }` (no earlier source had them) are errors.
+/// Codes left marked `{ remove: true }` (no earlier source had them) are errors; so is
+/// a setting of a pay system the manifests declare whose handler (declared too) does not
+/// have the code in its `codes` (the portal would store it and never return it; and a
+/// handler update replaces its codes whole, so removing one still managed is caught here).
 fn finish(mut desired: Desired, mut problems: Vec<Diagnostic>) -> Result<Desired, Diagnostics> {
+    for declared in desired
+        .pending
+        .iter()
+        .chain(desired.targets.values().map(|t| &**t))
+    {
+        let Some(crate::model::PaySystemRef::XmlId(x)) =
+            declared.reference.as_ref().map(|r| &r.pay_system)
+        else {
+            continue;
+        };
+        let Some(pay_system) = desired.objects.pay_systems.get(x) else {
+            continue;
+        };
+        let Some(handler) = desired.objects.handlers.get(&pay_system.handler) else {
+            continue;
+        };
+        for code in declared.settings.keys() {
+            if handler.codes.contains_key(code.as_str()) {
+                continue;
+            }
+            let at = declared
+                .origin_of(code)
+                .cloned()
+                .unwrap_or_else(|| declared.origin.clone());
+            problems.push(
+                Diagnostic::new(
+                    Code::UndeclaredCode,
+                    at,
+                    format!(
+                        "{code} is not one of the codes of handler {}, which pay system xmlId:{x} runs",
+                        handler.code
+                    ),
+                )
+                .help(format!(
+                    "add `{code}:` to the handler's `codes`, or stop managing it here"
+                ))
+                .note(handler.origin.clone(), "the handler is declared here"),
+            );
+        }
+    }
     for declared in desired
         .targets
         .values_mut()

@@ -56,6 +56,150 @@ pub struct RawDocument {
     #[schemars(schema_with = "settings_schema")]
     #[serde(default, deserialize_with = "present")]
     pub settings: Option<Located<Node>>,
+    // The handler's CODE (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub code: Option<Located<Node>>,
+    // The object's NAME (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Located<Node>>,
+    // The handler's SORT (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub sort: Option<Located<Node>>,
+    // The handler's settings schema (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub codes: Option<Located<Node>>,
+    // FORM_DATA (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub form: Option<Located<Node>>,
+    // CHECKOUT_DATA (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub checkout: Option<Located<Node>>,
+    // IFRAME_DATA (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub iframe: Option<Located<Node>>,
+    // CLIENT_TYPE (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub client_type: Option<Located<Node>>,
+    // CURRENCY (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub currencies: Option<Located<Node>>,
+    // The pay system's XML_ID (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub xml_id: Option<Located<Node>>,
+    // The pay system's handler code (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub handler: Option<Located<Node>>,
+    // ENTITY_REGISTRY_TYPE (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub registry_type: Option<Located<Node>>,
+    // ACTIVE (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub active: Option<Located<Node>>,
+    // NEW_WINDOW (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub new_window: Option<Located<Node>>,
+    // DESCRIPTION (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Located<Node>>,
+    // LOGOTYPE (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub logo: Option<Located<Node>>,
+    // An explicit delete (kinds `PaySystemHandler`/`PaySystem`; described in [`objects_schema`]).
+    #[schemars(skip)]
+    #[serde(default, deserialize_with = "present")]
+    pub delete: Option<Located<Node>>,
+}
+
+impl RawDocument {
+    /// Every field present, for passes over all of them.
+    pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut Located<Node>> {
+        [
+            &mut self.api_version,
+            &mut self.kind,
+            &mut self.pay_system,
+            &mut self.person_type,
+            &mut self.settings,
+            &mut self.code,
+            &mut self.name,
+            &mut self.sort,
+            &mut self.codes,
+            &mut self.form,
+            &mut self.checkout,
+            &mut self.iframe,
+            &mut self.client_type,
+            &mut self.currencies,
+            &mut self.xml_id,
+            &mut self.handler,
+            &mut self.registry_type,
+            &mut self.active,
+            &mut self.new_window,
+            &mut self.description,
+            &mut self.logo,
+            &mut self.delete,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+/// The fields of a `PaySystemSettings` document.
+pub const SETTINGS_FIELDS: &[&str] = &["apiVersion", "kind", "paySystem", "personType", "settings"];
+
+/// The fields of a `PaySystemHandler` document.
+pub const HANDLER_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "code",
+    "name",
+    "sort",
+    "codes",
+    "form",
+    "checkout",
+    "iframe",
+    "clientType",
+    "currencies",
+    "delete",
+];
+
+/// The fields of a `PaySystem` document.
+pub const PAY_SYSTEM_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "xmlId",
+    "name",
+    "handler",
+    "personType",
+    "registryType",
+    "active",
+    "newWindow",
+    "description",
+    "logo",
+    "delete",
+];
+
+/// The fields of a document of `kind` (as written; settings for any other).
+pub fn fields_of_kind(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "PaySystemHandler" => HANDLER_FIELDS,
+        "PaySystem" => PAY_SYSTEM_FIELDS,
+        _ => SETTINGS_FIELDS,
+    }
 }
 
 /// Every field of a document is required. serde sees them as optional (`default`) only
@@ -178,12 +322,151 @@ fn setting_schema() -> Schema {
 /// The JSON Schema (draft 2020-12) of a manifest document, as committed at
 /// `schema/paysync.schema.json` and printed by `paysync schema`.
 pub fn json_schema() -> serde_json::Value {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
+    let settings = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator()
         .into_root_schema_for::<RawDocument>()
         .to_value();
-    reader_order(schema)
+    let serde_json::Value::Object(mut settings) = settings else {
+        unreachable!("a root schema is an object")
+    };
+    let mut root = serde_json::Map::new();
+    for key in ["$schema", "title"] {
+        if let Some(value) = settings.remove(key) {
+            root.insert(key.to_owned(), value);
+        }
+    }
+    root.insert(
+        "description".to_owned(),
+        "One document of a paysync manifest: the settings of a pay system for a payer type \
+         (`PaySystemSettings`), a REST handler (`PaySystemHandler`) or a pay system \
+         (`PaySystem`); a file may hold several documents separated by `---`."
+            .into(),
+    );
+    let definitions = settings.remove("$defs");
+    settings.insert("title".to_owned(), KIND.into());
+    let settings = reader_order(serde_json::Value::Object(settings));
+    root.insert(
+        "oneOf".to_owned(),
+        serde_json::json!([settings, handler_schema(), pay_system_document_schema()]),
+    );
+    if let Some(definitions) = definitions {
+        root.insert("$defs".to_owned(), definitions);
+    }
+    serde_json::Value::Object(root)
+}
+
+/// The `PaySystemHandler` document (issue 24); its rules are in
+/// `validate/objects.rs`, and tests check the examples against this.
+fn handler_schema() -> serde_json::Value {
+    let text = serde_json::json!({"type": "string", "minLength": 1});
+    let identity = serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"});
+    let field = serde_json::json!({
+        "description": "A form field: `code` names a setting of `codes`, or `name`/`type` ask the buyer.",
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": CODE_PATTERN},
+            "name": text,
+            "type": {"enum": ["STRING", "Y/N"]},
+            "visible": {"type": "boolean", "description": "Shown to the buyer (Y) or hidden (N, the default)."},
+        },
+        "additionalProperties": false,
+    });
+    let mode = |description: &str, form: bool| {
+        let mut properties = serde_json::json!({
+            "actionUri": {"type": "string", "minLength": 1, "description": "The address buyers are sent to (ACTION_URI)."},
+            "fields": {"type": "object", "additionalProperties": field},
+        });
+        if form {
+            properties["method"] = serde_json::json!({"enum": ["GET", "POST"]});
+        }
+        serde_json::json!({
+            "description": description,
+            "type": "object",
+            "properties": properties,
+            "required": ["actionUri"],
+            "additionalProperties": false,
+        })
+    };
+    serde_json::json!({
+        "title": "PaySystemHandler",
+        "description": "A REST handler (sale.paysystem.handler.add), identified by its `code`: the settings it declares and how buyers pay.",
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "const": API_VERSION},
+            "kind": {"type": "string", "const": "PaySystemHandler"},
+            "code": {"description": "The handler's CODE: unique on the portal, fixed once created.", "allOf": [identity]},
+            "name": {"description": "The handler's NAME.", "allOf": [text]},
+            "sort": {"description": "SORT (default 100).", "type": "integer"},
+            "codes": {
+                "description": "The settings the handler declares (SETTINGS.CODES): code → its description.",
+                "type": "object",
+                "patternProperties": {CODE_PATTERN: {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "name": text,
+                        "description": {"type": "string"},
+                        "sort": {"type": "integer"},
+                        "group": text,
+                        "default": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string", "pattern": SOURCE_PATTERN, "default": "VALUE"},
+                                "value": {"type": ["string", "integer"]},
+                            },
+                            "required": ["value"],
+                            "additionalProperties": false,
+                        },
+                        "input": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string", "description": "STRING, Y/N or ENUM (with `options`)."},
+                                "options": {"type": "object", "additionalProperties": {"type": "string"}},
+                            },
+                            "required": ["type"],
+                            "additionalProperties": false,
+                        },
+                    },
+                    "additionalProperties": false,
+                }},
+                "additionalProperties": false,
+            },
+            "form": mode("Form mode (FORM_DATA); one of `form`, `checkout`, `iframe`.", true),
+            "checkout": mode("Checkout mode (CHECKOUT_DATA); one of `form`, `checkout`, `iframe`.", false),
+            "iframe": mode("Iframe mode (IFRAME_DATA); one of `form`, `checkout`, `iframe`.", false),
+            "clientType": {"enum": ["b2c", "b2b"], "description": "CLIENT_TYPE (b2c by default)."},
+            "currencies": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z]{3}$"}, "description": "CURRENCY: the currencies it accepts."},
+            "delete": {"type": "boolean", "description": "Delete this handler from the portal (shown under \"Needs attention\" in the plan)."},
+        },
+        "required": ["apiVersion", "kind", "code"],
+        "additionalProperties": false,
+    })
+}
+
+/// The `PaySystem` document (issue 24).
+fn pay_system_document_schema() -> serde_json::Value {
+    let text = serde_json::json!({"type": "string", "minLength": 1});
+    serde_json::json!({
+        "title": "PaySystem",
+        "description": "A pay system (sale.paysystem.add) backed by a REST handler, identified by its `xmlId`.",
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string", "const": API_VERSION},
+            "kind": {"type": "string", "const": "PaySystem"},
+            "xmlId": {"description": "The pay system's XML_ID: how paysync finds it on every portal; fixed once created.", "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"},
+            "name": {"description": "NAME.", "allOf": [text]},
+            "handler": {"description": "The CODE of its REST handler (BX_REST_HANDLER).", "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"},
+            "personType": person_type_schema(&mut SchemaGenerator::default()).to_value(),
+            "registryType": {"enum": ["ORDER", "CRM_INVOICE", "CRM_QUOTE"], "description": "ENTITY_REGISTRY_TYPE: fixed when the pay system is created."},
+            "active": {"type": "boolean", "description": "ACTIVE (the portal's default: false)."},
+            "newWindow": {"type": "boolean", "description": "NEW_WINDOW (the portal's default: false)."},
+            "description": {"type": "string", "description": "DESCRIPTION."},
+            "logo": {"type": "string", "pattern": "^file:.+", "description": "LOGOTYPE: `file:PATH`, an image relative to the manifest (at most 1 MiB)."},
+            "delete": {"type": "boolean", "description": "Delete this pay system from the portal (shown under \"Needs attention\" in the plan)."},
+        },
+        "required": ["apiVersion", "kind", "xmlId"],
+        "additionalProperties": false,
+    })
 }
 
 /// A generated schema with its keys in the order a reader looks for them (schemars

@@ -270,7 +270,8 @@ fn relative_paths_stay_relative() {
         found,
         [
             PathBuf::from("examples/manifests/acme-defaults.yaml"),
-            PathBuf::from("examples/manifests/acme.yaml")
+            PathBuf::from("examples/manifests/acme.yaml"),
+            PathBuf::from("examples/manifests/acmepay.yaml")
         ]
     );
 }
@@ -372,24 +373,31 @@ fn examples_load_and_match_the_committed_schema() {
         }
     }
     let desired = load(&examples).unwrap_or_else(|d| panic!("{:#?}", d.0));
-    let acme = &desired.targets[&Target {
-        pay_system: 11,
-        person_type: 1,
-    }];
+    // Named portably: resolved on each portal.
+    let acme = desired
+        .pending
+        .iter()
+        .find(|t| t.reference.as_ref().unwrap().to_string() == "xmlId:acme_card_b2c/1")
+        .unwrap();
     assert_eq!(acme.settings["REST_SERVICE_ID_IFRAME"], plain("00412"));
     assert!(matches!(
         acme.settings["REST_SERVICE_KEY_IFRAME"].value,
         SettingValue::Secret(ref r) if matches!(**r, SecretRef::Env { .. })
     ));
+    assert_eq!(desired.pending.len(), 2);
+    // The handler and the pay systems they run on.
+    let handler = &desired.objects.handlers["acmepay"];
+    assert_eq!(handler.codes.len(), 5);
     assert_eq!(
-        desired.targets[&Target {
-            pay_system: 12,
-            person_type: 0
-        }]
-            .settings
-            .len(),
-        2
+        handler.settings["CODES"]["PAYMENT_ID"]["DEFAULT"],
+        serde_json::json!({"PROVIDER_KEY": "PAYMENT", "PROVIDER_VALUE": "ACCOUNT_NUMBER"})
     );
+    let b2b = &desired.objects.pay_systems["acme_card_b2b"];
+    assert_eq!(
+        (b2b.handler.as_str(), b2b.registry_type.as_str()),
+        ("acmepay", "ORDER")
+    );
+    assert_eq!(b2b.person_type, crate::model::PersonTypeRef::Id(2));
 }
 
 #[test]

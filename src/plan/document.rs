@@ -22,9 +22,11 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::objects::ObjectPlan;
 use super::risk::Risk;
 use super::{About, Action, Change, Names, Plan, Summary, TargetPlan, Value};
 use crate::fingerprint::Fingerprint;
+use crate::model::objects::ObjectKind;
 use crate::model::{Location, Target};
 use crate::secrets::SecretRef;
 
@@ -74,6 +76,37 @@ pub struct PlanDocument {
     /// apply resolves `reference` on the portal. Counted in the summary's `to_resolve`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<DocumentTarget>,
+    /// Handlers and pay systems to create, adopt, update, delete or forget, handlers
+    /// first; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<DocumentObject>,
+}
+
+/// A handler's or pay system's entry in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentObject {
+    /// `handler["acmepay"]` or `pay_system["acme_card"]` (by XML_ID).
+    pub address: String,
+    #[serde(flatten)]
+    pub plan: ObjectPlan,
+}
+
+/// The address of an object (see [`DocumentObject::address`]).
+pub fn object_address(kind: ObjectKind, identity: &str) -> String {
+    let quoted = serde_json::to_string(identity).unwrap_or_default();
+    match kind {
+        ObjectKind::Handler => format!("handler[{quoted}]"),
+        ObjectKind::PaySystem => format!("pay_system[{quoted}]"),
+    }
+}
+
+impl From<&ObjectPlan> for DocumentObject {
+    fn from(plan: &ObjectPlan) -> DocumentObject {
+        DocumentObject {
+            address: object_address(plan.kind, &plan.identity),
+            plan: plan.clone(),
+        }
+    }
 }
 
 /// What every paysync JSON document begins with.
@@ -281,6 +314,7 @@ impl PlanDocument {
             warnings: plan.warnings.clone(),
             targets: Vec::new(),
             unresolved: Vec::new(),
+            objects: plan.objects.iter().map(DocumentObject::from).collect(),
         }
     }
 }
@@ -369,6 +403,7 @@ impl SavedFingerprint {
         let mut out: Vec<SavedFingerprint> = plan
             .targets
             .iter()
+            .chain(&plan.unresolved)
             .flat_map(|t| &t.changes)
             .filter_map(|c| match &c.after {
                 Some(
@@ -466,6 +501,7 @@ impl PlanDocument {
             names,
             warnings: self.warnings.clone(),
             unresolved,
+            objects: self.objects.iter().map(|o| o.plan.clone()).collect(),
         })
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod document;
 pub mod drift;
+pub mod objects;
 pub mod risk;
 pub mod saved;
 mod saved_file;
@@ -156,9 +157,13 @@ pub struct Plan {
     pub names: Names,
     /// What a reviewer should know that is not a change (shown in every format).
     pub warnings: Vec<String>,
-    /// Targets named by a reference not resolved yet (offline, never applied): their
-    /// desired settings, each an `add`; apply resolves them on the portal.
+    /// Targets named by a reference not resolved yet (offline, never applied, or a
+    /// pay system this apply creates): their desired settings, each an `add`; apply
+    /// resolves them on the portal.
     pub unresolved: Vec<TargetPlan>,
+    /// The handlers and pay systems to create, adopt, update, delete or forget
+    /// (issue 24), handlers first.
+    pub objects: Vec<objects::ObjectPlan>,
 }
 
 /// Where, by what and from what a plan (or report) was made. The portal is
@@ -206,13 +211,46 @@ pub struct Summary {
     /// their settings.
     #[serde(default)]
     pub to_resolve: usize,
+    /// Handlers and pay systems to create.
+    #[serde(default)]
+    pub objects_to_create: usize,
+    /// Handlers and pay systems found on the portal by identity, not recorded: taken
+    /// over (and updated where they differ).
+    #[serde(default)]
+    pub objects_to_adopt: usize,
+    /// Handlers and pay systems to update.
+    #[serde(default)]
+    pub objects_to_update: usize,
+    /// Handlers and pay systems to delete (`delete: true`).
+    #[serde(default)]
+    pub objects_to_delete: usize,
+    /// Handlers and pay systems gone from the manifests: forgotten, left on the portal.
+    #[serde(default)]
+    pub objects_no_longer_managed: usize,
 }
 
 impl Summary {
     /// Whether the plan changes the portal or the state in a way a reviewer must see
     /// (this drives `--detailed-exitcode`).
     pub fn has_changes(&self) -> bool {
-        self.to_add + self.to_change + self.no_longer_managed + self.to_resolve > 0
+        self.to_add
+            + self.to_change
+            + self.no_longer_managed
+            + self.to_resolve
+            + self.objects_to_create
+            + self.objects_to_adopt
+            + self.objects_to_update
+            + self.objects_to_delete
+            + self.objects_no_longer_managed
+            > 0
+    }
+
+    /// Objects apply writes (creates, adoptions, updates, deletes).
+    pub fn object_writes(&self) -> usize {
+        self.objects_to_create
+            + self.objects_to_adopt
+            + self.objects_to_update
+            + self.objects_to_delete
     }
 }
 
@@ -222,6 +260,15 @@ impl Plan {
             to_resolve: self.unresolved.len(),
             ..Summary::default()
         };
+        for o in &self.objects {
+            match o.action {
+                objects::ObjectAction::Create => s.objects_to_create += 1,
+                objects::ObjectAction::Adopt => s.objects_to_adopt += 1,
+                objects::ObjectAction::Update => s.objects_to_update += 1,
+                objects::ObjectAction::Delete => s.objects_to_delete += 1,
+                objects::ObjectAction::Forget => s.objects_no_longer_managed += 1,
+            }
+        }
         for t in &self.targets {
             if t.changes.iter().any(|c| c.action.writes()) {
                 s.targets_to_change += 1;
@@ -246,11 +293,31 @@ impl Plan {
         s
     }
 
+    /// Whether `target` (not resolved yet) names a pay system this plan creates or
+    /// adopts by its `XML_ID`.
+    pub fn creates_pay_system_of(&self, target: &TargetPlan) -> bool {
+        let Some(reference) = target.reference.as_deref() else {
+            return false;
+        };
+        self.objects.iter().any(|o| {
+            o.kind == crate::model::objects::ObjectKind::PaySystem
+                && matches!(
+                    o.action,
+                    objects::ObjectAction::Create | objects::ObjectAction::Adopt
+                )
+                && reference
+                    .strip_prefix("xmlId:")
+                    .and_then(|r| r.split_once('/'))
+                    .is_some_and(|(x, _)| x == o.identity)
+        })
+    }
+
     /// Every secret reference a write of this plan may need.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         let mut refs: Vec<&SecretRef> = self
             .targets
             .iter()
+            .chain(&self.unresolved)
             .flat_map(|t| &t.changes)
             .filter(|c| c.action != Action::Forget)
             .filter_map(|c| match &c.after {
@@ -283,7 +350,12 @@ impl Plan {
     /// Where the plan's changes reference each secret (`file:line`), for messages.
     pub fn secret_places(&self) -> BTreeMap<SecretRef, Vec<String>> {
         let mut places: BTreeMap<SecretRef, Vec<String>> = BTreeMap::new();
-        for change in self.targets.iter().flat_map(|t| &t.changes) {
+        for change in self
+            .targets
+            .iter()
+            .chain(&self.unresolved)
+            .flat_map(|t| &t.changes)
+        {
             if let (Some(Value::Secret { secret, .. }), Some(at)) = (&change.after, &change.at) {
                 places
                     .entry((**secret).clone())
@@ -303,6 +375,7 @@ impl Plan {
         let mut refs: Vec<&SecretRef> = self
             .targets
             .iter()
+            .chain(&self.unresolved)
             .flat_map(|t| &t.changes)
             .filter_map(|c| match &c.after {
                 Some(Value::Secret {

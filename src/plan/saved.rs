@@ -282,7 +282,12 @@ pub fn changed_secrets(
     fingerprinter: &Fingerprinter,
 ) -> Option<Vec<String>> {
     let mut changed = std::collections::BTreeSet::new();
-    for change in plan.targets.iter().flat_map(|t| &t.changes) {
+    for change in plan
+        .targets
+        .iter()
+        .chain(&plan.unresolved)
+        .flat_map(|t| &t.changes)
+    {
         if let Some(Value::Secret {
             secret,
             fingerprint: Some(planned),

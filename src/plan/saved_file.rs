@@ -17,6 +17,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::document::{DocumentValue, SavedFingerprint, plan_value};
+use super::objects::ObjectPlan;
 use super::{About, Action, Change, Names, Plan, TargetPlan};
 use crate::fingerprint::FingerprintScheme;
 use crate::model::{Location, Target};
@@ -72,6 +73,8 @@ pub fn write(head: &Head, plan: &Plan, out: &mut dyn std::io::Write) -> std::io:
         targets: TargetsOut<'a>,
         #[serde(skip_serializing_if = "TargetsOut::is_empty")]
         unresolved: TargetsOut<'a>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        objects: Vec<SavedObject>,
     }
     let about = &plan.about;
     let file = File {
@@ -88,11 +91,43 @@ pub fn write(head: &Head, plan: &Plan, out: &mut dyn std::io::Write) -> std::io:
         names: &plan.names,
         targets: TargetsOut(&plan.targets),
         unresolved: TargetsOut(&plan.unresolved),
+        objects: plan.objects.iter().map(SavedObject::from).collect(),
     };
     let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
     serde_json::to_writer(&mut buffered, &file).map_err(std::io::Error::other)?;
     std::io::Write::write_all(&mut buffered, b"\n")?;
     std::io::Write::flush(&mut buffered)
+}
+
+/// A handler's or pay system's plan as a saved plan keeps it: with what apply sends.
+#[derive(Serialize, Deserialize)]
+struct SavedObject {
+    #[serde(flatten)]
+    plan: ObjectPlan,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    send: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person_type: Option<String>,
+}
+
+impl From<&ObjectPlan> for SavedObject {
+    fn from(plan: &ObjectPlan) -> SavedObject {
+        SavedObject {
+            send: plan.send.clone(),
+            person_type: plan.person_type.clone(),
+            plan: plan.clone(),
+        }
+    }
+}
+
+impl From<SavedObject> for ObjectPlan {
+    fn from(saved: SavedObject) -> ObjectPlan {
+        ObjectPlan {
+            send: saved.send,
+            person_type: saved.person_type,
+            ..saved.plan
+        }
+    }
 }
 
 /// Targets of a plan, each written as it is serialised.
@@ -326,6 +361,7 @@ const FIELDS: &[&str] = &[
     "names",
     "targets",
     "unresolved",
+    "objects",
 ];
 
 impl<'de> Visitor<'de> for FileIn {
@@ -341,6 +377,7 @@ impl<'de> Visitor<'de> for FileIn {
         let (mut scheme, mut about, mut refreshed) = (None, None, None);
         let mut fingerprints: Option<Vec<SavedFingerprint>> = None;
         let (mut warnings, mut names, mut targets, mut unresolved) = (None, None, None, None);
+        let mut objects: Option<Vec<SavedObject>> = None;
         let mut files = Files::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
@@ -355,6 +392,7 @@ impl<'de> Visitor<'de> for FileIn {
                 "refreshed" => refreshed = Some(map.next_value()?),
                 "warnings" => warnings = Some(map.next_value()?),
                 "names" => names = Some(map.next_value()?),
+                "objects" => objects = Some(map.next_value()?),
                 "targets" | "unresolved" => {
                     // Written before the targets, so that each is read into its plan at
                     // once (a checked secret takes its fingerprint from them).
@@ -402,6 +440,11 @@ impl<'de> Visitor<'de> for FileIn {
                 names: names.unwrap_or_default(),
                 warnings: warnings.unwrap_or_default(),
                 unresolved: unresolved.unwrap_or_default(),
+                objects: objects
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(ObjectPlan::from)
+                    .collect(),
             },
         })
     }
@@ -526,6 +569,26 @@ mod tests {
                     Some(plain("n")),
                 )],
             }],
+            objects: vec![crate::plan::objects::ObjectPlan {
+                kind: crate::model::objects::ObjectKind::PaySystem,
+                identity: "new".into(),
+                action: crate::plan::objects::ObjectAction::Create,
+                id: None,
+                at: at(&base, 30),
+                changes: vec![crate::plan::objects::FieldChange {
+                    field: "NAME".into(),
+                    before: None,
+                    after: Some("Card".into()),
+                }],
+                note: None,
+                send: Some(
+                    serde_json::json!({"NAME": "Card", "XML_ID": "new"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+                person_type: Some("xmlId:fiz".into()),
+            }],
         }
     }
 
@@ -566,8 +629,9 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         assert!(!text.contains("risk"), "{text}");
         assert!(!text.contains("paySystemName"), "{text}");
-        // The base file once per target (its manifest), the overlay where it is used.
-        assert_eq!(text.matches("m/base.yaml").count(), 2, "{text}");
+        // The base file once per target (its manifest) and per object, the overlay where
+        // it is used.
+        assert_eq!(text.matches("m/base.yaml").count(), 3, "{text}");
         assert_eq!(text.matches("m/prod/overlay.yaml:3").count(), 1, "{text}");
         assert_eq!(text.lines().count(), 1, "compact: {text}");
     }

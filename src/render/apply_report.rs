@@ -127,11 +127,18 @@ pub fn render(
             list(&report.not_attempted, names)
         );
     }
-    let mut outcome = vec![format!(
+    let mut outcome = Vec::new();
+    if report.objects_written > 0 {
+        outcome.push(format!(
+            "{} written",
+            crate::render::plan_text::objects_count(report.objects_written)
+        ));
+    }
+    outcome.push(format!(
         "{} changed ({} written)",
         plural(report.applied.len(), "target"),
         plural(report.settings_written, "setting"),
-    )];
+    ));
     outcome.push(format!("{} failed", report.failed.len()));
     if !report.unknown.is_empty() {
         outcome.push(format!("{} unknown", report.unknown.len()));
@@ -364,6 +371,35 @@ pub fn mismatches(mismatches: &[Mismatch]) -> String {
         if mismatches.len() == 1 { "it" } else { "them" },
         if mismatches.len() == 1 { "it" } else { "them" },
     );
+    out
+}
+
+/// What became of the handlers and pay systems (issue 24), one line each; empty when
+/// the plan had none. Names are the manifests' (identities checked by the validator).
+pub fn objects(report: &crate::apply::objects::ObjectsReport) -> String {
+    use crate::plan::objects::ObjectAction;
+    let mut out = String::new();
+    for (name, action, id) in &report.done {
+        let verb = match action {
+            ObjectAction::Create => "Created",
+            ObjectAction::Adopt => "Adopted (found on the portal)",
+            ObjectAction::Update => "Updated",
+            ObjectAction::Delete => "Deleted",
+            ObjectAction::Forget => "Forgot",
+        };
+        out.push_str(&format!("{verb} {name} (ID {id}).\n"));
+    }
+    for name in &report.forgotten {
+        out.push_str(&format!(
+            "Forgot {name} (no longer managed; left on the portal).\n"
+        ));
+    }
+    for (name, fields) in &report.not_kept {
+        out.push_str(&format!(
+            "Not kept by the portal: {name}: {} (planned again).\n",
+            crate::untrusted::escape_controls(&fields.join(", "))
+        ));
+    }
     out
 }
 

@@ -138,6 +138,8 @@ pub struct Counts {
     pub targets: usize,
     pub settings: usize,
     pub files: usize,
+    pub handlers: usize,
+    pub pay_systems: usize,
 }
 
 /// The summary of `validate --format json`, present whether or not the manifests are
@@ -154,6 +156,12 @@ pub struct Summary {
     pub settings: Option<usize>,
     /// Manifest files read; null when they are not valid.
     pub files: Option<usize>,
+    /// REST handlers the manifests declare (`kind: PaySystemHandler`); null when they
+    /// are not valid.
+    pub handlers: Option<usize>,
+    /// Pay systems the manifests declare (`kind: PaySystem`); null when they are not
+    /// valid.
+    pub pay_systems: Option<usize>,
 }
 
 /// The version of `validate --format json`.
@@ -224,6 +232,8 @@ pub fn json(diagnostics: &Diagnostics, counts: Option<Counts>, about: &About) ->
         targets: counts.map(|c| c.targets),
         settings: counts.map(|c| c.settings),
         files: counts.map(|c| c.files),
+        handlers: counts.map(|c| c.handlers),
+        pay_systems: counts.map(|c| c.pay_systems),
     };
     let document = ValidationDocument {
         header: Header::new(JSON_FORMAT_VERSION, about),

@@ -10,6 +10,7 @@ use std::fmt::Write;
 use super::markdown_values::{clipped, escaped, fence_for, line, text};
 use super::secret_groups::{self, SecretGroup};
 use crate::model::Target;
+use crate::plan::objects::{FieldChange, ObjectAction, ObjectPlan};
 use crate::plan::{Action, Change, Plan, TargetPlan};
 use crate::render::target_label;
 use crate::wording::plural;
@@ -156,8 +157,13 @@ pub(super) fn folds<'a>(
     });
     let unresolved = plan.unresolved.iter().map(|t| {
         let reference = text(t.reference.as_deref().unwrap_or_default());
+        let when = if plan.creates_pay_system_of(t) {
+            "its pay system is created by this apply"
+        } else {
+            "resolved at apply"
+        };
         let title = format!(
-            "<code>{reference}</code> (resolved at apply): {} to add ({})",
+            "<code>{reference}</code> ({when}): {} to add ({})",
             t.changes.len(),
             text(
                 &t.manifest
@@ -172,7 +178,73 @@ pub(super) fn folds<'a>(
             t.changes.iter().map(line).collect(),
         )
     });
-    (count, targets.chain(unresolved))
+    // Handlers and pay systems first: apply writes them before any setting.
+    let objects = plan.objects.iter().map(|o| {
+        Fold::new(
+            text(&o.name()),
+            &object_title(o),
+            if o.changes.is_empty() {
+                vec![object_summary_line(o)]
+            } else {
+                o.changes.iter().map(object_line).collect()
+            },
+        )
+    });
+    (
+        count + plan.objects.len(),
+        objects.chain(targets).chain(unresolved),
+    )
+}
+
+/// `+ handler acmepay: to create, 23 fields (manifests/acme.yaml:1)`.
+fn object_title(o: &ObjectPlan) -> String {
+    let (sign, what) = match o.action {
+        ObjectAction::Create => ("+", "to create"),
+        ObjectAction::Adopt => ("+", "to adopt"),
+        ObjectAction::Update => ("~", "to update"),
+        ObjectAction::Delete => ("-", "to delete"),
+        ObjectAction::Forget => (".", "no longer managed; left as is on the portal"),
+    };
+    let mut title = format!("{sign} <b>{}</b>", text(&o.name()));
+    if let Some(id) = o.id {
+        let _ = write!(title, " (ID {id})");
+    }
+    let _ = write!(title, ": {what}");
+    if !o.changes.is_empty() {
+        let _ = write!(title, ", {}", plural(o.changes.len(), "field"));
+    }
+    if let Some(note) = &o.note {
+        let _ = write!(title, "; {}", text(note));
+    }
+    if let Some(at) = &o.at {
+        let _ = write!(title, " (<code>{}</code>)", text(&at.to_string()));
+    }
+    title
+}
+
+/// The `diff` block's one line for an object without field changes.
+fn object_summary_line(o: &ObjectPlan) -> String {
+    let name = clipped(&o.name());
+    match o.action {
+        ObjectAction::Delete => format!("- {name} (deleted)"),
+        ObjectAction::Forget => format!(". {name} (no longer managed; left as is on the portal)"),
+        ObjectAction::Adopt => format!("+ {name} (adopted as it is: no field differs)"),
+        ObjectAction::Create | ObjectAction::Update => format!("  {name}"),
+    }
+}
+
+/// One field of an object's `diff` block.
+fn object_line(c: &FieldChange) -> String {
+    let quoted = |v: &str| format!("\"{}\"", clipped(v));
+    let field = clipped(&c.field);
+    match (&c.before, &c.after) {
+        (None, Some(after)) => format!("+ {field} = {}", quoted(after)),
+        (Some(before), Some(after)) => {
+            format!("! {field}: {} -> {}", quoted(before), quoted(after))
+        }
+        (Some(before), None) => format!("- {field} (was {})", quoted(before)),
+        (None, None) => format!("  {field}"),
+    }
 }
 
 /// `paySystem 11 / personType 1: 1 needs attention, 2 to change (manifests/acme.yaml:4)`

@@ -150,17 +150,23 @@ pub fn render_parts(plan: &Plan) -> Vec<String> {
         })
         .collect();
     let mut listed = vec![false; rotations.len()];
-    let attention: Vec<String> = plan
-        .attention_by_risk()
-        .into_iter()
-        .filter_map(|(t, c)| match grouped.get(&(t.target, c.code.as_str())) {
-            Some(&i) if listed[i] => None,
-            Some(&i) => {
-                listed[i] = true;
-                Some(rotation_item(plan, &rotations[i]))
+    // An explicit delete of a handler or pay system first: the most a plan can do.
+    let deletes = plan
+        .objects
+        .iter()
+        .filter(|o| o.action == crate::plan::objects::ObjectAction::Delete)
+        .map(delete_item);
+    let attention: Vec<String> = deletes
+        .chain(plan.attention_by_risk().into_iter().filter_map(|(t, c)| {
+            match grouped.get(&(t.target, c.code.as_str())) {
+                Some(&i) if listed[i] => None,
+                Some(&i) => {
+                    listed[i] = true;
+                    Some(rotation_item(plan, &rotations[i]))
+                }
+                None => Some(attention_item(plan, t, c)),
             }
-            None => Some(attention_item(plan, t, c)),
-        })
+        }))
         .collect();
     if !attention.is_empty() {
         body.push(&format!("#### Needs attention ({})\n\n", attention.len()));
@@ -301,6 +307,22 @@ fn plain_url(url: &str) -> bool {
         && url
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#=&%+".contains(c))
+}
+
+/// The attention item of a handler or pay system to delete: what it affects.
+fn delete_item(o: &crate::plan::objects::ObjectPlan) -> String {
+    let mut item = format!(
+        "- **{}** deleted from the portal (<code>delete: true</code>)",
+        text(&o.name())
+    );
+    if let Some(note) = &o.note {
+        let _ = write!(item, ": {}", text(note));
+    }
+    if let Some(at) = &o.at {
+        let _ = write!(item, " (<code>{}</code>)", text(&at.to_string()));
+    }
+    item.push('\n');
+    item
 }
 
 /// One item of the attention list: target, code, what happens, `file:line`.
@@ -538,6 +560,7 @@ mod tests {
             names: Default::default(),
             warnings: Vec::new(),
             unresolved: Vec::new(),
+            objects: Vec::new(),
             refreshed: false,
             targets: vec![target(
                 11,
@@ -614,6 +637,7 @@ mod tests {
             names: Default::default(),
             warnings: Vec::new(),
             unresolved: Vec::new(),
+            objects: Vec::new(),
             refreshed: true,
             targets: vec![
                 target(
@@ -705,6 +729,7 @@ mod tests {
             names: Default::default(),
             warnings: Vec::new(),
             unresolved: Vec::new(),
+            objects: Vec::new(),
             refreshed: false,
             targets: (0..3_000u64)
                 .map(|ps| {
@@ -937,6 +962,7 @@ mod tests {
             names: Default::default(),
             warnings: Vec::new(),
             unresolved: Vec::new(),
+            objects: Vec::new(),
             refreshed: false,
             targets: (0..400u64)
                 .map(|ps| {
@@ -967,6 +993,7 @@ mod tests {
             names: Default::default(),
             warnings: Vec::new(),
             unresolved: Vec::new(),
+            objects: Vec::new(),
             refreshed: false,
             targets: vec![target(
                 11,
@@ -1002,6 +1029,7 @@ mod tests {
             names: Default::default(),
             warnings: Vec::new(),
             unresolved: Vec::new(),
+            objects: Vec::new(),
             refreshed: false,
             targets: vec![
                 target(

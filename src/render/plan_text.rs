@@ -26,6 +26,7 @@ use anstyle::{AnsiColor, Effects, Style};
 use similar::{ChangeTag, TextDiff};
 
 use crate::model::{Location, SOURCE_VALUE};
+use crate::plan::objects::{ObjectAction, ObjectPlan};
 use crate::plan::{Action, Change, Plan, Summary, TargetPlan, Value};
 use crate::render::{OUTPUT_PART, push_quoted, push_quoted_inner, target_label};
 use crate::untrusted::escape_controls;
@@ -96,9 +97,30 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
         out.push_str("\n\n");
     }
     let attention = plan.attention_by_risk();
-    if !attention.is_empty() {
+    let deletes: Vec<&ObjectPlan> = plan
+        .objects
+        .iter()
+        .filter(|o| o.action == ObjectAction::Delete)
+        .collect();
+    if !attention.is_empty() || !deletes.is_empty() {
         p.paint(&mut out, BOLD, "Needs attention:");
         out.push('\n');
+        for o in &deletes {
+            out.push_str("  ");
+            p.paint(&mut out, ATTENTION, "!");
+            let _ = write!(
+                out,
+                " {}  deleted from the portal (`delete: true`)",
+                object_label(o)
+            );
+            if let Some(note) = &o.note {
+                let _ = write!(out, ": {}", escape_controls(note));
+            }
+            if let Some(at) = &o.at {
+                p.place(&mut out, at);
+            }
+            out.push('\n');
+        }
         for (t, c) in attention {
             out.push_str("  ");
             p.paint(&mut out, ATTENTION, "!");
@@ -116,6 +138,10 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
             out.push('\n');
         }
         out.push('\n');
+    }
+    for o in &plan.objects {
+        object_block(&mut out, o, &p);
+        pass_on(&mut out);
     }
     for target in &plan.targets {
         let mut shown = target
@@ -151,7 +177,15 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
             escape_controls(target.reference.as_deref().unwrap_or_default()),
         );
         out.push_str("  ");
-        p.paint(&mut out, CHANGE, "(resolved at apply)");
+        if plan.creates_pay_system_of(target) {
+            p.paint(
+                &mut out,
+                CHANGE,
+                "(its pay system is created by this apply)",
+            );
+        } else {
+            p.paint(&mut out, CHANGE, "(resolved at apply)");
+        }
         if let Some(m) = &target.manifest {
             p.place(&mut out, m);
         }
@@ -174,13 +208,91 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
     emit(&out);
 }
 
+/// `1 handler or pay system`, `3 handlers and pay systems`.
+pub fn objects_count(n: usize) -> String {
+    if n == 1 {
+        "1 handler or pay system".to_owned()
+    } else {
+        format!("{n} handlers and pay systems")
+    }
+}
+
+/// `handler acmepay (ID 5)`: an object and its ID, when known.
+fn object_label(o: &ObjectPlan) -> String {
+    match o.id {
+        Some(id) => format!("{} (ID {id})", o.name()),
+        None => o.name(),
+    }
+}
+
+/// One object's block: what is done with it, then its fields.
+fn object_block(out: &mut String, o: &ObjectPlan, p: &Painter) {
+    let (sign, style, what) = match o.action {
+        ObjectAction::Create => ("+", ADD, "to create"),
+        ObjectAction::Adopt => ("+", ADD, "to adopt"),
+        ObjectAction::Update => ("~", CHANGE, "to update"),
+        ObjectAction::Delete => ("-", ATTENTION, "to delete"),
+        ObjectAction::Forget => (".", DIM, "no longer managed; left as is on the portal"),
+    };
+    p.paint(out, style, sign);
+    out.push(' ');
+    p.paint(out, BOLD, object_label(o));
+    let _ = write!(out, "  {what}");
+    if let Some(at) = &o.at {
+        p.place(out, at);
+    }
+    out.push('\n');
+    if let Some(note) = &o.note {
+        out.push_str("    ");
+        p.paint(out, DIM, format_args!("({})", escape_controls(note)));
+        out.push('\n');
+    }
+    for c in &o.changes {
+        out.push_str("    ");
+        match (&c.before, &c.after) {
+            (None, Some(after)) => {
+                p.paint(out, ADD, "+");
+                let _ = write!(out, " {} = ", escape_controls(&c.field));
+                push_quoted(out, after);
+            }
+            (Some(before), Some(after)) => {
+                p.paint(out, CHANGE, "~");
+                let _ = write!(out, " {}: ", escape_controls(&c.field));
+                push_quoted(out, before);
+                out.push_str(" -> ");
+                push_quoted(out, after);
+            }
+            (Some(before), None) => {
+                p.paint(out, ATTENTION, "-");
+                let _ = write!(out, " {} (was ", escape_controls(&c.field));
+                push_quoted(out, before);
+                out.push(')');
+            }
+            (None, None) => {}
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
 /// `Plan: 3 targets to change, 7 settings (5 to add, 2 to change), 1 no longer managed.`
 /// or `No changes.`, with the number of unchecked secrets appended when there are any.
 pub fn summary_line(s: &Summary) -> String {
     let mut line = if s.has_changes() {
         let settings = s.to_add + s.to_change;
         let mut parts = Vec::new();
-        if settings > 0 || (s.no_longer_managed == 0 && s.to_resolve == 0) {
+        let objects = s.object_writes() + s.objects_no_longer_managed;
+        for (n, what) in [
+            (s.objects_to_create, "to create"),
+            (s.objects_to_adopt, "to adopt"),
+            (s.objects_to_update, "to update"),
+            (s.objects_to_delete, "to delete"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{} {what}", objects_count(n)));
+            }
+        }
+        if settings > 0 || (s.no_longer_managed == 0 && s.to_resolve == 0 && objects == 0) {
             parts.push(format!(
                 "{} to change, {} ({} to add, {} to change)",
                 plural(s.targets_to_change, "target"),
@@ -197,6 +309,12 @@ pub fn summary_line(s: &Summary) -> String {
         }
         if s.no_longer_managed > 0 {
             parts.push(format!("{} no longer managed", s.no_longer_managed));
+        }
+        if s.objects_no_longer_managed > 0 {
+            parts.push(format!(
+                "{} no longer managed",
+                objects_count(s.objects_no_longer_managed)
+            ));
         }
         format!("Plan: {}.", parts.join(", "))
     } else {

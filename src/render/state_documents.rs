@@ -26,6 +26,20 @@ pub struct StateListDocument {
     pub lineage: String,
     pub serial: u64,
     pub targets: Vec<ListedTarget>,
+    /// The REST handlers and pay systems the state records (created or adopted by
+    /// paysync), handlers first; absent when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ListedObject>,
+}
+
+/// One recorded handler or pay system.
+#[derive(Serialize, JsonSchema)]
+pub struct ListedObject {
+    pub kind: crate::model::objects::ObjectKind,
+    /// The handler's CODE or the pay system's XML_ID.
+    pub identity: String,
+    /// Its ID on this portal.
+    pub id: u64,
 }
 
 /// One recorded target and its codes.

@@ -76,6 +76,9 @@ pub(crate) struct StateFile {
     #[serde(default)]
     pub(crate) portal_moves: Vec<PortalMove>,
     pub(crate) targets: Keyed,
+    /// The handlers and pay systems created or adopted (issue 24).
+    #[serde(default)]
+    pub(crate) objects: super::objects::RecordedObjects,
 }
 
 /// One line of the state journal (`<state>.journal`, see [`super::file`]): what one confirmed
@@ -133,6 +136,8 @@ pub struct LastApplied {
     pub names: Names,
     /// Per recorded target: its reference and manifest file.
     pub records: BTreeMap<Target, TargetRecord>,
+    /// The handlers and pay systems paysync created or adopted, with their IDs here.
+    pub objects: super::objects::RecordedObjects,
 }
 
 /// The recorded settings of some targets, borrowed from a [`LastApplied`]: what the
@@ -152,6 +157,7 @@ impl LastApplied {
             targets: BTreeMap::new(),
             names: Names::default(),
             records: BTreeMap::new(),
+            objects: Default::default(),
         }
     }
 
@@ -172,6 +178,7 @@ impl LastApplied {
             targets,
             names,
             records,
+            objects: Default::default(),
         }
     }
 
@@ -376,6 +383,7 @@ impl From<StateFile> for LastApplied {
             targets: file.targets.targets,
             names: file.targets.names,
             records: file.targets.records,
+            objects: file.objects,
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod file;
 pub mod format;
 pub mod http;
 pub mod location;
+pub mod objects;
 mod remote;
 pub mod replay;
 pub mod s3;
@@ -40,6 +41,7 @@ pub use backend::{HistoryEntry, Journal, LockRequest, StateBackend, StateLock, W
 pub use error::StateError;
 pub use format::*;
 pub use location::{LocationError, StateLocation};
+pub use objects::{RecordedObject, RecordedObjects};
 pub use whole::StateFileView;
 
 /// The backend of `location`, its credentials read through `vars` (the environment's

@@ -49,6 +49,8 @@ pub struct StateFileView<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     portal_moves: &'a [PortalMove],
     targets: TargetsView<'a>,
+    #[serde(skip_serializing_if = "super::objects::RecordedObjects::is_empty")]
+    objects: &'a super::objects::RecordedObjects,
 }
 
 impl<'a> StateFileView<'a> {
@@ -61,6 +63,7 @@ impl<'a> StateFileView<'a> {
             fingerprints: &state.fingerprints,
             portal_moves: &state.portal_moves,
             targets: TargetsView(state),
+            objects: &state.objects,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! after it, up to the next command or a blank line before one, are what it prints
 //! (standard output and error as one stream): `...` on a line of its own stands for any
 //! number of lines, `[..]` within a line for any text. A command followed by nothing is
-//! only run. `? N` right after a command expects exit code N (0 otherwise).
+//! only run. `? N` right after a command expects exit code N (0 otherwise). A file with
+//! the line `<!-- docs test: emulator/seeds/empty.yaml -->` runs against a new portal
+//! (payer types only) instead of the demo portal.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -98,11 +100,23 @@ fn matches(expected: &[String], actual: &[&str]) -> bool {
     }
 }
 
-/// Runs a file's steps in a fresh directory against a fresh demo portal.
+/// A guide whose blocks run against a new portal (`emulator/seeds/empty.yaml`) rather
+/// than the demo portal says so with this line.
+const EMPTY_PORTAL: &str = "<!-- docs test: emulator/seeds/empty.yaml -->";
+
+/// Runs a file's steps in a fresh directory against a fresh demo portal (or an empty
+/// one, see [`EMPTY_PORTAL`]).
 fn run_file(rel: &str) -> usize {
     let text = std::fs::read_to_string(repo_root().join(rel)).unwrap();
     let steps = steps(rel, &text);
-    let w = World::new();
+    let w = if text.contains(EMPTY_PORTAL) {
+        World::with_seed(
+            paysync_emulator::Seed::from_path(&repo_root().join("emulator/seeds/empty.yaml"))
+                .expect("the empty seed loads"),
+        )
+    } else {
+        World::new()
+    };
     copy_dir(
         &repo_root().join("examples/manifests"),
         &w.path("manifests"),

@@ -26,6 +26,7 @@ mod markdown;
 mod messages;
 mod not_compared;
 mod oauth;
+mod objects;
 mod parallel_reads;
 mod pipeline;
 mod plans;

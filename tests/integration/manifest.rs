@@ -119,7 +119,10 @@ fn the_whole_corpus_is_reported_at_once() {
 fn examples_load() {
     let desired = manifest::load(&[PathBuf::from("examples/manifests")])
         .unwrap_or_else(|d| panic!("{}", render(&d, false)));
-    assert_eq!(desired.targets.len(), 2);
+    // Named by XML_ID: resolved on each portal (or from the state).
+    assert_eq!(desired.pending.len(), 2);
+    assert_eq!(desired.objects.handlers.len(), 1);
+    assert_eq!(desired.objects.pay_systems.len(), 2);
 }
 
 #[test]

@@ -237,6 +237,17 @@ impl Client {
         self.call_page(request).await.map(|(value, _)| value)
     }
 
+    /// Calls a method that creates something (`handler.add`, `sale.paysystem.add`):
+    /// like [`Client::call`], except that once an attempt may have reached the portal
+    /// (its answer lost), no further attempt is sent — a second `add` would create a
+    /// second object. The caller looks the object up by its identity instead.
+    pub async fn call_create(&self, request: &Request) -> Result<Value, ClientError> {
+        check_method(&request.method)?;
+        self.execute_with(request, &[request.method.to_ascii_lowercase()], true)
+            .await
+            .map(|(value, _)| value)
+    }
+
     /// [`Client::call`], with the envelope's `next` and `total` (for list methods).
     pub async fn call_page(&self, request: &Request) -> Result<(Value, Page), ClientError> {
         check_method(&request.method)?;
@@ -265,6 +276,17 @@ impl Client {
         request: &Request,
         methods: &[String],
     ) -> Result<(Value, Timing), ClientError> {
+        self.execute_with(request, methods, false).await
+    }
+
+    /// [`Client::execute`]; with `once_delivered`, no attempt follows one that may have
+    /// reached the portal ([`Client::call_create`]).
+    async fn execute_with(
+        &self,
+        request: &Request,
+        methods: &[String],
+        once_delivered: bool,
+    ) -> Result<(Value, Timing), ClientError> {
         let started = self.clock.now();
         let budget = Mutex::new(RetryBudget::new(self.retry));
         let max_attempts = self.retry.max_attempts;
@@ -285,7 +307,11 @@ impl Client {
         .retry(self.retry.backoff())
         .sleep(ClockSleeper(Arc::clone(&self.clock), self.cancel.clone()))
         // After SIGINT/SIGTERM no new attempt starts (see `crate::interrupt`).
-        .when(|error: &ClientError| error_policy(error).is_retry() && !self.cancel.is_cancelled())
+        .when(|error: &ClientError| {
+            error_policy(error).is_retry()
+                && !self.cancel.is_cancelled()
+                && !(once_delivered && delivered.load(Ordering::SeqCst))
+        })
         .adjust(|error: &ClientError, backoff: Option<Duration>| {
             let decision = error_policy(error);
             let operating_wait = if decision == Decision::OperatingLimited {

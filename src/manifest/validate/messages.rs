@@ -77,7 +77,7 @@ pub(super) fn describe(node: &Node) -> String {
         | Node::Float { spelling }
         | Node::Bool { spelling }
         | Node::Null { spelling } => quote(spelling),
-        Node::Seq => "a list".to_owned(),
+        Node::Seq(_) => "a list".to_owned(),
         Node::Map(_) => "a mapping".to_owned(),
     }
 }

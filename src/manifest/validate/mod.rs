@@ -13,7 +13,9 @@
 //! of the messages (how a value is quoted, which field a typo meant, YAML errors) is in
 //! [`messages`].
 
+mod handler;
 pub(super) mod messages;
+mod objects;
 mod settings;
 
 use std::collections::BTreeMap;
@@ -22,11 +24,18 @@ use std::sync::Arc;
 
 use super::diagnostic::{Code, Diagnostic};
 use super::located::{Located, Node};
-use super::raw::{API_VERSION, KIND, RawDocument};
+use super::raw::{API_VERSION, KIND, RawDocument, SETTINGS_FIELDS};
 use crate::model::{
     Desired, DesiredTarget, Origin, PaySystemRef, PersonTypeRef, Setting, Target, TargetRef,
 };
 use messages::{declared_twice, describe, missing_help, origin, quote};
+
+/// A handler or a pay system, as one document declares it.
+#[derive(Debug)]
+enum DeclaredObject {
+    Handler(Box<crate::model::objects::DesiredHandler>),
+    PaySystem(Box<crate::model::objects::DesiredPaySystem>),
+}
 
 /// One document, checked on its own.
 #[derive(Debug)]
@@ -35,6 +44,9 @@ pub(super) struct CheckedDocument {
     diagnostics: Vec<Diagnostic>,
     /// The target it declares, when `paySystem` and `personType` are valid.
     declared: Option<Declared>,
+    /// The handler or pay system it declares (kinds `PaySystemHandler`, `PaySystem`),
+    /// when valid.
+    object: Option<(DeclaredObject, Origin)>,
 }
 
 #[derive(Debug)]
@@ -53,10 +65,33 @@ struct Declared {
 /// setting, which the document would free right after anyway.
 pub(super) fn check(file: &Arc<Path>, document: Located<RawDocument>) -> CheckedDocument {
     let mut checker = Checker::default();
+    let kind = match &document.value.kind {
+        Some(Located {
+            value: Node::Str(kind),
+            ..
+        }) => kind.clone(),
+        _ => String::new(),
+    };
+    if kind == "PaySystemHandler" || kind == "PaySystem" {
+        let start = Origin {
+            len: 0,
+            ..origin(file, &document)
+        };
+        let object = checker.object(file, &document.value, &kind, &start);
+        let object = object
+            .filter(|_| checker.diagnostics.is_empty())
+            .map(|o| (o, start));
+        return CheckedDocument {
+            diagnostics: checker.diagnostics,
+            declared: None,
+            object,
+        };
+    }
     let declared = checker.document(file, document);
     CheckedDocument {
         diagnostics: checker.diagnostics,
         declared,
+        object: None,
     }
 }
 
@@ -76,6 +111,10 @@ impl Validator {
     /// a valid one joins [`Validator::desired`].
     pub fn declare(&mut self, document: CheckedDocument) {
         self.diagnostics.extend(document.diagnostics);
+        if let Some((object, at)) = document.object {
+            self.declare_object(object, at);
+            return;
+        }
         let Some(Declared {
             target,
             reference,
@@ -109,6 +148,41 @@ impl Validator {
     }
 }
 
+impl Validator {
+    /// A handler or pay system; one declared twice (by the same identity) is reported.
+    fn declare_object(&mut self, object: DeclaredObject, at: Origin) {
+        let objects = &mut self.desired.objects;
+        let (what, first) = match object {
+            DeclaredObject::Handler(h) => match objects.handlers.get(&h.code) {
+                Some(first) => (format!("handler {}", h.code), first.origin.clone()),
+                None => {
+                    objects.handlers.insert(h.code.clone(), *h);
+                    return;
+                }
+            },
+            DeclaredObject::PaySystem(p) => match objects.pay_systems.get(&p.xml_id) {
+                Some(first) => (
+                    format!("pay system xmlId:{}", p.xml_id),
+                    first.origin.clone(),
+                ),
+                None => {
+                    objects.pay_systems.insert(p.xml_id.clone(), *p);
+                    return;
+                }
+            },
+        };
+        self.diagnostics.push(
+            Diagnostic::new(
+                Code::DuplicateTarget,
+                at,
+                format!("{what} is declared more than once"),
+            )
+            .help("declare each handler and pay system in one document")
+            .note(first, "first declared here"),
+        );
+    }
+}
+
 /// The problems of one document.
 #[derive(Debug, Default)]
 struct Checker {
@@ -121,6 +195,43 @@ type Settings = (
 );
 
 impl Checker {
+    /// A document of kind `PaySystemHandler` or `PaySystem`.
+    fn object(
+        &mut self,
+        file: &Arc<Path>,
+        raw: &RawDocument,
+        kind: &str,
+        start: &Origin,
+    ) -> Option<DeclaredObject> {
+        if let Some(node) = raw
+            .api_version
+            .as_ref()
+            .filter(|n| !matches!(&n.value, Node::Str(s) if s == API_VERSION))
+        {
+            let message = format!(
+                "unsupported apiVersion {}; expected `{API_VERSION}`",
+                describe(&node.value)
+            );
+            let help =
+                format!("this version of paysync reads `apiVersion: {API_VERSION}` manifests");
+            self.push(Code::WrongApiVersion, file, node, message, help);
+        } else if raw.api_version.is_none() {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::MissingField,
+                    start.clone(),
+                    "missing field `apiVersion`",
+                )
+                .help(missing_help("apiVersion")),
+            );
+        }
+        if kind == "PaySystemHandler" {
+            self.handler(file, raw, start)
+        } else {
+            self.pay_system_object(file, raw, start)
+        }
+    }
+
     fn document(&mut self, file: &Arc<Path>, document: Located<RawDocument>) -> Option<Declared> {
         // The document as a whole is pointed at, not spanned.
         let start = Origin {
@@ -128,6 +239,7 @@ impl Checker {
             ..origin(file, &document)
         };
         let mut raw = document.value;
+        self.foreign_fields(file, &raw, KIND, SETTINGS_FIELDS);
         let fields = [
             ("apiVersion", &raw.api_version),
             ("kind", &raw.kind),
@@ -160,9 +272,20 @@ impl Checker {
             .as_ref()
             .filter(|n| !matches!(&n.value, Node::Str(s) if s == KIND))
         {
-            let message = format!("unknown kind {}; expected `{KIND}`", describe(&node.value));
-            let help = format!(
-                "every paysync manifest document has `kind: {KIND}`; is this file meant for paysync?"
+            let message = format!(
+                "unknown kind {}; expected `{KIND}`, `PaySystemHandler` or `PaySystem`",
+                describe(&node.value)
+            );
+            let kinds = [KIND, "PaySystemHandler", "PaySystem"];
+            let help = match &node.value {
+                Node::Str(written) => messages::closest(written, &kinds),
+                _ => None,
+            }
+            .map_or_else(
+                || format!(
+                    "a paysync manifest document has `kind: {KIND}` (settings), `PaySystemHandler` or `PaySystem`; is this file meant for paysync?"
+                ),
+                |kind| format!("did you mean `{kind}`?"),
             );
             self.push(Code::WrongKind, file, node, message, help);
         }

@@ -330,7 +330,7 @@ impl Checker {
                 format!("`{spelling}` is null; setting values are text"),
                 NULL_HELP.to_owned(),
             ),
-            Node::Seq => (
+            Node::Seq(_) => (
                 "a list is not a setting value; setting values are text".to_owned(),
                 "quote it if the brackets are part of the value".to_owned(),
             ),

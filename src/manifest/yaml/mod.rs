@@ -27,11 +27,11 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Error, MessageFormatter};
 
 use super::located::{Located, Node};
-use super::raw::{MAX_MANIFEST_BYTES, RawDocument};
+use super::raw::{MAX_MANIFEST_BYTES, RawDocument, fields_of_kind};
 
 pub(super) mod write;
 
@@ -108,8 +108,11 @@ impl<'de> Deserialize<'de> for Node {
                 Node::deserialize(d)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Node::Seq)
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Node::Seq(items))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
                 let mut entries = Vec::new();
@@ -211,16 +214,7 @@ pub fn parse(text: &str) -> ParsedFile {
     };
     for document in &mut parsed.documents {
         let raw = &mut document.value;
-        for node in [
-            &mut raw.api_version,
-            &mut raw.kind,
-            &mut raw.pay_system,
-            &mut raw.person_type,
-            &mut raw.settings,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for node in raw.nodes_mut() {
             fill_spellings(node, &lines);
         }
     }
@@ -390,7 +384,12 @@ fn read_each(text: &str, lines: &[&str]) -> ParsedFile {
         match result {
             Ok(document) => parsed.documents.push(document),
             Err(error) => {
-                let error = yaml_error(&error, lines);
+                let mut error = yaml_error(&error, lines);
+                // serde knows the fields of every kind; the message names those of the
+                // document's own kind (`kind:` as written, settings when there is none).
+                if let YamlProblem::UnknownField { expected, .. } = &mut error.problem {
+                    *expected = fields_of_kind(document_kind(lines, error.line)).to_vec();
+                }
                 // The deserializer stops at a document's first unknown field: the others
                 // are found in its text, so that every one is reported at once.
                 let more = match &error.problem {
@@ -428,7 +427,12 @@ fn fill_spellings(node: &mut Located<Node>, lines: &[&str]) {
                 fill_spellings(value, lines);
             }
         }
-        Node::Str(_) | Node::Seq => {}
+        Node::Seq(items) => {
+            for item in items {
+                fill_spellings(item, lines);
+            }
+        }
+        Node::Str(_) => {}
     }
 }
 
@@ -514,12 +518,8 @@ fn yaml_error(error: &Error, lines: &[&str]) -> YamlError {
 /// The top-level keys of the document around `line` (1-based) other than `reported`
 /// that are not among `expected`, each located: plain `key:` lines at the first column,
 /// between the `---` (or the file's start) before `line` and the one after it.
-fn other_unknown_fields(
-    lines: &[&str],
-    line: usize,
-    reported: &str,
-    expected: &[&'static str],
-) -> Vec<YamlError> {
+/// The lines (`start..end`, 0-based) of the document that holds 1-based `line`.
+fn document_lines(lines: &[&str], line: usize) -> (usize, usize) {
     let separator = |text: &str| {
         text == "---" || text == "..." || text.starts_with("--- ") || text.starts_with("---\t")
     };
@@ -531,6 +531,25 @@ fn other_unknown_fields(
     let end = (at..lines.len())
         .find(|&i| separator(lines[i]))
         .unwrap_or(lines.len());
+    (start, end)
+}
+
+/// The `kind:` the document holding `line` declares at its top level, as written.
+fn document_kind<'a>(lines: &[&'a str], line: usize) -> &'a str {
+    let (start, end) = document_lines(lines, line);
+    lines[start..end]
+        .iter()
+        .find_map(|l| l.strip_prefix("kind:"))
+        .map_or("", |k| k.trim().trim_matches(|c| c == '"' || c == '\''))
+}
+
+fn other_unknown_fields(
+    lines: &[&str],
+    line: usize,
+    reported: &str,
+    expected: &[&'static str],
+) -> Vec<YamlError> {
+    let (start, end) = document_lines(lines, line);
     let mut found = Vec::new();
     for (i, text) in lines.iter().enumerate().take(end).skip(start) {
         let Some((key, _)) = text.split_once(':') else {

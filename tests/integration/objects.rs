@@ -1,0 +1,566 @@
+//! Issue 24: REST handlers and pay systems declared in Git — created from an empty
+//! portal, adopted by identity, updated field by field, deleted only when declared,
+//! verified after every write, never created twice.
+
+use std::process::{Child, Stdio};
+
+use paysync_emulator::{Fault, Gate, OAuthTokenSeed, PersonTypeSeed, Seed};
+use serde_json::{Value, json};
+
+use crate::support::{World, copy_dir, repo_root};
+
+const KEY: &str = "objects-canary-key-5c1f";
+
+/// A portal with payer types only: no handler, no pay system, no setting.
+fn empty_portal() -> Seed {
+    let person_type = |id: u64, name: &str| PersonTypeSeed {
+        id,
+        name: name.to_owned(),
+        sort: None,
+        code: None,
+        registry_type: Some("ORDER".to_owned()),
+        active: None,
+        xml_id: None,
+    };
+    Seed {
+        handlers: Vec::new(),
+        pay_systems: Vec::new(),
+        settings: Vec::new(),
+        person_types: vec![person_type(1, "Individual"), person_type(2, "Company")],
+        ..Seed::demo()
+    }
+}
+
+/// The bundled example (`examples/manifests`) copied to `m/`.
+fn with_example(w: &World) {
+    copy_dir(&repo_root().join("examples/manifests"), &w.path("m"));
+}
+
+fn apply(w: &World) -> crate::support::Outcome {
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["apply", "--auto-approve", "m"])
+        .run()
+}
+
+/// The methods the portal ran that write.
+fn writes(w: &World) -> Vec<String> {
+    w.calls()
+        .into_iter()
+        .map(|(method, _)| method)
+        .filter(|m| !m.ends_with(".list") && !m.ends_with(".get"))
+        .collect()
+}
+
+fn handler_codes(w: &World) -> Vec<String> {
+    w.portal.handlers().into_iter().map(|h| h.1).collect()
+}
+
+fn pay_system_xml_ids(w: &World) -> Vec<String> {
+    w.portal
+        .pay_systems()
+        .into_iter()
+        .filter_map(|p| p["XML_ID"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn state(w: &World) -> Value {
+    serde_json::from_str(&w.read("paysync.state.json")).unwrap_or(Value::Null)
+}
+
+#[test]
+fn the_bundled_example_builds_an_empty_portal_in_one_apply_and_a_second_sends_nothing() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    let out = apply(&w);
+    out.expect_code(0).assert_hides(&[KEY]);
+    assert!(
+        out.stderr.contains("Created handler acmepay (ID 1)."),
+        "{}",
+        out.stderr
+    );
+    // Handler first, then the pay systems, then the settings.
+    let order = writes(&w);
+    assert_eq!(
+        order,
+        [
+            "sale.paysystem.handler.add",
+            "sale.paysystem.add",
+            "sale.paysystem.add",
+            "sale.paysystem.settings.update",
+            "sale.paysystem.settings.update"
+        ]
+    );
+    assert_eq!(handler_codes(&w), ["acmepay"]);
+    let (_, _, _, settings) = &w.portal.handlers()[0];
+    assert_eq!(
+        settings["CODES"]["PAYMENT_ID"]["DEFAULT"]["PROVIDER_KEY"],
+        "PAYMENT"
+    );
+    assert_eq!(
+        settings["IFRAME_DATA"]["ACTION_URI"],
+        "https://pay.acme.example/iframe"
+    );
+    assert_eq!(settings["CURRENCY"], json!(["EUR", "USD"]));
+    let systems = w.portal.pay_systems();
+    let b2c = systems
+        .iter()
+        .find(|p| p["XML_ID"] == "acme_card_b2c")
+        .unwrap();
+    assert_eq!(b2c["NAME"], "AcmePay card (individuals)");
+    assert_eq!(b2c["ACTION_FILE"], "acmepay");
+    assert_eq!(b2c["PERSON_TYPE_ID"], 1);
+    assert_eq!(b2c["ENTITY_REGISTRY_TYPE"], "ORDER");
+    assert_eq!(b2c["ACTIVE"], "Y");
+    let id = b2c["ID"].as_u64().unwrap();
+    assert_eq!(
+        w.portal_value(id, 1, "PS_WORK_MODE_IFRAME").as_deref(),
+        Some("REGULAR")
+    );
+    assert_eq!(
+        w.portal_value(id, 1, "REST_SERVICE_KEY_IFRAME").as_deref(),
+        Some(KEY)
+    );
+    // The state records the IDs this portal gave.
+    let recorded = state(&w);
+    assert_eq!(recorded["objects"]["handlers"]["acmepay"]["id"], 1);
+    assert_eq!(recorded["objects"]["paySystems"]["acme_card_b2c"]["id"], id);
+    assert!(!w.read("paysync.state.json").contains(KEY));
+
+    // Right after: nothing to change, on the portal either; a second apply writes nothing.
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
+        .run()
+        .expect_code(0);
+    w.portal.clear_requests();
+    apply(&w).expect_code(0);
+    assert_eq!(writes(&w), Vec::<String>::new());
+    w.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
+}
+
+#[test]
+fn objects_on_the_portal_but_not_recorded_are_adopted_never_created_again() {
+    // The demo portal holds the handler and both pay systems, made by hand.
+    let w = World::new();
+    with_example(&w);
+    let plan = w.run(&["plan", "--refresh", "m"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains("+ handler acmepay (ID 1)  to adopt"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("3 handlers and pay systems to adopt"),
+        "{}",
+        plan.stdout
+    );
+    apply(&w).expect_code(0);
+    assert!(
+        !writes(&w).iter().any(|m| m.ends_with(".add")),
+        "{:?}",
+        writes(&w)
+    );
+    assert_eq!(handler_codes(&w), ["acmepay"]);
+    let recorded = state(&w);
+    assert_eq!(recorded["objects"]["paySystems"]["acme_card_b2c"]["id"], 11);
+    assert_eq!(recorded["objects"]["paySystems"]["acme_card_b2b"]["id"], 12);
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_is_looked_up_and_adopted_not_sent_twice() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    // The portal makes the pay system, and the answer never arrives.
+    w.portal
+        .inject(Fault::lost_response().method("sale.paysystem.add").times(1));
+    let out = apply(&w);
+    out.expect_code(0);
+    assert_eq!(
+        pay_system_xml_ids(&w).len(),
+        2,
+        "{:?}",
+        w.portal.pay_systems()
+    );
+    let adds = writes(&w)
+        .iter()
+        .filter(|m| *m == "sale.paysystem.add")
+        .count();
+    assert_eq!(
+        adds,
+        2,
+        "one add per pay system, none repeated: {:?}",
+        writes(&w)
+    );
+    assert!(
+        out.stderr
+            .contains("Adopted (found on the portal) pay system"),
+        "{}",
+        out.stderr
+    );
+}
+
+fn spawn_apply(w: &World) -> Child {
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .into_std()
+        .args(["apply", "--auto-approve", "m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("paysync starts")
+}
+
+/// After a kill: one handler and one pay system per identity, and every object the state
+/// records is on the portal under the recorded ID.
+fn never_twice_never_ahead(w: &World, round: &str) {
+    let handlers = handler_codes(w);
+    assert!(handlers.len() <= 1, "{round}: {handlers:?}");
+    let mut ids = pay_system_xml_ids(w);
+    ids.sort();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        count,
+        "{round}: a pay system made twice: {ids:?}"
+    );
+    let recorded = state(w);
+    for (xml_id, record) in recorded["objects"]["paySystems"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            w.portal
+                .pay_systems()
+                .iter()
+                .any(|p| p["XML_ID"] == xml_id.as_str() && p["ID"] == record["id"]),
+            "{round}: the state records {xml_id} as {}, which the portal does not hold",
+            record["id"]
+        );
+    }
+}
+
+/// SIGKILL at each point of a creating apply — while the handler's add, a pay system's
+/// add or the settings are in flight — then a re-run: nothing is created twice, and the
+/// state never records an object the portal does not hold. The kill points are made by
+/// holding the request on the portal (no timing involved).
+#[cfg(unix)]
+#[test]
+fn sigkill_during_a_creating_apply_never_creates_an_object_twice() {
+    for method in [
+        "sale.paysystem.handler.add",
+        "sale.paysystem.add",
+        "sale.paysystem.settings.update",
+    ] {
+        let w = World::with_seed(empty_portal());
+        with_example(&w);
+        let gate = Gate::new();
+        w.portal.inject(Fault::hold(&gate).method(method).times(1));
+        let mut child = spawn_apply(&w);
+        // Wait for the held request to arrive: received, not answered (a condition, not
+        // a clock; whatever the point the kill lands at, the checks below must hold).
+        let arrived = || w.portal.requests_received() > w.portal.requests().len() as u64;
+        for _ in 0..6000 {
+            if arrived() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(arrived(), "{method} never arrived");
+        let _ = child.kill();
+        let _ = child.wait();
+        // The portal finishes what it was doing (or drops it with the connection).
+        gate.open();
+        let round = format!("killed during {method}");
+        never_twice_never_ahead(&w, &round);
+        let out = apply(&w);
+        assert_eq!(out.code, 0, "{round}: {out:?}");
+        never_twice_never_ahead(&w, &round);
+        assert_eq!(handler_codes(&w), ["acmepay"], "{round}");
+        assert_eq!(pay_system_xml_ids(&w).len(), 2, "{round}");
+        w.cmd()
+            .env("ACME_KEY", KEY)
+            .args(["plan", "--refresh", "--detailed-exitcode", "m"])
+            .run()
+            .expect_code(0);
+    }
+}
+
+#[test]
+fn a_changed_registry_type_is_a_plan_error_naming_the_field_and_nothing_is_sent() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    let file =
+        w.read("m/acmepay.yaml")
+            .replacen("registryType: ORDER", "registryType: CRM_INVOICE", 1);
+    w.write("m/acmepay.yaml", &file);
+    let offline = w.run(&["plan", "m"]);
+    offline.expect_code(3);
+    assert!(
+        offline.stderr.contains(
+            "ENTITY_REGISTRY_TYPE is ORDER on the portal and CRM_INVOICE in the manifest"
+        ),
+        "{}",
+        offline.stderr
+    );
+    assert!(
+        offline.stderr.contains("m/acmepay.yaml:48"),
+        "{}",
+        offline.stderr
+    );
+    w.portal.clear_requests();
+    apply(&w).expect_code(3);
+    assert_eq!(writes(&w), Vec::<String>::new());
+}
+
+#[test]
+fn removing_a_code_from_a_handler_while_a_settings_document_manages_it_is_a_validation_error() {
+    let w = World::new();
+    with_example(&w);
+    let file = w.read("m/acmepay.yaml");
+    let without = file.replacen(
+        "  REST_SERVICE_KEY_IFRAME: { name: Secret key, sort: 200 }\n",
+        "",
+        1,
+    );
+    assert_ne!(file, without);
+    w.write("m/acmepay.yaml", &without);
+    let out = w.run(&["validate", "m"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains(
+            "error[undeclared-code]: REST_SERVICE_KEY_IFRAME is not one of the codes of handler acmepay"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("m/acme.yaml:16:3"), "{}", out.stderr);
+}
+
+#[test]
+fn a_handler_update_sends_its_whole_settings_and_the_plan_shows_each_field() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    let file = w
+        .read("m/acmepay.yaml")
+        .replacen("name: Shop ID", "name: Shop number", 1);
+    w.write("m/acmepay.yaml", &file);
+    let plan = w.run(&["plan", "m"]);
+    assert!(
+        plan.stdout.contains(
+            "~ handler acmepay (ID 1)  to update  (m/acmepay.yaml:8)\n    ~ SETTINGS.CODES.REST_SERVICE_ID_IFRAME.NAME: \"Shop ID\" -> \"Shop number\"\n"
+        ),
+        "{}",
+        plan.stdout
+    );
+    w.portal.clear_requests();
+    apply(&w).expect_code(0);
+    let update = w
+        .calls()
+        .into_iter()
+        .find(|(m, _)| m == "sale.paysystem.handler.update")
+        .expect("an update")
+        .1;
+    // Whole: every code, not only the one that changed.
+    let codes = update["FIELDS"]["SETTINGS"]["CODES"].as_object().unwrap();
+    assert_eq!(codes.len(), 5, "{update}");
+    assert_eq!(
+        update["FIELDS"]["SETTINGS"]["IFRAME_DATA"]["ACTION_URI"],
+        "https://pay.acme.example/iframe"
+    );
+    assert_eq!(
+        w.portal.handlers()[0].3["CODES"]["REST_SERVICE_ID_IFRAME"]["NAME"],
+        "Shop number"
+    );
+}
+
+#[test]
+fn a_field_the_portal_does_not_keep_is_reported_and_planned_again() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    let file = w.read("m/acmepay.yaml").replacen(
+        "name: AcmePay card (individuals)",
+        "name: AcmePay card (people)",
+        1,
+    );
+    w.write("m/acmepay.yaml", &file);
+    // This portal answers the update but keeps nothing of it.
+    w.portal.inject(
+        Fault::result(json!(true))
+            .method("sale.paysystem.update")
+            .forever(),
+    );
+    let out = apply(&w);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "Not kept by the portal: pay system xmlId:acme_card_b2c: NAME (planned again)."
+        ),
+        "{}",
+        out.stderr
+    );
+    let plan = w.run(&["plan", "--detailed-exitcode", "m"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("+ NAME = \"AcmePay card (people)\""),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_delete_is_explicit_shown_under_needs_attention_and_says_what_it_affects() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    // Gone from the manifests: no longer managed, left on the portal.
+    let file = w.read("m/acmepay.yaml");
+    let (head, _) = file.split_once("---\n# The card pay system").unwrap();
+    let b2b = file.split("---\n").last().unwrap();
+    w.write("m/acmepay.yaml", &format!("{head}---\n{b2b}"));
+    std::fs::remove_file(w.path("m/acme.yaml")).unwrap();
+    let plan = w.run(&["plan", "m"]);
+    assert!(
+        plan.stdout.contains(&format!(
+            ". pay system xmlId:acme_card_b2c (ID {})  no longer managed; left as is on the portal",
+            state(&w)["objects"]["paySystems"]["acme_card_b2c"]["id"]
+        )),
+        "{}",
+        plan.stdout
+    );
+    apply(&w).expect_code(0);
+    assert_eq!(pay_system_xml_ids(&w).len(), 2);
+    // Deleting takes `delete: true`.
+    let with_delete = format!(
+        "{}---\napiVersion: paysync/v1\nkind: PaySystem\nxmlId: acme_card_b2b\ndelete: true\n",
+        w.read("m/acmepay.yaml").split("---\n").next().unwrap()
+    );
+    w.write("m/acmepay.yaml", &with_delete);
+    std::fs::remove_file(w.path("m/acme-defaults.yaml")).unwrap();
+    let plan = w.run(&["plan", "m"]);
+    let id = state(&w)["objects"]["paySystems"]["acme_card_b2b"]["id"].clone();
+    assert!(
+        plan.stdout.starts_with(&format!(
+            "Needs attention:\n  ! pay system xmlId:acme_card_b2b (ID {id})  deleted from the portal \
+             (`delete: true`): deletes pay system {id} and, with it, its settings on the portal \
+             (1 target recorded in the state is forgotten)"
+        )),
+        "{}",
+        plan.stdout
+    );
+    let markdown = w.run(&["plan", "--format", "markdown", "m"]);
+    assert!(
+        markdown
+            .stdout
+            .contains("- **pay system xmlId&#58;acme&#95;card&#95;b2b** deleted from the portal"),
+        "{}",
+        markdown.stdout
+    );
+    apply(&w).expect_code(0);
+    // Deleted; the one no longer managed is still there.
+    assert_eq!(pay_system_xml_ids(&w), ["acme_card_b2c"]);
+    assert!(
+        state(&w)["objects"]["paySystems"].is_null(),
+        "{}",
+        state(&w)
+    );
+    assert!(
+        state(&w)["targets"].as_array().unwrap().is_empty(),
+        "{}",
+        state(&w)
+    );
+}
+
+#[test]
+fn access_denied_for_another_applications_handler_names_the_object_and_its_manifest() {
+    let mut seed = Seed::demo();
+    seed.handlers[0].client_id = Some("app.other".to_owned());
+    seed.oauth_tokens.push(OAuthTokenSeed {
+        client_id: Some("app.mine".to_owned()),
+        ..OAuthTokenSeed::new("objects-oauth-token")
+    });
+    let w = World::with_seed(seed);
+    with_example(&w);
+    let file = w
+        .read("m/acmepay.yaml")
+        .replacen("name: AcmePay\n", "name: AcmePay (ours)\n", 1);
+    w.write("m/acmepay.yaml", &file);
+    let out = w
+        .cmd()
+        .env_remove("PAYSYNC_WEBHOOK_URL")
+        .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
+        .env("PAYSYNC_ACCESS_TOKEN", "objects-oauth-token")
+        .env("ACME_KEY", KEY)
+        .args(["apply", "--auto-approve", "m"])
+        .run();
+    out.expect_code(1)
+        .assert_hides(&["objects-oauth-token", KEY]);
+    assert!(
+        out.stderr
+            .contains("handler acmepay (m/acmepay.yaml:8): sale.paysystem.handler.update"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("ACCESS_DENIED"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("another application's REST handler"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(w.portal.handlers()[0].2, "AcmePay");
+}
+
+#[test]
+fn a_saved_plan_that_creates_objects_is_applied_as_reviewed() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["plan", "--out", "plan.json", "m"])
+        .run()
+        .expect_code(0);
+    assert!(!w.read("plan.json").contains(KEY));
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["apply", "--plan", "plan.json"])
+        .run()
+        .expect_code(0);
+    assert_eq!(handler_codes(&w), ["acmepay"]);
+    assert_eq!(pay_system_xml_ids(&w).len(), 2);
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
+        .run()
+        .expect_code(0);
+}
+
+#[test]
+fn the_json_plan_lists_objects_with_addresses_and_counts_them() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    let out = w.run(&["plan", "--format", "json", "m"]);
+    out.expect_code(0);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["objects_to_create"], 3);
+    assert_eq!(doc["objects"][0]["address"], "handler[\"acmepay\"]");
+    assert_eq!(doc["objects"][0]["action"], "create");
+    assert_eq!(
+        doc["objects"][1]["address"],
+        "pay_system[\"acme_card_b2b\"]"
+    );
+    assert_eq!(doc["objects"][1]["manifest"], "m/acmepay.yaml:51");
+    assert_eq!(doc["unresolved"].as_array().unwrap().len(), 2);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schema/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
