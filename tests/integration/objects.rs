@@ -564,3 +564,86 @@ fn the_json_plan_lists_objects_with_addresses_and_counts_them() {
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// The environments example: test and prod are built from empty portals by the same
+/// manifests, each with its own IDs recorded in its own state.
+#[test]
+fn the_environments_example_builds_test_and_prod_from_empty_portals_each_with_its_own_ids() {
+    let test = World::with_seed(empty_portal());
+    // Production's portal already has a pay system of its own: the same manifests land
+    // on other IDs there.
+    let mut prod_seed = empty_portal();
+    prod_seed.pay_systems = Seed::demo()
+        .pay_systems
+        .into_iter()
+        .filter(|p| p.action_file == "cash")
+        .collect();
+    let prod = paysync_emulator::EmulatorHandle::start(prod_seed).unwrap();
+    copy_dir(&repo_root().join("examples/environments"), test.dir.path());
+    let project = test
+        .read("paysync.yaml")
+        .replace(
+            "portal: https://acme-test.bitrix24.com",
+            &format!("portal: {}", test.portal.base_url()),
+        )
+        .replace(
+            "portal: https://acme.bitrix24.com",
+            &format!("portal: {}", prod.base_url()),
+        );
+    test.write("paysync.yaml", &project);
+    let run = |args: &[&str]| {
+        test.cmd()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .env("TEST_WEBHOOK_URL", test.portal.webhook_url())
+            .env("PROD_WEBHOOK_URL", prod.webhook_url())
+            .env("ACME_KEY", KEY)
+            .args(args)
+            .run()
+    };
+    run(&["apply", "--env", "test", "--auto-approve"]).expect_code(0);
+    // Production is protected: a reviewed, saved plan.
+    run(&["plan", "--env", "prod", "--out", "prod.plan"]).expect_code(0);
+    run(&["apply", "--env", "prod", "--plan", "prod.plan"]).expect_code(0);
+    for env in ["test", "prod"] {
+        run(&["plan", "--env", env, "--refresh", "--detailed-exitcode"]).expect_code(0);
+    }
+    let recorded = |env: &str| -> Value {
+        serde_json::from_str(&test.read(&format!("state/{env}.state.json"))).unwrap()
+    };
+    let ids = |env: &str| {
+        let state = recorded(env);
+        let p = &state["objects"]["paySystems"];
+        (
+            p["acme_card_b2b"]["id"].clone(),
+            p["acme_card_b2c"]["id"].clone(),
+        )
+    };
+    assert_eq!(ids("test"), (json!(1), json!(2)));
+    assert_eq!(ids("prod"), (json!(2), json!(3)));
+    for (env, portal) in [("test", &test.portal), ("prod", &prod)] {
+        let state = recorded(env);
+        let systems = portal.pay_systems();
+        for (xml_id, record) in state["objects"]["paySystems"].as_object().unwrap() {
+            assert!(
+                systems
+                    .iter()
+                    .any(|p| p["XML_ID"] == xml_id.as_str() && p["ID"] == record["id"]),
+                "{env}: {xml_id}"
+            );
+        }
+        assert_eq!(portal.handlers().len(), 1, "{env}");
+        // Each environment's overlay reached its own portal.
+        let b2c = record_id(&state, "acme_card_b2c");
+        let mode = portal
+            .setting(b2c, 1, "PS_WORK_MODE_IFRAME")
+            .and_then(|s| s.1);
+        let expected = if env == "test" { "TEST" } else { "REGULAR" };
+        assert_eq!(mode.as_deref(), Some(expected), "{env}");
+    }
+}
+
+fn record_id(state: &Value, xml_id: &str) -> u64 {
+    state["objects"]["paySystems"][xml_id]["id"]
+        .as_u64()
+        .unwrap()
+}
