@@ -24,6 +24,8 @@
 //!   its keyed fingerprint reaches the state.
 //! - Values are always double-quoted so that YAML keeps them strings.
 
+pub mod objects;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -207,6 +209,9 @@ pub struct ImportReport {
     pub adopted: Option<(usize, crate::state::StateLocation)>,
     /// The environment variables secrets were written as: (variable, target, code).
     pub variables: Vec<(String, Target, String)>,
+    /// `--all`: what of the handlers and pay systems could not be written (a pay system
+    /// without an `XML_ID`, a handler field the manifests have none for).
+    pub object_notes: Vec<String>,
 }
 
 /// One manifest file an import wrote.
@@ -215,6 +220,8 @@ pub struct WrittenFile {
     pub path: PathBuf,
     pub targets: usize,
     pub settings: usize,
+    /// The handler or pay system the file declares (`--all`), by name.
+    pub object: Option<String>,
 }
 
 /// The targets to import: with `all`, every REST-handler pay system × personType 0 and
@@ -309,7 +316,12 @@ pub fn documents(
 
 /// The text of the manifest file of `pay_system`: a header naming the schema and the
 /// pay system, then its documents.
-pub fn file_text(schema: &str, system: &PaySystem, documents: &[&Document]) -> String {
+pub fn file_text(
+    schema: &str,
+    system: &PaySystem,
+    object: Option<&manifest::NewPaySystem>,
+    documents: &[&Document],
+) -> String {
     let name = system
         .name
         .as_deref()
@@ -324,7 +336,40 @@ pub fn file_text(schema: &str, system: &PaySystem, documents: &[&Document]) -> S
         ),
     ];
     let documents: Vec<NewDocument> = documents.iter().map(|d| d.manifest()).collect();
-    manifest::write_file(&header, &documents)
+    let mut written: Vec<manifest::Written<'_>> = object
+        .into_iter()
+        .map(manifest::Written::PaySystem)
+        .collect();
+    written.extend(documents.iter().map(manifest::Written::Settings));
+    manifest::write_objects_file(&header, &written)
+}
+
+/// The text of a handler's manifest file (`import --all`).
+pub fn handler_file_text(schema: &str, handler: &manifest::NewHandler) -> String {
+    let header = [
+        format!("yaml-language-server: $schema={schema}"),
+        String::new(),
+        format!(
+            "Imported by `paysync import --all`: REST handler {}.",
+            handler.code
+        ),
+    ];
+    manifest::write_objects_file(&header, &[manifest::Written::Handler(handler)])
+}
+
+/// `import --all`'s reference of a target: its pay system by `XML_ID` (when it has one),
+/// its payer type by ID, so the documents apply to a portal where IDs differ.
+pub fn xml_id_reference(catalog: &Catalog, target: Target) -> Option<TargetRef> {
+    let xml_id = catalog
+        .pay_systems
+        .get(&target.pay_system)?
+        .xml_id
+        .clone()
+        .filter(|x| !x.is_empty())?;
+    Some(TargetRef {
+        pay_system: PaySystemRef::XmlId(xml_id),
+        person_type: PersonTypeRef::Id(target.person_type),
+    })
 }
 
 /// Records the imported settings as last-applied state for `portal`, with each target's

@@ -546,8 +546,10 @@ pub struct ImportArgs {
     /// A target as PAY_SYSTEM:PERSON_TYPE (repeatable), e.g. `--target 11:1 --target 12:0`.
     #[arg(long, value_name = "PAY_SYSTEM:PERSON_TYPE", value_parser = parse_target)]
     pub target: Vec<Target>,
-    /// Every pay system backed by a REST handler × personType 0 and every payer type;
-    /// targets with nothing set are skipped.
+    /// Every pay system backed by a REST handler × personType 0 and every payer type
+    /// (targets with nothing set are skipped), and the handlers and pay systems
+    /// themselves (`PaySystemHandler`, `PaySystem` documents; settings name pay systems
+    /// by XML_ID): the portal cloned to Git.
     #[arg(long, conflicts_with_all = ["pay_system", "person_type", "target"])]
     pub all: bool,
     /// Directory the manifests are written to (one file per pay system).

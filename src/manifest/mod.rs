@@ -36,8 +36,8 @@ pub use raw::{json_schema, reader_order};
 use crate::files::{ReadError, read_regular, size_text};
 use crate::model::{Desired, Origin, Target, TargetRef};
 
-pub use raw::{MAX_MANIFEST_BYTES, NewDocument, NewSetting};
-pub use yaml::write::write_file;
+pub use raw::{MAX_MANIFEST_BYTES, NewDocument, NewHandler, NewPaySystem, NewSetting};
+pub use yaml::write::{Written, write_file, write_objects_file};
 
 /// The files `paths` name: each file as given, and every `.yaml`/`.yml` file under each
 /// directory (recursively, skipping hidden entries such as `.git` and `.github`, whose

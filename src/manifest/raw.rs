@@ -514,3 +514,27 @@ pub enum NewSetting {
     /// `CODE: {secret: "env:NAME"}`: the reference, never a value.
     Secret(String),
 }
+
+/// A `PaySystemHandler` document to write (`import --all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHandler {
+    pub code: String,
+    pub name: String,
+    pub sort: Option<i64>,
+    /// The other fields as the manifest spells them (`codes`, `iframe`, `clientType`,
+    /// `currencies`, ...), in the manifest's own shape.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A `PaySystem` document to write (`import --all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPaySystem {
+    pub xml_id: String,
+    pub name: String,
+    pub handler: String,
+    pub person_type: crate::model::PersonTypeRef,
+    pub registry_type: String,
+    pub active: Option<bool>,
+    pub new_window: Option<bool>,
+    pub description: Option<String>,
+}

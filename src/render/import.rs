@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::import::ImportReport;
 use crate::model::Target;
+use crate::untrusted::escape_controls;
 use crate::wording::plural;
 
 pub fn render(report: &ImportReport) -> String {
@@ -17,13 +18,30 @@ pub fn render(report: &ImportReport) -> String {
         );
     }
     for file in &report.written {
+        let object = file
+            .object
+            .as_ref()
+            .map(|o| format!("{}, ", escape_controls(o)))
+            .unwrap_or_default();
+        if file.targets == 0 && file.object.is_some() {
+            let _ = writeln!(
+                s,
+                "Wrote {}: {}.",
+                file.path.display(),
+                object.trim_end_matches(", ")
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
-            "Wrote {}: {}, {}.",
+            "Wrote {}: {object}{}, {}.",
             file.path.display(),
             plural(file.targets, "target"),
             plural(file.settings, "setting")
         );
+    }
+    for note in &report.object_notes {
+        let _ = writeln!(s, "Not written: {}.", escape_controls(note));
     }
     if report.written.is_empty() {
         s.push_str("Nothing to import: no target has settings of its own.\n");
@@ -81,19 +99,31 @@ mod tests {
         };
         let report = ImportReport {
             denied: vec![t(5, 0)],
-            written: vec![WrittenFile {
-                path: PathBuf::from("m/paysystem-11.yaml"),
-                targets: 1,
-                settings: 2,
-            }],
+            written: vec![
+                WrittenFile {
+                    path: PathBuf::from("m/handler-acme.yaml"),
+                    targets: 0,
+                    settings: 0,
+                    object: Some("handler acme".into()),
+                },
+                WrittenFile {
+                    path: PathBuf::from("m/paysystem-11.yaml"),
+                    targets: 1,
+                    settings: 2,
+                    object: Some("pay system xmlId:card".into()),
+                },
+            ],
             skipped: vec![t(11, 0), t(11, 2)],
             adopted: Some((1, PathBuf::from("paysync.state.json").into())),
             variables: vec![("PAYSYNC_PS11_PT1_KEY".into(), t(11, 1), "KEY".into())],
+            object_notes: vec!["pay system 12 as a PaySystem document (no XML_ID)".into()],
         };
         assert_eq!(
             render(&report),
             "Skipped 1 target the portal refused to read (ACCESS_DENIED): 5:0.\n\
-             Wrote m/paysystem-11.yaml: 1 target, 2 settings.\n\
+             Wrote m/handler-acme.yaml: handler acme.\n\
+             Wrote m/paysystem-11.yaml: pay system xmlId:card, 1 target, 2 settings.\n\
+             Not written: pay system 12 as a PaySystem document (no XML_ID).\n\
              Skipped 2 targets with nothing set of their own: 11:0, 11:2.\n\
              Adopted 1 target into paysync.state.json.\n\
              \n\

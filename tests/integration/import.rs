@@ -184,12 +184,26 @@ fn all_covers_rest_pay_systems_and_skips_the_built_in_one() {
     assert!(w.calls().iter().any(|(m, _)| m == "sale.persontype.list"));
     // Targets with nothing of their own (only inherited values) are skipped.
     let desired = paysync::manifest::load(&[w.path("imported")]).unwrap();
-    let targets: Vec<(u64, u64)> = desired
-        .targets
-        .keys()
-        .map(|t| (t.pay_system, t.person_type))
+    // Named by XML_ID, as are the pay systems written beside them (and their handler).
+    let targets: Vec<String> = desired
+        .pending
+        .iter()
+        .map(|t| t.reference.as_ref().unwrap().to_string())
         .collect();
-    assert_eq!(targets, [(11, 1), (12, 0)], "{}", out.stdout);
+    assert_eq!(
+        targets,
+        ["xmlId:acme_card_b2c/1", "xmlId:acme_card_b2b/0"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        desired.objects.pay_systems.keys().collect::<Vec<_>>(),
+        ["acme_card_b2b", "acme_card_b2c"]
+    );
+    assert_eq!(
+        desired.objects.handlers.keys().collect::<Vec<_>>(),
+        ["acmepay"]
+    );
     assert!(out.stdout.contains("Skipped 4 targets"), "{}", out.stdout);
 }
 

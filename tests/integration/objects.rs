@@ -2,6 +2,7 @@
 //! portal, adopted by identity, updated field by field, deleted only when declared,
 //! verified after every write, never created twice.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 
 use paysync_emulator::{Fault, Gate, OAuthTokenSeed, PersonTypeSeed, Seed};
@@ -646,4 +647,135 @@ fn record_id(state: &Value, xml_id: &str) -> u64 {
     state["objects"]["paySystems"][xml_id]["id"]
         .as_u64()
         .unwrap()
+}
+
+/// Numbers as text (the portal keeps `SORT` as sent, a string or a number), so two
+/// handlers' settings compare by what they say.
+fn numbers_as_text(value: &Value) -> Value {
+    match value {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Array(items) => Value::Array(items.iter().map(numbers_as_text).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_text(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The documents of an import, by file, without comments, with pay system IDs (in file
+/// names and secret variables) taken out: what two portals' imports must agree on.
+fn imported_documents(w: &World, dir: &str) -> BTreeMap<String, String> {
+    let ids = regex_lite_ps();
+    std::fs::read_dir(w.path(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let body: String = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| format!("{}\n", ids(l)))
+                .collect();
+            let key = if body.contains("kind: PaySystemHandler") {
+                path.file_name().unwrap().to_string_lossy().into_owned()
+            } else {
+                body.lines()
+                    .find(|l| l.starts_with("xmlId: "))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (key, body)
+        })
+        .collect()
+}
+
+/// `PAYSYNC_PS11_PT1_...` → `PAYSYNC_PS#_PT1_...`.
+fn regex_lite_ps() -> impl Fn(&str) -> String {
+    |line: &str| {
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(at) = rest.find("PAYSYNC_PS") {
+            out.push_str(&rest[..at + "PAYSYNC_PS".len()]);
+            rest = rest[at + "PAYSYNC_PS".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+            out.push('#');
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// `import --all` from a configured portal, then `apply` of those manifests to an empty
+/// portal: the second portal holds the same handlers, pay systems and settings, under its
+/// own IDs, and `plan --refresh` against it shows no changes.
+#[test]
+fn import_all_then_apply_clones_a_configured_portal_to_an_empty_one() {
+    let source = World::new();
+    with_example(&source);
+    apply(&source).expect_code(0);
+    source
+        .run(&["import", "--all", "--out", "imported"])
+        .expect_code(0)
+        .assert_hides(&[KEY]);
+    assert!(source.path("imported/handler-acmepay.yaml").is_file());
+    let clone = World::with_seed(empty_portal());
+    copy_dir(&source.path("imported"), &clone.path("imported"));
+    let secret = ("PAYSYNC_PS11_PT1_REST_SERVICE_KEY_IFRAME", KEY);
+    clone
+        .cmd()
+        .env(secret.0, secret.1)
+        .args(["apply", "--auto-approve", "imported"])
+        .run()
+        .expect_code(0);
+    clone
+        .cmd()
+        .env(secret.0, secret.1)
+        .args(["plan", "--refresh", "--detailed-exitcode", "imported"])
+        .run()
+        .expect_code(0);
+
+    // Handlers: the same codes and schema.
+    let handlers = |w: &World| -> Vec<(String, String, Value)> {
+        w.portal
+            .handlers()
+            .into_iter()
+            .map(|(_, code, name, settings)| (code, name, numbers_as_text(&settings)))
+            .collect()
+    };
+    assert_eq!(handlers(&clone), handlers(&source));
+    // Pay systems: the same fields under the clone's own IDs.
+    let systems = |w: &World| -> BTreeMap<String, (Value, Value)> {
+        w.portal
+            .pay_systems()
+            .into_iter()
+            .filter(|p| p["ACTION_FILE"] == "acmepay")
+            .map(|p| {
+                let id = p["ID"].clone();
+                let mut fields = p.clone();
+                fields.as_object_mut().unwrap().remove("ID");
+                (p["XML_ID"].as_str().unwrap().to_owned(), (id, fields))
+            })
+            .collect()
+    };
+    let (from, to) = (systems(&source), systems(&clone));
+    assert_eq!(
+        from.keys().collect::<Vec<_>>(),
+        to.keys().collect::<Vec<_>>()
+    );
+    for (xml_id, (id, fields)) in &from {
+        assert_eq!(&to[xml_id].1, fields, "{xml_id}");
+        assert_ne!(&to[xml_id].0, id, "{xml_id}: the clone's own ID");
+    }
+    // Settings: importing the clone gives the same documents.
+    clone
+        .cmd()
+        .env(secret.0, secret.1)
+        .args(["import", "--all", "--out", "reimported"])
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        imported_documents(&clone, "reimported"),
+        imported_documents(&source, "imported")
+    );
 }

@@ -9,18 +9,39 @@ use std::fmt;
 use serde::Serialize;
 use serde_saphyr::{DoubleQuoted, FlowMap};
 
-use crate::manifest::raw::{API_VERSION, KIND, NewDocument, NewSetting};
+use crate::manifest::raw::{API_VERSION, KIND, NewDocument, NewHandler, NewPaySystem, NewSetting};
 use crate::untrusted::{escape_controls, is_unsafe_char};
 
 /// A manifest file: `header` as comment lines (one line each: control and invisible
 /// characters, line breaks too, escaped), then the documents, separated by `---`.
 pub fn write_file(header: &[String], documents: &[NewDocument]) -> String {
+    let written: Vec<Written<'_>> = documents.iter().map(Written::Settings).collect();
+    write_objects_file(header, &written)
+}
+
+/// One document of a file [`write_objects_file`] writes, of any kind.
+pub enum Written<'a> {
+    Settings(&'a NewDocument),
+    Handler(&'a NewHandler),
+    PaySystem(&'a NewPaySystem),
+}
+
+/// [`write_file`] with documents of every kind (`import --all`): a handler's fields,
+/// a pay system's, settings; every text value double-quoted.
+pub fn write_objects_file(header: &[String], documents: &[Written<'_>]) -> String {
     let mut text = String::new();
     for line in header {
         text.push_str(format!("# {}", escape_controls(line)).trim_end());
         text.push('\n');
     }
-    let documents: Vec<OutDocument<'_>> = documents.iter().map(OutDocument::from).collect();
+    let documents: Vec<OutAny<'_>> = documents
+        .iter()
+        .map(|d| match d {
+            Written::Settings(d) => OutAny::Settings(OutDocument::from(*d)),
+            Written::Handler(h) => OutAny::Handler(OutHandler::from(*h)),
+            Written::PaySystem(p) => OutAny::PaySystem(OutPaySystem::from(*p)),
+        })
+        .collect();
     let yaml = serde_saphyr::to_string_multiple_with_options(&documents, write_options())
         .expect("plain maps of strings and integers serialise");
     // serde-saphyr escapes control characters but leaves the invisible ones that reorder
@@ -138,4 +159,126 @@ impl<'a> From<&'a NewDocument> for OutDocument<'a> {
             settings,
         }
     }
+}
+
+/// A document of any kind, as written.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutAny<'a> {
+    Settings(OutDocument<'a>),
+    Handler(OutHandler<'a>),
+    PaySystem(OutPaySystem<'a>),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutHandler<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    code: DoubleQuoted<&'a str>,
+    name: DoubleQuoted<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sort: Option<i64>,
+    #[serde(flatten)]
+    fields: Quoted<'a>,
+}
+
+impl<'a> From<&'a NewHandler> for OutHandler<'a> {
+    fn from(h: &'a NewHandler) -> Self {
+        OutHandler {
+            api_version: API_VERSION,
+            kind: "PaySystemHandler",
+            code: DoubleQuoted(&h.code),
+            name: DoubleQuoted(&h.name),
+            sort: h.sort,
+            fields: Quoted::Map(&h.fields),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutPaySystem<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    xml_id: DoubleQuoted<&'a str>,
+    name: DoubleQuoted<&'a str>,
+    handler: DoubleQuoted<&'a str>,
+    person_type: OutId<'a>,
+    registry_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_window: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<DoubleQuoted<&'a str>>,
+}
+
+impl<'a> From<&'a NewPaySystem> for OutPaySystem<'a> {
+    fn from(p: &'a NewPaySystem) -> Self {
+        use crate::model::PersonTypeRef;
+        OutPaySystem {
+            api_version: API_VERSION,
+            kind: "PaySystem",
+            xml_id: DoubleQuoted(&p.xml_id),
+            name: DoubleQuoted(&p.name),
+            handler: DoubleQuoted(&p.handler),
+            person_type: match &p.person_type {
+                PersonTypeRef::Id(id) => OutId::Id(*id),
+                PersonTypeRef::XmlId(x) | PersonTypeRef::Either(x) => OutId::reference("xmlId", x),
+                PersonTypeRef::Code(c) => OutId::reference("code", c),
+            },
+            registry_type: &p.registry_type,
+            active: p.active,
+            new_window: p.new_window,
+            description: p.description.as_deref().map(DoubleQuoted),
+        }
+    }
+}
+
+/// A JSON value written with every string double-quoted (YAML keeps it text) and every
+/// key that YAML could read as something else than text quoted too.
+enum Quoted<'a> {
+    Value(&'a serde_json::Value),
+    Map(&'a serde_json::Map<String, serde_json::Value>),
+}
+
+impl Serialize for Quoted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        use serde_json::Value;
+        let map = match self {
+            Quoted::Map(map) => *map,
+            Quoted::Value(Value::Object(map)) => map,
+            Quoted::Value(Value::String(text)) => return DoubleQuoted(text.as_str()).serialize(s),
+            Quoted::Value(Value::Array(items)) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Quoted::Value(item))?;
+                }
+                return seq.end();
+            }
+            Quoted::Value(other) => return other.serialize(s),
+        };
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (key, value) in map {
+            if plain_key(key) {
+                out.serialize_entry(key.as_str(), &Quoted::Value(value))?;
+            } else {
+                out.serialize_entry(&DoubleQuoted(key.as_str()), &Quoted::Value(value))?;
+            }
+        }
+        out.end()
+    }
+}
+
+/// Whether YAML reads `key` written plain as the same text: an identifier that is not
+/// a boolean or a null.
+fn plain_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(
+            key.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        )
 }
