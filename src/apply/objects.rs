@@ -68,11 +68,38 @@ impl From<StateError> for ObjectError {
     }
 }
 
+/// One handler or pay system apply wrote (or adopted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDone {
+    pub kind: ObjectKind,
+    /// The handler's CODE or the pay system's XML_ID.
+    pub identity: String,
+    pub action: ObjectAction,
+    /// Its ID on the portal.
+    pub id: u64,
+}
+
+impl ObjectDone {
+    fn of(o: &ObjectPlan, action: ObjectAction, id: u64) -> ObjectDone {
+        ObjectDone {
+            kind: o.kind,
+            identity: o.identity.clone(),
+            action,
+            id,
+        }
+    }
+
+    /// `handler acmepay`, `pay system xmlId:acme_card`.
+    pub fn name(&self) -> String {
+        self.kind.name(&self.identity)
+    }
+}
+
 /// What became of the plan's objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectsReport {
-    /// Objects written: name, what was done, the ID.
-    pub done: Vec<(String, ObjectAction, u64)>,
+    /// Objects written (or adopted as they are), in order.
+    pub done: Vec<ObjectDone>,
     /// Objects forgotten in the state.
     pub forgotten: Vec<String>,
     /// Fields the portal did not keep, per object (`handler acme: DESCRIPTION`).
@@ -142,7 +169,7 @@ pub async fn before_settings(
         );
         store.save(state)?;
         tracing::info!(object = %o.name(), id, "{}", done_word(action));
-        report.done.push((o.name(), action, id));
+        report.done.push(ObjectDone::of(o, action, id));
         if sent {
             written.push((o, id, fields));
         }
@@ -228,7 +255,9 @@ pub async fn after_settings(
         }
         store.save(state)?;
         tracing::info!(object = %o.name(), id, "deleted");
-        report.done.push((o.name(), ObjectAction::Delete, id));
+        report
+            .done
+            .push(ObjectDone::of(o, ObjectAction::Delete, id));
         report.written += 1;
     }
     Ok(())

@@ -41,14 +41,20 @@ pub fn run(settings: &ApplySettings, ctx: &Context<'_>) -> Result<i32, Error> {
                     Some(&report),
                     &mismatches,
                     &set_aside,
+                    &objects,
                 ));
             }
             finish(report, &plan, &mismatches, ctx)?
         }
         None => {
             if json {
-                ctx.term
-                    .out(&apply_report::json(&plan, None, &mismatches, &set_aside));
+                ctx.term.out(&apply_report::json(
+                    &plan,
+                    None,
+                    &mismatches,
+                    &set_aside,
+                    &objects,
+                ));
             }
             exit::SUCCESS
         }

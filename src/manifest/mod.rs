@@ -571,8 +571,31 @@ fn removes_nothing(code: &str, at: Origin) -> Diagnostic {
 /// Codes left marked `{ remove: true }` (no earlier source had them) are errors; so is
 /// a setting of a pay system the manifests declare whose handler (declared too) does not
 /// have the code in its `codes` (the portal would store it and never return it; and a
-/// handler update replaces its codes whole, so removing one still managed is caught here).
+/// handler update replaces its codes whole, so removing one still managed is caught
+/// here); and a delete of a pay system (or handler) the manifests still use.
 fn finish(mut desired: Desired, mut problems: Vec<Diagnostic>) -> Result<Desired, Diagnostics> {
+    // A handler to delete that a declared pay system still runs.
+    for pay_system in desired.objects.pay_systems.values().filter(|p| !p.delete) {
+        if let Some(handler) = desired
+            .objects
+            .handlers
+            .get(&pay_system.handler)
+            .filter(|h| h.delete)
+        {
+            problems.push(
+                Diagnostic::new(
+                    Code::ConflictingFields,
+                    pay_system.origin.clone(),
+                    format!(
+                        "handler {} is to be deleted, but pay system xmlId:{} still runs on it",
+                        handler.code, pay_system.xml_id
+                    ),
+                )
+                .help("delete the pay system too (`delete: true`), or keep the handler")
+                .note(handler.origin.clone(), "the delete is declared here"),
+            );
+        }
+    }
     for declared in desired
         .pending
         .iter()
@@ -586,6 +609,18 @@ fn finish(mut desired: Desired, mut problems: Vec<Diagnostic>) -> Result<Desired
         let Some(pay_system) = desired.objects.pay_systems.get(x) else {
             continue;
         };
+        if pay_system.delete {
+            problems.push(
+                Diagnostic::new(
+                    Code::ConflictingFields,
+                    declared.origin.clone(),
+                    format!("pay system xmlId:{x} is to be deleted, but this document still manages its settings"),
+                )
+                .help("remove this document too, or keep the pay system")
+                .note(pay_system.origin.clone(), "the delete is declared here"),
+            );
+            continue;
+        }
         let Some(handler) = desired.objects.handlers.get(&pay_system.handler) else {
             continue;
         };

@@ -233,6 +233,33 @@ pub struct ApplyResult {
     /// Targets set aside because the portal's answer for them could not be read: not
     /// written.
     pub unreadable: Vec<TargetId>,
+    /// The handlers and pay systems written (or adopted as they were), in order.
+    pub objects: Vec<DoneObject>,
+    /// Fields of handlers and pay systems the portal did not keep (planned again).
+    pub objects_not_kept: Vec<ObjectNotKept>,
+}
+
+/// A handler or pay system apply wrote.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct DoneObject {
+    /// As the plan's: `handler["acmepay"]`, `pay_system["acme_card"]`.
+    pub address: String,
+    pub kind: crate::model::objects::ObjectKind,
+    /// The handler's CODE or the pay system's XML_ID.
+    pub identity: String,
+    /// `create`, `adopt`, `update` or `delete`.
+    pub action: crate::plan::objects::ObjectAction,
+    /// Its ID on the portal.
+    pub id: u64,
+}
+
+/// A handler's or pay system's fields the portal did not keep.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ObjectNotKept {
+    /// `handler acmepay`, `pay system xmlId:acme_card`.
+    pub object: String,
+    /// The portal's field paths.
+    pub fields: Vec<String>,
 }
 
 /// A written code the portal does not hold as sent (`--verify`).
@@ -283,13 +310,17 @@ pub fn json(
     report: Option<&ApplyReport>,
     not_kept: &[Mismatch],
     unreadable: &[Target],
+    objects: &crate::apply::objects::ObjectsReport,
 ) -> String {
     let ids = |targets: &[Target]| targets.iter().map(TargetId::from).collect();
     let document = ApplyDocument {
         header: Header::new(FORMAT_VERSION, &plan.about),
         plan: PlanDocument::from(plan),
         result: report.map(|r| ApplyResult {
-            complete: r.is_complete() && not_kept.is_empty() && unreadable.is_empty(),
+            complete: r.is_complete()
+                && not_kept.is_empty()
+                && unreadable.is_empty()
+                && objects.not_kept.is_empty(),
             applied: ids(&r.applied),
             settings_written: r.settings_written,
             state_only: ids(&r.state_only),
@@ -328,6 +359,25 @@ pub fn json(
                 })
                 .collect(),
             unreadable: ids(unreadable),
+            objects: objects
+                .done
+                .iter()
+                .map(|d| DoneObject {
+                    address: crate::plan::document::object_address(d.kind, &d.identity),
+                    kind: d.kind,
+                    identity: d.identity.clone(),
+                    action: d.action,
+                    id: d.id,
+                })
+                .collect(),
+            objects_not_kept: objects
+                .not_kept
+                .iter()
+                .map(|(object, fields)| ObjectNotKept {
+                    object: object.clone(),
+                    fields: fields.clone(),
+                })
+                .collect(),
         }),
     };
     let mut text = serde_json::to_string_pretty(&document).expect("apply result serialises");
@@ -379,8 +429,9 @@ pub fn mismatches(mismatches: &[Mismatch]) -> String {
 pub fn objects(report: &crate::apply::objects::ObjectsReport) -> String {
     use crate::plan::objects::ObjectAction;
     let mut out = String::new();
-    for (name, action, id) in &report.done {
-        let verb = match action {
+    for done in &report.done {
+        let (name, id) = (done.name(), done.id);
+        let verb = match done.action {
             ObjectAction::Create => "Created",
             ObjectAction::Adopt => "Adopted (found on the portal)",
             ObjectAction::Update => "Updated",

@@ -38,9 +38,17 @@ pub fn markdown(plan: &Plan, report: &ApplyReport, not_kept: &[Mismatch]) -> Str
     let mut about = about_parts(&plan.about);
     about.extend(commit_part(&plan.about));
     let _ = writeln!(out, "<sub>{}</sub>\n", about.join(" · "));
+    let objects = if report.objects_written > 0 {
+        format!(
+            "{} written, ",
+            super::plan_text::objects_count(report.objects_written)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "**{} applied ({} written), {} failed; {}.**\n",
+        "**{objects}{} applied ({} written), {} failed; {}.**\n",
         plural(report.applied.len(), "target"),
         plural(report.settings_written, "setting"),
         report.failed.len(),

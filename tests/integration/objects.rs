@@ -779,3 +779,133 @@ fn import_all_then_apply_clones_a_configured_portal_to_an_empty_one() {
         imported_documents(&source, "imported")
     );
 }
+
+/// `validate --live` checks the new kinds against the portal: a handler neither declared
+/// nor there, a changed registry type, an XML_ID two pay systems share — each located,
+/// exit 3, nothing written.
+#[test]
+fn validate_live_checks_handlers_and_pay_systems_against_the_portal() {
+    let mut seed = Seed::demo();
+    // A second pay system with the b2b pay system's XML_ID.
+    let mut twin = seed.pay_systems[2].clone();
+    twin.id = 13;
+    seed.pay_systems.push(twin);
+    let w = World::with_seed(seed);
+    with_example(&w);
+    w.run(&["validate", "m"]).expect_code(0);
+    // The settings that name it by XML_ID first, then the PaySystem document itself.
+    let live = w.run(&["validate", "--live", "m"]);
+    live.expect_code(3);
+    assert!(
+        live.stderr
+            .contains("\"acme_card_b2b\" is not one thing on this portal: 12, 13 have it"),
+        "{}",
+        live.stderr
+    );
+    std::fs::remove_file(w.path("m/acme-defaults.yaml")).unwrap();
+    let live = w.run(&["validate", "--live", "m"]);
+    live.expect_code(3);
+    assert!(
+        live.stderr
+            .contains("pay systems 12, 13 all have XML_ID \"acme_card_b2b\""),
+        "{}",
+        live.stderr
+    );
+    assert!(live.stderr.contains("m/acmepay.yaml:51"), "{}", live.stderr);
+    let file = w
+        .read("m/acmepay.yaml")
+        .replacen("registryType: ORDER", "registryType: CRM_QUOTE", 1)
+        .replacen(
+            "handler: acmepay\npersonType: 1",
+            "handler: otherpay\npersonType: 1",
+            1,
+        );
+    w.write("m/acmepay.yaml", &file);
+    let live = w.run(&["validate", "--live", "m"]);
+    live.expect_code(3);
+    for expected in [
+        "ENTITY_REGISTRY_TYPE is ORDER on the portal and CRM_QUOTE in the manifest",
+        "its handler otherpay is neither declared in the manifests nor on this portal",
+    ] {
+        assert!(
+            live.stderr.contains(expected),
+            "{expected}\n{}",
+            live.stderr
+        );
+    }
+    assert_eq!(writes(&w), Vec::<String>::new());
+}
+
+#[test]
+fn deleting_a_pay_system_or_handler_the_manifests_still_use_is_a_validation_error() {
+    let w = World::new();
+    with_example(&w);
+    let file = w.read("m/acmepay.yaml").replacen(
+        "xmlId: acme_card_b2b\n",
+        "xmlId: acme_card_b2b\ndelete: true\n",
+        1,
+    );
+    w.write("m/acmepay.yaml", &file);
+    let out = w.run(&["validate", "m"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains(
+            "pay system xmlId:acme_card_b2b is to be deleted, but this document still manages its settings"
+        ),
+        "{}",
+        out.stderr
+    );
+    let file = w
+        .read("m/acmepay.yaml")
+        .replacen("delete: true\n", "", 1)
+        .replacen("code: acmepay\n", "code: acmepay\ndelete: true\n", 1);
+    w.write("m/acmepay.yaml", &file);
+    let out = w.run(&["validate", "m"]);
+    out.expect_code(3);
+    assert!(
+        out.stderr.contains(
+            "handler acmepay is to be deleted, but pay system xmlId:acme_card_b2c still runs on it"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The pull-request comment shows each object to create in a fold of its own, before
+/// the settings; `apply --format json` says what was done to each, against its schema.
+#[test]
+fn the_comment_shows_created_objects_and_the_apply_result_lists_them() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    let comment = w.run(&["plan", "--format", "markdown", "m"]);
+    comment.expect_code(0);
+    let text = &comment.stdout;
+    assert!(
+        text.contains("**Plan: 3 handlers and pay systems to create, 2 targets named by reference, resolved at apply.**"),
+        "{text}"
+    );
+    let handler = text
+        .find("<details><summary>+ <b>handler acmepay</b>: to create, 24 fields")
+        .expect(text);
+    let target = text.find("<code>xmlId&#58;acme&#95;card&#95;b2c/1</code> (its pay system is created by this apply)").expect(text);
+    assert!(handler < target, "{text}");
+    let out = w
+        .cmd()
+        .env("ACME_KEY", KEY)
+        .args(["apply", "--auto-approve", "--format", "json", "m"])
+        .run();
+    out.expect_code(0).assert_hides(&[KEY]);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let objects = &doc["result"]["objects"];
+    assert_eq!(objects[0]["address"], "handler[\"acmepay\"]");
+    assert_eq!(objects[0]["action"], "create");
+    assert_eq!(objects[0]["id"], 1);
+    assert_eq!(objects.as_array().unwrap().len(), 3);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schema/apply.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
