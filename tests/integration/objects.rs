@@ -909,3 +909,82 @@ fn the_comment_shows_created_objects_and_the_apply_result_lists_them() {
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// SIGKILL at random points of creating applies (each request a little slow, so kills
+/// land before, between and inside them), then a re-run: never two objects for one
+/// identity, never a recorded object the portal does not hold. Only where the kill lands
+/// is random; what is checked holds wherever it lands.
+#[cfg(unix)]
+#[test]
+fn sigkill_at_random_points_of_a_creating_apply_never_creates_twice() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut random = crate::signals::Lcg(seed);
+    for round in 1..=8 {
+        let w = World::with_seed(empty_portal());
+        with_example(&w);
+        w.portal
+            .inject(Fault::delay(std::time::Duration::from_millis(30)).forever());
+        let mut child = spawn_apply(&w);
+        std::thread::sleep(std::time::Duration::from_millis(random.next(400)));
+        let _ = child.kill();
+        let _ = child.wait();
+        let at = format!("round {round} (seed {seed})");
+        never_twice_never_ahead(&w, &at);
+        w.portal.clear_faults();
+        let out = apply(&w);
+        assert_eq!(out.code, 0, "{at}: {out:?}");
+        never_twice_never_ahead(&w, &at);
+        assert_eq!(handler_codes(&w), ["acmepay"], "{at}");
+        assert_eq!(pay_system_xml_ids(&w).len(), 2, "{at}");
+        w.cmd()
+            .env("ACME_KEY", KEY)
+            .args(["plan", "--refresh", "--detailed-exitcode", "m"])
+            .run()
+            .expect_code(0);
+    }
+}
+
+/// With OAuth, the application that creates the handler may update it later (and its
+/// pay systems): only another application's are refused.
+#[test]
+fn an_oauth_application_creates_and_then_updates_its_own_handler() {
+    let mut seed = empty_portal();
+    seed.oauth_tokens.push(OAuthTokenSeed {
+        client_id: Some("app.mine".to_owned()),
+        ..OAuthTokenSeed::new("objects-oauth-mine")
+    });
+    let w = World::with_seed(seed);
+    with_example(&w);
+    let run = |args: &[&str]| {
+        w.cmd()
+            .env_remove("PAYSYNC_WEBHOOK_URL")
+            .env("PAYSYNC_PORTAL_URL", w.portal.base_url())
+            .env("PAYSYNC_ACCESS_TOKEN", "objects-oauth-mine")
+            .env("ACME_KEY", KEY)
+            .args(args)
+            .run()
+    };
+    run(&["apply", "--auto-approve", "m"]).expect_code(0);
+    let file = w
+        .read("m/acmepay.yaml")
+        .replacen("name: AcmePay\n", "name: AcmePay 2\n", 1)
+        .replacen(
+            "name: AcmePay card (companies)",
+            "name: AcmePay card (firms)",
+            1,
+        );
+    w.write("m/acmepay.yaml", &file);
+    run(&["apply", "--auto-approve", "m"])
+        .expect_code(0)
+        .assert_hides(&["objects-oauth-mine", KEY]);
+    assert_eq!(w.portal.handlers()[0].2, "AcmePay 2");
+    assert!(
+        w.portal
+            .pay_systems()
+            .iter()
+            .any(|p| p["NAME"] == "AcmePay card (firms)")
+    );
+}

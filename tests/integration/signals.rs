@@ -387,10 +387,10 @@ fn reads_stop_at_a_signal_and_write_nothing() {
 
 /// A tiny deterministic generator, seeded from the clock and printed, so a failing run
 /// can be repeated.
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 
 impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
+    pub(crate) fn next(&mut self, below: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
