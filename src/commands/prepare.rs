@@ -242,6 +242,20 @@ pub(crate) fn prepare(
         _ => None,
     };
     let mut plan = plan::compute(values, &recorded, live.as_ref(), &fingerprinter);
+    // A pay system to delete takes its settings with it: its targets are forgotten with
+    // it (its entry says so), not listed as codes "left as is on the portal".
+    let deleted: Vec<u64> = objects
+        .iter()
+        .filter(|o| {
+            o.kind == crate::model::objects::ObjectKind::PaySystem
+                && o.action == plan::objects::ObjectAction::Delete
+        })
+        .filter_map(|o| o.id)
+        .collect();
+    plan.targets.retain(|t| {
+        !deleted.contains(&t.target.pay_system)
+            || t.changes.iter().any(|c| c.action != plan::Action::Forget)
+    });
     plan.objects = objects;
     // Offline: the portal the state was applied to, else the one the environment pins.
     let portal = match &connection {

@@ -213,7 +213,9 @@ fn object_title(o: &ObjectPlan) -> String {
     if !o.changes.is_empty() {
         let _ = write!(title, ", {}", plural(o.changes.len(), "field"));
     }
-    if let Some(note) = &o.note {
+    // A create's note (looked up first) is the same for every one: not repeated in
+    // each title.
+    if let Some(note) = o.note.as_ref().filter(|_| o.action != ObjectAction::Create) {
         let _ = write!(title, "; {}", text(note));
     }
     if let Some(at) = &o.at {

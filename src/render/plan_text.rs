@@ -208,6 +208,34 @@ pub fn render_in_parts(plan: &Plan, color: bool, mut emit: impl FnMut(&str)) {
     emit(&out);
 }
 
+/// What a plan does to handlers and pay systems, in words: `3 handlers and pay systems
+/// to create`, or with several kinds of change `2 handlers and pay systems to change (1
+/// to update, 1 to delete)`; `None` when it does nothing to them.
+pub fn objects_phrase(s: &Summary) -> Option<String> {
+    let kinds: Vec<(usize, &str)> = [
+        (s.objects_to_create, "to create"),
+        (s.objects_to_adopt, "to adopt"),
+        (s.objects_to_update, "to update"),
+        (s.objects_to_delete, "to delete"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .collect();
+    match kinds.as_slice() {
+        [] => None,
+        [(n, what)] => Some(format!("{} {what}", objects_count(*n))),
+        several => Some(format!(
+            "{} to change ({})",
+            objects_count(s.object_writes()),
+            several
+                .iter()
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// `1 handler or pay system`, `3 handlers and pay systems`.
 pub fn objects_count(n: usize) -> String {
     if n == 1 {
@@ -282,16 +310,7 @@ pub fn summary_line(s: &Summary) -> String {
         let settings = s.to_add + s.to_change;
         let mut parts = Vec::new();
         let objects = s.object_writes() + s.objects_no_longer_managed;
-        for (n, what) in [
-            (s.objects_to_create, "to create"),
-            (s.objects_to_adopt, "to adopt"),
-            (s.objects_to_update, "to update"),
-            (s.objects_to_delete, "to delete"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{} {what}", objects_count(n)));
-            }
-        }
+        parts.extend(objects_phrase(s));
         if settings > 0 || (s.no_longer_managed == 0 && s.to_resolve == 0 && objects == 0) {
             parts.push(format!(
                 "{} to change, {} ({} to add, {} to change)",

@@ -56,28 +56,11 @@ fn changes(plan: &Plan) -> String {
         let _ = write!(out, "{} resolved at apply", plural(s.to_resolve, "target"));
     }
     // Handlers and pay systems first: apply writes them first.
-    let mut objects = Vec::new();
-    for (n, what) in [
-        (s.objects_to_create, "to create"),
-        (s.objects_to_adopt, "to adopt"),
-        (s.objects_to_update, "to update"),
-        (s.objects_to_delete, "to delete"),
-    ] {
-        if n > 0 {
-            objects.push(format!("{n} {what}"));
-        }
-    }
-    if !objects.is_empty() {
-        let total = s.object_writes();
-        let mut head = format!(
-            "{} ({})",
-            super::plan_text::objects_count(total),
-            objects.join(", ")
-        );
+    if let Some(objects) = super::plan_text::objects_phrase(&s) {
         if !out.is_empty() {
-            head.push_str("; ");
+            out.insert_str(0, "; ");
         }
-        out.insert_str(0, &head);
+        out.insert_str(0, &objects);
     }
     if out.is_empty() {
         "none".to_owned()

@@ -455,6 +455,18 @@ fn a_delete_is_explicit_shown_under_needs_attention_and_says_what_it_affects() {
         "{}",
         plan.stdout
     );
+    // Its settings go with it: not listed as codes left as they are on the portal.
+    assert!(
+        !plan.stdout.contains("no longer managed; left as is"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 1 handler or pay system to delete."),
+        "{}",
+        plan.stdout
+    );
     let markdown = w.run(&["plan", "--format", "markdown", "m"]);
     assert!(
         markdown
