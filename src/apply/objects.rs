@@ -165,6 +165,7 @@ pub async fn before_settings(
             RecordedObject {
                 id,
                 fields: fields.clone(),
+                manifest: o.at.as_ref().map(|at| at.file.display().to_string()),
             },
         );
         store.save(state)?;

@@ -303,6 +303,7 @@ fn adopt_objects(
                 crate::state::RecordedObject {
                     id: *id,
                     fields: handler.fields(),
+                    manifest: Some(handler.origin.file.display().to_string()),
                 },
             );
         }
@@ -316,6 +317,7 @@ fn adopt_objects(
             crate::state::RecordedObject {
                 id: *id,
                 fields: pay_system.fields(Some(*person_type)),
+                manifest: Some(pay_system.origin.file.display().to_string()),
             },
         );
     }

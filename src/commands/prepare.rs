@@ -216,9 +216,9 @@ pub(crate) fn prepare(
                 .any(|p| !matches!(p.person_type, crate::model::PersonTypeRef::Id(_)));
             let live =
                 c.rt.block_on(crate::live::read_objects(&c.client, portable))?;
-            plan_objects(&declared, &state, Some(&live))?
+            plan_objects(&declared, &state, Some(&live), &scope)?
         }
-        None => plan_objects(&declared, &state, None)?,
+        None => plan_objects(&declared, &state, None, &scope)?,
     };
     let mut values = DesiredValues::new(desired, |r| match secrets.get(r) {
         Some(v) => fingerprinter
@@ -289,8 +289,10 @@ fn plan_objects(
     declared: &crate::model::objects::DesiredObjects,
     state: &LastApplied,
     live: Option<&plan::objects::LiveObjects>,
+    scope: &Scope,
 ) -> Result<Vec<plan::objects::ObjectPlan>, Error> {
     let affected = |id: u64| state.targets.keys().filter(|t| t.pay_system == id).count();
-    plan::objects::compute(declared, &state.objects, live, &affected)
+    let in_scope = |r: &crate::state::RecordedObject| scope.covers_manifest(r.manifest.as_deref());
+    plan::objects::compute(declared, &state.objects, live, &affected, &in_scope)
         .map_err(|problems| Error::Manifests(crate::manifest::Diagnostics::sorted(problems)))
 }

@@ -114,8 +114,14 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
                 .values()
                 .any(|p| !matches!(p.person_type, crate::model::PersonTypeRef::Id(_)));
             let live = rt.block_on(crate::live::read_objects(&client, portable))?;
-            crate::plan::objects::compute(&desired.objects, &state.objects, Some(&live), &|_| 0)
-                .map_err(|problems| Error::Manifests(Diagnostics::sorted(problems)))?;
+            crate::plan::objects::compute(
+                &desired.objects,
+                &state.objects,
+                Some(&live),
+                &|_| 0,
+                &|_| true,
+            )
+            .map_err(|problems| Error::Manifests(Diagnostics::sorted(problems)))?;
         }
     }
     Ok(desired)

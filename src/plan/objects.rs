@@ -125,13 +125,16 @@ pub struct LiveObjects {
 pub type Affected<'a> = &'a dyn Fn(u64) -> usize;
 
 /// Plans the objects. `live`: the portal's (connected), else offline. `affected(id)`:
-/// how many recorded settings targets a pay system has. A changed fixed field, or an
+/// how many recorded settings targets a pay system has; `in_scope(record)`: whether a
+/// recorded object no longer declared was declared in a file read (else it is left
+/// alone). A changed fixed field, or an
 /// `XML_ID` several pay systems share, is a located error.
 pub fn compute(
     desired: &DesiredObjects,
     recorded: &RecordedObjects,
     live: Option<&LiveObjects>,
     affected: Affected<'_>,
+    in_scope: &dyn Fn(&RecordedObject) -> bool,
 ) -> Result<Vec<ObjectPlan>, Vec<Diagnostic>> {
     let mut plans = Vec::new();
     let mut problems = Vec::new();
@@ -301,7 +304,9 @@ pub fn compute(
         ),
     ] {
         for (identity, record) in records {
-            if !declared.contains(&identity) {
+            // An object of a manifest file not read (a subset of the files) is left
+            // alone, not forgotten.
+            if !declared.contains(&identity) && in_scope(record) {
                 plans.push(ObjectPlan {
                     kind,
                     identity: identity.clone(),

@@ -156,21 +156,28 @@ impl Scope {
             .collect()
     }
 
-    fn covers(&self, state: &LastApplied, target: Target) -> bool {
-        if let Some(selected) = &self.selected {
-            return selected.contains(&target);
-        }
-        match state
-            .records
-            .get(&target)
-            .and_then(|r| r.manifest.as_deref())
-        {
+    /// Whether a recorded handler or pay system declared in `file` (as the state
+    /// recorded it; `None`: not known) is in scope: its file was among those read.
+    pub fn covers_manifest(&self, file: Option<&str>) -> bool {
+        match file {
             Some(file) => {
                 let file = manifest::normalized(Path::new(file));
                 self.paths.iter().any(|p| file.starts_with(p))
             }
             None => true,
         }
+    }
+
+    fn covers(&self, state: &LastApplied, target: Target) -> bool {
+        if let Some(selected) = &self.selected {
+            return selected.contains(&target);
+        }
+        self.covers_manifest(
+            state
+                .records
+                .get(&target)
+                .and_then(|r| r.manifest.as_deref()),
+        )
     }
 }
 

@@ -27,6 +27,10 @@ pub struct RecordedObject {
     pub id: u64,
     /// The fields as last applied (and kept by the portal), by path.
     pub fields: Fields,
+    /// The manifest file that declares it (as read), so that planning a subset of the
+    /// files forgets only objects of the files read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
 }
 
 impl RecordedObjects {

@@ -1000,3 +1000,29 @@ fn an_oauth_application_creates_and_then_updates_its_own_handler() {
             .any(|p| p["NAME"] == "AcmePay card (firms)")
     );
 }
+
+/// Planning a subset of the manifest files never forgets the handlers and pay systems of
+/// the files not read (regression: they were planned as no longer managed).
+#[test]
+fn a_plan_of_some_files_leaves_the_objects_of_the_others_alone() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    let subset = w
+        .cmd()
+        .env("ACME_KEY", KEY)
+        .args(["plan", "--detailed-exitcode", "m/acme.yaml"])
+        .run();
+    subset.expect_code(0);
+    assert_eq!(subset.stdout.trim(), "No changes.");
+    // Gone from the files read, it is no longer managed.
+    let file = w.read("m/acmepay.yaml");
+    let (head, _) = file.split_once("---\n# The card pay system").unwrap();
+    w.write("m/acmepay.yaml", head);
+    let plan = w.run(&["plan", "m/acmepay.yaml"]);
+    assert!(
+        plan.stdout.contains(". pay system xmlId:acme_card_b2b"),
+        "{}",
+        plan.stdout
+    );
+}

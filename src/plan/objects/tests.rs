@@ -67,6 +67,7 @@ fn offline_without_a_record_everything_is_created_with_every_field() {
         &RecordedObjects::default(),
         None,
         &none,
+        &|_| true,
     )
     .unwrap();
     assert_eq!(
@@ -103,7 +104,14 @@ fn connected_an_object_found_by_identity_but_not_recorded_is_adopted_never_creat
     fields.insert("NAME".into(), "Old name".into());
     live.handlers
         .insert("acme".into(), LiveObject { id: 7, fields });
-    let plans = compute(&wanted, &RecordedObjects::default(), Some(&live), &none).unwrap();
+    let plans = compute(
+        &wanted,
+        &RecordedObjects::default(),
+        Some(&live),
+        &none,
+        &|_| true,
+    )
+    .unwrap();
     assert_eq!(
         actions(&plans),
         [("handler acme".into(), ObjectAction::Adopt, Some(7))]
@@ -128,6 +136,7 @@ fn connected_recorded_and_equal_is_no_change_and_a_portal_only_settings_key_is_r
         RecordedObject {
             id: 7,
             fields: fields.clone(),
+            manifest: None,
         },
     );
     let mut live = LiveObjects::default();
@@ -138,7 +147,10 @@ fn connected_recorded_and_equal_is_no_change_and_a_portal_only_settings_key_is_r
             fields: fields.clone(),
         },
     );
-    assert_eq!(compute(&wanted, &recorded, Some(&live), &none).unwrap(), []);
+    assert_eq!(
+        compute(&wanted, &recorded, Some(&live), &none, &|_| true).unwrap(),
+        []
+    );
     let mut extra = fields;
     extra.insert("SETTINGS.CODES.OLD.NAME".into(), "Old".into());
     live.handlers.insert(
@@ -148,7 +160,7 @@ fn connected_recorded_and_equal_is_no_change_and_a_portal_only_settings_key_is_r
             fields: extra,
         },
     );
-    let plans = compute(&wanted, &recorded, Some(&live), &none).unwrap();
+    let plans = compute(&wanted, &recorded, Some(&live), &none, &|_| true).unwrap();
     assert_eq!(
         actions(&plans),
         [("handler acme".into(), ObjectAction::Update, Some(7))]
@@ -169,10 +181,15 @@ fn a_changed_registry_type_is_an_error_naming_the_field_never_a_replacement() {
     let mut recorded = RecordedObjects::default();
     let mut fields = pay_system("card", "CRM_INVOICE").fields(None);
     fields.insert("NAME".into(), "Card".into());
-    recorded
-        .pay_systems
-        .insert("card".into(), RecordedObject { id: 3, fields });
-    let problems = compute(&wanted, &recorded, None, &none).unwrap_err();
+    recorded.pay_systems.insert(
+        "card".into(),
+        RecordedObject {
+            id: 3,
+            fields,
+            manifest: None,
+        },
+    );
+    let problems = compute(&wanted, &recorded, None, &none, &|_| true).unwrap_err();
     assert_eq!(problems.len(), 1);
     assert!(
         problems[0]
@@ -191,6 +208,7 @@ fn an_object_gone_from_the_manifests_is_forgotten_and_only_an_explicit_delete_de
         RecordedObject {
             id: 2,
             fields: Fields::new(),
+            manifest: None,
         },
     );
     recorded.pay_systems.insert(
@@ -198,12 +216,20 @@ fn an_object_gone_from_the_manifests_is_forgotten_and_only_an_explicit_delete_de
         RecordedObject {
             id: 3,
             fields: Fields::new(),
+            manifest: None,
         },
     );
     let mut gone = pay_system("card", "ORDER");
     gone.delete = true;
     let affected = |id: u64| if id == 3 { 2 } else { 0 };
-    let plans = compute(&desired(vec![], vec![gone]), &recorded, None, &affected).unwrap();
+    let plans = compute(
+        &desired(vec![], vec![gone]),
+        &recorded,
+        None,
+        &affected,
+        &|_| true,
+    )
+    .unwrap();
     assert_eq!(
         actions(&plans),
         [
@@ -233,12 +259,37 @@ fn an_xml_id_two_pay_systems_share_is_an_error() {
         fields: Fields::new(),
     };
     live.pay_systems.insert("card".into(), vec![one(3), one(4)]);
-    let problems = compute(&wanted, &RecordedObjects::default(), Some(&live), &none).unwrap_err();
+    let problems = compute(
+        &wanted,
+        &RecordedObjects::default(),
+        Some(&live),
+        &none,
+        &|_| true,
+    )
+    .unwrap_err();
     assert!(
         problems[0]
             .message
             .contains("pay systems 3, 4 all have XML_ID"),
         "{}",
         problems[0].message
+    );
+}
+
+#[test]
+fn a_recorded_object_of_a_file_not_read_is_left_alone_not_forgotten() {
+    let mut recorded = RecordedObjects::default();
+    let record = |file: &str| RecordedObject {
+        id: 2,
+        fields: Fields::new(),
+        manifest: Some(file.into()),
+    };
+    recorded.handlers.insert("read".into(), record("m/a.yaml"));
+    recorded.handlers.insert("other".into(), record("m/b.yaml"));
+    let in_scope = |r: &RecordedObject| r.manifest.as_deref() == Some("m/a.yaml");
+    let plans = compute(&desired(vec![], vec![]), &recorded, None, &none, &in_scope).unwrap();
+    assert_eq!(
+        actions(&plans),
+        [("handler read".into(), ObjectAction::Forget, Some(2))]
     );
 }
