@@ -10,6 +10,9 @@
 //! - What the manifest format has no field for (a handler's deprecated `PARAMS`, keys the
 //!   docs do not list) is left out; the report names each, per handler.
 //! - The logo is not imported: the portal does not return the image.
+//! - Portal text is untrusted: every string read is scrubbed of the secrets paysync holds
+//!   before it is written, and written double-quoted (control and invisible characters
+//!   escaped).
 
 use std::collections::BTreeMap;
 
@@ -43,13 +46,32 @@ pub fn portal_handlers(result: &Value) -> Vec<PortalHandler> {
                     .get("ID")
                     .and_then(integer)
                     .and_then(|id| u64::try_from(id).ok())?,
-                code: text(item.get("CODE")?)?,
-                name: item.get("NAME").and_then(text).unwrap_or_default(),
+                code: scrubbed(&text(item.get("CODE")?)?),
+                name: scrubbed(&item.get("NAME").and_then(text).unwrap_or_default()),
                 sort: item.get("SORT").and_then(integer),
-                settings: item.get("SETTINGS").cloned().unwrap_or(Value::Null),
+                settings: scrub_strings(item.get("SETTINGS").unwrap_or(&Value::Null)),
             })
         })
         .collect()
+}
+
+/// Portal text with every secret paysync holds taken out (it is written to files).
+fn scrubbed(text: &str) -> String {
+    crate::untrusted::scrub(text).into_owned()
+}
+
+/// `value` with every string (keys too) scrubbed of the secrets paysync holds.
+fn scrub_strings(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(scrubbed(s)),
+        Value::Array(items) => Value::Array(items.iter().map(scrub_strings).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (scrubbed(k), scrub_strings(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn text(value: &Value) -> Option<String> {

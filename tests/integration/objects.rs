@@ -1026,3 +1026,21 @@ fn a_plan_of_some_files_leaves_the_objects_of_the_others_alone() {
         plan.stdout
     );
 }
+
+/// Portal text is untrusted: a handler whose name and action URI hold the webhook's code
+/// is imported without it (scrubbed), and the files still load.
+#[test]
+fn import_all_never_writes_a_credential_the_portal_echoes_in_a_handler() {
+    let mut seed = Seed::demo();
+    seed.handlers[0].name = "AcmePay demo-webhook-code".to_owned();
+    seed.handlers[0].settings["IFRAME_DATA"]["ACTION_URI"] =
+        json!("https://pay.acme.example/rest/1/demo-webhook-code/cb");
+    let w = World::with_seed(seed);
+    w.run(&["import", "--all", "--out", "imported"])
+        .expect_code(0)
+        .assert_hides(&["demo-webhook-code"]);
+    let text = w.read("imported/handler-acmepay.yaml");
+    assert!(!text.contains("demo-webhook-code"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+    w.run(&["validate", "imported"]).expect_code(0);
+}

@@ -457,7 +457,7 @@ impl Checker {
             Err(error) => {
                 let message = format!("cannot read the logo {}: {error}", full.display());
                 self.push(
-                    Code::BadSecretFile,
+                    Code::InvalidValue,
                     file,
                     node,
                     message,
