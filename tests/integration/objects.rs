@@ -1044,3 +1044,47 @@ fn import_all_never_writes_a_credential_the_portal_echoes_in_a_handler() {
     assert!(text.contains("<redacted>"), "{text}");
     w.run(&["validate", "imported"]).expect_code(0);
 }
+
+/// A pay system's logo is read from its file, sent base64 and compared by digest: a new
+/// image is planned again, an unchanged one is not (the portal does not return it).
+#[test]
+fn a_logo_is_sent_from_its_file_and_compared_by_digest() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    std::fs::write(w.path("m/logo.png"), b"\x89PNG first").unwrap();
+    let file = w.read("m/acmepay.yaml").replacen(
+        "registryType: ORDER\nactive: true\n",
+        "registryType: ORDER\nactive: true\nlogo: file:logo.png\n",
+        1,
+    );
+    w.write("m/acmepay.yaml", &file);
+    apply(&w).expect_code(0);
+    let add = w
+        .calls()
+        .into_iter()
+        .find(|(m, p)| m == "sale.paysystem.add" && p["XML_ID"] == "acme_card_b2c")
+        .expect("the add")
+        .1;
+    assert_eq!(add["LOGOTYPE"], "iVBORyBmaXJzdA==");
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
+        .run()
+        .expect_code(0);
+    std::fs::write(w.path("m/logo.png"), b"\x89PNG second").unwrap();
+    let plan = w.run(&["plan", "--detailed-exitcode", "m"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains("~ LOGOTYPE: \"sha256:"),
+        "{}",
+        plan.stdout
+    );
+    std::fs::remove_file(w.path("m/logo.png")).unwrap();
+    let missing = w.run(&["validate", "m"]);
+    missing.expect_code(3);
+    assert!(
+        missing.stderr.contains("cannot read the logo"),
+        "{}",
+        missing.stderr
+    );
+}
