@@ -129,11 +129,7 @@ fn the_bundled_example_builds_an_empty_portal_in_one_apply_and_a_second_sends_no
     assert!(!w.read("paysync.state.json").contains(KEY));
 
     // Right after: nothing to change, on the portal either; a second apply writes nothing.
-    w.cmd()
-        .env("ACME_KEY", KEY)
-        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
-        .run()
-        .expect_code(0);
+    no_changes_on_the_portal(&w);
     w.portal.clear_requests();
     apply(&w).expect_code(0);
     assert_eq!(writes(&w), Vec::<String>::new());
@@ -200,6 +196,15 @@ fn a_create_whose_answer_is_lost_is_looked_up_and_adopted_not_sent_twice() {
         "{}",
         out.stderr
     );
+}
+
+/// `plan --refresh` right after: nothing to change, on the portal either.
+fn no_changes_on_the_portal(w: &World) {
+    w.cmd()
+        .env("ACME_KEY", KEY)
+        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
+        .run()
+        .expect_code(0);
 }
 
 fn spawn_apply(w: &World) -> Child {
@@ -282,11 +287,7 @@ fn sigkill_during_a_creating_apply_never_creates_an_object_twice() {
         never_twice_never_ahead(&w, &round);
         assert_eq!(handler_codes(&w), ["acmepay"], "{round}");
         assert_eq!(pay_system_xml_ids(&w).len(), 2, "{round}");
-        w.cmd()
-            .env("ACME_KEY", KEY)
-            .args(["plan", "--refresh", "--detailed-exitcode", "m"])
-            .run()
-            .expect_code(0);
+        no_changes_on_the_portal(&w);
     }
 }
 
@@ -546,11 +547,7 @@ fn a_saved_plan_that_creates_objects_is_applied_as_reviewed() {
         .expect_code(0);
     assert_eq!(handler_codes(&w), ["acmepay"]);
     assert_eq!(pay_system_xml_ids(&w).len(), 2);
-    w.cmd()
-        .env("ACME_KEY", KEY)
-        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
-        .run()
-        .expect_code(0);
+    no_changes_on_the_portal(&w);
 }
 
 #[test]
@@ -951,11 +948,7 @@ fn sigkill_at_random_points_of_a_creating_apply_never_creates_twice() {
         never_twice_never_ahead(&w, &at);
         assert_eq!(handler_codes(&w), ["acmepay"], "{at}");
         assert_eq!(pay_system_xml_ids(&w).len(), 2, "{at}");
-        w.cmd()
-            .env("ACME_KEY", KEY)
-            .args(["plan", "--refresh", "--detailed-exitcode", "m"])
-            .run()
-            .expect_code(0);
+        no_changes_on_the_portal(&w);
     }
 }
 
@@ -1066,11 +1059,7 @@ fn a_logo_is_sent_from_its_file_and_compared_by_digest() {
         .expect("the add")
         .1;
     assert_eq!(add["LOGOTYPE"], "iVBORyBmaXJzdA==");
-    w.cmd()
-        .env("ACME_KEY", KEY)
-        .args(["plan", "--refresh", "--detailed-exitcode", "m"])
-        .run()
-        .expect_code(0);
+    no_changes_on_the_portal(&w);
     std::fs::write(w.path("m/logo.png"), b"\x89PNG second").unwrap();
     let plan = w.run(&["plan", "--detailed-exitcode", "m"]);
     plan.expect_code(2);

@@ -36,7 +36,7 @@ pub(crate) fn yaml_diagnostic(file: &Arc<Path>, error: YamlError) -> Diagnostic 
                 .help("a key may appear once: YAML tools disagree on which value would win, so paysync refuses both")
         }
         YamlProblem::UnknownField { field, expected } => {
-            let list = expected.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            let list = backticked(&expected);
             let diagnostic = Diagnostic::new(Code::UnknownField, at, format!("unknown field {}, expected one of {list}", quote(&field)));
             match closest(&field, &expected) {
                 Some(name) => diagnostic.help(format!("did you mean `{name}`?")),
@@ -80,6 +80,15 @@ pub(super) fn describe(node: &Node) -> String {
         Node::Seq(_) => "a list".to_owned(),
         Node::Map(_) => "a mapping".to_owned(),
     }
+}
+
+/// `` `a`, `b`, `c` ``: names as a message lists them.
+pub(super) fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `text` in backticks, control characters escaped, long text shortened.

@@ -203,19 +203,8 @@ impl Checker {
         kind: &str,
         start: &Origin,
     ) -> Option<DeclaredObject> {
-        if let Some(node) = raw
-            .api_version
-            .as_ref()
-            .filter(|n| !matches!(&n.value, Node::Str(s) if s == API_VERSION))
-        {
-            let message = format!(
-                "unsupported apiVersion {}; expected `{API_VERSION}`",
-                describe(&node.value)
-            );
-            let help =
-                format!("this version of paysync reads `apiVersion: {API_VERSION}` manifests");
-            self.push(Code::WrongApiVersion, file, node, message, help);
-        } else if raw.api_version.is_none() {
+        self.api_version(file, raw);
+        if raw.api_version.is_none() {
             self.diagnostics.push(
                 Diagnostic::new(
                     Code::MissingField,
@@ -229,6 +218,23 @@ impl Checker {
             self.handler(file, raw, start)
         } else {
             self.pay_system_object(file, raw, start)
+        }
+    }
+
+    /// An `apiVersion` other than this build's, reported where it is.
+    fn api_version(&mut self, file: &Arc<Path>, raw: &RawDocument) {
+        if let Some(node) = raw
+            .api_version
+            .as_ref()
+            .filter(|n| !matches!(&n.value, Node::Str(s) if s == API_VERSION))
+        {
+            let message = format!(
+                "unsupported apiVersion {}; expected `{API_VERSION}`",
+                describe(&node.value)
+            );
+            let help =
+                format!("this version of paysync reads `apiVersion: {API_VERSION}` manifests");
+            self.push(Code::WrongApiVersion, file, node, message, help);
         }
     }
 
@@ -254,19 +260,7 @@ impl Checker {
                     .help(missing_help(field)),
             );
         }
-        if let Some(node) = raw
-            .api_version
-            .as_ref()
-            .filter(|n| !matches!(&n.value, Node::Str(s) if s == API_VERSION))
-        {
-            let message = format!(
-                "unsupported apiVersion {}; expected `{API_VERSION}`",
-                describe(&node.value)
-            );
-            let help =
-                format!("this version of paysync reads `apiVersion: {API_VERSION}` manifests");
-            self.push(Code::WrongApiVersion, file, node, message, help);
-        }
+        self.api_version(file, &raw);
         if let Some(node) = raw
             .kind
             .as_ref()

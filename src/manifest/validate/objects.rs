@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
-use super::messages::{describe, origin, quote};
+use super::messages::{backticked, describe, origin, quote};
 use super::{Checker, DeclaredObject};
 use crate::manifest::diagnostic::{Code, Diagnostic};
 use crate::manifest::located::{Located, Node};
@@ -67,11 +67,7 @@ impl Checker {
     ) {
         for (field, node) in present(raw) {
             if !allowed.contains(&field) {
-                let list = allowed
-                    .iter()
-                    .map(|f| format!("`{f}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = backticked(allowed);
                 self.diagnostics.push(
                     Diagnostic::new(
                         Code::UnknownField,
@@ -216,11 +212,7 @@ impl Checker {
         {
             return Some(s.clone());
         }
-        let list = allowed
-            .iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = backticked(allowed);
         let message = format!(
             "`{field}` must be one of {list}, found {}",
             describe(&node.value)
@@ -276,11 +268,7 @@ impl Checker {
             if let Some(allowed) = allowed
                 && !allowed.contains(&name.as_str())
             {
-                let list = allowed
-                    .iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = backticked(allowed);
                 let message = format!(
                     "unknown field {} in `{field}`, expected one of {list}",
                     quote(&name)

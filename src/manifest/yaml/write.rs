@@ -88,6 +88,16 @@ impl<'a> OutId<'a> {
     fn reference(key: &'static str, value: &'a str) -> Self {
         OutId::Reference(FlowMap(BTreeMap::from([(key, DoubleQuoted(value))])))
     }
+
+    /// A payer type: its ID, or `{ xmlId: ... }` / `{ code: ... }`.
+    fn person_type(reference: &'a crate::model::PersonTypeRef) -> Self {
+        use crate::model::PersonTypeRef;
+        match reference {
+            PersonTypeRef::Id(id) => OutId::Id(*id),
+            PersonTypeRef::XmlId(x) | PersonTypeRef::Either(x) => OutId::reference("xmlId", x),
+            PersonTypeRef::Code(c) => OutId::reference("code", c),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -131,7 +141,7 @@ impl<'a> From<&'a NewDocument> for OutDocument<'a> {
                 (code.as_str(), out)
             })
             .collect();
-        use crate::model::{PaySystemRef, PersonTypeRef};
+        use crate::model::PaySystemRef;
         let (pay_system, person_type) = match &document.reference {
             None => (
                 OutId::Id(document.target.pay_system),
@@ -142,13 +152,7 @@ impl<'a> From<&'a NewDocument> for OutDocument<'a> {
                     PaySystemRef::Id(id) => OutId::Id(*id),
                     PaySystemRef::XmlId(x) => OutId::reference("xmlId", x),
                 },
-                match &r.person_type {
-                    PersonTypeRef::Id(id) => OutId::Id(*id),
-                    PersonTypeRef::XmlId(x) | PersonTypeRef::Either(x) => {
-                        OutId::reference("xmlId", x)
-                    }
-                    PersonTypeRef::Code(c) => OutId::reference("code", c),
-                },
+                OutId::person_type(&r.person_type),
             ),
         };
         OutDocument {
@@ -216,18 +220,13 @@ struct OutPaySystem<'a> {
 
 impl<'a> From<&'a NewPaySystem> for OutPaySystem<'a> {
     fn from(p: &'a NewPaySystem) -> Self {
-        use crate::model::PersonTypeRef;
         OutPaySystem {
             api_version: API_VERSION,
             kind: "PaySystem",
             xml_id: DoubleQuoted(&p.xml_id),
             name: DoubleQuoted(&p.name),
             handler: DoubleQuoted(&p.handler),
-            person_type: match &p.person_type {
-                PersonTypeRef::Id(id) => OutId::Id(*id),
-                PersonTypeRef::XmlId(x) | PersonTypeRef::Either(x) => OutId::reference("xmlId", x),
-                PersonTypeRef::Code(c) => OutId::reference("code", c),
-            },
+            person_type: OutId::person_type(&p.person_type),
             registry_type: &p.registry_type,
             active: p.active,
             new_window: p.new_window,
