@@ -117,13 +117,18 @@ const PAY_SYSTEM_UPDATE: &str = "sale.paysystem.update";
 const PAY_SYSTEM_DELETE: &str = "sale.paysystem.delete";
 
 /// Steps 1–3 of the module docs.
+///
+/// What was done goes into `report` as it is done, so that a caller whose run stops
+/// half-way (an error, a signal) still says what reached the portal. After SIGINT or
+/// SIGTERM no further object is sent ([`crate::interrupt::received`]): the caller sees
+/// the signal and stops.
 pub async fn before_settings(
     client: &Client,
     plan: &Plan,
     state: &mut LastApplied,
     store: &dyn StateBackend,
-) -> Result<ObjectsReport, ObjectError> {
-    let mut report = ObjectsReport::default();
+    report: &mut ObjectsReport,
+) -> Result<(), ObjectError> {
     let writes: Vec<&ObjectPlan> = plan
         .objects
         .iter()
@@ -140,7 +145,7 @@ pub async fn before_settings(
         .filter(|o| o.action == ObjectAction::Forget)
         .collect();
     if writes.is_empty() && forgets.is_empty() {
-        return Ok(report);
+        return Ok(());
     }
     for o in &forgets {
         state.objects.of_mut(o.kind).remove(&o.identity);
@@ -148,7 +153,7 @@ pub async fn before_settings(
     }
     if writes.is_empty() {
         store.save(state)?;
-        return Ok(report);
+        return Ok(());
     }
     let portable = writes.iter().any(|o| {
         o.person_type
@@ -158,6 +163,9 @@ pub async fn before_settings(
     let mut live = read_objects(client, portable).await?;
     let mut written: Vec<(&ObjectPlan, u64, Fields)> = Vec::new();
     for o in writes {
+        if crate::interrupt::received().is_some() {
+            break;
+        }
         let (id, action, fields, sent) = write(client, o, &mut live).await?;
         report.written += usize::from(sent);
         state.objects.of_mut(o.kind).insert(
@@ -175,8 +183,10 @@ pub async fn before_settings(
             written.push((o, id, fields));
         }
     }
-    if written.is_empty() {
-        return Ok(report);
+    // Stopped by a signal: nothing more is sent, not even the read-back (the next plan
+    // with --refresh compares them).
+    if written.is_empty() || crate::interrupt::received().is_some() {
+        return Ok(());
     }
     // Read back: what the portal kept.
     let now = read_objects(client, false).await?;
@@ -210,7 +220,7 @@ pub async fn before_settings(
     if changed {
         store.save(state)?;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Step 4 of the module docs: the explicit deletes, pay systems first.
@@ -233,6 +243,9 @@ pub async fn after_settings(
     deletes.sort_by_key(|o| o.kind != ObjectKind::PaySystem);
     let live = read_objects(client, false).await?;
     for o in deletes {
+        if crate::interrupt::received().is_some() {
+            break;
+        }
         let Some(id) = find(&live, o.kind, &o.identity).map(|l| l.id) else {
             // Already gone: nothing to delete; the record goes.
             state.objects.of_mut(o.kind).remove(&o.identity);

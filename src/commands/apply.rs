@@ -217,18 +217,29 @@ fn delete_objects(
     ctx: &Context<'_>,
 ) -> Result<(), Error> {
     let mut deleted = apply::objects::ObjectsReport::default();
-    rt.block_on(apply::objects::after_settings(
+    let result = rt.block_on_uninterrupted(apply::objects::after_settings(
         client,
         plan,
         state,
         store,
         &mut deleted,
-    ))?;
+    ));
     show_objects(&deleted, ctx);
+    stopped_by_signal()?;
+    result?;
     objects.done.extend(deleted.done);
     objects.forgotten.extend(deleted.forgotten);
     objects.written += deleted.written;
     Ok(())
+}
+
+/// `Err(ApplyInterrupted)` once SIGINT/SIGTERM was received during the handlers and pay
+/// systems: what was confirmed is recorded, the rest is not sent.
+fn stopped_by_signal() -> Result<(), Error> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Error::ApplyInterrupted(signal)),
+        None => Ok(()),
+    }
 }
 
 /// What became of the handlers and pay systems, on stderr as it happens.
@@ -250,10 +261,26 @@ fn write_objects(
     store: &dyn crate::state::StateBackend,
     ctx: &Context<'_>,
 ) -> Result<apply::objects::ObjectsReport, Error> {
-    let objects = rt.block_on(apply::objects::before_settings(client, plan, state, store))?;
+    let mut objects = apply::objects::ObjectsReport::default();
+    // Not dropped on a signal: it stops sending itself, and what it did is said.
+    let result = rt.block_on_uninterrupted(apply::objects::before_settings(
+        client,
+        plan,
+        state,
+        store,
+        &mut objects,
+    ));
     show_objects(&objects, ctx);
+    stopped_by_signal()?;
+    result?;
     if !plan.unresolved.is_empty() {
-        let names = rt.block_on(crate::live::resolve_planned(client, plan))?;
+        // A signal here comes after the objects were written: the apply stopped.
+        let names = rt
+            .block_on(crate::live::resolve_planned(client, plan))
+            .map_err(|error| match error {
+                Error::Interrupted(signal) => Error::ApplyInterrupted(signal),
+                other => other,
+            })?;
         plan.names.fill_from(&names);
         state.names.fill_from(&names);
     }

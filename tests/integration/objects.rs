@@ -1077,3 +1077,59 @@ fn a_logo_is_sent_from_its_file_and_compared_by_digest() {
         missing.stderr
     );
 }
+
+/// SIGINT while a pay system is being created: the create in flight is awaited and
+/// recorded, nothing more is sent (no other pay system, no setting), apply says what it
+/// made and exits 130; the next apply finishes the rest.
+#[cfg(unix)]
+#[test]
+fn sigint_while_objects_are_created_stops_after_the_one_in_flight() {
+    use crate::signals::{send, wait_until, watch};
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    let gate = Gate::new();
+    w.portal
+        .inject(Fault::hold(&gate).method("sale.paysystem.add").times(1));
+    let child = w
+        .cmd()
+        .env("ACME_KEY", KEY)
+        .into_std()
+        .args(["apply", "--auto-approve", "m"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("paysync starts");
+    let child = watch(child);
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "the held create",
+        || w.portal.requests_received() > w.portal.requests().len() as u64,
+    );
+    send(&child.child, "INT");
+    child.wait_for("received: stopping cleanly");
+    gate.open();
+    let (out, _) = child.finish(std::time::Duration::from_secs(60));
+    assert_eq!(out.code, 130, "{out:?}");
+    assert!(
+        out.stderr.contains("Created handler acmepay (ID 1)."),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("apply stopped by SIGINT"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pay_system_xml_ids(&w).len(), 1, "only the one in flight");
+    assert!(w.updates().is_empty(), "no setting after the signal");
+    never_twice_never_ahead(&w, "after SIGINT");
+    assert_eq!(
+        state(&w)["objects"]["paySystems"]
+            .as_object()
+            .map(|m| m.len()),
+        Some(1)
+    );
+    apply(&w).expect_code(0);
+    assert_eq!(pay_system_xml_ids(&w).len(), 2);
+    no_changes_on_the_portal(&w);
+}
