@@ -174,6 +174,7 @@ pub async fn before_settings(
                 id,
                 fields: fields.clone(),
                 manifest: o.at.as_ref().map(|at| at.file.display().to_string()),
+                deleted: false,
             },
         );
         store.save(state)?;
@@ -247,8 +248,9 @@ pub async fn after_settings(
             break;
         }
         let Some(id) = find(&live, o.kind, &o.identity).map(|l| l.id) else {
-            // Already gone: nothing to delete; the record goes.
-            state.objects.of_mut(o.kind).remove(&o.identity);
+            // Already gone: nothing to delete; remembered as deleted.
+            let id = o.id.unwrap_or_default();
+            tombstone(state, o, id);
             store.save(state)?;
             report.forgotten.push(o.name());
             continue;
@@ -257,11 +259,18 @@ pub async fn after_settings(
             ObjectKind::Handler => HANDLER_DELETE,
             ObjectKind::PaySystem => PAY_SYSTEM_DELETE,
         };
-        client
+        if let Err(error) = client
             .call(&Request::new(method, json!({ "ID": id })))
             .await
-            .map_err(|error| refused(o, error))?;
-        state.objects.of_mut(o.kind).remove(&o.identity);
+        {
+            // A retry after a lost answer finds it gone ("not found"): if the portal no
+            // longer holds it, the delete happened.
+            let now = read_objects(client, false).await?;
+            if find(&now, o.kind, &o.identity).is_some_and(|l| l.id == id) {
+                return Err(refused(o, error));
+            }
+        }
+        tombstone(state, o, id);
         if o.kind == ObjectKind::PaySystem {
             // Its settings went with it.
             state.targets.retain(|t, _| t.pay_system != id);
@@ -275,6 +284,19 @@ pub async fn after_settings(
         report.written += 1;
     }
     Ok(())
+}
+
+/// Remembers `o` as deleted (its declaration of the delete then plans nothing more).
+fn tombstone(state: &mut LastApplied, o: &ObjectPlan, id: u64) {
+    state.objects.of_mut(o.kind).insert(
+        o.identity.clone(),
+        RecordedObject {
+            id,
+            fields: Fields::new(),
+            manifest: o.at.as_ref().map(|at| at.file.display().to_string()),
+            deleted: true,
+        },
+    );
 }
 
 /// Writes one object: adopted when the portal holds it (updated where it differs),

@@ -304,6 +304,7 @@ fn adopt_objects(
                     id: *id,
                     fields: handler.fields(),
                     manifest: Some(handler.origin.file.display().to_string()),
+                    deleted: false,
                 },
             );
         }
@@ -318,6 +319,7 @@ fn adopt_objects(
                 id: *id,
                 fields: pay_system.fields(Some(*person_type)),
                 manifest: Some(pay_system.origin.file.display().to_string()),
+                deleted: false,
             },
         );
     }

@@ -264,6 +264,7 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                         .objects
                         .of(kind)
                         .iter()
+                        .filter(|(_, record)| !record.deleted)
                         .map(move |(identity, record)| docs::ListedObject {
                             kind,
                             identity: identity.clone(),
@@ -297,7 +298,8 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                 crate::model::objects::ObjectKind::Handler,
                 crate::model::objects::ObjectKind::PaySystem,
             ] {
-                for (identity, record) in state.objects.of(kind) {
+                for (identity, record) in state.objects.of(kind).iter().filter(|(_, r)| !r.deleted)
+                {
                     let line = format!("{} (ID {})", kind.name(identity), record.id);
                     text.push_str(&crate::untrusted::escape_controls(&line));
                     text.push('\n');

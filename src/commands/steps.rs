@@ -270,7 +270,7 @@ pub(crate) fn resolve_recorded(desired: &mut Desired, state: &LastApplied) -> Re
         // named by ID).
         None => match (&r.pay_system, &r.person_type) {
             (crate::model::PaySystemRef::XmlId(x), crate::model::PersonTypeRef::Id(pt)) => {
-                match state.objects.pay_systems.get(x) {
+                match state.objects.pay_systems.get(x).and_then(|r| r.held()) {
                     Some(recorded) => Resolution::Found(crate::model::Target {
                         pay_system: recorded.id,
                         person_type: *pt,

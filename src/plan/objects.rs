@@ -149,7 +149,8 @@ pub fn compute(
             &handler.origin,
             handler.delete,
             handler.fields(),
-            recorded.handlers.get(code),
+            recorded.handlers.get(code).and_then(RecordedObject::held),
+            recorded.handlers.get(code).is_some_and(|r| r.deleted),
             base,
         );
         if let Some(plan) = plan.as_mut().filter(|p| sends(p.action)) {
@@ -237,7 +238,11 @@ pub fn compute(
         if pay_system.delete {
             wanted.clear();
         }
-        let record = recorded.pay_systems.get(xml_id);
+        let record = recorded
+            .pay_systems
+            .get(xml_id)
+            .and_then(RecordedObject::held);
+        let tombstone = recorded.pay_systems.get(xml_id).is_some_and(|r| r.deleted);
         // Fixed at creation: a difference is an error, not a replacement.
         let before = match &base {
             Base::Live(found) => found.map(|l| &l.fields),
@@ -262,6 +267,7 @@ pub fn compute(
             pay_system.delete,
             wanted,
             record,
+            tombstone,
             base,
         );
         if let Some(plan) = plan.as_mut().filter(|p| sends(p.action)) {
@@ -306,7 +312,7 @@ pub fn compute(
         for (identity, record) in records {
             // An object of a manifest file not read (a subset of the files) is left
             // alone, not forgotten.
-            if !declared.contains(&identity) && in_scope(record) {
+            if !declared.contains(&identity) && !record.deleted && in_scope(record) {
                 plans.push(ObjectPlan {
                     kind,
                     identity: identity.clone(),
@@ -354,6 +360,7 @@ fn one(
     delete: bool,
     wanted: Fields,
     record: Option<&RecordedObject>,
+    deleted: bool,
     base: Base<'_>,
 ) -> Option<ObjectPlan> {
     let at = Some(Location::from(origin));
@@ -379,6 +386,8 @@ fn one(
                 Some("already gone from the portal: forgotten in the state".to_owned()),
             )
         }),
+        // Deleted by an earlier apply: done (offline; connected, the portal says).
+        Base::Recorded if delete && deleted => None,
         Base::Recorded if delete => plan(
             ObjectAction::Delete,
             record.map(|r| r.id),

@@ -31,6 +31,17 @@ pub struct RecordedObject {
     /// files forgets only objects of the files read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
+    /// Deleted by paysync (`delete: true`): remembered, so that the declaration of the
+    /// delete plans nothing more once it is done (it is not a record of an object).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl RecordedObject {
+    /// The record of an object the portal holds: `None` for a deleted one's.
+    pub fn held(&self) -> Option<&RecordedObject> {
+        (!self.deleted).then_some(self)
+    }
 }
 
 impl RecordedObjects {

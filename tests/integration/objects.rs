@@ -479,10 +479,21 @@ fn a_delete_is_explicit_shown_under_needs_attention_and_says_what_it_affects() {
     apply(&w).expect_code(0);
     // Deleted; the one no longer managed is still there.
     assert_eq!(pay_system_xml_ids(&w), ["acme_card_b2c"]);
-    assert!(
-        state(&w)["objects"]["paySystems"].is_null(),
+    // Remembered as deleted, so the declaration of the delete plans nothing more.
+    assert_eq!(
+        state(&w)["objects"]["paySystems"]["acme_card_b2b"]["deleted"],
+        true,
         "{}",
         state(&w)
+    );
+    w.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
+    w.run(&["plan", "--refresh", "--detailed-exitcode", "m"])
+        .expect_code(0);
+    let listed = w.run(&["state", "list"]);
+    assert!(
+        !listed.stdout.contains("acme_card_b2b"),
+        "{}",
+        listed.stdout
     );
     assert!(
         state(&w)["targets"].as_array().unwrap().is_empty(),
@@ -1132,4 +1143,37 @@ fn sigint_while_objects_are_created_stops_after_the_one_in_flight() {
     apply(&w).expect_code(0);
     assert_eq!(pay_system_xml_ids(&w).len(), 2);
     no_changes_on_the_portal(&w);
+}
+
+/// A delete whose answer is lost is retried and finds the pay system gone: the delete
+/// happened, the apply is complete (regression: the retry's "not found" failed it).
+#[test]
+fn a_delete_whose_answer_is_lost_is_complete_when_the_object_is_gone() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    let file = w.read("m/acmepay.yaml");
+    let (head, _) = file
+        .split_once("---\napiVersion: paysync/v1\nkind: PaySystem\nxmlId: acme_card_b2b")
+        .unwrap();
+    w.write(
+        "m/acmepay.yaml",
+        &format!("{head}---\napiVersion: paysync/v1\nkind: PaySystem\nxmlId: acme_card_b2b\ndelete: true\n"),
+    );
+    std::fs::remove_file(w.path("m/acme-defaults.yaml")).unwrap();
+    w.portal.inject(
+        Fault::lost_response()
+            .method("sale.paysystem.delete")
+            .times(1),
+    );
+    let out = apply(&w);
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .contains("Deleted pay system xmlId:acme_card_b2b"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pay_system_xml_ids(&w), ["acme_card_b2c"]);
+    w.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
 }

@@ -268,9 +268,11 @@ impl Client {
     /// the request runs: itself, or `batch` and its sub-calls' methods.
     ///
     /// Writes are retried too, including after a lost answer (a timeout, a connection
-    /// closed before the response, a 5xx): the only write paysync sends,
-    /// `sale.paysystem.settings.update`, is an idempotent upsert that does not rewrite an
-    /// identical mapping (bitrix24-api.md §5.10), so sending it twice is harmless.
+    /// closed before the response, a 5xx): `sale.paysystem.settings.update` is an
+    /// idempotent upsert that does not rewrite an identical mapping (bitrix24-api.md
+    /// §5.10), and the handler and pay-system updates and deletes set or remove the same
+    /// thing again, so sending one twice is harmless. The creates are not: they go
+    /// through [`Client::call_create`], which never re-sends after a lost answer.
     pub(super) async fn execute(
         &self,
         request: &Request,

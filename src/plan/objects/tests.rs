@@ -137,6 +137,7 @@ fn connected_recorded_and_equal_is_no_change_and_a_portal_only_settings_key_is_r
             id: 7,
             fields: fields.clone(),
             manifest: None,
+            deleted: false,
         },
     );
     let mut live = LiveObjects::default();
@@ -187,6 +188,7 @@ fn a_changed_registry_type_is_an_error_naming_the_field_never_a_replacement() {
             id: 3,
             fields,
             manifest: None,
+            deleted: false,
         },
     );
     let problems = compute(&wanted, &recorded, None, &none, &|_| true).unwrap_err();
@@ -209,6 +211,7 @@ fn an_object_gone_from_the_manifests_is_forgotten_and_only_an_explicit_delete_de
             id: 2,
             fields: Fields::new(),
             manifest: None,
+            deleted: false,
         },
     );
     recorded.pay_systems.insert(
@@ -217,6 +220,7 @@ fn an_object_gone_from_the_manifests_is_forgotten_and_only_an_explicit_delete_de
             id: 3,
             fields: Fields::new(),
             manifest: None,
+            deleted: false,
         },
     );
     let mut gone = pay_system("card", "ORDER");
@@ -283,6 +287,7 @@ fn a_recorded_object_of_a_file_not_read_is_left_alone_not_forgotten() {
         id: 2,
         fields: Fields::new(),
         manifest: Some(file.into()),
+        deleted: false,
     };
     recorded.handlers.insert("read".into(), record("m/a.yaml"));
     recorded.handlers.insert("other".into(), record("m/b.yaml"));
@@ -291,5 +296,52 @@ fn a_recorded_object_of_a_file_not_read_is_left_alone_not_forgotten() {
     assert_eq!(
         actions(&plans),
         [("handler read".into(), ObjectAction::Forget, Some(2))]
+    );
+}
+
+#[test]
+fn a_delete_already_done_plans_nothing_offline_and_again_only_if_the_portal_has_it() {
+    let mut recorded = RecordedObjects::default();
+    recorded.pay_systems.insert(
+        "card".into(),
+        RecordedObject {
+            id: 3,
+            fields: Fields::new(),
+            manifest: None,
+            deleted: true,
+        },
+    );
+    let mut gone = pay_system("card", "ORDER");
+    gone.delete = true;
+    let wanted = desired(vec![], vec![gone]);
+    let offline = compute(&wanted, &recorded, None, &none, &|_| true).unwrap();
+    assert_eq!(offline, []);
+    let live = LiveObjects::default();
+    assert_eq!(
+        compute(&wanted, &recorded, Some(&live), &none, &|_| true).unwrap(),
+        []
+    );
+    // Made again by hand: deleted again.
+    let mut again = LiveObjects::default();
+    again.pay_systems.insert(
+        "card".into(),
+        vec![LiveObject {
+            id: 9,
+            fields: Fields::new(),
+        }],
+    );
+    let plans = compute(&wanted, &recorded, Some(&again), &none, &|_| true).unwrap();
+    assert_eq!(
+        actions(&plans),
+        [(
+            "pay system xmlId:card".into(),
+            ObjectAction::Delete,
+            Some(9)
+        )]
+    );
+    // Not in the manifests any more: the tombstone is not a "no longer managed" object.
+    assert_eq!(
+        compute(&desired(vec![], vec![]), &recorded, None, &none, &|_| true).unwrap(),
+        []
     );
 }
