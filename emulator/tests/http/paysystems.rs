@@ -269,6 +269,16 @@ async fn pay_system_add_checks_the_registry_type_and_writes_settings() {
         ),
         (Some("N"), Some("N"), Some("Card"))
     );
+    // The defaults sale.paysystem.add sets (bitrix24-api.md §5.5).
+    for (field, value) in [
+        ("HAVE_PREPAY", "N"),
+        ("HAVE_RESULT", "N"),
+        ("HAVE_ACTION", "N"),
+        ("HAVE_PAYMENT", "N"),
+        ("HAVE_RESULT_RECEIVE", "Y"),
+    ] {
+        assert_eq!(row[field].as_str(), Some(value), "{field}: {row}");
+    }
 
     let (status, _) = portal
         .call(
