@@ -277,6 +277,18 @@ impl EmulatorHandle {
             .collect()
     }
 
+    /// An out-of-band change: someone renamed a pay system in the portal's UI.
+    pub fn rename_pay_system(&self, id: u64, name: &str) {
+        if let Some(p) = self.shared.lock().store.pay_systems.get_mut(&id) {
+            p.name = name.to_owned();
+        }
+    }
+
+    /// An out-of-band change: someone deleted a pay system in the portal's UI.
+    pub fn remove_pay_system(&self, id: u64) {
+        self.shared.lock().store.pay_systems.remove(&id);
+    }
+
     /// An out-of-band change (someone edited the setting in the portal's UI).
     pub fn set_setting(
         &self,

@@ -10,7 +10,9 @@
 //!   applied is a planned change, not drift; `paysync plan` shows it). So the command
 //!   takes no PATH.
 //! - It takes no lock and writes nothing (the state file keeps its bytes and mtime); the
-//!   only requests are `sale.paysystem.settings.get` reads, batched.
+//!   only requests are `sale.paysystem.settings.get` reads, batched, and, when the state
+//!   records handlers or pay systems, one read of them (their fields changed by hand, or
+//!   the object gone, are drift too).
 //! - Values are compared with the planner's rule: a secret is compared by its keyed
 //!   fingerprint (the state's key) and never shown.
 //! - A recorded code the portal does not return (its handler no longer declares it)
@@ -55,7 +57,18 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     };
     // A target whose answer cannot be read is not compared (warned by the read).
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-    let report = drift::report(&state, &live, unreadable, &fingerprinter, client.portal());
+    let mut report = drift::report(&state, &live, unreadable, &fingerprinter, client.portal());
+    // The handlers and pay systems paysync created or adopted (one more read).
+    if state
+        .objects
+        .handlers
+        .values()
+        .chain(state.objects.pay_systems.values())
+        .any(|r| !r.deleted)
+    {
+        let live_objects = runtime()?.block_on(crate::live::read_objects(&client, false))?;
+        (report.objects_checked, report.objects) = drift::objects(&state.objects, &live_objects);
+    }
     // Once per code (a code a handler no longer declares is missing from all its targets).
     let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, code) in &report.not_returned {

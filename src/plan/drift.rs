@@ -40,11 +40,95 @@ pub struct DriftReport {
     pub not_returned: Vec<(Target, String)>,
     /// Targets whose live settings could not be read, with why: not compared at all.
     pub not_compared: Vec<(Target, String)>,
+    /// Handlers and pay systems the state records, compared with the portal's.
+    pub objects_checked: usize,
+    /// Their fields changed outside paysync, and those no longer on the portal.
+    pub objects: Vec<ObjectDrift>,
+}
+
+/// A recorded handler's or pay system's field that the portal holds otherwise, or the
+/// object itself gone from the portal (`field` `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDrift {
+    pub kind: crate::model::objects::ObjectKind,
+    pub identity: String,
+    pub id: u64,
+    /// The portal's field path; `None`: the object is no longer on the portal.
+    pub field: Option<String>,
+    /// As recorded (`None`: a handler settings key only the portal has).
+    pub recorded: Option<String>,
+    /// As the portal holds it (`None`: no longer there).
+    pub live: Option<String>,
+}
+
+impl ObjectDrift {
+    /// `handler acmepay`, `pay system xmlId:acme_card`.
+    pub fn name(&self) -> String {
+        self.kind.name(&self.identity)
+    }
+}
+
+/// Compares the handlers and pay systems the state records (not those it remembers as
+/// deleted) with the portal's: the number compared, and what differs. A pay system's
+/// logo is not returned by the portal: not compared.
+pub fn objects(
+    recorded: &crate::state::RecordedObjects,
+    live: &super::objects::LiveObjects,
+) -> (usize, Vec<ObjectDrift>) {
+    use crate::model::objects::{LOGO_FIELD, ObjectKind};
+    let mut checked = 0;
+    let mut drifted = Vec::new();
+    for kind in [ObjectKind::Handler, ObjectKind::PaySystem] {
+        for (identity, record) in recorded.of(kind).iter().filter(|(_, r)| !r.deleted) {
+            checked += 1;
+            let held = match kind {
+                ObjectKind::Handler => live.handlers.get(identity).filter(|l| l.id == record.id),
+                ObjectKind::PaySystem => live
+                    .pay_systems
+                    .get(identity)
+                    .and_then(|all| all.iter().find(|l| l.id == record.id)),
+            };
+            let one =
+                |field: Option<&String>, was: Option<&String>, now: Option<&String>| ObjectDrift {
+                    kind,
+                    identity: identity.clone(),
+                    id: record.id,
+                    field: field.cloned(),
+                    recorded: was.cloned(),
+                    live: now.cloned(),
+                };
+            let Some(held) = held else {
+                drifted.push(one(None, None, None));
+                continue;
+            };
+            for (field, was) in &record.fields {
+                let now = held.fields.get(field);
+                if field != LOGO_FIELD && now != Some(was) {
+                    drifted.push(one(Some(field), Some(was), now));
+                }
+            }
+            if kind == ObjectKind::Handler {
+                for (field, now) in &held.fields {
+                    if field.starts_with("SETTINGS.") && !record.fields.contains_key(field) {
+                        drifted.push(one(Some(field), None, Some(now)));
+                    }
+                }
+            }
+        }
+    }
+    (checked, drifted)
 }
 
 impl DriftReport {
     pub fn has_drift(&self) -> bool {
-        !self.drifted.is_empty()
+        !self.drifted.is_empty() || !self.objects.is_empty()
+    }
+
+    /// Handlers and pay systems with at least one field changed (or gone).
+    pub fn objects_drifted(&self) -> usize {
+        let mut names: Vec<String> = self.objects.iter().map(ObjectDrift::name).collect();
+        names.dedup();
+        names.len()
     }
 
     /// Targets with at least one drifted setting.
@@ -129,6 +213,56 @@ pub fn compare(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_recorded_object_gone_or_changed_on_the_portal_is_drift() {
+        use crate::model::objects::{Fields, ObjectKind};
+        use crate::plan::objects::{LiveObject, LiveObjects};
+        use crate::state::{RecordedObject, RecordedObjects};
+        let fields = |name: &str| Fields::from([("NAME".to_owned(), name.to_owned())]);
+        let record = |id, name: &str, deleted| RecordedObject {
+            id,
+            fields: fields(name),
+            manifest: None,
+            deleted,
+        };
+        let mut recorded = RecordedObjects::default();
+        recorded
+            .pay_systems
+            .insert("kept".into(), record(1, "A", false));
+        recorded
+            .pay_systems
+            .insert("renamed".into(), record(2, "B", false));
+        recorded
+            .pay_systems
+            .insert("gone".into(), record(3, "C", false));
+        recorded
+            .pay_systems
+            .insert("deleted".into(), record(4, "D", true));
+        let mut live = LiveObjects::default();
+        let held = |id, name: &str| {
+            vec![LiveObject {
+                id,
+                fields: fields(name),
+            }]
+        };
+        live.pay_systems.insert("kept".into(), held(1, "A"));
+        live.pay_systems.insert("renamed".into(), held(2, "B2"));
+        let (checked, drifted) = super::objects(&recorded, &live);
+        assert_eq!(checked, 3);
+        let found: Vec<(String, Option<String>, Option<String>)> = drifted
+            .iter()
+            .map(|d| (d.identity.clone(), d.field.clone(), d.live.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("gone".into(), None, None),
+                ("renamed".into(), Some("NAME".into()), Some("B2".into()))
+            ]
+        );
+        assert!(drifted.iter().all(|d| d.kind == ObjectKind::PaySystem));
+    }
+
     use super::*;
     use crate::secrets::Redacted;
 

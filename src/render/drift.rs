@@ -129,6 +129,39 @@ pub fn text(report: &DriftReport, environment: Option<&str>, color: bool) -> Str
             }
         }
     }
+    let mut object = None;
+    for d in &report.objects {
+        let name = format!("{} (ID {})", d.name(), d.id);
+        if object.as_ref() != Some(&name) {
+            if out.len() > body_start {
+                out.push('\n');
+            }
+            let header = match &d.field {
+                Some(_) => format!("{name}:"),
+                None => format!("{name}: no longer on the portal"),
+            };
+            let _ = writeln!(out, "{}", paint(BOLD, &header, color));
+            object = Some(name);
+        }
+        if let Some(field) = &d.field {
+            let quoted = |v: &Option<String>| match v {
+                Some(v) => {
+                    let mut q = String::new();
+                    crate::render::push_quoted(&mut q, v);
+                    q
+                }
+                None => "(none)".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} {}: {} -> {} (changed outside paysync)",
+                paint(CHANGE, "~", color),
+                escape_controls(field),
+                quoted(&d.live),
+                quoted(&d.recorded)
+            );
+        }
+    }
     if !report.not_returned.is_empty() {
         if out.len() > body_start {
             out.push('\n');
@@ -182,23 +215,45 @@ pub fn text(report: &DriftReport, environment: Option<&str>, color: bool) -> Str
             plural(report.not_compared.len(), "target")
         );
     } else if report.has_drift() {
-        let _ = writeln!(
-            out,
-            "Drift: {} in {} changed outside paysync ({checked}).",
-            plural(report.drifted.len(), "setting"),
-            plural(report.targets_drifted(), "target"),
-        );
-    } else if report.targets_checked == 0 {
+        let _ = writeln!(out, "Drift: {} ({checked}).", drifted_phrase(report));
+    } else if report.targets_checked == 0 && report.objects_checked == 0 {
         out.push_str("No drift: the state records no settings.\n");
     } else {
+        let objects = if report.objects_checked > 0 {
+            format!(
+                "{}, ",
+                crate::render::plan_text::objects_count(report.objects_checked)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "No drift: {} in {} match the last-applied state.",
+            "No drift: {objects}{} in {} match the last-applied state.",
             plural(report.settings_checked, "setting"),
             plural(report.targets_checked, "target")
         );
     }
     out
+}
+
+/// What changed outside paysync, in words: `1 handler or pay system and 2 settings in 1
+/// target changed outside paysync`.
+pub fn drifted_phrase(report: &DriftReport) -> String {
+    let mut parts = Vec::new();
+    if !report.objects.is_empty() {
+        parts.push(crate::render::plan_text::objects_count(
+            report.objects_drifted(),
+        ));
+    }
+    if !report.drifted.is_empty() {
+        parts.push(format!(
+            "{} in {}",
+            plural(report.drifted.len(), "setting"),
+            plural(report.targets_drifted(), "target")
+        ));
+    }
+    format!("{} changed outside paysync", parts.join(" and "))
 }
 
 /// The output of `drift --format json` (`schema/drift.schema.json`).
@@ -215,6 +270,24 @@ pub struct DriftDocument<'a> {
     not_returned: Vec<JsonCode<'a>>,
     /// Targets whose live settings could not be read, so not compared at all (exit 8).
     not_compared: Vec<JsonNotCompared<'a>>,
+    /// Fields of the handlers and pay systems the state records that the portal holds
+    /// otherwise, and those no longer on the portal (`field` null).
+    objects: Vec<JsonObjectDrift<'a>>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct JsonObjectDrift<'a> {
+    /// As the plan's: `handler["acmepay"]`, `pay_system["acme_card"]`.
+    address: String,
+    kind: crate::model::objects::ObjectKind,
+    identity: &'a str,
+    id: u64,
+    /// The portal's field path; null: the object is no longer on the portal.
+    field: Option<&'a str>,
+    /// As last applied.
+    recorded: Option<&'a str>,
+    /// As the portal holds it (escaped portal text).
+    live: Option<&'a str>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -235,6 +308,10 @@ struct JsonSummary {
     not_returned: usize,
     /// Targets not compared (their answers could not be read).
     not_compared: usize,
+    /// Handlers and pay systems compared.
+    objects_checked: usize,
+    /// Handlers and pay systems changed outside paysync (or gone).
+    objects_drifted: usize,
 }
 
 // A target, with the names the state recorded.
@@ -376,6 +453,8 @@ pub fn json(report: &DriftReport, about: About) -> String {
             drifted: report.drifted.len(),
             not_returned: report.not_returned.len(),
             not_compared: report.not_compared.len(),
+            objects_checked: report.objects_checked,
+            objects_drifted: report.objects_drifted(),
         },
         drift,
         not_returned,
@@ -385,6 +464,19 @@ pub fn json(report: &DriftReport, about: About) -> String {
             .map(|(target, why)| JsonNotCompared {
                 at: JsonTarget::new(*target, &report.names),
                 reason: escape_controls(why).into_owned(),
+            })
+            .collect(),
+        objects: report
+            .objects
+            .iter()
+            .map(|d| JsonObjectDrift {
+                address: crate::plan::document::object_address(d.kind, &d.identity),
+                kind: d.kind,
+                identity: &d.identity,
+                id: d.id,
+                field: d.field.as_deref(),
+                recorded: d.recorded.as_deref(),
+                live: d.live.as_deref(),
             })
             .collect(),
     };
@@ -414,6 +506,8 @@ mod tests {
             names: Default::default(),
             targets_checked: 2,
             settings_checked: 5,
+            objects_checked: 0,
+            objects: Vec::new(),
             drifted: vec![
                 Drifted {
                     target,

@@ -49,11 +49,7 @@ pub fn render(report: &DriftReport, about: &About) -> String {
             plural(report.not_compared.len(), "target")
         )
     } else if report.has_drift() {
-        format!(
-            "{} in {} changed outside paysync",
-            plural(report.drifted.len(), "setting"),
-            plural(report.targets_drifted(), "target")
-        )
+        super::drift::drifted_phrase(report)
     } else {
         "no drift".to_owned()
     };
@@ -65,7 +61,34 @@ pub fn render(report: &DriftReport, about: &About) -> String {
         plural(report.settings_checked, "setting"),
         plural(report.targets_checked, "target")
     );
-    if report.has_drift() {
+    if !report.objects.is_empty() {
+        out.push_str(
+            "| handler or pay system | field | on the portal | last applied |\n|---|---|---|---|\n",
+        );
+        for d in report.objects.iter().take(ROWS) {
+            let shown = |v: &Option<String>| match v {
+                Some(v) => format!("<code>{}</code>", text(&clipped(v))),
+                None => "(none)".to_owned(),
+            };
+            let field = match &d.field {
+                Some(field) => format!("<code>{}</code>", text(&clipped(field))),
+                None => "no longer on the portal".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} (ID {}) | {field} | {} | {} |",
+                text(&d.name()),
+                d.id,
+                shown(&d.live),
+                shown(&d.recorded)
+            );
+        }
+        if report.objects.len() > ROWS {
+            let _ = writeln!(out, "\n… and {} more.", report.objects.len() - ROWS);
+        }
+        out.push('\n');
+    }
+    if !report.drifted.is_empty() {
         out.push_str("| target | code | on the portal | last applied |\n|---|---|---|---|\n");
         for d in report.drifted.iter().take(ROWS) {
             let (live, recorded) = match &d.recorded {

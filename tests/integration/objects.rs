@@ -1177,3 +1177,57 @@ fn a_delete_whose_answer_is_lost_is_complete_when_the_object_is_gone() {
     assert_eq!(pay_system_xml_ids(&w), ["acme_card_b2c"]);
     w.run(&["plan", "--detailed-exitcode", "m"]).expect_code(0);
 }
+
+/// `paysync drift` also compares the handlers and pay systems the state records: a pay
+/// system renamed by hand is drift (exit 7), in text, JSON and markdown.
+#[test]
+fn drift_reports_a_pay_system_changed_by_hand() {
+    let w = World::with_seed(empty_portal());
+    with_example(&w);
+    apply(&w).expect_code(0);
+    let clean = w.run(&["drift"]);
+    clean.expect_code(0);
+    assert!(
+        clean
+            .stdout
+            .contains("No drift: 3 handlers and pay systems, 7 settings in 2 targets"),
+        "{}",
+        clean.stdout
+    );
+    let b2c = record_id(&state(&w), "acme_card_b2c");
+    w.portal.rename_pay_system(b2c, "Renamed by hand");
+    let out = w.run(&["drift"]);
+    out.expect_code(7);
+    assert!(
+        out.stdout.contains(&format!(
+            "pay system xmlId:acme_card_b2c (ID {b2c}):\n  ~ NAME: \"Renamed by hand\" -> \"AcmePay card (individuals)\" (changed outside paysync)"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Drift: 1 handler or pay system changed outside paysync"),
+        "{}",
+        out.stdout
+    );
+    let json = w.run(&["drift", "--format", "json"]);
+    json.expect_code(7);
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["summary"]["objects_drifted"], 1);
+    assert_eq!(doc["objects"][0]["field"], "NAME");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schema/drift.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&doc), "{doc}");
+    let markdown = w.run(&["drift", "--format", "markdown"]);
+    assert!(
+        markdown
+            .stdout
+            .contains("| pay system xmlId&#58;acme&#95;card&#95;b2c (ID"),
+        "{}",
+        markdown.stdout
+    );
+}
