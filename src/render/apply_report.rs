@@ -37,19 +37,45 @@ fn list(targets: &[Target], names: &crate::plan::Names) -> String {
 /// `Apply 7 settings to 3 targets on portal example.bitrix24.ru?`.
 pub fn question(summary: &Summary, host: &str, environment: Option<&str>) -> String {
     let writes = summary.to_add + summary.to_change;
-    let forgets = summary.no_longer_managed;
     let mut where_ = format!("portal {}", escape_controls(host));
     if let Some(environment) = environment {
         let _ = write!(where_, " (environment {})", escape_controls(environment));
     }
-    let forget = plural(forgets, "setting");
-    let targets = plural(summary.targets_to_change, "target");
-    match (writes, forgets) {
-        (0, _) => format!("Stop managing {forget} on {where_} (nothing is written to it)?"),
-        (w, 0) => format!("Apply {} to {targets} on {where_}?", plural(w, "setting")),
-        (w, _) => format!(
-            "Apply {} to {targets} on {where_}, and stop managing {forget}?",
-            plural(w, "setting")
+    // What is written: handlers and pay systems first (apply writes them first), then
+    // settings, then those of targets resolved at apply.
+    let mut what: Vec<String> = super::plan_text::objects_phrase(summary)
+        .into_iter()
+        .collect();
+    if writes > 0 {
+        what.push(format!(
+            "{} to {}",
+            plural(writes, "setting"),
+            plural(summary.targets_to_change, "target")
+        ));
+    }
+    if summary.to_resolve > 0 {
+        what.push(format!(
+            "the settings of {} named by reference",
+            plural(summary.to_resolve, "target")
+        ));
+    }
+    // What is only forgotten in the state.
+    let mut forgets = Vec::new();
+    if summary.no_longer_managed > 0 {
+        forgets.push(plural(summary.no_longer_managed, "setting"));
+    }
+    if summary.objects_no_longer_managed > 0 {
+        forgets.push(super::plan_text::objects_count(
+            summary.objects_no_longer_managed,
+        ));
+    }
+    let forget = forgets.join(" and ");
+    match (what.is_empty(), forget.is_empty()) {
+        (true, _) => format!("Stop managing {forget} on {where_} (nothing is written to it)?"),
+        (false, true) => format!("Apply {} on {where_}?", what.join(", ")),
+        (false, false) => format!(
+            "Apply {} on {where_}, and stop managing {forget}?",
+            what.join(", ")
         ),
     }
 }
@@ -499,6 +525,30 @@ mod tests {
         assert_eq!(
             question(&summary(0, 0, 0, 1), "p.example", None),
             "Stop managing 1 setting on portal p.example (nothing is written to it)?"
+        );
+    }
+
+    /// Regression: a plan that only creates handlers and pay systems asked "Stop managing
+    /// 0 settings ... (nothing is written to it)?".
+    #[test]
+    fn the_question_names_the_handlers_and_pay_systems_written() {
+        let creates = Summary {
+            objects_to_create: 3,
+            to_resolve: 2,
+            ..Summary::default()
+        };
+        assert_eq!(
+            question(&creates, "p.example", None),
+            "Apply 3 handlers and pay systems to create, the settings of 2 targets named by \
+             reference on portal p.example?"
+        );
+        let forget = Summary {
+            objects_no_longer_managed: 1,
+            ..Summary::default()
+        };
+        assert_eq!(
+            question(&forget, "p.example", None),
+            "Stop managing 1 handler or pay system on portal p.example (nothing is written to it)?"
         );
     }
 
