@@ -49,7 +49,31 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
         &ctx.secret_resolver(),
         state.env_secrets(),
     ));
-    let targets = drift::targets(&state);
+    // The handlers and pay systems paysync created or adopted (one more read), first: a
+    // recorded pay system gone from the portal is drift, and its settings are not read
+    // (the portal would refuse them).
+    let live_objects = if state
+        .objects
+        .handlers
+        .values()
+        .chain(state.objects.pay_systems.values())
+        .any(|r| !r.deleted)
+    {
+        Some(runtime()?.block_on(crate::live::read_objects(&client, false))?)
+    } else {
+        None
+    };
+    let objects = live_objects
+        .as_ref()
+        .map(|live| drift::objects(&state.objects, live));
+    let gone: Vec<u64> = objects
+        .iter()
+        .flat_map(|(_, drifted)| drifted)
+        .filter(|d| d.field.is_none() && d.kind == crate::model::objects::ObjectKind::PaySystem)
+        .map(|d| d.id)
+        .collect();
+    let mut targets = drift::targets(&state);
+    targets.retain(|t| !gone.contains(&t.pay_system));
     let (live, unreadable) = if targets.is_empty() {
         (BTreeMap::new(), BTreeMap::new())
     } else {
@@ -57,17 +81,16 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     };
     // A target whose answer cannot be read is not compared (warned by the read).
     let fingerprinter = state.fingerprinter(ctx.fingerprint_key());
-    let mut report = drift::report(&state, &live, unreadable, &fingerprinter, client.portal());
-    // The handlers and pay systems paysync created or adopted (one more read).
-    if state
-        .objects
-        .handlers
-        .values()
-        .chain(state.objects.pay_systems.values())
-        .any(|r| !r.deleted)
-    {
-        let live_objects = runtime()?.block_on(crate::live::read_objects(&client, false))?;
-        (report.objects_checked, report.objects) = drift::objects(&state.objects, &live_objects);
+    let mut report = drift::report(
+        &state,
+        &live,
+        unreadable,
+        &fingerprinter,
+        client.portal(),
+        &gone,
+    );
+    if let Some((checked, drifted)) = objects {
+        (report.objects_checked, report.objects) = (checked, drifted);
     }
     // Once per code (a code a handler no longer declares is missing from all its targets).
     let mut missing: BTreeMap<&str, usize> = BTreeMap::new();

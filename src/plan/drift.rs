@@ -151,19 +151,23 @@ pub fn targets(state: &LastApplied) -> Vec<Target> {
 
 /// The drift report of `state` against what was read of `portal`: the targets whose
 /// answer could not be read (`unreadable`, with why) are not compared at all, the
-/// others are with [`compare`]; the names are the state's.
+/// others are with [`compare`]; the names are the state's. The targets of the pay
+/// systems in `gone` (recorded objects no longer on the portal: their own drift) are
+/// not compared.
 pub fn report(
     state: &LastApplied,
     live: &BTreeMap<Target, LiveSettings>,
     unreadable: BTreeMap<Target, String>,
     fp: &Fingerprinter,
     portal: String,
+    gone: &[u64],
 ) -> DriftReport {
     // Borrowed, not copied: the state may hold a million settings (issue 22.2).
     let recorded: BTreeMap<Target, &RecordedSettings> = state
         .targets
         .iter()
         .filter(|(target, _)| !unreadable.contains_key(target))
+        .filter(|(target, _)| !gone.contains(&target.pay_system))
         .map(|(target, settings)| (*target, settings))
         .collect();
     let mut report = compare(&recorded, live, fp);

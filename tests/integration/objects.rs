@@ -1179,9 +1179,9 @@ fn a_delete_whose_answer_is_lost_is_complete_when_the_object_is_gone() {
 }
 
 /// `paysync drift` also compares the handlers and pay systems the state records: a pay
-/// system renamed by hand is drift (exit 7), in text, JSON and markdown.
+/// system renamed or deleted by hand is drift (exit 7), in text, JSON and markdown.
 #[test]
-fn drift_reports_a_pay_system_changed_by_hand() {
+fn drift_reports_a_pay_system_changed_or_deleted_by_hand() {
     let w = World::with_seed(empty_portal());
     with_example(&w);
     apply(&w).expect_code(0);
@@ -1229,5 +1229,24 @@ fn drift_reports_a_pay_system_changed_by_hand() {
             .contains("| pay system xmlId&#58;acme&#95;card&#95;b2c (ID"),
         "{}",
         markdown.stdout
+    );
+    // Deleted by hand: drift, and its recorded settings are not read (the portal would
+    // refuse them; regression: drift stopped with exit 1).
+    let b2b = record_id(&state(&w), "acme_card_b2b");
+    w.portal.remove_pay_system(b2b);
+    let out = w.run(&["drift"]);
+    out.expect_code(7);
+    assert!(
+        out.stdout.contains(&format!(
+            "pay system xmlId:acme_card_b2b (ID {b2b}): no longer on the portal"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Drift: 2 handlers and pay systems changed outside paysync"),
+        "{}",
+        out.stdout
     );
 }
