@@ -24,9 +24,9 @@ use serde_json::{Map, Value, json};
 
 use crate::bitrix::{Client, ClientError, Request};
 use crate::live::read_objects;
-use crate::model::objects::{Fields, LOGO_FIELD, ObjectKind, PERSON_TYPE_FIELD, sent_fields};
+use crate::model::objects::{Fields, ObjectKind, PERSON_TYPE_FIELD, sent_fields};
 use crate::plan::Plan;
-use crate::plan::objects::{LiveObject, LiveObjects, ObjectAction, ObjectPlan};
+use crate::plan::objects::{LiveObject, LiveObjects, ObjectAction, ObjectPlan, unheld};
 use crate::state::StateError;
 use crate::state::{LastApplied, RecordedObject, StateBackend};
 
@@ -386,33 +386,18 @@ async fn update(
     Ok(true)
 }
 
-/// The fields of `fields` the portal does not hold as sent (a pay system's logo is not
-/// returned, so it is not compared; a handler is compared whole, `SETTINGS` keys the
-/// portal holds beyond the declared ones included).
+/// The fields of `fields` the portal does not hold as sent ([`unheld`]).
 fn not_kept(kind: ObjectKind, fields: &Fields, held: &Fields) -> Vec<String> {
-    let mut lost: Vec<String> = fields
-        .iter()
-        .filter(|(field, _)| field.as_str() != LOGO_FIELD)
-        .filter(|(field, value)| held.get(*field) != Some(*value))
-        .map(|(field, _)| field.clone())
-        .collect();
-    if kind == ObjectKind::Handler {
-        lost.extend(
-            held.keys()
-                .filter(|f| f.starts_with("SETTINGS.") && !fields.contains_key(*f))
-                .cloned(),
-        );
-    }
-    lost
+    unheld(kind, fields, held)
+        .into_iter()
+        .map(|change| change.field)
+        .collect()
 }
 
 /// The object of `kind` with `identity` the portal holds (one pay system per `XML_ID`:
 /// the first, the planner refused several).
 fn find<'a>(live: &'a LiveObjects, kind: ObjectKind, identity: &str) -> Option<&'a LiveObject> {
-    match kind {
-        ObjectKind::Handler => live.handlers.get(identity),
-        ObjectKind::PaySystem => live.pay_systems.get(identity)?.first(),
-    }
+    live.all(kind, identity).first()
 }
 
 fn remember(live: &mut LiveObjects, o: &ObjectPlan, id: u64, fields: &Fields) {

@@ -52,13 +52,7 @@ pub fn run(settings: &DriftSettings, ctx: &Context<'_>) -> Result<i32, Error> {
     // The handlers and pay systems paysync created or adopted (one more read), first: a
     // recorded pay system gone from the portal is drift, and its settings are not read
     // (the portal would refuse them).
-    let live_objects = if state
-        .objects
-        .handlers
-        .values()
-        .chain(state.objects.pay_systems.values())
-        .any(|r| !r.deleted)
-    {
+    let live_objects = if state.objects.held().next().is_some() {
         Some(runtime()?.block_on(crate::live::read_objects(&client, false))?)
     } else {
         None

@@ -254,24 +254,15 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                         codes: codes.keys().map(ToString::to_string).collect(),
                     })
                     .collect(),
-                objects: [
-                    crate::model::objects::ObjectKind::Handler,
-                    crate::model::objects::ObjectKind::PaySystem,
-                ]
-                .into_iter()
-                .flat_map(|kind| {
-                    state
-                        .objects
-                        .of(kind)
-                        .iter()
-                        .filter(|(_, record)| !record.deleted)
-                        .map(move |(identity, record)| docs::ListedObject {
-                            kind,
-                            identity: identity.clone(),
-                            id: record.id,
-                        })
-                })
-                .collect(),
+                objects: state
+                    .objects
+                    .held()
+                    .map(|(kind, identity, record)| docs::ListedObject {
+                        kind,
+                        identity: identity.clone(),
+                        id: record.id,
+                    })
+                    .collect(),
             };
             ctx.term.out(&docs::pretty(&document));
         }
@@ -294,16 +285,10 @@ pub fn list(location: &StateLocation, format: ListFormat, ctx: &Context<'_>) -> 
                 text.push_str(&crate::untrusted::escape_controls(&line));
                 text.push('\n');
             }
-            for kind in [
-                crate::model::objects::ObjectKind::Handler,
-                crate::model::objects::ObjectKind::PaySystem,
-            ] {
-                for (identity, record) in state.objects.of(kind).iter().filter(|(_, r)| !r.deleted)
-                {
-                    let line = format!("{} (ID {})", kind.name(identity), record.id);
-                    text.push_str(&crate::untrusted::escape_controls(&line));
-                    text.push('\n');
-                }
+            for (kind, identity, record) in state.objects.held() {
+                let line = format!("{} (ID {})", kind.name(identity), record.id);
+                text.push_str(&crate::untrusted::escape_controls(&line));
+                text.push('\n');
             }
             ctx.term.out(&text);
         }

@@ -75,45 +75,27 @@ pub fn objects(
     recorded: &crate::state::RecordedObjects,
     live: &super::objects::LiveObjects,
 ) -> (usize, Vec<ObjectDrift>) {
-    use crate::model::objects::{LOGO_FIELD, ObjectKind};
     let mut checked = 0;
     let mut drifted = Vec::new();
-    for kind in [ObjectKind::Handler, ObjectKind::PaySystem] {
-        for (identity, record) in recorded.of(kind).iter().filter(|(_, r)| !r.deleted) {
-            checked += 1;
-            let held = match kind {
-                ObjectKind::Handler => live.handlers.get(identity).filter(|l| l.id == record.id),
-                ObjectKind::PaySystem => live
-                    .pay_systems
-                    .get(identity)
-                    .and_then(|all| all.iter().find(|l| l.id == record.id)),
-            };
-            let one =
-                |field: Option<&String>, was: Option<&String>, now: Option<&String>| ObjectDrift {
-                    kind,
-                    identity: identity.clone(),
-                    id: record.id,
-                    field: field.cloned(),
-                    recorded: was.cloned(),
-                    live: now.cloned(),
-                };
-            let Some(held) = held else {
-                drifted.push(one(None, None, None));
-                continue;
-            };
-            for (field, was) in &record.fields {
-                let now = held.fields.get(field);
-                if field != LOGO_FIELD && now != Some(was) {
-                    drifted.push(one(Some(field), Some(was), now));
-                }
-            }
-            if kind == ObjectKind::Handler {
-                for (field, now) in &held.fields {
-                    if field.starts_with("SETTINGS.") && !record.fields.contains_key(field) {
-                        drifted.push(one(Some(field), None, Some(now)));
-                    }
-                }
-            }
+    for (kind, identity, record) in recorded.held() {
+        checked += 1;
+        let one = |field: Option<String>, was: Option<String>, now: Option<String>| ObjectDrift {
+            kind,
+            identity: identity.clone(),
+            id: record.id,
+            field,
+            recorded: was,
+            live: now,
+        };
+        let held = live.all(kind, identity).iter().find(|l| l.id == record.id);
+        let Some(held) = held else {
+            drifted.push(one(None, None, None));
+            continue;
+        };
+        // The recorded fields are what paysync last wrote: compared as the read-back
+        // after an apply compares what it sent.
+        for change in super::objects::unheld(kind, &record.fields, &held.fields) {
+            drifted.push(one(Some(change.field), change.after, change.before));
         }
     }
     (checked, drifted)

@@ -120,6 +120,20 @@ pub struct LiveObjects {
     pub person_types: BTreeMap<String, u64>,
 }
 
+impl LiveObjects {
+    /// The objects of `kind` with `identity` the portal holds (a pay system's `XML_ID`
+    /// may be shared; a handler's `CODE` is unique).
+    pub fn all(&self, kind: ObjectKind, identity: &str) -> &[LiveObject] {
+        match kind {
+            ObjectKind::Handler => self
+                .handlers
+                .get(identity)
+                .map_or(&[], std::slice::from_ref),
+            ObjectKind::PaySystem => self.pay_systems.get(identity).map_or(&[], Vec::as_slice),
+        }
+    }
+}
+
 /// What the settings targets recorded for a pay system would lose on its delete: the
 /// recorded targets of pay system `id`, for the delete's note.
 pub type Affected<'a> = &'a dyn Fn(u64) -> usize;
@@ -455,9 +469,10 @@ fn one(
     }
 }
 
-/// The changes from `before` to `wanted`. A handler is compared whole (a key only the
+/// The changes from `before` to `wanted`: the one comparison of an object's fields, for
+/// the plan, apply's read-back and drift. A handler is compared whole (a key only the
 /// portal has is removed by the update); a pay system only in the fields declared.
-fn diff(before: Option<&Fields>, wanted: &Fields, kind: ObjectKind) -> Vec<FieldChange> {
+pub fn diff(before: Option<&Fields>, wanted: &Fields, kind: ObjectKind) -> Vec<FieldChange> {
     let empty = Fields::new();
     let before = before.unwrap_or(&empty);
     let mut changes = Vec::new();
@@ -483,6 +498,14 @@ fn diff(before: Option<&Fields>, wanted: &Fields, kind: ObjectKind) -> Vec<Field
         }
         changes.sort_by(|a, b| a.field.cmp(&b.field));
     }
+    changes
+}
+
+/// The fields of `wanted` the portal (`held`) does not hold as they are, as [`diff`]
+/// finds them, but for the logo, which the portal does not return.
+pub fn unheld(kind: ObjectKind, wanted: &Fields, held: &Fields) -> Vec<FieldChange> {
+    let mut changes = diff(Some(held), wanted, kind);
+    changes.retain(|c| c.field != LOGO_FIELD);
     changes
 }
 

@@ -57,6 +57,19 @@ impl RecordedObjects {
         }
     }
 
+    /// The objects the portal holds as far as the state knows, handlers first: every
+    /// record but those of deleted objects, with its kind and identity.
+    pub fn held(&self) -> impl Iterator<Item = (ObjectKind, &String, &RecordedObject)> {
+        [ObjectKind::Handler, ObjectKind::PaySystem]
+            .into_iter()
+            .flat_map(move |kind| {
+                self.of(kind)
+                    .iter()
+                    .filter(|(_, record)| !record.deleted)
+                    .map(move |(identity, record)| (kind, identity, record))
+            })
+    }
+
     /// The records of `kind`, to change.
     pub fn of_mut(&mut self, kind: ObjectKind) -> &mut BTreeMap<String, RecordedObject> {
         match kind {
