@@ -357,6 +357,22 @@ pub fn handler_file_text(schema: &str, handler: &manifest::NewHandler) -> String
     manifest::write_objects_file(&header, &[manifest::Written::Handler(handler)])
 }
 
+/// A payer type as a portable manifest names it: by its `xmlId`, else its `code`, else
+/// (or for 0, the pay system's common settings) its ID.
+pub fn portable_person_type(catalog: &Catalog, id: u64) -> PersonTypeRef {
+    catalog
+        .person_types
+        .as_ref()
+        .and_then(|types| types.get(&id))
+        .filter(|_| id != 0)
+        .and_then(|p| match (&p.xml_id, &p.code) {
+            (Some(x), _) => Some(PersonTypeRef::XmlId(x.clone())),
+            (None, Some(c)) => Some(PersonTypeRef::Code(c.clone())),
+            (None, None) => None,
+        })
+        .unwrap_or(PersonTypeRef::Id(id))
+}
+
 /// `import --all`'s reference of a target: its pay system by `XML_ID` (when it has one),
 /// its payer type by ID, so the documents apply to a portal where IDs differ.
 pub fn xml_id_reference(catalog: &Catalog, target: Target) -> Option<TargetRef> {
@@ -551,17 +567,7 @@ pub fn portable_reference(catalog: &Catalog, target: Target) -> Option<TargetRef
         Some(x) => PaySystemRef::XmlId(x),
         None => PaySystemRef::Id(target.pay_system),
     };
-    let person_type = catalog
-        .person_types
-        .as_ref()
-        .and_then(|types| types.get(&target.person_type))
-        .filter(|_| target.person_type != 0)
-        .and_then(|p| match (&p.xml_id, &p.code) {
-            (Some(x), _) => Some(PersonTypeRef::XmlId(x.clone())),
-            (None, Some(c)) => Some(PersonTypeRef::Code(c.clone())),
-            (None, None) => None,
-        })
-        .unwrap_or(PersonTypeRef::Id(target.person_type));
+    let person_type = portable_person_type(catalog, target.person_type);
     let reference = TargetRef {
         pay_system,
         person_type,

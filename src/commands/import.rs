@@ -133,32 +133,37 @@ pub fn run(settings: &ImportSettings, ctx: &Context<'_>) -> Result<i32, Error> {
             error: source,
         })?;
     }
-    for (path, handler) in &handler_files {
-        let text = import::handler_file_text(&settings.schema_ref, handler);
-        write_atomically(path, text.as_bytes()).map_err(|source| Error::Write {
-            path: path.clone(),
+    // Each file written whole (atomically), then noted for the report.
+    let mut write = |text: String, file: WrittenFile| -> Result<(), Error> {
+        write_atomically(&file.path, text.as_bytes()).map_err(|source| Error::Write {
+            path: file.path.clone(),
             error: source,
         })?;
-        report.written.push(WrittenFile {
-            path: path.clone(),
-            targets: 0,
-            settings: 0,
-            object: Some(format!("handler {}", handler.code)),
-        });
+        report.written.push(file);
+        Ok(())
+    };
+    for (path, handler) in &handler_files {
+        write(
+            import::handler_file_text(&settings.schema_ref, handler),
+            WrittenFile {
+                path: path.clone(),
+                targets: 0,
+                settings: 0,
+                object: Some(format!("handler {}", handler.code)),
+            },
+        )?;
     }
     for (ps, (path, docs)) in &files {
         let object = objects.pay_systems.get(ps).map(|(document, _)| document);
-        let text = import::file_text(&settings.schema_ref, &catalog.pay_systems[ps], object, docs);
-        write_atomically(path, text.as_bytes()).map_err(|source| Error::Write {
-            path: path.clone(),
-            error: source,
-        })?;
-        report.written.push(WrittenFile {
-            path: path.clone(),
-            targets: docs.len(),
-            settings: docs.iter().map(|d| d.settings.len()).sum(),
-            object: object.map(|o| format!("pay system xmlId:{}", o.xml_id)),
-        });
+        write(
+            import::file_text(&settings.schema_ref, &catalog.pay_systems[ps], object, docs),
+            WrittenFile {
+                path: path.clone(),
+                targets: docs.len(),
+                settings: docs.iter().map(|d| d.settings.len()).sum(),
+                object: object.map(|o| format!("pay system xmlId:{}", o.xml_id)),
+            },
+        )?;
     }
 
     if let Some((store, _lock, mut state, fingerprinter)) = adopting {
@@ -252,18 +257,10 @@ async fn portal_objects(
             .get(crate::model::objects::PERSON_TYPE_FIELD)
             .and_then(|t| t.parse().ok())
             .unwrap_or_default();
-        let person_type = match catalog
-            .person_types
-            .as_ref()
-            .and_then(|types| types.get(&person_type_id))
-            .filter(|_| portable && person_type_id != 0)
-        {
-            Some(p) => match (&p.xml_id, &p.code) {
-                (Some(x), _) => crate::model::PersonTypeRef::XmlId(x.clone()),
-                (None, Some(c)) => crate::model::PersonTypeRef::Code(c.clone()),
-                (None, None) => crate::model::PersonTypeRef::Id(person_type_id),
-            },
-            None => crate::model::PersonTypeRef::Id(person_type_id),
+        let person_type = if portable {
+            crate::import::portable_person_type(catalog, person_type_id)
+        } else {
+            crate::model::PersonTypeRef::Id(person_type_id)
         };
         if let Some(document) = pay_system_document(system, &found.fields, person_type) {
             out.pay_systems

@@ -210,10 +210,7 @@ pub(crate) fn prepare(
         _ if !inputs.targets.is_empty() => Vec::new(),
         _ if declared.is_empty() && state.objects.is_empty() => Vec::new(),
         Some(c) => {
-            let portable = declared
-                .pay_systems
-                .values()
-                .any(|p| !matches!(p.person_type, crate::model::PersonTypeRef::Id(_)));
+            let portable = declared.names_person_types_portably();
             let live =
                 c.rt.block_on(crate::live::read_objects(&c.client, portable))?;
             plan_objects(&declared, &state, Some(&live), &scope)?

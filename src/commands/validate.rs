@@ -108,11 +108,7 @@ fn check(settings: &ValidateSettings, ctx: &Context<'_>) -> Result<Desired, Erro
         // Handlers and pay systems: what the plan would refuse (a changed registry type,
         // an XML_ID several pay systems share, a handler or payer type not there).
         if !desired.objects.is_empty() {
-            let portable = desired
-                .objects
-                .pay_systems
-                .values()
-                .any(|p| !matches!(p.person_type, crate::model::PersonTypeRef::Id(_)));
+            let portable = desired.objects.names_person_types_portably();
             let live = rt.block_on(crate::live::read_objects(&client, portable))?;
             crate::plan::objects::compute(
                 &desired.objects,

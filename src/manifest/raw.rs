@@ -126,35 +126,43 @@ pub struct RawDocument {
     pub delete: Option<Located<Node>>,
 }
 
+/// Calls `$pass!($subject field "name", ...)` with every field of [`RawDocument`] and its
+/// manifest name: the one list the passes over all fields share.
+macro_rules! every_field {
+    ($pass:ident!($subject:ident)) => {
+        $pass!($subject
+            api_version "apiVersion", kind "kind", pay_system "paySystem",
+            person_type "personType", settings "settings", code "code", name "name",
+            sort "sort", codes "codes", form "form", checkout "checkout", iframe "iframe",
+            client_type "clientType", currencies "currencies", xml_id "xmlId",
+            handler "handler", registry_type "registryType", active "active",
+            new_window "newWindow", description "description", logo "logo",
+            delete "delete")
+    };
+}
+
 impl RawDocument {
     /// Every field present, for passes over all of them.
     pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut Located<Node>> {
-        [
-            &mut self.api_version,
-            &mut self.kind,
-            &mut self.pay_system,
-            &mut self.person_type,
-            &mut self.settings,
-            &mut self.code,
-            &mut self.name,
-            &mut self.sort,
-            &mut self.codes,
-            &mut self.form,
-            &mut self.checkout,
-            &mut self.iframe,
-            &mut self.client_type,
-            &mut self.currencies,
-            &mut self.xml_id,
-            &mut self.handler,
-            &mut self.registry_type,
-            &mut self.active,
-            &mut self.new_window,
-            &mut self.description,
-            &mut self.logo,
-            &mut self.delete,
-        ]
-        .into_iter()
-        .flatten()
+        macro_rules! each {
+            ($raw:ident $($field:ident $name:literal),+) => {
+                [$(&mut $raw.$field),+]
+            };
+        }
+        every_field!(each!(self)).into_iter().flatten()
+    }
+
+    /// Every field present, by its manifest name.
+    pub fn present(&self) -> Vec<(&'static str, &Located<Node>)> {
+        macro_rules! named {
+            ($raw:ident $($field:ident $name:literal),+) => {
+                [$(($name, &$raw.$field)),+]
+            };
+        }
+        every_field!(named!(self))
+            .into_iter()
+            .filter_map(|(name, node)| Some((name, node.as_ref()?)))
+            .collect()
     }
 }
 

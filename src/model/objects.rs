@@ -284,6 +284,14 @@ impl DesiredObjects {
         self.handlers.is_empty() && self.pay_systems.is_empty()
     }
 
+    /// Whether a pay system names its payer type portably (`xmlId`/`code`): resolving
+    /// it needs the portal's payer types.
+    pub fn names_person_types_portably(&self) -> bool {
+        self.pay_systems
+            .values()
+            .any(|p| !matches!(p.person_type, PersonTypeRef::Id(_)))
+    }
+
     /// Whether the manifests declare (and do not delete) a pay system with this `XML_ID`.
     pub fn creates_pay_system(&self, xml_id: &str) -> bool {
         self.pay_systems.get(xml_id).is_some_and(|p| !p.delete)

@@ -296,7 +296,14 @@ impl Plan {
     /// Whether `target` (not resolved yet) names a pay system this plan creates or
     /// adopts by its `XML_ID`.
     pub fn creates_pay_system_of(&self, target: &TargetPlan) -> bool {
-        let Some(reference) = target.reference.as_deref() else {
+        let Some(Ok(reference)) = target
+            .reference
+            .as_deref()
+            .map(crate::model::TargetRef::parse)
+        else {
+            return false;
+        };
+        let crate::model::PaySystemRef::XmlId(xml_id) = &reference.pay_system else {
             return false;
         };
         self.objects.iter().any(|o| {
@@ -305,10 +312,7 @@ impl Plan {
                     o.action,
                     objects::ObjectAction::Create | objects::ObjectAction::Adopt
                 )
-                && reference
-                    .strip_prefix("xmlId:")
-                    .and_then(|r| r.split_once('/'))
-                    .is_some_and(|(x, _)| x == o.identity)
+                && o.identity == *xml_id
         })
     }
 

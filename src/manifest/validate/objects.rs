@@ -25,37 +25,6 @@ pub(crate) const REGISTRY_TYPES: &[&str] = &["ORDER", "CRM_INVOICE", "CRM_QUOTE"
 /// The largest logo file read (1 MiB).
 const MAX_LOGO_BYTES: u64 = 1 << 20;
 
-/// Each field present in `raw`, by its manifest name.
-pub(super) fn present(raw: &RawDocument) -> Vec<(&'static str, &Located<Node>)> {
-    [
-        ("apiVersion", &raw.api_version),
-        ("kind", &raw.kind),
-        ("paySystem", &raw.pay_system),
-        ("personType", &raw.person_type),
-        ("settings", &raw.settings),
-        ("code", &raw.code),
-        ("name", &raw.name),
-        ("sort", &raw.sort),
-        ("codes", &raw.codes),
-        ("form", &raw.form),
-        ("checkout", &raw.checkout),
-        ("iframe", &raw.iframe),
-        ("clientType", &raw.client_type),
-        ("currencies", &raw.currencies),
-        ("xmlId", &raw.xml_id),
-        ("handler", &raw.handler),
-        ("registryType", &raw.registry_type),
-        ("active", &raw.active),
-        ("newWindow", &raw.new_window),
-        ("description", &raw.description),
-        ("logo", &raw.logo),
-        ("delete", &raw.delete),
-    ]
-    .into_iter()
-    .filter_map(|(name, node)| Some((name, node.as_ref()?)))
-    .collect()
-}
-
 impl Checker {
     /// Fields of `raw` that `kind`'s documents do not have, reported where they are.
     pub(super) fn foreign_fields(
@@ -65,7 +34,7 @@ impl Checker {
         kind: &str,
         allowed: &[&str],
     ) {
-        for (field, node) in present(raw) {
+        for (field, node) in raw.present() {
             if !allowed.contains(&field) {
                 let list = backticked(allowed);
                 self.diagnostics.push(
